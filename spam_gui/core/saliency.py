@@ -1,0 +1,864 @@
+"""Saliency maps for the visual-attention (VA) mode (SPEC §6, paper §3.3).
+
+Two methods:
+
+* **DINO** (the paper's method): a self-supervised ViT (ViT-S/16, ViT-S/8, ViT-B/16, ViT-B/8 or
+  any plain ViT with a [CLS] token) built with timm and loaded from a local checkpoint file.
+  The saliency is the last layer's attention of the [CLS] token to the patch tokens, averaged
+  over the heads, computed at any image size (the position embeddings are interpolated),
+  upsampled to the image and normalised to [0, 1]. The architecture is read from the tensor
+  shapes in the file, never from its name. Nothing is ever downloaded.
+* **Built-in** (:data:`BUILTIN_METHOD` = ``"builtin-bms-sr"``): boolean-map saliency (Zhang &
+  Sclaroff, ICCV 2013) averaged with a multi-scale spectral residual (Hou & Zhang, CVPR 2007),
+  on the Lab channels, smoothed, with a mild centre prior; numpy / OpenCV only, no weights. It
+  is the fallback when no DINO checkpoint is set.
+
+The single entry point is :func:`compute_saliency`; results go through the disk cache
+(namespace ``"saliency"``), keyed by the image content, the checkpoint's sha256 and the method's
+parameters, so asking twice for the same map costs a file read.
+
+This module imports torch and timm only when a DINO checkpoint is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import cv2
+import numpy as np
+
+from spam_gui.core.cache import DiskCache, hash_array, hash_file_cached, make_key
+from spam_gui.core.image_io import to_rgb_uint8
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BUILTIN_METHOD",
+    "CACHE_NAMESPACE",
+    "CheckpointError",
+    "DinoSaliency",
+    "SaliencyResult",
+    "VitConfig",
+    "builtin_saliency",
+    "compute_saliency",
+    "compute_saliency_info",
+    "default_dino_checkpoint",
+    "get_dino",
+    "infer_vit_config",
+    "load_vit_state_dict",
+    "resolve_device",
+    "saliency_to_uint8",
+]
+
+BUILTIN_METHOD = "builtin-bms-sr"
+"""Name of the weight-free fallback, as shown to users and written to sidecars."""
+
+CACHE_NAMESPACE = "saliency"
+SALIENCY_VERSION = 1
+"""Bump when the maps a method produces change; older cache entries are then ignored."""
+
+ENV_DINO_CHECKPOINT = "SPAM_DINO_CHECKPOINT"
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+DEFAULT_MAX_SIDE = 480
+"""The long side of the image fed to the ViT is brought down to this (CPU time grows with the
+square of the number of tokens); DINO's own attention visualisations use 480."""
+DEFAULT_MIN_SIDE = 224
+"""Small images are brought up so that the long side has at least this many pixels (the DINO
+models were trained at 224; a grid of a few tokens gives a meaningless map)."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable or not a ViT; the message names the file."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoint reading
+# ----------------------------------------------------------------------------------------------
+
+_QKV_KEY = "blocks.0.attn.qkv.weight"
+_WRAPPER_KEYS = ("teacher", "model_ema", "state_dict_ema", "model", "state_dict", "module",
+                 "student", "net", "network", "weights")
+_KNOWN_HEADS = {"vit_tiny": 3, "vit_small": 6, "vit_base": 12, "vit_large": 16, "vit_huge": 16}
+
+
+def _read_checkpoint_file(path: Path) -> Any:
+    """The raw object stored in ``path`` (torch ``.pth`` / ``.pt`` or ``.safetensors``)."""
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if size == 0:
+        raise CheckpointError(f"{path}: the checkpoint file is empty")
+
+    import torch
+
+    looks_safetensors = (
+        path.suffix.lower() == ".safetensors"
+        or (len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size)
+    )
+    if looks_safetensors:
+        try:
+            from safetensors.torch import load_file
+
+            return load_file(str(path), device="cpu")
+        except Exception as exc:  # safetensors raises its own error types
+            raise CheckpointError(
+                f"{path}: not a readable safetensors checkpoint (corrupt or truncated?): {exc}"
+            ) from None
+
+    try:
+        # Only tensors and plain containers (plus the argparse.Namespace of DINO's full
+        # training checkpoints) are accepted: never unpickle arbitrary code.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle / zip / runtime errors of every kind
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise CheckpointError(
+                f"{path}: the checkpoint holds Python objects other than tensors and is not "
+                f"loaded for safety; save only the model's state_dict ({msg})"
+            ) from None
+        raise CheckpointError(
+            f"{path}: not a PyTorch checkpoint, or a corrupt / truncated one ({msg})"
+        ) from None
+
+
+def _is_tensor(x: Any) -> bool:
+    import torch
+
+    return isinstance(x, torch.Tensor)
+
+
+def _candidate_dicts(obj: Any, depth: int = 0) -> list[Mapping[str, Any]]:
+    """Dicts that may hold the ViT's tensors, most likely first (teacher before student)."""
+    if not isinstance(obj, Mapping) or depth > 3:
+        return []
+    out: list[Mapping[str, Any]] = []
+    if any(_is_tensor(v) for v in obj.values()):
+        out.append(obj)
+    ordered = [k for k in _WRAPPER_KEYS if k in obj]
+    ordered += [k for k in obj if k not in ordered and isinstance(obj[k], Mapping)]
+    for k in ordered:
+        out.extend(_candidate_dicts(obj[k], depth + 1))
+    return out
+
+
+def _heads_from_metadata(obj: Any) -> int | None:
+    """Number of heads from DINO's ``args`` (full training checkpoints), when present."""
+    if not isinstance(obj, Mapping):
+        return None
+    args = obj.get("args")
+    arch = None
+    if isinstance(args, argparse.Namespace):
+        arch = getattr(args, "arch", None)
+    elif isinstance(args, Mapping):
+        arch = args.get("arch")
+    if isinstance(arch, str):
+        for prefix, heads in _KNOWN_HEADS.items():
+            if arch.startswith(prefix):
+                return heads
+    for key in ("num_heads", "heads"):
+        v = obj.get(key)
+        if isinstance(v, int) and v > 0:
+            return v
+    return None
+
+
+def load_vit_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, "torch.Tensor"], int | None]:
+    """Read a ViT checkpoint: (state dict with plain timm / DINO key names, heads or None).
+
+    Accepts the original DINO files (``dino_deitsmall16_pretrain.pth`` …, plain state dicts),
+    DINO's full training checkpoints (``teacher`` / ``student`` with ``module.`` and
+    ``backbone.`` prefixes), dicts wrapped under ``model`` / ``state_dict``, and timm's own
+    state dicts (``.pth`` or ``.safetensors``). Keys outside the backbone (DINO projection head,
+    classifier) are dropped. Raises :class:`CheckpointError` naming the file otherwise.
+    """
+    p = Path(path)
+    obj = _read_checkpoint_file(p)
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(
+            f"{p}: expected a dict of tensors (a state_dict), found a {type(obj).__name__}"
+        )
+    for cand in _candidate_dicts(obj):
+        prefixes = sorted(
+            {k[: -len(_QKV_KEY)] for k in cand if isinstance(k, str) and k.endswith(_QKV_KEY)},
+            key=len,
+        )
+        if not prefixes:
+            continue
+        prefix = prefixes[0]
+        sd = {k[len(prefix):]: v for k, v in cand.items()
+              if isinstance(k, str) and k.startswith(prefix) and _is_tensor(v)}
+        return sd, _heads_from_metadata(obj)
+
+    sample = []
+    for cand in _candidate_dicts(obj)[:1]:
+        sample = [str(k) for k in list(cand)[:4]]
+    if any("attention.attention.query" in k for c in _candidate_dicts(obj) for k in c):
+        hint = " (this looks like a Hugging Face transformers checkpoint; use the original " \
+               "DINO .pth file or timm's weights instead)"
+    else:
+        hint = ""
+    raise CheckpointError(
+        f"{p}: not a ViT checkpoint: no '{_QKV_KEY}' (or prefixed) key found"
+        + (f"; its keys start with {sample}" if sample else "; it holds no tensors")
+        + hint
+    )
+
+
+@dataclass(frozen=True)
+class VitConfig:
+    """The architecture of a ViT, as read from a state dict's tensor shapes."""
+
+    embed_dim: int
+    patch_size: int
+    depth: int
+    num_heads: int
+    grid_size: tuple[int, int]
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    qk_norm: bool = False
+    layer_scale: bool = False
+    reg_tokens: int = 0
+    no_embed_class: bool = False
+    pre_norm: bool = False
+    final_norm: bool = True
+    in_chans: int = 3
+
+    @property
+    def arch(self) -> str:
+        """Short name: ``vits16``, ``vits8``, ``vitb16``, ``vitb8`` or ``vit-d48-p16-l2``."""
+        names = {(192, 12): "vitt", (384, 12): "vits", (768, 12): "vitb", (1024, 24): "vitl"}
+        base = names.get((self.embed_dim, self.depth))
+        if base and self.num_heads == self.embed_dim // 64:
+            return f"{base}{self.patch_size}"
+        return f"vit-d{self.embed_dim}-p{self.patch_size}-l{self.depth}-h{self.num_heads}"
+
+    @property
+    def display_name(self) -> str:
+        """``ViT-S/16`` and friends, for people."""
+        names = {"vitt": "ViT-T", "vits": "ViT-S", "vitb": "ViT-B", "vitl": "ViT-L"}
+        m = re.fullmatch(r"(vit[tsbl])(\d+)", self.arch)
+        if m:
+            return f"{names[m.group(1)]}/{m.group(2)}"
+        return (f"ViT (dim {self.embed_dim}, patch {self.patch_size}, depth {self.depth}, "
+                f"{self.num_heads} heads)")
+
+
+def _heads_for_dim(dim: int) -> int:
+    """Heads when the file does not say: DINO / DeiT / timm ViTs all use 64-dim heads."""
+    for head_dim in (64, 32, 16, 8):
+        if dim % head_dim == 0:
+            return dim // head_dim
+    return 1
+
+
+def infer_vit_config(sd: Mapping[str, "torch.Tensor"], path: str | os.PathLike[str] = "<checkpoint>",
+                     num_heads: int | None = None) -> VitConfig:
+    """Read a ViT's architecture from its tensor shapes.
+
+    ``num_heads`` (which shapes cannot tell) defaults to ``embed_dim // 64``, the head size of
+    every DINO, DeiT and timm ViT. Raises :class:`CheckpointError` naming ``path`` when a tensor
+    the ViT needs is missing or has an unexpected shape.
+    """
+
+    def need(key: str, ndim: int) -> "torch.Tensor":
+        t = sd.get(key)
+        if t is None:
+            raise CheckpointError(f"{path}: not a complete ViT checkpoint: '{key}' is missing")
+        if t.ndim != ndim:
+            raise CheckpointError(
+                f"{path}: '{key}' has shape {tuple(t.shape)}, expected {ndim} dimensions"
+            )
+        return t
+
+    proj = need("patch_embed.proj.weight", 4)
+    dim, in_chans, ph, pw = (int(s) for s in proj.shape)
+    if ph != pw:
+        raise CheckpointError(f"{path}: non-square patches ({ph}x{pw}) are not supported")
+    if "cls_token" not in sd:
+        raise CheckpointError(
+            f"{path}: the ViT has no [CLS] token ('cls_token'), which the saliency needs"
+        )
+    cls = need("cls_token", 3)
+    if int(cls.shape[-1]) != dim:
+        raise CheckpointError(f"{path}: 'cls_token' has shape {tuple(cls.shape)}, expected (1, 1, {dim})")
+    depth = 0
+    block_ids = {int(m.group(1)) for k in sd if (m := re.match(r"blocks\.(\d+)\.", k))}
+    while depth in block_ids:
+        depth += 1
+    if depth == 0 or depth != len(block_ids):
+        raise CheckpointError(f"{path}: transformer blocks missing or not numbered 0..N-1")
+    qkv = need("blocks.0.attn.qkv.weight", 2)
+    if tuple(qkv.shape) != (3 * dim, dim):
+        raise CheckpointError(
+            f"{path}: 'blocks.0.attn.qkv.weight' has shape {tuple(qkv.shape)}, "
+            f"expected {(3 * dim, dim)} for embedding dimension {dim}"
+        )
+    fc1 = need("blocks.0.mlp.fc1.weight", 2)
+    mlp_ratio = float(fc1.shape[0]) / dim
+    reg = sd.get("reg_token")
+    reg_tokens = int(reg.shape[1]) if reg is not None and reg.ndim == 3 else 0
+    n_prefix = 1 + reg_tokens
+    pos = need("pos_embed", 3)
+    n_pos = int(pos.shape[1])
+    no_embed_class = False
+    side = math.isqrt(max(n_pos - n_prefix, 0))
+    if side * side == n_pos - n_prefix and side > 0:
+        grid = (side, side)
+    else:
+        side = math.isqrt(n_pos)
+        if side * side != n_pos:
+            raise CheckpointError(
+                f"{path}: 'pos_embed' has {n_pos} positions, not a square grid of patches"
+            )
+        grid, no_embed_class = (side, side), True
+    if num_heads is None:
+        num_heads = _heads_for_dim(dim)
+    if num_heads <= 0 or dim % num_heads:
+        raise CheckpointError(f"{path}: {num_heads} heads do not divide the embedding dimension {dim}")
+    return VitConfig(
+        embed_dim=dim,
+        patch_size=ph,
+        depth=depth,
+        num_heads=int(num_heads),
+        grid_size=grid,
+        mlp_ratio=mlp_ratio,
+        qkv_bias="blocks.0.attn.qkv.bias" in sd,
+        qk_norm="blocks.0.attn.q_norm.weight" in sd,
+        layer_scale="blocks.0.ls1.gamma" in sd,
+        reg_tokens=reg_tokens,
+        no_embed_class=no_embed_class,
+        pre_norm="norm_pre.weight" in sd,
+        final_norm="norm.weight" in sd,
+        in_chans=in_chans,
+    )
+
+
+def build_vit(config: VitConfig, device: "torch.device | str" = "cpu", meta: bool = False):
+    """A timm ``VisionTransformer`` for ``config`` (no classifier, dynamic image size).
+
+    Built with random weights and without downloading anything; ``meta=True`` builds it on the
+    meta device (no memory, no initialisation) for :meth:`torch.nn.Module.to_empty`.
+    """
+    from timm.models.vision_transformer import VisionTransformer
+
+    return VisionTransformer(
+        img_size=(config.grid_size[0] * config.patch_size, config.grid_size[1] * config.patch_size),
+        patch_size=config.patch_size,
+        in_chans=config.in_chans,
+        num_classes=0,
+        global_pool="token",
+        embed_dim=config.embed_dim,
+        depth=config.depth,
+        num_heads=config.num_heads,
+        mlp_ratio=config.mlp_ratio,
+        qkv_bias=config.qkv_bias,
+        qk_norm=config.qk_norm,
+        init_values=1.0 if config.layer_scale else None,
+        class_token=True,
+        no_embed_class=config.no_embed_class,
+        reg_tokens=config.reg_tokens,
+        pre_norm=config.pre_norm,
+        final_norm=config.final_norm,
+        dynamic_img_size=True,
+        weight_init="skip",
+        device="meta" if meta else device,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Devices
+# ----------------------------------------------------------------------------------------------
+
+def resolve_device(device: "str | torch.device | None" = "auto") -> "torch.device":
+    """``"auto"`` → CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+
+    Raises ValueError when the requested device is not available here.
+    """
+    import torch
+
+    if device is None or (isinstance(device, str) and device.strip().lower() in ("", "auto")):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but CUDA is not available here")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
+            )
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} requested but MPS is not available here")
+    return dev
+
+
+# ----------------------------------------------------------------------------------------------
+# DINO saliency
+# ----------------------------------------------------------------------------------------------
+
+def _vit_input_size(h: int, w: int, patch: int, max_side: int, min_side: int) -> tuple[int, int]:
+    """The (h, w) fed to the ViT: long side clamped to [min_side, max_side], each side rounded
+    to the nearest multiple of the patch size (the aspect ratio changes by under a patch)."""
+    long_side = max(h, w)
+    scale = 1.0
+    if long_side > max_side:
+        scale = max_side / long_side
+    elif long_side < min_side:
+        scale = min_side / long_side
+    th = max(patch, int(round(h * scale / patch)) * patch)
+    tw = max(patch, int(round(w * scale / patch)) * patch)
+    return th, tw
+
+
+def _normalise01(sal: np.ndarray) -> np.ndarray:
+    """Min-max to [0, 1] (float32); a constant map becomes all zeros (nothing stands out)."""
+    sal = np.asarray(sal, dtype=np.float64)
+    sal = np.where(np.isfinite(sal), sal, 0.0)
+    lo, hi = float(sal.min()), float(sal.max())
+    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
+        return np.zeros(sal.shape, np.float32)
+    return np.clip((sal - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+
+@dataclass
+class SaliencyResult:
+    """A saliency map and how it was made."""
+
+    saliency: np.ndarray  # (H, W) float32 in [0, 1]
+    method: str  # e.g. "dino-vits16" or BUILTIN_METHOD
+    info: dict[str, Any] = field(default_factory=dict)  # for sidecars: checkpoint, params, …
+    from_cache: bool = False
+
+
+class DinoSaliency:
+    """A DINO ViT loaded from a local checkpoint, turning images into [CLS]-attention maps.
+
+    >>> dino = DinoSaliency("dino_deitsmall16_pretrain.pth", device="auto")  # doctest: +SKIP
+    >>> sal = dino(image)          # (H, W) float32 in [0, 1]               # doctest: +SKIP
+
+    Parameters
+    ----------
+    checkpoint:
+        Local file: an original DINO checkpoint or a timm ViT state dict (see
+        :func:`load_vit_state_dict`). The architecture comes from its tensor shapes.
+    device:
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    max_side, min_side:
+        The image is resized so its long side lies in [min_side, max_side] and each side is a
+        multiple of the patch size before it enters the ViT.
+    num_heads:
+        Override the number of heads (default: 64-dimensional heads, as in every DINO model).
+    """
+
+    def __init__(self, checkpoint: str | os.PathLike[str], device: "str | torch.device" = "auto",
+                 max_side: int = DEFAULT_MAX_SIDE, min_side: int = DEFAULT_MIN_SIDE,
+                 num_heads: int | None = None) -> None:
+        import torch
+
+        self.path = Path(checkpoint)
+        self.device = resolve_device(device)
+        self.max_side = int(max_side)
+        self.min_side = int(min(min_side, max_side))
+        sd, meta_heads = load_vit_state_dict(self.path)
+        self.config = infer_vit_config(sd, self.path, num_heads=num_heads or meta_heads)
+        self.sha256 = hash_file_cached(self.path)
+        model = build_vit(self.config, meta=True).to_empty(device="cpu")
+        wanted = model.state_dict()
+        missing = [k for k in wanted if k not in sd]
+        missing_needed = [k for k in missing if not k.startswith(("norm.", "head.", "fc_norm."))]
+        if missing_needed:
+            raise CheckpointError(
+                f"{self.path}: the ViT ({self.config.display_name}) needs tensors the file lacks: "
+                f"{missing_needed[:5]}{' …' if len(missing_needed) > 5 else ''}"
+            )
+        bad_shape = [k for k in wanted if k in sd and tuple(sd[k].shape) != tuple(wanted[k].shape)]
+        if bad_shape:
+            k = bad_shape[0]
+            raise CheckpointError(
+                f"{self.path}: '{k}' has shape {tuple(sd[k].shape)}, expected "
+                f"{tuple(wanted[k].shape)} for {self.config.display_name}"
+            )
+        ignored = sorted(k for k in sd if k not in wanted)
+        if ignored:
+            log.debug("%s: %d tensors outside the ViT backbone ignored (%s …)",
+                      self.path, len(ignored), ignored[0])
+        with torch.no_grad():
+            model.load_state_dict({k: sd[k] for k in wanted if k in sd}, strict=False)
+            for k in missing:  # unused by the saliency (final norm): defined values anyway
+                if _has_param(model, k):
+                    model.get_parameter(k).zero_()
+        self.model = model.eval().to(self.device)
+        del sd
+        self._lock = threading.Lock()
+
+    # -- naming ---------------------------------------------------------------------------
+
+    @property
+    def method_name(self) -> str:
+        """``dino-vits16`` etc. (the architecture, read from the weights)."""
+        return f"dino-{self.config.arch}"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"max_side": self.max_side, "min_side": self.min_side,
+                "num_heads": self.config.num_heads}
+
+    def info(self) -> dict[str, Any]:
+        """What a sidecar records about this model."""
+        return {
+            "method": self.method_name,
+            "model": self.config.display_name,
+            "checkpoint": self.path.name,
+            "checkpoint_sha256": self.sha256,
+            "params": self.params,
+        }
+
+    # -- inference ------------------------------------------------------------------------
+
+    def input_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (h, w) the ViT sees for an image of this size."""
+        return _vit_input_size(height, width, self.config.patch_size, self.max_side, self.min_side)
+
+    def attention(self, image: np.ndarray) -> np.ndarray:
+        """The last layer's [CLS] → patch attention, (heads, gh, gw) float32 (rows sum ≤ 1)."""
+        import torch
+
+        rgb = to_rgb_uint8(image)
+        h, w = rgb.shape[:2]
+        th, tw = self.input_size(h, w)
+        interp = cv2.INTER_AREA if th * tw < h * w else cv2.INTER_LINEAR
+        x = cv2.resize(rgb, (tw, th), interpolation=interp).astype(np.float32) / 255.0
+        x = (x - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD, np.float32)
+        t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device)
+        gh, gw = th // self.config.patch_size, tw // self.config.patch_size
+        with self._lock, torch.inference_mode():
+            attn = cls_attention(self.model, t)  # (1, heads, gh * gw)
+        return attn[0].reshape(-1, gh, gw).float().cpu().numpy()
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """Saliency (H, W) float32 in [0, 1]: head-averaged [CLS] attention, upsampled."""
+        rgb = to_rgb_uint8(image)
+        h, w = rgb.shape[:2]
+        att = self.attention(rgb).mean(axis=0)
+        up = cv2.resize(att.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        return _normalise01(up)
+
+
+def _has_param(model: Any, name: str) -> bool:
+    try:
+        model.get_parameter(name)
+        return True
+    except AttributeError:
+        return False
+
+
+def cls_attention(model: Any, x: "torch.Tensor") -> "torch.Tensor":
+    """Attention of the [CLS] token to the patch tokens in the last block of a timm ViT.
+
+    ``x`` is a normalised (B, 3, H, W) batch with H, W multiples of the patch size; returns
+    (B, heads, H/p · W/p), the softmax row of the [CLS] query (computed over every token, as in
+    DINO) restricted to the patch tokens, in row-major patch order.
+    """
+    import torch
+
+    tokens = model.patch_embed(x)
+    tokens = model._pos_embed(tokens)
+    tokens = model.patch_drop(tokens)
+    tokens = model.norm_pre(tokens)
+    for blk in model.blocks[:-1]:
+        tokens = blk(tokens)
+    last = model.blocks[-1]
+    attn = last.attn
+    if not hasattr(attn, "qkv") or not hasattr(attn, "num_heads"):
+        raise TypeError(f"unsupported attention module {type(attn).__name__}")
+    y = last.norm1(tokens)
+    b, n, _ = y.shape
+    heads = attn.num_heads
+    head_dim = getattr(attn, "head_dim", y.shape[-1] // heads)
+    qkv = attn.qkv(y).reshape(b, n, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
+    q, k = qkv[0], qkv[1]  # (B, heads, N, head_dim)
+    q, k = attn.q_norm(q), attn.k_norm(k)
+    scale = getattr(attn, "scale", head_dim ** -0.5)
+    logits = (q[:, :, :1] * scale) @ k.transpose(-2, -1)  # (B, heads, 1, N)
+    probs = torch.softmax(logits.float(), dim=-1)[:, :, 0]
+    return probs[:, :, model.num_prefix_tokens:]
+
+
+_dino_memo: dict[tuple, DinoSaliency] = {}
+_dino_lock = threading.Lock()
+
+
+def get_dino(checkpoint: str | os.PathLike[str], device: "str | torch.device" = "auto",
+             max_side: int = DEFAULT_MAX_SIDE, min_side: int = DEFAULT_MIN_SIDE) -> DinoSaliency:
+    """A :class:`DinoSaliency`, loaded once per process per (file content, device, sizes)."""
+    p = Path(checkpoint)
+    try:
+        st = p.resolve().stat()
+    except OSError:
+        return DinoSaliency(p, device, max_side, min_side)  # raises a CheckpointError naming it
+    dev = resolve_device(device)
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns, str(dev), max_side, min_side)
+    with _dino_lock:
+        hit = _dino_memo.get(key)
+        if hit is None:
+            # keep at most two models alive (ViT-B is ~350 MB)
+            while len(_dino_memo) >= 2:
+                _dino_memo.pop(next(iter(_dino_memo)))
+            hit = _dino_memo[key] = DinoSaliency(p, dev, max_side, min_side)
+    return hit
+
+
+# ----------------------------------------------------------------------------------------------
+# Built-in saliency (no weights)
+# ----------------------------------------------------------------------------------------------
+
+BUILTIN_PARAMS: dict[str, Any] = {
+    # spectral residual (Hou & Zhang, CVPR 2007): what stands out of the image's spectrum
+    "sr_widths": (64, 128),  # working resolutions (long side)
+    "sr_avg_kernel": 3,  # box filter on the log-amplitude spectrum
+    "sr_pad": 0.125,  # reflect padding before the FFT (fraction of a side): no border artefacts
+    # boolean maps (BMS, Zhang & Sclaroff, ICCV 2013): regions enclosed by others, not touching
+    # the border, in thresholded L, a, b channels; fills whole objects, where SR marks details
+    "bms_size": 200,  # working resolution (long side)
+    "bms_step": 16,  # threshold step on the 8-bit Lab channels
+    "bms_weight": 0.5,  # final = (1 - w) * SR + w * BMS
+    "blur_sigma": 0.04,  # Gaussian smoothing, fraction of the long side
+    "center_sigma": 0.45,  # centre prior: Gaussian, fraction of each side
+    "center_weight": 0.4,  # map *= (1 - w) + w * prior
+    "gamma": 2.0,  # contrast: the background goes towards 0, as with DINO's attention
+}
+
+
+def _spectral_residual(channel: np.ndarray, avg_kernel: int) -> np.ndarray:
+    """Spectral-residual saliency of one 2-D float channel (Hou & Zhang 2007), unsmoothed."""
+    from scipy.ndimage import uniform_filter
+
+    f = np.fft.fft2(channel)
+    log_amp = np.log(np.abs(f) + 1e-8)
+    phase = np.angle(f)
+    # the spectrum is periodic: average with wrap-around
+    residual = log_amp - uniform_filter(log_amp, size=avg_kernel, mode="wrap")
+    return np.abs(np.fft.ifft2(np.exp(residual + 1j * phase))) ** 2
+
+
+def _resize_long(image: np.ndarray, long_side: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    scale = float(long_side) / max(h, w)
+    sh, sw = max(8, int(round(h * scale))), max(8, int(round(w * scale)))
+    interp = cv2.INTER_AREA if sh * sw < h * w else cv2.INTER_LINEAR
+    return cv2.resize(image, (sw, sh), interpolation=interp)
+
+
+def _spectral_residual_map(lab: np.ndarray, cfg: Mapping[str, Any]) -> np.ndarray:
+    """Multi-scale spectral residual of the Lab channels, at the size of ``lab``, in [0, 1]."""
+    h, w = lab.shape[:2]
+    maps = []
+    for width in cfg["sr_widths"]:
+        small = _resize_long(lab, int(width))
+        sh, sw = small.shape[:2]
+        py, px = int(round(float(cfg["sr_pad"]) * sh)), int(round(float(cfg["sr_pad"]) * sw))
+        if py or px:
+            small = cv2.copyMakeBorder(small, py, py, px, px, cv2.BORDER_REFLECT_101)
+        sal = np.zeros(small.shape[:2], np.float64)
+        for c in range(3):
+            ch = small[..., c].astype(np.float64)
+            if float(ch.std()) > 1e-6:
+                sal += _spectral_residual(ch, int(cfg["sr_avg_kernel"]))
+        sigma = max(0.5, float(cfg["blur_sigma"]) * max(sh, sw))
+        sal = cv2.GaussianBlur(sal, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+        sal = _normalise01(sal[py:py + sh, px:px + sw])
+        maps.append(cv2.resize(sal, (w, h), interpolation=cv2.INTER_LINEAR))
+    return _normalise01(np.mean(maps, axis=0))
+
+
+def _boolean_map_saliency(lab: np.ndarray, cfg: Mapping[str, Any]) -> np.ndarray:
+    """Boolean-map saliency: the mean, over thresholds of each Lab channel, of the regions that
+    do not touch the image border (each map weighted by 1/sqrt(area), favouring compact
+    objects), smoothed; at the size of ``lab``, in [0, 1]."""
+    h, w = lab.shape[:2]
+    small = cv2.GaussianBlur(_resize_long(lab, int(cfg["bms_size"])), (0, 0), 1.0)
+    sh, sw = small.shape[:2]
+    acc = np.zeros((sh, sw), np.float64)
+    step = max(1, int(cfg["bms_step"]))
+    n_maps = 0
+    for c in range(3):
+        ch = small[..., c]
+        lo, hi = float(ch.min()), float(ch.max())
+        for t in np.arange(lo + step / 2.0, hi, step):
+            above = ch > t
+            for mask in (above, ~above):
+                n_maps += 1
+                n, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
+                inside = np.ones(n, bool)
+                inside[0] = False  # the other side of the threshold
+                inside[np.concatenate([comp[0], comp[-1], comp[:, 0], comp[:, -1]])] = False
+                enclosed = inside[comp]
+                area = int(enclosed.sum())
+                if area:
+                    acc += enclosed / math.sqrt(area)
+    if n_maps:
+        acc /= n_maps
+    acc = cv2.GaussianBlur(acc, (0, 0), max(0.5, float(cfg["blur_sigma"]) * max(sh, sw)))
+    return _normalise01(cv2.resize(acc, (w, h), interpolation=cv2.INTER_LINEAR))
+
+
+def builtin_saliency(image: np.ndarray, **params: Any) -> np.ndarray:
+    """Weight-free saliency (H, W) float32 in [0, 1]: :data:`BUILTIN_METHOD`.
+
+    The mean of two classical maps computed on the Lab channels: a multi-scale spectral
+    residual (Hou & Zhang, CVPR 2007; what stands out of the image's spectrum: small objects,
+    details) and boolean-map saliency (Zhang & Sclaroff, ICCV 2013; regions enclosed by others,
+    not touching the border: whole objects). Smoothed, a mild centre prior applied, normalised
+    to [0, 1] with a gamma of 2 that pushes the background towards 0 (as DINO's attention does,
+    so the VA threshold of 0.1 picks objects, not everything). About 20 ms per BSDS image.
+    Override any of :data:`BUILTIN_PARAMS` by keyword.
+    """
+    unknown = set(params) - set(BUILTIN_PARAMS)
+    if unknown:
+        raise TypeError(f"unknown built-in saliency parameter(s): {sorted(unknown)}")
+    cfg = {**BUILTIN_PARAMS, **params}
+    rgb = to_rgb_uint8(image)
+    h, w = rgb.shape[:2]
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    bw = float(cfg["bms_weight"])
+    sal = np.zeros((h, w), np.float64)
+    if bw < 1:
+        sal += (1.0 - bw) * _spectral_residual_map(lab.astype(np.float32), cfg)
+    if bw > 0:
+        sal += bw * _boolean_map_saliency(lab, cfg)
+    cw = float(cfg["center_weight"])
+    if cw > 0:
+        ys = (np.arange(h, dtype=np.float64) - (h - 1) / 2) / (float(cfg["center_sigma"]) * h)
+        xs = (np.arange(w, dtype=np.float64) - (w - 1) / 2) / (float(cfg["center_sigma"]) * w)
+        prior = np.exp(-0.5 * (ys[:, None] ** 2 + xs[None, :] ** 2))
+        sal = sal * ((1.0 - cw) + cw * prior)
+    sal = _normalise01(sal)
+    if float(cfg["gamma"]) != 1.0:
+        sal = sal ** float(cfg["gamma"])
+    return sal.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------------------------------
+
+def default_dino_checkpoint() -> str | None:
+    """The DINO checkpoint named by ``SPAM_DINO_CHECKPOINT``, or None."""
+    v = os.environ.get(ENV_DINO_CHECKPOINT, "").strip()
+    return v or None
+
+
+def saliency_to_uint8(saliency: np.ndarray) -> np.ndarray:
+    """A [0, 1] map as (H, W) uint8 0..255 (for 8-bit PNGs)."""
+    return np.clip(np.rint(np.asarray(saliency, np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def _resolve_cache(cache: DiskCache | bool | None) -> DiskCache | None:
+    if cache is None or cache is True:
+        return DiskCache(CACHE_NAMESPACE)
+    if cache is False:
+        return None
+    return cache
+
+
+def compute_saliency_info(image: np.ndarray, dino_checkpoint: str | os.PathLike[str] | None = None,
+                          device: "str | torch.device" = "auto",
+                          cache: DiskCache | bool | None = None,
+                          max_side: int = DEFAULT_MAX_SIDE,
+                          min_side: int = DEFAULT_MIN_SIDE) -> SaliencyResult:
+    """:func:`compute_saliency`, returning a :class:`SaliencyResult` with sidecar details."""
+    rgb = to_rgb_uint8(image)
+    h, w = rgb.shape[:2]
+    store = _resolve_cache(cache)
+    image_sha = hash_array(rgb)
+    if dino_checkpoint is not None and str(dino_checkpoint).strip():
+        p = Path(dino_checkpoint)
+        if not p.is_file():
+            raise CheckpointError(f"{p}: no such checkpoint file" if not p.is_dir()
+                                  else f"{p}: is a folder, not a checkpoint file")
+        ckpt_sha = hash_file_cached(p)
+        params = {"max_side": int(max_side), "min_side": int(min(min_side, max_side))}
+        key = make_key("saliency", SALIENCY_VERSION, "dino", image_sha, ckpt_sha, params)
+        info_base = {"checkpoint": p.name, "checkpoint_sha256": ckpt_sha, "params": params}
+    else:
+        p = None
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in BUILTIN_PARAMS.items()}
+        key = make_key("saliency", SALIENCY_VERSION, BUILTIN_METHOD, image_sha, params)
+        info_base = {"checkpoint": None, "checkpoint_sha256": None, "params": params}
+
+    if store is not None:
+        hit = store.get_arrays(key)
+        if hit is not None and "saliency" in hit and hit["saliency"].shape == (h, w):
+            method = str(hit["method"]) if "method" in hit else BUILTIN_METHOD
+            info = {"method": method, **info_base, **({"model": str(hit["model"])} if "model" in hit else {})}
+            return SaliencyResult(hit["saliency"].astype(np.float32), method, info, from_cache=True)
+
+    if p is not None:
+        dino = get_dino(p, device, max_side=max_side, min_side=min_side)
+        sal = dino(rgb)
+        method = dino.method_name
+        info = {"method": method, "model": dino.config.display_name, **info_base,
+                "params": {**info_base["params"], "num_heads": dino.config.num_heads}}
+        extra = {"model": np.array(dino.config.display_name)}
+    else:
+        sal = builtin_saliency(rgb)
+        method = BUILTIN_METHOD
+        info = {"method": method, **info_base}
+        extra = {}
+    sal = np.ascontiguousarray(sal, dtype=np.float32)
+    if store is not None:
+        store.put_arrays(key, saliency=sal, method=np.array(method), **extra)
+    return SaliencyResult(sal, method, info, from_cache=False)
+
+
+def compute_saliency(image: np.ndarray, dino_checkpoint: str | os.PathLike[str] | None = None,
+                     device: "str | torch.device" = "auto",
+                     cache: DiskCache | bool | None = None) -> tuple[np.ndarray, str]:
+    """Saliency map of an image: ``(map, method_name)``.
+
+    Parameters
+    ----------
+    image:
+        (H, W, 3) uint8 RGB (grey, RGBA and float images are converted).
+    dino_checkpoint:
+        A local DINO / timm ViT checkpoint; None (or "") uses the built-in
+        :data:`BUILTIN_METHOD`, which needs no weights.
+    device:
+        For DINO: ``"auto"``, ``"cpu"``, ``"cuda"``…
+    cache:
+        None or True: the default disk cache (namespace ``"saliency"``); a
+        :class:`~spam_gui.core.cache.DiskCache` to use another; False: no cache.
+
+    Returns
+    -------
+    (saliency, method):
+        ``saliency`` (H, W) float32 in [0, 1]; ``method`` e.g. ``"dino-vits16"`` or
+        ``"builtin-bms-sr"``. Raises :class:`CheckpointError` naming the file when
+        the checkpoint is missing, corrupt or not a ViT.
+    """
+    res = compute_saliency_info(image, dino_checkpoint=dino_checkpoint, device=device, cache=cache)
+    return res.saliency, res.method
