@@ -1,0 +1,145 @@
+"""``spam eval``: benchmark superpixel methods on an annotated dataset (ASA, BR/BP, GR, EV, ΔK).
+
+    spam eval --data DIR [--n-segments 200,400,600,800] [--method spam|slic|...]
+              [--encoder default|none|PATH] [--prior none|gt] [--lambda-s 7.5] [--limit N]
+              [--json FILE] [--plot FILE]
+
+DIR follows the BSDS layout (``images/<id>.<ext>``, ``gt/<id>_<k>.png``), e.g.
+``../shared/data/bsds500/val``. Several methods can be given, comma-separated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+NAME = "eval"
+HELP = (
+    "measure superpixels against annotated ground truth (ASA, boundary recall/precision, "
+    "GR, EV, delta K) on a folder in the BSDS layout"
+)
+
+log = logging.getLogger(__name__)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 200,400,600, got {text!r}"
+        ) from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"numbers of superpixels must be >= 1, got {text!r}")
+    return values
+
+
+def _method_list(text: str) -> list[str]:
+    from spam_gui.core.evaluation import METHODS
+
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [n for n in names if n not in METHODS]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(
+            f"unknown method {', '.join(bad) or repr(text)}; available: {', '.join(METHODS)}"
+        )
+    return names
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data", required=True, metavar="DIR",
+        help="dataset folder with images/<id>.<ext> and gt/<id>_<k>.png (e.g. bsds500/val)",
+    )
+    parser.add_argument(
+        "--n-segments", type=_int_list, default=[200, 400, 600, 800], metavar="K[,K...]",
+        help="requested numbers of superpixels (default: 200,400,600,800)",
+    )
+    parser.add_argument(
+        "--method", type=_method_list, default=["spam"], metavar="NAME[,NAME...]",
+        help="spam, slic (skimage, compactness 10), slic-zero, watershed, felzenszwalb, grid; "
+        "comma-separated for several (default: spam)",
+    )
+    parser.add_argument(
+        "--encoder", default="default", metavar="default|none|PATH",
+        help="spam's encoder: the shipped weights, none (colour + position, D=5) or a .pt file",
+    )
+    parser.add_argument(
+        "--prior", choices=["none", "gt"], default="none",
+        help="spam's prior: none, or gt = each image's annotator-0 ground truth",
+    )
+    parser.add_argument("--lambda-s", type=float, default=7.5, help="spam's spatial weight (7.5)")
+    parser.add_argument("--device", default="auto", help="spam's torch device (auto, cpu, cuda)")
+    parser.add_argument(
+        "--boundary-r", type=int, default=2, metavar="R",
+        help="boundary recall/precision tolerance: a (2R+1)^2 window (default 2)",
+    )
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="use only the first N image ids in sorted order")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="write every score (means and per image) to this JSON file")
+    parser.add_argument("--plot", default=None, metavar="FILE",
+                        help="draw the Fig. 6 panels (ASA, GR, BR vs BP, EV against mean K) to FILE")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from spam_gui.core.datasets import DatasetError, load_dataset
+    from spam_gui.core.evaluation import (
+        EvaluationError, evaluate, format_table, make_method, plot_results,
+    )
+    from spam_gui.core.image_io import FileWriteError, write_json
+
+    if args.boundary_r < 0:
+        print("error: --boundary-r must be >= 0", file=sys.stderr)
+        return 2
+    if args.limit is not None and args.limit < 1:
+        print("error: --limit must be at least 1", file=sys.stderr)
+        return 2
+    if args.plot:
+        from pathlib import Path
+
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        fmt = Path(args.plot).suffix.lstrip(".").lower()
+        if fmt not in FigureCanvasBase.get_supported_filetypes():
+            print(f"error: {args.plot}: cannot draw a plot as {fmt or 'a file without suffix'!r}; "
+                  "use .png, .svg or .pdf", file=sys.stderr)
+            return 2
+    try:
+        dataset = load_dataset(args.data, limit=args.limit)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    encoder = None if str(args.encoder).lower() == "none" else args.encoder
+    methods = []
+    try:
+        for name in args.method:
+            methods.append(make_method(name, encoder=encoder, device=args.device,
+                                       lambda_s=args.lambda_s, prior=args.prior))
+    except (ValueError, OSError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log.info("evaluating %s at K = %s on %d images of %s",
+             ", ".join(m.label for m in methods), ",".join(map(str, args.n_segments)),
+             len(dataset), dataset.root)
+    try:
+        results = evaluate(dataset, methods, args.n_segments, r=args.boundary_r,
+                           progress=not args.no_progress)
+    except (DatasetError, EvaluationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(format_table(results, markdown=args.markdown))
+    try:
+        if args.json:
+            write_json(args.json, results)
+            print(f"wrote {args.json}", file=sys.stderr)
+        if args.plot:
+            plot_results(results, args.plot)
+            print(f"wrote {args.plot}", file=sys.stderr)
+    except (FileWriteError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
