@@ -1,0 +1,162 @@
+"""How many superpixels each prior object gets (SPEC §3).
+
+All functions take object areas (pixel counts, uncertain pixels excluded) and return integer
+budgets ``K_o >= 1`` in the same order.
+
+References
+----------
+Walther, Giraud, Clément, "SPAM: SuperPixel Anything Model", 2025, §3.1 and §3.3.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+RATIO_MODES = ("local", "keep-total")
+
+
+def largest_remainder(quotas: np.ndarray, total: int, minimum: int = 1) -> np.ndarray:
+    """Integers close to ``quotas`` that sum to ``total``, each at least ``minimum``.
+
+    Hamilton's method: floor the quotas, then hand the remaining units to the largest
+    fractional parts (ties broken by index). When the minimum alone exceeds ``total``, every
+    entry gets the minimum and the sum is larger than ``total``.
+
+    Parameters
+    ----------
+    quotas:
+        Non-negative real quotas, one per object.
+    total:
+        The sum wanted.
+    minimum:
+        Lower bound of every entry.
+    """
+    q = np.asarray(quotas, dtype=np.float64)
+    if q.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if np.any(q < 0) or not np.all(np.isfinite(q)):
+        raise ValueError("quotas must be finite and non-negative")
+    base = np.maximum(np.floor(q).astype(np.int64), minimum)
+    remaining = int(total) - int(base.sum())
+    if remaining > 0:
+        frac = q - np.floor(q)
+        frac[np.floor(q) < minimum] = -1.0  # already lifted to the minimum: served last
+        order = np.lexsort((np.arange(q.size), -frac))
+        n = q.size
+        base[order[np.arange(remaining) % n]] += 1 + np.arange(remaining) // n
+    elif remaining < 0:
+        # Too many after applying the minimum: take units back from the largest overshoots.
+        for _ in range(-remaining):
+            excess = base - np.maximum(q, minimum)
+            excess[base <= minimum] = -np.inf
+            i = int(np.argmax(excess))
+            if not np.isfinite(excess[i]):
+                break
+            base[i] -= 1
+    return base
+
+
+def uniform_budget(areas: Sequence[int] | np.ndarray, n_segments: int) -> np.ndarray:
+    """``K_o ∝ K * a_o / A``, rounded by largest remainder so that ``sum K_o = K``, ``K_o >= 1``.
+
+    With more objects than K, every object still gets one superpixel (the total is then the
+    number of objects).
+    """
+    a = np.asarray(areas, dtype=np.float64)
+    if a.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    total_area = a.sum()
+    if total_area <= 0:
+        raise ValueError("objects have no area")
+    return largest_remainder(n_segments * a / total_area, n_segments)
+
+
+def ratio_budget(areas: Sequence[int] | np.ndarray, n_segments: int, ratios: Sequence[float],
+                 mode: str = "local") -> np.ndarray:
+    """Budgets with per-object density ratios (paper Fig. 4b).
+
+    Parameters
+    ----------
+    areas, n_segments:
+        As for :func:`uniform_budget`.
+    ratios:
+        Density multiplier per object (1 = uniform).
+    mode:
+        ``"local"``: objects with ratio 1 keep their uniform budget, the others get
+        ``round(r * K * a / A)``; the total becomes the sum. ``"keep-total"``: the changed
+        objects get ``round(r * K * a / A)`` and the others share what is left of K in
+        proportion to their areas.
+    """
+    if mode not in RATIO_MODES:
+        raise ValueError(f"ratio mode must be one of {RATIO_MODES}, got {mode!r}")
+    a = np.asarray(areas, dtype=np.float64)
+    r = np.asarray(ratios, dtype=np.float64)
+    if r.shape != a.shape:
+        raise ValueError("one ratio per object is needed")
+    if np.any(r <= 0):
+        raise ValueError("ratios must be positive")
+    base = uniform_budget(a, n_segments)
+    changed = ~np.isclose(r, 1.0)
+    if not changed.any():
+        return base
+    quota = n_segments * a / a.sum()
+    out = base.copy()
+    out[changed] = np.maximum(1, np.rint(r[changed] * quota[changed])).astype(np.int64)
+    if mode == "keep-total" and (~changed).any():
+        rest = max(int(n_segments - out[changed].sum()), int((~changed).sum()))
+        out[~changed] = largest_remainder(rest * a[~changed] / a[~changed].sum(), rest)
+    return out
+
+
+def attention_budget(areas: Sequence[int] | np.ndarray, n_segments: int,
+                     salient: Sequence[bool], ratio: float = 2.5) -> np.ndarray:
+    """Visual-attention budgets (paper §3.3): foreground objects get ``r`` times the density.
+
+    Foreground object f gets ``K_f = r * K * a_f / A``; background objects share
+    ``K - sum K_f`` in proportion to their areas, each at least 1, so the total stays K.
+    When the foreground is so large that nothing would be left (``r * A_f >= A``), the
+    foreground is capped so that every background object keeps one superpixel. Without any
+    background object the budget is uniform.
+    """
+    a = np.asarray(areas, dtype=np.float64)
+    fg = np.asarray(salient, dtype=bool)
+    if fg.shape != a.shape:
+        raise ValueError("one salient flag per object is needed")
+    if ratio <= 0:
+        raise ValueError("the attention ratio must be positive")
+    if not fg.any() or fg.all():
+        return uniform_budget(a, n_segments)
+    n_bg = int((~fg).sum())
+    fg_total = min(ratio * n_segments * a[fg].sum() / a.sum(), float(max(n_segments - n_bg, fg.sum())))
+    fg_total_int = int(round(fg_total))
+    out = np.zeros(a.size, dtype=np.int64)
+    out[fg] = largest_remainder(fg_total_int * a[fg] / a[fg].sum(), fg_total_int)
+    rest = max(n_segments - int(out[fg].sum()), n_bg)
+    out[~fg] = largest_remainder(rest * a[~fg] / a[~fg].sum(), rest)
+    return out
+
+
+def density_ratios(areas: Sequence[int] | np.ndarray, budgets: Sequence[int] | np.ndarray,
+                   n_segments: int) -> np.ndarray:
+    """Each object's superpixel density relative to the uniform one: ``K_o / (K * a_o / A)``."""
+    a = np.asarray(areas, dtype=np.float64)
+    k = np.asarray(budgets, dtype=np.float64)
+    return k / (n_segments * a / a.sum())
+
+
+def ratios_array(object_ids: Sequence[int], ratios: Mapping[int, float] | None) -> np.ndarray:
+    """The ratio of each object id (1 where none is given); unknown ids raise ValueError."""
+    ids = [int(i) for i in object_ids]
+    out = np.ones(len(ids), dtype=np.float64)
+    if not ratios:
+        return out
+    index = {oid: i for i, oid in enumerate(ids)}
+    for oid, r in ratios.items():
+        if int(oid) not in index:
+            raise ValueError(f"ratio given for object {oid}, which is not in the prior")
+        if not r > 0:
+            raise ValueError(f"ratio of object {oid} must be positive, got {r}")
+        out[index[int(oid)]] = float(r)
+    return out

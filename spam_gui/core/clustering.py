@@ -1,0 +1,307 @@
+"""Masked soft clustering of pixels into superpixels (SPEC §4), in PyTorch.
+
+The clustering is SSN's differentiable SLIC, constrained by a prior object map: each pixel
+only considers the <= 9 candidate seeds of its initial seed, which all lie in the pixel's own
+object (an uncertain pixel considers the 9 nearest seeds of any object).
+
+Because a pixel's candidates are those of its initial seed, pixels are grouped by initial
+seed and every group is processed with one small matrix product against its 9 candidate
+centroids (``torch.bmm`` over groups). Groups larger than a chunk size are split into several
+rows sharing the same candidates, so padding stays bounded whatever the object sizes and
+ratios. The same code runs on CPU and CUDA, and is differentiable with respect to the
+appearance features (the training path, :mod:`spam_gui.core.training`, relies on it).
+
+Distances are squared Euclidean on ``[E, lambda_c * Lab]`` plus ``s_j^2 * |yx - yx_j|^2``,
+where ``s_j`` is the position scale of candidate j's object (``s * sqrt(ratio)``, SPEC §2);
+centroid positions are kept unscaled so that objects with different scales can share
+uncertain pixels.
+
+References
+----------
+Jampani et al., "Superpixel Sampling Networks", ECCV 2018.
+Walther, Giraud, Clément, "SPAM: SuperPixel Anything Model", 2025, §3.1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+N_CANDIDATES = 9
+CANDIDATE_RADIUS = 1.65  # x sqrt(H * W / K), SPEC §4
+EPS = 1e-8
+
+
+@dataclass
+class ClusterProblem:
+    """The fixed structure of one clustering: seeds, candidates and pixel groups.
+
+    Attributes
+    ----------
+    n_pixels, n_seeds:
+        P pixels and K seeds.
+    init_labels:
+        (P,) int64 initial seed of each pixel (its nearest seed, same object when it has one).
+    rows_pixels:
+        (R, n) int64 pixel index of each slot; padding slots hold P (a dummy pixel).
+    rows_mask:
+        (R, n) bool, True for real pixels.
+    rows_cand:
+        (R, 9) int64 candidate seeds of each row.
+    rows_valid:
+        (R, 9) bool, False for repeated candidates (missing slots repeat the seed itself).
+    seed_scale2:
+        (K,) float32 squared position scale of each seed's object.
+    """
+
+    n_pixels: int
+    n_seeds: int
+    init_labels: torch.Tensor
+    rows_pixels: torch.Tensor
+    rows_mask: torch.Tensor
+    rows_cand: torch.Tensor
+    rows_valid: torch.Tensor
+    seed_scale2: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "ClusterProblem":
+        return ClusterProblem(
+            self.n_pixels, self.n_seeds,
+            *(t.to(device) for t in (self.init_labels, self.rows_pixels, self.rows_mask,
+                                     self.rows_cand, self.rows_valid, self.seed_scale2)),
+        )
+
+
+def _candidates(seed_pos: np.ndarray, k: int, radius: float | np.ndarray | None) -> np.ndarray:
+    """(m, 9) indices (into ``seed_pos``) of each seed's <= k nearest seeds within ``radius``;
+    missing slots repeat the seed itself."""
+    m = seed_pos.shape[0]
+    kk = min(k, m)
+    tree = cKDTree(seed_pos)
+    if radius is None:
+        dist, idx = tree.query(seed_pos, k=kk)
+    else:
+        dist, idx = tree.query(seed_pos, k=kk, distance_upper_bound=float(np.max(radius)))
+    idx = np.asarray(idx).reshape(m, kk)
+    dist = np.asarray(dist).reshape(m, kk)
+    self_idx = np.arange(m)[:, None]
+    bad = ~np.isfinite(dist) | (idx >= m)
+    if radius is not None and np.ndim(radius) > 0:
+        bad |= dist > np.asarray(radius)[:, None]
+    idx = np.where(bad, self_idx, idx)
+    idx[:, 0] = np.arange(m)  # a seed is always its own first candidate
+    if kk < N_CANDIDATES:
+        idx = np.concatenate([idx, np.repeat(self_idx, N_CANDIDATES - kk, axis=1)], axis=1)
+    return idx
+
+
+def build_problem(
+    pixel_pos: np.ndarray,
+    pixel_object: np.ndarray,
+    seed_pos: np.ndarray,
+    seed_object: np.ndarray,
+    seed_radius: np.ndarray,
+    seed_scale: np.ndarray,
+    chunk: int | None = None,
+) -> ClusterProblem:
+    """Assign initial seeds, pick candidates and lay pixels out in groups.
+
+    Parameters
+    ----------
+    pixel_pos:
+        (P, 2) (y, x) positions of the pixels to cluster.
+    pixel_object:
+        (P,) object id of each pixel, 0 = uncertain.
+    seed_pos, seed_object:
+        (K, 2) seed positions and (K,) their object ids (never 0).
+    seed_radius:
+        (K,) candidate search radius of each seed (``1.65 sqrt(HW/K) / sqrt(r)``).
+    seed_scale:
+        (K,) position scale of each seed's object (``s * sqrt(r)``).
+    chunk:
+        Maximum pixels per row (default: 1.25 x the mean group size, at least 64).
+    """
+    P = pixel_pos.shape[0]
+    K = seed_pos.shape[0]
+    if K == 0:
+        raise ValueError("no seeds")
+    init = np.empty(P, dtype=np.int64)
+    group = np.empty(P, dtype=np.int64)
+    cand_of_group = np.empty((2 * K, N_CANDIDATES), dtype=np.int64)
+    cand_of_group[:] = np.arange(2 * K)[:, None] % K
+
+    for oid in np.unique(seed_object):
+        s_idx = np.flatnonzero(seed_object == oid)
+        p_idx = np.flatnonzero(pixel_object == oid)
+        if p_idx.size:
+            _, nearest = cKDTree(seed_pos[s_idx]).query(pixel_pos[p_idx], k=1)
+            init[p_idx] = s_idx[nearest]
+            group[p_idx] = s_idx[nearest]
+        local = _candidates(seed_pos[s_idx], N_CANDIDATES, seed_radius[s_idx])
+        cand_of_group[s_idx] = s_idx[local]
+    unc = np.flatnonzero(pixel_object == 0)
+    if unc.size:
+        tree = cKDTree(seed_pos)
+        _, nearest = tree.query(pixel_pos[unc], k=1)
+        init[unc] = nearest
+        group[unc] = K + nearest
+        cand_of_group[K:] = _candidates(seed_pos, N_CANDIDATES, None)
+    known = np.isin(pixel_object, seed_object) | (pixel_object == 0)
+    if not known.all():
+        raise ValueError("some pixels belong to an object that has no seed")
+
+    order = np.argsort(group, kind="stable")
+    counts = np.bincount(group, minlength=2 * K)
+    nonempty = counts > 0
+    if chunk is None:
+        chunk = max(64, int(np.ceil(1.25 * P / max(1, nonempty.sum()))))
+    rows_per_group = (counts + chunk - 1) // chunk
+    row_start = np.concatenate([[0], np.cumsum(rows_per_group)[:-1]])
+    group_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    g_sorted = group[order]
+    pos_in_group = np.arange(P) - group_start[g_sorted]
+    row = row_start[g_sorted] + pos_in_group // chunk
+    col = pos_in_group % chunk
+    n_rows = int(rows_per_group.sum())
+    width = int(min(chunk, counts.max()))
+    rows_pixels = np.full((n_rows, width), P, dtype=np.int64)
+    rows_pixels[row, col] = order
+    row_group = np.repeat(np.arange(2 * K), rows_per_group)
+    rows_cand = cand_of_group[row_group]
+    # a candidate repeated in a row (missing slots) must count once in the softmax
+    srt = np.sort(rows_cand, axis=1)
+    dup_sorted = np.concatenate([np.zeros((n_rows, 1), bool), srt[:, 1:] == srt[:, :-1]], axis=1)
+    first = np.ones_like(rows_cand, dtype=bool)
+    if dup_sorted.any():
+        for j in range(1, N_CANDIDATES):
+            first[:, j] = ~(rows_cand[:, :j] == rows_cand[:, j : j + 1]).any(axis=1)
+
+    return ClusterProblem(
+        n_pixels=P,
+        n_seeds=K,
+        init_labels=torch.from_numpy(init),
+        rows_pixels=torch.from_numpy(rows_pixels),
+        rows_mask=torch.from_numpy(rows_pixels < P),
+        rows_cand=torch.from_numpy(rows_cand),
+        rows_valid=torch.from_numpy(first),
+        seed_scale2=torch.from_numpy((np.asarray(seed_scale, dtype=np.float64) ** 2).astype(np.float32)),
+    )
+
+
+def _scatter_mean(values: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
+    sums = torch.zeros((n, values.shape[1]), dtype=values.dtype, device=values.device)
+    sums.index_add_(0, index, values)
+    cnt = torch.zeros(n, dtype=values.dtype, device=values.device)
+    cnt.index_add_(0, index, torch.ones_like(index, dtype=values.dtype))
+    return sums / cnt.clamp_min(1.0)[:, None]
+
+
+@dataclass
+class SoftClustering:
+    """Result of :func:`soft_cluster`."""
+
+    labels: torch.Tensor          # (P,) int64 hard seed index of each pixel
+    q: torch.Tensor               # (R, 9, n) soft association of the last iteration (masked)
+    centroids_app: torch.Tensor   # (K, Ca) appearance centroids
+    centroids_pos: torch.Tensor   # (K, 2) unscaled position centroids
+
+
+def soft_cluster(
+    appearance: torch.Tensor,
+    positions: torch.Tensor,
+    problem: ClusterProblem,
+    n_iter: int = 10,
+    hard_from_final: bool = True,
+) -> SoftClustering:
+    """Run ``n_iter`` soft-assignment / centroid-update iterations and the hard assignment.
+
+    Parameters
+    ----------
+    appearance:
+        (P, Ca) float appearance features ``[E, lambda_c * Lab]`` (may require grad).
+    positions:
+        (P, 2) float unscaled (y, x).
+    problem:
+        From :func:`build_problem`, on the same device.
+    n_iter:
+        T, the number of iterations (10 at inference, 5 in training).
+    hard_from_final:
+        Compute the hard labels from distances to the final centroids (True), or from the
+        soft association of the last iteration (False).
+
+    Notes
+    -----
+    Rows are laid out as (R, 9, n): candidates first, pixels last, so that the softmax over
+    the 9 candidates and every element-wise step run along contiguous pixel vectors. The
+    per-pixel term ``|a_p|^2`` is the same for all candidates and cancels in the softmax and
+    the argmin, so it is never computed.
+    """
+    dev, dt = appearance.device, appearance.dtype
+    P, K = problem.n_pixels, problem.n_seeds
+    ca_dim = appearance.shape[1]
+    n_feat = ca_dim + 2
+    ones = torch.ones((P, 1), dtype=dt, device=dev)
+    # [appearance, position, 1]: the trailing 1 makes one bmm give both the weighted sums and
+    # the soft pixel counts; the dummy padding pixel is all zeros, so it adds nothing.
+    feat = torch.cat([appearance, positions.to(dt), ones], dim=1)
+    feat = torch.cat([feat, feat.new_zeros((1, feat.shape[1]))], 0)
+    rp = problem.rows_pixels
+    fg = feat[rp]                                                       # (R, n, Ca + 3)
+    fgt = fg[..., :n_feat].transpose(1, 2).contiguous()                 # (R, Ca + 2, n)
+    cand = problem.rows_cand
+    cand_flat = cand.reshape(-1)
+    s2 = problem.seed_scale2.to(dev, dt)[cand][..., None]               # (R, 9, 1)
+    invalid = torch.zeros(cand.shape, dtype=dt, device=dev).masked_fill(
+        ~problem.rows_valid, float("inf"))[..., None]                   # (R, 9, 1)
+    # |x_p|^2 s_j^2 only matters when a row's candidates have different scales
+    s2r = s2[..., 0]  # candidate 0 (the row's own seed) is always valid
+    mixed = bool(((s2r != s2r[:, :1]) & problem.rows_valid).any())
+    xg2 = (fgt[:, ca_dim:] ** 2).sum(1, keepdim=True) if mixed else None  # (R, 1, n)
+
+    c_app = _scatter_mean(appearance, problem.init_labels, K)
+    c_pos = _scatter_mean(positions.to(dt), problem.init_labels, K)
+
+    def neg_distances(c_app: torch.Tensor, c_pos: torch.Tensor) -> torch.Tensor:
+        """(R, 9, n) minus the squared distances, up to per-pixel constants."""
+        ca = c_app[cand]                                                # (R, 9, Ca)
+        cx = c_pos[cand]                                                # (R, 9, 2)
+        w = torch.cat([ca, s2 * cx], dim=2)                             # (R, 9, Ca + 2)
+        cc = (ca * ca).sum(-1, keepdim=True) + s2 * (cx * cx).sum(-1, keepdim=True) + invalid
+        nd = torch.baddbmm(-cc, w, fgt, beta=1.0, alpha=2.0)
+        return nd if xg2 is None else torch.addcmul(nd, -s2, xg2)
+
+    q = None
+    for _ in range(max(0, int(n_iter))):
+        q = torch.softmax(neg_distances(c_app, c_pos), dim=1)           # (R, 9, n)
+        sums = torch.bmm(q, fg).reshape(-1, fg.shape[-1])               # (R * 9, Ca + 3)
+        tot = torch.zeros((K, fg.shape[-1]), dtype=dt, device=dev).index_add(0, cand_flat, sums)
+        sd = tot[:, -1:]
+        has = sd > EPS
+        cen = tot[:, :-1] / (sd + EPS)
+        c_app = torch.where(has, cen[:, :ca_dim], c_app)
+        c_pos = torch.where(has, cen[:, ca_dim:], c_pos)
+    if q is not None:
+        q = q * problem.rows_mask.to(dt)[:, None, :]
+
+    with torch.no_grad():
+        if hard_from_final or q is None:
+            score = neg_distances(c_app.detach(), c_pos.detach())
+        else:
+            score = q
+        # argmax over the 9 candidates as a running maximum: far faster on CPU than
+        # argmax along a short, strided dimension
+        best_val = score[:, 0].clone()
+        best = torch.zeros(best_val.shape, dtype=torch.int64, device=dev)
+        for j in range(1, score.shape[1]):
+            better = score[:, j] > best_val
+            best_val = torch.where(better, score[:, j], best_val)
+            best.masked_fill_(better, j)
+        seed_of_slot = torch.gather(cand, 1, best)                      # (R, n)
+        labels = torch.empty(P + 1, dtype=torch.int64, device=dev)
+        labels[rp.reshape(-1)] = seed_of_slot.reshape(-1)
+        labels = labels[:P]
+    if q is None:
+        q = torch.zeros((rp.shape[0], N_CANDIDATES, rp.shape[1]), dtype=dt, device=dev)
+    return SoftClustering(labels=labels, q=q, centroids_app=c_app, centroids_pos=c_pos)

@@ -1,0 +1,227 @@
+"""The SSN-architecture CNN encoder (Jampani et al., ECCV 2018) and its weight files.
+
+Architecture (SPEC §2): 2 x (3x3 conv 64, BN, ReLU); max-pool 3/2/1; 2 x (conv 64, BN, ReLU);
+max-pool 3/2/1; 2 x (conv 64, BN, ReLU); scales 2 and 3 upsampled bilinearly to full size;
+concatenate [input, scale 1, scale 2, scale 3]; 3x3 conv to ``D - 5`` channels + ReLU.
+
+Departure from SSN, on purpose: the input is the image's colour only (``lambda_c * Lab``), never
+K-scaled positions, so the deep features do not depend on K, lambda or ratios and are computed
+once per image.
+
+Weight files are ``torch.save`` dictionaries::
+
+    {"format": "spam-encoder", "version": 1, "arch": "ssn-v1", "feature_dim": D,
+     "in_channels": 3, "lambda_c": 0.26, "state_dict": {...}, "meta": {...}}
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+FORMAT = "spam-encoder"
+FORMAT_VERSION = 1
+ARCH = "ssn-v1"
+N_BASE_FEATURES = 5  # 3 colour + 2 position channels
+
+
+class EncoderLoadError(ValueError):
+    """A weight file is missing, corrupt or not a SPAM encoder; the message names the file."""
+
+
+def _block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SSNEncoder(nn.Module):
+    """SSN's feature extractor, producing ``feature_dim - 5`` deep channels per pixel.
+
+    Parameters
+    ----------
+    feature_dim:
+        D, the total clustering feature dimension (deep + 3 colour + 2 position); D > 5.
+    in_channels:
+        Channels of the network input (3: ``lambda_c * Lab``).
+    width:
+        Channels of the hidden convolutions (64 in SSN).
+    """
+
+    def __init__(self, feature_dim: int = 20, in_channels: int = 3, width: int = 64) -> None:
+        super().__init__()
+        if feature_dim <= N_BASE_FEATURES:
+            raise ValueError(f"an encoder needs feature_dim > {N_BASE_FEATURES}, got {feature_dim}")
+        self.feature_dim = int(feature_dim)
+        self.in_channels = int(in_channels)
+        self.width = int(width)
+        self.scale1 = nn.Sequential(_block(in_channels, width), _block(width, width))
+        self.scale2 = nn.Sequential(
+            nn.MaxPool2d(3, 2, 1), _block(width, width), _block(width, width)
+        )
+        self.scale3 = nn.Sequential(
+            nn.MaxPool2d(3, 2, 1), _block(width, width), _block(width, width)
+        )
+        self.output = nn.Sequential(
+            nn.Conv2d(in_channels + 3 * width, feature_dim - N_BASE_FEATURES, 3, padding=1),
+            nn.ReLU(inplace=True),
+        )
+
+    @property
+    def out_channels(self) -> int:
+        return self.feature_dim - N_BASE_FEATURES
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, H, W) → (B, D - 5, H, W)."""
+        s1 = self.scale1(x)
+        s2 = self.scale2(s1)
+        s3 = self.scale3(s2)
+        size = x.shape[-2:]
+        s2u = F.interpolate(s2, size=size, mode="bilinear", align_corners=False)
+        s3u = F.interpolate(s3, size=size, mode="bilinear", align_corners=False)
+        return self.output(torch.cat([x, s1, s2u, s3u], dim=1))
+
+
+def fuse_for_inference(model: SSNEncoder) -> nn.Module:
+    """A copy of ``model`` in eval mode with every conv + BN pair fused into one conv."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    fused = copy.deepcopy(model).eval()
+    for stage in (fused.scale1, fused.scale2, fused.scale3):
+        for i, blk in enumerate(stage):
+            if isinstance(blk, nn.Sequential) and len(blk) == 3 and isinstance(blk[1], nn.BatchNorm2d):
+                stage[i] = nn.Sequential(fuse_conv_bn_eval(blk[0], blk[1]), blk[2])
+    return fused
+
+
+@dataclass
+class EncoderInfo:
+    """What a weight file says about itself."""
+
+    path: str | None
+    sha256: str | None
+    feature_dim: int
+    in_channels: int
+    lambda_c: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name if self.path else "untrained"
+
+
+def save_encoder(path: str | os.PathLike[str], model: SSNEncoder, lambda_c: float = 0.26,
+                 meta: dict[str, Any] | None = None) -> Path:
+    """Save ``model`` with its metadata to ``path`` (atomic: temporary file, then rename)."""
+    from spam_gui.core.image_io import atomic_write_bytes
+    import io
+
+    payload = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "arch": ARCH,
+        "feature_dim": model.feature_dim,
+        "in_channels": model.in_channels,
+        "width": model.width,
+        "lambda_c": float(lambda_c),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "meta": dict(meta or {}),
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_encoder(path: str | os.PathLike[str]) -> tuple[SSNEncoder, EncoderInfo]:
+    """Load an encoder weight file written by :func:`save_encoder`.
+
+    Raises :class:`EncoderLoadError` naming the file when it is missing, truncated, not a
+    PyTorch file, a checkpoint of another model (e.g. SAM or DINO), or inconsistent.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise EncoderLoadError(f"{p}: no such encoder file")
+    raw = p.read_bytes()
+    sha = hashlib.sha256(raw).hexdigest()
+    import io
+
+    try:
+        obj = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, Exception) as exc:  # noqa: BLE001
+        raise EncoderLoadError(
+            f"{p}: not a readable PyTorch weight file (corrupt or truncated?): {exc}"
+        ) from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        hint = ""
+        if isinstance(obj, dict):
+            keys = list(obj.keys())[:3]
+            if any(str(k).startswith("image_encoder.") for k in obj):
+                hint = " (it looks like a SAM checkpoint: set it as the SAM model instead)"
+            elif any(str(k) in ("cls_token", "pos_embed") or str(k).startswith("blocks.") for k in obj):
+                hint = " (it looks like a DINO/ViT checkpoint: set it as the DINO model instead)"
+            else:
+                hint = f" (top-level keys: {keys})"
+        raise EncoderLoadError(f"{p}: not a SPAM encoder weight file{hint}")
+    if obj.get("arch") != ARCH or int(obj.get("version", 0)) > FORMAT_VERSION:
+        raise EncoderLoadError(
+            f"{p}: encoder architecture {obj.get('arch')!r} version {obj.get('version')} is not "
+            f"supported by this program ({ARCH} version <= {FORMAT_VERSION})"
+        )
+    try:
+        model = SSNEncoder(int(obj["feature_dim"]), int(obj.get("in_channels", 3)),
+                           int(obj.get("width", 64)))
+        model.load_state_dict(obj["state_dict"], strict=True)
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise EncoderLoadError(f"{p}: weights do not match the declared architecture: {exc}") from None
+    model.eval()
+    info = EncoderInfo(
+        path=str(p),
+        sha256=sha,
+        feature_dim=model.feature_dim,
+        in_channels=model.in_channels,
+        lambda_c=float(obj.get("lambda_c", 0.26)),
+        meta=dict(obj.get("meta", {})),
+    )
+    return model, info
+
+
+def encoder_input(lab: np.ndarray | torch.Tensor, lambda_c: float) -> torch.Tensor:
+    """(H, W, 3) Lab → (1, 3, H, W) float32 network input ``lambda_c * Lab``."""
+    t = torch.as_tensor(np.ascontiguousarray(lab) if isinstance(lab, np.ndarray) else lab)
+    return (t.float() * float(lambda_c)).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+class InferenceEncoder:
+    """An encoder prepared for fast inference: BN fused, eval mode, channels-last on CPU.
+
+    Call it on an (H, W, 3) Lab array; it returns (H, W, D - 5) float32 features on ``device``.
+    """
+
+    def __init__(self, model: SSNEncoder, info: EncoderInfo, device: torch.device) -> None:
+        self.info = info
+        self.device = device
+        self.feature_dim = model.feature_dim
+        net = fuse_for_inference(model).to(device)
+        if device.type == "cpu":
+            net = net.to(memory_format=torch.channels_last)
+        self.net = net
+
+    @torch.inference_mode()
+    def __call__(self, lab: np.ndarray) -> torch.Tensor:
+        x = encoder_input(lab, self.info.lambda_c).to(self.device)
+        if self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = self.net(x)
+        return y[0].permute(1, 2, 0).contiguous().float()

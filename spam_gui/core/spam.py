@@ -1,0 +1,541 @@
+"""``Spam``: the SuperPixel Anything Model pipeline (SPEC §1), and its per-image feature cache.
+
+>>> spam = Spam(encoder="default")                      # doctest: +SKIP
+>>> res = spam.segment(image, n_segments=400, prior=objects)
+>>> res2 = spam.rescale(res, object_id=3, ratio=2.0)    # only object 3 changes
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from spam_gui import __version__
+from spam_gui.core import budget as budget_mod
+from spam_gui.core.cache import hash_array
+from spam_gui.core.clustering import CANDIDATE_RADIUS, build_problem, soft_cluster
+from spam_gui.core.connectivity import enforce_connectivity, renumber
+from spam_gui.core.encoder import EncoderInfo, InferenceEncoder, load_encoder
+from spam_gui.core.features import pixel_positions, position_scale, rgb_to_lab
+from spam_gui.core.image_io import to_rgb_uint8
+from spam_gui.core.seeds import kmeans_seeds, object_rng
+from spam_gui.resources import resource_path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENCODER_FILE = "spam_encoder_d20.pt"
+MAX_LABELS = 65535
+
+
+def default_encoder_path() -> Path:
+    """The shipped encoder weights (``resources/models/spam_encoder_d20.pt``)."""
+    return resource_path("models", DEFAULT_ENCODER_FILE)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; ``"cuda"`` without CUDA raises ValueError."""
+    if isinstance(device, torch.device):
+        return device
+    d = (device or "auto").lower()
+    if d == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if d.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for, but PyTorch sees no CUDA GPU")
+    if d not in ("cpu",) and not d.startswith("cuda"):
+        raise ValueError(f"unknown device {device!r} (use auto, cpu or cuda)")
+    return torch.device(d)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One prior object in a result: its area, density ratio, budget K_o and saliency flag."""
+
+    id: int
+    area: int
+    ratio: float = 1.0
+    k: int = 1
+    salient: bool | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "area": self.area, "ratio": self.ratio, "k": self.k,
+                "salient": self.salient}
+
+
+@dataclass
+class SegmentationResult:
+    """Superpixels of one image (see :meth:`Spam.segment`)."""
+
+    labels: np.ndarray
+    objects: np.ndarray
+    superpixel_object: np.ndarray
+    objects_info: dict[int, ObjectInfo]
+    params: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    image_key: str = ""
+    # internal state used by Spam.rescale
+    _quota: dict[int, float] = field(default_factory=dict, repr=False)
+    _base_k: dict[int, int] = field(default_factory=dict, repr=False)
+    _density: dict[int, float] = field(default_factory=dict, repr=False)
+    _image: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_superpixels(self) -> int:
+        return int(self.superpixel_object.shape[0] - 1)
+
+    @property
+    def object_ids(self) -> np.ndarray:
+        return np.array(sorted(self.objects_info), dtype=np.int64)
+
+    @property
+    def ratios(self) -> dict[int, float]:
+        return {o: i.ratio for o, i in self.objects_info.items() if not math.isclose(i.ratio, 1.0)}
+
+    def superpixels_of(self, object_id: int) -> np.ndarray:
+        """Label values of the superpixels of one object."""
+        return np.flatnonzero(self.superpixel_object == object_id)
+
+    def superpixel_counts(self) -> dict[int, int]:
+        """Number of final superpixels per object id."""
+        ids, counts = np.unique(self.superpixel_object[1:], return_counts=True)
+        return {int(i): int(c) for i, c in zip(ids, counts)}
+
+
+@dataclass
+class ImageFeatures:
+    """Everything about an image that does not depend on K, lambda or ratios."""
+
+    key: str
+    height: int
+    width: int
+    lab: torch.Tensor            # (P, 3) float32 on device
+    deep: torch.Tensor | None    # (P, d) float32 on device, None without an encoder
+    positions: torch.Tensor      # (P, 2) float32 on device
+    seconds: float = 0.0
+
+    def appearance(self, lambda_c: float) -> torch.Tensor:
+        colour = self.lab * float(lambda_c)
+        return colour if self.deep is None else torch.cat([self.deep, colour], dim=1)
+
+
+class Spam:
+    """The SPAM superpixel pipeline with a deep-feature cache.
+
+    Parameters
+    ----------
+    encoder:
+        ``"default"``: the shipped trained encoder (no network if it is absent); ``None`` or
+        ``"none"``: no network (D = 5, SLIC-like clustering on colour and position); or the
+        path of an encoder weight file (:func:`spam_gui.core.encoder.save_encoder`).
+    device:
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    cache_size:
+        How many images' features are kept in memory.
+    """
+
+    def __init__(self, encoder: str | os.PathLike[str] | None = "default",
+                 device: str | torch.device = "auto", cache_size: int = 4) -> None:
+        self.device = resolve_device(device)
+        self._cache: OrderedDict[str, ImageFeatures] = OrderedDict()
+        self._cache_size = max(1, int(cache_size))
+        self._lock = threading.RLock()
+        self._encoder: InferenceEncoder | None = None
+        self.encoder_info: EncoderInfo | None = None
+        self.encoder_spec = "none" if encoder is None else str(encoder)
+        if encoder is None or str(encoder).lower() == "none":
+            return
+        if str(encoder) == "default":
+            path = default_encoder_path()
+            if not path.is_file():
+                log.warning("shipped encoder %s not found; using no network (D = 5)", path)
+                return
+        else:
+            path = Path(encoder)
+        model, info = load_encoder(path)
+        if str(encoder) == "default":
+            info.meta.setdefault("shipped", True)
+        self._encoder = InferenceEncoder(model, info, self.device)
+        self.encoder_info = info
+
+    # -- encoder description -------------------------------------------------------------
+    @property
+    def feature_dim(self) -> int:
+        return self.encoder_info.feature_dim if self.encoder_info else 5
+
+    @property
+    def encoder_name(self) -> str:
+        if self.encoder_info is None:
+            return "none (D=5)"
+        name = self.encoder_info.name
+        if self.encoder_info.meta.get("shipped"):
+            return f"{name} (shipped, D={self.feature_dim})"
+        return f"{name} (D={self.feature_dim})"
+
+    @property
+    def encoder_sha256(self) -> str | None:
+        return self.encoder_info.sha256 if self.encoder_info else None
+
+    # -- features --------------------------------------------------------------------------
+    def features(self, image: np.ndarray) -> ImageFeatures:
+        """Deep and colour features of ``image``, computed once and cached by content."""
+        rgb = to_rgb_uint8(image)
+        key = hash_array(rgb)
+        with self._lock:
+            feats = self._cache.get(key)
+            if feats is not None:
+                self._cache.move_to_end(key)
+                return feats
+        t0 = time.perf_counter()
+        h, w = rgb.shape[:2]
+        lab_np = rgb_to_lab(rgb)
+        deep = None
+        if self._encoder is not None:
+            deep = self._encoder(lab_np).reshape(h * w, -1)
+        feats = ImageFeatures(
+            key=key, height=h, width=w,
+            lab=torch.from_numpy(lab_np.reshape(h * w, 3)).to(self.device),
+            deep=deep,
+            positions=torch.from_numpy(pixel_positions(h, w)).to(self.device),
+            seconds=time.perf_counter() - t0,
+        )
+        with self._lock:
+            self._cache[key] = feats
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return feats
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    # -- segmentation ----------------------------------------------------------------------
+    def segment(
+        self,
+        image: np.ndarray,
+        n_segments: int = 400,
+        prior: np.ndarray | None = None,
+        ratios: Mapping[int, float] | None = None,
+        lambda_s: float = 7.5,
+        lambda_c: float = 0.26,
+        n_iter: int = 10,
+        seed: int = 0,
+        saliency: np.ndarray | None = None,
+        attention_ratio: float = 2.5,
+        saliency_threshold: float = 0.1,
+        ratio_mode: str = "local",
+        saliency_method: str | None = None,
+    ) -> SegmentationResult:
+        """Segment ``image`` into about ``n_segments`` superpixels inside the prior's objects.
+
+        Parameters
+        ----------
+        image:
+            (H, W, 3) uint8 RGB; grey and RGBA are converted.
+        n_segments:
+            K, the number of superpixels wanted (clamped to the pixel count, with a warning).
+        prior:
+            (H, W) integer object map, 0 = uncertain; any ids. None: the image is one object.
+        ratios:
+            ``{object_id: r}`` density multipliers (paper Fig. 4b).
+        lambda_s, lambda_c:
+            Weights of positions (regularity) and colour (SPEC §2).
+        n_iter:
+            Clustering iterations T.
+        seed:
+            Seeds the random seed placement; the same seed gives the same result.
+        saliency:
+            (H, W) map in [0, 1]; when given, visual-attention budgets (paper §3.3): objects
+            whose mean saliency exceeds ``saliency_threshold`` get ``attention_ratio`` times
+            the density, the rest share what is left so the total stays K.
+        ratio_mode:
+            ``"local"`` or ``"keep-total"`` (see :func:`spam_gui.core.budget.ratio_budget`).
+        saliency_method:
+            Name of the saliency source, recorded in ``params``.
+        """
+        t_start = time.perf_counter()
+        rgb = to_rgb_uint8(image)
+        h, w = rgb.shape[:2]
+        n_pix = h * w
+        k_req = int(n_segments)
+        if k_req < 1:
+            raise ValueError(f"n_segments must be >= 1, got {n_segments}")
+        if k_req > n_pix:
+            warnings.warn(f"n_segments={k_req} exceeds the {n_pix} pixels of the image; using {n_pix}",
+                          stacklevel=2)
+            k_req = n_pix
+        if n_iter < 0:
+            raise ValueError("n_iter must be >= 0")
+        if ratio_mode not in budget_mod.RATIO_MODES:
+            raise ValueError(f"ratio_mode must be one of {budget_mod.RATIO_MODES}")
+        objects = self._objects_map(prior, h, w)
+        feats = self.features(rgb)
+        t_feat = time.perf_counter()
+
+        ids, areas, order, starts = _object_index(objects)
+        no_objects = ids.size == 0
+        work_objects = objects if not no_objects else np.ones_like(objects)
+        if no_objects:
+            ids, areas, order, starts = _object_index(work_objects)
+        r_user = budget_mod.ratios_array(ids, None if no_objects else ratios)
+
+        salient: np.ndarray | None = None
+        if saliency is not None and not no_objects:
+            sal = np.asarray(saliency, dtype=np.float64)
+            if sal.shape != (h, w):
+                raise ValueError(f"saliency map has shape {sal.shape}, the image is {(h, w)}")
+            salient = (_sum_per_object(sal, order, starts) / areas) > float(saliency_threshold)
+            base = budget_mod.attention_budget(areas, k_req, salient, attention_ratio)
+            va_density = np.ones(ids.size)
+            if salient.any() and (~salient).any():
+                for part in (salient, ~salient):
+                    va_density[part] = base[part].sum() / (k_req * areas[part].sum() / areas.sum())
+        else:
+            base = budget_mod.uniform_budget(areas, k_req)
+            va_density = np.ones(ids.size)
+        quota = k_req * areas / areas.sum() * va_density
+        if ratio_mode == "keep-total" and not np.allclose(r_user, 1.0) and salient is None:
+            k_obj = budget_mod.ratio_budget(areas, k_req, r_user, mode="keep-total")
+        else:
+            k_obj = np.where(np.isclose(r_user, 1.0), base,
+                             np.maximum(1, np.rint(r_user * quota))).astype(np.int64)
+        k_obj = np.minimum(k_obj, areas)
+        density = va_density * r_user
+        if ratio_mode == "keep-total" and salient is None and not np.allclose(r_user, 1.0):
+            density = budget_mod.density_ratios(areas, k_obj, k_req)
+
+        info = {
+            int(o): ObjectInfo(int(o), int(a), float(r), int(k),
+                               None if salient is None else bool(salient[i]))
+            for i, (o, a, r, k) in enumerate(zip(ids, areas, r_user, k_obj))
+        }
+        params = {
+            "n_segments": int(n_segments), "n_segments_used": k_req,
+            "lambda_s": float(lambda_s), "lambda_c": float(lambda_c), "n_iter": int(n_iter),
+            "seed": int(seed), "ratio_mode": ratio_mode,
+            "encoder": self.encoder_name, "encoder_sha256": self.encoder_sha256,
+            "feature_dim": self.feature_dim, "prior": prior is not None,
+            "attention": saliency is not None,
+            "attention_ratio": float(attention_ratio) if saliency is not None else None,
+            "saliency_threshold": float(saliency_threshold) if saliency is not None else None,
+            "saliency_method": saliency_method if saliency is not None else None,
+            "program_version": __version__,
+        }
+        labels, sp_obj, t_parts = self._cluster(
+            feats, work_objects, ids, areas, order, starts, k_obj, density, k_req,
+            lambda_s, lambda_c, n_iter, seed,
+        )
+        if no_objects:
+            sp_obj = np.zeros_like(sp_obj)
+        timings = {"features": t_feat - t_start, **t_parts,
+                   "total": time.perf_counter() - t_start}
+        return SegmentationResult(
+            labels=labels, objects=objects, superpixel_object=sp_obj, objects_info={} if no_objects else info,
+            params=params, timings=timings, image_key=feats.key,
+            _quota={int(o): float(q) for o, q in zip(ids, quota)},
+            _base_k={int(o): int(b) for o, b in zip(ids, base)},
+            _density={int(o): float(d) for o, d in zip(ids, va_density)},
+            _image=rgb,
+        )
+
+    def rescale(self, result: SegmentationResult, object_id: int, ratio: float) -> SegmentationResult:
+        """Re-cluster one object with a new density ratio; every other superpixel is kept.
+
+        Parameters
+        ----------
+        result:
+            A result of :meth:`segment` (or of an earlier :meth:`rescale`).
+        object_id:
+            The object to change.
+        ratio:
+            Its new absolute density ratio (2 = twice the uniform density; 1 = reset).
+
+        Returns
+        -------
+        A new result. Superpixels of other objects keep their pixels and their label values;
+        the object's new superpixels reuse its old label values first.
+        """
+        t0 = time.perf_counter()
+        oid = int(object_id)
+        if oid not in result.objects_info:
+            raise ValueError(f"object {object_id} is not in this result's prior")
+        if not ratio > 0:
+            raise ValueError(f"ratio must be positive, got {ratio}")
+        if result._image is None:
+            raise ValueError("this result carries no image; segment the image again")
+        p = result.params
+        feats = self.features(result._image)
+        h, w = result.labels.shape
+        old = result.objects_info[oid]
+        quota = result._quota[oid]
+        k_new = old.k if math.isclose(ratio, old.ratio) else (
+            result._base_k[oid] if math.isclose(ratio, 1.0) else max(1, int(round(ratio * quota))))
+        k_new = int(min(k_new, old.area))
+        density = result._density[oid] * ratio
+
+        old_labels = result.labels
+        mine = result.superpixels_of(oid)
+        in_mine = np.zeros(result.superpixel_object.shape[0], bool)
+        in_mine[mine] = True
+        region = (result.objects == oid) | ((result.objects == 0) & in_mine[old_labels])
+        pix = np.flatnonzero(region.ravel())
+        obj_pix = np.flatnonzero((result.objects == oid).ravel())
+        pos_all = pixel_positions(h, w)
+        seeds = kmeans_seeds(pos_all[obj_pix], k_new, object_rng(p["seed"], oid))
+        s = position_scale(h, w, p["n_segments_used"], p["lambda_s"])
+        radius = CANDIDATE_RADIUS * math.sqrt(h * w / p["n_segments_used"]) / math.sqrt(density)
+        problem = build_problem(
+            pos_all[pix], np.full(pix.size, oid, np.int64), seeds,
+            np.full(seeds.shape[0], oid, np.int64), np.full(seeds.shape[0], radius),
+            np.full(seeds.shape[0], s * math.sqrt(density)),
+        ).to(self.device)
+        idx = torch.from_numpy(pix).to(self.device)
+        with torch.inference_mode():
+            sc = soft_cluster(feats.appearance(p["lambda_c"])[idx], feats.positions[idx], problem,
+                              p["n_iter"])
+        n_old = result.n_superpixels
+        tmp = old_labels.astype(np.int64).copy()
+        tmp.ravel()[pix] = n_old + 1 + sc.labels.cpu().numpy()
+        label_object = np.concatenate([result.superpixel_object.astype(np.int64),
+                                       np.full(seeds.shape[0], oid, np.int64)])
+        new_label_ids = np.arange(n_old + 1, n_old + 1 + seeds.shape[0])
+        groups, piece_label = enforce_connectivity(
+            tmp, result.objects, label_object, {oid: old.area / k_new}, active_labels=new_label_ids)
+        labels, sp_obj = _relabel_object(old_labels, result.superpixel_object, groups, piece_label,
+                                         region, oid)
+        info = dict(result.objects_info)
+        info[oid] = replace(old, ratio=float(ratio), k=k_new)
+        timings = {"rescale": time.perf_counter() - t0}
+        return replace(result, labels=labels, superpixel_object=sp_obj, objects_info=info,
+                       timings=timings)
+
+    # -- internals -------------------------------------------------------------------------
+    @staticmethod
+    def _objects_map(prior: np.ndarray | None, h: int, w: int) -> np.ndarray:
+        if prior is None:
+            return np.ones((h, w), dtype=np.int32)
+        pr = np.asarray(prior)
+        if pr.shape != (h, w):
+            raise ValueError(f"the prior has size {pr.shape[1] if pr.ndim > 1 else '?'}x{pr.shape[0]} "
+                             f"(W x H), the image {w}x{h}: they must match")
+        if not np.issubdtype(pr.dtype, np.integer):
+            if np.issubdtype(pr.dtype, np.floating) and np.all(np.mod(pr, 1) == 0):
+                pr = pr.astype(np.int64)
+            elif pr.dtype == bool:
+                pr = pr.astype(np.int64)
+            else:
+                raise ValueError(f"the prior must hold integer object ids, got dtype {pr.dtype}")
+        if pr.size and pr.min() < 0:
+            raise ValueError("the prior must not hold negative ids (0 = uncertain)")
+        if pr.size and pr.max() > np.iinfo(np.int32).max:
+            raise ValueError("prior object ids must fit in 32 bits")
+        return pr.astype(np.int32, copy=True)
+
+    def _cluster(self, feats: ImageFeatures, objects: np.ndarray, ids: np.ndarray,
+                 areas: np.ndarray, order: np.ndarray, starts: np.ndarray, k_obj: np.ndarray,
+                 density: np.ndarray, k_req: int, lambda_s: float, lambda_c: float,
+                 n_iter: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        t0 = time.perf_counter()
+        h, w = objects.shape
+        pos = pixel_positions(h, w)
+        seed_pos, seed_obj, seed_rad, seed_scale = [], [], [], []
+        s = position_scale(h, w, k_req, lambda_s)
+        base_radius = CANDIDATE_RADIUS * math.sqrt(h * w / k_req)
+        for i, oid in enumerate(ids):
+            pix = order[starts[i]:starts[i + 1]]
+            sp = kmeans_seeds(pos[pix], int(k_obj[i]), object_rng(seed, int(oid)))
+            seed_pos.append(sp)
+            seed_obj.append(np.full(sp.shape[0], oid, np.int64))
+            seed_rad.append(np.full(sp.shape[0], base_radius / math.sqrt(density[i])))
+            seed_scale.append(np.full(sp.shape[0], s * math.sqrt(density[i])))
+        seed_pos_a = np.concatenate(seed_pos)
+        seed_obj_a = np.concatenate(seed_obj)
+        t1 = time.perf_counter()
+        problem = build_problem(pos, objects.ravel().astype(np.int64), seed_pos_a, seed_obj_a,
+                                np.concatenate(seed_rad), np.concatenate(seed_scale)).to(self.device)
+        t2 = time.perf_counter()
+        with torch.inference_mode():
+            sc = soft_cluster(feats.appearance(lambda_c), feats.positions, problem, n_iter)
+            hard = sc.labels.cpu().numpy().reshape(h, w) + 1
+        t3 = time.perf_counter()
+        label_object = np.concatenate([[0], seed_obj_a])
+        mean_size = {int(o): float(a) / float(k) for o, a, k in zip(ids, areas, k_obj)}
+        groups, piece_label = enforce_connectivity(hard, objects, label_object, mean_size)
+        labels, old_ids = renumber(groups)
+        if labels.max(initial=0) > MAX_LABELS:
+            warnings.warn(f"{int(labels.max())} superpixels: more than a 16-bit PNG can hold",
+                          stacklevel=3)
+        sp_obj = np.zeros(old_ids.size, dtype=np.int32)
+        sp_obj[1:] = label_object[piece_label[old_ids[1:]]]
+        t4 = time.perf_counter()
+        return labels.astype(np.int32), sp_obj, {
+            "seeds": t1 - t0, "candidates": t2 - t1, "clustering": t3 - t2, "connectivity": t4 - t3,
+        }
+
+
+def _object_index(objects: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Object ids (> 0), their areas, and the raster indices of their pixels grouped by object
+    (``order[starts[i]:starts[i+1]]`` are object i's pixels)."""
+    flat = objects.ravel()
+    order = np.argsort(flat, kind="stable")
+    ids, counts = np.unique(flat[order], return_counts=True)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    if ids.size and ids[0] == 0:
+        order = order[counts[0]:]
+        starts = starts[1:] - counts[0]
+        ids, counts = ids[1:], counts[1:]
+    return ids.astype(np.int64), counts.astype(np.int64), order, starts
+
+
+def _sum_per_object(values: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    flat = values.ravel()[order]
+    csum = np.concatenate([[0.0], np.cumsum(flat, dtype=np.float64)])
+    return csum[starts[1:]] - csum[starts[:-1]]
+
+
+def _relabel_object(old_labels: np.ndarray, old_sp_obj: np.ndarray, groups: np.ndarray,
+                    piece_label: np.ndarray, region: np.ndarray, oid: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Give the re-clustered object's new superpixels label values, keeping every other
+    superpixel's value; labels stay exactly 1..N (holes are filled from the top)."""
+    n_old = old_sp_obj.shape[0] - 1
+    freed = sorted(np.flatnonzero(old_sp_obj == oid).tolist())
+    reg = region.ravel()
+    g = groups.ravel()[reg]
+    uniq, first = np.unique(g, return_index=True)
+    new_groups = uniq[np.argsort(first, kind="stable")]
+    m = new_groups.size
+    assigned = freed[:m] + list(range(n_old + 1, n_old + 1 + max(0, m - len(freed))))
+    labels = old_labels.astype(np.int64).copy()
+    lut = {int(gr): lab for gr, lab in zip(new_groups, assigned)}
+    new_vals = np.array([lut[int(x)] for x in new_groups])
+    remap = np.searchsorted(new_groups, g)
+    labels.ravel()[reg] = new_vals[remap]
+    n_new = n_old + max(0, m - len(freed))
+    sp_obj = np.zeros(n_new + 1, dtype=np.int32)
+    sp_obj[: n_old + 1] = old_sp_obj
+    sp_obj[assigned] = oid
+    holes = freed[m:]
+    if holes:
+        # move the labels above the new count into the holes, so that values stay 1..N
+        hole_set = set(holes)
+        n_final = n_new - len(holes)
+        movers = [i for i in range(n_final + 1, n_new + 1) if i not in hole_set]
+        targets = [i for i in holes if i <= n_final]
+        mapping = np.arange(n_new + 1)
+        mapping[movers] = targets
+        used = np.array([i for i in range(1, n_new + 1) if i not in hole_set], dtype=np.int64)
+        new_sp = np.zeros(n_final + 1, dtype=np.int32)
+        new_sp[mapping[used]] = sp_obj[used]
+        labels = mapping[labels]
+        sp_obj = new_sp
+    return labels.astype(np.int32), sp_obj
