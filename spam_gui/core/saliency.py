@@ -23,6 +23,7 @@ This module imports torch and timm only when a DINO checkpoint is used.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -64,6 +65,9 @@ __all__ = [
 BUILTIN_METHOD = "builtin-bms-sr"
 """Name of the weight-free fallback, as shown to users and written to sidecars."""
 
+BUILTIN_DESCRIPTION = ("built-in saliency, no weights: boolean maps + spectral residual "
+                       "(less accurate than DINO)")
+
 CACHE_NAMESPACE = "saliency"
 SALIENCY_VERSION = 1
 """Bump when the maps a method produces change; older cache entries are then ignored."""
@@ -92,7 +96,6 @@ class CheckpointError(ValueError):
 _QKV_KEY = "blocks.0.attn.qkv.weight"
 _WRAPPER_KEYS = ("teacher", "model_ema", "state_dict_ema", "model", "state_dict", "module",
                  "student", "net", "network", "weights")
-_KNOWN_HEADS = {"vit_tiny": 3, "vit_small": 6, "vit_base": 12, "vit_large": 16, "vit_huge": 16}
 
 
 def _read_checkpoint_file(path: Path) -> Any:
@@ -132,14 +135,20 @@ def _read_checkpoint_file(path: Path) -> Any:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle / zip / runtime errors of every kind
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        text = str(exc).strip()
+        msg = text.splitlines()[0] if text else type(exc).__name__
+        msg = msg.split(". ")[0][:200]
+        if "weights_only" in text or "Unsupported global" in text:
             raise CheckpointError(
                 f"{path}: the checkpoint holds Python objects other than tensors and is not "
                 f"loaded for safety; save only the model's state_dict ({msg})"
             ) from None
+        if head[:2] == b"PK" or head[:1] == b"\x80":  # a zip / pickle that did not load
+            raise CheckpointError(
+                f"{path}: corrupt or truncated PyTorch checkpoint ({msg})"
+            ) from None
         raise CheckpointError(
-            f"{path}: not a PyTorch checkpoint, or a corrupt / truncated one ({msg})"
+            f"{path}: not a PyTorch (.pth / .pt) or safetensors checkpoint (unrecognised content)"
         ) from None
 
 
@@ -164,23 +173,16 @@ def _candidate_dicts(obj: Any, depth: int = 0) -> list[Mapping[str, Any]]:
 
 
 def _heads_from_metadata(obj: Any) -> int | None:
-    """Number of heads from DINO's ``args`` (full training checkpoints), when present."""
+    """Number of heads when the file states it (a top-level ``num_heads`` entry), else None.
+
+    (DINO's full checkpoints name the architecture in ``args.arch``, but every DINO model uses
+    64-dimensional heads, which :func:`infer_vit_config` assumes anyway.)
+    """
     if not isinstance(obj, Mapping):
         return None
-    args = obj.get("args")
-    arch = None
-    if isinstance(args, argparse.Namespace):
-        arch = getattr(args, "arch", None)
-    elif isinstance(args, Mapping):
-        arch = args.get("arch")
-    if isinstance(arch, str):
-        for prefix, heads in _KNOWN_HEADS.items():
-            if arch.startswith(prefix):
-                return heads
-    for key in ("num_heads", "heads"):
-        v = obj.get(key)
-        if isinstance(v, int) and v > 0:
-            return v
+    v = obj.get("num_heads")
+    if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+        return v
     return None
 
 
@@ -492,7 +494,7 @@ class DinoSaliency:
         missing_needed = [k for k in missing if not k.startswith(("norm.", "head.", "fc_norm."))]
         if missing_needed:
             raise CheckpointError(
-                f"{self.path}: the ViT ({self.config.display_name}) needs tensors the file lacks: "
+                f"{self.path}: incomplete {self.config.display_name} checkpoint, missing "
                 f"{missing_needed[:5]}{' …' if len(missing_needed) > 5 else ''}"
             )
         bad_shape = [k for k in wanted if k in sd and tuple(sd[k].shape) != tuple(wanted[k].shape)]
@@ -813,25 +815,31 @@ def compute_saliency_info(image: np.ndarray, dino_checkpoint: str | os.PathLike[
     if store is not None:
         hit = store.get_arrays(key)
         if hit is not None and "saliency" in hit and hit["saliency"].shape == (h, w):
-            method = str(hit["method"]) if "method" in hit else BUILTIN_METHOD
-            info = {"method": method, **info_base, **({"model": str(hit["model"])} if "model" in hit else {})}
-            return SaliencyResult(hit["saliency"].astype(np.float32), method, info, from_cache=True)
+            try:
+                info = json.loads(str(hit["info"]))
+                method = str(info["method"])
+            except (KeyError, ValueError, TypeError):
+                info = None
+            if info is not None:
+                sal = np.clip(hit["saliency"].astype(np.float32), 0.0, 1.0)
+                return SaliencyResult(sal, method, info, from_cache=True)
 
     if p is not None:
         dino = get_dino(p, device, max_side=max_side, min_side=min_side)
         sal = dino(rgb)
         method = dino.method_name
-        info = {"method": method, "model": dino.config.display_name, **info_base,
+        info = {"method": method, "model": dino.config.display_name,
+                "description": f"DINO {dino.config.display_name}: last-layer [CLS] attention, "
+                               "mean over heads",
+                **info_base,
                 "params": {**info_base["params"], "num_heads": dino.config.num_heads}}
-        extra = {"model": np.array(dino.config.display_name)}
     else:
         sal = builtin_saliency(rgb)
         method = BUILTIN_METHOD
-        info = {"method": method, **info_base}
-        extra = {}
+        info = {"method": method, "model": None, "description": BUILTIN_DESCRIPTION, **info_base}
     sal = np.ascontiguousarray(sal, dtype=np.float32)
     if store is not None:
-        store.put_arrays(key, saliency=sal, method=np.array(method), **extra)
+        store.put_arrays(key, saliency=sal, info=np.array(json.dumps(info)))
     return SaliencyResult(sal, method, info, from_cache=False)
 
 
