@@ -71,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--lambda-s", type=float, default=7.5, help="spam's spatial weight (7.5)")
     parser.add_argument("--device", default="auto", help="spam's torch device (auto, cpu, cuda)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="spam: torch CPU threads (default: torch's own choice)")
     parser.add_argument(
         "--boundary-r", type=int, default=2, metavar="R",
         help="boundary recall/precision tolerance: a (2R+1)^2 window (default 2)",
@@ -114,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     encoder = None if str(args.encoder).lower() == "none" else args.encoder
+    if args.threads is not None and "spam" in args.method:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
     methods = []
     try:
         for name in args.method:
