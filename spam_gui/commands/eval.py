@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--prior", choices=["none", "gt"], default="none",
-        help="spam's prior: none, or gt = each image's annotator-0 ground truth",
+        help="spam's prior: none, or gt = each image's annotator-0 ground truth (0 = uncertain)",
     )
     parser.add_argument("--lambda-s", type=float, default=7.5, help="spam's spatial weight (7.5)")
     parser.add_argument("--device", default="auto", help="spam's torch device (auto, cpu, cuda)")

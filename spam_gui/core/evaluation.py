@@ -10,7 +10,8 @@ Methods (:data:`METHODS`):
 
 - ``spam``: the SPAM engine (:class:`spam_gui.core.Spam`) with the chosen encoder; with
   ``prior="gt"`` each image's prior is its annotator-0 map (a check of "any prior
-  segmentation": ASA against annotator 0 is then close to 1).
+  segmentation": ASA against annotator 0 is then close to 1). As for any prior, label 0 in
+  that map means "uncertain".
 - ``slic``: exactly ``skimage.segmentation.slic(image, n_segments=K, compactness=10,
   start_label=1)``.
 - ``slic-zero``: the same with ``slic_zero=True`` (adaptive compactness).
