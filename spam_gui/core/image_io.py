@@ -140,7 +140,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 
 def encode_png(array: np.ndarray) -> bytes:
-    """Encode an (H, W) integer map as a single-channel PNG: 8-bit when it fits, else 16-bit.
+    """Encode an (H, W) integer map as a single-channel 16-bit PNG (or an RGB uint8 image).
 
     Values must lie in 0..65535.
     """

@@ -1,0 +1,71 @@
+"""``spam train``: train the SPAM encoder on BSDS-style data (SPEC §7)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+NAME = "train"
+HELP = "train the SPAM encoder on BSDS500-style data (resumable)"
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, type=Path,
+                   help="dataset root with train/ and val/ (BSDS layout: images/, gt/<id>_<k>.png)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="where the best model is written (.pt); the checkpoint is OUT.ckpt")
+    p.add_argument("--iterations", type=int, default=20000, help="total iterations (default 20000)")
+    p.add_argument("--batch-size", type=int, default=6)
+    p.add_argument("--crop", type=int, default=200, help="crop size in pixels (default 200)")
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--feature-dim", type=int, default=20, help="D, total feature dimension (default 20)")
+    p.add_argument("--compactness", type=float, default=1e-5,
+                   help="compactness weight, paper's summation convention (default 1e-5)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
+    p.add_argument("--val-every", type=int, default=250, help="validate every N iterations (0: never)")
+    p.add_argument("--val-images", type=int, default=20, help="size of the fixed val subset")
+    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for PyTorch (0: default)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the encoder")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from spam_gui.core.spam import resolve_device
+    from spam_gui.core.training import Trainer, TrainConfig
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = TrainConfig(
+        iterations=args.iterations, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
+        feature_dim=args.feature_dim, compactness=args.compactness, val_every=args.val_every,
+        val_images=args.val_images, checkpoint_every=args.checkpoint_every, seed=args.seed,
+        bf16=args.bf16,
+    )
+    try:
+        device = resolve_device(args.device)
+        trainer = Trainer(args.data, args.out, cfg, device)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.resume:
+        if not trainer.ckpt_path.is_file():
+            print(f"error: {trainer.ckpt_path}: no checkpoint to resume from", file=sys.stderr)
+            return 2
+        trainer.load_checkpoint()
+        # flags given now win over the stored configuration for the schedule
+        trainer.cfg.iterations = args.iterations
+        print(f"resumed at iteration {trainer.iteration} (best val ASA {trainer.best_asa:.4f})",
+              flush=True)
+    print(f"training D={cfg.feature_dim} on {len(trainer.train)} images, "
+          f"{len(trainer.val)} val images, device {device}", flush=True)
+    trainer.run(progress=lambda line: print(line, flush=True))
+    print(f"done: best val ASA {trainer.best_asa:.4f}; model {args.out}", flush=True)
+    return 0
