@@ -1,0 +1,384 @@
+"""The canvas: a QGraphicsView with the image and its overlay layers, zoom, pan and hit-testing.
+
+Layers, bottom to top: the image, the mean-colour fill, the object fill (opacity slider), the
+saliency heatmap, the superpixel boundaries, a SAM prompt preview and its click points. Each
+overlay is a :class:`RasterItem` that paints only the exposed part of its QImage, so a patch
+after a click repaints the changed object's rectangle and nothing else.
+
+Mouse: wheel zooms about the cursor; dragging with any button pans; a click (press and release
+without moving) is reported as ``clicked(x, y, button, modifiers)`` in image pixels. Moving the
+pointer reports ``hovered(x, y)`` (``-1, -1`` outside the image). Folders and images dropped on
+the view are reported as ``files_dropped``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spam_gui.app.overlays import LayerSet, RasterLayer, Region
+from spam_gui.app.qt import QtCore, QtGui, QtWidgets
+
+Qt = QtCore.Qt
+
+LAYER_NAMES = ("image", "meanfill", "objects", "heatmap", "boundaries")
+LAYER_TITLES = {
+    "image": "Image",
+    "meanfill": "Mean colour",
+    "objects": "Objects",
+    "heatmap": "Saliency heatmap",
+    "boundaries": "Boundaries",
+}
+
+
+class RasterItem(QtWidgets.QGraphicsItem):
+    """Draws a QImage at 1 scene unit per pixel, repainting only the exposed rectangle."""
+
+    def __init__(self, z: float, smooth: bool = False) -> None:
+        super().__init__()
+        self.setZValue(z)
+        self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self._qimage: QtGui.QImage | None = None
+        self._rect = QtCore.QRectF()
+        self._keep: object = None  # keeps the numpy buffer of a zero-copy QImage alive
+        self.smooth = smooth
+
+    def set_image(self, qimage: QtGui.QImage | None, keep: object = None) -> None:
+        self.prepareGeometryChange()
+        self._qimage = qimage
+        self._keep = keep
+        self._rect = QtCore.QRectF(0, 0, qimage.width(), qimage.height()) if qimage else QtCore.QRectF()
+        self.update()
+
+    @property
+    def qimage(self) -> QtGui.QImage | None:
+        return self._qimage
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt API
+        return self._rect
+
+    def paint(self, painter: QtGui.QPainter, option: QtWidgets.QStyleOptionGraphicsItem,
+              widget: QtWidgets.QWidget | None = None) -> None:
+        if self._qimage is None:
+            return
+        r = option.exposedRect.toAlignedRect().intersected(self._rect.toAlignedRect())
+        if r.isEmpty():
+            return
+        zoomed_out = painter.worldTransform().m11() < 1.0
+        painter.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform,
+                              self.smooth and zoomed_out)
+        painter.drawImage(QtCore.QRectF(r), self._qimage, QtCore.QRectF(r))
+
+
+def rgb_qimage(image: np.ndarray) -> QtGui.QImage:
+    """A QImage sharing the memory of an (H, W, 3) uint8 array (keep the array alive)."""
+    arr = np.ascontiguousarray(image)
+    h, w = arr.shape[:2]
+    return QtGui.QImage(arr.data, w, h, arr.strides[0], QtGui.QImage.Format.Format_RGB888)
+
+
+class Canvas(QtWidgets.QGraphicsView):
+    clicked = QtCore.Signal(int, int, object, object)   # x, y, Qt.MouseButton, modifiers
+    hovered = QtCore.Signal(int, int)
+    files_dropped = QtCore.Signal(list)
+    zoom_changed = QtCore.Signal(float)
+
+    MIN_SCALE, MAX_SCALE = 0.02, 64.0
+    DRAG_THRESHOLD = 4
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("canvas")
+        self._scene = QtWidgets.QGraphicsScene(self)
+        self.setScene(self._scene)
+        self.setBackgroundBrush(QtGui.QColor(38, 38, 42))
+        self.setTransformationAnchor(QtWidgets.QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QtWidgets.QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setViewportUpdateMode(QtWidgets.QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
+        self.setMouseTracking(True)
+        self.setAcceptDrops(True)
+        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+        self.items: dict[str, RasterItem] = {
+            "image": RasterItem(0, smooth=True),
+            "meanfill": RasterItem(1),
+            "objects": RasterItem(2),
+            "heatmap": RasterItem(3, smooth=True),
+            "boundaries": RasterItem(4),
+            "prompt": RasterItem(5),
+        }
+        for it in self.items.values():
+            self._scene.addItem(it)
+        self.items["objects"].setOpacity(0.35)
+        self.items["heatmap"].setOpacity(0.7)
+        self.items["meanfill"].setVisible(False)
+        self.items["heatmap"].setVisible(False)
+        self._points: list[QtWidgets.QGraphicsItem] = []
+        self._highlight: QtWidgets.QGraphicsPathItem | None = None
+
+        self.layers: LayerSet | None = None
+        self._image: np.ndarray | None = None
+        self._image_size: tuple[int, int] | None = None
+        self._fit_mode = True
+        self._press: tuple[QtCore.QPointF, Qt.MouseButton] | None = None
+        self._panning = False
+        self._last_pan = QtCore.QPointF()
+        self.message = ""
+        self.message_is_error = False
+        self._message_label = QtWidgets.QLabel(self)
+        self._message_label.setObjectName("canvasMessage")
+        self._message_label.setWordWrap(True)
+        self._message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._message_label.hide()
+        self.mode = "view"
+        self._update_cursor()
+
+    # -- content --------------------------------------------------------------------------
+    @property
+    def image(self) -> np.ndarray | None:
+        return self._image
+
+    def set_image(self, image: np.ndarray | None) -> None:
+        """Show a new image; drops every overlay. Refits when the size changes or in fit mode."""
+        self.set_layers(None)
+        self.set_prompt([], None)
+        self._image = image
+        if image is None:
+            self.items["image"].set_image(None)
+            self._image_size = None
+            self._scene.setSceneRect(QtCore.QRectF(0, 0, 1, 1))
+            self.viewport().update()
+            return
+        qimg = rgb_qimage(image)
+        self.items["image"].set_image(qimg, keep=image)
+        size = (image.shape[1], image.shape[0])
+        self._scene.setSceneRect(QtCore.QRectF(0, 0, size[0], size[1]))
+        if self._fit_mode or size != self._image_size:
+            self._image_size = size
+            self.fit()
+        self.viewport().update()
+
+    def set_layers(self, layers: LayerSet | None) -> None:
+        self.layers = layers
+        for name in ("objects", "boundaries", "meanfill", "heatmap"):
+            layer: RasterLayer | None = getattr(layers, name) if layers is not None else None
+            self.items[name].set_image(layer.qimage if layer is not None else None)
+
+    def refresh_heatmap(self) -> None:
+        layer = self.layers.heatmap if self.layers is not None else None
+        self.items["heatmap"].set_image(layer.qimage if layer is not None else None)
+
+    def update_region(self, region: Region) -> None:
+        y0, y1, x0, x1 = region
+        rect = QtCore.QRectF(x0, y0, x1 - x0, y1 - y0)
+        for name in ("boundaries", "meanfill"):
+            self.items[name].update(rect)
+
+    def refresh_all(self) -> None:
+        for it in self.items.values():
+            it.update()
+
+    def set_layer_visible(self, name: str, visible: bool) -> None:
+        self.items[name].setVisible(bool(visible))
+
+    def layer_visible(self, name: str) -> bool:
+        return self.items[name].isVisible()
+
+    def set_object_opacity(self, opacity: float) -> None:
+        self.items["objects"].setOpacity(min(max(float(opacity), 0.0), 1.0))
+
+    def object_opacity(self) -> float:
+        return float(self.items["objects"].opacity())
+
+    def set_message(self, text: str, error: bool = False) -> None:
+        """A note over the top-left corner of the view (empty text hides it)."""
+        self.message, self.message_is_error = text, error
+        lab = self._message_label
+        lab.setVisible(bool(text))
+        if not text:
+            return
+        bg = "rgba(150, 30, 30, 225)" if error else "rgba(20, 20, 24, 210)"
+        lab.setStyleSheet(f"QLabel {{ background: {bg}; color: #f4f4f4; border-radius: 6px;"
+                          " padding: 6px 10px; }")
+        lab.setText(text)
+        lab.setMaximumWidth(max(200, self.width() - 40))
+        lab.adjustSize()
+        lab.move(12, 12)
+        lab.raise_()
+
+    def set_prompt(self, points: list[tuple[int, int, int]], mask: np.ndarray | None) -> None:
+        """Show SAM click points (green +, red −) and the mask they currently give."""
+        for it in self._points:
+            self._scene.removeItem(it)
+        self._points = []
+        for x, y, lab in points:
+            color = QtGui.QColor(40, 220, 80) if lab else QtGui.QColor(235, 50, 50)
+            dot = QtWidgets.QGraphicsEllipseItem(-5, -5, 10, 10)
+            dot.setBrush(color)
+            dot.setPen(QtGui.QPen(Qt.GlobalColor.white, 1.5))
+            dot.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+            dot.setPos(x + 0.5, y + 0.5)
+            dot.setZValue(7)
+            self._scene.addItem(dot)
+            self._points.append(dot)
+        if mask is None:
+            self.items["prompt"].set_image(None)
+            return
+        rgba = np.zeros(mask.shape + (4,), np.uint8)
+        rgba[mask] = (60, 200, 255, 120)
+        self.items["prompt"].set_image(_rgba_qimage(rgba))
+
+    def set_highlight(self, mask: np.ndarray | None, region: Region | None = None) -> None:
+        """Outline one object (the selected row of the objects panel)."""
+        if self._highlight is not None:
+            self._scene.removeItem(self._highlight)
+            self._highlight = None
+        if mask is None:
+            return
+        import cv2
+
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                       cv2.CHAIN_APPROX_SIMPLE)
+        path = QtGui.QPainterPath()
+        for c in contours:
+            pts = [QtCore.QPointF(float(p[0][0]) + 0.5, float(p[0][1]) + 0.5) for p in c]
+            if len(pts) >= 2:
+                path.addPolygon(QtGui.QPolygonF(pts))
+                path.closeSubpath()
+        item = QtWidgets.QGraphicsPathItem(path)
+        pen = QtGui.QPen(QtGui.QColor(255, 255, 255), 2.0)
+        pen.setCosmetic(True)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        item.setPen(pen)
+        item.setZValue(6)
+        self._scene.addItem(item)
+        self._highlight = item
+
+    # -- view -----------------------------------------------------------------------------
+    def current_scale(self) -> float:
+        return float(self.transform().m11())
+
+    def fit(self) -> None:
+        self._fit_mode = True
+        if self._image_size is None:
+            return
+        self.fitInView(self._scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        self.zoom_changed.emit(self.current_scale())
+
+    def actual_size(self) -> None:
+        self._fit_mode = False
+        center = self.mapToScene(self.viewport().rect().center())
+        self.resetTransform()
+        self.centerOn(center)
+        self.zoom_changed.emit(self.current_scale())
+
+    def zoom_by(self, factor: float, anchor_under_mouse: bool = False) -> None:
+        s = self.current_scale()
+        factor = min(max(s * factor, self.MIN_SCALE), self.MAX_SCALE) / s
+        if abs(factor - 1.0) < 1e-6:
+            return
+        self._fit_mode = False
+        old = self.transformationAnchor()
+        if not anchor_under_mouse:
+            self.setTransformationAnchor(QtWidgets.QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.scale(factor, factor)
+        self.setTransformationAnchor(old)
+        self.zoom_changed.emit(self.current_scale())
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self._update_cursor()
+
+    def _update_cursor(self) -> None:
+        shape = Qt.CursorShape.OpenHandCursor if self.mode == "view" else Qt.CursorShape.CrossCursor
+        self.viewport().setCursor(shape)
+
+    def image_pos(self, view_pos: QtCore.QPoint | QtCore.QPointF) -> tuple[int, int]:
+        p = self.mapToScene(QtCore.QPoint(int(view_pos.x()), int(view_pos.y())))
+        x, y = int(np.floor(p.x())), int(np.floor(p.y()))
+        if self._image_size is None or not (0 <= x < self._image_size[0] and 0 <= y < self._image_size[1]):
+            return -1, -1
+        return x, y
+
+    def view_pos_of(self, x: float, y: float) -> QtCore.QPoint:
+        """Viewport position of the centre of image pixel (x, y) (for tests and scripts)."""
+        return self.mapFromScene(QtCore.QPointF(x + 0.5, y + 0.5))
+
+    # -- events ---------------------------------------------------------------------------
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self._fit_mode:
+            self.fit()
+
+    def wheelEvent(self, event: QtGui.QWheelEvent) -> None:  # noqa: N802
+        delta = event.angleDelta().y() or event.pixelDelta().y()
+        if delta:
+            self.zoom_by(1.0015 ** delta, anchor_under_mouse=True)
+        event.accept()
+
+    def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
+        self._press = (event.position(), event.button())
+        self._last_pan = event.position()
+        self._panning = event.button() == Qt.MouseButton.MiddleButton
+        if self._panning:
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+        event.accept()
+
+    def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
+        if self._press is not None:
+            if not self._panning:
+                d = event.position() - self._press[0]
+                if abs(d.x()) + abs(d.y()) > self.DRAG_THRESHOLD:
+                    self._panning = True
+                    self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            if self._panning:
+                d = event.position() - self._last_pan
+                self._last_pan = event.position()
+                self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - int(round(d.x())))
+                self.verticalScrollBar().setValue(self.verticalScrollBar().value() - int(round(d.y())))
+                self._fit_mode = False
+        x, y = self.image_pos(event.position())
+        self.hovered.emit(x, y)
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
+        press, panning = self._press, self._panning
+        self._press, self._panning = None, False
+        self._update_cursor()
+        if press is None or panning or event.button() != press[1]:
+            event.accept()
+            return
+        x, y = self.image_pos(event.position())
+        if x >= 0:
+            self.clicked.emit(x, y, event.button(), event.modifiers())
+        event.accept()
+
+    def mouseDoubleClickEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
+        # A double click is two clicks (two doublings in scale mode), not a special gesture.
+        self.mousePressEvent(event)
+
+    def leaveEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802
+        self.hovered.emit(-1, -1)
+        super().leaveEvent(event)
+
+    def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QtGui.QDragMoveEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QtGui.QDropEvent) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.files_dropped.emit(paths)
+            event.acceptProposedAction()
+
+
+def _rgba_qimage(rgba: np.ndarray) -> QtGui.QImage:
+    from spam_gui.app.qt import qimage2ndarray
+
+    return qimage2ndarray.array2qimage(rgba, normalize=False)

@@ -1,0 +1,93 @@
+"""``spam-gui [FOLDER_OR_IMAGE]``: start SPAM Studio."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from spam_gui import __version__
+
+ORG, APP = "spam-studio", "SPAM Studio"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="spam-gui",
+        description="SPAM Studio: superpixels constrained by object priors, with per-object "
+        "density. Open a folder of images, click objects to make their superpixels finer "
+        "(left) or coarser (right), and export 16-bit label PNGs.",
+        epilog="Shortcuts: F1 in the app lists them all. Settings persist with QSettings "
+        f"(organisation '{ORG}'). Checkpoints: Preferences → Models, or the environment "
+        "variables SPAM_SAM_CHECKPOINT / SPAM_DINO_CHECKPOINT.",
+    )
+    p.add_argument("path", nargs="?", metavar="FOLDER_OR_IMAGE",
+                   help="a folder of images, or one image (its folder opens with it selected); "
+                   "without it the last folder is reopened")
+    p.add_argument("--output", metavar="DIR",
+                   help="export folder for this input folder (default <folder>/spam_labels)")
+    p.add_argument("--prior-maps", metavar="DIR",
+                   help="use the label maps <DIR>/<stem>.png as the prior (0 = uncertain)")
+    p.add_argument("--no-restore", action="store_true",
+                   help="do not reopen the last folder when no path is given")
+    p.add_argument("--version", action="version", version=f"spam-gui {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s: %(message)s")
+
+    from spam_gui.app.qt import QtCore, QtGui, QtWidgets
+
+    QtCore.QCoreApplication.setOrganizationName(ORG)
+    QtCore.QCoreApplication.setApplicationName(APP)
+    QtCore.QCoreApplication.setApplicationVersion(__version__)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setWindowIcon(_icon(QtGui))
+    signal.signal(signal.SIGINT, signal.SIG_DFL)   # Ctrl+C in the terminal quits
+
+    from spam_gui.app.main_window import MainWindow
+    from spam_gui.app.settings import Settings
+
+    settings = Settings()
+    if args.prior_maps:
+        settings.prior_source = "maps"
+        settings.prior_folder = str(Path(args.prior_maps).expanduser().resolve())
+    target = args.path
+    if target is None and not args.no_restore:
+        recent = [f for f in settings.recent_folders if Path(f).is_dir()]
+        target = recent[0] if recent else None
+    if args.output and target:
+        folder = Path(target).expanduser().resolve()
+        folder = folder if folder.is_dir() else folder.parent
+        settings.set_output_dir_for(folder, Path(args.output).expanduser().resolve())
+
+    win = MainWindow(settings)
+    win.show()
+    if target:
+        if not Path(target).expanduser().exists():
+            win.report_error(f"{target}: no such file or folder")
+        else:
+            QtCore.QTimer.singleShot(0, lambda: win.open_path(target))
+    return int(app.exec())
+
+
+def _icon(QtGui):  # noqa: N803
+    from spam_gui.resources import resource_path
+
+    for name in ("icons/spam-studio.svg", "icons/spam-studio.png", "spam-studio.png"):
+        p = resource_path(*name.split("/"))
+        if p.is_file():
+            return QtGui.QIcon(str(p))
+    return QtGui.QIcon()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

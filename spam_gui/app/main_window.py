@@ -1,0 +1,1354 @@
+"""The main window: docks, actions and shortcuts, and the wiring between them.
+
+The window owns a :class:`FolderSession` (the images and their editable state), two
+:class:`JobThread` workers (interactive and background) over one :class:`Pipeline`, and an LRU
+of computed :class:`Outcome` objects. It decides *which* job to run and *whether* a result may be
+drawn; the work itself lives in :mod:`spam_gui.app.worker` and the core.
+
+Drawing rule: a result is drawn only when its request id is the latest one asked for the view,
+its image is the current one and its key (parameters, ratios, prompts, engine settings) is the
+current doc's. Anything else is kept in the cache (it may be shown later) and never drawn.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from spam_gui import __version__
+from spam_gui.app.canvas import LAYER_NAMES, LAYER_TITLES, Canvas
+from spam_gui.app.document import (DocState, FolderSession, Params, Prompt, ResetRatiosCommand,
+                                   SetParamsCommand, SetPromptsCommand, SetRatioCommand,
+                                   list_images, state_key)
+from spam_gui.app.overlays import OverlayStyle
+from spam_gui.app.panels import ControlsPanel, FilePanel, ObjectsPanel
+from spam_gui.app.qt import QtCore, QtGui, QtWidgets
+from spam_gui.app.settings import PreferencesDialog, Settings
+from spam_gui.app.worker import (LRU, EngineConfig, ExportItem, ExportJob, Job, JobThread,
+                                 LayersJob, Outcome, Pipeline, PromptJob, SaliencyJob, SegmentJob,
+                                 TransitionJob, next_request_id, outcome_key)
+from spam_gui.core.image_io import IMAGE_EXTENSIONS
+
+log = logging.getLogger(__name__)
+Qt = QtCore.Qt
+Key = QtGui.QKeySequence
+
+APP_NAME = "SPAM Studio"
+LAYER_KEYS = {"image": "I", "meanfill": "M", "objects": "O", "heatmap": "H", "boundaries": "B"}
+LAYER_DEFAULTS = {"image": True, "meanfill": False, "objects": True, "heatmap": False,
+                  "boundaries": True}
+
+
+@dataclass
+class ActionSpec:
+    name: str
+    text: str
+    shortcuts: tuple[str, ...]
+    help: str
+    group: str
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """SPAM Studio's main window."""
+
+    displayed_changed = QtCore.Signal()
+
+    def __init__(self, settings: Settings | None = None, pipeline: Pipeline | None = None,
+                 parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(APP_NAME)
+        self.setAcceptDrops(True)
+        self.settings = settings or Settings()
+        self.pipeline = pipeline or Pipeline()
+        self.config: EngineConfig = self.settings.engine_config()
+        self.style_: OverlayStyle = self.settings.style
+
+        self.session: FolderSession | None = None
+        self.row = -1
+        self._nav_step = 1
+        self.outcomes = LRU(24, 1536 * 1024**2, lambda o: o.nbytes())
+        self.displayed: Outcome | None = None
+        self.display_request = 0
+        self.errors: dict[int, str] = {}
+        self.prompt_points: list[tuple[int, int, int]] = []
+        self._prompt_request = 0
+        self._hover: tuple[int, int] = (-1, -1)
+        self._last_error_details = ""
+        self._export_dialog: QtWidgets.QProgressDialog | None = None
+        self._export_job: ExportJob | None = None
+        self.timing: dict[str, float] = {}   # last measured latencies (for the status bar, tests)
+        self._t_switch = 0.0
+        self._t_click = 0.0
+        self._prior_ready_rows: set[int] = set()
+
+        # -- workers ----------------------------------------------------------------------
+        self.fg = JobThread(self.pipeline, "spam-interactive", self)
+        self.bg = JobThread(self.pipeline, "spam-background", self)
+        for t in (self.fg, self.bg):
+            t.started_job.connect(self._on_job_started)
+            t.partial.connect(self._on_partial)
+            t.progress.connect(self._on_progress)
+            t.finished_job.connect(self._on_finished)
+            t.failed.connect(self._on_failed)
+            t.cancelled_job.connect(self._on_cancelled)
+            t.idle.connect(self._update_busy)
+            t.start()
+
+        # -- widgets ----------------------------------------------------------------------
+        self.canvas = Canvas(self)
+        self.setCentralWidget(self.canvas)
+        self.canvas.clicked.connect(self._on_canvas_click)
+        self.canvas.hovered.connect(self._on_hover)
+        self.canvas.files_dropped.connect(self._on_dropped)
+
+        self.file_panel = FilePanel()
+        self.file_panel.activated.connect(self.show_row)
+        self.controls = ControlsPanel()
+        self.controls.params_edited.connect(self._on_params_edited)
+        self.controls.engine_edited.connect(self._on_engine_edited)
+        self.controls.layer_toggled.connect(self.set_layer_visible)
+        self.controls.opacity_changed.connect(self._on_opacity)
+        self.controls.recompute_requested.connect(self.recompute)
+        self.controls.browse_encoder.connect(self._choose_encoder_file)
+        self.controls.browse_prior_folder.connect(self._choose_prior_folder)
+        self.objects_panel = ObjectsPanel()
+        self.objects_panel.ratio_edited.connect(self.set_ratio)
+        self.objects_panel.object_selected.connect(self._on_object_selected)
+        self.objects_panel.reset_all.connect(self.reset_all_ratios)
+
+        self.file_dock = self._dock("Images", "filesDock", self.file_panel,
+                                    Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.controls_dock = self._dock("Controls", "controlsDock", self._scroll(self.controls),
+                                        Qt.DockWidgetArea.RightDockWidgetArea)
+        self.objects_dock = self._dock("Objects", "objectsDock", self.objects_panel,
+                                       Qt.DockWidgetArea.RightDockWidgetArea)
+        self.undo_group = QtGui.QUndoGroup(self)
+
+        self._build_status_bar()
+        self.actions_: dict[str, QtGui.QAction] = {}
+        self.action_specs: list[ActionSpec] = []
+        self._build_actions()
+        self._build_menus()
+
+        # -- restore ----------------------------------------------------------------------
+        vis = {n: self.settings.layer_visible(n, LAYER_DEFAULTS[n]) for n in LAYER_NAMES}
+        for n, v in vis.items():
+            self.canvas.set_layer_visible(n, v)
+            self.actions_[f"layer_{n}"].setChecked(v)
+        self.canvas.set_object_opacity(self.settings.object_opacity)
+        self.controls.set_layers(vis, self.settings.object_opacity)
+        self.controls.set_params(self.settings.default_params)
+        self._show_engine_settings()
+        self.set_mode("scale")
+        geo = self.settings.q.value("window/geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1400, 860)
+        state = self.settings.q.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        self._update_recent_menu()
+        self._update_models_label()
+        self.canvas.set_message("Open a folder of images: Ctrl+O, File → Open Recent, "
+                                "or drop a folder here.")
+        self._update_actions()
+
+    # ================================================================== construction helpers
+    def _dock(self, title: str, name: str, widget: QtWidgets.QWidget,
+              area: Qt.DockWidgetArea) -> QtWidgets.QDockWidget:
+        d = QtWidgets.QDockWidget(title, self)
+        d.setObjectName(name)
+        d.setWidget(widget)
+        self.addDockWidget(area, d)
+        return d
+
+    @staticmethod
+    def _scroll(w: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+        s = QtWidgets.QScrollArea()
+        s.setWidget(w)
+        s.setWidgetResizable(True)
+        s.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        s.setMinimumWidth(w.sizeHint().width() + 20)
+        return s
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.hover_label = QtWidgets.QLabel()
+        self.hover_label.setObjectName("hoverLabel")
+        self.models_label = QtWidgets.QLabel()
+        self.models_label.setObjectName("modelsLabel")
+        self.models_label.setStyleSheet("color: palette(mid);")
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setMaximumHeight(16)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.cancel_button = QtWidgets.QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Cancel the running computation (Esc)")
+        self.cancel_button.clicked.connect(self.cancel_work)
+        self.cancel_button.hide()
+        self.details_button = QtWidgets.QToolButton()
+        self.details_button.setText("Details…")
+        self.details_button.setObjectName("errorDetails")
+        self.details_button.clicked.connect(self.show_error_details)
+        self.details_button.hide()
+        self.status_label = QtWidgets.QLabel()
+        self.status_label.setObjectName("statusLabel")
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        sb.addWidget(self.status_label, 1)
+        sb.addWidget(self.details_button)
+        sb.addPermanentWidget(self.hover_label)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_button)
+        sb.addPermanentWidget(self.models_label)
+
+    def _act(self, name: str, text: str, slot: Callable | None, shortcuts: tuple[str, ...] = (),
+             help: str = "", group: str = "General", checkable: bool = False) -> QtGui.QAction:
+        a = QtGui.QAction(text, self)
+        a.setObjectName(f"action_{name}")
+        if shortcuts:
+            a.setShortcuts([Key(s) for s in shortcuts])
+        a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        a.setCheckable(checkable)
+        tip = help or text.replace("&", "")
+        if shortcuts:
+            tip += f" ({', '.join(shortcuts)})"
+        a.setToolTip(tip)
+        a.setStatusTip(tip)
+        if slot is not None:
+            (a.toggled if checkable else a.triggered).connect(slot)
+        self.addAction(a)
+        self.actions_[name] = a
+        self.action_specs.append(ActionSpec(name, text.replace("&", ""), shortcuts, help or text, group))
+        return a
+
+    def _build_actions(self) -> None:
+        A = self._act
+        A("open_folder", "&Open Folder…", self.open_folder_dialog, ("Ctrl+O",),
+          "Open a folder of images", "Files")
+        A("open_image", "Open &Image…", self.open_image_dialog, ("Ctrl+Shift+O",),
+          "Open one image (and the folder it is in)", "Files")
+        A("export", "&Export Current", self.export_current, ("Ctrl+E",),
+          "Write the label PNG, object map and sidecar JSON of this image", "Files")
+        A("export_all", "Export &Folder…", self.export_folder, ("Ctrl+Shift+E",),
+          "Export every image of the folder", "Files")
+        A("output_dir", "Set &Output Folder…", self.choose_output_dir, (),
+          "Where exports go (default <folder>/spam_labels)", "Files")
+        A("prefs", "&Preferences…", self.open_preferences, ("Ctrl+,",),
+          "Models (SAM, DINO checkpoints), appearance", "Files")
+        A("quit", "&Quit", self.close, ("Ctrl+Q",), "Quit (everything is saved)", "Files")
+
+        A("next", "&Next Image", lambda: self.step(1), ("D", "PgDown"), "Next image", "Navigate")
+        A("prev", "&Previous Image", lambda: self.step(-1), ("A", "PgUp"), "Previous image",
+          "Navigate")
+        A("next_todo", "Next &Unexported", self.next_unexported, ("Shift+D",),
+          "Next image that is not exported yet", "Navigate")
+        A("first", "First Image", lambda: self.show_row(0), ("Home",), "First image", "Navigate")
+        A("last", "Last Image", lambda: self.show_row(len(self.session) - 1 if self.session else -1),
+          ("End",), "Last image", "Navigate")
+
+        undo = self.undo_group.createUndoAction(self, "&Undo")
+        undo.setShortcuts([Key("Ctrl+Z")])
+        redo = self.undo_group.createRedoAction(self, "&Redo")
+        redo.setShortcuts([Key("Ctrl+Shift+Z"), Key("Ctrl+Y")])
+        for name, a, keys, h in (("undo", undo, ("Ctrl+Z",), "Undo a ratio, parameter or prompt change"),
+                                 ("redo", redo, ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo")):
+            a.setObjectName(f"action_{name}")
+            self.addAction(a)
+            self.actions_[name] = a
+            self.action_specs.append(ActionSpec(name, name.capitalize(), keys, h, "Edit"))
+
+        A("mode_scale", "&Scale Mode", lambda: self.set_mode("scale"), ("S",),
+          "Left click ×2 density, right click ×½, Shift+click reset", "Edit", checkable=False)
+        A("mode_prompt", "SAM &Prompt Mode", lambda: self.set_mode("prompt"), ("P",),
+          "Left click adds a positive point, right click a negative one (needs SAM)", "Edit")
+        A("mode_inspect", "&Inspect Mode", lambda: self.set_mode("inspect"), ("V",),
+          "Clicks select objects only", "Edit")
+        A("commit_prompt", "Add Prompt Object", self.commit_prompt, ("Return", "Enter"),
+          "Add the SAM mask of the current clicks to the prior", "Edit")
+        A("undo_point", "Remove Last Prompt Point", self.remove_prompt_point, ("Backspace",),
+          "Remove the last SAM click", "Edit")
+        A("reset_hovered", "Reset Object Under Cursor", self.reset_hovered, ("R",),
+          "Ratio 1 for the object under the pointer", "Edit")
+        A("reset_all", "Reset All Ratios", self.reset_all_ratios, ("Ctrl+R",),
+          "Ratio 1 for every object of this image", "Edit")
+        A("recompute", "Recompute", self.recompute, ("F5",), "Segment this image again", "Edit")
+        A("cancel", "Cancel", self.cancel_work, ("Esc",),
+          "Clear SAM clicks, or cancel the running computation", "Edit")
+        A("va", "Visual &Attention", self.toggle_va, ("T",), "Visual attention on / off", "Edit",
+          checkable=True)
+
+        for n in LAYER_NAMES:
+            A(f"layer_{n}", f"Show {LAYER_TITLES[n]}", lambda v, n=n: self.set_layer_visible(n, v),
+              (LAYER_KEYS[n],), f"Show / hide the {LAYER_TITLES[n].lower()} layer", "View",
+              checkable=True)
+        A("opacity_down", "Objects More Transparent", lambda: self._nudge_opacity(-0.1), ("[",),
+          "Object fill opacity −10%", "View")
+        A("opacity_up", "Objects More Opaque", lambda: self._nudge_opacity(0.1), ("]",),
+          "Object fill opacity +10%", "View")
+        A("fit", "&Fit to Window", self.canvas.fit, ("F",), "Fit the image to the window", "View")
+        A("actual", "Actual Size (1:1)", self.canvas.actual_size, ("1",), "One image pixel per "
+          "screen pixel", "View")
+        A("zoom_in", "Zoom In", lambda: self.canvas.zoom_by(1.25), ("+", "="), "Zoom in", "View")
+        A("zoom_out", "Zoom Out", lambda: self.canvas.zoom_by(0.8), ("-",), "Zoom out", "View")
+        A("help", "&Keyboard Shortcuts", self.show_help, ("F1",), "This list", "Help")
+        A("about", "&About", self.show_about, (), "Version and models", "Help")
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        a = self.actions_
+        m = mb.addMenu("&File")
+        m.addAction(a["open_folder"])
+        m.addAction(a["open_image"])
+        self.recent_menu = m.addMenu("Open &Recent")
+        m.addSeparator()
+        for n in ("export", "export_all", "output_dir"):
+            m.addAction(a[n])
+        m.addSeparator()
+        m.addAction(a["prefs"])
+        m.addSeparator()
+        m.addAction(a["quit"])
+        m = mb.addMenu("&Edit")
+        for n in ("undo", "redo"):
+            m.addAction(a[n])
+        m.addSeparator()
+        self.mode_group = QtGui.QActionGroup(self)
+        for n in ("mode_scale", "mode_prompt", "mode_inspect"):
+            a[n].setCheckable(True)
+            self.mode_group.addAction(a[n])
+            m.addAction(a[n])
+        m.addSeparator()
+        for n in ("commit_prompt", "undo_point", "reset_hovered", "reset_all", "recompute", "va",
+                  "cancel"):
+            m.addAction(a[n])
+        m = mb.addMenu("&View")
+        for n in LAYER_NAMES:
+            m.addAction(a[f"layer_{n}"])
+        m.addAction(a["opacity_down"])
+        m.addAction(a["opacity_up"])
+        m.addSeparator()
+        for n in ("fit", "actual", "zoom_in", "zoom_out"):
+            m.addAction(a[n])
+        m.addSeparator()
+        for d in (self.file_dock, self.controls_dock, self.objects_dock):
+            m.addAction(d.toggleViewAction())
+        m = mb.addMenu("&Go")
+        for n in ("next", "prev", "next_todo", "first", "last"):
+            m.addAction(a[n])
+        m = mb.addMenu("&Help")
+        m.addAction(a["help"])
+        m.addAction(a["about"])
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("mainToolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for n in ("open_folder", "prev", "next", None, "mode_scale", "mode_prompt", "mode_inspect",
+                  None, "undo", "redo", None, "fit", "actual", None, "export", "export_all"):
+            if n is None:
+                tb.addSeparator()
+            else:
+                tb.addAction(a[n])
+
+    # ================================================================== folders
+    def open_path(self, path: str | Path) -> bool:
+        """Open a folder, or an image (its folder, with the image selected)."""
+        p = Path(path).expanduser()
+        if p.is_dir():
+            return self.open_folder(p)
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
+            return self.open_folder(p.parent, select=p)
+        self.report_error(f"{p}: not a folder or an image file")
+        return False
+
+    def open_folder(self, folder: str | Path, select: Path | None = None) -> bool:
+        folder = Path(folder).expanduser().resolve()
+        try:
+            paths = list_images(folder)
+        except OSError as exc:
+            self.report_error(str(exc))
+            return False
+        self._close_session()
+        out = self.settings.output_dir_for(folder)
+        self.session = FolderSession(folder, paths, out, self.settings.default_params, self)
+        self.session.doc_changed.connect(self._on_session_doc_changed)
+        self.session.save_failed.connect(lambda m: self.report_error(m))
+        self.file_panel.model.set_files(paths, self.row_state)
+        self.file_panel.summary.setText(f"{len(paths)} image(s) in {folder.name}")
+        self.settings.add_recent_folder(str(folder))
+        self._update_recent_menu()
+        self.errors.clear()
+        self._prior_ready_rows = set()
+        if not paths:
+            self.canvas.set_image(None)
+            self.canvas.set_message(f"No images in {folder}.\nSupported: "
+                                    + ", ".join(IMAGE_EXTENSIONS))
+            self._update_actions()
+            self._update_title()
+            return True
+        row = 0
+        if select is not None:
+            row = max(0, self.session.row_of(Path(select).resolve()))
+        elif self.session.current_name:
+            for i, p in enumerate(paths):
+                if p.name == self.session.current_name:
+                    row = i
+                    break
+        self.show_row(row)
+        restored = self.session.state_path is not None
+        self.set_status(f"Opened {folder} ({len(paths)} images"
+                        + (", work restored from " + self.session.state_path.name if restored else "")
+                        + ")")
+        return True
+
+    def _close_session(self) -> None:
+        self.controls.flush()
+        self.fg.cancel()
+        self.bg.cancel()
+        if self.session is not None:
+            self.session.save_now()
+            self.undo_group.setActiveStack(None)
+            self.session.deleteLater()
+        self.session = None
+        self.row = -1
+        self.displayed = None
+        self.outcomes.clear()
+        self.pipeline.clear()
+        self.prompt_points = []
+        self.objects_panel.clear()
+
+    def open_folder_dialog(self) -> None:
+        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a folder of images",
+                                                       self.settings.last_dialog_dir)
+        if d:
+            self.settings.last_dialog_dir = str(Path(d).parent)
+            self.open_folder(d)
+
+    def open_image_dialog(self) -> None:
+        exts = " ".join(f"*{e}" for e in IMAGE_EXTENSIONS)
+        f, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open an image",
+                                                     self.settings.last_dialog_dir,
+                                                     f"Images ({exts});;All files (*)")
+        if f:
+            self.settings.last_dialog_dir = str(Path(f).parent)
+            self.open_path(f)
+
+    def _on_dropped(self, paths: list[str]) -> None:
+        if paths:
+            self.open_path(paths[0])
+
+    def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QtGui.QDropEvent) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        self._on_dropped(paths)
+
+    def _update_recent_menu(self) -> None:
+        m = self.recent_menu
+        m.clear()
+        recent = self.settings.recent_folders
+        for i, f in enumerate(recent):
+            a = m.addAction(f"&{i + 1} {f}" if i < 9 else f, lambda f=f: self.open_path(f))
+            if i < 9:
+                a.setShortcut(Key(f"Ctrl+{i + 1}"))
+                a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if recent:
+            m.addSeparator()
+            m.addAction("Clear List", lambda: (self.settings.clear_recent(), self._update_recent_menu()))
+        else:
+            m.addAction("(none)").setEnabled(False)
+
+    def choose_output_dir(self) -> None:
+        if self.session is None:
+            return
+        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Output folder for exports",
+                                                       str(self.session.output_dir))
+        if d:
+            self.settings.set_output_dir_for(self.session.folder, Path(d))
+            self.session.output_dir = Path(d)
+            self.session.schedule_save()
+            self.set_status(f"Exports go to {d}")
+
+    # ================================================================== navigation / display
+    @property
+    def doc(self):
+        if self.session is None or self.row < 0:
+            return None
+        return self.session.doc(self.row)
+
+    def current_key(self) -> str | None:
+        d = self.doc
+        return None if d is None else outcome_key(d.key(), self.config)
+
+    def step(self, delta: int) -> None:
+        if self.session is None or not len(self.session):
+            return
+        self._nav_step = 1 if delta >= 0 else -1
+        row = min(max(self.row + delta, 0), len(self.session) - 1)
+        if row != self.row:
+            self.show_row(row)
+
+    def next_unexported(self) -> None:
+        if self.session is None:
+            return
+        n = len(self.session)
+        for i in range(1, n + 1):
+            r = (self.row + i) % n
+            if self.row_state(r)[0] != DocState.EXPORTED:
+                self._nav_step = 1
+                self.show_row(r)
+                return
+        self.set_status("Every image is exported.")
+
+    def show_row(self, row: int) -> None:
+        """Make ``row`` the current image; draw it from the cache or ask the worker."""
+        if self.session is None or not (0 <= row < len(self.session)):
+            return
+        self.controls.flush()          # an edit in progress belongs to the old image
+        self._t_switch = time.perf_counter()
+        if row != self.row:
+            self._clear_prompt()
+        self.row = row
+        self.session.set_current(row)
+        self.file_panel.select_row(row)
+        doc = self.session.doc(row)
+        self.undo_group.setActiveStack(doc.undo_stack)
+        self.controls.set_params(doc.params)
+        self.actions_["va"].blockSignals(True)
+        self.actions_["va"].setChecked(doc.params.va)
+        self.actions_["va"].blockSignals(False)
+        self._update_title()
+        self._update_actions()
+        self.refresh()
+
+    def refresh(self, force: bool = False) -> None:
+        """Show the current doc's segmentation: cached, patched from the view, or computed."""
+        doc = self.doc
+        if doc is None:
+            return
+        key = outcome_key(doc.key(), self.config)
+        cached = self.outcomes.get((str(doc.path), key))
+        d = self.displayed
+        if force:
+            cached = None
+            self.outcomes.pop((str(doc.path), key))
+        if d is not None and d.key == key and d.path == doc.path and not force:
+            self.display_request = next_request_id()   # nothing to wait for
+            self._after_display()
+            return
+        if cached is not None and cached.layers is not None and cached.layers.style == self.style_:
+            self.display_request = next_request_id()
+            self.display(cached)
+            return
+        if (not force and d is not None and d.path == doc.path and d.layers is not None
+                and d.params == doc.params and d.prompts == doc.prompts
+                and d.key.split(":")[-1] == key.split(":")[-1]):
+            self._submit_transition(doc, key, cached)
+            return
+        if cached is not None:
+            # computed in the background (or evicted layers): build its overlays, then show
+            self.display_request = rid = next_request_id()
+            self._show_image_now(cached.image)
+            self.fg.submit(LayersJob(rid, priority=0, group="show", outcome=cached, row=self.row,
+                                     style=self.style_))
+            return
+        self.display_request = rid = next_request_id()
+        img = self._peek_image(doc.path)
+        if img is not None:
+            self._show_image_now(img)
+        else:
+            self.canvas.set_image(None)
+            self.displayed = None
+        self.objects_panel.clear("Computing…")
+        self.canvas.set_message(f"Computing superpixels for {doc.name}…")
+        self.fg.submit(SegmentJob(
+            rid, priority=1, group="show", path=doc.path, row=self.row, params=doc.params,
+            ratios=dict(doc.ratios), prompts=doc.prompts, config=self.config, key=key,
+            style=self.style_, want_heatmap=self.canvas.layer_visible("heatmap"), purpose="show"))
+        self._update_busy()
+
+    def _peek_image(self, path: Path) -> np.ndarray | None:
+        for k in self.pipeline.images.keys():
+            if k[0] == str(path):
+                return self.pipeline.images.get(k)
+        return None
+
+    def _show_image_now(self, image: np.ndarray) -> None:
+        if self.canvas.image is not image:
+            self.canvas.set_image(image)
+        self.displayed = None
+
+    def _submit_transition(self, doc, key: str, cached: Outcome | None) -> None:
+        self.display_request = rid = next_request_id()
+        self._t_click = self._t_click or time.perf_counter()
+        self.fg.submit(TransitionJob(
+            rid, priority=0, group="show", base=self.displayed, row=self.row,
+            target_ratios=dict(doc.ratios), cached=cached, key=key, config=self.config,
+            style=self.style_, t_request=self._t_click))
+        self._update_busy()
+
+    def display(self, o: Outcome) -> None:
+        """Draw an outcome that has its overlays (GUI thread; no pixel work beyond wrapping)."""
+        if o.layers is None:
+            return
+        if self.canvas.image is not o.image:
+            self.canvas.set_image(o.image)
+        if self.displayed is not None and self.displayed is not o and self.displayed.layers is o.layers:
+            self.displayed.layers = None
+        self.canvas.set_layers(o.layers)
+        self.displayed = o
+        self.canvas.set_message("")
+        self.canvas.set_prompt(self.prompt_points, None)
+        self._after_display()
+        self.canvas.viewport().update()
+        self.timing["switch_to_drawn"] = time.perf_counter() - self._t_switch
+
+    def _after_display(self) -> None:
+        o = self.displayed
+        if o is None:
+            return
+        self.errors.pop(self.row, None)
+        res = o.result
+        total = int(res.objects.size)
+        self.objects_panel.set_objects(res, total, o.params.va)
+        if self.canvas.layer_visible("heatmap") and o.layers is not None and o.layers.heatmap is None:
+            self._request_heatmap()
+        self._refresh_row(self.row)
+        self._update_models_label()
+        t = res.timings.get("total") or o.seconds
+        self.set_status(f"{o.path.name}: {res.n_superpixels} superpixels, "
+                        f"{len(res.objects_info)} objects · {o.prior_note}"
+                        + (f" · {t * 1000:.0f} ms" if t else ""))
+        self._hide_error()
+        self.displayed_changed.emit()
+        self._schedule_precompute()
+        self._update_busy()
+
+    def _schedule_precompute(self) -> None:
+        if self.session is None or not self.settings.precompute_next:
+            return
+        row = self.row + self._nav_step
+        if not (0 <= row < len(self.session)) or row in self.errors:
+            return
+        params, ratios, prompts, dkey = self.session_snapshot(row)
+        key = outcome_key(dkey, self.config)
+        path = self.session.paths[row]
+        if (str(path), key) in self.outcomes:
+            return
+        if any(isinstance(j, SegmentJob) and j.key == key and j.path == path for j in self.bg.pending()):
+            return
+        self.bg.submit(SegmentJob(
+            next_request_id(), priority=2, group="precompute", path=path, row=row, params=params,
+            ratios=ratios, prompts=prompts, config=self.config, key=key, style=self.style_,
+            want_heatmap=self.canvas.layer_visible("heatmap"), purpose="precompute"))
+
+    def session_snapshot(self, row: int) -> tuple[Params, dict[int, float], tuple[Prompt, ...], str]:
+        """(params, ratios, prompts, doc key) of a row without creating its doc."""
+        assert self.session is not None
+        if self.session.has_doc(row):
+            d = self.session.doc(row)
+            return d.params, dict(d.ratios), d.prompts, d.key()
+        entry = self.session.saved_entry(row)
+        if entry is None:
+            p = self.session.default_params
+            return p, {}, (), state_key(p, {}, ())
+        d = self.session.doc(row)   # has saved state: load it properly
+        return d.params, dict(d.ratios), d.prompts, d.key()
+
+    # ================================================================== worker signals
+    def _is_current(self, job: Job) -> bool:
+        return job.request_id == self.display_request and getattr(job, "row", -2) == self.row
+
+    def _on_job_started(self, job: Job) -> None:
+        self._update_busy()
+
+    def _on_partial(self, job: Job, what: str, payload: Any) -> None:
+        if what == "image":
+            if self._is_current(job) and self.canvas.image is not payload:
+                self.canvas.set_image(payload)
+                self.canvas.set_message(f"Computing superpixels for {job.path.name}…")
+        elif what == "prior":
+            if self.session is not None and 0 <= job.row < len(self.session):
+                self._prior_ready_rows.add(job.row)
+                self._refresh_row(job.row)
+        elif what == "exported":
+            row, dkey = payload
+            if self.session is not None:
+                self.session.mark_exported(row, dkey)
+                self._refresh_row(row)
+        elif what == "export_error":
+            row, msg = payload
+            self.errors[row] = msg
+            self._refresh_row(row)
+
+    def _on_progress(self, job: Job, done: int, total: int, text: str) -> None:
+        if job is self._export_job and self._export_dialog is not None:
+            self._export_dialog.setMaximum(max(total, 1))
+            self._export_dialog.setValue(done)
+            if text:
+                self._export_dialog.setLabelText(f"Exporting {text} ({done + 1}/{total})")
+
+    def _on_finished(self, job: Job, payload: Any) -> None:
+        if isinstance(job, SegmentJob):
+            o: Outcome = payload
+            self.outcomes.put((str(o.path), o.key), o)
+            self.errors.pop(job.row, None)
+            if self._is_current(job) and o.key == self.current_key():
+                self.display(o)
+            else:
+                self._refresh_row(job.row)
+        elif isinstance(job, TransitionJob):
+            target, patch = payload
+            self.outcomes.put((str(target.path), target.key), target)
+            if not (self._is_current(job) and target.key == self.current_key()):
+                return
+            d = self.displayed
+            if d is None or d.layers is None:
+                self.refresh()
+                return
+            if d is not job.base:
+                # the view moved on since the job started: patch from what is shown now
+                self._submit_transition(self.doc, target.key, target)
+                return
+            layers = d.layers
+            if patch is not None:
+                if patch.style != layers.style:
+                    layers.restyle(target.result.labels, self.style_)
+                else:
+                    layers.apply(patch)
+            d.layers = None
+            target.layers = layers
+            self.displayed = target
+            if patch is not None:
+                self.canvas.update_region(patch.region)
+            else:
+                self.canvas.refresh_all()
+            if self._measure_paint:
+                self.canvas.viewport().repaint()
+            if self._t_click:
+                self.timing["click_to_drawn"] = time.perf_counter() - self._t_click
+                self._t_click = 0.0
+            self._after_display()
+        elif isinstance(job, LayersJob):
+            o = job.outcome
+            assert o is not None
+            o.layers = payload
+            if self._is_current(job) and o.key == self.current_key():
+                self.display(o)
+        elif isinstance(job, SaliencyJob):
+            sal, method = payload
+            o = job.outcome
+            if o is not None:
+                o.saliency, o.saliency_method = sal, method
+                if o is self.displayed and o.layers is not None:
+                    o.layers.set_heatmap(sal)
+                    self.canvas.refresh_heatmap()
+        elif isinstance(job, PromptJob):
+            if job.request_id == self._prompt_request and job.row == self.row:
+                self.canvas.set_prompt(self.prompt_points, payload)
+        elif isinstance(job, ExportJob):
+            self._export_finished(job, payload)
+        self._update_busy()
+
+    _measure_paint = False   # set by the latency benchmark: paint synchronously after a patch
+
+    def _on_failed(self, job: Job, message: str, details: str) -> None:
+        row = getattr(job, "row", -1)
+        if isinstance(job, (SegmentJob, LayersJob)):
+            self.errors[row] = message
+            self._refresh_row(row)
+            if self._is_current(job):
+                self.displayed = None
+                self.objects_panel.clear("Error")
+                self.canvas.set_message(f"⚠ {message}", error=True)
+                self.report_error(message, details)
+        elif isinstance(job, TransitionJob):
+            self._t_click = 0.0
+            self.report_error(message, details)
+            if self._is_current(job):
+                self.refresh(force=True)
+        elif isinstance(job, PromptJob):
+            if job.request_id == self._prompt_request:
+                self.report_error(message, details)
+        elif isinstance(job, ExportJob):
+            self._export_finished(job, {"done": [], "errors": [(-1, message)], "cancelled": False,
+                                        "total": len(job.items), "out_dir": str(job.out_dir)})
+            self.report_error(message, details)
+        else:
+            self.report_error(message, details)
+        self._update_busy()
+
+    def _on_cancelled(self, job: Job) -> None:
+        if isinstance(job, ExportJob):
+            self._export_finished(job, {"done": [], "errors": [], "cancelled": True,
+                                        "total": len(job.items), "out_dir": str(job.out_dir)})
+        self._update_busy()
+
+    def _update_busy(self) -> None:
+        jobs = [j for j in self.fg.pending() + self.bg.pending()
+                if not (isinstance(j, SegmentJob) and j.purpose == "precompute")]
+        busy = bool(jobs)
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 0)
+        pre = [j for j in self.bg.pending() if isinstance(j, SegmentJob) and j.purpose == "precompute"]
+        self.progress.setToolTip("Working…" if busy else "")
+        if pre and not busy:
+            self.progress.setToolTip(f"Precomputing {pre[0].path.name}")
+
+    def cancel_work(self) -> None:
+        """Esc: clear SAM clicks first; otherwise cancel the running computation."""
+        if self.prompt_points:
+            self._clear_prompt()
+            self.set_status("SAM clicks cleared")
+            return
+        pending = self.fg.pending() + self.bg.pending()
+        if not pending:
+            return
+        self.fg.cancel()
+        self.bg.cancel()
+        self.display_request = next_request_id()   # whatever comes back is not drawn
+        self._t_click = 0.0
+        self.canvas.set_message("Cancelled. F5 computes this image again.")
+        self.set_status("Cancelled")
+        self._update_busy()
+
+    # ================================================================== editing
+    def _on_canvas_click(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
+        if self.mode == "prompt":
+            if button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+                self.add_prompt_point(x, y, positive=button == Qt.MouseButton.LeftButton)
+            return
+        oid = self.object_at(x, y)
+        if oid <= 0:
+            return
+        if self.mode == "inspect":
+            self.objects_panel.select_object(oid)
+            return
+        doc = self.doc
+        if doc is None or self.displayed is None:
+            return
+        cur = self.displayed.result.objects_info[oid].ratio
+        if mods & Qt.KeyboardModifier.ShiftModifier or button == Qt.MouseButton.MiddleButton:
+            new = 1.0
+        elif button == Qt.MouseButton.LeftButton:
+            new = cur * 2.0
+        elif button == Qt.MouseButton.RightButton:
+            new = cur * 0.5
+        else:
+            return
+        self.objects_panel.select_object(oid)
+        self.set_ratio(oid, new)
+
+    def object_at(self, x: int, y: int) -> int:
+        """The object under image pixel (x, y) in the displayed result (0 if none)."""
+        o = self.displayed
+        if o is None or self.doc is None or o.path != self.doc.path:
+            return 0
+        res = o.result
+        h, w = res.labels.shape
+        if not (0 <= x < w and 0 <= y < h):
+            return 0
+        oid = int(res.objects[y, x])
+        if oid == 0:
+            oid = int(res.superpixel_object[res.labels[y, x]])
+        return oid if oid in res.objects_info else 0
+
+    def set_ratio(self, object_id: int, ratio: float) -> None:
+        doc = self.doc
+        if doc is None or self.displayed is None:
+            return
+        if not (ratio > 0 and math.isfinite(ratio)):
+            return
+        if math.isclose(doc.ratio(object_id), ratio):
+            return
+        self._t_click = time.perf_counter()
+        doc.undo_stack.push(SetRatioCommand(doc, object_id, ratio))
+
+    def reset_hovered(self) -> None:
+        x, y = self._hover
+        oid = self.object_at(x, y) if x >= 0 else self.objects_panel.selected_object()
+        if oid > 0:
+            self.set_ratio(oid, 1.0)
+
+    def reset_all_ratios(self) -> None:
+        doc = self.doc
+        if doc is not None and doc.ratios:
+            doc.undo_stack.push(ResetRatiosCommand(doc))
+
+    def _on_params_edited(self, params: Params) -> None:
+        doc = self.doc
+        if doc is None:
+            self.settings.default_params = params
+            return
+        if params == doc.params:
+            return
+        doc.undo_stack.push(SetParamsCommand(doc, params))
+
+    def toggle_va(self, on: bool) -> None:
+        doc = self.doc
+        if doc is None:
+            return
+        if bool(on) != doc.params.va:
+            from dataclasses import replace
+
+            doc.undo_stack.push(SetParamsCommand(doc, replace(doc.params, va=bool(on))))
+
+    def _on_session_doc_changed(self, row: int) -> None:
+        self._refresh_row(row)
+        if row != self.row or self.session is None:
+            return
+        doc = self.session.doc(row)
+        # A change of the current doc (command, undo, redo): follow it.
+        if doc.params != self.controls.params():
+            self.controls.set_params(doc.params)
+        self.actions_["va"].blockSignals(True)
+        self.actions_["va"].setChecked(doc.params.va)
+        self.actions_["va"].blockSignals(False)
+        self.settings.default_params = doc.params
+        self.session.default_params = doc.params
+        key = self.current_key()
+        if self.displayed is None or self.displayed.key != key:
+            self.refresh()
+
+    def recompute(self) -> None:
+        if self.doc is None:
+            return
+        self.errors.pop(self.row, None)
+        self.pipeline.images.clear()
+        self.pipeline.priors.clear()
+        self.displayed = None
+        self.refresh(force=True)
+
+    # -- SAM prompts ------------------------------------------------------------------------
+    def sam_available(self) -> bool:
+        return bool(self.config.sam_checkpoint)
+
+    def add_prompt_point(self, x: int, y: int, positive: bool) -> None:
+        if not self.sam_available():
+            self.report_error("SAM click prompts need a SAM checkpoint: Preferences → Models")
+            return
+        img = self.canvas.image
+        if img is None:
+            return
+        self.prompt_points.append((x, y, 1 if positive else 0))
+        self._request_prompt_mask()
+
+    def remove_prompt_point(self) -> None:
+        if self.prompt_points:
+            self.prompt_points.pop()
+            self._request_prompt_mask()
+
+    def _request_prompt_mask(self) -> None:
+        self.canvas.set_prompt(self.prompt_points, None)
+        if not self.prompt_points or self.canvas.image is None:
+            self._prompt_request = 0
+            return
+        self._prompt_request = rid = next_request_id()
+        self.fg.submit(PromptJob(rid, priority=0, group="prompt", image=self.canvas.image,
+                                 row=self.row, prompt=Prompt(tuple(self.prompt_points)),
+                                 config=self.config))
+        self._update_busy()
+
+    def commit_prompt(self) -> None:
+        doc = self.doc
+        if doc is None or not self.prompt_points:
+            return
+        if not any(lab for _, _, lab in self.prompt_points):
+            self.report_error("Add at least one positive (left) click before adding the object")
+            return
+        prompt = Prompt(tuple(self.prompt_points))
+        self._clear_prompt()
+        doc.undo_stack.push(SetPromptsCommand(doc, doc.prompts + (prompt,), "add a SAM object"))
+
+    def _clear_prompt(self) -> None:
+        self.prompt_points = []
+        self._prompt_request = 0
+        self.fg.cancel(lambda j: isinstance(j, PromptJob))
+        self.canvas.set_prompt([], None)
+
+    # ================================================================== hover / view
+    def _on_hover(self, x: int, y: int) -> None:
+        self._hover = (x, y)
+        o = self.displayed
+        if x < 0 or o is None:
+            self.hover_label.setText("")
+            self.canvas.viewport().setToolTip("")
+            return
+        res = o.result
+        sp = int(res.labels[y, x])
+        oid = int(res.objects[y, x])
+        owner = int(res.superpixel_object[sp]) if sp < res.superpixel_object.shape[0] else 0
+        info = res.objects_info.get(oid or owner)
+        if info is not None:
+            what = f"object {info.id}" + (" (uncertain pixel)" if oid == 0 else "")
+            text = f"{what} · ratio {info.ratio:g} · K_o {info.k} · superpixel {sp}"
+        else:
+            text = f"superpixel {sp}"
+        self.hover_label.setText(f"({x}, {y}) {text}")
+        self.canvas.viewport().setToolTip(text)
+
+    def set_layer_visible(self, name: str, visible: bool) -> None:
+        self.canvas.set_layer_visible(name, visible)
+        a = self.actions_.get(f"layer_{name}")
+        if a is not None and a.isChecked() != visible:
+            a.blockSignals(True)
+            a.setChecked(visible)
+            a.blockSignals(False)
+        cb = self.controls.layer_boxes.get(name)
+        if cb is not None and cb.isChecked() != visible:
+            cb.blockSignals(True)
+            cb.setChecked(visible)
+            cb.blockSignals(False)
+        self.settings.set_layer_visible(name, visible)
+        if name == "heatmap" and visible:
+            self._request_heatmap()
+
+    def _request_heatmap(self) -> None:
+        o = self.displayed
+        if o is None or o.layers is None or o.layers.heatmap is not None:
+            return
+        if o.saliency is not None:
+            o.layers.set_heatmap(o.saliency)
+            self.canvas.refresh_heatmap()
+            return
+        self.fg.submit(SaliencyJob(next_request_id(), priority=0, outcome=o, row=self.row,
+                                   config=self.config))
+
+    def _on_opacity(self, v: float) -> None:
+        self.canvas.set_object_opacity(v)
+        self.settings.object_opacity = v
+
+    def _nudge_opacity(self, dv: float) -> None:
+        v = min(max(self.canvas.object_opacity() + dv, 0.0), 1.0)
+        self._on_opacity(v)
+        self.controls.set_layers({n: self.canvas.layer_visible(n) for n in LAYER_NAMES}, v)
+
+    def set_mode(self, mode: str) -> None:
+        if mode == "prompt" and not self.sam_available():
+            self.report_error("SAM prompt mode needs a SAM checkpoint: Preferences → Models")
+            mode = "scale"
+        if mode != "prompt":
+            self._clear_prompt()
+        self.mode = mode
+        self.canvas.set_mode(mode)
+        self.actions_[f"mode_{mode}"].setChecked(True)
+        hint = {"scale": "Scale: left click ×2, right click ×½, Shift+click resets",
+                "prompt": "SAM: left click +, right click −, Enter adds the object, Esc clears",
+                "inspect": "Inspect: click selects an object"}[mode]
+        self.set_status(hint)
+
+    def _on_object_selected(self, oid: int) -> None:
+        o = self.displayed
+        if o is None or oid <= 0:
+            self.canvas.set_highlight(None)
+            return
+        self.canvas.set_highlight(o.result.objects == oid)
+
+    # ================================================================== engine settings
+    def _show_engine_settings(self) -> None:
+        s = self.settings
+        self.controls.set_engine(s.encoder_mode, s.encoder_file, s.prior_source, s.prior_folder,
+                                 s.device)
+
+    def _on_engine_edited(self) -> None:
+        c = self.controls
+        s = self.settings
+        s.encoder_mode = c.encoder.currentData()
+        s.prior_source = c.prior.currentData()
+        s.prior_folder = c.prior_folder.text().strip()
+        s.device = c.device.currentData()
+        if s.prior_source == "sam" and not s.sam_checkpoint:
+            self.report_error("Prior from SAM needs a SAM checkpoint: Preferences → Models")
+        self.apply_engine_settings()
+
+    def apply_engine_settings(self) -> None:
+        new = self.settings.engine_config()
+        style = self.settings.style
+        restyle = style != self.style_
+        self.style_ = style
+        self._show_engine_settings()
+        self._update_models_label()
+        self.actions_["mode_prompt"].setEnabled(self.sam_available())
+        if new == self.config and not restyle:
+            return
+        if new != self.config:
+            self.config = new
+            self.fg.cancel()
+            self.bg.cancel()
+            self.outcomes.clear()
+            self.pipeline.priors.clear()
+            self.errors.clear()
+            self.displayed = None
+            self.file_panel.model.refresh_all()
+            self.refresh()
+        elif restyle and self.displayed is not None and self.displayed.layers is not None:
+            self.displayed.layers.restyle(self.displayed.result.labels, style)
+            self.canvas.refresh_all()
+
+    def _choose_encoder_file(self) -> None:
+        f, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Encoder weights", self.settings.encoder_file
+                                                     or str(Path.home()), "Weights (*.pt *.pth);;All files (*)")
+        if f:
+            self.settings.encoder_file = f
+            self.settings.encoder_mode = "file"
+        self._show_engine_settings()
+        self.apply_engine_settings()
+
+    def _choose_prior_folder(self) -> None:
+        start = self.settings.prior_folder or (str(self.session.folder) if self.session else str(Path.home()))
+        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Folder of prior maps (<stem>.png)", start)
+        if d:
+            self.controls.prior_folder.setText(d)
+            self.controls.prior.setCurrentIndex(self.controls.prior.findData("maps"))
+            self._on_engine_edited()
+
+    def open_preferences(self) -> None:
+        dlg = PreferencesDialog(self.settings, self)
+        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            dlg.apply()
+            self.apply_engine_settings()
+
+    def _update_models_label(self) -> None:
+        c = self.config
+        o = self.displayed
+        enc = o.encoder_name if o is not None and o.encoder_name else {
+            "default": "shipped", "none": "none"}.get(c.encoder, Path(c.encoder).name)
+        prior = {"none": "none", "maps": "prior maps",
+                 "sam": f"SAM ({Path(c.sam_checkpoint).name})" if c.sam_checkpoint else "SAM (not set)"
+                 }[c.prior_source]
+        if o is not None and o.saliency_method:
+            sal = o.saliency_method
+        else:
+            sal = f"DINO ({Path(c.dino_checkpoint).name})" if c.dino_checkpoint else "built-in"
+        self.models_label.setText(f"Encoder: {enc} · Prior: {prior} · Saliency: {sal} · "
+                                  f"Device: {c.device}")
+
+    # ================================================================== export
+    def export_current(self) -> None:
+        doc = self.doc
+        if doc is None or self.session is None:
+            return
+        key = self.current_key()
+        o = self.displayed if self.displayed is not None and self.displayed.key == key else \
+            self.outcomes.get((str(doc.path), key))
+        item = ExportItem(self.row, doc.path, doc.params, dict(doc.ratios), doc.prompts, key,
+                          doc.key(), o)
+        job = ExportJob(next_request_id(), priority=0, group="", items=[item],
+                        out_dir=self.session.output_dir, config=self.config)
+        self._export_job = job
+        self.fg.submit(job)
+        self.set_status(f"Exporting {doc.name}…")
+        self._update_busy()
+
+    def export_folder(self) -> None:
+        if self.session is None or not len(self.session):
+            return
+        self.controls.flush()
+        self.bg.cancel(lambda j: isinstance(j, SegmentJob))
+        items = []
+        for row, path in enumerate(self.session.paths):
+            params, ratios, prompts, dkey = self.session_snapshot(row)
+            key = outcome_key(dkey, self.config)
+            o = self.displayed if (self.displayed is not None and self.displayed.path == path
+                                   and self.displayed.key == key) else self.outcomes.get((str(path), key))
+            items.append(ExportItem(row, path, params, ratios, prompts, key, dkey, o))
+        job = ExportJob(next_request_id(), priority=1, group="export", items=items,
+                        out_dir=self.session.output_dir, config=self.config)
+        self._export_job = job
+        dlg = QtWidgets.QProgressDialog(f"Exporting {len(items)} images to "
+                                        f"{self.session.output_dir}…", "Cancel", 0, len(items), self)
+        dlg.setObjectName("exportProgress")
+        dlg.setWindowTitle("Export")
+        dlg.setWindowModality(Qt.WindowModality.WindowModal)
+        dlg.setMinimumDuration(0)
+        dlg.setAutoClose(False)
+        dlg.setAutoReset(False)
+        dlg.canceled.connect(job.cancel_event.set)
+        dlg.show()
+        self._export_dialog = dlg
+        self.bg.submit(job)
+
+    def _export_finished(self, job: ExportJob, summary: dict[str, Any]) -> None:
+        if self._export_dialog is not None and job is self._export_job:
+            self._export_dialog.close()
+            self._export_dialog.deleteLater()
+            self._export_dialog = None
+        if job is self._export_job:
+            self._export_job = None
+        n_ok, errs = len(summary["done"]), summary["errors"]
+        msg = f"Exported {n_ok}/{summary['total']} image(s) to {summary['out_dir']}"
+        if summary.get("cancelled"):
+            msg += " (cancelled)"
+        if errs:
+            details = "\n".join(e for _, e in errs)
+            msg += f"; {len(errs)} failed"
+            self.report_error(msg, details)
+        else:
+            self.set_status(msg)
+        if self.session is not None:
+            self.session.save_now()
+        self.last_export = summary
+
+    last_export: dict[str, Any] | None = None
+
+    # ================================================================== state / status
+    def row_state(self, row: int) -> tuple[DocState, str]:
+        s = self.session
+        if s is None:
+            return DocState.NOT_COMPUTED, ""
+        if row in self.errors:
+            return DocState.ERROR, self.errors[row]
+        if s.has_doc(row):
+            d = s.doc(row)
+            dkey = d.key()
+            if d.exported_key and d.exported_key == dkey:
+                return DocState.EXPORTED, ""
+            if d.edited:
+                return DocState.EDITED, ""
+        else:
+            e = s.saved_entry(row)
+            if e is not None:
+                try:
+                    from spam_gui.app.document import ImageDoc  # noqa: F401
+
+                    params = Params.from_dict(e.get("params"), s.default_params)
+                    ratios = {int(k): float(v) for k, v in (e.get("ratios") or {}).items()}
+                    prompts = tuple(Prompt.from_json(p) for p in e.get("prompts") or [])
+                    dkey = state_key(params, ratios, prompts)
+                    if e.get("exported") == dkey:
+                        return DocState.EXPORTED, ""
+                    if ratios or prompts or e.get("params_touched"):
+                        return DocState.EDITED, ""
+                except (TypeError, ValueError):
+                    pass
+            params = s.default_params
+            dkey = state_key(params, {}, ())
+        key = outcome_key(dkey, self.config)
+        if (str(s.paths[row]), key) in self.outcomes:
+            return DocState.SUPERPIXELS_READY, ""
+        if row in self._prior_ready_rows:
+            return DocState.PRIOR_READY, ""
+        return DocState.NOT_COMPUTED, ""
+
+    def _refresh_row(self, row: int) -> None:
+        self.file_panel.model.refresh_row(row)
+
+    def set_status(self, text: str) -> None:
+        self.status_label.setStyleSheet("")
+        self.status_label.setText(text)
+
+    def report_error(self, message: str, details: str | None = None) -> None:
+        """Show an error in the status bar; Details… opens the full text."""
+        log.warning("%s", message)
+        first = message.strip().splitlines()[0] if message.strip() else "error"
+        self.status_label.setStyleSheet("color: #d03030;")
+        self.status_label.setText(f"⚠ {first}")
+        self._last_error_message = message
+        self._last_error_details = details or message
+        self.details_button.show()
+
+    def _hide_error(self) -> None:
+        self.details_button.hide()
+
+    _last_error_message = ""
+
+    def show_error_details(self) -> None:
+        box = QtWidgets.QMessageBox(self)
+        box.setObjectName("errorDialog")
+        box.setIcon(QtWidgets.QMessageBox.Icon.Warning)
+        box.setWindowTitle("Error")
+        box.setText(self._last_error_message or "Error")
+        if self._last_error_details and self._last_error_details != self._last_error_message:
+            box.setDetailedText(self._last_error_details)
+        box.open()
+        self._error_box = box
+
+    def _update_title(self) -> None:
+        if self.session is None or self.row < 0:
+            self.setWindowTitle(APP_NAME)
+            return
+        self.setWindowTitle(f"{self.session.paths[self.row].name} ({self.row + 1}/{len(self.session)})"
+                            f" — {self.session.folder.name} — {APP_NAME}")
+
+    def _update_actions(self) -> None:
+        has = self.session is not None and len(self.session) > 0
+        for n in ("export", "export_all", "next", "prev", "next_todo", "first", "last", "recompute",
+                  "reset_all", "output_dir"):
+            self.actions_[n].setEnabled(has)
+        self.actions_["mode_prompt"].setEnabled(self.sam_available())
+
+    # ================================================================== help
+    def shortcut_rows(self) -> list[tuple[str, str, str]]:
+        """(group, keys, what) for every action with a shortcut, plus the mouse gestures."""
+        rows = [(s.group, ", ".join(s.shortcuts), s.help) for s in self.action_specs if s.shortcuts]
+        rows += [
+            ("Mouse", "Left click", "Scale mode: ×2 density of the object; SAM mode: positive point"),
+            ("Mouse", "Right click", "Scale mode: ×½ density; SAM mode: negative point"),
+            ("Mouse", "Shift+click / middle click", "Scale mode: reset the object's ratio to 1"),
+            ("Mouse", "Drag (any button)", "Pan"),
+            ("Mouse", "Wheel", "Zoom about the pointer"),
+            ("Mouse", "Drop a folder or image", "Open it"),
+        ]
+        return rows
+
+    def show_help(self) -> None:
+        dlg = QtWidgets.QDialog(self)
+        dlg.setObjectName("helpDialog")
+        dlg.setWindowTitle("Keyboard shortcuts")
+        table = QtWidgets.QTableWidget(0, 3, dlg)
+        table.setHorizontalHeaderLabels(["", "Keys", "Action"])
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        rows = self.shortcut_rows()
+        table.setRowCount(len(rows))
+        for r, (g, k, t) in enumerate(rows):
+            for c, v in enumerate((g, k, t)):
+                table.setItem(r, c, QtWidgets.QTableWidgetItem(v))
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
+        close = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(dlg.reject)
+        lay = QtWidgets.QVBoxLayout(dlg)
+        lay.addWidget(table)
+        lay.addWidget(close)
+        dlg.resize(720, 640)
+        dlg.open()
+        self._help_dialog = dlg
+
+    def show_about(self) -> None:
+        QtWidgets.QMessageBox.about(
+            self, f"About {APP_NAME}",
+            f"<b>{APP_NAME}</b> {__version__}<br>SuperPixel Anything Model: superpixels inside "
+            f"the objects of a prior, with per-object density.<br><br>"
+            f"{html.escape(self.models_label.text())}")
+
+    # ================================================================== closing
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
+        self.controls.flush()
+        if self.session is not None:
+            self.session.save_now()
+        self.settings.q.setValue("window/geometry", self.saveGeometry())
+        self.settings.q.setValue("window/state", self.saveState())
+        self.settings.sync()
+        self.fg.stop()
+        self.bg.stop()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the worker threads (tests call this when they do not close the window)."""
+        self.fg.stop()
+        self.bg.stop()

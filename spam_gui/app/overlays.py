@@ -1,0 +1,270 @@
+"""Overlay rasters for the canvas: numpy → QImage (through qimage2ndarray), cached and patched.
+
+Each layer is one premultiplied ARGB32 :class:`QImage` that owns its pixels; a numpy view of it
+(``qimage2ndarray.byte_view``, BGRA order) is written in place. A full :class:`LayerSet` is built
+once per segmentation (in the worker thread: creating a QImage off the GUI thread is allowed,
+only QPixmaps are not). After a rescale, only the changed object's bounding box is recomputed
+(:func:`make_patch`, also in the worker) and pasted (:meth:`LayerSet.apply`, a region copy in
+the GUI thread), so a repaint after a click costs the changed object, not the whole image.
+
+Layers:
+- ``objects``: the prior's objects, one colour each, uncertain pixels transparent (the canvas
+  sets the opacity);
+- ``boundaries``: superpixel boundaries in a colour and a width;
+- ``meanfill``: each superpixel filled with its mean colour;
+- ``heatmap``: the saliency map through a colour map, alpha rising with saliency.
+"""
+
+from __future__ import annotations
+
+import colorsys
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from spam_gui.app.qt import QtGui, qimage2ndarray
+
+Region = tuple[int, int, int, int]  # y0, y1, x0, x1 (half-open)
+
+
+@dataclass(frozen=True)
+class OverlayStyle:
+    """How the boundaries are drawn (the other layers have no style beyond their opacity)."""
+
+    boundary_color: tuple[int, int, int] = (255, 230, 0)
+    boundary_width: int = 1
+
+
+# ----------------------------------------------------------------------------- colours
+
+
+def object_color(object_id: int) -> tuple[int, int, int]:
+    """A distinct, stable RGB colour for an object id (golden-ratio hues; 0 is grey)."""
+    if object_id <= 0:
+        return (128, 128, 128)
+    h = (object_id * 0.61803398875) % 1.0
+    s = 0.65 + 0.35 * ((object_id * 7) % 3) / 2.0
+    v = 0.95 - 0.2 * ((object_id * 5) % 2)
+    r, g, b = colorsys.hsv_to_rgb(h, s, v)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def _object_lut(objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index map, BGRA LUT) so that ``lut[index]`` colours every pixel of ``objects``."""
+    ids = np.unique(objects)
+    lut = np.zeros((len(ids), 4), np.uint8)
+    for i, oid in enumerate(ids):
+        if oid > 0:
+            r, g, b = object_color(int(oid))
+            lut[i] = (b, g, r, 255)
+    if len(ids) and ids[0] >= 0 and ids[-1] < 1 << 20:
+        dense = np.zeros(int(ids[-1]) + 1, np.int32)
+        dense[ids] = np.arange(len(ids), dtype=np.int32)
+        index = dense[objects]
+    else:
+        index = np.searchsorted(ids, objects)
+    return index, lut
+
+
+# Five stops of a perceptual "inferno"-like map (RGB), interpolated to 256 entries.
+_HEAT_STOPS = np.array(
+    [[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], np.float64
+)
+_HEAT_LUT = np.stack(
+    [np.interp(np.linspace(0, 4, 256), np.arange(5), _HEAT_STOPS[:, c]) for c in range(3)], axis=1
+).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- rasters
+
+
+def thin_boundaries(labels: np.ndarray) -> np.ndarray:
+    """Boolean map of pixels whose label differs from their right or lower neighbour."""
+    b = np.zeros(labels.shape, bool)
+    b[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    b[:-1, :] |= labels[:-1, :] != labels[1:, :]
+    return b
+
+
+def boundary_mask(labels: np.ndarray, width: int = 1) -> np.ndarray:
+    """Boundary pixels, dilated to ``width`` pixels."""
+    b = thin_boundaries(labels)
+    if width > 1:
+        k = np.ones((int(width), int(width)), np.uint8)
+        b = cv2.dilate(b.view(np.uint8), k).astype(bool)
+    return b
+
+
+def boundaries_bgra(mask: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
+    out = np.zeros(mask.shape + (4,), np.uint8)
+    r, g, b = color
+    out[mask] = (b, g, r, 255)
+    return out
+
+
+def objects_bgra(objects: np.ndarray) -> np.ndarray:
+    index, lut = _object_lut(objects)
+    return lut[index]
+
+
+def mean_color_lut(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(N + 1, 3) uint8 mean RGB of each label (index 0 unused when labels start at 1)."""
+    n = int(labels.max()) + 1
+    flat = labels.ravel()
+    counts = np.maximum(np.bincount(flat, minlength=n), 1).astype(np.float64)
+    lut = np.empty((n, 3), np.uint8)
+    for c in range(3):
+        sums = np.bincount(flat, weights=image[..., c].ravel(), minlength=n)
+        lut[:, c] = np.clip(np.rint(sums / counts), 0, 255).astype(np.uint8)
+    return lut
+
+
+def meanfill_bgra(lut: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    rgb = lut[labels]
+    out = np.empty(labels.shape + (4,), np.uint8)
+    out[..., 0] = rgb[..., 2]
+    out[..., 1] = rgb[..., 1]
+    out[..., 2] = rgb[..., 0]
+    out[..., 3] = 255
+    return out
+
+
+def heatmap_bgra(saliency: np.ndarray) -> np.ndarray:
+    """Saliency in [0, 1] → premultiplied BGRA, more opaque where more salient."""
+    s = np.clip(np.nan_to_num(np.asarray(saliency, np.float32)), 0.0, 1.0)
+    idx = np.rint(s * 255).astype(np.uint8)
+    rgb = _HEAT_LUT[idx].astype(np.float32)
+    alpha = 90.0 + 150.0 * s
+    out = np.empty(s.shape + (4,), np.uint8)
+    for dst, src in ((0, 2), (1, 1), (2, 0)):
+        out[..., dst] = np.rint(rgb[..., src] * alpha / 255.0).astype(np.uint8)
+    out[..., 3] = np.rint(alpha).astype(np.uint8)
+    return out
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+class RasterLayer:
+    """A premultiplied ARGB32 QImage that owns its pixels, with a writable BGRA numpy view."""
+
+    def __init__(self, bgra: np.ndarray) -> None:
+        h, w = bgra.shape[:2]
+        self.qimage = QtGui.QImage(w, h, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+        self.view = qimage2ndarray.byte_view(self.qimage)  # (h, w, 4) BGRA, shares memory
+        self.view[...] = bgra
+        self.version = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.view.shape[0], self.view.shape[1]
+
+    def paste(self, region: Region, bgra: np.ndarray) -> None:
+        y0, y1, x0, x1 = region
+        self.view[y0:y1, x0:x1] = bgra
+        self.version += 1
+
+
+@dataclass
+class Patch:
+    """New pixels for the region of one object after a rescale."""
+
+    region: Region
+    boundaries: np.ndarray
+    meanfill: np.ndarray
+    style: OverlayStyle
+
+
+@dataclass
+class LayerSet:
+    """The overlays of one segmentation of one image."""
+
+    objects: RasterLayer
+    boundaries: RasterLayer
+    meanfill: RasterLayer
+    style: OverlayStyle
+    heatmap: RasterLayer | None = None
+    mean_lut: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.boundaries.shape
+
+    def apply(self, patch: Patch) -> None:
+        self.boundaries.paste(patch.region, patch.boundaries)
+        self.meanfill.paste(patch.region, patch.meanfill)
+
+    def restyle(self, labels: np.ndarray, style: OverlayStyle) -> None:
+        """Redraw the boundaries in a new colour or width."""
+        self.boundaries.paste((0, labels.shape[0], 0, labels.shape[1]),
+                              boundaries_bgra(boundary_mask(labels, style.boundary_width),
+                                              style.boundary_color))
+        self.style = style
+
+    def set_heatmap(self, saliency: np.ndarray | None) -> None:
+        self.heatmap = None if saliency is None else RasterLayer(heatmap_bgra(saliency))
+
+
+def build_layers(image: np.ndarray, result: Any, style: OverlayStyle,
+                 saliency: np.ndarray | None = None) -> LayerSet:
+    """Every overlay of a segmentation result (``result.labels`` / ``result.objects``)."""
+    labels = np.asarray(result.labels)
+    lut = mean_color_lut(image, labels)
+    return LayerSet(
+        objects=RasterLayer(objects_bgra(np.asarray(result.objects))),
+        boundaries=RasterLayer(boundaries_bgra(boundary_mask(labels, style.boundary_width),
+                                               style.boundary_color)),
+        meanfill=RasterLayer(meanfill_bgra(lut, labels)),
+        style=style,
+        heatmap=None if saliency is None else RasterLayer(heatmap_bgra(saliency)),
+        mean_lut=lut,
+    )
+
+
+def changed_region(old: Any, new: Any, object_ids: set[int] | list[int]) -> Region | None:
+    """Bounding box of every pixel that belongs to a superpixel of ``object_ids`` before or after.
+
+    Returns None when nothing belongs to those objects.
+    """
+    ids = np.asarray(sorted(object_ids), np.int64)
+    m = np.isin(np.asarray(old.superpixel_object)[old.labels], ids)
+    m |= np.isin(np.asarray(new.superpixel_object)[new.labels], ids)
+    rows = np.flatnonzero(m.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(m.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def make_patch(image: np.ndarray, result: Any, region: Region, style: OverlayStyle) -> Patch:
+    """Overlay pixels of ``region`` for ``result`` (boundaries and mean colours).
+
+    The region is grown by the boundary width so that lines at its edge are redrawn whole.
+    """
+    labels = np.asarray(result.labels)
+    h, w = labels.shape
+    pad = int(style.boundary_width) + 1
+    y0, y1, x0, x1 = region
+    y0, y1, x0, x1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
+    # Compute on a window one margin larger so that the crop's edges are right.
+    wy0, wy1, wx0, wx1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
+    window = labels[wy0:wy1, wx0:wx1]
+    bmask = boundary_mask(window, style.boundary_width)[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
+    sub = labels[y0:y1, x0:x1]
+    ids = np.unique(sub)
+    # Mean colours of the superpixels seen in the region, each over its whole extent.
+    n = int(labels.max()) + 1
+    lut = np.zeros((n, 3), np.uint8)
+    wanted = np.zeros(n, bool)
+    wanted[ids] = True
+    sel = wanted[labels]
+    flat = labels[sel]
+    counts = np.maximum(np.bincount(flat, minlength=n), 1).astype(np.float64)
+    for c in range(3):
+        sums = np.bincount(flat, weights=image[..., c][sel], minlength=n)
+        lut[:, c] = np.clip(np.rint(sums / counts), 0, 255).astype(np.uint8)
+    return Patch(region=(y0, y1, x0, x1),
+                 boundaries=boundaries_bgra(bmask, style.boundary_color),
+                 meanfill=meanfill_bgra(lut, sub), style=style)

@@ -1,0 +1,683 @@
+"""Background work: the pipeline (image → prior → saliency → SPAM → overlays) on QThreads.
+
+:class:`Pipeline` does the work and keeps small in-memory caches (images, priors, saliency,
+prompt masks, engines); it has no Qt signal and no widget. :class:`JobThread` runs jobs one at
+a time, highest priority first, on its own QThread and reports through typed signals. Every job
+carries a request id; the main window compares it with the latest one it asked for, so a result
+for an image or parameters no longer shown is never drawn. Submitting a job of a *superseding*
+kind drops the queued jobs of that kind and flags the running one as cancelled (checked between
+stages). Exceptions become a ``failed`` signal with a message and a traceback; the thread goes on.
+
+Two threads are used: *interactive* (the current image, clicks, SAM prompts) and *background*
+(precomputing the next image, exporting a folder), so a click never waits for a precompute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import math
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from spam_gui.app.document import Params, Prompt
+from spam_gui.app.overlays import (LayerSet, OverlayStyle, Patch, build_layers, changed_region,
+                                   make_patch)
+from spam_gui.app.qt import QtCore
+from spam_gui.core.image_io import read_image
+
+log = logging.getLogger(__name__)
+
+_request_ids = itertools.count(1)
+
+
+def next_request_id() -> int:
+    return next(_request_ids)
+
+
+class Cancelled(Exception):
+    """A job was cancelled between two stages."""
+
+
+class UserError(Exception):
+    """An error the user caused and can fix (bad file, wrong size); no traceback is needed."""
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything global (not per image) that a segmentation depends on."""
+
+    encoder: str = "default"      # "default" (shipped) | "none" | path of a weight file
+    device: str = "auto"          # "auto" | "cpu" | "cuda"
+    prior_source: str = "none"    # "none" | "maps" | "sam"
+    prior_folder: str = ""        # folder of <stem>.png label maps; "" = <image folder>/priors
+    sam_checkpoint: str = ""
+    dino_checkpoint: str = ""
+
+    def signature(self) -> str:
+        d = {
+            "encoder": self.encoder, "device": self.device, "prior": self.prior_source,
+            "folder": self.prior_folder if self.prior_source == "maps" else "",
+            "sam": self.sam_checkpoint if self.prior_source == "sam" else "",
+            "dino": self.dino_checkpoint,
+        }
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+    def maps_folder(self, image_path: Path) -> Path:
+        return Path(self.prior_folder) if self.prior_folder else Path(image_path).parent / "priors"
+
+
+@dataclass
+class Outcome:
+    """One segmentation of one image, with what is needed to draw and export it."""
+
+    path: Path
+    key: str                        # doc state key + config signature
+    params: Params
+    ratios: dict[int, float]
+    prompts: tuple[Prompt, ...]
+    image: np.ndarray
+    result: Any                     # spam_gui.core.spam.SegmentationResult
+    prior_note: str
+    prior_key: str                  # identifies the prior (same prior ⇒ patchable)
+    saliency: np.ndarray | None = None
+    saliency_method: str | None = None
+    encoder_name: str = ""
+    layers: LayerSet | None = field(default=None, repr=False)
+    serial: int = field(default_factory=lambda: next(_request_ids))
+    seconds: float = 0.0
+
+    def nbytes(self) -> int:
+        n = self.image.nbytes + self.result.labels.nbytes + self.result.objects.nbytes
+        if self.saliency is not None:
+            n += self.saliency.nbytes
+        if self.layers is not None:
+            h, w = self.layers.shape
+            n += h * w * 4 * (3 + (self.layers.heatmap is not None))
+        return n
+
+    @property
+    def objects_ratio_key(self) -> tuple:
+        return (self.prior_key, self.params)
+
+
+def outcome_key(doc_key: str, config: EngineConfig) -> str:
+    return f"{doc_key}:{config.signature()}"
+
+
+# ----------------------------------------------------------------------------- small caches
+
+
+class LRU:
+    """A thread-safe LRU with a size cap in entries and optionally in bytes."""
+
+    def __init__(self, max_items: int, max_bytes: int | None = None,
+                 sizeof: Callable[[Any], int] | None = None) -> None:
+        self._d: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self._sizeof = sizeof or (lambda v: 0)
+        self._bytes = 0
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            if key in self._d:
+                self._bytes -= self._sizeof(self._d.pop(key))
+            self._d[key] = value
+            self._bytes += self._sizeof(value)
+            while len(self._d) > 1 and (len(self._d) > self.max_items or (
+                    self.max_bytes is not None and self._bytes > self.max_bytes)):
+                _, old = self._d.popitem(last=False)
+                self._bytes -= self._sizeof(old)
+
+    def pop(self, key: Any) -> Any:
+        with self._lock:
+            v = self._d.pop(key, None)
+            if v is not None:
+                self._bytes -= self._sizeof(v)
+            return v
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+            self._bytes = 0
+
+    def values(self) -> list[Any]:
+        with self._lock:
+            return list(self._d.values())
+
+    def keys(self) -> list[Any]:
+        with self._lock:
+            return list(self._d.keys())
+
+    def __contains__(self, key: Any) -> bool:
+        with self._lock:
+            return key in self._d
+
+
+# ----------------------------------------------------------------------------- the pipeline
+
+
+class Pipeline:
+    """The app's use of the core, thread-safe; caches what it computes (no Qt, no widgets)."""
+
+    def __init__(self, spam_factory: Callable[[str, str], Any] | None = None) -> None:
+        self._spam_factory = spam_factory
+        self._engines: dict[tuple[str, str], Any] = {}
+        self._engine_lock = threading.Lock()
+        self.images = LRU(8, 512 * 1024**2, lambda a: a.nbytes)
+        self.priors = LRU(32, 512 * 1024**2, lambda t: t[0].nbytes if t[0] is not None else 0)
+        self.saliency_maps = LRU(16, 256 * 1024**2, lambda t: t[0].nbytes)
+        self.prompt_masks = LRU(64, 256 * 1024**2, lambda m: m.nbytes)
+        self._sam_lock = threading.Lock()
+
+    # -- engines --------------------------------------------------------------------------
+    def engine(self, config: EngineConfig) -> Any:
+        key = (config.encoder, config.device)
+        with self._engine_lock:
+            eng = self._engines.get(key)
+            if eng is None:
+                if self._spam_factory is not None:
+                    eng = self._spam_factory(config.encoder, config.device)
+                else:
+                    from spam_gui.core.spam import Spam
+
+                    eng = Spam(encoder=config.encoder, device=config.device)
+                self._engines.clear()  # one engine at a time (settings changed)
+                self._engines[key] = eng
+            return eng
+
+    def clear(self) -> None:
+        for c in (self.images, self.priors, self.saliency_maps, self.prompt_masks):
+            c.clear()
+
+    # -- stages ---------------------------------------------------------------------------
+    def image(self, path: Path) -> np.ndarray:
+        p = Path(path)
+        try:
+            st = p.stat()
+            key = (str(p), st.st_size, st.st_mtime_ns)
+        except OSError:
+            key = (str(p), -1, -1)
+        img = self.images.get(key)
+        if img is None:
+            try:
+                img = read_image(p)
+            except ValueError as exc:  # ImageReadError names the file
+                raise UserError(str(exc)) from None
+            img.setflags(write=False)
+            self.images.put(key, img)
+        return img
+
+    def base_prior(self, path: Path, image: np.ndarray, config: EngineConfig
+                   ) -> tuple[Any, str, str]:
+        """(core Prior or None, a note for the status bar, a key identifying the prior)."""
+        from spam_gui.core import prior as prior_mod
+
+        h, w = image.shape[:2]
+        if config.prior_source == "maps":
+            mp = config.maps_folder(path) / f"{Path(path).stem}.png"
+            try:
+                st = mp.stat()
+            except OSError:
+                return None, f"no prior map {mp.name} in {mp.parent} (whole image one object)", "none"
+            key = ("maps", str(mp), st.st_size, st.st_mtime_ns, h, w)
+            hit = self.priors.get(key)
+            if hit is None:
+                try:
+                    pr = prior_mod.read_prior(mp, shape=(h, w))
+                except ValueError as exc:
+                    raise UserError(str(exc)) from None
+                hit = (pr.object_map, pr, f"prior map {mp.name}")
+                self.priors.put(key, hit)
+            return hit[1], hit[2], _hash_key(key)
+        if config.prior_source == "sam":
+            if not config.sam_checkpoint:
+                raise UserError("prior source is SAM, but no SAM checkpoint is set "
+                                "(Preferences → Models)")
+            key = ("sam", str(path), config.sam_checkpoint, config.device, h, w,
+                   _image_digest(image))
+            hit = self.priors.get(key)
+            if hit is None:
+                pr, note = self._sam_prior(image, config)
+                hit = (pr.object_map, pr, note)
+                self.priors.put(key, hit)
+            return hit[1], hit[2], _hash_key(key)
+        return None, "no prior (whole image one object)", "none"
+
+    def _sam_prior(self, image: np.ndarray, config: EngineConfig) -> tuple[Any, str]:
+        from spam_gui.core import prior as prior_mod
+
+        fn = getattr(prior_mod, "compute_prior", None)
+        if fn is None:
+            try:
+                from spam_gui.core import sam as sam_mod
+            except ImportError:
+                raise UserError("SAM support (spam_gui.core.sam) is not installed") from None
+            fn = getattr(sam_mod, "compute_prior", None)
+        if fn is None:
+            raise UserError("this build has no SAM prior (compute_prior missing)")
+        with self._sam_lock:  # one SAM model at a time: it is large
+            pr = fn(image, checkpoint=config.sam_checkpoint, device=config.device)
+        if isinstance(pr, tuple):
+            pr = pr[0]
+        if isinstance(pr, np.ndarray):
+            pr = prior_mod.prior_from_label_map(pr)
+        return pr, f"SAM prior ({Path(config.sam_checkpoint).name}, {len(pr.objects)} objects)"
+
+    def prompt_mask(self, image: np.ndarray, prompt: Prompt, config: EngineConfig) -> np.ndarray:
+        key = (_image_digest(image), config.sam_checkpoint, prompt.points)
+        m = self.prompt_masks.get(key)
+        if m is not None:
+            return m
+        if not config.sam_checkpoint:
+            raise UserError("SAM click prompts need a SAM checkpoint (Preferences → Models)")
+        try:
+            from spam_gui.core import sam as sam_mod
+        except ImportError:
+            raise UserError("SAM support (spam_gui.core.sam) is not installed") from None
+        fn = getattr(sam_mod, "prompt_mask", None) or getattr(sam_mod, "predict_mask", None)
+        if fn is None:
+            raise UserError("this build has no SAM click prompts (spam_gui.core.sam.prompt_mask)")
+        pts = np.array([[x, y] for x, y, _ in prompt.points], np.float64)
+        labs = np.array([lab for _, _, lab in prompt.points], np.int64)
+        with self._sam_lock:
+            m = fn(image, pts, labs, checkpoint=config.sam_checkpoint, device=config.device)
+        if isinstance(m, tuple):
+            m = m[0]
+        m = np.asarray(m, bool)
+        self.prompt_masks.put(key, m)
+        return m
+
+    def prior(self, path: Path, image: np.ndarray, config: EngineConfig,
+              prompts: tuple[Prompt, ...]) -> tuple[np.ndarray | None, str, str]:
+        """The object map with the prompt objects merged in (SPEC §5 rules, prior.merge_mask)."""
+        base, note, key = self.base_prior(path, image, config)
+        if not prompts:
+            return (None if base is None else base.object_map), note, key
+        from spam_gui.core import prior as prior_mod
+
+        pr = base if base is not None else prior_mod.prior_from_label_map(
+            np.ones(image.shape[:2], np.int32))
+        added = 0
+        for prompt in prompts:
+            mask = self.prompt_mask(image, prompt, config)
+            pr, new_id = prior_mod.merge_mask(pr, mask)
+            added += new_id is not None
+        pkey = _hash_key((key, [p.points for p in prompts]))
+        return pr.object_map, f"{note} + {added} prompt object(s)", pkey
+
+    def saliency(self, image: np.ndarray, config: EngineConfig) -> tuple[np.ndarray, str]:
+        key = (_image_digest(image), config.dino_checkpoint, config.device)
+        hit = self.saliency_maps.get(key)
+        if hit is None:
+            from spam_gui.core.saliency import compute_saliency
+
+            try:
+                sal, method = compute_saliency(image, dino_checkpoint=config.dino_checkpoint or None,
+                                               device=config.device)
+            except ValueError as exc:   # CheckpointError names the file
+                raise UserError(str(exc)) from None
+            hit = (np.asarray(sal, np.float32), str(method))
+            self.saliency_maps.put(key, hit)
+        return hit
+
+    def segment(self, path: Path, params: Params, ratios: dict[int, float],
+                prompts: tuple[Prompt, ...], config: EngineConfig, key: str,
+                style: OverlayStyle | None, check: Callable[[], None] = lambda: None,
+                on_image: Callable[[np.ndarray], None] | None = None,
+                on_prior: Callable[[str], None] | None = None,
+                want_heatmap: bool = False) -> Outcome:
+        t0 = time.perf_counter()
+        image = self.image(path)
+        if on_image is not None:
+            on_image(image)
+        check()
+        prior, note, prior_key = self.prior(path, image, config, prompts)
+        if on_prior is not None:
+            on_prior(note)
+        check()
+        sal, method = (None, None)
+        if params.va or want_heatmap:
+            sal, method = self.saliency(image, config)
+            check()
+        engine = self.engine(config)
+        try:
+            res = engine.segment(
+                image, n_segments=params.n_segments, prior=prior,
+                ratios={int(k): float(v) for k, v in ratios.items()} or None,
+                lambda_s=params.lambda_s, lambda_c=params.lambda_c, n_iter=params.n_iter,
+                saliency=sal if params.va else None, attention_ratio=params.attention_ratio,
+                ratio_mode=params.ratio_mode, saliency_method=method if params.va else None,
+            )
+        except ValueError as exc:
+            raise UserError(f"{Path(path).name}: {exc}") from None
+        check()
+        layers = build_layers(image, res, style, sal) if style is not None else None
+        return Outcome(path=Path(path), key=key, params=params, ratios=dict(ratios),
+                       prompts=tuple(prompts), image=image, result=res, prior_note=note,
+                       prior_key=prior_key, saliency=sal, saliency_method=method,
+                       encoder_name=getattr(engine, "encoder_name", ""), layers=layers,
+                       seconds=time.perf_counter() - t0)
+
+    def transition(self, base: Outcome, target_ratios: dict[int, float], key: str,
+                   config: EngineConfig, style: OverlayStyle, cached: Outcome | None = None
+                   ) -> tuple[Outcome, Patch | None]:
+        """Go from ``base`` to the same image with other ratios: by rescaling each changed
+        object (or taking ``cached``), and a patch of the overlays over the changed region."""
+        t0 = time.perf_counter()
+        changed = {o for o in set(base.ratios) | set(target_ratios)
+                   if not math.isclose(base.ratios.get(o, 1.0), target_ratios.get(o, 1.0))}
+        if cached is not None:
+            target = cached
+            res = cached.result
+        else:
+            engine = self.engine(config)
+            res = base.result
+            for oid in sorted(changed):
+                if oid in res.objects_info:
+                    res = engine.rescale(res, oid, target_ratios.get(oid, 1.0))
+            target = replace(base, key=key, ratios=dict(target_ratios), result=res, layers=None,
+                             serial=next_request_id())
+        patch = None
+        region = changed_region(base.result, res, changed) if changed else None
+        if region is not None:
+            patch = make_patch(base.image, res, region, style)
+        target.seconds = time.perf_counter() - t0
+        return target, patch
+
+
+def _image_digest(image: np.ndarray) -> str:
+    # Cheap content id: shape + a strided sample (the full hash is the engine's business).
+    sample = np.ascontiguousarray(image[::7, ::5]).tobytes()
+    return hashlib.sha1(repr(image.shape).encode() + sample).hexdigest()[:16]
+
+
+def _hash_key(obj: Any) -> str:
+    return hashlib.sha1(repr(obj).encode()).hexdigest()[:12]
+
+
+# ----------------------------------------------------------------------------- jobs
+
+
+@dataclass
+class Job:
+    """Base class. ``group`` names jobs that supersede each other (a new one cancels the old)."""
+
+    request_id: int
+    priority: int = 1               # lower runs first
+    group: str = ""
+    cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def check(self) -> None:
+        if self.cancel_event.is_set():
+            raise Cancelled()
+
+    def run(self, pipeline: Pipeline, emit: "JobThread") -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+
+@dataclass
+class SegmentJob(Job):
+    path: Path = Path()
+    row: int = -1
+    params: Params = Params()
+    ratios: dict[int, float] = field(default_factory=dict)
+    prompts: tuple[Prompt, ...] = ()
+    config: EngineConfig = EngineConfig()
+    key: str = ""
+    style: OverlayStyle | None = None
+    want_heatmap: bool = False
+    purpose: str = "show"           # "show" | "precompute"
+
+    def run(self, pipeline: Pipeline, emit: "JobThread") -> Outcome:
+        return pipeline.segment(
+            self.path, self.params, self.ratios, self.prompts, self.config, self.key, self.style,
+            check=self.check,
+            on_image=lambda img: emit.partial.emit(self, "image", img),
+            on_prior=lambda note: emit.partial.emit(self, "prior", note),
+            want_heatmap=self.want_heatmap,
+        )
+
+
+@dataclass
+class TransitionJob(Job):
+    """Rescale objects of the displayed outcome (click to scale, undo / redo)."""
+
+    base: Outcome | None = None
+    row: int = -1
+    target_ratios: dict[int, float] = field(default_factory=dict)
+    cached: Outcome | None = None
+    key: str = ""
+    config: EngineConfig = EngineConfig()
+    style: OverlayStyle = OverlayStyle()
+    t_request: float = 0.0
+
+    def run(self, pipeline: Pipeline, emit: "JobThread") -> tuple[Outcome, Patch | None]:
+        assert self.base is not None
+        return pipeline.transition(self.base, self.target_ratios, self.key, self.config,
+                                   self.style, self.cached)
+
+
+@dataclass
+class LayersJob(Job):
+    """Build the overlays of an outcome that has none (e.g. after a style change)."""
+
+    outcome: Outcome | None = None
+    row: int = -1
+    style: OverlayStyle = OverlayStyle()
+
+    def run(self, pipeline: Pipeline, emit: "JobThread") -> LayerSet:
+        o = self.outcome
+        assert o is not None
+        return build_layers(o.image, o.result, self.style, o.saliency)
+
+
+@dataclass
+class SaliencyJob(Job):
+    """The saliency map of an image, for the heatmap layer when VA is off."""
+
+    outcome: Outcome | None = None
+    row: int = -1
+    config: EngineConfig = EngineConfig()
+
+    def run(self, pipeline: Pipeline, emit: "JobThread") -> tuple[np.ndarray, str]:
+        assert self.outcome is not None
+        return pipeline.saliency(self.outcome.image, self.config)
+
+
+@dataclass
+class PromptJob(Job):
+    """A SAM mask for a set of clicks (preview while the user adds points)."""
+
+    image: np.ndarray | None = None
+    row: int = -1
+    prompt: Prompt | None = None
+    config: EngineConfig = EngineConfig()
+
+    def run(self, pipeline: Pipeline, emit: "JobThread") -> np.ndarray:
+        assert self.image is not None and self.prompt is not None
+        return pipeline.prompt_mask(self.image, self.prompt, self.config)
+
+
+@dataclass
+class ExportItem:
+    row: int
+    path: Path
+    params: Params
+    ratios: dict[int, float]
+    prompts: tuple[Prompt, ...]
+    key: str                        # outcome key
+    doc_key: str
+    outcome: Outcome | None = None  # the displayed / cached segmentation, exported as is
+
+
+@dataclass
+class ExportJob(Job):
+    items: list[ExportItem] = field(default_factory=list)
+    out_dir: Path = Path()
+    config: EngineConfig = EngineConfig()
+
+    def run(self, pipeline: Pipeline, emit: "JobThread") -> dict[str, Any]:
+        from spam_gui.core.export import save_result
+
+        from spam_gui import __version__
+
+        done, errors = [], []
+        n = len(self.items)
+        for i, item in enumerate(self.items):
+            if self.cancelled:
+                break
+            emit.progress.emit(self, i, n, item.path.name)
+            try:
+                o = item.outcome
+                if o is None:
+                    o = pipeline.segment(item.path, item.params, item.ratios, item.prompts,
+                                         self.config, item.key, None, check=self.check)
+                extra = {
+                    "app": {"program": "spam-gui", "version": __version__},
+                    "prior_source": {
+                        "kind": self.config.prior_source, "note": o.prior_note,
+                        "prompts": [p.to_json() for p in o.prompts],
+                    },
+                    "attention": {"enabled": bool(o.params.va),
+                                  "ratio": o.params.attention_ratio if o.params.va else None,
+                                  "saliency_method": o.saliency_method if o.params.va else None},
+                    "ratios": {str(k): v for k, v in sorted(o.ratios.items())},
+                }
+                save_result(self.out_dir, item.path.stem, o.result, image_path=item.path,
+                            image=o.image, extra=extra)
+                done.append((item.row, item.doc_key))
+                emit.partial.emit(self, "exported", (item.row, item.doc_key))
+            except Cancelled:
+                break
+            except Exception as exc:  # noqa: BLE001 - one bad image must not stop the export
+                log.debug("export failed for %s", item.path, exc_info=True)
+                errors.append((item.row, f"{item.path.name}: {exc}"))
+                emit.partial.emit(self, "export_error", (item.row, str(exc)))
+        emit.progress.emit(self, len(done) + len(errors), n, "")
+        return {"done": done, "errors": errors, "cancelled": self.cancelled, "total": n,
+                "out_dir": str(self.out_dir)}
+
+
+# ----------------------------------------------------------------------------- thread
+
+
+class JobThread(QtCore.QThread):
+    """Runs jobs one at a time in priority order; results come back through signals."""
+
+    started_job = QtCore.Signal(object)                 # job
+    partial = QtCore.Signal(object, str, object)        # job, what, payload
+    progress = QtCore.Signal(object, int, int, str)     # job, done, total, text
+    finished_job = QtCore.Signal(object, object)        # job, payload
+    failed = QtCore.Signal(object, str, str)            # job, message, details
+    cancelled_job = QtCore.Signal(object)               # job
+    idle = QtCore.Signal()
+
+    def __init__(self, pipeline: Pipeline, name: str, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self.pipeline = pipeline
+        self._queue: list[Job] = []
+        self._cond = threading.Condition()
+        self._stop = False
+        self._running: Job | None = None
+        self._order = itertools.count()
+
+    # -- API (GUI thread) -----------------------------------------------------------------
+    def submit(self, job: Job) -> Job:
+        with self._cond:
+            if job.group:
+                for j in self._queue:
+                    if j.group == job.group:
+                        j.cancel_event.set()
+                self._queue = [j for j in self._queue if j.group != job.group]
+                if self._running is not None and self._running.group == job.group:
+                    self._running.cancel_event.set()
+            self._queue.append(job)
+            self._queue.sort(key=lambda j: j.priority)  # stable: FIFO within a priority
+            self._cond.notify()
+        return job
+
+    def cancel(self, predicate: Callable[[Job], bool] = lambda j: True) -> None:
+        with self._cond:
+            keep = []
+            for j in self._queue:
+                if predicate(j):
+                    j.cancel_event.set()
+                else:
+                    keep.append(j)
+            self._queue = keep
+            if self._running is not None and predicate(self._running):
+                self._running.cancel_event.set()
+
+    @property
+    def busy(self) -> bool:
+        with self._cond:
+            return self._running is not None or bool(self._queue)
+
+    def pending(self) -> list[Job]:
+        with self._cond:
+            return ([self._running] if self._running is not None else []) + list(self._queue)
+
+    def stop(self, wait_ms: int = 5000) -> None:
+        self.cancel()
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self.wait(wait_ms)
+
+    # -- thread ---------------------------------------------------------------------------
+    def run(self) -> None:  # noqa: D401 - QThread API
+        while True:
+            with self._cond:
+                while not self._queue and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                job = self._queue.pop(0)
+                self._running = job
+            try:
+                if job.cancelled:
+                    raise Cancelled()
+                self.started_job.emit(job)
+                payload = job.run(self.pipeline, self)
+            except Cancelled:
+                self.cancelled_job.emit(job)
+            except UserError as exc:
+                self.failed.emit(job, str(exc), str(exc))
+            except Exception as exc:  # noqa: BLE001 - report everything, keep the thread alive
+                details = traceback.format_exc()
+                log.error("%s failed: %s", type(job).__name__, details)
+                self.failed.emit(job, f"{type(exc).__name__}: {exc}", details)
+            else:
+                self.finished_job.emit(job, payload)
+            finally:
+                with self._cond:
+                    self._running = None
+                    empty = not self._queue
+                if empty:
+                    self.idle.emit()
