@@ -13,7 +13,7 @@ from scipy.spatial import cKDTree
 KMEANS_ITERATIONS = 5
 # k-means runs on a random subset of at most this many points per seed (plenty for 5 Lloyd
 # steps on 2-D positions, and it keeps seeding cheap on large objects).
-POINTS_PER_SEED = 64
+POINTS_PER_SEED = 16
 
 
 def object_rng(seed: int, object_id: int) -> np.random.Generator:
