@@ -511,15 +511,14 @@ def _relabel_object(old_labels: np.ndarray, old_sp_obj: np.ndarray, groups: np.n
     freed = sorted(np.flatnonzero(old_sp_obj == oid).tolist())
     reg = region.ravel()
     g = groups.ravel()[reg]
-    uniq, first = np.unique(g, return_index=True)
-    new_groups = uniq[np.argsort(first, kind="stable")]
-    m = new_groups.size
+    uniq, first, inverse = np.unique(g, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # new groups in raster order of appearance
+    m = uniq.size
     assigned = freed[:m] + list(range(n_old + 1, n_old + 1 + max(0, m - len(freed))))
     labels = old_labels.astype(np.int64).copy()
-    lut = {int(gr): lab for gr, lab in zip(new_groups, assigned)}
-    new_vals = np.array([lut[int(x)] for x in new_groups])
-    remap = np.searchsorted(new_groups, g)
-    labels.ravel()[reg] = new_vals[remap]
+    value_of_group = np.empty(m, dtype=np.int64)
+    value_of_group[order] = assigned
+    labels.ravel()[reg] = value_of_group[inverse.ravel()]
     n_new = n_old + max(0, m - len(freed))
     sp_obj = np.zeros(n_new + 1, dtype=np.int32)
     sp_obj[: n_old + 1] = old_sp_obj
