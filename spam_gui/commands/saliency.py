@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 NAME = "saliency"
-HELP = (
+HELP = "compute saliency maps (visual attention) and write them as 8-bit PNGs"
+DESCRIPTION = (
     "Compute saliency maps (visual attention) and write them as 8-bit PNGs: DINO [CLS] "
     "attention with --dino-checkpoint (or $SPAM_DINO_CHECKPOINT), else the built-in "
     "saliency that needs no weights."
@@ -16,6 +17,7 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="image files or folders of images (folders: not recursive)")
     parser.add_argument("--out", "-o", required=True, metavar="DIR",
