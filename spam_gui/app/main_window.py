@@ -161,6 +161,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.set_message("Open a folder of images: Ctrl+O, File → Open Recent, "
                                 "or drop a folder here.")
         self._update_actions()
+        self.canvas.setFocus()
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if QtWidgets.QApplication.focusWidget() is None:
+            self.canvas.setFocus()   # keyboard first: keys go to the canvas from the start
 
     # ================================================================== construction helpers
     def _dock(self, title: str, name: str, widget: QtWidgets.QWidget,
@@ -1038,8 +1044,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.set_layers({n: self.canvas.layer_visible(n) for n in LAYER_NAMES}, v)
 
     def set_mode(self, mode: str) -> None:
-        if mode == "prompt" and not self.sam_available():
-            self.report_error("SAM prompt mode needs a SAM checkpoint: Preferences → Models")
+        refused = mode == "prompt" and not self.sam_available()
+        if refused:
             mode = "scale"
         if mode != "prompt":
             self._clear_prompt()
@@ -1049,7 +1055,10 @@ class MainWindow(QtWidgets.QMainWindow):
         hint = {"scale": "Scale: left click ×2, right click ×½, Shift+click resets",
                 "prompt": "SAM: left click +, right click −, Enter adds the object, Esc clears",
                 "inspect": "Inspect: click selects an object"}[mode]
-        self.set_status(hint)
+        if refused:
+            self.report_error("SAM prompt mode needs a SAM checkpoint: Preferences → Models")
+        else:
+            self.set_status(hint)
 
     def _on_object_selected(self, oid: int) -> None:
         o = self.displayed
