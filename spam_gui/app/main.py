@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -31,9 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="DIR",
                    help="export folder for this input folder (default <folder>/spam_labels)")
     p.add_argument("--prior-maps", metavar="DIR",
-                   help="use the label maps <DIR>/<stem>.png as the prior (0 = uncertain)")
+                   help="use the label maps <DIR>/<stem>.png as the prior (0 = uncertain); "
+                   "remembered for later sessions")
     p.add_argument("--no-restore", action="store_true",
                    help="do not reopen the last folder when no path is given")
+    p.add_argument("--sample", action="store_true", help=_sample_help())
     p.add_argument("--version", action="version", version=f"spam-gui {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     return p
@@ -60,10 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.prior_maps:
         settings.prior_source = "maps"
         settings.prior_folder = str(Path(args.prior_maps).expanduser().resolve())
-    target = args.path
-    if target is None and not args.no_restore:
-        recent = [f for f in settings.recent_folders if Path(f).is_dir()]
-        target = recent[0] if recent else None
+    target = _startup_target(args, settings)
     if args.output and target:
         folder = Path(target).expanduser().resolve()
         folder = folder if folder.is_dir() else folder.parent
@@ -77,6 +75,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             QtCore.QTimer.singleShot(0, lambda: win.open_path(target))
     return int(app.exec())
+
+
+def _sample_help() -> str:
+    try:
+        from spam_gui.app.first_run import SAMPLE_HELP
+
+        return SAMPLE_HELP
+    except ImportError:  # pragma: no cover - the sample set is optional
+        return "open the bundled sample photos"
+
+
+def _startup_target(args: argparse.Namespace, settings) -> str | None:
+    """The path given; else the last folder; on the very first launch, the sample set."""
+    try:
+        from spam_gui.app.first_run import startup_target
+    except ImportError:  # pragma: no cover
+        if args.path or args.no_restore:
+            return args.path
+        recent = [f for f in settings.recent_folders if Path(f).is_dir()]
+        return recent[0] if recent else None
+    return startup_target(args.path, settings.recent_folders, sample=args.sample,
+                          restore=not args.no_restore)
 
 
 def _icon(QtGui):  # noqa: N803

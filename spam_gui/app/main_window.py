@@ -33,7 +33,7 @@ from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 from spam_gui.app.settings import PreferencesDialog, Settings
 from spam_gui.app.worker import (LRU, EngineConfig, ExportItem, ExportJob, Job, JobThread,
                                  LayersJob, Outcome, Pipeline, PromptJob, SaliencyJob, SegmentJob,
-                                 TransitionJob, next_request_id, outcome_key)
+                                 TransitionJob, WarmupJob, next_request_id, outcome_key)
 from spam_gui.core.image_io import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._t_switch = 0.0
         self._t_click = 0.0
         self._prior_ready_rows: set[int] = set()
+        self._engine_name = ""
 
         # -- workers ----------------------------------------------------------------------
         self.fg = JobThread(self.pipeline, "spam-interactive", self)
@@ -162,6 +163,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                 "or drop a folder here.")
         self._update_actions()
         self.canvas.setFocus()
+        self.bg.submit(WarmupJob(next_request_id(), priority=3, group="warmup", config=self.config))
 
     def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802
         super().showEvent(event)
@@ -263,16 +265,20 @@ class MainWindow(QtWidgets.QMainWindow):
         A("last", "Last Image", lambda: self.show_row(len(self.session) - 1 if self.session else -1),
           ("End",), "Last image", "Navigate")
 
-        undo = self.undo_group.createUndoAction(self, "&Undo")
-        undo.setShortcuts([Key("Ctrl+Z")])
-        redo = self.undo_group.createRedoAction(self, "&Redo")
-        redo.setShortcuts([Key("Ctrl+Shift+Z"), Key("Ctrl+Y")])
-        for name, a, keys, h in (("undo", undo, ("Ctrl+Z",), "Undo a ratio, parameter or prompt change"),
-                                 ("redo", redo, ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo")):
-            a.setObjectName(f"action_{name}")
-            self.addAction(a)
-            self.actions_[name] = a
-            self.action_specs.append(ActionSpec(name, name.capitalize(), keys, h, "Edit"))
+        # Undo / redo act on the current image's own stack (a QUndoGroup switches stacks);
+        # fixed texts keep the toolbar steady, the command shows in the tooltip.
+        undo = A("undo", "&Undo", self.undo_group.undo, ("Ctrl+Z",),
+                 "Undo a ratio, parameter or prompt change", "Edit")
+        redo = A("redo", "&Redo", self.undo_group.redo, ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo",
+                 "Edit")
+        undo.setEnabled(False)
+        redo.setEnabled(False)
+        self.undo_group.canUndoChanged.connect(undo.setEnabled)
+        self.undo_group.canRedoChanged.connect(redo.setEnabled)
+        self.undo_group.undoTextChanged.connect(
+            lambda t: undo.setToolTip(f"Undo {t} (Ctrl+Z)" if t else "Undo (Ctrl+Z)"))
+        self.undo_group.redoTextChanged.connect(
+            lambda t: redo.setToolTip(f"Redo {t} (Ctrl+Shift+Z)" if t else "Redo (Ctrl+Shift+Z)"))
 
         A("mode_scale", "&Scale Mode", lambda: self.set_mode("scale"), ("S",),
           "Left click ×2 density, right click ×½, Shift+click reset", "Edit", checkable=False)
@@ -579,11 +585,17 @@ class MainWindow(QtWidgets.QMainWindow):
             self.displayed = None
         self.objects_panel.clear("Computing…")
         self.canvas.set_message(f"Computing superpixels for {doc.name}…")
+        self._yield_background(doc.path)
         self.fg.submit(SegmentJob(
             rid, priority=1, group="show", path=doc.path, row=self.row, params=doc.params,
             ratios=dict(doc.ratios), prompts=doc.prompts, config=self.config, key=key,
             style=self.style_, want_heatmap=self.canvas.layer_visible("heatmap"), purpose="show"))
         self._update_busy()
+
+    def _yield_background(self, keep: Path | None = None) -> None:
+        """Cancel precomputes of other images: the current one gets the CPU (and SAM's lock)."""
+        self.bg.cancel(lambda j: isinstance(j, SegmentJob) and j.purpose == "precompute"
+                       and j.path != keep)
 
     def _peek_image(self, path: Path) -> np.ndarray | None:
         for k in self.pipeline.images.keys():
@@ -700,6 +712,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self._refresh_row(row)
 
     def _on_progress(self, job: Job, done: int, total: int, text: str) -> None:
+        if isinstance(job, SegmentJob) and self._is_current(job):
+            self.progress.setRange(0, max(total, 1))
+            self.progress.setValue(done)
+            if text:
+                self.canvas.set_message(f"{job.path.name}: {text}…")
+            return
         if job is self._export_job and self._export_dialog is not None:
             self._export_dialog.setMaximum(max(total, 1))
             self._export_dialog.setValue(done)
@@ -766,6 +784,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.canvas.set_prompt(self.prompt_points, payload)
         elif isinstance(job, ExportJob):
             self._export_finished(job, payload)
+        elif isinstance(job, WarmupJob):
+            self._engine_name = payload
+            self._update_models_label()
         self._update_busy()
 
     _measure_paint = False   # set by the latency benchmark: paint synchronously after a patch
@@ -806,10 +827,10 @@ class MainWindow(QtWidgets.QMainWindow):
         jobs = [j for j in self.fg.pending() + self.bg.pending()
                 if not (isinstance(j, SegmentJob) and j.purpose == "precompute")]
         busy = bool(jobs)
+        if busy and not self.progress.isVisible():
+            self.progress.setRange(0, 0)       # indeterminate until a job reports progress
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
-        if busy:
-            self.progress.setRange(0, 0)
         pre = [j for j in self.bg.pending() if isinstance(j, SegmentJob) and j.purpose == "precompute"]
         self.progress.setToolTip("Working…" if busy else "")
         if pre and not busy:
@@ -964,6 +985,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._prompt_request = 0
             return
         self._prompt_request = rid = next_request_id()
+        self._yield_background()
         self.fg.submit(PromptJob(rid, priority=0, group="prompt", image=self.canvas.image,
                                  row=self.row, prompt=Prompt(tuple(self.prompt_points)),
                                  config=self.config))
@@ -1095,6 +1117,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if new == self.config and not restyle:
             return
         if new != self.config:
+            if (new.encoder, new.device) != (self.config.encoder, self.config.device):
+                self._engine_name = ""
+                self.bg.submit(WarmupJob(next_request_id(), priority=3, group="warmup", config=new))
             self.config = new
             self.fg.cancel()
             self.bg.cancel()
@@ -1134,8 +1159,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def _update_models_label(self) -> None:
         c = self.config
         o = self.displayed
-        enc = o.encoder_name if o is not None and o.encoder_name else {
+        enc = (o.encoder_name if o is not None and o.encoder_name else self._engine_name) or {
             "default": "shipped", "none": "none"}.get(c.encoder, Path(c.encoder).name)
+        if c.encoder == "default" and enc.startswith("none"):
+            self.controls.encoder_file.setText("shipped weights not installed: "
+                                               "colour + position only")
+            self.controls.encoder_file.setVisible(True)
+        elif self.settings.encoder_mode != "file":
+            self.controls.encoder_file.setVisible(False)
         prior = {"none": "none", "maps": "prior maps",
                  "sam": f"SAM ({Path(c.sam_checkpoint).name})" if c.sam_checkpoint else "SAM (not set)"
                  }[c.prior_source]

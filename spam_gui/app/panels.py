@@ -433,8 +433,12 @@ class ObjectsPanel(QtWidgets.QWidget):
                                    | QtWidgets.QAbstractItemView.EditTrigger.EditKeyPressed
                                    | QtWidgets.QAbstractItemView.EditTrigger.AnyKeyPressed)
         self.table.setItemDelegateForColumn(2, RatioDelegate(self.table))
-        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        # Interactive, resized once per new object set: ResizeToContents would measure every
+        # row again on each cell change (tens of ms per click with many objects).
+        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setDefaultSectionSize(
+            self.table.fontMetrics().height() + 6)
         self.table.setSortingEnabled(False)
         self.table.itemChanged.connect(self._on_item_changed)
         self.table.itemSelectionChanged.connect(self._on_selection)
@@ -463,6 +467,7 @@ class ObjectsPanel(QtWidgets.QWidget):
         lay.addLayout(row)
         self._rows: dict[int, int] = {}
         self._ratios: dict[int, float] = {}
+        self._shown: dict[int, tuple] = {}
         self._filling = False
 
     def clear(self, text: str = "No image") -> None:
@@ -470,47 +475,51 @@ class ObjectsPanel(QtWidgets.QWidget):
         self.table.setRowCount(0)
         self._rows.clear()
         self._ratios.clear()
+        self._shown = {}
         self.summary.setText(text)
         self._filling = False
 
     def set_objects(self, result: Any, total_area: int, salient_known: bool) -> None:
-        """Fill the table from a segmentation result (keeps the selection)."""
-        sel = self.selected_object()
+        """Show a segmentation result's objects (keeps the selection).
+
+        With the same objects as shown, only the rows whose values changed are rewritten.
+        """
+        info = result.objects_info
+        counts = result.superpixel_counts() if hasattr(result, "superpixel_counts") else {}
+        ids = sorted(info)
+        rows = {oid: (float(info[oid].ratio), int(info[oid].k), counts.get(oid, 0),
+                      info[oid].salient if salient_known else None, int(info[oid].area))
+                for oid in ids}
+        n = int(result.n_superpixels)
+        self.summary.setText(f"{len(ids)} object(s), {n} superpixels")
+        same_set = list(self._rows) == ids and self.table.rowCount() == len(ids)
         self._filling = True
-        self.table.setUpdatesEnabled(False)
         try:
-            info = result.objects_info
-            counts = result.superpixel_counts() if hasattr(result, "superpixel_counts") else {}
-            ids = sorted(info)
-            self.table.setRowCount(len(ids))
-            self._rows = {}
-            self._ratios = {}
-            for r, oid in enumerate(ids):
-                oi = info[oid]
-                self._rows[oid] = r
-                self._ratios[oid] = float(oi.ratio)
-                self._set_row(r, oi, counts.get(oid, 0), total_area, salient_known)
-            n = int(result.n_superpixels)
-            self.summary.setText(f"{len(ids)} object(s), {n} superpixels")
+            if same_set:
+                for oid in ids:
+                    if self._shown.get(oid) != rows[oid]:
+                        self._set_row(self._rows[oid], info[oid], rows[oid][2], total_area,
+                                      salient_known)
+                        self._ratios[oid] = rows[oid][0]
+                self._shown = rows
+                return
+            sel = self.selected_object()
+            self.table.setUpdatesEnabled(False)
+            try:
+                self.table.setRowCount(len(ids))
+                self._rows, self._ratios = {}, {}
+                for r, oid in enumerate(ids):
+                    self._rows[oid] = r
+                    self._ratios[oid] = rows[oid][0]
+                    self._set_row(r, info[oid], rows[oid][2], total_area, salient_known)
+                self._shown = rows
+                self.table.resizeColumnsToContents()
+            finally:
+                self.table.setUpdatesEnabled(True)
         finally:
-            self.table.setUpdatesEnabled(True)
             self._filling = False
         if sel in self._rows:
             self.select_object(sel)
-
-    def update_object(self, result: Any, object_id: int, total_area: int, salient_known: bool) -> None:
-        r = self._rows.get(int(object_id))
-        if r is None:
-            return self.set_objects(result, total_area, salient_known)
-        self._filling = True
-        try:
-            oi = result.objects_info[int(object_id)]
-            self._ratios[int(object_id)] = float(oi.ratio)
-            self._set_row(r, oi, int((result.superpixel_object == object_id).sum()), total_area,
-                          salient_known)
-            self.summary.setText(f"{len(self._rows)} object(s), {int(result.n_superpixels)} superpixels")
-        finally:
-            self._filling = False
 
     def _set_row(self, r: int, oi: Any, n_sp: int, total_area: int, salient_known: bool) -> None:
         def item(text: str, editable: bool = False) -> QtWidgets.QTableWidgetItem:

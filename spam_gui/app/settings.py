@@ -233,21 +233,18 @@ class Settings:
 
 
 def validate_sam_checkpoint(path: str) -> str:
-    """Check a SAM checkpoint with the core's loader; returns a description, raises otherwise."""
-    p = Path(path)
+    """Check a SAM checkpoint with the core's reader (state dict + architecture from the tensor
+    shapes; the model is not built). Returns a description; raises naming the file otherwise."""
+    p = Path(path).expanduser()
     if not p.is_file():
         raise ValueError(f"{p}: no such file")
     try:
         from spam_gui.core import sam as sam_mod
-    except ImportError:
-        raise ValueError("SAM support (spam_gui.core.sam) is not available in this build") from None
-    for name in ("validate_checkpoint", "check_checkpoint", "inspect_checkpoint",
-                 "sam_checkpoint_info", "load_sam"):
-        fn = getattr(sam_mod, name, None)
-        if fn is not None:
-            info = fn(str(p))
-            return _describe(info, p)
-    raise ValueError("spam_gui.core.sam offers no checkpoint validation")
+    except ImportError as exc:
+        raise ValueError(f"SAM support is not available ({exc})") from None
+    sd = sam_mod.read_state_dict(p)
+    arch = sam_mod.detect_architecture(sd, str(p))
+    return f"SAM {arch.describe()} ({p.name})"
 
 
 def validate_dino_checkpoint(path: str) -> str:
@@ -260,20 +257,6 @@ def validate_dino_checkpoint(path: str) -> str:
     sd, heads = sal.load_vit_state_dict(p)
     cfg = sal.infer_vit_config(sd, p, heads)
     return f"{getattr(cfg, 'display_name', cfg)} ({p.name})"
-
-
-def _describe(info: Any, p: Path) -> str:
-    if isinstance(info, str):
-        return info
-    for attr in ("display_name", "model_type", "name", "arch"):
-        v = getattr(info, attr, None)
-        if v:
-            return f"{v} ({p.name})"
-    if isinstance(info, dict):
-        for k in ("display_name", "model_type", "name", "arch"):
-            if info.get(k):
-                return f"{info[k]} ({p.name})"
-    return f"valid ({p.name})"
 
 
 class _Validator(QtCore.QObject):

@@ -188,6 +188,7 @@ class Pipeline:
         self.priors = LRU(32, 512 * 1024**2, lambda t: t[0].nbytes if t[0] is not None else 0)
         self.saliency_maps = LRU(16, 256 * 1024**2, lambda t: t[0].nbytes)
         self.prompt_masks = LRU(64, 256 * 1024**2, lambda m: m.nbytes)
+        self.sam_sessions = LRU(2)
         self._sam_lock = threading.Lock()
 
     # -- engines --------------------------------------------------------------------------
@@ -228,8 +229,8 @@ class Pipeline:
             self.images.put(key, img)
         return img
 
-    def base_prior(self, path: Path, image: np.ndarray, config: EngineConfig
-                   ) -> tuple[Any, str, str]:
+    def base_prior(self, path: Path, image: np.ndarray, config: EngineConfig,
+                   progress: Callable[[float, str], None] | None = None) -> tuple[Any, str, str]:
         """(core Prior or None, a note for the status bar, a key identifying the prior)."""
         from spam_gui.core import prior as prior_mod
 
@@ -258,60 +259,72 @@ class Pipeline:
                    _image_digest(image))
             hit = self.priors.get(key)
             if hit is None:
-                pr, note = self._sam_prior(image, config)
+                pr, note = self._sam_prior(image, config, progress)
                 hit = (pr.object_map, pr, note)
                 self.priors.put(key, hit)
             return hit[1], hit[2], _hash_key(key)
         return None, "no prior (whole image one object)", "none"
 
-    def _sam_prior(self, image: np.ndarray, config: EngineConfig) -> tuple[Any, str]:
-        from spam_gui.core import prior as prior_mod
+    def _sam_prior(self, image: np.ndarray, config: EngineConfig,
+                   progress: Callable[[float, str], None] | None = None) -> tuple[Any, str]:
+        """The SAM prior (automatic masks + aggregation, SPEC §5), through SAM's disk cache."""
+        sam_mod = self._sam_module()
+        try:
+            with self._sam_lock:  # one SAM model at a time: it is large
+                out = sam_mod.sam_prior(image, config.sam_checkpoint, device=config.device,
+                                        progress=progress)
+        except ValueError as exc:  # SamCheckpointError names the file
+            raise UserError(str(exc)) from None
+        pr = out.prior
+        variant = out.provenance.get("checkpoint", {}).get("variant", "")
+        cached = " (cached)" if out.provenance.get("cache") == "prior" else ""
+        return pr, " ".join(f"SAM {variant} prior{cached}: {len(pr.objects)} objects".split())
 
-        fn = getattr(prior_mod, "compute_prior", None)
-        if fn is None:
+    @staticmethod
+    def _sam_module() -> Any:
+        try:
+            from spam_gui.core import sam as sam_mod
+        except ImportError as exc:
+            raise UserError(f"SAM support is not available ({exc})") from None
+        return sam_mod
+
+    def sam_session(self, image: np.ndarray, config: EngineConfig) -> Any:
+        """A SAM session (image embedding computed once, cached on disk) for click prompts."""
+        key = (_image_digest(image), config.sam_checkpoint, config.device)
+        sess = self.sam_sessions.get(key)
+        if sess is None:
+            sam_mod = self._sam_module()
             try:
-                from spam_gui.core import sam as sam_mod
-            except ImportError:
-                raise UserError("SAM support (spam_gui.core.sam) is not installed") from None
-            fn = getattr(sam_mod, "compute_prior", None)
-        if fn is None:
-            raise UserError("this build has no SAM prior (compute_prior missing)")
-        with self._sam_lock:  # one SAM model at a time: it is large
-            pr = fn(image, checkpoint=config.sam_checkpoint, device=config.device)
-        if isinstance(pr, tuple):
-            pr = pr[0]
-        if isinstance(pr, np.ndarray):
-            pr = prior_mod.prior_from_label_map(pr)
-        return pr, f"SAM prior ({Path(config.sam_checkpoint).name}, {len(pr.objects)} objects)"
+                with self._sam_lock:
+                    model = sam_mod.load_sam(config.sam_checkpoint, config.device)
+                    sess = sam_mod.SamSession(model, image, cache=sam_mod.default_cache())
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+            self.sam_sessions.put(key, sess)
+        return sess
 
     def prompt_mask(self, image: np.ndarray, prompt: Prompt, config: EngineConfig) -> np.ndarray:
+        """SAM's mask for a set of clicks (x, y, 1 = positive / 0 = negative)."""
         key = (_image_digest(image), config.sam_checkpoint, prompt.points)
         m = self.prompt_masks.get(key)
         if m is not None:
             return m
         if not config.sam_checkpoint:
             raise UserError("SAM click prompts need a SAM checkpoint (Preferences → Models)")
-        try:
-            from spam_gui.core import sam as sam_mod
-        except ImportError:
-            raise UserError("SAM support (spam_gui.core.sam) is not installed") from None
-        fn = getattr(sam_mod, "prompt_mask", None) or getattr(sam_mod, "predict_mask", None)
-        if fn is None:
-            raise UserError("this build has no SAM click prompts (spam_gui.core.sam.prompt_mask)")
+        sess = self.sam_session(image, config)
         pts = np.array([[x, y] for x, y, _ in prompt.points], np.float64)
         labs = np.array([lab for _, _, lab in prompt.points], np.int64)
         with self._sam_lock:
-            m = fn(image, pts, labs, checkpoint=config.sam_checkpoint, device=config.device)
-        if isinstance(m, tuple):
-            m = m[0]
+            m, _score = sess.predict(points=pts, labels=labs)
         m = np.asarray(m, bool)
         self.prompt_masks.put(key, m)
         return m
 
     def prior(self, path: Path, image: np.ndarray, config: EngineConfig,
-              prompts: tuple[Prompt, ...]) -> tuple[np.ndarray | None, str, str]:
+              prompts: tuple[Prompt, ...], progress: Callable[[float, str], None] | None = None
+              ) -> tuple[np.ndarray | None, str, str]:
         """The object map with the prompt objects merged in (SPEC §5 rules, prior.merge_mask)."""
-        base, note, key = self.base_prior(path, image, config)
+        base, note, key = self.base_prior(path, image, config, progress)
         if not prompts:
             return (None if base is None else base.object_map), note, key
         from spam_gui.core import prior as prior_mod
@@ -346,13 +359,20 @@ class Pipeline:
                 style: OverlayStyle | None, check: Callable[[], None] = lambda: None,
                 on_image: Callable[[np.ndarray], None] | None = None,
                 on_prior: Callable[[str], None] | None = None,
-                want_heatmap: bool = False) -> Outcome:
+                want_heatmap: bool = False,
+                progress: Callable[[float, str], None] | None = None) -> Outcome:
         t0 = time.perf_counter()
         image = self.image(path)
         if on_image is not None:
             on_image(image)
         check()
-        prior, note, prior_key = self.prior(path, image, config, prompts)
+
+        def prior_progress(frac: float, text: str) -> None:
+            check()                      # SAM's automatic masks stop here when cancelled
+            if progress is not None:
+                progress(frac, text)
+
+        prior, note, prior_key = self.prior(path, image, config, prompts, prior_progress)
         if on_prior is not None:
             on_prior(note)
         check()
@@ -460,6 +480,7 @@ class SegmentJob(Job):
             on_image=lambda img: emit.partial.emit(self, "image", img),
             on_prior=lambda note: emit.partial.emit(self, "prior", note),
             want_heatmap=self.want_heatmap,
+            progress=lambda frac, text: emit.progress.emit(self, int(1000 * frac), 1000, text),
         )
 
 
@@ -521,6 +542,16 @@ class PromptJob(Job):
     def run(self, pipeline: Pipeline, emit: "JobThread") -> np.ndarray:
         assert self.image is not None and self.prompt is not None
         return pipeline.prompt_mask(self.image, self.prompt, self.config)
+
+
+@dataclass
+class WarmupJob(Job):
+    """Load the engine (imports torch, reads the encoder) before the first image needs it."""
+
+    config: EngineConfig = EngineConfig()
+
+    def run(self, pipeline: Pipeline, emit: "JobThread") -> str:
+        return str(getattr(pipeline.engine(self.config), "encoder_name", ""))
 
 
 @dataclass

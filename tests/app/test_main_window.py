@@ -369,3 +369,100 @@ def test_sam_prompt_mode_needs_a_checkpoint(qtbot, make_window, image_folder):
     win.set_mode("prompt")
     assert win.mode == "scale"
     assert "SAM" in win.status_label.text()
+
+
+def test_sam_click_prompt_adds_an_object(qtbot, make_window, image_folder, tmp_path):
+    """Positive / negative clicks → SAM mask preview → Enter merges it into the prior
+    (prior.merge_mask) → superpixels follow; undo removes it. SAM itself is replaced by a
+    stand-in that returns a square around the positive clicks minus the negative ones."""
+    from spam_gui.app.worker import Pipeline
+
+    class FakeSamPipeline(Pipeline):
+        calls = 0
+
+        def prompt_mask(self, image, prompt, config):
+            FakeSamPipeline.calls += 1
+            m = np.zeros(image.shape[:2], bool)
+            for x, y, lab in prompt.points:
+                if lab:
+                    m[max(0, y - 8):y + 8, max(0, x - 8):x + 8] = True
+            for x, y, lab in prompt.points:
+                if not lab:
+                    m[max(0, y - 3):y + 3, max(0, x - 3):x + 3] = False
+            return m
+
+    ckpt = tmp_path / "sam_vit_b.pth"
+    ckpt.write_bytes(b"stand-in")
+    win = make_window(pipeline=FakeSamPipeline())
+    win.settings.sam_checkpoint = str(ckpt)
+    win.apply_engine_settings()
+    win.open_folder(image_folder)
+    before = wait_displayed(qtbot, win).result
+    assert win.actions_["mode_prompt"].isEnabled()
+    qtbot.keyClick(win, Qt.Key.Key_P)
+    assert win.mode == "prompt"
+    # background (object 1) at (10, 88): a square that the prior does not have
+    click(qtbot, win, 10, 88)
+    click(qtbot, win, 4, 82, button=Qt.MouseButton.RightButton)
+    assert win.prompt_points == [(10, 88, 1), (4, 82, 0)]
+    qtbot.waitUntil(lambda: win.canvas.items["prompt"].qimage is not None, timeout=30000)
+    qtbot.keyClick(win, Qt.Key.Key_Return)
+    assert win.prompt_points == []
+    qtbot.waitUntil(lambda: win.displayed is not None and len(win.displayed.result.objects_info) == 4,
+                    timeout=30000)
+    res = win.displayed.result
+    new_id = max(res.objects_info)
+    assert new_id == 4 and res.objects[88, 10] == 4
+    assert res.objects[82, 4] != 4                  # the negative click carved a hole
+    assert len(win.doc.prompts) == 1
+    # the state file remembers the prompt clicks
+    win.session.save_now()
+    state = json.loads((image_folder / "spam_labels" / ".spam_state.json").read_text())
+    assert state["images"]["img0.png"]["prompts"] == [[[10, 88, 1], [4, 82, 0]]]
+    # undo removes the object again
+    win.actions_["undo"].trigger()
+    qtbot.waitUntil(lambda: win.displayed is not None and len(win.displayed.result.objects_info) == 3,
+                    timeout=30000)
+    assert np.array_equal(win.displayed.result.labels, before.labels)
+    # Esc clears clicks in progress
+    click(qtbot, win, 10, 88)
+    qtbot.keyClick(win, Qt.Key.Key_Escape)
+    assert win.prompt_points == []
+
+
+def test_sam_prior_source_with_progress_and_cancel(qtbot, make_window, image_folder, tmp_path):
+    """Prior source "SAM": the worker reports SAM's progress; Esc cancels it between steps."""
+    import time as _time
+
+    from spam_gui.app.worker import Pipeline
+    from spam_gui.core.prior import prior_from_label_map
+    from tests.app.conftest import make_prior
+
+    release = threading.Event()
+
+    class FakeSam(Pipeline):
+        def _sam_prior(self, image, config, progress=None):
+            for i in range(200):
+                if progress is not None:
+                    progress(i / 200, f"SAM prompts {i}/200")
+                if release.is_set() or i < 2:
+                    continue
+                _time.sleep(0.02)
+            return prior_from_label_map(make_prior()), "SAM vit_b prior: 3 objects"
+
+    ckpt = tmp_path / "sam_vit_b.pth"
+    ckpt.write_bytes(b"stand-in")
+    win = make_window(pipeline=FakeSam(), prior_source="sam", precompute=False)
+    win.settings.sam_checkpoint = str(ckpt)
+    win.apply_engine_settings()
+    win.open_folder(image_folder)
+    qtbot.waitUntil(lambda: "SAM prompts" in win.canvas.message, timeout=30000)
+    assert win.progress.isVisible() and win.progress.maximum() == 1000
+    qtbot.keyClick(win, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not win.fg.busy, timeout=30000)
+    assert win.displayed is None and "Cancelled" in win.canvas.message
+    release.set()
+    qtbot.keyClick(win, Qt.Key.Key_F5)
+    o = wait_displayed(qtbot, win, "img0.png")
+    assert o.prior_note.startswith("SAM") and len(o.result.objects_info) == 3
+    assert "Prior: SAM" in win.models_label.text()
