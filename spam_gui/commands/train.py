@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=6)
     p.add_argument("--crop", type=int, default=200, help="crop size in pixels (default 200)")
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--n-seeds", type=int, default=100,
+                   help="superpixels per crop during training (default 100)")
     p.add_argument("--feature-dim", type=int, default=20, help="D, total feature dimension (default 20)")
     p.add_argument("--compactness", type=float, default=1e-5,
                    help="compactness weight, paper's summation convention (default 1e-5)")
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(
         iterations=args.iterations, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
-        feature_dim=args.feature_dim, compactness=args.compactness, val_every=args.val_every,
+        feature_dim=args.feature_dim, n_seeds=args.n_seeds, compactness=args.compactness, val_every=args.val_every,
         val_images=args.val_images, checkpoint_every=args.checkpoint_every, seed=args.seed,
         bf16=args.bf16,
     )
