@@ -105,16 +105,19 @@ def enforce_connectivity(
                 x = parent[x]
             return x
 
-        uncertain_only = pieces.n_certain == 0
+        # certain pixels per group (root); a group that has absorbed certain pixels is no
+        # longer uncertain-only and must stay in its object
+        n_certain = pieces.n_certain.astype(np.int64).copy()
         for c in sorted(small.tolist(), key=lambda i: (size[i], i)):
             if find(c) != c or size[c] >= thr[c]:
                 continue
+            uncertain_only = n_certain[c] == 0
             best, best_w = -1, 0
             for v, w in neighbours.get(c, {}).items():
                 rv = find(v)
                 if rv == c or not active[rv]:
                     continue
-                if not uncertain_only[c] and obj[rv] != obj[c]:
+                if not uncertain_only and obj[rv] != obj[c]:
                     continue
                 if w > best_w or (w == best_w and rv < best):
                     best, best_w = rv, w
@@ -122,6 +125,7 @@ def enforce_connectivity(
                 continue
             parent[c] = best
             size[best] += size[c]
+            n_certain[best] += n_certain[c]
             # the merged piece inherits c's borders
             nb = neighbours.setdefault(best, {})
             for v, w in neighbours.pop(c, {}).items():
