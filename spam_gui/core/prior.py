@@ -475,7 +475,7 @@ def write_masks_npz(path: str | os.PathLike[str], masks: np.ndarray,
 def pack_masks(masks: np.ndarray) -> dict[str, np.ndarray]:
     """Boolean masks (n, H, W) as packed bits (8 pixels a byte) plus their shape."""
     m = _as_masks(masks)
-    return {"bits": np.packbits(m.reshape(m.shape[0], -1), axis=1),
+    return {"bits": np.packbits(m.reshape(m.shape[0], m.shape[1] * m.shape[2]), axis=1),
             "shape": np.array(m.shape, dtype=np.int64)}
 
 

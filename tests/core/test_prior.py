@@ -290,6 +290,8 @@ def test_pack_and_prior_arrays_roundtrip():
     packed = pack_masks(masks)
     np.testing.assert_array_equal(unpack_masks(packed["bits"], packed["shape"]), masks)
     prior = aggregate_proposals(masks, a_min=5, scores=[0.1, 0.2, 0.3, 0.4])
+    empty = pack_masks(np.zeros((0, 13, 17), dtype=bool))
+    assert unpack_masks(empty["bits"], empty["shape"]).shape == (0, 13, 17)
     back = prior_from_arrays(prior_to_arrays(prior))
     np.testing.assert_array_equal(back.object_map, prior.object_map)
     assert back.objects == prior.objects and back.stats == prior.stats
