@@ -54,6 +54,7 @@ SKIMAGE_FILES = {
 }
 OPEN_RADIUS = 3   # opening of each region: removes tendrils thinner than ~7 px
 GAP_RADIUS = 1    # erosion of each region: leaves ~3 px uncertain seams between objects
+MIN_OBJECT = 1 / 400   # a_min as a fraction of the image: no object under 0.25 % of it
 
 
 def _rag_merge(image: np.ndarray, n_segments: int, compactness: float, thresh: float) -> np.ndarray:
@@ -96,7 +97,9 @@ def make_prior(image: np.ndarray, settings: dict) -> np.ndarray:
         m = ndimage.binary_erosion(m, structure=gap_se)
         parts, n = ndimage.label(m)  # each connected piece is one proposal
         masks.extend(parts == i for i in range(1, n + 1))
-    prior = aggregate_proposals(np.stack(masks) if masks else np.zeros((0, *seg.shape), bool))
+    h, w = seg.shape
+    prior = aggregate_proposals(np.stack(masks) if masks else np.zeros((0, h, w), bool),
+                                a_min=MIN_OBJECT * h * w)
     return prior.object_map.astype(np.int32)
 
 
