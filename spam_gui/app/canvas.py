@@ -201,8 +201,10 @@ class Canvas(QtWidgets.QGraphicsView):
         lab.setStyleSheet(f"QLabel {{ background: {bg}; color: #f4f4f4; border-radius: 6px;"
                           " padding: 6px 10px; }")
         lab.setText(text)
-        lab.setMaximumWidth(max(200, self.width() - 40))
-        lab.adjustSize()
+        max_w = max(240, self.viewport().width() - 40)
+        natural = max(lab.fontMetrics().horizontalAdvance(line) for line in text.splitlines() or [""])
+        lab.setFixedWidth(int(min(natural + 26, max_w)))
+        lab.setFixedHeight(lab.heightForWidth(lab.width()))
         lab.move(12, 12)
         lab.raise_()
 

@@ -640,11 +640,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.errors.pop(self.row, None)
         res = o.result
         total = int(res.objects.size)
-        self.objects_panel.set_objects(res, total, o.params.va)
+        self.objects_panel.set_objects(res, total, o.params.va,
+                                       o.layers.colors if o.layers is not None else None)
         if self.canvas.layer_visible("heatmap") and o.layers is not None and o.layers.heatmap is None:
             self._request_heatmap()
         self._refresh_row(self.row)
         self._update_models_label()
+        self.controls.saliency_label.setText(
+            o.saliency_method or ("DINO" if self.config.dino_checkpoint else "built-in")
+            + " (when VA or the heatmap is on)")
         t = res.timings.get("total") or o.seconds
         self.set_status(f"{o.path.name}: {res.n_superpixels} superpixels, "
                         f"{len(res.objects_info)} objects · {o.prior_note}"
@@ -801,6 +805,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.objects_panel.clear("Error")
                 self.canvas.set_message(f"⚠ {message}", error=True)
                 self.report_error(message, details)
+                self._schedule_precompute()      # the next image still gets ready
         elif isinstance(job, TransitionJob):
             self._t_click = 0.0
             self.report_error(message, details)

@@ -17,7 +17,6 @@ Layers:
 
 from __future__ import annotations
 
-import colorsys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,24 +39,63 @@ class OverlayStyle:
 # ----------------------------------------------------------------------------- colours
 
 
+# Kelly's colours of maximum contrast, without the yellows (the default boundary colour) and grey.
+PALETTE = [
+    (0x87, 0x56, 0x92), (0xF3, 0x84, 0x00), (0xA1, 0xCA, 0xF1), (0xBE, 0x00, 0x32),
+    (0x00, 0x88, 0x56), (0xE6, 0x8F, 0xAC), (0x00, 0x67, 0xA5), (0xF9, 0x93, 0x79),
+    (0x60, 0x4E, 0x97), (0xB3, 0x44, 0x6C), (0x88, 0x2D, 0x17), (0x8D, 0xB6, 0x00),
+    (0xE2, 0x58, 0x22),
+]
+
+
 def object_color(object_id: int) -> tuple[int, int, int]:
-    """A distinct, stable RGB colour for an object id (golden-ratio hues; 0 is grey)."""
+    """A stable RGB colour for an object id, without looking at its neighbours (0 is grey)."""
     if object_id <= 0:
         return (128, 128, 128)
-    h = (object_id * 0.61803398875) % 1.0
-    s = 0.65 + 0.35 * ((object_id * 7) % 3) / 2.0
-    v = 0.95 - 0.2 * ((object_id * 5) % 2)
-    r, g, b = colorsys.hsv_to_rgb(h, s, v)
-    return int(r * 255), int(g * 255), int(b * 255)
+    return PALETTE[(object_id * 7) % len(PALETTE)]
 
 
-def _object_lut(objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def object_colors(objects: np.ndarray) -> dict[int, tuple[int, int, int]]:
+    """Colours for the objects of a map such that touching objects differ (greedy colouring of
+    the adjacency graph, largest objects first; objects across a thin uncertain gap count as
+    touching)."""
+    ids, areas = np.unique(objects, return_counts=True)
+    keep = ids > 0
+    ids, areas = ids[keep], areas[keep]
+    if ids.size == 0:
+        return {}
+    pairs = set()
+    for gap in (1, 3):
+        for a, b in ((objects[:, :-gap], objects[:, gap:]), (objects[:-gap, :], objects[gap:, :])):
+            m = (a != b) & (a > 0) & (b > 0)
+            if m.any():
+                pp = np.unique(np.stack([a[m], b[m]], axis=1), axis=0)
+                pairs.update(map(tuple, pp.tolist()))
+    neigh: dict[int, set[int]] = {int(i): set() for i in ids}
+    for a, b in pairs:
+        neigh[int(a)].add(int(b))
+        neigh[int(b)].add(int(a))
+    used = np.zeros(len(PALETTE), np.int64)
+    chosen: dict[int, int] = {}
+    for i in np.argsort(-areas, kind="stable"):
+        oid = int(ids[i])
+        taken = {chosen[n] for n in neigh[oid] if n in chosen}
+        free = [c for c in range(len(PALETTE)) if c not in taken] or list(range(len(PALETTE)))
+        # the least used free colour; ties broken by the id, so the result is stable
+        c = min(free, key=lambda c: (used[c], (c - oid * 7) % len(PALETTE)))
+        chosen[oid] = c
+        used[c] += 1
+    return {oid: PALETTE[c] for oid, c in chosen.items()}
+
+
+def _object_lut(objects: np.ndarray, colors: dict[int, tuple[int, int, int]] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """(index map, BGRA LUT) so that ``lut[index]`` colours every pixel of ``objects``."""
     ids = np.unique(objects)
     lut = np.zeros((len(ids), 4), np.uint8)
     for i, oid in enumerate(ids):
         if oid > 0:
-            r, g, b = object_color(int(oid))
+            r, g, b = (colors or {}).get(int(oid)) or object_color(int(oid))
             lut[i] = (b, g, r, 255)
     if len(ids) and ids[0] >= 0 and ids[-1] < 1 << 20:
         dense = np.zeros(int(ids[-1]) + 1, np.int32)
@@ -104,8 +142,9 @@ def boundaries_bgra(mask: np.ndarray, color: tuple[int, int, int]) -> np.ndarray
     return out
 
 
-def objects_bgra(objects: np.ndarray) -> np.ndarray:
-    index, lut = _object_lut(objects)
+def objects_bgra(objects: np.ndarray, colors: dict[int, tuple[int, int, int]] | None = None
+                 ) -> np.ndarray:
+    index, lut = _object_lut(objects, colors)
     return lut[index]
 
 
@@ -187,6 +226,7 @@ class LayerSet:
     style: OverlayStyle
     heatmap: RasterLayer | None = None
     mean_lut: np.ndarray | None = field(default=None, repr=False)
+    colors: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -212,14 +252,17 @@ def build_layers(image: np.ndarray, result: Any, style: OverlayStyle,
     """Every overlay of a segmentation result (``result.labels`` / ``result.objects``)."""
     labels = np.asarray(result.labels)
     lut = mean_color_lut(image, labels)
+    objects = np.asarray(result.objects)
+    colors = object_colors(objects)
     return LayerSet(
-        objects=RasterLayer(objects_bgra(np.asarray(result.objects))),
+        objects=RasterLayer(objects_bgra(objects, colors)),
         boundaries=RasterLayer(boundaries_bgra(boundary_mask(labels, style.boundary_width),
                                                style.boundary_color)),
         meanfill=RasterLayer(meanfill_bgra(lut, labels)),
         style=style,
         heatmap=None if saliency is None else RasterLayer(heatmap_bgra(saliency)),
         mean_lut=lut,
+        colors=colors,
     )
 
 

@@ -468,6 +468,7 @@ class ObjectsPanel(QtWidgets.QWidget):
         self._rows: dict[int, int] = {}
         self._ratios: dict[int, float] = {}
         self._shown: dict[int, tuple] = {}
+        self._colors: dict[int, tuple[int, int, int]] = {}
         self._filling = False
 
     def clear(self, text: str = "No image") -> None:
@@ -477,9 +478,11 @@ class ObjectsPanel(QtWidgets.QWidget):
         self._ratios.clear()
         self._shown = {}
         self.summary.setText(text)
+        self.table.resizeColumnsToContents()
         self._filling = False
 
-    def set_objects(self, result: Any, total_area: int, salient_known: bool) -> None:
+    def set_objects(self, result: Any, total_area: int, salient_known: bool,
+                    colors: dict[int, tuple[int, int, int]] | None = None) -> None:
         """Show a segmentation result's objects (keeps the selection).
 
         With the same objects as shown, only the rows whose values changed are rewritten.
@@ -492,7 +495,9 @@ class ObjectsPanel(QtWidgets.QWidget):
                 for oid in ids}
         n = int(result.n_superpixels)
         self.summary.setText(f"{len(ids)} object(s), {n} superpixels")
-        same_set = list(self._rows) == ids and self.table.rowCount() == len(ids)
+        same_set = (list(self._rows) == ids and self.table.rowCount() == len(ids)
+                    and (colors or {}) == self._colors)
+        self._colors = dict(colors or {})
         self._filling = True
         try:
             if same_set:
@@ -531,7 +536,8 @@ class ObjectsPanel(QtWidgets.QWidget):
             return it
 
         c0 = item(str(oi.id))
-        c0.setIcon(_dot(QtGui.QColor(*object_color(oi.id)).name(), 12))
+        rgb = self._colors.get(int(oi.id)) or object_color(oi.id)
+        c0.setIcon(_dot(QtGui.QColor(*rgb).name(), 12))
         c0.setData(Qt.ItemDataRole.UserRole, int(oi.id))
         pct = 100.0 * oi.area / max(total_area, 1)
         ratio = item(f"{oi.ratio:g}", editable=True)

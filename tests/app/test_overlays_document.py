@@ -13,7 +13,7 @@ from spam_gui.app.document import (FolderSession, ImageDoc, Params, Prompt, SetP
                                    SetRatioCommand, list_images, state_key)
 from spam_gui.app.overlays import (OverlayStyle, RasterLayer, boundaries_bgra, boundary_mask,
                                    build_layers, changed_region, heatmap_bgra, make_patch,
-                                   mean_color_lut, meanfill_bgra, object_color)
+                                   mean_color_lut, meanfill_bgra, object_colors)
 
 
 def fake_result(labels, objects, sp_obj):
@@ -76,8 +76,12 @@ def test_layers_content():
     assert layer.qimage.width() == 3 and layer.qimage.height() == 3
     layer.paste((0, 1, 0, 1), np.full((1, 1, 4), 7, np.uint8))
     assert layer.qimage.pixel(0, 0) == 0x07070707
-    cols = {object_color(i) for i in range(1, 40)}
-    assert len(cols) == 39
+    objects = np.array([[1, 1, 2, 2], [1, 3, 3, 2], [4, 4, 0, 5]], np.int32)
+    colors = object_colors(objects)
+    assert set(colors) == {1, 2, 3, 4, 5}
+    for a, b in ((1, 2), (1, 3), (2, 3), (1, 4), (3, 4), (2, 5), (3, 5)):
+        assert colors[a] != colors[b], (a, b)
+    assert object_colors(objects) == colors      # stable
 
 
 def test_params_from_json_is_forgiving():
