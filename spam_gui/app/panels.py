@@ -291,7 +291,7 @@ class ControlsPanel(QtWidgets.QWidget):
 
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        for w in (sp, va, eng, disp):
+        for w in (sp, va, disp, eng):
             lay.addWidget(w)
         lay.addWidget(self.recompute)
         lay.addStretch(1)

@@ -172,7 +172,7 @@ class Settings:
 
     @property
     def object_opacity(self) -> float:
-        return min(max(self._float("view/object_opacity", 0.35), 0.0), 1.0)
+        return min(max(self._float("view/object_opacity", 0.3), 0.0), 1.0)
 
     @object_opacity.setter
     def object_opacity(self, v: float) -> None:
