@@ -297,29 +297,32 @@ class SetPromptsCommand(QtGui.QUndoCommand):
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files of a folder, sorted by name (names only: no pixel is read)."""
-    out = []
+    """Image files of a folder, in natural name order (names only: no pixel is read, and no
+    file is opened, so a folder of thousands of images lists in milliseconds)."""
+    names = []
     try:
         with os.scandir(folder) as it:
             for e in it:
-                if e.name.startswith("."):
+                if e.name.startswith(".") or os.path.splitext(e.name)[1].lower() not in IMAGE_EXTENSIONS:
                     continue
-                if os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS:
-                    try:
-                        if e.is_file():
-                            out.append(Path(e.path))
-                    except OSError:
+                try:
+                    if not e.is_symlink() and not e.is_file():   # d_type: no stat needed
                         continue
+                except OSError:
+                    continue
+                names.append(e.name)
     except OSError as exc:
         raise OSError(f"{folder}: cannot list the folder ({exc.strerror or exc})") from exc
-    out.sort(key=lambda p: _natural_key(p.name))
-    return out
+    names.sort(key=_natural_key)
+    base = Path(folder)
+    return [base / n for n in names]
+
+
+_DIGITS = __import__("re").compile(r"(\d+)")
 
 
 def _natural_key(name: str) -> list[Any]:
-    import re
-
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+    return [int(t) if t.isdigit() else t.lower() for t in _DIGITS.split(name)]
 
 
 def fallback_state_path(folder: Path) -> Path:

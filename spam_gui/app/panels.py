@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from pathlib import Path
 from typing import Any, Callable
@@ -40,27 +41,55 @@ def _dot(color: str, size: int = 10) -> QtGui.QIcon:
 
 
 class FileListModel(QtCore.QAbstractTableModel):
-    """Image names and their state; state comes from a callback (computed on demand, so a
-    folder of thousands of files costs nothing until a row is painted)."""
+    """Image names and their state, with a name filter.
+
+    The state comes from a callback and is asked only for the rows being painted, so a folder
+    of thousands of files costs nothing until a row is shown. Filtering is a list comprehension
+    over the names (no proxy model asking every row for its data).
+    """
 
     HEADERS = ("Image", "State")
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
         self._paths: list[Path] = []
+        self._names_lower: list[str] = []
+        self._visible: list[int] = []        # source rows shown, ascending
         self._state: Callable[[int], tuple[DocState, str]] = lambda r: (DocState.NOT_COMPUTED, "")
         self._icons = {s: _dot(c) for s, c in STATE_COLORS.items()}
+        self._filter = ""
         self.current_row = -1
 
     def set_files(self, paths: list[Path], state: Callable[[int], tuple[DocState, str]]) -> None:
         self.beginResetModel()
         self._paths = list(paths)
+        self._names_lower = [p.name.lower() for p in self._paths]
         self._state = state
         self.current_row = -1
+        self._visible = self._filtered()
         self.endResetModel()
 
+    def set_filter(self, text: str) -> None:
+        self.beginResetModel()
+        self._filter = text.strip().lower()
+        self._visible = self._filtered()
+        self.endResetModel()
+
+    def _filtered(self) -> list[int]:
+        f = self._filter
+        if not f:
+            return list(range(len(self._paths)))
+        return [i for i, n in enumerate(self._names_lower) if f in n]
+
+    def source_row(self, view_row: int) -> int:
+        return self._visible[view_row] if 0 <= view_row < len(self._visible) else -1
+
+    def view_row(self, source_row: int) -> int:
+        i = bisect.bisect_left(self._visible, source_row)
+        return i if i < len(self._visible) and self._visible[i] == source_row else -1
+
     def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self._paths)
+        return 0 if parent.isValid() else len(self._visible)
 
     def columnCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else 2
@@ -73,7 +102,9 @@ class FileListModel(QtCore.QAbstractTableModel):
     def data(self, index: QtCore.QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        row, col = index.row(), index.column()
+        row, col = self.source_row(index.row()), index.column()
+        if row < 0:
+            return None
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
                 return self._paths[row].name
@@ -92,12 +123,13 @@ class FileListModel(QtCore.QAbstractTableModel):
         return None
 
     def refresh_row(self, row: int) -> None:
-        if 0 <= row < len(self._paths):
-            self.dataChanged.emit(self.index(row, 0), self.index(row, 1))
+        r = self.view_row(row)
+        if r >= 0:
+            self.dataChanged.emit(self.index(r, 0), self.index(r, 1))
 
     def refresh_all(self) -> None:
-        if self._paths:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self._paths) - 1, 1))
+        if self._visible:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._visible) - 1, 1))
 
     def set_current(self, row: int) -> None:
         old, self.current_row = self.current_row, row
@@ -113,25 +145,25 @@ class FilePanel(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = FileListModel(self)
-        self.proxy = QtCore.QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.proxy.setFilterKeyColumn(0)
         self.filter = QtWidgets.QLineEdit()
         self.filter.setPlaceholderText("Filter by name…")
         self.filter.setClearButtonEnabled(True)
-        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.filter.textChanged.connect(self._on_filter)
         self.view = QtWidgets.QTreeView()
         self.view.setObjectName("fileList")
-        self.view.setModel(self.proxy)
+        self.view.setModel(self.model)
         self.view.setRootIsDecorated(False)
         self.view.setUniformRowHeights(True)
         self.view.setAlternatingRowColors(True)
         self.view.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.header().setStretchLastSection(False)
-        self.view.header().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
-        self.view.header().setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        # Fixed state column: ResizeToContents would ask every row for its state (thousands).
+        header = self.view.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Fixed)
+        fm = self.view.fontMetrics()
+        header.resizeSection(1, max(fm.horizontalAdvance(s.value) for s in DocState) + 16)
         self.view.activated.connect(self._on_activated)
         self.view.clicked.connect(self._on_activated)
         self.summary = QtWidgets.QLabel()
@@ -142,15 +174,21 @@ class FilePanel(QtWidgets.QWidget):
         lay.addWidget(self.view, 1)
         lay.addWidget(self.summary)
 
+    def _on_filter(self, text: str) -> None:
+        self.model.set_filter(text)
+        if self.model.current_row >= 0:
+            self.select_row(self.model.current_row)
+
     def _on_activated(self, index: QtCore.QModelIndex) -> None:
-        src = self.proxy.mapToSource(index)
-        if src.isValid():
-            self.activated.emit(src.row())
+        row = self.model.source_row(index.row())
+        if row >= 0:
+            self.activated.emit(row)
 
     def select_row(self, row: int) -> None:
         self.model.set_current(row)
-        idx = self.proxy.mapFromSource(self.model.index(row, 0))
-        if idx.isValid():
+        r = self.model.view_row(row)
+        if r >= 0:
+            idx = self.model.index(r, 0)
             sm = self.view.selectionModel()
             sm.setCurrentIndex(idx, QtCore.QItemSelectionModel.SelectionFlag.ClearAndSelect
                                | QtCore.QItemSelectionModel.SelectionFlag.Rows)

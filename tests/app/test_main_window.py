@@ -466,3 +466,52 @@ def test_sam_prior_source_with_progress_and_cancel(qtbot, make_window, image_fol
     o = wait_displayed(qtbot, win, "img0.png")
     assert o.prior_note.startswith("SAM") and len(o.result.objects_info) == 3
     assert "Prior: SAM" in win.models_label.text()
+
+
+def test_large_folder_opens_lazily(qtbot, make_window, image_folder):
+    """Thousands of files: names only at open; no doc or state is made for unseen rows."""
+    import os
+
+    src = image_folder / "img0.png"
+    for i in range(3000):
+        os.link(src, image_folder / f"many{i}.png")
+    win = make_window(precompute=False)
+    win.open_folder(image_folder)
+    assert len(win.session) == 3003
+    # natural order: img0..img2, then many0, many1, many2, ..., many10
+    assert win.session.paths[5].name == "many2.png" and win.session.paths[13].name == "many10.png"
+    wait_displayed(qtbot, win)
+    assert len(win.session._docs) == 1
+    win.file_panel.filter.setText("many29")
+    assert win.file_panel.model.rowCount() == 11           # many29, many290..many299
+    idx = win.file_panel.model.index(2, 0)
+    win.file_panel.view.clicked.emit(idx)
+    assert win.session.paths[win.row].name == "many291.png"
+    qtbot.keyClick(win, Qt.Key.Key_End)
+    assert win.row == 3002
+    assert len(win.session._docs) == 3
+
+
+def test_export_folder_can_be_cancelled(qtbot, make_window, image_folder):
+    win = make_window(precompute=False)
+    win.open_folder(image_folder)
+    wait_displayed(qtbot, win)
+    gate = threading.Event()
+    orig = win.pipeline.segment
+
+    def slow(*a, **k):
+        gate.wait(30)
+        return orig(*a, **k)
+
+    win.pipeline.segment = slow          # images not computed yet wait until the cancel
+    win.actions_["export_all"].trigger()
+    dlg = win._export_dialog
+    assert dlg is not None and dlg.isVisible()
+    qtbot.waitUntil(lambda: win._export_job is not None and win.bg.busy, timeout=10000)
+    dlg.findChild(QtWidgets.QPushButton).click()     # the dialog's Cancel button
+    gate.set()
+    qtbot.waitUntil(lambda: win.last_export is not None, timeout=30000)
+    assert win.last_export["cancelled"]
+    assert len(win.last_export["done"]) < 3
+    assert "cancelled" in win.status_label.text()
+    assert win._export_dialog is None
