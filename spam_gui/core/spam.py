@@ -361,8 +361,10 @@ class Spam:
 
         Returns
         -------
-        A new result. Superpixels of other objects keep their pixels and their label values;
-        the object's new superpixels reuse its old label values first.
+        A new result. Superpixels of other objects keep their pixels. The object's new
+        superpixels reuse its old label values first, so other superpixels keep their values
+        too, except when the object ends up with fewer superpixels: labels stay exactly 1..N,
+        so the highest values then move into the freed ones.
         """
         t0 = time.perf_counter()
         oid = int(object_id)
