@@ -27,6 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--feature-dim", type=int, default=20, help="D, total feature dimension (default 20)")
     p.add_argument("--compactness", type=float, default=1e-5,
                    help="compactness weight, paper's summation convention (default 1e-5)")
+    p.add_argument("--contour-weight", type=float, default=0.0,
+                   help="weight of the optional contour loss on deep features (default 0: "
+                        "SPEC §7 losses only)")
+    p.add_argument("--contour-margin", type=float, default=5.0,
+                   help="feature distance the contour loss asks for across boundaries (default 5)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
     p.add_argument("--val-every", type=int, default=250, help="validate every N iterations (0: never)")
@@ -47,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(
         iterations=args.iterations, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
-        feature_dim=args.feature_dim, n_seeds=args.n_seeds, compactness=args.compactness, val_every=args.val_every,
+        feature_dim=args.feature_dim, n_seeds=args.n_seeds, compactness=args.compactness,
+        contour_weight=args.contour_weight, contour_margin=args.contour_margin, val_every=args.val_every,
         val_images=args.val_images, checkpoint_every=args.checkpoint_every, seed=args.seed,
         bf16=args.bf16,
     )
