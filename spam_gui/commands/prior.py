@@ -39,8 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pred-iou-thresh", type=float, default=0.88, help="default 0.88")
     g.add_argument("--stability-score-thresh", type=float, default=0.95, help="default 0.95")
     g.add_argument("--box-nms-thresh", type=float, default=0.7, help="default 0.7")
-    g.add_argument("--points-per-batch", type=int, default=16,
-                   help="prompts run together (speed/memory only; default 16)")
+    g.add_argument("--points-per-batch", type=int, default=32,
+                   help="prompts run together (speed/memory only; default 32)")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     g.add_argument("--no-cache", action="store_true",
                    help="do not read or write the disk cache of SAM results")

@@ -480,7 +480,7 @@ class AmgParams:
     stability_score_offset: float = 1.0
     box_nms_thresh: float = 0.7
     min_mask_region_area: int = 0
-    points_per_batch: int = 16      # speed only; does not change the result
+    points_per_batch: int = 32      # speed and memory only; does not change the result
 
     def __post_init__(self) -> None:
         if self.points_per_side < 1:
@@ -584,18 +584,26 @@ def _recombine(x: torch.Tensor) -> torch.Tensor:
 
 class _FastDecoder:
     """SAM's mask decoder for a batch of single-point prompts on one image, computing the same
-    quantities as ``MaskDecoder.forward(..., multimask_output=True)`` with less work:
+    quantities as ``MaskDecoder.forward(..., multimask_output=True)`` with far less work.
 
-    * the first layer's projections of the image tokens (which no prompt has touched yet) are
-      computed once per image instead of once per prompt;
-    * image-to-token attention outputs are formed as attention weights times the projected
-      values of the few tokens (a low-rank product) instead of projecting every image token;
-    * the two stride-2 transposed convolutions of the upscaler are matrix products in channels-
-      last layout (they do not overlap), and run only for prompts with a mask worth keeping.
+    Every linear map SAM applies to the 64 x 64 image tokens is affine in the image embedding
+    (which is the same for all prompts) plus the image-to-token attention updates, which have
+    rank at most heads x tokens (8 x 7); the LayerNorms in between contribute one mean and one
+    scale per token. So each projection is computed as a once-per-image product with the
+    embedding plus low-rank per-prompt corrections, instead of a full per-prompt matrix product
+    over 4096 tokens:
+
+        W keys[l+1] = (W g keys[l] + A[l] (U[l] (W g)^T) + (W g) b[l] - mu[l] (W g) 1) * rstd[l]
+                      + W beta[l],        g = diag(gamma[l]),
+
+    where keys[l+1] = LayerNorm(keys[l] + A[l] U[l] + b[l]), A[l] are the attention weights
+    (tokens per image pixel), U[l] the tokens' values through the output projection, and
+    mu / rstd the per-pixel LayerNorm statistics (mean, 1 / standard deviation). The two stride-2 transposed convolutions of
+    the upscaler do not overlap, so they are matrix products in channels-last layout; they run
+    only for prompts with a mask worth keeping (the predicted IoU is known before them).
     """
 
     def __init__(self, sam, features: torch.Tensor) -> None:
-        self.sam = sam
         dec = sam.mask_decoder
         tr = dec.transformer
         self.dec, self.tr = dec, tr
@@ -604,106 +612,168 @@ class _FastDecoder:
         src = features + dense
         _, c, h, w = src.shape
         self.c, self.h, self.w = c, h, w
-        self.keys0 = src.flatten(2).permute(0, 2, 1)
-        self.key_pe = pe.flatten(2).permute(0, 2, 1)
-        l0 = tr.layers[0]
-        kpe = self.keys0 + self.key_pe
-        a = l0.cross_attn_token_to_image
-        self.t2i_k0 = _heads(a.k_proj(kpe), a.num_heads)
-        self.t2i_v0 = _heads(a.v_proj(self.keys0), a.num_heads)
-        b = l0.cross_attn_image_to_token
-        self.i2t_q0 = _heads(b.q_proj(kpe), b.num_heads)
+        keys0 = src.flatten(2)[0].t().contiguous()          # (N, C)
+        key_pe = pe.flatten(2)[0].t().contiguous()          # (N, C)
+        self.keys0 = keys0.unsqueeze(0)
+        self.layers = list(tr.layers)
+        self.norms = [(ly.norm4.weight, ly.norm4.bias, ly.norm4.eps) for ly in self.layers]
+        self.i2t_bias = [ly.cross_attn_image_to_token.out_proj.bias for ly in self.layers]
+        self.keys0_b = self.keys0 + self.i2t_bias[0]
+        n = keys0.shape[0]
+
+        def pe_proj(lin) -> torch.Tensor:
+            return key_pe @ lin.weight.t() + lin.bias
+
+        self.plans = []
+        for lvl, ly in enumerate(self.layers):
+            a, b = ly.cross_attn_token_to_image, ly.cross_attn_image_to_token
+            wts = torch.cat([a.k_proj.weight, a.v_proj.weight, b.q_proj.weight])
+            const = torch.cat([pe_proj(a.k_proj), a.v_proj.bias.expand(n, -1), pe_proj(b.q_proj)],
+                              dim=1)
+            self.plans.append(self._plan(wts, lvl, keys0, const))
+        fa = tr.final_attn_token_to_image
+        self.final_plan = self._plan(torch.cat([fa.k_proj.weight, fa.v_proj.weight]),
+                                     len(self.layers), keys0,
+                                     torch.cat([pe_proj(fa.k_proj), fa.v_proj.bias.expand(n, -1)],
+                                               dim=1))
         self.out_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)
-        # upscaler as channels-last linear maps
         up = dec.output_upscaling
         ct1, ln, _, ct2, _ = up
-        self.w1 = ct1.weight.permute(0, 2, 3, 1).reshape(ct1.weight.shape[0], -1)
-        self.b1 = ct1.bias.repeat(4)
+        w1 = ct1.weight.permute(0, 2, 3, 1).reshape(ct1.weight.shape[0], -1)   # (C, 4 * c1)
+        self.up_plan = self._plan(w1.t(), len(self.layers), keys0, ct1.bias.repeat(4))
         self.c1 = ct1.weight.shape[1]
         self.ln_w, self.ln_b, self.ln_eps = ln.weight, ln.bias, ln.eps
-        self.w2 = ct2.weight.permute(0, 2, 3, 1).reshape(ct2.weight.shape[0], -1)
+        self.w2 = ct2.weight.permute(0, 2, 3, 1).reshape(ct2.weight.shape[0], -1).t()
         self.b2 = ct2.bias.repeat(4)
         self.c2 = ct2.weight.shape[1]
-        self.act1 = up[2]
-        self.act2 = up[4]
+        self.act1, self.act2 = up[2], up[4]
+
+    def _plan(self, wts: torch.Tensor, level: int, keys0: torch.Tensor, const: torch.Tensor):
+        """Precompute what ``wts @ keys[level] + const`` needs (see the class docstring)."""
+        steps = []
+        cur = wts
+        for lv in reversed(range(level)):
+            gamma, beta, _ = self.norms[lv]
+            g = cur * gamma                                   # W diag(gamma)
+            steps.append((g.t().contiguous(), g @ self.i2t_bias[lv], g.sum(dim=1), cur @ beta))
+            cur = g
+        steps.reverse()
+        base = keys0 @ cur.t()                                # once per image
+        if level == 0:
+            return (base + const).unsqueeze(0), [], None
+        return (base + steps[0][1]).unsqueeze(0), steps, const
 
     @staticmethod
-    def _attend(mod, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Attention.forward from already projected, head-separated q, k, v."""
-        attn = q @ k.transpose(-1, -2)
-        attn = attn / math.sqrt(q.shape[-1])
-        attn = torch.softmax(attn, dim=-1)
-        return mod.out_proj(_recombine(attn @ v))
+    def _apply(plan, state) -> torch.Tensor:
+        """``W @ keys[level] + const`` for a batch: (B, N, out) (or (1, N, out) at level 0)."""
+        base, steps, const = plan
+        if not steps:
+            return base
+        r = base
+        for i, ((gt, cb, gs, d), (att, u, mu, rstd)) in enumerate(zip(steps, state)):
+            if i == 0:
+                r = torch.baddbmm(base, att.transpose(1, 2), u @ gt)   # base has + G b already
+            else:
+                r = r.add_(cb).baddbmm_(att.transpose(1, 2), u @ gt)
+            r = r.addcmul_(mu, gs, value=-1.0).mul_(rstd).add_(d)
+        return r.add_(const)
 
     @staticmethod
-    def _image_to_token(mod, q_img: torch.Tensor, tok_q: torch.Tensor, tok_v: torch.Tensor
+    def _block_diag(x: torch.Tensor) -> torch.Tensor:
+        """(B, H, T, ch) per-head token vectors -> (B, H*T, H*ch) with head h in column block h,
+        so that one product with the (N, H*ch) image features gives every head's scores."""
+        bsz, nh, t, ch = x.shape
+        eye = torch.eye(nh, dtype=x.dtype, device=x.device)
+        return torch.einsum("bhtc,hg->bhtgc", x, eye).reshape(bsz, nh * t, nh * ch)
+
+    @classmethod
+    def _token_to_image(cls, mod, tok_q: torch.Tensor, k_img: torch.Tensor, v_img: torch.Tensor
                         ) -> torch.Tensor:
+        """Attention(q=tokens, k=image, v=image) from the projected image keys and values
+        (B or 1, N, Ci); (B, T, C) like ``Attention.forward``."""
+        nh = mod.num_heads
+        q = _heads(mod.q_proj(tok_q), nh)                       # (B, H, T, ch)
+        bsz, _, t, ch = q.shape
+        qbd = cls._block_diag(q / math.sqrt(ch))                # (B, H*T, Ci)
+        attn = torch.matmul(qbd, k_img.transpose(-1, -2))       # (B, H*T, N)
+        attn = torch.softmax(attn, dim=-1)
+        out = torch.matmul(attn, v_img)                         # (B, H*T, Ci): keep the diagonal
+        out = torch.diagonal(out.reshape(bsz, nh, t, nh, ch), dim1=1, dim2=3)  # (B, T, ch, H)
+        out = out.permute(0, 1, 3, 2).reshape(bsz, t, nh * ch)
+        return mod.out_proj(out)
+
+    @classmethod
+    def _image_to_token(cls, mod, q_img: torch.Tensor, tok_q: torch.Tensor, tok_v: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The image-to-token attention update as A^T U (+ out_proj bias), from the projected
+        image queries (B or 1, N, Ci): A (B, H*T, N) the attention weights of each image pixel
+        over each head's tokens, U (B, H*T, C) each head's token values through out_proj."""
         nh = mod.num_heads
         k = _heads(mod.k_proj(tok_q), nh)                       # (B, H, T, ch)
         v = _heads(mod.v_proj(tok_v), nh)                       # (B, H, T, ch)
-        attn = q_img @ k.transpose(-1, -2)                      # (B, H, N, T)
-        attn = attn / math.sqrt(k.shape[-1])
-        attn = torch.softmax(attn, dim=-1)
+        bsz, _, t, ch = k.shape
+        kbd = cls._block_diag(k / math.sqrt(ch))                # (B, H*T, Ci)
+        attn = torch.matmul(kbd, q_img.transpose(-1, -2))       # (B, H*T, N)
+        attn = torch.softmax(attn.reshape(bsz, nh, t, -1), dim=2).reshape(bsz, nh * t, -1)
         wo = mod.out_proj.weight                                # (C, H * ch)
         c = wo.shape[0]
-        wo_h = wo.reshape(c, nh, -1).permute(1, 2, 0)           # (H, ch, C)
-        u = torch.matmul(v, wo_h.unsqueeze(0))                  # (B, H, T, C)
-        bsz, _, n, t = attn.shape
-        out = torch.bmm(attn.permute(0, 2, 1, 3).reshape(bsz, n, nh * t),
-                        u.reshape(bsz, nh * t, c))
-        return out + mod.out_proj.bias
+        u = torch.matmul(v, wo.reshape(c, nh, -1).permute(1, 2, 0).unsqueeze(0))  # (B,H,T,C)
+        return attn, u.reshape(bsz, nh * t, c)
 
-    def transformer(self, sparse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def transformer(self, sparse: torch.Tensor) -> tuple[torch.Tensor, list]:
+        """Token outputs (B, T, C) and the per-layer state the image projections need."""
         bsz = sparse.shape[0]
         tokens = torch.cat([self.out_tokens.unsqueeze(0).expand(bsz, -1, -1), sparse], dim=1)
         query_pe = tokens
         queries = tokens
-        keys = self.keys0
-        key_pe = self.key_pe
-        for i, layer in enumerate(self.tr.layers):
-            first = i == 0
-            if layer.skip_first_layer_pe:
-                queries = layer.self_attn(q=queries, k=queries, v=queries)
+        keys = None
+        state: list = []
+        n_layers = len(self.layers)
+        for lv, ly in enumerate(self.layers):
+            if ly.skip_first_layer_pe:
+                queries = ly.self_attn(q=queries, k=queries, v=queries)
             else:
                 q = queries + query_pe
-                queries = queries + layer.self_attn(q=q, k=q, v=queries)
-            queries = layer.norm1(queries)
+                queries = queries + ly.self_attn(q=q, k=q, v=queries)
+            queries = ly.norm1(queries)
 
-            a = layer.cross_attn_token_to_image
-            q = queries + query_pe
-            if first:
-                qh = _heads(a.q_proj(q), a.num_heads)
-                attn_out = self._attend(a, qh, self.t2i_k0, self.t2i_v0)
+            a, b = ly.cross_attn_token_to_image, ly.cross_attn_image_to_token
+            proj = self._apply(self.plans[lv], state)          # (B or 1, N, 3 * Ci)
+            k_img, v_img, q_img = proj.split(a.internal_dim, dim=-1)
+            attn_out = self._token_to_image(a, queries + query_pe, k_img, v_img)
+            queries = ly.norm2(queries + attn_out)
+            queries = ly.norm3(queries + ly.mlp(queries))
+
+            att, u = self._image_to_token(b, q_img, queries + query_pe, queries)
+            if keys is None:   # first layer: the keys are the image embedding
+                x = torch.baddbmm(self.keys0_b, att.transpose(1, 2), u)
             else:
-                attn_out = a(q=q, k=keys + key_pe, v=keys)
-            queries = layer.norm2(queries + attn_out)
-            queries = layer.norm3(queries + layer.mlp(queries))
+                x = keys.add_(self.i2t_bias[lv]).baddbmm_(att.transpose(1, 2), u)
+            gamma, beta, eps = self.norms[lv]
+            out, mu, rstd = torch.native_layer_norm(x, [self.c], gamma, beta, eps)
+            state.append((att, u, mu, rstd))
+            keys = out if lv + 1 < n_layers else None
 
-            b = layer.cross_attn_image_to_token
-            q = queries + query_pe
-            if first:
-                q_img = self.i2t_q0
-            else:
-                q_img = _heads(b.q_proj(keys + key_pe), b.num_heads)
-            keys = layer.norm4(keys + self._image_to_token(b, q_img, q, queries))
-
-        q = queries + query_pe
-        attn_out = self.tr.final_attn_token_to_image(q=q, k=keys + key_pe, v=keys)
+        fa = self.tr.final_attn_token_to_image
+        proj = self._apply(self.final_plan, state)
+        k_img, v_img = proj.split(fa.internal_dim, dim=-1)
+        attn_out = self._token_to_image(fa, queries + query_pe, k_img, v_img)
         queries = self.tr.norm_final_attn(queries + attn_out)
-        return queries, keys
+        return queries, state
 
     def iou(self, hs: torch.Tensor) -> torch.Tensor:
         return self.dec.iou_prediction_head(hs[:, 0, :])
 
-    def masks(self, hs: torch.Tensor, keys: torch.Tensor, tokens: list[int]) -> torch.Tensor:
-        """Low-res mask logits (B, len(tokens), 4h, 4w) for the given mask-token indices."""
-        bsz = keys.shape[0]
+    def masks(self, hs: torch.Tensor, state: list, tokens: list[int]) -> torch.Tensor:
+        """Low-res mask logits (B, len(tokens), 4h, 4w) for the given mask-token indices; ``hs``
+        and ``state`` restricted to the wanted prompts."""
+        bsz = hs.shape[0]
         h, w = self.h, self.w
-        y = F.linear(keys, self.w1.t(), self.b1)                    # (B, N, 4 * c1)
+        y = self._apply(self.up_plan, state)                     # (B, N, 4 * c1)
         y = y.reshape(bsz, h * w, 4, self.c1)
         y = F.layer_norm(y, (self.c1,), self.ln_w, self.ln_b, self.ln_eps)
         y = self.act1(y)
-        z = F.linear(y, self.w2.t(), self.b2)                       # (B, N, 4, 4 * c2)
+        z = F.linear(y, self.w2, self.b2)                         # (B, N, 4, 4 * c2)
         z = self.act2(z.reshape(bsz, h * w, 4, 4, self.c2))
         hyper = torch.stack(
             [self.dec.output_hypernetworks_mlps[t](hs[:, 1 + t, :]) for t in tokens], dim=1
@@ -711,8 +781,11 @@ class _FastDecoder:
         m = torch.einsum("bnpqc,bmc->bmnpq", z, hyper)              # (B, M, N, 4, 4)
         # n = (yy, xx); p = (dy, dx) of the first upscaling; q = (ey, ex) of the second
         m = m.reshape(bsz, len(tokens), h, w, 2, 2, 2, 2)
-        m = m.permute(0, 1, 2, 4, 6, 3, 5, 7).reshape(bsz, len(tokens), 4 * h, 4 * w)
-        return m
+        return m.permute(0, 1, 2, 4, 6, 3, 5, 7).reshape(bsz, len(tokens), 4 * h, 4 * w)
+
+
+def _index_state(state: list, rows: torch.Tensor) -> list:
+    return [tuple(t[rows] for t in st) for st in state]
 
 
 ProgressFn = Callable[[float, str], None]
@@ -764,7 +837,7 @@ def _fast_amg(session: "SamSession", params: AmgParams, progress: ProgressFn | N
         in_lab = torch.ones(in_pts.shape[0], 1, dtype=torch.int, device=dev)
         ta = time.perf_counter()
         sparse, _ = sam.prompt_encoder(points=(in_pts, in_lab), boxes=None, masks=None)
-        hs, keys = dec.transformer(sparse)
+        hs, state = dec.transformer(sparse)
         iou = dec.iou(hs)[:, token_ids]                                     # (B, 3)
         keep = iou > params.pred_iou_thresh if params.pred_iou_thresh > 0 else torch.ones_like(
             iou, dtype=torch.bool)
@@ -772,7 +845,7 @@ def _fast_amg(session: "SamSession", params: AmgParams, progress: ProgressFn | N
         if rows.numel() == 0:
             t_dec += time.perf_counter() - ta
             continue
-        lowres = dec.masks(hs[rows], keys[rows], token_ids)               # (b, 3, 4h, 4w)
+        lowres = dec.masks(hs[rows], _index_state(state, rows), token_ids)  # (b, 3, 4h, 4w)
         sel = keep[rows]
         lowres = lowres[sel]                                                # (k, 4h, 4w)
         iou_k = iou[rows][sel]
