@@ -33,7 +33,8 @@ from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 from spam_gui.app.settings import PreferencesDialog, Settings
 from spam_gui.app.worker import (LRU, EngineConfig, ExportItem, ExportJob, Job, JobThread,
                                  LayersJob, Outcome, Pipeline, PromptJob, SaliencyJob, SegmentJob,
-                                 TransitionJob, WarmupJob, next_request_id, outcome_key)
+                                 SamEmbedJob, TransitionJob, WarmupJob, next_request_id,
+                                 outcome_key)
 from spam_gui.core.image_io import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -655,6 +656,8 @@ class MainWindow(QtWidgets.QMainWindow):
                         + (f" · {t * 1000:.0f} ms" if t else ""))
         self._hide_error()
         self.displayed_changed.emit()
+        if self.mode == "prompt":
+            self._prepare_sam()
         self._schedule_precompute()
         self._update_busy()
 
@@ -788,6 +791,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.canvas.set_prompt(self.prompt_points, payload)
         elif isinstance(job, ExportJob):
             self._export_finished(job, payload)
+        elif isinstance(job, SamEmbedJob):
+            if job.row == self.row and self.mode == "prompt":
+                self.set_status("SAM ready: left click +, right click −, Enter adds the object")
         elif isinstance(job, WarmupJob):
             self._engine_name = payload
             self._update_models_label()
@@ -969,6 +975,22 @@ class MainWindow(QtWidgets.QMainWindow):
     def sam_available(self) -> bool:
         return bool(self.config.sam_checkpoint)
 
+    def _prepare_sam(self) -> None:
+        """Start SAM's image embedding now (a minute on a CPU the first time; then cached)."""
+        img = self.canvas.image
+        if img is None or not self.sam_available():
+            return
+        key = (id(img), self.config.sam_checkpoint)
+        if getattr(self, "_sam_prepared", None) == key:
+            return
+        self._sam_prepared = key
+        self._yield_background()
+        self.fg.submit(SamEmbedJob(next_request_id(), priority=1, image=img, row=self.row,
+                                   config=self.config))
+        self.set_status("SAM: preparing this image (the first time takes a while on a CPU; "
+                        "then it is cached)…")
+        self._update_busy()
+
     def add_prompt_point(self, x: int, y: int, positive: bool) -> None:
         if not self.sam_available():
             self.report_error("SAM click prompts need a SAM checkpoint: Preferences → Models")
@@ -1076,6 +1098,8 @@ class MainWindow(QtWidgets.QMainWindow):
             mode = "scale"
         if mode != "prompt":
             self._clear_prompt()
+        elif self.mode != "prompt":
+            self._prepare_sam()
         self.mode = mode
         self.canvas.set_mode(mode)
         self.actions_[f"mode_{mode}"].setChecked(True)
@@ -1118,7 +1142,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.style_ = style
         self._show_engine_settings()
         self._update_models_label()
-        self.actions_["mode_prompt"].setEnabled(self.sam_available())
         if new == self.config and not restyle:
             return
         if new != self.config:
@@ -1126,6 +1149,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 self._engine_name = ""
                 self.bg.submit(WarmupJob(next_request_id(), priority=3, group="warmup", config=new))
             self.config = new
+            self._update_actions()
+            self._update_models_label()
             self.fg.cancel()
             self.bg.cancel()
             self.outcomes.clear()
@@ -1179,7 +1204,10 @@ class MainWindow(QtWidgets.QMainWindow):
             sal = o.saliency_method
         else:
             sal = f"DINO ({Path(c.dino_checkpoint).name})" if c.dino_checkpoint else "built-in"
-        self.models_label.setText(f"Encoder: {enc} · Prior: {prior} · Saliency: {sal} · "
+        sam = ""
+        if c.sam_checkpoint and c.prior_source != "sam":
+            sam = f" · SAM prompts: {Path(c.sam_checkpoint).name}"
+        self.models_label.setText(f"Encoder: {enc} · Prior: {prior} · Saliency: {sal}{sam} · "
                                   f"Device: {c.device}")
 
     # ================================================================== export

@@ -162,8 +162,10 @@ class FilePanel(QtWidgets.QWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Fixed)
-        fm = self.view.fontMetrics()
-        header.resizeSection(1, max(fm.horizontalAdvance(s.value) for s in DocState) + 16)
+        bold = QtGui.QFont(self.view.font())
+        bold.setBold(True)
+        fm = QtGui.QFontMetrics(bold)     # the current row is bold
+        header.resizeSection(1, max(fm.horizontalAdvance(s.value) for s in DocState) + 18)
         self.view.activated.connect(self._on_activated)
         self.view.clicked.connect(self._on_activated)
         self.summary = QtWidgets.QLabel()

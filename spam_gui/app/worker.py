@@ -545,6 +545,19 @@ class PromptJob(Job):
 
 
 @dataclass
+class SamEmbedJob(Job):
+    """Compute (or read from the disk cache) SAM's embedding of an image before the first click."""
+
+    image: np.ndarray | None = None
+    row: int = -1
+    config: EngineConfig = EngineConfig()
+
+    def run(self, pipeline: Pipeline, emit: "JobThread") -> None:
+        assert self.image is not None
+        pipeline.sam_session(self.image, self.config)
+
+
+@dataclass
 class WarmupJob(Job):
     """Load the engine (imports torch, reads the encoder) before the first image needs it."""
 

@@ -380,6 +380,9 @@ def test_sam_click_prompt_adds_an_object(qtbot, make_window, image_folder, tmp_p
     class FakeSamPipeline(Pipeline):
         calls = 0
 
+        def sam_session(self, image, config):
+            return None
+
         def prompt_mask(self, image, prompt, config):
             FakeSamPipeline.calls += 1
             m = np.zeros(image.shape[:2], bool)
