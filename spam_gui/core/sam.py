@@ -10,10 +10,12 @@ cached prior object map (SPEC §5, paper §3.2).
   answers click / box prompts and the automatic mask generation.
 * :func:`generate_proposals` is SAM's automatic mask generator (a ``points_per_side`` grid of
   single-point prompts, predicted-IoU and stability filtering, box NMS) with the same results as
-  ``segment_anything.SamAutomaticMaskGenerator`` but cheaper on a CPU: work that does not depend on
-  the prompt is done once per image, prompts whose three masks all fail the predicted-IoU threshold
-  skip the mask upscaling, and the surviving masks go from 256 x 256 logits to the image size in
-  one separable resampling instead of through a 1024 x 1024 intermediate.
+  ``segment_anything.SamAutomaticMaskGenerator`` but several times cheaper on a CPU: the decoder's
+  work on the 64 x 64 image tokens is done once per image plus low-rank per-prompt corrections
+  (exact algebra, see :class:`_FastDecoder`), prompts whose three masks all fail the
+  predicted-IoU threshold skip the mask upscaling, and the surviving masks go from 256 x 256
+  logits to the image size in one separable resampling instead of through a 1024 x 1024
+  intermediate and a run-length round trip.
 * :func:`compute_prior` = proposals + aggregation (:mod:`spam_gui.core.prior`) through the disk
   cache: a second open of the same image with the same checkpoint and parameters runs no SAM.
 
@@ -575,11 +577,6 @@ class _Resampler:
 def _heads(x: torch.Tensor, n: int) -> torch.Tensor:
     b, t, c = x.shape
     return x.reshape(b, t, n, c // n).transpose(1, 2)
-
-
-def _recombine(x: torch.Tensor) -> torch.Tensor:
-    b, h, t, c = x.shape
-    return x.transpose(1, 2).reshape(b, t, h * c)
 
 
 class _FastDecoder:

@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from spam_gui.core.cache import DiskCache
-from spam_gui.core.image_io import write_label_png  # noqa: F401  (import check only)
 from spam_gui.core.sam import (
     AmgParams,
     SamCheckpointError,
@@ -63,10 +62,16 @@ def _tiny_sam():
             transformer_dim=PROMPT_DIM, iou_head_depth=3, iou_head_hidden_dim=32,
         ),
     ).eval()
-    with torch.no_grad():  # relative positions start at zero: make them matter
+    from segment_anything.modeling.common import LayerNorm2d
+
+    with torch.no_grad():  # relative positions and norms start at 0 / 1: make them matter
         for name, p in sam.named_parameters():
             if "rel_pos" in name:
                 p.normal_(0.0, 0.05)
+        for mod in sam.modules():
+            if isinstance(mod, (torch.nn.LayerNorm, LayerNorm2d)):
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.normal_(0.0, 0.2)
     return sam
 
 
@@ -224,6 +229,28 @@ def test_resampler_matches_sam_postprocess():
         ref = Sam.postprocess_masks(type("S", (), {"image_encoder": enc})(), x, input_size, orig)
         got = _Resampler((low, low), img_size, input_size, orig, torch.device("cpu"))(x[:, 0])
         torch.testing.assert_close(got, ref[:, 0], atol=1e-4, rtol=1e-4)  # float32 index rounding
+
+
+def test_fast_decoder_equals_sam_mask_decoder(tiny):
+    from spam_gui.core.sam import _FastDecoder, _index_state
+
+    sam = tiny.model
+    torch.manual_seed(3)
+    feats = torch.randn(1, PROMPT_DIM, IMG // PATCH, IMG // PATCH)
+    pts = torch.rand(6, 1, 2) * IMG
+    lab = torch.ones(6, 1, dtype=torch.int)
+    with torch.inference_mode():
+        sparse, dense = sam.prompt_encoder(points=(pts, lab), boxes=None, masks=None)
+        low, iou = sam.mask_decoder(image_embeddings=feats,
+                                    image_pe=sam.prompt_encoder.get_dense_pe(),
+                                    sparse_prompt_embeddings=sparse,
+                                    dense_prompt_embeddings=dense, multimask_output=True)
+        dec = _FastDecoder(sam, feats)
+        hs, state = dec.transformer(sparse)
+        torch.testing.assert_close(dec.iou(hs)[:, 1:], iou, atol=1e-5, rtol=1e-4)
+        rows = torch.tensor([1, 4, 5])
+        got = dec.masks(hs[rows], _index_state(state, rows), [1, 2, 3])
+        torch.testing.assert_close(got, low[rows], atol=1e-5, rtol=1e-4)
 
 
 def _sorted(p):
