@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.set_output_dir_for(folder, Path(args.output).expanduser().resolve())
 
     win = MainWindow(settings)
+    _install_excepthook(win)
     win.show()
     if target:
         if not Path(target).expanduser().exists():
@@ -75,6 +76,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             QtCore.QTimer.singleShot(0, lambda: win.open_path(target))
     return int(app.exec())
+
+
+def _install_excepthook(win) -> None:
+    """An exception in a Qt slot is shown (status bar + Details…) and the app goes on."""
+    import traceback
+
+    previous = sys.excepthook
+
+    def hook(etype, value, tb) -> None:
+        details = "".join(traceback.format_exception(etype, value, tb))
+        logging.getLogger("spam_gui.app").error("%s", details)
+        try:
+            win.report_error(f"{etype.__name__}: {value}", details)
+        except Exception:  # noqa: BLE001 - never fail inside the hook
+            previous(etype, value, tb)
+
+    sys.excepthook = hook
 
 
 def _sample_help() -> str:

@@ -687,7 +687,9 @@ class JobThread(QtCore.QThread):
         with self._cond:
             return ([self._running] if self._running is not None else []) + list(self._queue)
 
-    def stop(self, wait_ms: int = 5000) -> None:
+    def stop(self, wait_ms: int = 60000) -> None:
+        """Cancel everything and end the thread (a running stage finishes first; SAM's
+        automatic masks stop at their next progress report)."""
         self.cancel()
         with self._cond:
             self._stop = True
