@@ -253,8 +253,10 @@ def aggregate_proposals(
         out_flat = out.ravel()
         out_flat[nz] = lut_vals[np.searchsorted(lut_keys, flat[nz])]
         obj_areas = np.bincount(out_flat, minlength=len(remap) + 1)
+        boxes = ndimage.find_objects(out)   # one pass for every object's bounding box
         for old, new in remap.items():
-            mask = out == new
+            sl = boxes[new - 1]
+            bbox = (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop)
             if old > 0:
                 i = old - 1
                 objects[new] = PriorObject(
@@ -262,11 +264,11 @@ def aggregate_proposals(
                     proposal_area=int(areas[i]),
                     score=None if sc is None else float(sc[i]),
                     stability=None if st is None else float(st[i]),
-                    bbox=_bbox(mask),
+                    bbox=bbox,
                 )
             else:
                 objects[new] = PriorObject(
-                    id=new, source=SOURCE_BACKGROUND, area=int(obj_areas[new]), bbox=_bbox(mask)
+                    id=new, source=SOURCE_BACKGROUND, area=int(obj_areas[new]), bbox=bbox
                 )
     n_prop_objects = sum(1 for o in objects.values() if o.source == SOURCE_PROPOSAL)
     stats = {
