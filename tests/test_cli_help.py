@@ -77,6 +77,7 @@ def test_spam_gui_help_and_version(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: spam-gui")
+    assert "--sample" in out          # scripts/run.sh starts the app with it
     with pytest.raises(SystemExit) as exc:
         gui_main(["--version"])
     assert exc.value.code == 0
