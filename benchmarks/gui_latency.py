@@ -9,8 +9,10 @@ maps (so the prior is a file read: "prior cached"). Prints:
 - switch → drawn, cold: stepping to an image whose features and superpixels are not computed
   (precompute off), until the overlays are on screen;
 - switch → drawn, precomputed: stepping to the next image after the background precompute;
-- click → drawn: a left click (×2) or right click (×½) on objects of several sizes, from the
-  click to the synchronous repaint of the patched canvas;
+- click → drawn: alternately a left click (×2) and a right click (×½) on objects of several
+  sizes, from the click to the synchronous repaint of the patched canvas; every click re-clusters
+  the object (``Spam.rescale``) unless ``--cached`` lets a click back to an earlier ratio reuse
+  that result, as undo / redo do;
 - the longest stall of the GUI thread (gap between 5 ms timer ticks) during all of it.
 """
 
@@ -38,6 +40,8 @@ def main() -> int:
     ap.add_argument("--images", nargs="+", default=["101085", "102061", "103070", "105025"])
     ap.add_argument("--clicks", type=int, default=6, help="clicks per object")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--cached", action="store_true",
+                    help="let clicks back to an earlier ratio reuse its result (as undo does)")
     args = ap.parse_args()
 
     import torch
@@ -135,6 +139,7 @@ def main() -> int:
     win.canvas.viewport().repaint()
     warm = time.perf_counter() - t0
     s.precompute_next = False
+    wait(lambda: not win.bg.busy)      # no precompute competing with the clicks
 
     # clicks: objects from small to large, each doubled and halved a few times
     o = win.displayed
@@ -150,27 +155,32 @@ def main() -> int:
         ys, xs = (o.result.objects == oi.id).nonzero()
         j = len(ys) // 2
         x, y = int(xs[j]), int(ys[j])
-        lat = []
+        lat, eng = [], []
         for c in range(args.clicks):
             button = Qt.MouseButton.LeftButton if c % 2 == 0 else Qt.MouseButton.RightButton
             want = 2.0 if c % 2 == 0 else 1.0
             from PySide6 import QtTest
 
+            if not args.cached:
+                win.outcomes.clear()       # no earlier result to reuse: a real rescale each time
             QtTest.QTest.mouseClick(win.canvas.viewport(), button, Qt.KeyboardModifier.NoModifier,
                                     win.canvas.view_pos_of(x, y))
             wait(lambda: win.displayed is not None and win.displayed.layers is not None
                  and win.displayed.result.objects_info[oi.id].ratio == want and not win.fg.busy)
             lat.append(win.timing.get("click_to_drawn", float("nan")))
-        rows.append((oi.id, oi.area / total, oi.k, lat))
+            eng.append(win.displayed.result.timings.get("rescale", float("nan")))
+        rows.append((oi.id, oi.area / total, oi.k, lat, eng))
     timer.stop()
 
     ms = lambda v: f"{1000 * v:.0f} ms"  # noqa: E731
     print(f"switch -> drawn, cold (features + clustering): "
           f"{', '.join(ms(v) for v in cold)} (median {ms(statistics.median(cold))})")
     print(f"switch -> drawn, precomputed next image: {ms(warm)}")
-    for oid, frac, k, lat in rows:
+    for oid, frac, k, lat, eng in rows:
         print(f"click -> drawn, object {oid} ({100 * frac:.1f}% of the image, K_o {k} -> {2 * k}): "
-              f"median {ms(statistics.median(lat))}, min {ms(min(lat))}, max {ms(max(lat))}")
+              f"median {ms(statistics.median(lat))}, min {ms(min(lat))}, max {ms(max(lat))} "
+              f"[{' '.join(f'{1000 * v:.0f}' for v in lat)}]; of which Spam.rescale median "
+              f"{ms(statistics.median(eng))}")
     print(f"longest GUI-thread stall: {ms(max(gaps))} (timer ticks every 5 ms; "
           f"{sum(g > 0.05 for g in gaps)} of {len(gaps)} gaps over 50 ms)")
     win.close()

@@ -251,7 +251,7 @@ class MainWindow(QtWidgets.QMainWindow):
           "Write the label PNG, object map and sidecar JSON of this image", "Files")
         A("export_all", "Export &Folder…", self.export_folder, ("Ctrl+Shift+E",),
           "Export every image of the folder", "Files")
-        A("output_dir", "Set &Output Folder…", self.choose_output_dir, (),
+        A("output_dir", "Set &Output Folder…", self.choose_output_dir, ("Ctrl+Shift+S",),
           "Where exports go (default <folder>/spam_labels)", "Files")
         A("prefs", "&Preferences…", self.open_preferences, ("Ctrl+,",),
           "Models (SAM, DINO checkpoints), appearance", "Files")
@@ -282,11 +282,12 @@ class MainWindow(QtWidgets.QMainWindow):
             lambda t: redo.setToolTip(f"Redo {t} (Ctrl+Shift+Z)" if t else "Redo (Ctrl+Shift+Z)"))
 
         A("mode_scale", "&Scale Mode", lambda: self.set_mode("scale"), ("S",),
-          "Left click ×2 density, right click ×½, Shift+click reset", "Edit", checkable=False)
+          "Scale mode: left click ×2 density, right click ×½, Shift+click resets", "Edit")
         A("mode_prompt", "SAM &Prompt Mode", lambda: self.set_mode("prompt"), ("P",),
-          "Left click adds a positive point, right click a negative one (needs SAM)", "Edit")
+          "SAM prompt mode: left click adds a positive point, right click a negative one "
+          "(needs a SAM checkpoint)", "Edit")
         A("mode_inspect", "&Inspect Mode", lambda: self.set_mode("inspect"), ("V",),
-          "Clicks select objects only", "Edit")
+          "Inspect mode: a click only selects the object", "Edit")
         A("commit_prompt", "Add Prompt Object", self.commit_prompt, ("Return", "Enter"),
           "Add the SAM mask of the current clicks to the prior", "Edit")
         A("undo_point", "Remove Last Prompt Point", self.remove_prompt_point, ("Backspace",),
@@ -315,7 +316,7 @@ class MainWindow(QtWidgets.QMainWindow):
         A("zoom_in", "Zoom In", lambda: self.canvas.zoom_by(1.25), ("+", "="), "Zoom in", "View")
         A("zoom_out", "Zoom Out", lambda: self.canvas.zoom_by(0.8), ("-",), "Zoom out", "View")
         A("help", "&Keyboard Shortcuts", self.show_help, ("F1",), "This list", "Help")
-        A("about", "&About", self.show_about, (), "Version and models", "Help")
+        A("about", "&About", self.show_about, ("Ctrl+F1",), "Version and models in use", "Help")
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
@@ -353,8 +354,13 @@ class MainWindow(QtWidgets.QMainWindow):
         for n in ("fit", "actual", "zoom_in", "zoom_out"):
             m.addAction(a[n])
         m.addSeparator()
-        for d in (self.file_dock, self.controls_dock, self.objects_dock):
-            m.addAction(d.toggleViewAction())
+        for d, key in ((self.file_dock, "F6"), (self.controls_dock, "F7"), (self.objects_dock, "F8")):
+            t = d.toggleViewAction()
+            t.setShortcut(Key(key))
+            t.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            m.addAction(t)
+            self.action_specs.append(ActionSpec(f"dock_{d.objectName()}", t.text(), (key,),
+                                                f"Show / hide the {d.windowTitle()} panel", "View"))
         m = mb.addMenu("&Go")
         for n in ("next", "prev", "next_todo", "first", "last"):
             m.addAction(a[n])
@@ -880,7 +886,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if doc is None or self.displayed is None:
             return
         cur = self.displayed.result.objects_info[oid].ratio
-        if mods & Qt.KeyboardModifier.ShiftModifier or button == Qt.MouseButton.MiddleButton:
+        if mods & Qt.KeyboardModifier.ShiftModifier:
             new = 1.0
         elif button == Qt.MouseButton.LeftButton:
             new = cur * 2.0
@@ -1369,14 +1375,16 @@ class MainWindow(QtWidgets.QMainWindow):
         """(group, keys, what) for every action with a shortcut, plus the mouse gestures."""
         rows = [(s.group, ", ".join(s.shortcuts), s.help) for s in self.action_specs if s.shortcuts]
         rows += [
+            ("Files", "Ctrl+1 … Ctrl+9", "Open a recent folder (File → Open Recent)"),
             ("Mouse", "Left click", "Scale mode: ×2 density of the object; SAM mode: positive point"),
             ("Mouse", "Right click", "Scale mode: ×½ density; SAM mode: negative point"),
-            ("Mouse", "Shift+click / middle click", "Scale mode: reset the object's ratio to 1"),
-            ("Mouse", "Drag (any button)", "Pan"),
+            ("Mouse", "Shift+click", "Scale mode: reset the object's ratio to 1"),
+            ("Mouse", "Drag (any button; middle button always)", "Pan"),
             ("Mouse", "Wheel", "Zoom about the pointer"),
             ("Mouse", "Drop a folder or image", "Open it"),
         ]
-        return rows
+        order = ["Files", "Navigate", "Edit", "View", "Help", "Mouse"]
+        return sorted(rows, key=lambda r: order.index(r[0]) if r[0] in order else len(order))
 
     def show_help(self) -> None:
         dlg = QtWidgets.QDialog(self)
