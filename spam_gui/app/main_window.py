@@ -1386,27 +1386,33 @@ class MainWindow(QtWidgets.QMainWindow):
         order = ["Files", "Navigate", "Edit", "View", "Help", "Mouse"]
         return sorted(rows, key=lambda r: order.index(r[0]) if r[0] in order else len(order))
 
+    def help_html(self) -> str:
+        """Every shortcut and mouse gesture, grouped, as an HTML table."""
+        parts = ["<style>td { padding: 2px 10px 2px 0; } th { text-align: left; padding-top: 10px; }"
+                 " kbd { font-family: monospace; font-weight: bold; }</style><table>"]
+        group = None
+        for g, keys, what in self.shortcut_rows():
+            if g != group:
+                parts.append(f"<tr><th colspan=2>{html.escape(g)}</th></tr>")
+                group = g
+            k = ", ".join(f"<kbd>{html.escape(x.strip())}</kbd>" for x in keys.split(", "))
+            parts.append(f"<tr><td style='white-space: nowrap'>{k}</td><td>{html.escape(what)}</td></tr>")
+        parts.append("</table>")
+        return "".join(parts)
+
     def show_help(self) -> None:
         dlg = QtWidgets.QDialog(self)
         dlg.setObjectName("helpDialog")
         dlg.setWindowTitle("Keyboard shortcuts")
-        table = QtWidgets.QTableWidget(0, 3, dlg)
-        table.setHorizontalHeaderLabels(["", "Keys", "Action"])
-        table.verticalHeader().setVisible(False)
-        table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        rows = self.shortcut_rows()
-        table.setRowCount(len(rows))
-        for r, (g, k, t) in enumerate(rows):
-            for c, v in enumerate((g, k, t)):
-                table.setItem(r, c, QtWidgets.QTableWidgetItem(v))
-        table.resizeColumnsToContents()
-        table.horizontalHeader().setStretchLastSection(True)
+        text = QtWidgets.QTextBrowser(dlg)
+        text.setObjectName("helpText")
+        text.setHtml(self.help_html())
         close = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(dlg.reject)
         lay = QtWidgets.QVBoxLayout(dlg)
-        lay.addWidget(table)
+        lay.addWidget(text)
         lay.addWidget(close)
-        dlg.resize(720, 640)
+        dlg.resize(760, 720)
         dlg.open()
         self._help_dialog = dlg
 

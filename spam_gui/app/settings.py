@@ -295,6 +295,8 @@ class CheckpointField(QtWidgets.QWidget):
         browse.clicked.connect(self._browse)
         self.status = QtWidgets.QLabel()
         self.status.setWordWrap(True)
+        self.status.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
+                                  QtWidgets.QSizePolicy.Policy.Minimum)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row = QtWidgets.QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
@@ -343,6 +345,10 @@ class CheckpointField(QtWidgets.QWidget):
                             f"{_esc(text)}</span>")
 
 
+def _luma(c: QtGui.QColor) -> float:
+    return 0.299 * c.red() + 0.587 * c.green() + 0.114 * c.blue()
+
+
 def _esc(text: str) -> str:
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
 
@@ -355,7 +361,7 @@ class PreferencesDialog(QtWidgets.QDialog):
         self.setWindowTitle("Preferences")
         self.setObjectName("preferences")
         self.settings = settings
-        self.resize(620, 420)
+        self.resize(700, 600)
 
         models = QtWidgets.QGroupBox("Models")
         form = QtWidgets.QFormLayout(models)
@@ -372,6 +378,8 @@ class PreferencesDialog(QtWidgets.QDialog):
             "no prior, and its built-in saliency. Environment variables "
             f"<tt>{ENV_SAM}</tt> / <tt>{ENV_DINO}</tt> are used when these are empty.")
         note.setWordWrap(True)
+        note.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
+                           QtWidgets.QSizePolicy.Policy.Minimum)
         note.setStyleSheet("color: palette(mid);")
         form.addRow(note)
 
@@ -416,7 +424,7 @@ class PreferencesDialog(QtWidgets.QDialog):
         self.color_button.setText(self._color.name())
         self.color_button.setStyleSheet(
             f"QPushButton {{ background: {self._color.name()}; color: "
-            f"{'#000' if self._color.lightness() > 128 else '#fff'}; }}")
+            f"{'#000' if _luma(self._color) > 140 else '#fff'}; }}")
 
     def _pick_color(self) -> None:
         c = QtWidgets.QColorDialog.getColor(self._color, self, "Boundary colour")

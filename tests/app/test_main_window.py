@@ -337,13 +337,14 @@ def test_help_lists_every_shortcut(qtbot, make_window):
     win = make_window()
     qtbot.keyClick(win, Qt.Key.Key_F1)
     dlg = win._help_dialog
-    table = dlg.findChild(QtWidgets.QTableWidget)
-    keys = {table.item(r, 1).text() for r in range(table.rowCount())}
+    assert dlg.isVisible()
+    text = dlg.findChild(QtWidgets.QTextBrowser).toPlainText()
     for spec in win.action_specs:
+        for key in spec.shortcuts:
+            assert key in text, key
         if spec.shortcuts:
-            assert ", ".join(spec.shortcuts) in keys
-    text = " ".join(keys)
-    for k in ("Ctrl+Z", "D, PgDown", "A, PgUp", "Ctrl+E", "F1"):
+            assert spec.help in text
+    for k in ("Ctrl+Z", "PgDown", "PgUp", "Ctrl+E", "F1", "Left click", "Wheel"):
         assert k in text
     dlg.close()
 
