@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "SPEC §7 losses only)")
     p.add_argument("--contour-margin", type=float, default=5.0,
                    help="feature distance the contour loss asks for across boundaries (default 5)")
+    p.add_argument("--min-gr", type=float, default=0.0,
+                   help="keep a model as best only if its val shape regularity reaches this")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
     p.add_argument("--val-every", type=int, default=250, help="validate every N iterations (0: never)")
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         iterations=args.iterations, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
         feature_dim=args.feature_dim, n_seeds=args.n_seeds, compactness=args.compactness,
-        contour_weight=args.contour_weight, contour_margin=args.contour_margin, val_every=args.val_every,
+        contour_weight=args.contour_weight, min_gr=args.min_gr, contour_margin=args.contour_margin, val_every=args.val_every,
         val_images=args.val_images, checkpoint_every=args.checkpoint_every, seed=args.seed,
         bf16=args.bf16,
     )

@@ -71,6 +71,7 @@ class TrainConfig:
     bf16: bool = False
     contour_weight: float = 0.0     # optional contour loss (0 = SPEC §7 exactly)
     contour_margin: float = 5.0
+    min_gr: float = 0.0             # a model is 'best' only if its val GR reaches this
 
 
 @dataclass
@@ -273,23 +274,29 @@ class Trainer:
 
     # -- validation -----------------------------------------------------------------------
     def validate(self) -> float:
-        """Exact ASA at K = ``val_k`` on the validation subset, averaged per annotator then image."""
+        """Exact ASA at K = ``val_k`` on the validation subset, averaged per annotator then image.
+
+        The mean shape regularity (GR) of the same superpixels is kept in ``self.last_val_gr``.
+        """
         from spam_gui.core.encoder import EncoderInfo, InferenceEncoder
-        from spam_gui.core.metrics import asa
+        from spam_gui.core.metrics import asa, shape_regularity
         from spam_gui.core.spam import Spam
 
+        self.last_val_gr = float("nan")
         if not self.val:
             return float("nan")
         spam = Spam(encoder=None, device=self.device)
         info = EncoderInfo(None, None, self.cfg.feature_dim, 3, self.cfg.lambda_c)
         spam._encoder = InferenceEncoder(self.model.eval(), info, self.device)
         spam.encoder_info = info
-        scores = []
+        scores, grs = [], []
         for s in self.val:
             res = spam.segment(s.image, n_segments=self.cfg.val_k, lambda_s=self.cfg.lambda_s,
                                lambda_c=self.cfg.lambda_c)
             scores.append(np.mean([asa(res.labels, g) for g in s.gts]))
+            grs.append(shape_regularity(res.labels))
         self.model.train()
+        self.last_val_gr = float(np.mean(grs))
         return float(np.mean(scores))
 
     # -- checkpoints ----------------------------------------------------------------------
@@ -329,6 +336,7 @@ class Trainer:
             "data": "BSDS500 train (200 images, all annotators)",
             "iterations": self.iteration,
             "val_asa_k400_subset": asa_value,
+            "val_gr_k400_subset": getattr(self, "last_val_gr", None),
             "val_subset_images": len(self.val),
             "wall_seconds": round(self.wall_seconds, 1),
             "hardware": f"{platform.processor() or platform.machine()}, torch threads "
@@ -355,7 +363,8 @@ class Trainer:
                 last_val = self.validate()
                 self.wall_seconds += time.perf_counter() - t1
                 rec["val_asa"] = last_val
-                if last_val > self.best_asa:
+                rec["val_gr"] = self.last_val_gr
+                if last_val > self.best_asa and not self.last_val_gr < cfg.min_gr:
                     self.best_asa = last_val
                     self.save_best(last_val)
             self.history.append(rec)
@@ -367,7 +376,7 @@ class Trainer:
                     f"it {self.iteration}/{cfg.iterations}  loss {stats['loss']:.4f}  "
                     f"seg {stats['seg']:.4f}  compact {stats['compact']:.2f}  contour {stats['contour']:.3f}  "
                     f"{dt:.2f} s/it  val ASA {last_val if last_val is None else round(last_val, 4)}"
-                    f"  best {self.best_asa:.4f}"
+                    f" GR {getattr(self, 'last_val_gr', float('nan')):.3f}  best {self.best_asa:.4f}"
                 )
                 t_last = now
         self.save_checkpoint()
