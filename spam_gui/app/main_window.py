@@ -567,6 +567,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.display_request = next_request_id()   # nothing to wait for
             self._after_display()
             return
+        if not force and self._requested(key):
+            return                                      # already on its way
         if cached is not None and cached.layers is not None and cached.layers.style == self.style_:
             self.display_request = next_request_id()
             self.display(cached)
@@ -598,6 +600,17 @@ class MainWindow(QtWidgets.QMainWindow):
             ratios=dict(doc.ratios), prompts=doc.prompts, config=self.config, key=key,
             style=self.style_, want_heatmap=self.canvas.layer_visible("heatmap"), purpose="show"))
         self._update_busy()
+
+    def _requested(self, key: str) -> bool:
+        """Whether the job that will draw ``key`` for the current image is queued or running."""
+        for j in self.fg.pending():
+            if (j.request_id == self.display_request and not j.cancelled
+                    and getattr(j, "row", -1) == self.row
+                    and (getattr(j, "key", None) == key
+                         or (isinstance(j, LayersJob) and j.outcome is not None
+                             and j.outcome.key == key))):
+                return True
+        return False
 
     def _yield_background(self, keep: Path | None = None) -> None:
         """Cancel precomputes of other images: the current one gets the CPU (and SAM's lock)."""

@@ -519,3 +519,22 @@ def test_export_folder_can_be_cancelled(qtbot, make_window, image_folder):
     assert len(win.last_export["done"]) < 3
     assert "cancelled" in win.status_label.text()
     assert win._export_dialog is None
+
+
+def test_one_click_runs_one_rescale(qtbot, make_window, image_folder):
+    from spam_gui.app.worker import TransitionJob
+
+    win = make_window(precompute=False)
+    win.open_folder(image_folder)
+    wait_displayed(qtbot, win)
+    calls = []
+    orig = win.pipeline.transition
+    win.pipeline.transition = lambda *a, **k: (calls.append(1), orig(*a, **k))[1]
+    submitted = []
+    orig_submit = win.fg.submit
+    win.fg.submit = lambda job: (submitted.append(job), orig_submit(job))[1]
+    click(qtbot, win, *OBJ2_CENTER)
+    qtbot.waitUntil(lambda: win.displayed.result.objects_info[2].ratio == 2.0, timeout=30000)
+    qtbot.wait(100)
+    assert len([j for j in submitted if isinstance(j, TransitionJob)]) == 1
+    assert len(calls) == 1
