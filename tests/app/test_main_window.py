@@ -319,6 +319,10 @@ def test_layer_keys_zoom_and_hover(qtbot, make_window, image_folder):
     assert win.canvas.layer_visible("meanfill")
     win.controls.opacity.setValue(80)
     assert abs(win.canvas.object_opacity() - 0.8) < 1e-6
+    # the heatmap with VA off: the saliency is computed for display only
+    qtbot.keyClick(win, Qt.Key.Key_H)
+    qtbot.waitUntil(lambda: win.canvas.items["heatmap"].qimage is not None, timeout=30000)
+    assert win.canvas.layer_visible("heatmap") and not win.displayed.params.va
     # zoom: 1:1, wheel zoom about the cursor, fit
     qtbot.keyClick(win, Qt.Key.Key_1)
     assert abs(win.canvas.current_scale() - 1.0) < 1e-6
