@@ -154,7 +154,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if geo is not None:
             self.restoreGeometry(geo)
         else:
-            self.resize(1400, 860)
+            screen = QtGui.QGuiApplication.primaryScreen()
+            avail = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1400, 900)
+            self.resize(min(1600, int(avail.width() * 0.92)), min(1000, int(avail.height() * 0.92)))
         state = self.settings.q.value("window/state")
         if state is not None:
             self.restoreState(state)
