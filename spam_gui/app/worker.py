@@ -197,12 +197,15 @@ class Pipeline:
         with self._engine_lock:
             eng = self._engines.get(key)
             if eng is None:
-                if self._spam_factory is not None:
-                    eng = self._spam_factory(config.encoder, config.device)
-                else:
-                    from spam_gui.core.spam import Spam
+                try:
+                    if self._spam_factory is not None:
+                        eng = self._spam_factory(config.encoder, config.device)
+                    else:
+                        from spam_gui.core.spam import Spam
 
-                    eng = Spam(encoder=config.encoder, device=config.device)
+                        eng = Spam(encoder=config.encoder, device=config.device)
+                except ValueError as exc:  # bad encoder file (named), CUDA asked for but absent
+                    raise UserError(f"engine: {exc}") from None
                 self._engines.clear()  # one engine at a time (settings changed)
                 self._engines[key] = eng
             return eng

@@ -542,3 +542,18 @@ def test_one_click_runs_one_rescale(qtbot, make_window, image_folder):
     qtbot.wait(100)
     assert len([j for j in submitted if isinstance(j, TransitionJob)]) == 1
     assert len(calls) == 1
+
+
+def test_bad_encoder_file_is_reported(qtbot, make_window, image_folder, tmp_path):
+    bad = tmp_path / "broken_encoder.pt"
+    bad.write_bytes(b"not torch")
+    win = make_window(precompute=False)
+    win.settings.encoder_mode, win.settings.encoder_file = "file", str(bad)
+    win.apply_engine_settings()
+    win.open_folder(image_folder)
+    qtbot.waitUntil(lambda: win.row_state(0)[0] == DocState.ERROR, timeout=30000)
+    assert "broken_encoder.pt" in win.status_label.text()
+    # back to no network: the image works
+    win.settings.encoder_mode = "none"
+    win.apply_engine_settings()
+    wait_displayed(qtbot, win, "img0.png")
