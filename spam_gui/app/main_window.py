@@ -1317,8 +1317,6 @@ class MainWindow(QtWidgets.QMainWindow):
             e = s.saved_entry(row)
             if e is not None:
                 try:
-                    from spam_gui.app.document import ImageDoc  # noqa: F401
-
                     params = Params.from_dict(e.get("params"), s.default_params)
                     ratios = {int(k): float(v) for k, v in (e.get("ratios") or {}).items()}
                     prompts = tuple(Prompt.from_json(p) for p in e.get("prompts") or [])

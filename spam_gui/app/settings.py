@@ -15,7 +15,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from spam_gui.app.document import Params
 from spam_gui.app.overlays import OverlayStyle

@@ -108,10 +108,6 @@ class Outcome:
             n += h * w * 4 * (3 + (self.layers.heatmap is not None))
         return n
 
-    @property
-    def objects_ratio_key(self) -> tuple:
-        return (self.prior_key, self.params)
-
 
 def outcome_key(doc_key: str, config: EngineConfig) -> str:
     return f"{doc_key}:{config.signature()}"

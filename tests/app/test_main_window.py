@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spam_gui.app.document import DocState, Params
+from spam_gui.app.document import DocState
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 from spam_gui.app.worker import Pipeline
-from tests.app.conftest import OBJ2, OBJ2_CENTER, OBJ3_CENTER, wait_displayed
+from tests.app.conftest import OBJ2_CENTER, OBJ3_CENTER, wait_displayed
 
 Qt = QtCore.Qt
 
