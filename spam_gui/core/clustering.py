@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 N_CANDIDATES = 9
@@ -55,6 +56,10 @@ class ClusterProblem:
         (R, 9) bool, False for repeated candidates (missing slots repeat the seed itself).
     seed_scale2:
         (K,) float32 squared position scale of each seed's object.
+    seed_pos:
+        (K, 2) float32 seed positions.
+    seed_cand:
+        (K, 9) int64 candidates of each seed (same object).
     """
 
     n_pixels: int
@@ -65,13 +70,45 @@ class ClusterProblem:
     rows_cand: torch.Tensor
     rows_valid: torch.Tensor
     seed_scale2: torch.Tensor
+    seed_pos: torch.Tensor
+    seed_cand: torch.Tensor
 
     def to(self, device: torch.device | str) -> "ClusterProblem":
         return ClusterProblem(
             self.n_pixels, self.n_seeds,
             *(t.to(device) for t in (self.init_labels, self.rows_pixels, self.rows_mask,
-                                     self.rows_cand, self.rows_valid, self.seed_scale2)),
+                                     self.rows_cand, self.rows_valid, self.seed_scale2,
+                                     self.seed_pos, self.seed_cand)),
         )
+
+
+def nearest_seed(pixel_pos: np.ndarray, seed_pos: np.ndarray) -> np.ndarray:
+    """Index of the nearest seed of each pixel (integer pixel positions).
+
+    On the bounding box of the pixels and seeds, an exact Euclidean distance transform from
+    the seeds' (rounded) positions gives every pixel its nearest seed in linear time; when
+    that box is much larger than the pixel set (a thin object spread over the image), a k-d
+    tree is used instead. Two seeds rounding to the same pixel share it: one of them then
+    starts without pixels, which :func:`soft_cluster` handles.
+    """
+    n, k = pixel_pos.shape[0], seed_pos.shape[0]
+    if k == 1 or n == 0:
+        return np.zeros(n, dtype=np.int64)
+    pix = np.rint(pixel_pos).astype(np.int64)
+    sd = np.rint(seed_pos).astype(np.int64)
+    lo = np.minimum(pix.min(0), sd.min(0))
+    hi = np.maximum(pix.max(0), sd.max(0))
+    shape = tuple((hi - lo + 1).tolist())
+    if shape[0] * shape[1] > 16 * n + 4096:
+        return cKDTree(seed_pos).query(pixel_pos, k=1)[1].astype(np.int64)
+    free = np.ones(shape, dtype=bool)
+    lut = np.zeros(shape, dtype=np.int64)
+    sy, sx = sd[:, 0] - lo[0], sd[:, 1] - lo[1]
+    free[sy, sx] = False
+    lut[sy, sx] = np.arange(k)
+    iy, ix = ndi.distance_transform_edt(free, return_distances=False, return_indices=True)
+    py, px = pix[:, 0] - lo[0], pix[:, 1] - lo[1]
+    return lut[iy[py, px], ix[py, px]]
 
 
 def _candidates(seed_pos: np.ndarray, k: int, radius: float | np.ndarray | None) -> np.ndarray:
@@ -132,19 +169,23 @@ def build_problem(
     cand_of_group = np.empty((2 * K, N_CANDIDATES), dtype=np.int64)
     cand_of_group[:] = np.arange(2 * K)[:, None] % K
 
+    by_object = np.argsort(pixel_object, kind="stable")
+    obj_ids, obj_counts = np.unique(pixel_object[by_object], return_counts=True)
+    obj_start = dict(zip(obj_ids.tolist(), np.concatenate([[0], np.cumsum(obj_counts)]).tolist()))
+    obj_count = dict(zip(obj_ids.tolist(), obj_counts.tolist()))
     for oid in np.unique(seed_object):
         s_idx = np.flatnonzero(seed_object == oid)
-        p_idx = np.flatnonzero(pixel_object == oid)
-        if p_idx.size:
-            _, nearest = cKDTree(seed_pos[s_idx]).query(pixel_pos[p_idx], k=1)
-            init[p_idx] = s_idx[nearest]
-            group[p_idx] = s_idx[nearest]
+        o = int(oid)
+        if obj_count.get(o, 0):
+            p_idx = by_object[obj_start[o]:obj_start[o] + obj_count[o]]
+            nearest = s_idx[nearest_seed(pixel_pos[p_idx], seed_pos[s_idx])]
+            init[p_idx] = nearest
+            group[p_idx] = nearest
         local = _candidates(seed_pos[s_idx], N_CANDIDATES, seed_radius[s_idx])
         cand_of_group[s_idx] = s_idx[local]
-    unc = np.flatnonzero(pixel_object == 0)
-    if unc.size:
-        tree = cKDTree(seed_pos)
-        _, nearest = tree.query(pixel_pos[unc], k=1)
+    if obj_count.get(0, 0):
+        unc = by_object[:obj_count[0]]
+        nearest = nearest_seed(pixel_pos[unc], seed_pos)
         init[unc] = nearest
         group[unc] = K + nearest
         cand_of_group[K:] = _candidates(seed_pos, N_CANDIDATES, None)
@@ -187,6 +228,8 @@ def build_problem(
         rows_cand=torch.from_numpy(rows_cand),
         rows_valid=torch.from_numpy(first),
         seed_scale2=torch.from_numpy((np.asarray(seed_scale, dtype=np.float64) ** 2).astype(np.float32)),
+        seed_pos=torch.from_numpy(np.asarray(seed_pos, dtype=np.float32)),
+        seed_cand=torch.from_numpy(cand_of_group[:K].copy()),
     )
 
 
@@ -196,6 +239,31 @@ def _scatter_mean(values: torch.Tensor, index: torch.Tensor, n: int) -> torch.Te
     cnt = torch.zeros(n, dtype=values.dtype, device=values.device)
     cnt.index_add_(0, index, torch.ones_like(index, dtype=values.dtype))
     return sums / cnt.clamp_min(1.0)[:, None]
+
+
+def _initial_centroids(appearance: torch.Tensor, positions: torch.Tensor,
+                       problem: ClusterProblem) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean features of each seed's initial pixels. A seed that starts without pixels (two
+    seeds on one pixel) sits at its own position with the appearance of its nearest
+    candidate that has pixels."""
+    K = problem.n_seeds
+    counts = torch.zeros(K, dtype=appearance.dtype, device=appearance.device).index_add_(
+        0, problem.init_labels, torch.ones_like(problem.init_labels, dtype=appearance.dtype))
+    c_app = _scatter_mean(appearance, problem.init_labels, K)
+    c_pos = _scatter_mean(positions, problem.init_labels, K)
+    empty = counts == 0
+    if bool(empty.any()):
+        idx = torch.nonzero(empty).flatten()
+        cand = problem.seed_cand[idx]                                   # (e, 9)
+        has = counts[cand] > 0
+        first = torch.where(has.any(1), has.to(torch.int8).argmax(1), torch.zeros_like(idx))
+        donor = torch.gather(cand, 1, first[:, None])[:, 0]
+        fallback = appearance.mean(0, keepdim=True).expand(idx.numel(), -1)
+        c_app = c_app.clone()
+        c_app[idx] = torch.where(has.any(1)[:, None], c_app[donor], fallback)
+        c_pos = c_pos.clone()
+        c_pos[idx] = problem.seed_pos[idx].to(positions.dtype)
+    return c_app, c_pos
 
 
 @dataclass
@@ -260,8 +328,7 @@ def soft_cluster(
     mixed = bool(((s2r != s2r[:, :1]) & problem.rows_valid).any())
     xg2 = (fgt[:, ca_dim:] ** 2).sum(1, keepdim=True) if mixed else None  # (R, 1, n)
 
-    c_app = _scatter_mean(appearance, problem.init_labels, K)
-    c_pos = _scatter_mean(positions.to(dt), problem.init_labels, K)
+    c_app, c_pos = _initial_centroids(appearance, positions.to(dt), problem)
 
     def neg_distances(c_app: torch.Tensor, c_pos: torch.Tensor) -> torch.Tensor:
         """(R, 9, n) minus the squared distances, up to per-pixel constants."""
