@@ -21,8 +21,11 @@ fi
 python -m pip install -q --upgrade pip
 # PyTorch first, pinned, so that nothing pulls another build.
 python -c "import torch, torchvision" 2>/dev/null || python -m pip install -q torch==2.14.1 torchvision==0.29.1
-if [ $want_test = 1 ]; then
-  python -m pip install -q -e '.[test]'
-else
-  python -m pip install -q -e .
+# Skip the (slow) editable install when nothing it depends on changed since the last one.
+extras=""; [ $want_test = 1 ] && extras="[test]"
+stamp=".venv/.spam-installed$( [ $want_test = 1 ] && echo -test )"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! python -c "import spam_gui" 2>/dev/null; then
+  python -m pip install -q -e ".$extras"
+  echo "$want" > "$stamp"
 fi

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path,
                    help="where the best model is written (.pt); the checkpoint is OUT.ckpt")
     p.add_argument("--iterations", type=int, default=20000, help="total iterations (default 20000)")
-    p.add_argument("--batch-size", type=int, default=6)
+    p.add_argument("--batch-size", type=int, default=6, help="crops per iteration (default 6)")
     p.add_argument("--crop", type=int, default=200, help="crop size in pixels (default 200)")
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
     p.add_argument("--n-seeds", type=int, default=100,
@@ -38,10 +38,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
     p.add_argument("--val-every", type=int, default=250, help="validate every N iterations (0: never)")
     p.add_argument("--val-images", type=int, default=20, help="size of the fixed val subset")
-    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--checkpoint-every", type=int, default=50,
+                   help="write OUT.ckpt every N iterations (default 50)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for PyTorch (0: default)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the encoder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the run (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
