@@ -33,6 +33,7 @@ FORMAT = "spam-encoder"
 FORMAT_VERSION = 1
 ARCH = "ssn-v1"
 N_BASE_FEATURES = 5  # 3 colour + 2 position channels
+OUTPUT_INIT_SCALE = 0.01
 
 
 class EncoderLoadError(ValueError):
@@ -78,6 +79,12 @@ class SSNEncoder(nn.Module):
             nn.Conv2d(in_channels + 3 * width, feature_dim - N_BASE_FEATURES, 3, padding=1),
             nn.ReLU(inplace=True),
         )
+        # Start with near-zero deep features: the untrained model then clusters like D = 5
+        # (colour and position), and training grows the features only where they help.
+        # Random features of the default scale would swamp colour and position at the start.
+        with torch.no_grad():
+            self.output[0].weight.mul_(OUTPUT_INIT_SCALE)
+            self.output[0].bias.zero_()
 
     @property
     def out_channels(self) -> int:
