@@ -43,6 +43,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads for PyTorch (0: default)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the encoder")
     p.add_argument("--seed", type=int, default=0, help="random seed of the run (default 0)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="after training (or alone, on an existing OUT): try feature scales on the "
+                        "val subset and bake into OUT the one with the best ASA whose shape "
+                        "regularity stays within --max-gr-drop of the no-network clustering")
+    p.add_argument("--max-gr-drop", type=float, default=0.05,
+                   help="GR loss allowed by --calibrate against D=5 (default 0.05)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,6 +83,34 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
     print(f"training D={cfg.feature_dim} on {len(trainer.train)} images, "
           f"{len(trainer.val)} val images, device {device}", flush=True)
-    trainer.run(progress=lambda line: print(line, flush=True))
-    print(f"done: best val ASA {trainer.best_asa:.4f}; model {args.out}", flush=True)
+    if trainer.iteration < cfg.iterations:
+        trainer.run(progress=lambda line: print(line, flush=True))
+        print(f"done: best val ASA {trainer.best_asa:.4f}; model {args.out}", flush=True)
+    if args.calibrate:
+        return _calibrate(args, trainer)
+    return 0
+
+
+def _calibrate(args: argparse.Namespace, trainer) -> int:
+    from spam_gui.core.encoder import EncoderLoadError, load_encoder, save_encoder
+    from spam_gui.core.training import calibrate_feature_scale, scale_deep_features
+
+    try:
+        model, info = load_encoder(args.out)
+    except EncoderLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not trainer.val:
+        print("error: --calibrate needs the val split", file=sys.stderr)
+        return 2
+    alpha, table = calibrate_feature_scale(model, trainer.val, trainer.cfg,
+                                           max_gr_drop=args.max_gr_drop, device=trainer.device,
+                                           progress=lambda line: print(line, flush=True))
+    scale_deep_features(model, alpha)
+    meta = dict(info.meta)
+    meta["feature_scale"] = alpha * float(meta.get("feature_scale", 1.0))
+    meta["calibration"] = {"max_gr_drop": args.max_gr_drop, "val_images": len(trainer.val),
+                           "trials": table}
+    save_encoder(args.out, model, lambda_c=info.lambda_c, meta=meta)
+    print(f"calibrated: deep features x{alpha:g} baked into {args.out}", flush=True)
     return 0

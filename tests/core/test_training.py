@@ -88,3 +88,20 @@ def test_shipped_model_loads_and_gives_features_of_the_right_shape():
     assert "shipped" in spam.encoder_name
     res = spam.segment(img, n_segments=20)
     assert res.labels.shape == (40, 56)
+
+
+def test_scaling_the_output_layer_scales_the_features_exactly():
+    from spam_gui.core.encoder import SSNEncoder
+    from spam_gui.core.training import scale_deep_features
+
+    torch.manual_seed(0)
+    model = SSNEncoder(12).eval()
+    with torch.no_grad():
+        model.output[0].weight.mul_(100.0)  # undo the near-zero init so features are non-trivial
+        x = torch.randn(1, 3, 24, 20)
+        before = model(x)
+        after = scale_deep_features(model, 0.3)(x)
+    assert before.abs().max() > 0
+    torch.testing.assert_close(after, 0.3 * before, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError):
+        scale_deep_features(model, 0.0)
