@@ -410,8 +410,14 @@ class Spam:
         label_object = np.concatenate([result.superpixel_object.astype(np.int64),
                                        np.full(seeds.shape[0], oid, np.int64)])
         new_label_ids = np.arange(n_old + 1, n_old + 1 + seeds.shape[0])
-        groups, piece_label = enforce_connectivity(
-            tmp, result.objects, label_object, {oid: old.area / k_new}, active_labels=new_label_ids)
+        # connectivity only needs the region's box (one pixel wider, to see the neighbours)
+        ys, xs = np.nonzero(region)
+        box = (slice(max(ys.min() - 1, 0), ys.max() + 2), slice(max(xs.min() - 1, 0), xs.max() + 2))
+        groups_box, piece_label = enforce_connectivity(
+            tmp[box], result.objects[box], label_object, {oid: old.area / k_new},
+            active_labels=new_label_ids)
+        groups = np.zeros(tmp.shape, dtype=np.int64)
+        groups[box] = groups_box
         labels, sp_obj = _relabel_object(old_labels, result.superpixel_object, groups, piece_label,
                                          region, oid)
         info = dict(result.objects_info)
