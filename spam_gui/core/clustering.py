@@ -158,7 +158,8 @@ def build_problem(
     seed_scale:
         (K,) position scale of each seed's object (``s * sqrt(r)``).
     chunk:
-        Maximum pixels per row (default: 1.25 x the mean group size, at least 64).
+        Maximum pixels per row (default: half the mean group size, at least 32: short rows
+        waste less padding, and the batched products do not mind many rows).
     """
     P = pixel_pos.shape[0]
     K = seed_pos.shape[0]
@@ -197,7 +198,7 @@ def build_problem(
     counts = np.bincount(group, minlength=2 * K)
     nonempty = counts > 0
     if chunk is None:
-        chunk = max(64, int(np.ceil(1.25 * P / max(1, nonempty.sum()))))
+        chunk = max(32, int(np.ceil(0.5 * P / max(1, nonempty.sum()))))
     rows_per_group = (counts + chunk - 1) // chunk
     row_start = np.concatenate([[0], np.cumsum(rows_per_group)[:-1]])
     group_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
