@@ -59,11 +59,10 @@ def _prior_for(args: argparse.Namespace, path: Path, image: Any) -> tuple[Any, d
     if args.sam_checkpoint is not None:
         from spam_gui.core.sam import compute_prior
 
-        prior = compute_prior(image, args.sam_checkpoint, points_per_side=args.points_per_side,
-                              device=args.device)
-        return prior.object_map, {"source": "sam", "checkpoint": Path(args.sam_checkpoint).name,
-                                  "points_per_side": args.points_per_side,
-                                  **prior.to_json()}
+        object_map, provenance = compute_prior(image, args.sam_checkpoint,
+                                               points_per_side=args.points_per_side,
+                                               device=args.device)
+        return object_map, {"source": "sam", **provenance}
     return None, {"source": "none"}
 
 
@@ -84,6 +83,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         spam = Spam(encoder=args.encoder, device=args.device)
     except (EncoderLoadError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:  # a bad checkpoint is one error, not one per image
+        if args.sam_checkpoint is not None and args.prior is None:
+            from spam_gui.core.sam import load_sam
+
+            load_sam(args.sam_checkpoint, device=args.device)
+        if args.visual_attention and args.dino_checkpoint is not None:
+            from spam_gui.core.saliency import get_dino
+
+            get_dino(args.dino_checkpoint, device=args.device)
+    except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     images = list_images(args.inputs)

@@ -227,3 +227,41 @@ def test_console_entry_point(folder, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert (out / "a.png").is_file() and (out / "b.png").is_file()
+
+
+def test_segment_with_a_sam_checkpoint_goes_through_the_cache(tmp_path, monkeypatch, capsys):
+    import json
+
+    import torch
+    from PIL import Image
+
+    from spam_gui.cli import main
+    from spam_gui.core.image_io import read_label_map
+    from tests.core.test_sam import _tiny_sam
+
+    torch.set_num_threads(1)
+    ckpt = tmp_path / "tiny.pth"
+    torch.save(_tiny_sam().state_dict(), ckpt)
+    monkeypatch.setenv("SPAM_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (40, 56, 3)).astype(np.uint8)
+    img[:, 28:] = (250, 20, 20)
+    Image.fromarray(img).save(tmp_path / "photo.png")
+    args = ["segment", str(tmp_path / "photo.png"), "--out", str(tmp_path / "out"),
+            "--sam-checkpoint", str(ckpt), "--points-per-side", "4", "--device", "cpu",
+            "--encoder", "none", "-k", "20"]
+    assert main(args) == 0
+    side = json.loads((tmp_path / "out" / "photo.json").read_text())
+    assert side["prior"]["source"] == "sam"
+    objects = read_label_map(tmp_path / "out" / "photo_objects.png")
+    labels = read_label_map(tmp_path / "out" / "photo.png")
+    for lab in np.unique(labels):  # every superpixel inside one prior object
+        assert np.unique(objects[(labels == lab) & (objects > 0)]).size <= 1
+    assert main(args) == 0
+    side2 = json.loads((tmp_path / "out" / "photo.json").read_text())
+    assert side2["prior"]["cache"] == "prior"
+
+    bad = tmp_path / "sam_vit_b_01ec64.pth"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(args[:5] + [str(bad)] + args[6:]) == 2
+    assert "sam_vit_b_01ec64.pth" in capsys.readouterr().err
