@@ -398,7 +398,7 @@ def _traced_perimeters_compact(idx: np.ndarray, n: int) -> np.ndarray:
 
     # 2 x 2 blocks of the padded map (corners a b / c d)
     a, b, c, d = p[:-1, :-1], p[:-1, 1:], p[1:, :-1], p[1:, 1:]
-    ab, ac, ad, bc, bd, cd = a == b, a == c, a == d, b == c, b == d, c == d
+    ab, ac, ad, bc, bd = a == b, a == c, a == d, b == c, b == d
     # exactly three equal corners: the label of the three, once per block
     three_a = (ab & ac & ~ad) | (ab & ad & ~ac) | (ac & ad & ~ab)  # a with two others, not all
     three_bcd = bc & bd & ~ab  # b, c, d equal, a different

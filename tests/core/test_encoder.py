@@ -24,14 +24,6 @@ from spam_gui.core.encoder import (
 from spam_gui.core.features import rgb_to_lab
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _random_model(feature_dim: int = 20, seed: int = 0) -> SSNEncoder:
     """A random encoder whose batch norms have non-trivial statistics and affine terms."""
     torch.manual_seed(seed)

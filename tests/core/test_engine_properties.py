@@ -25,14 +25,6 @@ FEW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthChec
 OBJECT_IDS = [1, 2, 5, 9, 17, 300, 4242]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def spam() -> Spam:
     return Spam(encoder=None, device="cpu")

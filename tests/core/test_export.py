@@ -10,20 +10,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from spam_gui.core import Spam
 from spam_gui.core.export import load_labels, output_paths, save_result, sidecar
 from spam_gui.core.image_io import FileWriteError, read_label_map
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

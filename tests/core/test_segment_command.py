@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from skimage.measure import label as cc_label
 
@@ -18,14 +17,6 @@ from spam_gui.cli import main
 from spam_gui.core.image_io import read_label_map
 
 H, W = 30, 40
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _image(seed: int, h: int = H, w: int = W) -> np.ndarray:
