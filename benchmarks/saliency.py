@@ -30,7 +30,7 @@ ARCHS = {  # name: (embed_dim, depth, heads, patch, file name of the official ch
     "vitb16": (768, 12, 12, 16, "dino_vitbase16_pretrain.pth"),
     "vitb8": (768, 12, 12, 8, "dino_vitbase8_pretrain.pth"),
 }
-DEFAULT_IMAGES = "/work/shared/data/bsds500/val/images"
+DEFAULT_IMAGES = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "bsds500" / "val" / "images")
 
 
 def load_images(folder: str, n: int) -> list[np.ndarray]:

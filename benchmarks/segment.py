@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DEFAULT_DATA = "/work/shared/data/bsds500/val"
+DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "bsds500" / "val")
 
 
 def load_images(data: Path, limit: int) -> list[tuple[str, np.ndarray, np.ndarray | None]]:

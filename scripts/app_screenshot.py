@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BSDS = Path(os.environ.get("SPAM_BSDS", "/work/shared/data/bsds500"))
+BSDS = Path(os.environ.get("SPAM_BSDS", Path(__file__).resolve().parents[2] / "shared" / "data" / "bsds500"))
 # the horses photo: left click on two horses (x2), one more horse (x2), right click on the ground (x1/2)
 CLICKS = [(73, 155, "L"), (289, 154, "L"), (363, 161, "L"), (240, 300, "R")]
 
