@@ -21,7 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, default=20000, help="total iterations (default 20000)")
     p.add_argument("--batch-size", type=int, default=6, help="crops per iteration (default 6)")
     p.add_argument("--crop", type=int, default=200, help="crop size in pixels (default 200)")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate (default 1e-4; with --resume, given: the new rate "
+                        "from now on, omitted: the checkpoint's)")
     p.add_argument("--n-seeds", type=int, default=100,
                    help="superpixels per crop during training (default 100)")
     p.add_argument("--feature-dim", type=int, default=20, help="D, total feature dimension (default 20)")
@@ -60,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(
-        iterations=args.iterations, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
+        iterations=args.iterations, batch_size=args.batch_size, crop=args.crop,
+        lr=args.lr if args.lr is not None else 1e-4,
         feature_dim=args.feature_dim, n_seeds=args.n_seeds, compactness=args.compactness,
         contour_weight=args.contour_weight, min_gr=args.min_gr, contour_margin=args.contour_margin, val_every=args.val_every,
         val_images=args.val_images, checkpoint_every=args.checkpoint_every, seed=args.seed,
@@ -79,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
         trainer.load_checkpoint()
         # flags given now win over the stored configuration for the schedule
         trainer.cfg.iterations = args.iterations
+        if args.lr is not None:
+            trainer.cfg.lr = args.lr
+            for group in trainer.opt.param_groups:
+                group["lr"] = args.lr
         print(f"resumed at iteration {trainer.iteration} (best val ASA {trainer.best_asa:.4f})",
               flush=True)
     print(f"training D={cfg.feature_dim} on {len(trainer.train)} images, "
