@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
         iterations=args.iterations, batch_size=args.batch_size, crop=args.crop,
         lr=args.lr if args.lr is not None else 1e-4,
         feature_dim=args.feature_dim, n_seeds=args.n_seeds, compactness=args.compactness,
-        contour_weight=args.contour_weight, min_gr=args.min_gr, contour_margin=args.contour_margin, val_every=args.val_every,
-        val_images=args.val_images, checkpoint_every=args.checkpoint_every, seed=args.seed,
+        contour_weight=args.contour_weight, contour_margin=args.contour_margin,
+        min_gr=args.min_gr, val_every=args.val_every, val_images=args.val_images, checkpoint_every=args.checkpoint_every, seed=args.seed,
         bf16=args.bf16,
     )
     try:
