@@ -31,10 +31,10 @@ from spam_gui.app.overlays import OverlayStyle
 from spam_gui.app.panels import ControlsPanel, FilePanel, ObjectsPanel
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 from spam_gui.app.settings import PreferencesDialog, Settings
-from spam_gui.app.worker import (LRU, EngineConfig, ExportItem, ExportJob, Job, JobThread,
-                                 LayersJob, Outcome, Pipeline, PromptJob, SaliencyJob, SegmentJob,
-                                 SamEmbedJob, TransitionJob, WarmupJob, next_request_id,
-                                 outcome_key)
+from spam_gui.app.pipeline import (LRU, EngineConfig, Outcome, Pipeline, next_request_id,
+                                   outcome_key)
+from spam_gui.app.worker import (ExportItem, ExportJob, Job, JobThread, LayersJob, PromptJob,
+                                 SaliencyJob, SamEmbedJob, SegmentJob, TransitionJob, WarmupJob)
 from spam_gui.core.image_io import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)

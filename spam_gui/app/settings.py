@@ -20,7 +20,7 @@ from typing import Callable
 from spam_gui.app.document import Params
 from spam_gui.app.overlays import OverlayStyle
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
-from spam_gui.app.worker import EngineConfig
+from spam_gui.app.pipeline import EngineConfig
 
 Qt = QtCore.Qt
 

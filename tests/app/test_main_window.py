@@ -11,7 +11,7 @@ from PIL import Image
 
 from spam_gui.app.document import DocState
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
-from spam_gui.app.worker import Pipeline
+from spam_gui.app.pipeline import Pipeline
 from tests.app.conftest import OBJ2_CENTER, OBJ3_CENTER, wait_displayed
 
 Qt = QtCore.Qt
@@ -380,7 +380,7 @@ def test_sam_click_prompt_adds_an_object(qtbot, make_window, image_folder, tmp_p
     """Positive / negative clicks → SAM mask preview → Enter merges it into the prior
     (prior.merge_mask) → superpixels follow; undo removes it. SAM itself is replaced by a
     stand-in that returns a square around the positive clicks minus the negative ones."""
-    from spam_gui.app.worker import Pipeline
+    from spam_gui.app.pipeline import Pipeline
 
     class FakeSamPipeline(Pipeline):
         calls = 0
@@ -442,7 +442,7 @@ def test_sam_prior_source_with_progress_and_cancel(qtbot, make_window, image_fol
     """Prior source "SAM": the worker reports SAM's progress; Esc cancels it between steps."""
     import time as _time
 
-    from spam_gui.app.worker import Pipeline
+    from spam_gui.app.pipeline import Pipeline
     from spam_gui.core.prior import prior_from_label_map
     from tests.app.conftest import make_prior
 

@@ -1,0 +1,427 @@
+"""The app's pipeline: image → prior → saliency → SPAM → overlays, with small in-memory caches.
+
+:class:`Pipeline` does the work for :mod:`spam_gui.app.worker`'s threads; it has no Qt signal
+and no widget, only numpy / core calls, and it is thread-safe. :class:`EngineConfig` is what is
+global to every image (encoder, prior source, device...), :class:`Outcome` what one
+segmentation produced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from spam_gui.app.document import Params, Prompt
+from spam_gui.app.overlays import (LayerSet, OverlayStyle, Patch, build_layers, changed_region,
+                                   make_patch)
+from spam_gui.core.image_io import read_image
+
+log = logging.getLogger(__name__)
+
+_request_ids = itertools.count(1)
+
+
+def next_request_id() -> int:
+    return next(_request_ids)
+
+
+class Cancelled(Exception):
+    """A job was cancelled between two stages."""
+
+
+class UserError(Exception):
+    """An error the user caused and can fix (bad file, wrong size); no traceback is needed."""
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything global (not per image) that a segmentation depends on."""
+
+    encoder: str = "default"      # "default" (shipped) | "none" | path of a weight file
+    device: str = "auto"          # "auto" | "cpu" | "cuda"
+    prior_source: str = "none"    # "none" | "maps" | "sam"
+    prior_folder: str = ""        # folder of <stem>.png label maps; "" = <image folder>/priors
+    sam_checkpoint: str = ""
+    dino_checkpoint: str = ""
+
+    def signature(self) -> str:
+        d = {
+            "encoder": self.encoder, "device": self.device, "prior": self.prior_source,
+            "folder": self.prior_folder if self.prior_source == "maps" else "",
+            "sam": self.sam_checkpoint if self.prior_source == "sam" else "",
+            "dino": self.dino_checkpoint,
+        }
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+    def maps_folder(self, image_path: Path) -> Path:
+        return Path(self.prior_folder) if self.prior_folder else Path(image_path).parent / "priors"
+
+
+@dataclass
+class Outcome:
+    """One segmentation of one image, with what is needed to draw and export it."""
+
+    path: Path
+    key: str                        # doc state key + config signature
+    params: Params
+    ratios: dict[int, float]
+    prompts: tuple[Prompt, ...]
+    image: np.ndarray
+    result: Any                     # spam_gui.core.spam.SegmentationResult
+    prior_note: str
+    prior_key: str                  # identifies the prior (same prior ⇒ patchable)
+    saliency: np.ndarray | None = None
+    saliency_method: str | None = None
+    encoder_name: str = ""
+    layers: LayerSet | None = field(default=None, repr=False)
+    serial: int = field(default_factory=lambda: next(_request_ids))
+    seconds: float = 0.0
+
+    def nbytes(self) -> int:
+        n = self.image.nbytes + self.result.labels.nbytes + self.result.objects.nbytes
+        if self.saliency is not None:
+            n += self.saliency.nbytes
+        if self.layers is not None:
+            h, w = self.layers.shape
+            n += h * w * 4 * (3 + (self.layers.heatmap is not None))
+        return n
+
+
+def outcome_key(doc_key: str, config: EngineConfig) -> str:
+    return f"{doc_key}:{config.signature()}"
+
+
+# ----------------------------------------------------------------------------- small caches
+
+
+class LRU:
+    """A thread-safe LRU with a size cap in entries and optionally in bytes."""
+
+    def __init__(self, max_items: int, max_bytes: int | None = None,
+                 sizeof: Callable[[Any], int] | None = None) -> None:
+        self._d: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self._sizeof = sizeof or (lambda v: 0)
+        self._bytes = 0
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            if key in self._d:
+                self._bytes -= self._sizeof(self._d.pop(key))
+            self._d[key] = value
+            self._bytes += self._sizeof(value)
+            while len(self._d) > 1 and (len(self._d) > self.max_items or (
+                    self.max_bytes is not None and self._bytes > self.max_bytes)):
+                _, old = self._d.popitem(last=False)
+                self._bytes -= self._sizeof(old)
+
+    def pop(self, key: Any) -> Any:
+        with self._lock:
+            v = self._d.pop(key, None)
+            if v is not None:
+                self._bytes -= self._sizeof(v)
+            return v
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+            self._bytes = 0
+
+    def values(self) -> list[Any]:
+        with self._lock:
+            return list(self._d.values())
+
+    def keys(self) -> list[Any]:
+        with self._lock:
+            return list(self._d.keys())
+
+    def __contains__(self, key: Any) -> bool:
+        with self._lock:
+            return key in self._d
+
+
+# ----------------------------------------------------------------------------- the pipeline
+
+
+class Pipeline:
+    """The app's use of the core, thread-safe; caches what it computes (no Qt, no widgets)."""
+
+    def __init__(self, spam_factory: Callable[[str, str], Any] | None = None) -> None:
+        self._spam_factory = spam_factory
+        self._engines: dict[tuple[str, str], Any] = {}
+        self._engine_lock = threading.Lock()
+        self.images = LRU(8, 512 * 1024**2, lambda a: a.nbytes)
+        self.priors = LRU(32, 512 * 1024**2, lambda t: t[0].nbytes if t[0] is not None else 0)
+        self.saliency_maps = LRU(16, 256 * 1024**2, lambda t: t[0].nbytes)
+        self.prompt_masks = LRU(64, 256 * 1024**2, lambda m: m.nbytes)
+        self.sam_sessions = LRU(2)
+        self._sam_lock = threading.Lock()
+
+    # -- engines --------------------------------------------------------------------------
+    def engine(self, config: EngineConfig) -> Any:
+        key = (config.encoder, config.device)
+        with self._engine_lock:
+            eng = self._engines.get(key)
+            if eng is None:
+                try:
+                    if self._spam_factory is not None:
+                        eng = self._spam_factory(config.encoder, config.device)
+                    else:
+                        from spam_gui.core.spam import Spam
+
+                        eng = Spam(encoder=config.encoder, device=config.device)
+                except ValueError as exc:  # bad encoder file (named), CUDA asked for but absent
+                    raise UserError(f"engine: {exc}") from None
+                self._engines.clear()  # one engine at a time (settings changed)
+                self._engines[key] = eng
+            return eng
+
+    def clear(self) -> None:
+        for c in (self.images, self.priors, self.saliency_maps, self.prompt_masks):
+            c.clear()
+
+    # -- stages ---------------------------------------------------------------------------
+    def image(self, path: Path) -> np.ndarray:
+        p = Path(path)
+        try:
+            st = p.stat()
+            key = (str(p), st.st_size, st.st_mtime_ns)
+        except OSError:
+            key = (str(p), -1, -1)
+        img = self.images.get(key)
+        if img is None:
+            try:
+                img = read_image(p)
+            except ValueError as exc:  # ImageReadError names the file
+                raise UserError(str(exc)) from None
+            img.setflags(write=False)
+            self.images.put(key, img)
+        return img
+
+    def base_prior(self, path: Path, image: np.ndarray, config: EngineConfig,
+                   progress: Callable[[float, str], None] | None = None) -> tuple[Any, str, str]:
+        """(core Prior or None, a note for the status bar, a key identifying the prior)."""
+        from spam_gui.core import prior as prior_mod
+
+        h, w = image.shape[:2]
+        if config.prior_source == "maps":
+            mp = config.maps_folder(path) / f"{Path(path).stem}.png"
+            try:
+                st = mp.stat()
+            except OSError:
+                return None, f"no prior map {mp.name} in {mp.parent} (whole image one object)", "none"
+            key = ("maps", str(mp), st.st_size, st.st_mtime_ns, h, w)
+            hit = self.priors.get(key)
+            if hit is None:
+                try:
+                    pr = prior_mod.read_prior(mp, shape=(h, w))
+                except ValueError as exc:
+                    raise UserError(str(exc)) from None
+                hit = (pr.object_map, pr, f"prior map {mp.name}")
+                self.priors.put(key, hit)
+            return hit[1], hit[2], _hash_key(key)
+        if config.prior_source == "sam":
+            if not config.sam_checkpoint:
+                raise UserError("prior source is SAM, but no SAM checkpoint is set "
+                                "(Preferences → Models)")
+            key = ("sam", str(path), config.sam_checkpoint, config.device, h, w,
+                   _image_digest(image))
+            hit = self.priors.get(key)
+            if hit is None:
+                pr, note = self._sam_prior(image, config, progress)
+                hit = (pr.object_map, pr, note)
+                self.priors.put(key, hit)
+            return hit[1], hit[2], _hash_key(key)
+        return None, "no prior (whole image one object)", "none"
+
+    def _sam_prior(self, image: np.ndarray, config: EngineConfig,
+                   progress: Callable[[float, str], None] | None = None) -> tuple[Any, str]:
+        """The SAM prior (automatic masks + aggregation, SPEC §5), through SAM's disk cache."""
+        sam_mod = self._sam_module()
+        try:
+            with self._sam_lock:  # one SAM model at a time: it is large
+                out = sam_mod.sam_prior(image, config.sam_checkpoint, device=config.device,
+                                        progress=progress)
+        except ValueError as exc:  # SamCheckpointError names the file
+            raise UserError(str(exc)) from None
+        pr = out.prior
+        variant = out.provenance.get("checkpoint", {}).get("variant", "")
+        cached = " (cached)" if out.provenance.get("cache") == "prior" else ""
+        return pr, " ".join(f"SAM {variant} prior{cached}: {len(pr.objects)} objects".split())
+
+    @staticmethod
+    def _sam_module() -> Any:
+        try:
+            from spam_gui.core import sam as sam_mod
+        except ImportError as exc:
+            raise UserError(f"SAM support is not available ({exc})") from None
+        return sam_mod
+
+    def sam_session(self, image: np.ndarray, config: EngineConfig) -> Any:
+        """A SAM session (image embedding computed once, cached on disk) for click prompts."""
+        key = (_image_digest(image), config.sam_checkpoint, config.device)
+        sess = self.sam_sessions.get(key)
+        if sess is None:
+            sam_mod = self._sam_module()
+            try:
+                with self._sam_lock:
+                    model = sam_mod.load_sam(config.sam_checkpoint, config.device)
+                    sess = sam_mod.SamSession(model, image, cache=sam_mod.default_cache())
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+            self.sam_sessions.put(key, sess)
+        return sess
+
+    def prompt_mask(self, image: np.ndarray, prompt: Prompt, config: EngineConfig) -> np.ndarray:
+        """SAM's mask for a set of clicks (x, y, 1 = positive / 0 = negative)."""
+        key = (_image_digest(image), config.sam_checkpoint, prompt.points)
+        m = self.prompt_masks.get(key)
+        if m is not None:
+            return m
+        if not config.sam_checkpoint:
+            raise UserError("SAM click prompts need a SAM checkpoint (Preferences → Models)")
+        sess = self.sam_session(image, config)
+        pts = np.array([[x, y] for x, y, _ in prompt.points], np.float64)
+        labs = np.array([lab for _, _, lab in prompt.points], np.int64)
+        with self._sam_lock:
+            m, _score = sess.predict(points=pts, labels=labs)
+        m = np.asarray(m, bool)
+        self.prompt_masks.put(key, m)
+        return m
+
+    def prior(self, path: Path, image: np.ndarray, config: EngineConfig,
+              prompts: tuple[Prompt, ...], progress: Callable[[float, str], None] | None = None
+              ) -> tuple[np.ndarray | None, str, str]:
+        """The object map with the prompt objects merged in (SPEC §5 rules, prior.merge_mask)."""
+        base, note, key = self.base_prior(path, image, config, progress)
+        if not prompts:
+            return (None if base is None else base.object_map), note, key
+        from spam_gui.core import prior as prior_mod
+
+        pr = base if base is not None else prior_mod.prior_from_label_map(
+            np.ones(image.shape[:2], np.int32))
+        added = 0
+        for prompt in prompts:
+            mask = self.prompt_mask(image, prompt, config)
+            pr, new_id = prior_mod.merge_mask(pr, mask)
+            added += new_id is not None
+        pkey = _hash_key((key, [p.points for p in prompts]))
+        return pr.object_map, f"{note} + {added} prompt object(s)", pkey
+
+    def saliency(self, image: np.ndarray, config: EngineConfig) -> tuple[np.ndarray, str]:
+        key = (_image_digest(image), config.dino_checkpoint, config.device)
+        hit = self.saliency_maps.get(key)
+        if hit is None:
+            from spam_gui.core.saliency import compute_saliency
+
+            try:
+                sal, method = compute_saliency(image, dino_checkpoint=config.dino_checkpoint or None,
+                                               device=config.device)
+            except ValueError as exc:   # CheckpointError names the file
+                raise UserError(str(exc)) from None
+            hit = (np.asarray(sal, np.float32), str(method))
+            self.saliency_maps.put(key, hit)
+        return hit
+
+    def segment(self, path: Path, params: Params, ratios: dict[int, float],
+                prompts: tuple[Prompt, ...], config: EngineConfig, key: str,
+                style: OverlayStyle | None, check: Callable[[], None] = lambda: None,
+                on_image: Callable[[np.ndarray], None] | None = None,
+                on_prior: Callable[[str], None] | None = None,
+                want_heatmap: bool = False,
+                progress: Callable[[float, str], None] | None = None) -> Outcome:
+        t0 = time.perf_counter()
+        image = self.image(path)
+        if on_image is not None:
+            on_image(image)
+        check()
+
+        def prior_progress(frac: float, text: str) -> None:
+            check()                      # SAM's automatic masks stop here when cancelled
+            if progress is not None:
+                progress(frac, text)
+
+        prior, note, prior_key = self.prior(path, image, config, prompts, prior_progress)
+        if on_prior is not None:
+            on_prior(note)
+        check()
+        sal, method = (None, None)
+        if params.va or want_heatmap:
+            sal, method = self.saliency(image, config)
+            check()
+        engine = self.engine(config)
+        try:
+            res = engine.segment(
+                image, n_segments=params.n_segments, prior=prior,
+                ratios={int(k): float(v) for k, v in ratios.items()} or None,
+                lambda_s=params.lambda_s, lambda_c=params.lambda_c, n_iter=params.n_iter,
+                saliency=sal if params.va else None, attention_ratio=params.attention_ratio,
+                ratio_mode=params.ratio_mode, saliency_method=method if params.va else None,
+            )
+        except ValueError as exc:
+            raise UserError(f"{Path(path).name}: {exc}") from None
+        check()
+        layers = build_layers(image, res, style, sal) if style is not None else None
+        return Outcome(path=Path(path), key=key, params=params, ratios=dict(ratios),
+                       prompts=tuple(prompts), image=image, result=res, prior_note=note,
+                       prior_key=prior_key, saliency=sal, saliency_method=method,
+                       encoder_name=getattr(engine, "encoder_name", ""), layers=layers,
+                       seconds=time.perf_counter() - t0)
+
+    def transition(self, base: Outcome, target_ratios: dict[int, float], key: str,
+                   config: EngineConfig, style: OverlayStyle, cached: Outcome | None = None
+                   ) -> tuple[Outcome, Patch | None]:
+        """Go from ``base`` to the same image with other ratios: by rescaling each changed
+        object (or taking ``cached``), and a patch of the overlays over the changed region."""
+        t0 = time.perf_counter()
+        changed = {o for o in set(base.ratios) | set(target_ratios)
+                   if not math.isclose(base.ratios.get(o, 1.0), target_ratios.get(o, 1.0))}
+        if cached is not None:
+            target = cached
+            res = cached.result
+        else:
+            engine = self.engine(config)
+            res = base.result
+            for oid in sorted(changed):
+                if oid in res.objects_info:
+                    res = engine.rescale(res, oid, target_ratios.get(oid, 1.0))
+            target = replace(base, key=key, ratios=dict(target_ratios), result=res, layers=None,
+                             serial=next_request_id())
+        patch = None
+        region = changed_region(base.result, res, changed) if changed else None
+        if region is not None:
+            patch = make_patch(base.image, res, region, style)
+        target.seconds = time.perf_counter() - t0
+        return target, patch
+
+
+def _image_digest(image: np.ndarray) -> str:
+    # Cheap content id: shape + a strided sample (the full hash is the engine's business).
+    sample = np.ascontiguousarray(image[::7, ::5]).tobytes()
+    return hashlib.sha1(repr(image.shape).encode() + sample).hexdigest()[:16]
+
+
+def _hash_key(obj: Any) -> str:
+    return hashlib.sha1(repr(obj).encode()).hexdigest()[:12]
