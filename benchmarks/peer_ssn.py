@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pos-scale", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--markdown", action="store_true")
+    p.add_argument("--peer-only", action="store_true",
+                   help="only the peer row (the others are in benchmarks/bsds_table.py)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -85,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ks = [int(k) for k in args.n_segments.split(",")]
     data = load_dataset(args.data, limit=args.limit)
-    methods = [make_method("slic"), make_method("spam", encoder=None),
-               make_method("spam", encoder="default"), peer_method(load_peer(args.peer), args.pos_scale)]
+    methods = [] if args.peer_only else [
+        make_method("slic"), make_method("spam", encoder=None), make_method("spam", encoder="default")]
+    methods.append(peer_method(load_peer(args.peer), args.pos_scale))
     results = evaluate(data, methods, ks)
     print(f"{len(data)} images of {args.data}; torch threads {torch.get_num_threads()}")
     print(format_table(results, markdown=args.markdown))
