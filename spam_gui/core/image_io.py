@@ -19,6 +19,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 
+# The process umask, read once at import (reading it means setting it, which is not thread-safe).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 # Large scans are legitimate input; keep a generous but finite decompression-bomb guard.
 Image.MAX_IMAGE_PIXELS = 40_000 * 40_000
 
@@ -122,6 +126,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        try:  # mkstemp makes 0600 files: keep an existing file's mode, else the usual one
+            mode = p.stat().st_mode & 0o777 if p.exists() else 0o666 & ~_UMASK
+            os.fchmod(fd, mode)
+        except OSError:
+            pass
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

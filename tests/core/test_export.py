@@ -211,3 +211,17 @@ def test_a_file_where_the_folder_should_be(tmp_path, result):
     with pytest.raises(FileWriteError, match="out"):
         save_result(blocker, "img", res, image=img)
     assert blocker.read_text() == "not a folder"
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+
+    from spam_gui.core.image_io import atomic_write_bytes
+
+    p = atomic_write_bytes(tmp_path / "a.bin", b"x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~umask
+    os.chmod(p, 0o640)
+    atomic_write_bytes(p, b"y")  # an existing file keeps its mode
+    assert p.stat().st_mode & 0o777 == 0o640 and p.read_bytes() == b"y"
