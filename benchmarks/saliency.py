@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _machine import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 ARCHS = {  # name: (embed_dim, depth, heads, patch, file name of the official checkpoint)
     "vits16": (384, 12, 6, 16, "dino_deitsmall16_pretrain.pth"),
@@ -75,12 +76,7 @@ def main() -> int:
     h, w = images[0].shape[:2]
     dev = S.resolve_device(args.device)
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(l.split(":", 1)[1].strip() for l in fh if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{cpu}, {args.threads} threads"
     print(f"device: {where}; torch {torch.__version__}; {len(images)} images of {max(h, w)} x {min(h, w)}"
           " (either orientation)")

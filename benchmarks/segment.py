@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _machine import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "bsds500" / "val")
 
@@ -60,13 +61,7 @@ def load_images(data: Path, limit: int) -> list[tuple[str, np.ndarray, np.ndarra
 def machine_line(threads: int) -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(l.split(":", 1)[1].strip() for l in fh if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"machine: {cpu}, {os.cpu_count()} cores; torch {torch.__version__}, "
+    return (f"machine: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}, "
             f"{threads} thread(s); python {platform.python_version()}")
 
 
