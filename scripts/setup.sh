@@ -16,16 +16,18 @@ if [ "$(uname -s)" = "Linux" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id 
   fi
 fi
 
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+fi
 . .venv/bin/activate
-python -m pip install -q --upgrade pip
-# PyTorch first, pinned, so that nothing pulls another build.
-python -c "import torch, torchvision" 2>/dev/null || python -m pip install -q torch==2.14.1 torchvision==0.29.1
-# Skip the (slow) editable install when nothing it depends on changed since the last one.
-extras=""; [ $want_test = 1 ] && extras="[test]"
-stamp=".venv/.spam-installed$( [ $want_test = 1 ] && echo -test )"
+# Nothing to do when the install is complete and pyproject.toml has not changed since.
+if [ $want_test = 1 ]; then extras="[test]"; stamp=.venv/.spam-installed-test
+else extras=""; stamp=.venv/.spam-installed; fi
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! python -c "import spam_gui" 2>/dev/null; then
+  # PyTorch first, pinned, so that nothing pulls another build.
+  python -c "import torch, torchvision" 2>/dev/null || python -m pip install -q torch==2.14.1 torchvision==0.29.1
   python -m pip install -q -e ".$extras"
   echo "$want" > "$stamp"
 fi
