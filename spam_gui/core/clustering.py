@@ -170,8 +170,12 @@ def build_problem(
     cand_of_group = np.empty((2 * K, N_CANDIDATES), dtype=np.int64)
     cand_of_group[:] = np.arange(2 * K)[:, None] % K
 
-    by_object = np.argsort(pixel_object, kind="stable")
-    obj_ids, obj_counts = np.unique(pixel_object[by_object], return_counts=True)
+    if P and pixel_object.min() == pixel_object.max():  # one object: nothing to sort
+        by_object = np.arange(P)
+        obj_ids, obj_counts = pixel_object[:1].copy(), np.array([P])
+    else:
+        by_object = np.argsort(pixel_object, kind="stable")
+        obj_ids, obj_counts = np.unique(pixel_object[by_object], return_counts=True)
     obj_start = dict(zip(obj_ids.tolist(), np.concatenate([[0], np.cumsum(obj_counts)]).tolist()))
     obj_count = dict(zip(obj_ids.tolist(), obj_counts.tolist()))
     for oid in np.unique(seed_object):

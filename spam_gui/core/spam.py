@@ -494,8 +494,12 @@ def _object_index(objects: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """Object ids (> 0), their areas, and the raster indices of their pixels grouped by object
     (``order[starts[i]:starts[i+1]]`` are object i's pixels)."""
     flat = objects.ravel()
-    order = np.argsort(flat, kind="stable")
-    ids, counts = np.unique(flat[order], return_counts=True)
+    if flat.size and flat.min() == flat.max():  # one object, or all uncertain: nothing to sort
+        order = np.arange(flat.size)
+        ids, counts = flat[:1].copy(), np.array([flat.size])
+    else:
+        order = np.argsort(flat, kind="stable")
+        ids, counts = np.unique(flat[order], return_counts=True)
     starts = np.concatenate([[0], np.cumsum(counts)])
     if ids.size and ids[0] == 0:
         order = order[counts[0]:]
