@@ -81,12 +81,9 @@ def run(args: argparse.Namespace) -> int:
     masks_for = None
     if args.masks is not None:
         mpath = Path(args.masks)
-        if mpath.is_dir():
-            def masks_for(img: Path) -> Path:  # noqa: E306
-                return mpath / f"{img.stem}.npz"
-        elif len(images) == 1:
-            def masks_for(img: Path) -> Path:  # noqa: E306
-                return mpath
+        if mpath.is_dir() or len(images) == 1:
+            def masks_for(img: Path) -> Path:
+                return mpath / f"{img.stem}.npz" if mpath.is_dir() else mpath
         elif not mpath.exists():
             _err(f"{mpath}: no such file or folder")
             return 2

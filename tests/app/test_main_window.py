@@ -6,7 +6,6 @@ import json
 import threading
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from spam_gui.app.document import DocState

@@ -155,10 +155,6 @@ def test_grid_labels_and_unknown_method():
 
 
 def test_eval_spam_with_gt_prior(tmp_path, capsys):
-    try:
-        import spam_gui.core.spam  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"the SPAM engine (spam_gui/core/spam.py) cannot be imported: {exc}")
     data = make_dataset(tmp_path / "data")
     out_json = tmp_path / "r.json"
     rc = run_eval(["--data", str(data), "--method", "spam,slic", "--encoder", "none",
