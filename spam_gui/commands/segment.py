@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lambda-s", type=float, default=7.5, help="regularity λs (default 7.5)")
     p.add_argument("--lambda-c", type=float, default=0.26, help="colour weight λc (default 0.26)")
     p.add_argument("--iterations", type=int, default=10, help="clustering iterations T (default 10)")
+    p.add_argument("--smoothing", type=int, default=1,
+                   help="3x3 majority-filter passes on the hard labels before connectivity "
+                        "(default 1; 0: plain argmax labels)")
     p.add_argument("--encoder", default="default",
                    help="default (shipped weights), none (no network, D=5) or a weight file")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -133,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
                 res = spam.segment(
                     image, n_segments=args.n_segments, prior=prior, lambda_s=args.lambda_s,
                     lambda_c=args.lambda_c, n_iter=args.iterations, seed=args.seed,
+                    smoothing=args.smoothing,
                     saliency=saliency, attention_ratio=args.ratio,
                     saliency_threshold=args.saliency_threshold, saliency_method=method,
                 )

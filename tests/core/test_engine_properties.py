@@ -151,10 +151,10 @@ def other_superpixels_unchanged(before, after, oid: int, values_too: bool) -> No
 # -- properties ------------------------------------------------------------------------------
 
 @PROPS
-@given(cases())
-def test_segment_invariants(spam, case):
+@given(cases(), st.sampled_from([0, 1, 2]))
+def test_segment_invariants(spam, case, smoothing):
     img, prior, k, seed = case
-    res = spam.segment(img, n_segments=k, prior=prior, seed=seed)
+    res = spam.segment(img, n_segments=k, prior=prior, seed=seed, smoothing=smoothing)
     check_result(res, prior, img.shape[:2])
 
 
@@ -173,7 +173,8 @@ def test_same_seed_same_result(spam, case):
 def test_rescale_touches_only_the_clicked_object(spam, case, data):
     img, prior, k, seed = case
     assume(prior is not None)
-    res = spam.segment(img, n_segments=k, prior=prior, seed=seed)
+    smoothing = data.draw(st.sampled_from([0, 1]))
+    res = spam.segment(img, n_segments=k, prior=prior, seed=seed, smoothing=smoothing)
     check_result(res, prior, img.shape[:2])
     oid = data.draw(st.sampled_from(sorted(res.objects_info)))
     ratio = data.draw(st.sampled_from([0.25, 0.5, 1.0, 1.5, 2.0, 3.0]))
