@@ -94,11 +94,12 @@ def nearest_seed(pixel_pos: np.ndarray, seed_pos: np.ndarray) -> np.ndarray:
     n, k = pixel_pos.shape[0], seed_pos.shape[0]
     if k == 1 or n == 0:
         return np.zeros(n, dtype=np.int64)
-    pix = np.rint(pixel_pos).astype(np.int64)
+    py = np.rint(pixel_pos[:, 0]).astype(np.int32)
+    px = np.rint(pixel_pos[:, 1]).astype(np.int32)
     sd = np.rint(seed_pos).astype(np.int64)
-    lo = np.minimum(pix.min(0), sd.min(0))
-    hi = np.maximum(pix.max(0), sd.max(0))
-    shape = tuple((hi - lo + 1).tolist())
+    lo = (min(int(py.min()), int(sd[:, 0].min())), min(int(px.min()), int(sd[:, 1].min())))
+    hi = (max(int(py.max()), int(sd[:, 0].max())), max(int(px.max()), int(sd[:, 1].max())))
+    shape = (hi[0] - lo[0] + 1, hi[1] - lo[1] + 1)
     if shape[0] * shape[1] > 16 * n + 4096:
         return cKDTree(seed_pos).query(pixel_pos, k=1)[1].astype(np.int64)
     free = np.ones(shape, dtype=bool)
@@ -107,8 +108,14 @@ def nearest_seed(pixel_pos: np.ndarray, seed_pos: np.ndarray) -> np.ndarray:
     free[sy, sx] = False
     lut[sy, sx] = np.arange(k)
     iy, ix = ndi.distance_transform_edt(free, return_distances=False, return_indices=True)
-    py, px = pix[:, 0] - lo[0], pix[:, 1] - lo[1]
-    return lut[iy[py, px], ix[py, px]]
+    nearest = lut[iy, ix].ravel()                     # the nearest seed of every box pixel
+    flat = (py - lo[0]) * shape[1] + (px - lo[1])
+    return nearest if n == nearest.size and _is_range(flat) else nearest[flat]
+
+
+def _is_range(a: np.ndarray) -> bool:
+    """Whether ``a`` is exactly 0, 1, ..., len(a) - 1 (cheap test first)."""
+    return a.size == 0 or (a[0] == 0 and a[-1] == a.size - 1 and bool((np.diff(a) == 1).all()))
 
 
 def _candidates(seed_pos: np.ndarray, k: int, radius: float | np.ndarray | None) -> np.ndarray:
@@ -183,7 +190,8 @@ def build_problem(
         o = int(oid)
         if obj_count.get(o, 0):
             p_idx = by_object[obj_start[o]:obj_start[o] + obj_count[o]]
-            nearest = s_idx[nearest_seed(pixel_pos[p_idx], seed_pos[s_idx])]
+            pts = pixel_pos if p_idx.size == P else pixel_pos[p_idx]   # (one object: no copy)
+            nearest = s_idx[nearest_seed(pts, seed_pos[s_idx])]
             init[p_idx] = nearest
             group[p_idx] = nearest
         local = _candidates(seed_pos[s_idx], N_CANDIDATES, seed_radius[s_idx])
@@ -194,11 +202,12 @@ def build_problem(
         init[unc] = nearest
         group[unc] = K + nearest
         cand_of_group[K:] = _candidates(seed_pos, N_CANDIDATES, None)
-    known = np.isin(pixel_object, seed_object) | (pixel_object == 0)
-    if not known.all():
+    missing = set(obj_ids.tolist()) - set(np.unique(seed_object).tolist()) - {0}
+    if missing:
         raise ValueError("some pixels belong to an object that has no seed")
 
-    order = np.argsort(group, kind="stable")
+    # a stable sort of small integers is a radix sort in NumPy
+    order = np.argsort(group.astype(np.int16) if 2 * K < 2**15 else group, kind="stable")
     counts = np.bincount(group, minlength=2 * K)
     nonempty = counts > 0
     if chunk is None:
@@ -238,24 +247,18 @@ def build_problem(
     )
 
 
-def _scatter_mean(values: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
-    sums = torch.zeros((n, values.shape[1]), dtype=values.dtype, device=values.device)
-    sums.index_add_(0, index, values)
-    cnt = torch.zeros(n, dtype=values.dtype, device=values.device)
-    cnt.index_add_(0, index, torch.ones_like(index, dtype=values.dtype))
-    return sums / cnt.clamp_min(1.0)[:, None]
-
-
-def _initial_centroids(appearance: torch.Tensor, positions: torch.Tensor,
+def _initial_centroids(fg: torch.Tensor, ca_dim: int,
                        problem: ClusterProblem) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean features of each seed's initial pixels. A seed that starts without pixels (two
-    seeds on one pixel) sits at its own position with the appearance of its nearest
-    candidate that has pixels."""
+    """Mean features of each seed's initial pixels, from the grouped rows ``fg``
+    ((R, n, Ca + 3): appearance, position, 1). Every row holds pixels of one initial seed,
+    its first candidate. A seed that starts without pixels (two seeds on one pixel) sits at
+    its own position with the appearance of its nearest candidate that has pixels."""
     K = problem.n_seeds
-    counts = torch.zeros(K, dtype=appearance.dtype, device=appearance.device).index_add_(
-        0, problem.init_labels, torch.ones_like(problem.init_labels, dtype=appearance.dtype))
-    c_app = _scatter_mean(appearance, problem.init_labels, K)
-    c_pos = _scatter_mean(positions, problem.init_labels, K)
+    sums = torch.zeros((K, fg.shape[-1]), dtype=fg.dtype, device=fg.device).index_add_(
+        0, problem.rows_cand[:, 0], fg.sum(1))
+    counts = sums[:, -1]
+    mean = sums[:, :-1] / counts.clamp_min(1.0)[:, None]
+    c_app, c_pos = mean[:, :ca_dim], mean[:, ca_dim:]
     empty = counts == 0
     if bool(empty.any()):
         idx = torch.nonzero(empty).flatten()
@@ -263,11 +266,12 @@ def _initial_centroids(appearance: torch.Tensor, positions: torch.Tensor,
         has = counts[cand] > 0
         first = torch.where(has.any(1), has.to(torch.int8).argmax(1), torch.zeros_like(idx))
         donor = torch.gather(cand, 1, first[:, None])[:, 0]
-        fallback = appearance.mean(0, keepdim=True).expand(idx.numel(), -1)
+        total = sums.sum(0)
+        fallback = (total[:ca_dim] / total[-1].clamp_min(1.0)).expand(idx.numel(), -1)
         c_app = c_app.clone()
         c_app[idx] = torch.where(has.any(1)[:, None], c_app[donor], fallback)
         c_pos = c_pos.clone()
-        c_pos[idx] = problem.seed_pos[idx].to(positions.dtype)
+        c_pos[idx] = problem.seed_pos[idx].to(c_pos.dtype)
     return c_app, c_pos
 
 
@@ -315,14 +319,21 @@ def soft_cluster(
     P, K = problem.n_pixels, problem.n_seeds
     ca_dim = appearance.shape[1]
     n_feat = ca_dim + 2
-    ones = torch.ones((P, 1), dtype=dt, device=dev)
-    # [appearance, position, 1]: the trailing 1 makes one bmm give both the weighted sums and
-    # the soft pixel counts; the dummy padding pixel is all zeros, so it adds nothing.
-    feat = torch.cat([appearance, positions.to(dt), ones], dim=1)
-    feat = torch.cat([feat, feat.new_zeros((1, feat.shape[1]))], 0)
+    # [appearance, position, 1] per pixel: the trailing 1 makes one bmm give both the
+    # weighted sums and the soft pixel counts; row P is the dummy padding pixel, all zeros,
+    # so it adds nothing.
+    feat = torch.empty((P + 1, n_feat + 1), dtype=dt, device=dev)
+    feat[:P, :ca_dim] = appearance
+    feat[:P, ca_dim:n_feat] = positions.to(dt)
+    feat[:P, n_feat] = 1.0
+    feat[P] = 0.0
     rp = problem.rows_pixels
     fg = feat[rp]                                                       # (R, n, Ca + 3)
-    fgt = fg[..., :n_feat].transpose(1, 2).contiguous()                 # (R, Ca + 2, n)
+    if fg.shape[-1] <= 10:
+        # few feature columns: MKL's batched products are about twice as fast with both
+        # operands contiguous along the pixels
+        fg = fg.transpose(1, 2).contiguous().transpose(1, 2)
+    fgt = fg.transpose(1, 2)[:, :n_feat]                                # (R, Ca + 2, n) view
     cand = problem.rows_cand
     cand_flat = cand.reshape(-1)
     s2 = problem.seed_scale2.to(dev, dt)[cand][..., None]               # (R, 9, 1)
@@ -333,7 +344,7 @@ def soft_cluster(
     mixed = bool(((s2r != s2r[:, :1]) & problem.rows_valid).any())
     xg2 = (fgt[:, ca_dim:] ** 2).sum(1, keepdim=True) if mixed else None  # (R, 1, n)
 
-    c_app, c_pos = _initial_centroids(appearance, positions.to(dt), problem)
+    c_app, c_pos = _initial_centroids(fg, ca_dim, problem)
 
     def neg_distances(c_app: torch.Tensor, c_pos: torch.Tensor) -> torch.Tensor:
         """(R, 9, n) minus the squared distances, up to per-pixel constants."""
@@ -347,7 +358,7 @@ def soft_cluster(
     q = None
     for _ in range(max(0, int(n_iter))):
         q = torch.softmax(neg_distances(c_app, c_pos), dim=1)           # (R, 9, n)
-        sums = torch.bmm(q, fg).reshape(-1, fg.shape[-1])               # (R * 9, Ca + 3)
+        sums = torch.bmm(q, fg).reshape(-1, fg.shape[-1])           # (R * 9, Ca + 3)
         tot = torch.zeros((K, fg.shape[-1]), dtype=dt, device=dev).index_add(0, cand_flat, sums)
         sd = tot[:, -1:]
         has = sd > EPS
