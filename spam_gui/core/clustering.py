@@ -34,6 +34,8 @@ from scipy.spatial import cKDTree
 N_CANDIDATES = 9
 CANDIDATE_RADIUS = 1.65  # x sqrt(H * W / K), SPEC §4
 EPS = 1e-8
+# pixel slots per block of rows on the CPU (a few MB: the block stays in the caches)
+BLOCK_PIXELS = 49152
 
 
 @dataclass
@@ -346,41 +348,65 @@ def soft_cluster(
 
     c_app, c_pos = _initial_centroids(fg, ca_dim, problem)
 
-    def neg_distances(c_app: torch.Tensor, c_pos: torch.Tensor) -> torch.Tensor:
-        """(R, 9, n) minus the squared distances, up to per-pixel constants."""
+    # On the CPU the rows are processed in blocks whose working set stays in cache: a
+    # distance / softmax / product pass over all rows at once streams ~10 MB tensors through
+    # memory three times per iteration, which costs more than the arithmetic.
+    n_rows = rp.shape[0]
+    step = n_rows if dev.type != "cpu" else max(1, BLOCK_PIXELS // max(1, rp.shape[1]))
+    blocks = [slice(b, min(b + step, n_rows)) for b in range(0, n_rows, step)]
+
+    def centroid_terms(c_app: torch.Tensor, c_pos: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per row and candidate: the weights ``w`` (R, 9, Ca + 2) and ``-|c|^2`` (R, 9, 1)."""
         ca = c_app[cand]                                                # (R, 9, Ca)
         cx = c_pos[cand]                                                # (R, 9, 2)
-        w = torch.cat([ca, s2 * cx], dim=2)                             # (R, 9, Ca + 2)
+        w = torch.cat([ca, s2 * cx], dim=2)
         cc = (ca * ca).sum(-1, keepdim=True) + s2 * (cx * cx).sum(-1, keepdim=True) + invalid
-        nd = torch.baddbmm(-cc, w, fgt, beta=1.0, alpha=2.0)
-        return nd if xg2 is None else torch.addcmul(nd, -s2, xg2)
+        return w, -cc
+
+    def neg_distances(w: torch.Tensor, ncc: torch.Tensor, rows: slice) -> torch.Tensor:
+        """(rows, 9, n) minus the squared distances, up to per-pixel constants."""
+        nd = torch.baddbmm(ncc[rows], w[rows], fgt[rows], beta=1.0, alpha=2.0)
+        return nd if xg2 is None else torch.addcmul(nd, -s2[rows], xg2[rows])
 
     q = None
-    for _ in range(max(0, int(n_iter))):
-        q = torch.softmax(neg_distances(c_app, c_pos), dim=1)           # (R, 9, n)
-        sums = torch.bmm(q, fg).reshape(-1, fg.shape[-1])           # (R * 9, Ca + 3)
+    n_iter = max(0, int(n_iter))
+    for it in range(n_iter):
+        w, ncc = centroid_terms(c_app, c_pos)
+        sums_parts, q_parts = [], []
+        for rows in blocks:
+            q_rows = torch.softmax(neg_distances(w, ncc, rows), dim=1)  # (rows, 9, n)
+            sums_parts.append(torch.bmm(q_rows, fg[rows]))              # (rows, 9, Ca + 3)
+            if it == n_iter - 1:
+                q_parts.append(q_rows)
+        sums = (torch.cat(sums_parts) if len(sums_parts) > 1 else sums_parts[0]
+                ).reshape(-1, fg.shape[-1])                             # (R * 9, Ca + 3)
         tot = torch.zeros((K, fg.shape[-1]), dtype=dt, device=dev).index_add(0, cand_flat, sums)
         sd = tot[:, -1:]
         has = sd > EPS
         cen = tot[:, :-1] / (sd + EPS)
         c_app = torch.where(has, cen[:, :ca_dim], c_app)
         c_pos = torch.where(has, cen[:, ca_dim:], c_pos)
+        if q_parts:
+            q = torch.cat(q_parts) if len(q_parts) > 1 else q_parts[0]
     if q is not None:
         q = q * problem.rows_mask.to(dt)[:, None, :]
 
     with torch.no_grad():
         if hard_from_final or q is None:
-            score = neg_distances(c_app.detach(), c_pos.detach())
-        else:
-            score = q
-        # argmax over the 9 candidates as a running maximum: far faster on CPU than
-        # argmax along a short, strided dimension
-        best_val = score[:, 0].clone()
-        best = torch.zeros(best_val.shape, dtype=torch.int64, device=dev)
-        for j in range(1, score.shape[1]):
-            better = score[:, j] > best_val
-            best_val = torch.where(better, score[:, j], best_val)
-            best.masked_fill_(better, j)
+            w, ncc = centroid_terms(c_app.detach(), c_pos.detach())
+        best = torch.empty(rp.shape, dtype=torch.int64, device=dev)
+        for rows in blocks:
+            score = neg_distances(w, ncc, rows) if hard_from_final or q is None else q[rows]
+            # argmax over the 9 candidates as a running maximum: far faster on CPU than
+            # argmax along a short, strided dimension
+            best_val = score[:, 0].clone()
+            best_rows = torch.zeros(best_val.shape, dtype=torch.int64, device=dev)
+            for j in range(1, score.shape[1]):
+                better = score[:, j] > best_val
+                best_val = torch.where(better, score[:, j], best_val)
+                best_rows.masked_fill_(better, j)
+            best[rows] = best_rows
         seed_of_slot = torch.gather(cand, 1, best)                      # (R, n)
         labels = torch.empty(P + 1, dtype=torch.int64, device=dev)
         labels[rp.reshape(-1)] = seed_of_slot.reshape(-1)
