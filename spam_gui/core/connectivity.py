@@ -21,7 +21,7 @@ SMALL_PIECE_FRACTION = 0.15
 class Pieces:
     """4-connected pieces of a label map and their borders."""
 
-    comp: np.ndarray          # (H, W) int64 piece id, 0..C-1
+    comp: np.ndarray          # (H, W) int32 piece id, 0..C-1
     comp_label: np.ndarray    # (C,) superpixel label of each piece
     size: np.ndarray          # (C,) pixel count
     n_certain: np.ndarray     # (C,) non-uncertain pixels in the piece
@@ -31,7 +31,7 @@ class Pieces:
 
 def find_pieces(labels: np.ndarray, pixel_object: np.ndarray) -> Pieces:
     """Split a label map (values >= 1) into 4-connected pieces and measure their borders."""
-    comp = connected_components(labels, background=0, connectivity=1).astype(np.int64) - 1
+    comp = connected_components(labels, background=0, connectivity=1).astype(np.int32) - 1
     flat = comp.ravel()
     n = int(flat.max()) + 1 if flat.size else 0
     size = np.bincount(flat, minlength=n)
@@ -44,7 +44,7 @@ def find_pieces(labels: np.ndarray, pixel_object: np.ndarray) -> Pieces:
     diff = a != b
     lo = np.minimum(a[diff], b[diff])
     hi = np.maximum(a[diff], b[diff])
-    code, border = np.unique(lo * n + hi, return_counts=True)
+    code, border = np.unique(lo.astype(np.int64) * n + hi, return_counts=True)
     pairs = np.stack([code // max(n, 1), code % max(n, 1)], axis=1) if code.size else np.zeros((0, 2), np.int64)
     return Pieces(comp, comp_label, size, n_certain, pairs, border)
 
@@ -151,9 +151,15 @@ def renumber(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (index 0 unused, -1).
     """
     flat = groups.ravel()
-    uniq, first = np.unique(flat, return_index=True)
-    order = np.argsort(first, kind="stable")
-    old_ids = uniq[order]
-    lut = np.zeros(int(uniq.max()) + 1 if uniq.size else 1, dtype=np.int32)
+    if flat.size == 0:
+        return groups.astype(np.int32), np.array([-1], dtype=np.int64)
+    n = int(flat.max()) + 1
+    # first occurrence of every id without sorting the pixels: assigning positions in
+    # reverse order leaves the smallest one
+    first = np.full(n, flat.size, dtype=np.int64)
+    first[flat[::-1]] = np.arange(flat.size - 1, -1, -1)
+    present = np.flatnonzero(first < flat.size)
+    old_ids = present[np.argsort(first[present], kind="stable")]
+    lut = np.zeros(n, dtype=np.int32)
     lut[old_ids] = np.arange(1, old_ids.size + 1, dtype=np.int32)
     return lut[groups], np.concatenate([[-1], old_ids])

@@ -478,7 +478,8 @@ class Spam:
         base_radius = CANDIDATE_RADIUS * math.sqrt(h * w / k_req)
         for i, oid in enumerate(ids):
             pix = order[starts[i]:starts[i + 1]]
-            sp = kmeans_seeds(pos[pix], int(k_obj[i]), object_rng(seed, int(oid)))
+            pts = pos if pix.size == pos.shape[0] else pos[pix]  # (pix is then 0..P-1)
+            sp = kmeans_seeds(pts, int(k_obj[i]), object_rng(seed, int(oid)))
             seed_pos.append(sp)
             seed_obj.append(np.full(sp.shape[0], oid, np.int64))
             seed_rad.append(np.full(sp.shape[0], base_radius / math.sqrt(density[i])))
