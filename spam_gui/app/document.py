@@ -44,6 +44,7 @@ class Params:
     lambda_s: float = 7.5
     lambda_c: float = 0.26
     n_iter: int = 10
+    smoothing: int = 1
     va: bool = False
     attention_ratio: float = 2.5
     ratio_mode: str = "local"
@@ -84,6 +85,7 @@ class Params:
             lambda_s=min(max(self.lambda_s, 0.0), 1000.0),
             lambda_c=min(max(self.lambda_c, 0.0), 1000.0),
             n_iter=min(max(self.n_iter, 0), 100),
+            smoothing=min(max(self.smoothing, 0), 5),
             attention_ratio=min(max(self.attention_ratio, 0.01), 100.0),
             ratio_mode=self.ratio_mode if self.ratio_mode in ("local", "keep-total") else "local",
         )

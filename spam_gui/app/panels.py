@@ -246,6 +246,12 @@ class ControlsPanel(QtWidgets.QWidget):
         self.n_iter.setObjectName("n_iter")
         self.n_iter.setRange(0, 100)
         self.n_iter.setToolTip("T, clustering iterations")
+        self.smoothing = QtWidgets.QSpinBox()
+        self.smoothing.setObjectName("smoothing")
+        self.smoothing.setRange(0, 5)
+        self.smoothing.setToolTip("passes of a 3×3 majority filter on the labels before "
+                                  "connectivity: removes speckle, straightens borders "
+                                  "(0 = raw clustering labels)")
         self.ratio_mode = QtWidgets.QComboBox()
         self.ratio_mode.setObjectName("ratio_mode")
         self.ratio_mode.addItem("local (only the clicked object)", "local")
@@ -254,6 +260,7 @@ class ControlsPanel(QtWidgets.QWidget):
         f.addRow("λs (regularity):", self.lambda_s)
         f.addRow("λc (colour):", self.lambda_c)
         f.addRow("Iterations:", self.n_iter)
+        f.addRow("Smoothing:", self.smoothing)
         f.addRow("Ratio mode:", self.ratio_mode)
 
         va = QtWidgets.QGroupBox("Visual attention")
@@ -336,7 +343,7 @@ class ControlsPanel(QtWidgets.QWidget):
         lay.addWidget(self.recompute)
         lay.addStretch(1)
 
-        for w in (self.k, self.n_iter):
+        for w in (self.k, self.n_iter, self.smoothing):
             w.valueChanged.connect(self._changed)
         for w in (self.lambda_s, self.lambda_c, self.attention_ratio):
             w.valueChanged.connect(self._changed)
@@ -353,6 +360,7 @@ class ControlsPanel(QtWidgets.QWidget):
         return Params(
             n_segments=self.k.value(), lambda_s=round(self.lambda_s.value(), 6),
             lambda_c=round(self.lambda_c.value(), 6), n_iter=self.n_iter.value(),
+            smoothing=self.smoothing.value(),
             va=self.va.isChecked(), attention_ratio=round(self.attention_ratio.value(), 6),
             ratio_mode=self.ratio_mode.currentData() or "local",
         )
@@ -366,6 +374,7 @@ class ControlsPanel(QtWidgets.QWidget):
             self.lambda_s.setValue(p.lambda_s)
             self.lambda_c.setValue(p.lambda_c)
             self.n_iter.setValue(p.n_iter)
+            self.smoothing.setValue(p.smoothing)
             self.va.setChecked(p.va)
             self.attention_ratio.setValue(p.attention_ratio)
             i = self.ratio_mode.findData(p.ratio_mode)

@@ -377,6 +377,7 @@ class Pipeline:
                 image, n_segments=params.n_segments, prior=prior,
                 ratios={int(k): float(v) for k, v in ratios.items()} or None,
                 lambda_s=params.lambda_s, lambda_c=params.lambda_c, n_iter=params.n_iter,
+                smoothing=params.smoothing,
                 saliency=sal if params.va else None, attention_ratio=params.attention_ratio,
                 ratio_mode=params.ratio_mode, saliency_method=method if params.va else None,
             )

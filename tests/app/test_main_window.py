@@ -123,6 +123,19 @@ def test_parameter_change_recomputes_and_undoes(qtbot, make_window, image_folder
     assert np.array_equal(win.displayed.result.labels, first.labels)
 
 
+def test_smoothing_control_reaches_the_engine(qtbot, make_window, image_folder):
+    win = make_window(k=60)
+    win.open_folder(image_folder)
+    first = wait_displayed(qtbot, win).result
+    assert first.params["smoothing"] == 1 and win.controls.smoothing.value() == 1
+    win.controls.smoothing.setValue(0)
+    qtbot.waitUntil(lambda: win.displayed is not None and win.displayed.params.smoothing == 0
+                    and win.displayed.layers is not None, timeout=30000)
+    raw = win.displayed.result
+    assert raw.params["smoothing"] == 0
+    assert not np.array_equal(raw.labels, first.labels)   # the raw labels are more ragged
+
+
 def test_export_folder_writes_valid_files(qtbot, make_window, image_folder):
     win = make_window()
     win.open_folder(image_folder)

@@ -88,11 +88,13 @@ def test_good_inputs_exit_zero_and_options_reach_the_sidecar(folder, tmp_path, c
     out = tmp_path / "out"
     rc = main(["segment", str(folder / "a.png"), str(folder / "b.jpg"), "--out", str(out),
                "-k", "25", "--lambda-s", "3", "--lambda-c", "0.5", "--iterations", "4",
-               "--seed", "7", "--encoder", "none", "--device", "cpu", "--no-progress"])
+               "--seed", "7", "--smoothing", "2", "--encoder", "none", "--device", "cpu",
+               "--no-progress"])
     assert rc == 0, capsys.readouterr().err
     doc = _check_output(out, "a")
     p = doc["parameters"]
     assert (p["n_segments"], p["lambda_s"], p["lambda_c"], p["n_iter"], p["seed"]) == (25, 3.0, 0.5, 4, 7)
+    assert p["smoothing"] == 2
     # the same command again gives the same maps
     first = (out / "a.png").read_bytes()
     out2 = tmp_path / "out2"
