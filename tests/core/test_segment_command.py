@@ -99,8 +99,8 @@ def test_good_inputs_exit_zero_and_options_reach_the_sidecar(folder, tmp_path, c
     first = (out / "a.png").read_bytes()
     out2 = tmp_path / "out2"
     main(["segment", str(folder / "a.png"), "--out", str(out2), "-k", "25", "--lambda-s", "3",
-          "--lambda-c", "0.5", "--iterations", "4", "--seed", "7", "--encoder", "none",
-          "--no-progress"])
+          "--lambda-c", "0.5", "--iterations", "4", "--seed", "7", "--smoothing", "2",
+          "--encoder", "none", "--no-progress"])
     assert np.array_equal(read_label_map(out2 / "a.png"), read_label_map(out / "a.png"))
     assert first == (out2 / "a.png").read_bytes()
 
