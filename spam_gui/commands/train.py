@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--contour-weight", type=float, default=0.0,
                    help="weight of the optional contour loss on deep features (default 0: "
                         "SPEC §7 losses only)")
+    p.add_argument("--smooth-weight", type=float, default=0.0,
+                   help="weight of the optional assignment-smoothness loss: soft border length "
+                        "inside ground-truth segments (default 0: off)")
     p.add_argument("--contour-margin", type=float, default=5.0,
                    help="feature distance the contour loss asks for across boundaries (default 5)")
     p.add_argument("--min-gr", type=float, default=0.0,
@@ -66,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr if args.lr is not None else 1e-4,
         feature_dim=args.feature_dim, n_seeds=args.n_seeds, compactness=args.compactness,
         contour_weight=args.contour_weight, contour_margin=args.contour_margin,
+        smooth_weight=args.smooth_weight,
         min_gr=args.min_gr, val_every=args.val_every, val_images=args.val_images, checkpoint_every=args.checkpoint_every, seed=args.seed,
         bf16=args.bf16,
     )

@@ -72,6 +72,7 @@ class TrainConfig:
     contour_weight: float = 0.0     # optional contour loss (0 = SPEC §7 exactly)
     contour_margin: float = 5.0
     min_gr: float = 0.0             # a model is 'best' only if its val GR reaches this
+    smooth_weight: float = 0.0      # optional assignment-smoothness loss (0 = off)
 
 
 @dataclass
@@ -123,8 +124,15 @@ def random_crop(sample: Sample, rng: np.random.Generator, cfg: TrainConfig
 
 def clustering_losses(deep: torch.Tensor, lab: torch.Tensor, gt: torch.Tensor,
                       cfg: TrainConfig, rng: np.random.Generator
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``L_seg`` and ``L_compact`` (per-pixel means) of one crop.
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``L_seg``, ``L_compact`` (per-pixel means) and ``L_smooth`` of one crop.
+
+    ``L_smooth`` (computed only when ``cfg.smooth_weight > 0``, else 0) is the mean L1
+    difference of the soft assignments of 4-adjacent pixels that lie in the same ground-truth
+    segment: the (soft) length of superpixel borders inside segments. Borders inside a segment
+    are needed (a segment holds many superpixels) but are shortest, and the superpixels most
+    regular, when they follow position rather than texture; across segment borders nothing is
+    asked. It trains the encoder for accuracy at a given regularity.
 
     Parameters
     ----------
@@ -163,7 +171,22 @@ def clustering_losses(deep: torch.Tensor, lab: torch.Tensor, gt: torch.Tensor,
     hard = sc.labels                                                      # (P,)
     diff = (pos - sc.centroids_pos[hard]) * s
     l_compact = (diff * diff).sum(1).mean()
-    return l_seg, l_compact
+    l_smooth = deep.new_zeros(())
+    if cfg.smooth_weight > 0:
+        # dense (P, K) soft assignment: row P collects the padding slots (q is 0 there)
+        flat = (rp[:, None, :] * k + cand[:, :, None]).reshape(-1)
+        dense = q.new_zeros((P + 1) * k).index_add(0, flat, q.reshape(-1))
+        dense = dense[: P * k].reshape(h, w, k)
+        pairs = []
+        for dim in (0, 1):
+            a = dense.narrow(dim, 1, dense.shape[dim] - 1)
+            b = dense.narrow(dim, 0, dense.shape[dim] - 1)
+            same = gt.narrow(dim, 1, gt.shape[dim] - 1) == gt.narrow(dim, 0, gt.shape[dim] - 1)
+            pairs.append((a - b).abs().sum(-1)[same])
+        inside = torch.cat(pairs)
+        if inside.numel():
+            l_smooth = inside.mean()
+    return l_seg, l_compact, l_smooth
 
 
 def contour_loss(deep: torch.Tensor, gt: torch.Tensor, margin: float) -> torch.Tensor:
@@ -318,22 +341,24 @@ class Trainer:
         l_seg = torch.zeros((), device=self.device)
         l_cmp = torch.zeros((), device=self.device)
         l_ctr = torch.zeros((), device=self.device)
+        l_smo = torch.zeros((), device=self.device)
         for b, (_, gt) in enumerate(crops):
             gt_t = torch.from_numpy(gt).to(self.device)
-            ls, lc = clustering_losses(deep[b], torch.from_numpy(labs[b]).to(self.device),
-                                       gt_t, cfg, self.rng)
+            ls, lc, lsm = clustering_losses(deep[b], torch.from_numpy(labs[b]).to(self.device),
+                                            gt_t, cfg, self.rng)
             l_seg = l_seg + ls / cfg.batch_size
             l_cmp = l_cmp + lc / cfg.batch_size
+            l_smo = l_smo + lsm / cfg.batch_size
             if cfg.contour_weight:
                 l_ctr = l_ctr + contour_loss(deep[b], gt_t, cfg.contour_margin) / cfg.batch_size
         lam = cfg.compactness * cfg.crop * cfg.crop
-        loss = l_seg + lam * l_cmp + cfg.contour_weight * l_ctr
+        loss = l_seg + lam * l_cmp + cfg.contour_weight * l_ctr + cfg.smooth_weight * l_smo
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         self.iteration += 1
         return {"loss": loss.item(), "seg": l_seg.item(), "compact": l_cmp.item(),
-                "contour": l_ctr.item()}
+                "contour": l_ctr.item(), "smooth": l_smo.item()}
 
     # -- validation -----------------------------------------------------------------------
     def validate(self) -> float:
@@ -438,6 +463,7 @@ class Trainer:
                 progress(
                     f"it {self.iteration}/{cfg.iterations}  loss {stats['loss']:.4f}  "
                     f"seg {stats['seg']:.4f}  compact {stats['compact']:.2f}  contour {stats['contour']:.3f}  "
+                    f"smooth {stats['smooth']:.3f}  "
                     f"{dt:.2f} s/it  val ASA {last_val if last_val is None else round(last_val, 4)}"
                     f" GR {getattr(self, 'last_val_gr', float('nan')):.3f}  best {self.best_asa:.4f}"
                 )

@@ -105,3 +105,35 @@ def test_scaling_the_output_layer_scales_the_features_exactly():
     torch.testing.assert_close(after, 0.3 * before, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError):
         scale_deep_features(model, 0.0)
+
+
+def test_smoothness_loss_measures_soft_borders_inside_segments():
+    from spam_gui.core.training import clustering_losses
+
+    rng = np.random.default_rng(0)
+    size = 32
+    lab = np.zeros((size, size, 3), np.float32)
+    lab[..., 0] = 50.0
+    gt = torch.zeros((size, size), dtype=torch.int64)
+    cfg = _cfg(crop=size, n_seeds=8, smooth_weight=1.0)
+    # no deep features: a plain position clustering has straight, short borders
+    flat = torch.zeros((2, size, size), requires_grad=True)
+    *_, smooth_flat = clustering_losses(flat, torch.from_numpy(lab), gt, cfg,
+                                        np.random.default_rng(1))
+    # noisy deep features make the borders ragged: a longer soft border inside the segment
+    noisy = torch.from_numpy(rng.normal(0, 3, (2, size, size)).astype(np.float32))
+    noisy.requires_grad_(True)
+    *_, smooth_noisy = clustering_losses(noisy, torch.from_numpy(lab), gt, cfg,
+                                         np.random.default_rng(1))
+    assert 0 < smooth_flat.item() < smooth_noisy.item()
+    smooth_noisy.backward()
+    assert noisy.grad is not None and noisy.grad.abs().sum() > 0
+    # across segment borders nothing is asked: a map where every pixel is its own segment
+    every_pixel = torch.arange(size * size).reshape(size, size)
+    *_, none_inside = clustering_losses(noisy.detach(), torch.from_numpy(lab), every_pixel, cfg,
+                                        np.random.default_rng(1))
+    assert none_inside.item() == 0.0
+    # off by default
+    *_, off = clustering_losses(noisy.detach(), torch.from_numpy(lab), gt, _cfg(crop=size),
+                                np.random.default_rng(1))
+    assert off.item() == 0.0
