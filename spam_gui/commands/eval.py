@@ -70,6 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="spam's prior: none, or gt = each image's annotator-0 ground truth (0 = uncertain)",
     )
     parser.add_argument("--lambda-s", type=float, default=7.5, help="spam's spatial weight (7.5)")
+    parser.add_argument("--smoothing", type=int, default=1,
+                        help="spam's majority-filter passes before connectivity (1; 0 = plain "
+                             "argmax labels of SPEC §4)")
     parser.add_argument("--device", default="auto", help="spam's torch device (auto, cpu, cuda)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="spam: torch CPU threads (default: torch's own choice)")
@@ -124,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         for name in args.method:
             methods.append(make_method(name, encoder=encoder, device=args.device,
-                                       lambda_s=args.lambda_s, prior=args.prior))
+                                       lambda_s=args.lambda_s, prior=args.prior,
+                                       smoothing=args.smoothing))
     except (ValueError, OSError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

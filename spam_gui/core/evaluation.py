@@ -142,6 +142,7 @@ def make_method(
     device: str = "auto",
     lambda_s: float = 7.5,
     prior: str = "none",
+    smoothing: int = 1,
 ) -> SuperpixelMethod:
     """Build one of :data:`METHODS`.
 
@@ -149,8 +150,9 @@ def make_method(
     ----------
     name : str
         A name from :data:`METHODS`.
-    encoder, device, lambda_s :
-        ``spam`` only: passed to ``Spam(encoder=..., device=...)`` and ``segment(lambda_s=...)``.
+    encoder, device, lambda_s, smoothing :
+        ``spam`` only: passed to ``Spam(encoder=..., device=...)`` and
+        ``segment(lambda_s=..., smoothing=...)``.
     prior : {"none", "gt"}
         ``spam`` only: ``"gt"`` gives each image its annotator-0 map as prior.
 
@@ -182,7 +184,7 @@ def make_method(
 
     def segment(image: np.ndarray, k: int, prior_map: np.ndarray | None) -> np.ndarray:
         res = spam.segment(image, n_segments=k, prior=prior_map if use_prior else None,
-                           lambda_s=lambda_s)
+                           lambda_s=lambda_s, smoothing=smoothing)
         return res.labels
 
     prepare = getattr(spam, "features", None)
@@ -192,6 +194,7 @@ def make_method(
         "encoder_sha256": getattr(spam, "encoder_sha256", None),
         "device": str(getattr(spam, "device", device)),
         "lambda_s": lambda_s,
+        "smoothing": smoothing,
         "prior": prior,
     }
     return SuperpixelMethod("spam", label, segment, options, uses_prior=use_prior, prepare=prepare)

@@ -158,13 +158,14 @@ def test_eval_spam_with_gt_prior(tmp_path, capsys):
     data = make_dataset(tmp_path / "data")
     out_json = tmp_path / "r.json"
     rc = run_eval(["--data", str(data), "--method", "spam,slic", "--encoder", "none",
-                   "--prior", "gt", "--n-segments", "20", "--device", "cpu",
+                   "--prior", "gt", "--n-segments", "20", "--device", "cpu", "--smoothing", "0",
                    "--json", str(out_json), "--no-progress"])
     assert rc == 0
     assert "spam" in capsys.readouterr().out
     spam_entry, slic_entry = json.loads(out_json.read_text())
     assert spam_entry["method"] == "spam" and slic_entry["method"] == "slic"
     assert spam_entry["options"]["prior"] == "gt"
+    assert spam_entry["options"]["smoothing"] == 0
     assert spam_entry["options"]["encoder"] == "none (D=5)"
     assert MEAN_KEYS <= set(spam_entry["mean"])
     # superpixels stay inside the prior's objects: ASA against annotator 0 is (about) 1
