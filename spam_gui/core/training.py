@@ -263,7 +263,7 @@ def evaluate_encoder(model: SSNEncoder | None, samples: list[Sample], cfg: Train
 
 
 def calibrate_feature_scale(model: SSNEncoder, samples: list[Sample], cfg: TrainConfig,
-                            alphas: tuple[float, ...] = (1.0, 0.75, 0.5, 0.35, 0.25),
+                            alphas: tuple[float, ...] = (1.0, 0.75, 0.5, 0.4, 0.35, 0.3, 0.25),
                             max_gr_drop: float = 0.05, device: torch.device | str = "cpu",
                             progress: Callable[[str], None] = print
                             ) -> tuple[float, list[dict[str, float]]]:
