@@ -90,6 +90,17 @@ def test_shipped_model_loads_and_gives_features_of_the_right_shape():
     assert res.labels.shape == (40, 56)
 
 
+def test_ablation_model_d10_loads():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "training" / "ablation" / "spam_encoder_d10.pt"
+    model, info = load_encoder(path)
+    assert info.feature_dim == 10 and path.stat().st_size < 1_000_000
+    img = np.random.default_rng(1).integers(0, 255, (32, 48, 3)).astype(np.uint8)
+    feats = Spam(encoder=path, device="cpu").features(img)
+    assert tuple(feats.deep.shape) == (32 * 48, 5)
+
+
 def test_scaling_the_output_layer_scales_the_features_exactly():
     from spam_gui.core.encoder import SSNEncoder
     from spam_gui.core.training import scale_deep_features
