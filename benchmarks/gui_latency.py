@@ -48,6 +48,7 @@ def main() -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    from spam_gui.app.settings import use_private_settings
     from spam_gui.app.qt import QtCore, QtWidgets
 
     tmp = Path(tempfile.mkdtemp(prefix="spam-gui-bench-"))
@@ -56,11 +57,7 @@ def main() -> int:
     for i in args.images:
         shutil.copy(BSDS / "val" / "images" / f"{i}.jpg", folder / f"{i}.jpg")
         shutil.copy(BSDS / "val" / "gt" / f"{i}_0.png", folder / "priors" / f"{i}.png")
-    QtCore.QCoreApplication.setOrganizationName("spam-gui-bench")
-    QtCore.QSettings.setDefaultFormat(QtCore.QSettings.Format.IniFormat)
-    QtCore.QSettings.setPath(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope,
-                             str(tmp / "settings"))
-    os.environ["SPAM_CACHE_DIR"] = str(tmp / "cache")
+    use_private_settings(tmp, "spam-gui-bench")
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
 
     from spam_gui.app.document import Params

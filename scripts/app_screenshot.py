@@ -38,6 +38,7 @@ def main() -> int:
     ap.add_argument("--size", default="1600x940")
     args = ap.parse_args()
 
+    from spam_gui.app.settings import use_private_settings
     from spam_gui.app.qt import QtCore, QtGui, QtWidgets
     from PySide6 import QtTest
 
@@ -47,11 +48,7 @@ def main() -> int:
     for i in args.images:
         shutil.copy(BSDS / "val" / "images" / f"{i}.jpg", folder)
         shutil.copy(BSDS / "val" / "gt" / f"{i}_0.png", folder / "priors" / f"{i}.png")
-    QtCore.QCoreApplication.setOrganizationName("spam-screenshot")
-    QtCore.QSettings.setDefaultFormat(QtCore.QSettings.Format.IniFormat)
-    QtCore.QSettings.setPath(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope,
-                             str(tmp / "settings"))
-    os.environ["SPAM_CACHE_DIR"] = str(tmp / "cache")
+    use_private_settings(tmp, "spam-screenshot")
     app = QtWidgets.QApplication([])
 
     from spam_gui.app.document import Params

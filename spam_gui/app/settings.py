@@ -29,6 +29,17 @@ ENV_DINO = "SPAM_DINO_CHECKPOINT"
 MAX_RECENT = 10
 
 
+def use_private_settings(folder: Path, organization: str) -> None:
+    """Keep a scripted run's settings and caches out of the user's: QSettings as INI files
+    under ``folder / "settings"`` (for ``organization``), the SAM/saliency disk cache under
+    ``folder / "cache"``. Call before the first QSettings is made."""
+    QtCore.QCoreApplication.setOrganizationName(organization)
+    QtCore.QSettings.setDefaultFormat(QtCore.QSettings.Format.IniFormat)
+    QtCore.QSettings.setPath(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope,
+                             str(folder / "settings"))
+    os.environ["SPAM_CACHE_DIR"] = str(folder / "cache")
+
+
 class Settings:
     """Typed access to the app's QSettings (``QSettings()`` unless one is given)."""
 
