@@ -177,16 +177,24 @@ def clustering_losses(deep: torch.Tensor, lab: torch.Tensor, gt: torch.Tensor,
         flat = (rp[:, None, :] * k + cand[:, :, None]).reshape(-1)
         dense = q.new_zeros((P + 1) * k).index_add(0, flat, q.reshape(-1))
         dense = dense[: P * k].reshape(h, w, k)
-        pairs = []
-        for dim in (0, 1):
-            a = dense.narrow(dim, 1, dense.shape[dim] - 1)
-            b = dense.narrow(dim, 0, dense.shape[dim] - 1)
-            same = gt.narrow(dim, 1, gt.shape[dim] - 1) == gt.narrow(dim, 0, gt.shape[dim] - 1)
-            pairs.append((a - b).abs().sum(-1)[same])
-        inside = torch.cat(pairs)
+        inside = torch.cat([diff.abs().sum(-1)[same]
+                            for diff, same in _neighbour_differences(dense, gt)])
         if inside.numel():
             l_smooth = inside.mean()
     return l_seg, l_compact, l_smooth
+
+
+def _neighbour_differences(values: torch.Tensor, gt: torch.Tensor
+                           ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """For vertical then horizontal 4-neighbour pairs of an (H, W, C) map: the differences
+    (H', W', C) of their values and whether both pixels lie in one ground-truth segment
+    (H', W')."""
+    out = []
+    for dim in (0, 1):
+        n = values.shape[dim] - 1
+        diff = values.narrow(dim, 1, n) - values.narrow(dim, 0, n)
+        out.append((diff, gt.narrow(dim, 1, n) == gt.narrow(dim, 0, n)))
+    return out
 
 
 def contour_loss(deep: torch.Tensor, gt: torch.Tensor, margin: float) -> torch.Tensor:
@@ -208,13 +216,8 @@ def contour_loss(deep: torch.Tensor, gt: torch.Tensor, margin: float) -> torch.T
         Feature distance wanted across boundaries.
     """
     terms = []
-    for dim in (1, 2):
-        a = deep.narrow(dim, 1, deep.shape[dim] - 1)
-        b = deep.narrow(dim, 0, deep.shape[dim] - 1)
-        sq = ((a - b) ** 2).sum(0)
-        ga = gt.narrow(dim - 1, 1, gt.shape[dim - 1] - 1)
-        gb = gt.narrow(dim - 1, 0, gt.shape[dim - 1] - 1)
-        same = ga == gb
+    for diff, same in _neighbour_differences(deep.permute(1, 2, 0), gt):
+        sq = (diff ** 2).sum(-1)
         terms.append((sq[same], F.relu(margin - torch.sqrt(sq[~same] + 1e-6)) ** 2))
     inside = torch.cat([t[0] for t in terms])
     across = torch.cat([t[1] for t in terms])
