@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from spam_gui.app.guard import guarded
 from spam_gui.app.overlays import LayerSet, RasterLayer, Region
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 
@@ -56,6 +57,7 @@ class RasterItem(QtWidgets.QGraphicsItem):
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt API
         return self._rect
 
+    @guarded(None)
     def paint(self, painter: QtGui.QPainter, option: QtWidgets.QStyleOptionGraphicsItem,
               widget: QtWidgets.QWidget | None = None) -> None:
         if self._qimage is None:

@@ -17,122 +17,26 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, fields, replace
-from enum import Enum
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from spam_gui.app.model.doc_data import DocState, Params, Prompt, normalise_ratio, state_key
+from spam_gui.app.model.state_file import (STATE_FILE_NAME, STATE_FORMAT, STATE_VERSION,
+                                           ImageEntry, entry_to_json, read_state_file)
 from spam_gui.app.qt import QtCore, QtGui
 from spam_gui.core.image_io import IMAGE_EXTENSIONS, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
-STATE_FILE_NAME = ".spam_state.json"
-STATE_FORMAT = "spam-studio-state"
-STATE_VERSION = 1
 OUTPUT_DIR_NAME = "spam_labels"
 
-
-# ----------------------------------------------------------------------------- parameters
-
-
-@dataclass(frozen=True)
-class Params:
-    """Segmentation parameters of one image (SPEC §2-§4, VA §3)."""
-
-    n_segments: int = 400
-    lambda_s: float = 7.5
-    lambda_c: float = 0.26
-    n_iter: int = 10
-    smoothing: int = 1
-    va: bool = False
-    attention_ratio: float = 2.5
-    ratio_mode: str = "local"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, base: "Params | None" = None) -> "Params":
-        """Parameters from JSON; unknown keys are ignored, bad values fall back to ``base``."""
-        base = base or cls()
-        if not isinstance(data, dict):
-            return base
-        kw: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name not in data:
-                continue
-            v = data[f.name]
-            default = getattr(base, f.name)
-            try:
-                if isinstance(default, bool):
-                    kw[f.name] = bool(v)
-                elif isinstance(default, int):
-                    kw[f.name] = int(v)
-                elif isinstance(default, float):
-                    kw[f.name] = float(v)
-                else:
-                    kw[f.name] = str(v)
-            except (TypeError, ValueError):
-                continue
-        p = replace(base, **kw)
-        return p.clamped()
-
-    def clamped(self) -> "Params":
-        return replace(
-            self,
-            n_segments=min(max(self.n_segments, 1), 65535),
-            lambda_s=min(max(self.lambda_s, 0.0), 1000.0),
-            lambda_c=min(max(self.lambda_c, 0.0), 1000.0),
-            n_iter=min(max(self.n_iter, 0), 100),
-            smoothing=min(max(self.smoothing, 0), 5),
-            attention_ratio=min(max(self.attention_ratio, 0.01), 100.0),
-            ratio_mode=self.ratio_mode if self.ratio_mode in ("local", "keep-total") else "local",
-        )
+__all__ = ["DocState", "FolderSession", "ImageDoc", "OUTPUT_DIR_NAME", "Params", "Prompt",
+           "STATE_FILE_NAME", "STATE_FORMAT", "STATE_VERSION", "list_images", "normalise_ratio",
+           "state_key"]
 
 
-@dataclass(frozen=True)
-class Prompt:
-    """One SAM prompt object: positive / negative clicks (x, y, 1 or 0) that make one mask."""
-
-    points: tuple[tuple[int, int, int], ...]
-
-    def to_json(self) -> list[list[int]]:
-        return [list(p) for p in self.points]
-
-    @classmethod
-    def from_json(cls, data: Any) -> "Prompt":
-        return cls(tuple((int(x), int(y), 1 if int(lab) else 0) for x, y, lab in data))
-
-
-def normalise_ratio(r: float) -> float:
-    return float(min(max(float(r), 1.0 / 64.0), 64.0))
-
-
-# ----------------------------------------------------------------------------- state
-
-
-class DocState(str, Enum):
-    NOT_COMPUTED = "not computed"
-    PRIOR_READY = "prior ready"
-    SUPERPIXELS_READY = "superpixels ready"
-    EDITED = "edited"
-    EXPORTED = "exported"
-    ERROR = "error"
-
-
-def state_key(params: Params, ratios: dict[int, float], prompts: tuple[Prompt, ...]) -> str:
-    """A short hash of everything per-image that a segmentation depends on."""
-    text = json.dumps(
-        {
-            "p": params.to_dict(),
-            "r": sorted((int(k), round(float(v), 6)) for k, v in ratios.items()
-                        if abs(float(v) - 1.0) > 1e-9),
-            "q": [pr.to_json() for pr in prompts],
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
+# ----------------------------------------------------------------------------- the doc
 
 
 class ImageDoc(QtCore.QObject):
@@ -155,6 +59,7 @@ class ImageDoc(QtCore.QObject):
         self.exported_at: float | None = None
         self.error: str | None = None
         self.prior_ready = False
+        self.image_sha256: str | None = None   # hash of the pixels last segmented / exported
         self.undo_stack = QtGui.QUndoStack(self)
         self.row = -1
 
@@ -200,35 +105,24 @@ class ImageDoc(QtCore.QObject):
         self.changed.emit("prompts", None)
 
     # -- persistence ----------------------------------------------------------------------
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"params": self.params.to_dict()}
-        if self.ratios:
-            d["ratios"] = {str(k): v for k, v in sorted(self.ratios.items())}
-        if self.prompts:
-            d["prompts"] = [p.to_json() for p in self.prompts]
-        if self.params_touched:
-            d["params_touched"] = True
-        if self.exported_key:
-            d["exported"] = self.exported_key
-            d["exported_at"] = self.exported_at
-        return d
+    def to_entry(self) -> ImageEntry:
+        return ImageEntry(params=self.params.to_dict(), ratios=dict(self.ratios),
+                          prompts=self.prompts, params_touched=self.params_touched,
+                          exported=self.exported_key, exported_at=self.exported_at,
+                          image_sha256=self.image_sha256)
 
-    def load_json(self, data: dict[str, Any]) -> None:
-        self.params = Params.from_dict(data.get("params"), self.params)
-        ratios = {}
-        for k, v in (data.get("ratios") or {}).items():
-            try:
-                ratios[int(k)] = normalise_ratio(float(v))
-            except (TypeError, ValueError):
-                continue
-        self.ratios = ratios
-        try:
-            self.prompts = tuple(Prompt.from_json(p) for p in data.get("prompts") or [])
-        except (TypeError, ValueError):
-            self.prompts = ()
-        self.params_touched = bool(data.get("params_touched", False))
-        self.exported_key = data.get("exported") or None
-        self.exported_at = data.get("exported_at")
+    def to_json(self) -> dict[str, Any]:
+        return entry_to_json(self.to_entry())
+
+    def load_entry(self, entry: ImageEntry) -> None:
+        """Take a validated saved state (:func:`spam_gui.app.model.validate_entry`)."""
+        self.params = entry.params_for(self.params)
+        self.ratios = dict(entry.ratios)
+        self.prompts = entry.prompts
+        self.params_touched = entry.params_touched
+        self.exported_key = entry.exported
+        self.exported_at = entry.exported_at
+        self.image_sha256 = entry.image_sha256
 
     @property
     def worth_saving(self) -> bool:
@@ -353,7 +247,9 @@ class FolderSession(QtCore.QObject):
         self.default_params = default_params
         self._rows = {p: i for i, p in enumerate(self.paths)}
         self._docs: dict[int, ImageDoc] = {}
-        self._saved: dict[str, Any] = {}          # raw entries for images not yet opened
+        self._saved: dict[str, ImageEntry] = {}   # validated entries of images not opened yet
+        self.load_problems: list[str] = []        # what the state file had that was not used
+        self.load_backup: Path | None = None      # where the original state file was kept
         self.current_name: str | None = None
         self.state_path: Path | None = None
         self._timer = QtCore.QTimer(self)
@@ -379,18 +275,15 @@ class FolderSession(QtCore.QObject):
                 best = (m, c)
         if best is None:
             return
-        try:
-            data = json.loads(best[1].read_text(encoding="utf-8"))
-            if data.get("format") != STATE_FORMAT:
-                raise ValueError("not a SPAM Studio state file")
-            images = data.get("images") or {}
-            if not isinstance(images, dict):
-                raise ValueError("bad 'images' entry")
-            self._saved = images
-            self.current_name = data.get("current")
+        loaded = read_state_file(best[1])
+        self.load_problems = loaded.problems
+        self.load_backup = loaded.backup
+        for p in loaded.problems:
+            log.warning("%s", p)
+        if loaded.usable:
+            self._saved = loaded.images
+            self.current_name = loaded.current
             self.state_path = best[1]
-        except (OSError, ValueError, AttributeError) as exc:
-            log.warning("%s: state not restored (%s)", best[1], exc)
 
     def schedule_save(self) -> None:
         self._timer.start()
@@ -398,7 +291,7 @@ class FolderSession(QtCore.QObject):
     def save_now(self) -> bool:
         """Write the state file now (atomically). Returns False and signals when it fails."""
         self._timer.stop()
-        images = dict(self._saved)
+        images = {name: entry_to_json(e) for name, e in self._saved.items()}
         for doc in self._docs.values():
             if doc.worth_saving:
                 images[doc.name] = doc.to_json()
@@ -439,11 +332,8 @@ class FolderSession(QtCore.QObject):
         if d is None:
             d = ImageDoc(self.paths[row], self.default_params, self)
             saved = self._saved.pop(self.paths[row].name, None)
-            if isinstance(saved, dict):
-                try:
-                    d.load_json(saved)
-                except Exception as exc:  # noqa: BLE001 - a bad entry must not stop the app
-                    log.warning("%s: saved state ignored (%s)", d.name, exc)
+            if saved is not None:
+                d.load_entry(saved)
             d.row = row
             d.changed.connect(self._on_doc_signal)
             d.undo_stack.indexChanged.connect(d._on_stack_index)
@@ -451,10 +341,9 @@ class FolderSession(QtCore.QObject):
             self._docs[row] = d
         return d
 
-    def saved_entry(self, row: int) -> dict[str, Any] | None:
+    def saved_entry(self, row: int) -> ImageEntry | None:
         """The saved state of an image not opened yet (for the file list), else None."""
-        e = self._saved.get(self.paths[row].name)
-        return e if isinstance(e, dict) else None
+        return self._saved.get(self.paths[row].name)
 
     @QtCore.Slot()
     def _on_doc_signal(self, *_args: Any) -> None:

@@ -79,20 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _install_excepthook(win) -> None:
-    """An exception in a Qt slot is shown (status bar + Details…) and the app goes on."""
-    import traceback
+    """An exception in a Qt slot or model method is shown (status bar + Details…); the app
+    goes on (:mod:`spam_gui.app.guard`)."""
+    from spam_gui.app import guard
 
-    previous = sys.excepthook
-
-    def hook(etype, value, tb) -> None:
-        details = "".join(traceback.format_exception(etype, value, tb))
-        logging.getLogger("spam_gui.app").error("%s", details)
-        try:
-            win.report_error(f"{etype.__name__}: {value}", details)
-        except Exception:  # noqa: BLE001 - never fail inside the hook
-            previous(etype, value, tb)
-
-    sys.excepthook = hook
+    guard.set_reporter(win.report_error)
+    guard.install_excepthook()
 
 
 def _sample_help() -> str:

@@ -85,6 +85,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_error_details = ""
         self._export_dialog: QtWidgets.QProgressDialog | None = None
         self._export_job: ExportJob | None = None
+        self.state_notice: QtWidgets.QMessageBox | None = None
         self.timing: dict[str, float] = {}   # last measured latencies (for the status bar, tests)
         self._t_switch = 0.0
         self._t_click = 0.0
@@ -411,6 +412,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.errors.clear()
         self._prior_ready_rows = set()
         if not paths:
+            self._report_state_problems()
             self.canvas.set_image(None)
             self.canvas.set_message(f"No images in {folder}.\nSupported: "
                                     + ", ".join(IMAGE_EXTENSIONS))
@@ -430,7 +432,31 @@ class MainWindow(QtWidgets.QMainWindow):
         self.set_status(f"Opened {folder} ({len(paths)} images"
                         + (", work restored from " + self.session.state_path.name if restored else "")
                         + ")")
+        self._report_state_problems()
         return True
+
+    def _report_state_problems(self) -> None:
+        """Say on screen what of the saved state could not be used, and where it was kept."""
+        s = self.session
+        if s is None or not s.load_problems:
+            return
+        n = len(s.load_problems)
+        kept = f"; the original was kept as {s.load_backup.name}" if s.load_backup else ""
+        head = (s.load_problems[0] if n == 1 else
+                f"saved work: {n} problems in the state file, the rest was restored")
+        details = "\n".join(s.load_problems) + (
+            f"\n\nOriginal file kept as {s.load_backup}" if s.load_backup else "")
+        log.warning("%s%s", head, kept)
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, APP_NAME,
+                                    f"{head}{kept}.", QtWidgets.QMessageBox.StandardButton.Ok,
+                                    self)
+        box.setObjectName("stateProblems")
+        box.setInformativeText("What could be read was restored; nothing else was changed.")
+        box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._last_error_message, self._last_error_details = head, details
+        self.state_notice = box
+        box.open()   # window-modal, does not block the event loop
 
     def _close_session(self) -> None:
         self.controls.flush()
@@ -1316,17 +1342,11 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             e = s.saved_entry(row)
             if e is not None:
-                try:
-                    params = Params.from_dict(e.get("params"), s.default_params)
-                    ratios = {int(k): float(v) for k, v in (e.get("ratios") or {}).items()}
-                    prompts = tuple(Prompt.from_json(p) for p in e.get("prompts") or [])
-                    dkey = state_key(params, ratios, prompts)
-                    if e.get("exported") == dkey:
-                        return DocState.EXPORTED, ""
-                    if ratios or prompts or e.get("params_touched"):
-                        return DocState.EDITED, ""
-                except (TypeError, ValueError):
-                    pass
+                dkey = state_key(e.params_for(s.default_params), e.ratios, e.prompts)
+                if e.exported == dkey:
+                    return DocState.EXPORTED, ""
+                if e.edited:
+                    return DocState.EDITED, ""
             params = s.default_params
             dkey = state_key(params, {}, ())
         key = outcome_key(dkey, self.config)

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from spam_gui.app.canvas import LAYER_NAMES, LAYER_TITLES
 from spam_gui.app.document import DocState, Params
+from spam_gui.app.guard import guarded
 from spam_gui.app.overlays import object_color
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 
@@ -88,17 +89,21 @@ class FileListModel(QtCore.QAbstractTableModel):
         i = bisect.bisect_left(self._visible, source_row)
         return i if i < len(self._visible) and self._visible[i] == source_row else -1
 
+    @guarded(0)
     def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(self._visible)
 
+    @guarded(0)
     def columnCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else 2
 
+    @guarded(None)
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.HEADERS[section]
         return None
 
+    @guarded(None)
     def data(self, index: QtCore.QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None

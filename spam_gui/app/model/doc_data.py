@@ -1,0 +1,140 @@
+"""Plain data of one image's document: parameters, prompt objects, state keys (no Qt).
+
+:class:`Params` is what the user chose for one image; :class:`Prompt` one SAM prompt object;
+:func:`state_key` a short hash of everything per-image that a segmentation depends on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from enum import Enum
+from typing import Any
+
+MAX_PROMPT_POINTS = 256
+MAX_COORD = 1_000_000
+
+
+@dataclass(frozen=True)
+class Params:
+    """Segmentation parameters of one image (the engine's parameters, visual attention)."""
+
+    n_segments: int = 400
+    lambda_s: float = 7.5
+    lambda_c: float = 0.26
+    n_iter: int = 10
+    smoothing: int = 1
+    va: bool = False
+    attention_ratio: float = 2.5
+    ratio_mode: str = "local"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, base: "Params | None" = None) -> "Params":
+        """Parameters from JSON; unknown keys are ignored, bad values fall back to ``base``.
+
+        A value of the wrong type (a string for K, NaN or infinity for a weight, a list...)
+        keeps the value of ``base``; numbers out of range are clamped.
+        """
+        base = base or cls()
+        if not isinstance(data, dict):
+            return base
+        kw: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in data:
+                v = _coerce(data[f.name], getattr(base, f.name))
+                if v is not None:
+                    kw[f.name] = v
+        return replace(base, **kw).clamped()
+
+    def bad_fields(self, data: Any) -> list[str]:
+        """Names of the entries of ``data`` that :meth:`from_dict` would not take."""
+        if not isinstance(data, dict):
+            return ["params"]
+        return [f.name for f in fields(self) if f.name in data
+                and _coerce(data[f.name], getattr(self, f.name)) is None]
+
+    def clamped(self) -> "Params":
+        return replace(
+            self,
+            n_segments=min(max(self.n_segments, 1), 65535),
+            lambda_s=min(max(self.lambda_s, 0.0), 1000.0),
+            lambda_c=min(max(self.lambda_c, 0.0), 1000.0),
+            n_iter=min(max(self.n_iter, 0), 100),
+            smoothing=min(max(self.smoothing, 0), 5),
+            attention_ratio=min(max(self.attention_ratio, 0.01), 100.0),
+            ratio_mode=self.ratio_mode if self.ratio_mode in ("local", "keep-total") else "local",
+        )
+
+
+def _coerce(v: Any, like: Any) -> Any:
+    """``v`` as the type of ``like``, or None when it is not a value of that kind."""
+    if isinstance(like, bool):
+        return v if isinstance(v, bool) else None
+    if isinstance(like, int):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return None
+        if isinstance(v, float) and (not math.isfinite(v) or v != int(v)):
+            return None
+        return int(v)
+    if isinstance(like, float):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return None
+        return float(v)
+    return v if isinstance(v, str) else None
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One SAM prompt object: positive / negative clicks (x, y, 1 or 0) that make one mask."""
+
+    points: tuple[tuple[int, int, int], ...]
+
+    def to_json(self) -> list[list[int]]:
+        return [list(p) for p in self.points]
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Prompt":
+        """A prompt from ``[[x, y, label], ...]``; raises ValueError on anything else."""
+        if not isinstance(data, list) or not 0 < len(data) <= MAX_PROMPT_POINTS:
+            raise ValueError("a prompt is a list of 1 to 256 points")
+        pts = []
+        for p in data:
+            if (not isinstance(p, list) or len(p) != 3
+                    or not all(isinstance(c, int) and not isinstance(c, bool) for c in p)
+                    or not all(0 <= c <= MAX_COORD for c in p[:2]) or p[2] not in (0, 1)):
+                raise ValueError("a prompt point is [x, y, 0 or 1] with integer x, y ≥ 0")
+            pts.append((p[0], p[1], p[2]))
+        return cls(tuple(pts))
+
+
+def normalise_ratio(r: float) -> float:
+    """A density ratio clamped to [1/64, 64]."""
+    return float(min(max(float(r), 1.0 / 64.0), 64.0))
+
+
+class DocState(str, Enum):
+    NOT_COMPUTED = "not computed"
+    PRIOR_READY = "prior ready"
+    SUPERPIXELS_READY = "superpixels ready"
+    EDITED = "edited"
+    EXPORTED = "exported"
+    ERROR = "error"
+
+
+def state_key(params: Params, ratios: dict[int, float], prompts: tuple[Prompt, ...]) -> str:
+    """A short hash of everything per-image that a segmentation depends on."""
+    text = json.dumps(
+        {
+            "p": params.to_dict(),
+            "r": sorted((int(k), round(float(v), 6)) for k, v in ratios.items()
+                        if abs(float(v) - 1.0) > 1e-9),
+            "q": [pr.to_json() for pr in prompts],
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
