@@ -1,19 +1,26 @@
-"""Writing a segmentation: label PNG, object map and sidecar JSON (SPEC §9).
+"""Writing a segmentation: label PNG, object map and sidecar JSON (SPEC §9), as one set.
 
 For an image ``<stem>`` in an output folder:
 
 - ``<stem>.png``: single-channel 16-bit PNG, superpixel labels 1..N;
 - ``<stem>_objects.png``: single-channel 16-bit PNG, prior object ids, 0 = uncertain;
-- ``<stem>.json``: the sidecar, with everything needed to reproduce the map.
+- ``<stem>.json``: the sidecar, with everything needed to reproduce the map, and the name and
+  sha256 of both PNGs (``"files"``).
 
-Every file is written to a temporary name in the same folder and renamed, so an interrupted
-export never leaves a half-written file; on failure the previous files stay as they were.
+The three files are one set (:func:`save_result`): all three are written to temporary files
+first (so a full disk fails before anything is replaced), then the PNGs are renamed into
+place and the sidecar last. A reader that checks the hashes (:func:`read_output_set`,
+:func:`verify_output_set`) therefore never accepts a partial or mixed set, whatever moment
+a crash or a signal came at.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import json
 import os
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,18 +29,80 @@ import numpy as np
 
 from spam_gui import __version__
 from spam_gui.core.image_io import (
+    FileWriteError,
+    ImageReadError,
+    commit_staged,
+    discard_staged,
     encode_png,
-    atomic_write_bytes,
     read_label_map,
-    write_json,
+    stage_bytes,
+    sync_folder,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from spam_gui.core.spam import SegmentationResult
 
 SIDECAR_FORMAT = "spam-superpixels"
-SIDECAR_VERSION = 1
+SIDECAR_VERSION = 2      # 2: "files" (name and sha256 of both PNGs); uncertain superpixels 0
 MAX_LABEL = 65535
+
+# A write that fails with one of these fails for every later file in the folder too.
+FOLDER_WRITE_ERRNOS = frozenset(
+    e for e in (errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", None)) if e is not None)
+
+
+class OutputSetError(ValueError):
+    """An output set is missing, partial, mixed or changed; the message names the file."""
+
+
+class OutputFolderError(FileWriteError):
+    """The output folder cannot be used (a file, read-only, not creatable); names the folder."""
+
+
+def is_folder_write_error(exc: BaseException) -> bool:
+    """Whether a write error means no later file can be written there either (full disk,
+    read-only file system, quota): a run should stop rather than fail every image."""
+    return isinstance(exc, OSError) and exc.errno in FOLDER_WRITE_ERRNOS
+
+
+def check_output_folder(out_dir: str | os.PathLike[str]) -> Path:
+    """Check, before any work, that ``out_dir`` is a folder files can be written into.
+
+    An existing folder is probed by creating (and removing) a temporary file in it; a missing
+    one must be creatable (its nearest existing parent a writable folder) — it is not created
+    here. Raises :class:`OutputFolderError` naming the folder (``errno`` set when the system
+    gave one, e.g. ``EROFS``).
+    """
+    d = Path(out_dir)
+    if d.exists():
+        if not d.is_dir():
+            raise OutputFolderError(f"{d}: is a file, not a folder; choose another output folder")
+        try:
+            discard_staged(stage_bytes(d / ".spam-write-check", b""))
+        except FileWriteError as exc:
+            cause = exc.__cause__
+            why = getattr(cause, "strerror", None) or str(cause or exc)
+            err = OutputFolderError(f"{d}: cannot write into the output folder ({why})")
+            err.errno = exc.errno
+            raise err from None
+        return d
+    parent = d.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputFolderError(f"{d}: the output folder cannot be created: {parent} is a file, "
+                                "not a folder")
+    read_only = False
+    try:
+        read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        pass
+    if read_only or not os.access(parent, os.W_OK | os.X_OK):
+        err = OutputFolderError(f"{d}: the output folder cannot be created: {parent} is "
+                                f"{'on a read-only file system' if read_only else 'not writable'}")
+        err.errno = errno.EROFS if read_only else errno.EACCES
+        raise err
+    return d
 
 
 def output_paths(out_dir: str | os.PathLike[str], stem: str) -> dict[str, Path]:
@@ -43,18 +112,56 @@ def output_paths(out_dir: str | os.PathLike[str], stem: str) -> dict[str, Path]:
             "sidecar": d / f"{stem}.json"}
 
 
+def object_renumbering(objects: np.ndarray) -> dict[int, int] | None:
+    """Original id -> new id (1..M, in increasing order of the original ids) when an object
+    map holds ids above 65535, which a 16-bit PNG cannot store; None when none is needed.
+
+    Raises :class:`ValueError` when the map holds more than 65535 objects.
+    """
+    if objects.size == 0 or int(objects.max()) <= MAX_LABEL:
+        return None
+    ids = [int(i) for i in np.unique(objects) if i != 0]
+    if len(ids) > MAX_LABEL:
+        raise ValueError(f"{len(ids)} prior objects do not fit a 16-bit PNG (at most {MAX_LABEL})")
+    return {old: new for new, old in enumerate(ids, start=1)}
+
+
+def _renumbered(values: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+    keys = np.array(sorted(mapping), dtype=np.int64)
+    vals = np.array([mapping[k] for k in keys.tolist()], dtype=np.int64)
+    flat = np.asarray(values, dtype=np.int64).ravel()
+    out = np.zeros_like(flat)
+    nz = flat != 0
+    out[nz] = vals[np.searchsorted(keys, flat[nz])]
+    return out.reshape(np.shape(values))
+
+
 def sidecar(result: "SegmentationResult", image_name: str | None = None,
             image: np.ndarray | None = None, image_sha256: str | None = None,
-            extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The sidecar dictionary of a result (SPEC §9)."""
+            extra: dict[str, Any] | None = None,
+            renumbering: dict[int, int] | None = None) -> dict[str, Any]:
+    """The sidecar dictionary of a result (SPEC §9).
+
+    ``superpixel_object`` gives each superpixel's object, 0 (uncertain) for a superpixel made
+    only of uncertain pixels. With ``renumbering`` (original id -> id in the object PNG, see
+    :func:`object_renumbering`) the ids are the new ones, each object keeps its
+    ``original_id`` and ``prior.object_ids`` maps new ids to the original ones.
+    """
     h, w = result.labels.shape
     if image_sha256 is None and image is not None:
         image_sha256 = hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
-    counts = result.superpixel_counts()
+    sp_obj = result.certain_superpixel_object()[1:]
+    if renumbering:
+        sp_obj = _renumbered(sp_obj, renumbering)
+    ids, n = np.unique(sp_obj, return_counts=True)
+    counts = {int(i): int(c) for i, c in zip(ids, n)}
     objects = []
     for oid in sorted(result.objects_info):
         info = result.objects_info[oid].as_dict()
-        info["n_superpixels"] = counts.get(oid, 0)
+        if renumbering:
+            info["id"] = renumbering.get(int(oid), int(oid))
+            info["original_id"] = int(oid)
+        info["n_superpixels"] = counts.get(int(info["id"]), 0)
         objects.append(info)
     doc: dict[str, Any] = {
         "format": SIDECAR_FORMAT,
@@ -63,13 +170,20 @@ def sidecar(result: "SegmentationResult", image_name: str | None = None,
         "parameters": dict(result.params),
         "objects": objects,
         "n_superpixels": result.n_superpixels,
-        "superpixel_object": result.superpixel_object[1:].astype(int).tolist(),
+        "n_uncertain_superpixels": counts.get(0, 0),
+        "superpixel_object": sp_obj.astype(int).tolist(),
         "timings": {k: round(float(v), 4) for k, v in result.timings.items()},
         "program": {"name": "spam-studio", "version": __version__},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     if extra:
         doc.update(extra)
+    if renumbering:
+        prior = doc.get("prior")
+        prior = dict(prior) if isinstance(prior, dict) else {}
+        prior["object_ids"] = {str(new): old for old, new in sorted(renumbering.items(),
+                                                                     key=lambda t: t[1])}
+        doc["prior"] = prior
     return doc
 
 
@@ -78,6 +192,11 @@ def save_result(out_dir: str | os.PathLike[str], stem: str, result: "Segmentatio
                 image: np.ndarray | None = None,
                 extra: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write ``<stem>.png``, ``<stem>_objects.png`` and ``<stem>.json`` into ``out_dir``.
+
+    The three files are one set: each is first written in full to a temporary file (a full
+    disk fails there, and every previous file stays as it was); then the two PNGs are renamed
+    into place and the sidecar, which records both PNGs' sha256, last. Read a set back with
+    :func:`read_output_set`, which refuses a partial or mixed one.
 
     Parameters
     ----------
@@ -93,18 +212,24 @@ def save_result(out_dir: str | os.PathLike[str], stem: str, result: "Segmentatio
     extra:
         More top-level sidecar entries (e.g. the prior source, the saliency method).
 
+    Object ids above 65535 are renumbered 1..M in the object PNG and the sidecar (which maps
+    them back, ``prior.object_ids``).
+
     Raises
     ------
     ValueError
-        More than 65535 superpixels (a 16-bit PNG cannot hold them).
+        More than 65535 superpixels or prior objects (a 16-bit PNG cannot hold them).
     spam_gui.core.image_io.FileWriteError
-        A file could not be written (read-only folder, full disk); the message names it.
+        A file could not be written (read-only folder, full disk); the message names it and
+        ``errno`` says why (see :func:`is_folder_write_error`).
     """
     n = result.n_superpixels
     if n > MAX_LABEL:
         raise ValueError(f"{stem}: {n} superpixels do not fit a 16-bit PNG (at most {MAX_LABEL})")
-    if result.objects.max(initial=0) > MAX_LABEL:
-        raise ValueError(f"{stem}: object ids above {MAX_LABEL} do not fit a 16-bit PNG")
+    try:
+        renumbering = object_renumbering(result.objects)
+    except ValueError as exc:
+        raise ValueError(f"{stem}: {exc}") from None
     paths = output_paths(out_dir, stem)
     sha = None
     name = None
@@ -115,16 +240,105 @@ def save_result(out_dir: str | os.PathLike[str], stem: str, result: "Segmentatio
         except OSError:
             sha = None
     # encode everything first, so a bad input fails before any file is touched
-    label_bytes = encode_png(result.labels.astype(np.uint16))
-    object_bytes = encode_png(result.objects.astype(np.uint16))
+    objects = result.objects if renumbering is None else _renumbered(result.objects, renumbering)
+    data = {"labels": encode_png(result.labels.astype(np.uint16)),
+            "objects": encode_png(objects.astype(np.uint16))}
     doc = sidecar(result, image_name=name, image=None if sha else image, image_sha256=sha,
-                  extra=extra)
-    atomic_write_bytes(paths["labels"], label_bytes)
-    atomic_write_bytes(paths["objects"], object_bytes)
-    write_json(paths["sidecar"], doc)
+                  extra=extra, renumbering=renumbering)
+    doc["files"] = {key: {"name": paths[key].name, "sha256": hashlib.sha256(b).hexdigest()}
+                    for key, b in data.items()}
+    data["sidecar"] = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    staged: dict[str, Path] = {}
+    try:
+        for key in ("labels", "objects", "sidecar"):
+            staged[key] = stage_bytes(paths[key], data[key])
+        for key in ("labels", "objects", "sidecar"):   # the sidecar last
+            commit_staged(staged.pop(key), paths[key])
+    finally:
+        for tmp in staged.values():
+            discard_staged(tmp)
+    sync_folder(paths["sidecar"].parent)
     return paths
 
 
 def load_labels(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a label map written by :func:`save_result` as (H, W) int32."""
     return read_label_map(path)
+
+
+@dataclass
+class OutputSet:
+    """A complete, verified output set (see :func:`read_output_set`)."""
+
+    labels: np.ndarray          # (H, W) int32, 1..N
+    objects: np.ndarray         # (H, W) int32, 0 = uncertain (renumbered ids, if any)
+    sidecar: dict[str, Any]
+    paths: dict[str, Path]
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_output_set(out_dir: str | os.PathLike[str], stem: str) -> dict[str, Any]:
+    """Check that ``<stem>.png``, ``<stem>_objects.png`` and ``<stem>.json`` are one complete
+    set and return the sidecar.
+
+    The sidecar must exist, be a ``spam-superpixels`` sidecar with a ``files`` entry, and
+    both PNGs must exist with the sha256 it records. Raises :class:`OutputSetError` naming
+    the file otherwise: a missing sidecar (an interrupted export), a PNG missing or changed
+    (a mixed set: an export stopped between files, or a file edited or copied over).
+    """
+    paths = output_paths(out_dir, stem)
+    side = paths["sidecar"]
+    if not side.is_file():
+        there = [paths[k].name for k in ("labels", "objects") if paths[k].exists()]
+        hint = (f" ({', '.join(there)} without it: an export was interrupted; export again)"
+                if there else "")
+        raise OutputSetError(f"{side}: no sidecar, so no complete output set for {stem!r}{hint}")
+    try:
+        doc = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise OutputSetError(f"{side}: not a readable sidecar ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != SIDECAR_FORMAT:
+        raise OutputSetError(f"{side}: not a {SIDECAR_FORMAT} sidecar")
+    files = doc.get("files")
+    if not isinstance(files, dict):
+        raise OutputSetError(
+            f"{side}: records no file hashes (format version {doc.get('format_version')}, "
+            "an older version's export); the set cannot be verified: export it again")
+    for key in ("labels", "objects"):
+        entry = files.get(key)
+        png = paths[key]
+        if not isinstance(entry, dict) or entry.get("name") != png.name \
+                or not isinstance(entry.get("sha256"), str):
+            raise OutputSetError(f"{side}: its 'files' entry does not describe {png.name}")
+        if not png.is_file():
+            raise OutputSetError(f"{png}: missing; {side.name} belongs to an incomplete set "
+                                 "(export again)")
+        try:
+            digest = _sha256_file(png)
+        except OSError as exc:
+            raise OutputSetError(f"{png}: cannot be read ({exc.strerror or exc})") from None
+        if digest != entry["sha256"]:
+            raise OutputSetError(
+                f"{png}: does not match its sidecar {side.name} (sha256 differs): the set is "
+                "mixed (an export stopped between files, or the file was changed); export again")
+    return doc
+
+
+def read_output_set(out_dir: str | os.PathLike[str], stem: str) -> OutputSet:
+    """Read a complete output set written by :func:`save_result`, verified first with
+    :func:`verify_output_set` (raises :class:`OutputSetError` on a partial or mixed set)."""
+    doc = verify_output_set(out_dir, stem)
+    paths = output_paths(out_dir, stem)
+    try:
+        labels = read_label_map(paths["labels"])
+        objects = read_label_map(paths["objects"])
+    except ImageReadError as exc:
+        raise OutputSetError(str(exc)) from None
+    return OutputSet(labels=labels, objects=objects, sidecar=doc, paths=paths)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,40 +114,170 @@ def read_label_map(path: str | os.PathLike[str]) -> np.ndarray:
         raise ImageReadError(f"{p}: corrupt or truncated label map ({exc})") from None
     if arr.ndim != 2:
         raise ImageReadError(f"{p}: a label map must be single-channel, got shape {arr.shape}")
+    try:
+        return integer_labels(arr)
+    except ValueError as exc:
+        raise ImageReadError(f"{p}: {exc}") from None
+
+
+def integer_labels(labels: np.ndarray) -> np.ndarray:
+    """Check that a label map holds non-negative integer ids and return it as int32.
+
+    Integer and boolean arrays are accepted as they are; float arrays only when every value is
+    a whole number (``3.0``). NaN, infinite, fractional (``1.5``) or negative values raise
+    :class:`ValueError` with a message saying which value and where (no silent truncation);
+    the caller adds the file's name.
+    """
+    arr = np.asarray(labels)
+    if arr.dtype == bool:
+        return arr.astype(np.int32)
+    if np.issubdtype(arr.dtype, np.floating):
+        if arr.size:
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                y, x = (int(v[0]) for v in np.nonzero(bad))
+                raise ValueError(
+                    f"the label map holds {int(bad.sum())} NaN or infinite value(s) (first: "
+                    f"{arr[y, x]} at row {y}, column {x}); labels must be whole numbers "
+                    "(0 = uncertain)")
+            frac = arr != np.floor(arr)
+            if frac.any():
+                y, x = (int(v[0]) for v in np.nonzero(frac))
+                raise ValueError(
+                    f"the label map holds {int(frac.sum())} non-integer value(s) (first: "
+                    f"{float(arr[y, x]):g} at row {y}, column {x}); labels must be whole numbers "
+                    "(0 = uncertain) and are never rounded")
+    elif not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"the label map has values of type {arr.dtype}; labels must be integers")
+    if arr.size:
+        lo, hi = arr.min(), arr.max()
+        if lo < 0:
+            raise ValueError(f"the label map holds negative values (down to {lo:g}); labels "
+                             "must be >= 0 (0 = uncertain)")
+        if hi > np.iinfo(np.int32).max:
+            raise ValueError(f"the label map holds values up to {hi:g}; labels must be below "
+                             f"{np.iinfo(np.int32).max + 1}")
     return arr.astype(np.int32)
+
+
+# Temporary files of :func:`stage_bytes`: ``.<name>.<8 random characters>.tmp`` (mkstemp's).
+TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def _write_error(path: Path, exc: OSError) -> FileWriteError:
+    """A :class:`FileWriteError` naming ``path`` that keeps the errno of ``exc`` (ENOSPC...)."""
+    err = FileWriteError(f"{path}: cannot write ({exc.strerror or exc})")
+    err.errno = exc.errno   # (setting strerror too would change str(err) to "[Errno n] ...")
+    return err
+
+
+def stage_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path`` (flushed to disk) and return its path.
+
+    ``path`` itself is not touched: :func:`commit_staged` renames the temporary file onto it,
+    :func:`discard_staged` removes it. Raises :class:`FileWriteError` naming ``path`` (its
+    ``errno`` is the system's, e.g. ``ENOSPC``); no temporary file is then left behind.
+    """
+    p = Path(path)
+    tmp_name: str | None = None
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=TEMP_SUFFIX, dir=p.parent)
+        try:
+            try:  # mkstemp makes 0600 files: keep an existing file's mode, else the usual one
+                mode = p.stat().st_mode & 0o777 if p.exists() else 0o666 & ~_UMASK
+                os.fchmod(fd, mode)
+            except OSError:
+                pass
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if tmp_name is not None:
+            discard_staged(tmp_name)
+        raise _write_error(p, exc) from exc
+    return Path(tmp_name)
+
+
+def commit_staged(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """Rename a file made by :func:`stage_bytes` onto ``path`` (atomic on one file system)."""
+    p = Path(path)
+    try:
+        os.replace(tmp, p)
+    except OSError as exc:
+        discard_staged(tmp)
+        raise _write_error(p, exc) from exc
+    return p
+
+
+def discard_staged(tmp: str | os.PathLike[str]) -> None:
+    """Remove a temporary file made by :func:`stage_bytes`, ignoring errors."""
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def sync_folder(folder: str | os.PathLike[str]) -> None:
+    """Flush a folder's entries (the renames into it) to disk, where the system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
     Raises :class:`FileWriteError` naming the file on any failure (read-only folder, full
-    disk); the previous content of ``path``, if any, is then left untouched.
+    disk; ``errno`` tells which); the previous content of ``path``, if any, is then left
+    untouched and no temporary file is left behind.
     """
-    p = Path(path)
-    tmp_name = None
+    return commit_staged(stage_bytes(path, data), path)
+
+
+def is_temp_file_name(name: str) -> bool:
+    """Whether ``name`` has the form of this module's temporary files."""
+    return bool(_TEMP_NAME.match(name))
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str], older_than_s: float = 60.0
+                            ) -> list[Path]:
+    """Remove this module's temporary files left in ``folder`` by a killed process.
+
+    Only files named like :func:`stage_bytes`'s (``.<name>.<8 characters>.tmp``) and last
+    modified more than ``older_than_s`` seconds ago are removed (a younger one may belong to
+    a write in progress). Returns the files removed; errors are ignored.
+    """
+    removed: list[Path] = []
+    now = time.time()
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        try:  # mkstemp makes 0600 files: keep an existing file's mode, else the usual one
-            mode = p.stat().st_mode & 0o777 if p.exists() else 0o666 & ~_UMASK
-            os.fchmod(fd, mode)
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not is_temp_file_name(entry.name):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if now - entry.stat(follow_symlinks=False).st_mtime < older_than_s:
+                continue
+            os.unlink(entry.path)
         except OSError:
-            pass
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, p)
-        tmp_name = None
-    except OSError as exc:
-        raise FileWriteError(f"{p}: cannot write ({exc.strerror or exc})") from exc
-    finally:
-        if tmp_name is not None:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
-    return p
+            continue
+        removed.append(Path(entry.path))
+    return removed
 
 
 def encode_png(array: np.ndarray) -> bytes:

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import ndimage
 
-from spam_gui.core.image_io import ImageReadError, read_label_map
+from spam_gui.core.image_io import ImageReadError, integer_labels, read_label_map
 
 DEFAULT_OPENING = 5
 
@@ -371,11 +371,10 @@ def prior_from_label_map(labels: Any, *, a_min: float | None = None,
     arr = np.asarray(labels)
     if arr.ndim != 2:
         raise PriorError(f"a prior must be an (H, W) label map, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer) and arr.dtype != bool:
-        raise PriorError(f"a prior must hold integer labels, got {arr.dtype}")
-    arr = arr.astype(np.int32)
-    if arr.size and arr.min() < 0:
-        raise PriorError("a prior must not hold negative labels")
+    try:  # floats only when every value is whole; NaN, 1.5 or -1 are refused, never truncated
+        arr = integer_labels(arr)
+    except ValueError as exc:
+        raise PriorError(f"prior: {exc}") from None
     a_min = default_a_min(arr.shape) if a_min is None else float(a_min)
     objects = {}
     for oid in np.unique(arr).tolist():
@@ -408,6 +407,51 @@ def read_prior(path: str | os.PathLike[str], shape: Sequence[int] | None = None)
                 f"{w}x{h} (width x height); a prior must have the image's size"
             )
     return prior_from_label_map(labels)
+
+
+AUTOMATIC_PRIOR = "the whole image as one object"
+"""What an image gets when its prior map is missing from a ``--prior`` / app prior folder."""
+
+
+def prior_map_path(folder: str | os.PathLike[str], image_path: str | os.PathLike[str]) -> Path:
+    """Where the prior map of an image lies in a folder of prior maps: ``<folder>/<stem>.png``."""
+    return Path(folder) / f"{Path(image_path).stem}.png"
+
+
+def missing_prior_map_message(image_path: str | os.PathLike[str],
+                              folder: str | os.PathLike[str]) -> str:
+    """The warning for an image whose map is missing from a prior folder (CLI and app alike)."""
+    image_path, folder = Path(image_path), Path(folder)
+    return (f"{image_path.name}: no prior map {prior_map_path(folder, image_path).name} in "
+            f"{folder}; using the automatic prior ({AUTOMATIC_PRIOR})")
+
+
+@dataclass
+class PriorMapLookup:
+    """The outcome of :func:`find_prior_map` for one image."""
+
+    path: Path                  # where the map was looked for
+    prior: Prior | None         # None: the map is missing, use the automatic prior
+    warning: str | None = None  # set when the map is missing
+
+    @property
+    def found(self) -> bool:
+        return self.prior is not None
+
+
+def find_prior_map(folder: str | os.PathLike[str], image_path: str | os.PathLike[str],
+                   shape: Sequence[int] | None = None) -> PriorMapLookup:
+    """The prior of an image from a folder of prior maps — one rule for the CLI and the app.
+
+    ``<folder>/<stem>.png`` is read with :func:`read_prior` (a map that exists but is
+    unreadable, of the wrong size or with non-integer values raises :class:`PriorError`). A
+    missing map is not an error: the lookup has ``prior=None`` and a ``warning`` naming the
+    image and the folder, and the image gets the automatic prior (:data:`AUTOMATIC_PRIOR`).
+    """
+    path = prior_map_path(folder, image_path)
+    if not path.is_file():
+        return PriorMapLookup(path, None, missing_prior_map_message(image_path, folder))
+    return PriorMapLookup(path, read_prior(path, shape=shape))
 
 
 def read_masks_npz(path: str | os.PathLike[str], shape: Sequence[int] | None = None

@@ -112,6 +112,20 @@ class SegmentationResult:
         ids, counts = np.unique(self.superpixel_object[1:], return_counts=True)
         return {int(i): int(c) for i, c in zip(ids, counts)}
 
+    def certain_superpixel_object(self) -> np.ndarray:
+        """:attr:`superpixel_object` with 0 for every superpixel made only of uncertain pixels.
+
+        Such a superpixel grew from an object's seed into the prior's uncertain area (0) and
+        covers no pixel of any object; the sidecar records 0 (uncertain) for it. (The engine
+        keeps the seed's object in :attr:`superpixel_object`: :meth:`Spam.rescale` of that
+        object re-clusters it.)
+        """
+        sp = np.asarray(self.superpixel_object).astype(np.int64, copy=True)
+        touches_object = np.bincount(self.labels[self.objects > 0].ravel(),
+                                     minlength=sp.shape[0])[: sp.shape[0]] > 0
+        sp[~touches_object] = 0
+        return sp
+
 
 @dataclass
 class ImageFeatures:

@@ -80,7 +80,8 @@ def test_sidecar_has_the_spec_keys(tmp_path, result):
     assert p["attention"] is False
     assert doc["prior"] == {"source": "label map", "file": "photo.png"}
     assert [o["id"] for o in doc["objects"]] == [3, 12, 700]
-    counts = res.superpixel_counts()
+    sp_obj = res.certain_superpixel_object()[1:]
+    counts = {int(i): int((sp_obj == i).sum()) for i in np.unique(sp_obj)}
     for o in doc["objects"]:
         assert set(o) >= {"id", "area", "ratio", "k", "salient", "n_superpixels"}
         assert o["area"] == int((res.objects == o["id"]).sum())
@@ -130,12 +131,64 @@ def test_more_than_65535_superpixels_is_an_error(tmp_path, result):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_object_ids_above_65535_are_an_error(tmp_path, result):
+def test_object_ids_above_65535_are_renumbered_and_mapped_back(tmp_path, spam):
+    """Four objects with ids up to 123456 fit a 16-bit PNG once renumbered 1..M; the sidecar
+    maps the new ids back to the original ones."""
+    img = _image()
+    prior = _prior()
+    prior[prior == 700] = 70000
+    prior[prior == 12] = 123456
+    res = spam.segment(img, n_segments=80, prior=prior)
+    paths = save_result(tmp_path, "img", res, image=img,
+                        extra={"prior": {"source": "label map", "file": "img.png"}})
+    doc = json.loads(paths["sidecar"].read_text(encoding="utf-8"))
+    assert doc["prior"] == {"source": "label map", "file": "img.png",
+                            "object_ids": {"1": 3, "2": 70000, "3": 123456}}
+    written = read_label_map(paths["objects"])
+    assert written.max() == 3
+    lut = np.zeros(4, np.int64)
+    for new, old in doc["prior"]["object_ids"].items():
+        lut[int(new)] = old
+    assert np.array_equal(lut[written], prior)                  # nothing lost
+    assert [(o["id"], o["original_id"]) for o in doc["objects"]] == [(1, 3), (2, 70000), (3, 123456)]
+    labels = read_label_map(paths["labels"])
+    sp_obj = np.concatenate([[0], doc["superpixel_object"]])
+    certain = written > 0
+    assert np.array_equal(sp_obj[labels][certain], written[certain])
+    assert res.objects.max() == 123456                          # the result itself is unchanged
+
+
+def test_more_than_65535_objects_is_an_error(tmp_path, result):
     _, res = result
-    bad = replace(res, objects=np.where(res.objects == 700, 70000, res.objects))
+    h, w = 256, 257
+    objects = np.arange(70000, 70000 + h * w, dtype=np.int32).reshape(h, w)
+    bad = replace(res, labels=np.ones((h, w), np.int32), objects=objects,
+                  superpixel_object=np.array([0, 70000], np.int32))
     with pytest.raises(ValueError, match="65535"):
         save_result(tmp_path, "bad", bad)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_superpixels_of_uncertain_pixels_only_get_object_0(tmp_path, spam):
+    """A superpixel that covers no pixel of any object (only prior-0 pixels) is uncertain (0)
+    in the sidecar; every other one has the object of its certain pixels."""
+    img = _image()
+    prior = np.full((48, 56), 5, np.int64)
+    prior[:, 30:] = 8
+    prior[:, 20:40] = 0                    # a wide uncertain band down the middle
+    res = spam.segment(img, n_segments=60, prior=prior)
+    paths = save_result(tmp_path, "img", res, image=img)
+    doc = json.loads(paths["sidecar"].read_text(encoding="utf-8"))
+    labels = read_label_map(paths["labels"])
+    sp_obj = np.asarray(doc["superpixel_object"])
+    assert sp_obj.shape == (res.n_superpixels,)
+    for lab in range(1, res.n_superpixels + 1):
+        owners = np.unique(prior[(labels == lab) & (prior > 0)])
+        assert sp_obj[lab - 1] == (owners[0] if owners.size else 0), lab
+    n_uncertain = int((sp_obj == 0).sum())
+    assert n_uncertain > 0                 # the case this test is about does occur
+    assert doc["n_uncertain_superpixels"] == n_uncertain
+    assert sum(o["n_superpixels"] for o in doc["objects"]) + n_uncertain == res.n_superpixels
 
 
 def _snapshot(folder):
