@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -51,30 +52,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _prior_for(args: argparse.Namespace, path: Path, image: Any) -> tuple[Any, dict[str, Any]]:
-    """The prior object map for one image and a description of where it came from."""
-    from spam_gui.core.prior import read_prior
+def _prior_for(args: argparse.Namespace, path: Path, image: Any
+               ) -> tuple[Any, dict[str, Any], str | None]:
+    """The prior object map for one image, a description of where it came from, and a
+    warning (None if all is well).
+
+    With ``--prior DIR``, an image whose ``DIR/<stem>.png`` is missing gets the automatic
+    prior and a warning — the app's rule too (:func:`spam_gui.core.prior.find_prior_map`).
+    """
+    from spam_gui.core.prior import AUTOMATIC_PRIOR, find_prior_map, read_prior
 
     if args.prior is not None:
-        src = args.prior / f"{path.stem}.png" if args.prior.is_dir() else args.prior
-        prior = read_prior(src, shape=image.shape)
-        return prior.object_map, {"source": "label map", "file": src.name}
+        if args.prior.is_dir():
+            found = find_prior_map(args.prior, path, shape=image.shape)
+            if found.prior is None:
+                return None, {"source": "automatic", "automatic": AUTOMATIC_PRIOR,
+                              "missing_map": str(found.path)}, found.warning
+            src, prior = found.path, found.prior
+        else:
+            src, prior = args.prior, read_prior(args.prior, shape=image.shape)
+        return prior.object_map, {"source": "label map", "file": src.name}, None
     if args.sam_checkpoint is not None:
         from spam_gui.core.sam import compute_prior
 
         object_map, provenance = compute_prior(image, args.sam_checkpoint,
                                                points_per_side=args.points_per_side,
                                                device=args.device)
-        return object_map, {"source": "sam", **provenance}
-    return None, {"source": "none"}
+        return object_map, {"source": "sam", **provenance}, None
+    return None, {"source": "none"}, None
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from spam_gui.core.encoder import EncoderLoadError
-    from spam_gui.core.export import save_result
-    from spam_gui.core.image_io import ImageReadError, list_images, read_image
+    from spam_gui.core.export import OutputFolderError, check_output_folder
+    from spam_gui.core.image_io import list_images, remove_stale_temp_files
+    from spam_gui.core.locking import FolderLock, FolderLockedError
     from spam_gui.core.spam import Spam
 
     if args.n_segments < 1:
@@ -82,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.prior is not None and not args.prior.exists():
         print(f"error: {args.prior}: no such prior file or folder", file=sys.stderr)
+        return 2
+    try:  # before any model is loaded or image computed
+        check_output_folder(args.out)
+    except OutputFolderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         spam = Spam(encoder=args.encoder, device=args.device)
@@ -109,8 +126,38 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     log.info("encoder: %s; device: %s", spam.encoder_name, spam.device)
+    try:  # one writer per output folder; released however the run ends
+        args.out.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(args.out, program="spam segment").acquire()
+    except FolderLockedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {args.out}: cannot use the output folder ({exc.strerror or exc})",
+              file=sys.stderr)
+        return 2
+    try:
+        if lock.took_over is not None:
+            log.info("%s: took over the lock of a run that is gone (pid %s)", args.out,
+                     lock.took_over.get("pid", "?"))
+        for stale in remove_stale_temp_files(args.out):
+            log.info("removed %s, left over by an interrupted run", stale)
+        return _segment_all(args, spam, images)
+    finally:
+        lock.release()
+
+
+def _segment_all(args: argparse.Namespace, spam: Any, images: list[Path]) -> int:
+    """Segment every image into ``args.out`` (locked by the caller); the exit code."""
+    from tqdm import tqdm
+
+    from spam_gui.core.encoder import EncoderLoadError
+    from spam_gui.core.export import is_folder_write_error, save_result
+    from spam_gui.core.image_io import ImageReadError, read_image
+
     failures: list[str] = []
     seen: set[str] = set()
+    written = 0
     bar = tqdm(images, unit="img", disable=args.no_progress or len(images) < 2, file=sys.stderr)
     for path in bar:
         bar.set_postfix_str(path.name)
@@ -120,7 +167,9 @@ def run(args: argparse.Namespace) -> int:
         seen.add(path.stem)
         try:
             image = read_image(path)
-            prior, prior_info = _prior_for(args, path, image)
+            prior, prior_info, prior_warning = _prior_for(args, path, image)
+            if prior_warning:
+                tqdm.write(f"warning: {prior_warning}", file=sys.stderr)
             saliency = None
             extra: dict[str, Any] = {"prior": prior_info}
             method = None
@@ -143,7 +192,23 @@ def run(args: argparse.Namespace) -> int:
             for w in caught:
                 tqdm.write(f"warning: {path.name}: {w.message}", file=sys.stderr)
             save_result(args.out, path.stem, res, image_path=path, extra=extra)
-        except (ImageReadError, ValueError, OSError, EncoderLoadError) as exc:
+            written += 1
+        except OSError as exc:
+            if not is_folder_write_error(exc):
+                msg = str(exc)
+                failures.append(msg if str(path) in msg or path.name in msg else f"{path}: {msg}")
+                tqdm.write(f"error: {failures[-1]}", file=sys.stderr)
+                continue
+            # a full disk or a read-only file system fails every later image too: stop here
+            bar.close()
+            why = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only"
+                   }.get(exc.errno or 0, "the disk quota is exceeded")
+            print(f"error: {args.out}: {why} ({os.strerror(exc.errno or 0)}); stopped at "
+                  f"{path.name}: {written} of {len(images)} images written, the others not "
+                  "processed (the files of the image being written are left as they were)",
+                  file=sys.stderr)
+            return 1
+        except (ImageReadError, ValueError, EncoderLoadError) as exc:
             msg = str(exc)
             failures.append(msg if str(path) in msg or path.name in msg else f"{path}: {msg}")
             tqdm.write(f"error: {failures[-1]}", file=sys.stderr)

@@ -139,7 +139,10 @@ def test_prior_of_the_wrong_size_is_reported(folder, tmp_path, capsys):
     assert not any(p.exists() for p in _outputs(out, "b"))
 
 
-def test_missing_prior_for_an_image_is_reported(folder, tmp_path, capsys):
+def test_missing_prior_map_is_a_warning_and_the_image_gets_the_automatic_prior(folder, tmp_path,
+                                                                                capsys):
+    """The app's rule: a map missing from the prior folder is a warning naming the image and
+    the folder; that image is segmented with the automatic prior (the whole image one object)."""
     priors = tmp_path / "priors"
     priors.mkdir()
     Image.fromarray(_prior()).save(priors / "a.png")
@@ -148,8 +151,16 @@ def test_missing_prior_for_an_image_is_reported(folder, tmp_path, capsys):
     rc = main(["segment", str(folder), "--out", str(out), "-k", "30", "--prior", str(priors),
                "--encoder", "none", "--no-progress"])
     err = capsys.readouterr().err
-    assert rc != 0 and "b.png" in err
-    assert (out / "a.png").is_file() and not (out / "b.png").exists()
+    assert rc == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1
+    assert "b.jpg" in warnings[0] and str(priors) in warnings[0] and "b.png" in warnings[0]
+    assert "whole image" in warnings[0]
+    _check_output(out, "a", _prior())
+    doc = _check_output(out, "b")                      # objects all 1: the whole image
+    assert doc["prior"]["source"] == "automatic"
+    assert doc["prior"]["missing_map"] == str(priors / "b.png")
+    assert doc["parameters"]["prior"] is False
 
 
 def test_single_prior_file_for_one_image(folder, tmp_path, capsys):
