@@ -23,7 +23,8 @@ from typing import Any
 
 from spam_gui.app.model.doc_data import DocState, Params, Prompt, normalise_ratio, state_key
 from spam_gui.app.model.state_file import (STATE_FILE_NAME, STATE_FORMAT, STATE_VERSION,
-                                           ImageEntry, entry_to_json, read_state_file)
+                                           ImageEntry, entry_to_json, read_state_file,
+                                           validate_entry)
 from spam_gui.app.qt import QtCore, QtGui
 from spam_gui.core.image_io import IMAGE_EXTENSIONS, atomic_write_bytes
 
@@ -113,6 +114,13 @@ class ImageDoc(QtCore.QObject):
 
     def to_json(self) -> dict[str, Any]:
         return entry_to_json(self.to_entry())
+
+    def load_json(self, data: Any) -> list[str]:
+        """Take a saved state as JSON; returns the problems of the entries not taken."""
+        entry, problems = validate_entry(self.name, data)
+        if entry is not None:
+            self.load_entry(entry)
+        return problems
 
     def load_entry(self, entry: ImageEntry) -> None:
         """Take a validated saved state (:func:`spam_gui.app.model.validate_entry`)."""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import shiboken6
 
 from spam_gui import __version__
 from spam_gui.app.canvas import LAYER_NAMES, LAYER_TITLES, Canvas
@@ -586,8 +587,12 @@ class MainWindow(QtWidgets.QMainWindow):
         if doc is None:
             return
         key = outcome_key(doc.key(), self.config)
-        cached = self.outcomes.get((str(doc.path), key))
+        cached = self.cached_outcome(doc.path, key)
         d = self.displayed
+        if d is not None and d.path == doc.path and not d.is_current():
+            self.set_status(f"{doc.name} changed on disk since it was computed: recomputing")
+            self.pipeline.forget_image(doc.path)
+            self.displayed = d = None
         if force:
             cached = None
             self.outcomes.pop((str(doc.path), key))
@@ -646,10 +651,15 @@ class MainWindow(QtWidgets.QMainWindow):
                        and j.path != keep)
 
     def _peek_image(self, path: Path) -> np.ndarray | None:
-        for k in self.pipeline.images.keys():
-            if k[0] == str(path):
-                return self.pipeline.images.get(k)
-        return None
+        return self.pipeline.cached_image(path)
+
+    def cached_outcome(self, path: Path, key: str) -> Outcome | None:
+        """A computed outcome of ``path`` for ``key``, unless the file changed since."""
+        o = self.outcomes.get((str(path), key))
+        if o is not None and not o.is_current():
+            self.outcomes.pop((str(path), key))
+            return None
+        return o
 
     def _show_image_now(self, image: np.ndarray) -> None:
         if self.canvas.image is not image:
@@ -717,7 +727,7 @@ class MainWindow(QtWidgets.QMainWindow):
         params, ratios, prompts, dkey = self.session_snapshot(row)
         key = outcome_key(dkey, self.config)
         path = self.session.paths[row]
-        if (str(path), key) in self.outcomes:
+        if self.cached_outcome(path, key) is not None:
             return
         if any(isinstance(j, SegmentJob) and j.key == key and j.path == path for j in self.bg.pending()):
             return
@@ -760,6 +770,10 @@ class MainWindow(QtWidgets.QMainWindow):
             if self.session is not None:
                 self.session.mark_exported(row, dkey)
                 self._refresh_row(row)
+        elif what == "export_note":
+            row, msg = payload
+            log.warning("%s", msg)
+            self.set_status(msg)
         elif what == "export_error":
             row, msg = payload
             self.errors[row] = msg
@@ -772,11 +786,12 @@ class MainWindow(QtWidgets.QMainWindow):
             if text:
                 self.canvas.set_message(f"{job.path.name}: {text}…")
             return
-        if job is self._export_job and self._export_dialog is not None:
-            self._export_dialog.setMaximum(max(total, 1))
-            self._export_dialog.setValue(done)
+        dlg = self._export_dialog
+        if job is self._export_job and dlg is not None and shiboken6.isValid(dlg):
+            dlg.setMaximum(max(total, 1))
+            dlg.setValue(done)
             if text:
-                self._export_dialog.setLabelText(f"Exporting {text} ({done + 1}/{total})")
+                dlg.setLabelText(f"Exporting {text} ({done + 1}/{total})")
 
     def _on_finished(self, job: Job, payload: Any) -> None:
         if isinstance(job, SegmentJob):
@@ -1264,7 +1279,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         key = self.current_key()
         o = self.displayed if self.displayed is not None and self.displayed.key == key else \
-            self.outcomes.get((str(doc.path), key))
+            self.cached_outcome(doc.path, key)
         item = ExportItem(self.row, doc.path, doc.params, dict(doc.ratios), doc.prompts, key,
                           doc.key(), o)
         job = ExportJob(next_request_id(), priority=0, group="", items=[item],
@@ -1284,7 +1299,7 @@ class MainWindow(QtWidgets.QMainWindow):
             params, ratios, prompts, dkey = self.session_snapshot(row)
             key = outcome_key(dkey, self.config)
             o = self.displayed if (self.displayed is not None and self.displayed.path == path
-                                   and self.displayed.key == key) else self.outcomes.get((str(path), key))
+                                   and self.displayed.key == key) else self.cached_outcome(path, key)
             items.append(ExportItem(row, path, params, ratios, prompts, key, dkey, o))
         job = ExportJob(next_request_id(), priority=1, group="export", items=items,
                         out_dir=self.session.output_dir, config=self.config)
@@ -1303,10 +1318,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bg.submit(job)
 
     def _export_finished(self, job: ExportJob, summary: dict[str, Any]) -> None:
-        if self._export_dialog is not None and job is self._export_job:
-            self._export_dialog.close()
-            self._export_dialog.deleteLater()
+        dlg = self._export_dialog
+        if dlg is not None and job is self._export_job:
             self._export_dialog = None
+            if shiboken6.isValid(dlg):
+                dlg.close()
+                dlg.deleteLater()
         if job is self._export_job:
             self._export_job = None
         n_ok, errs = len(summary["done"]), summary["errors"]
@@ -1350,7 +1367,7 @@ class MainWindow(QtWidgets.QMainWindow):
             params = s.default_params
             dkey = state_key(params, {}, ())
         key = outcome_key(dkey, self.config)
-        if (str(s.paths[row]), key) in self.outcomes:
+        if self.cached_outcome(s.paths[row], key) is not None:
             return DocState.SUPERPIXELS_READY, ""
         if row in self._prior_ready_rows:
             return DocState.PRIOR_READY, ""

@@ -15,6 +15,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -90,6 +91,16 @@ class Outcome:
     layers: LayerSet | None = field(default=None, repr=False)
     serial: int = field(default_factory=lambda: next(_request_ids))
     seconds: float = 0.0
+    file_token: tuple[int, int] = (-1, -1)   # the file's (size, mtime) when it was read
+
+    @property
+    def image_sha256(self) -> str:
+        """The sha256 of the pixels this outcome was computed from."""
+        return _image_digest(self.image)
+
+    def is_current(self) -> bool:
+        """False when the image file changed (or went) since this outcome was computed."""
+        return file_token(self.path) == self.file_token
 
     def nbytes(self) -> int:
         n = self.image.nbytes + self.result.labels.nbytes + self.result.objects.nbytes
@@ -202,14 +213,17 @@ class Pipeline:
         for c in (self.images, self.priors, self.saliency_maps, self.prompt_masks):
             c.clear()
 
+    def forget_image(self, path: Path) -> None:
+        """Drop the cached pixels of ``path`` (its file changed)."""
+        for k in self.images.keys():
+            if k[0] == str(Path(path)):
+                self.images.pop(k)
+
     # -- stages ---------------------------------------------------------------------------
     def image(self, path: Path) -> np.ndarray:
+        """The image's pixels (RGB uint8, read-only), cached by path, size and mtime."""
         p = Path(path)
-        try:
-            st = p.stat()
-            key = (str(p), st.st_size, st.st_mtime_ns)
-        except OSError:
-            key = (str(p), -1, -1)
+        key = (str(p), *file_token(p))
         img = self.images.get(key)
         if img is None:
             try:
@@ -218,7 +232,12 @@ class Pipeline:
                 raise UserError(str(exc)) from None
             img.setflags(write=False)
             self.images.put(key, img)
+            _image_digest(img)
         return img
+
+    def cached_image(self, path: Path) -> np.ndarray | None:
+        """The pixels of ``path`` if they are cached and the file has not changed since."""
+        return self.images.get((str(Path(path)), *file_token(Path(path))))
 
     def base_prior(self, path: Path, image: np.ndarray, config: EngineConfig,
                    progress: Callable[[float, str], None] | None = None) -> tuple[Any, str, str]:
@@ -353,6 +372,7 @@ class Pipeline:
                 want_heatmap: bool = False,
                 progress: Callable[[float, str], None] | None = None) -> Outcome:
         t0 = time.perf_counter()
+        token = file_token(Path(path))
         image = self.image(path)
         if on_image is not None:
             on_image(image)
@@ -389,7 +409,7 @@ class Pipeline:
                        prompts=tuple(prompts), image=image, result=res, prior_note=note,
                        prior_key=prior_key, saliency=sal, saliency_method=method,
                        encoder_name=getattr(engine, "encoder_name", ""), layers=layers,
-                       seconds=time.perf_counter() - t0)
+                       seconds=time.perf_counter() - t0, file_token=token)
 
     def transition(self, base: Outcome, target_ratios: dict[int, float], key: str,
                    config: EngineConfig, style: OverlayStyle, cached: Outcome | None = None
@@ -418,10 +438,47 @@ class Pipeline:
         return target, patch
 
 
+_digests: dict[int, tuple[Any, str]] = {}
+_digest_lock = threading.Lock()
+
+
 def _image_digest(image: np.ndarray) -> str:
-    # Cheap content id: shape + a strided sample (the full hash is the engine's business).
-    sample = np.ascontiguousarray(image[::7, ::5]).tobytes()
-    return hashlib.sha1(repr(image.shape).encode() + sample).hexdigest()[:16]
+    """The sha256 of an image's shape and every pixel: the content key of every cache.
+
+    Hashed once per array (kept by identity while the array lives): two images that differ in
+    a single pixel never share a cached SAM, prompt or saliency result.
+    """
+    with _digest_lock:
+        hit = _digests.get(id(image))
+        if hit is not None and hit[0]() is image:
+            return hit[1]
+    h = hashlib.sha256(repr((image.shape, image.dtype.str)).encode())
+    h.update(np.ascontiguousarray(image).data)
+    digest = h.hexdigest()
+    try:
+        ref = weakref.ref(image, lambda _r, k=id(image): _forget_digest(k, _r))
+    except TypeError:  # a view of something that takes no weak reference: do not keep it
+        return digest
+    with _digest_lock:
+        _digests[id(image)] = (ref, digest)
+    return digest
+
+
+def _forget_digest(key: int, ref: Any) -> None:
+    with _digest_lock:
+        hit = _digests.get(key)
+        if hit is not None and hit[0] is ref:
+            del _digests[key]
+
+
+def file_token(path: Path) -> tuple[int, int]:
+    """(size, modification time in ns) of a file, (-1, -1) when it cannot be read: what tells
+    that a file changed under the app since it was read."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return (-1, -1)
+    return (st.st_size, st.st_mtime_ns)
 
 
 def _hash_key(obj: Any) -> str:

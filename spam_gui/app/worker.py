@@ -193,7 +193,14 @@ class ExportJob(Job):
                 break
             emit.progress.emit(self, i, n, item.path.name)
             try:
+                if not item.path.is_file():
+                    raise UserError(f"{item.path}: the image file is gone (moved or deleted "
+                                    "since the folder was opened); not exported")
                 o = item.outcome
+                if o is not None and not o.is_current():
+                    o = None  # the file changed since it was shown: export what it is now
+                    emit.partial.emit(self, "export_note", (item.row, f"{item.path.name} changed "
+                                      "on disk since it was shown: exported freshly computed"))
                 if o is None:
                     o = pipeline.segment(item.path, item.params, item.ratios, item.prompts,
                                          self.config, item.key, None, check=self.check)

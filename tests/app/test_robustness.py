@@ -113,3 +113,43 @@ def test_excepthook_reports_without_reentering(qtbot, make_window, exc):
     finally:
         sys.excepthook = old
         guard.set_reporter(None)
+
+
+def test_replaced_image_is_recomputed_and_exported_with_its_own_hash(qtbot, make_window,
+                                                                     image_folder):
+    import hashlib
+
+    import numpy as np
+    from PIL import Image
+
+    from tests.app.conftest import make_image
+
+    win = make_window(precompute=False)
+    win.open_folder(image_folder)
+    old = wait_displayed(qtbot, win, "img0.png")
+    win.step(1)
+    wait_displayed(qtbot, win, "img1.png")
+    new_pixels = np.ascontiguousarray(make_image(7)[::-1])     # another photo, same size
+    target = image_folder / "img0.png"
+    Image.fromarray(new_pixels).save(target)
+    st = target.stat()
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    win.step(-1)
+    o = wait_displayed(qtbot, win, "img0.png")
+    assert o is not old and np.array_equal(o.image, new_pixels)
+    win.export_current()
+    sidecar = image_folder / "spam_labels" / "img0.json"
+    qtbot.waitUntil(sidecar.exists, timeout=30000)
+    meta = json.loads(sidecar.read_text())
+    assert hashlib.sha256(target.read_bytes()).hexdigest() in json.dumps(meta)
+
+
+def test_export_of_an_image_whose_file_is_gone_fails_by_name(qtbot, make_window, image_folder):
+    win = make_window(precompute=False)
+    win.open_folder(image_folder)
+    wait_displayed(qtbot, win, "img0.png")
+    (image_folder / "img0.png").unlink()
+    win.export_current()
+    qtbot.waitUntil(lambda: win.row_state(0)[0] == DocState.ERROR, timeout=30000)
+    assert "image file is gone" in win.row_state(0)[1]
+    assert not (image_folder / "spam_labels" / "img0.png").exists()

@@ -72,9 +72,22 @@ class Params:
 
 
 def _coerce(v: Any, like: Any) -> Any:
-    """``v`` as the type of ``like``, or None when it is not a value of that kind."""
+    """``v`` as the type of ``like``, or None when it is not a value of that kind.
+
+    Forgiving where the meaning is plain (``"250"`` for an integer, ``1`` / ``0`` for a
+    switch); never takes NaN, infinity, a fraction for an integer, a list or an object.
+    """
+    if isinstance(like, str):
+        return v if isinstance(v, str) else None
     if isinstance(like, bool):
-        return v if isinstance(v, bool) else None
+        if isinstance(v, bool):
+            return v
+        return bool(v) if isinstance(v, int) and v in (0, 1) else None
+    if isinstance(v, str):
+        try:
+            v = float(v.strip())
+        except ValueError:
+            return None
     if isinstance(like, int):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return None
@@ -85,7 +98,7 @@ def _coerce(v: Any, like: Any) -> Any:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             return None
         return float(v)
-    return v if isinstance(v, str) else None
+    return None
 
 
 @dataclass(frozen=True)
