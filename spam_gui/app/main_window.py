@@ -34,6 +34,7 @@ from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 from spam_gui.app.settings import PreferencesDialog, Settings
 from spam_gui.app.pipeline import (LRU, EngineConfig, Outcome, Pipeline, next_request_id,
                                    outcome_key)
+from spam_gui.app.widgets import ElidedLabel
 from spam_gui.app.worker import (ExportItem, ExportJob, Job, JobThread, LayersJob, PromptJob,
                                  SaliencyJob, SamEmbedJob, SegmentJob, TransitionJob, WarmupJob)
 from spam_gui.core.image_io import IMAGE_EXTENSIONS
@@ -123,6 +124,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.recompute_requested.connect(self.recompute)
         self.controls.browse_encoder.connect(self._choose_encoder_file)
         self.controls.browse_prior_folder.connect(self._choose_prior_folder)
+        self.controls.use_as_default.connect(self.use_as_default)
         self.objects_panel = ObjectsPanel()
         self.objects_panel.ratio_edited.connect(self.set_ratio)
         self.objects_panel.object_selected.connect(self._on_object_selected)
@@ -197,8 +199,9 @@ class MainWindow(QtWidgets.QMainWindow):
         sb = self.statusBar()
         self.hover_label = QtWidgets.QLabel()
         self.hover_label.setObjectName("hoverLabel")
-        self.models_label = QtWidgets.QLabel()
+        self.models_label = ElidedLabel(mode=Qt.TextElideMode.ElideRight)
         self.models_label.setObjectName("modelsLabel")
+        self.models_label.setMaximumWidth(420)
         self.models_label.setStyleSheet("color: palette(mid);")
         self.progress = QtWidgets.QProgressBar()
         self.progress.setMaximumWidth(160)
@@ -215,7 +218,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.details_button.setObjectName("errorDetails")
         self.details_button.clicked.connect(self.show_error_details)
         self.details_button.hide()
-        self.status_label = QtWidgets.QLabel()
+        self.status_label = ElidedLabel()
         self.status_label.setObjectName("statusLabel")
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         sb.addWidget(self.status_label, 1)
@@ -236,8 +239,7 @@ class MainWindow(QtWidgets.QMainWindow):
         tip = help or text.replace("&", "")
         if shortcuts:
             tip += f" ({', '.join(shortcuts)})"
-        a.setToolTip(tip)
-        a.setStatusTip(tip)
+        a.setToolTip(tip)   # no status tip: it would hide the image's status while hovering
         if slot is not None:
             (a.toggled if checkable else a.triggered).connect(slot)
         self.addAction(a)
@@ -257,6 +259,8 @@ class MainWindow(QtWidgets.QMainWindow):
           "Export every image of the folder", "Files")
         A("output_dir", "Set &Output Folder…", self.choose_output_dir, ("Ctrl+Shift+S",),
           "Where exports go (default <folder>/spam_labels)", "Files")
+        A("open_output", "Open Output &Folder", self.open_output_folder, ("Ctrl+Shift+F",),
+          "Show the folder where exports go in the file manager", "Files")
         A("prefs", "&Preferences…", self.open_preferences, ("Ctrl+,",),
           "Models (SAM, DINO checkpoints), appearance", "Files")
         A("quit", "&Quit", self.close, ("Ctrl+Q",), "Quit (everything is saved)", "Files")
@@ -330,7 +334,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addAction(a["open_image"])
         self.recent_menu = m.addMenu("Open &Recent")
         m.addSeparator()
-        for n in ("export", "export_all", "output_dir"):
+        for n in ("export", "export_all", "output_dir", "open_output"):
             m.addAction(a[n])
         m.addSeparator()
         m.addAction(a["prefs"])
@@ -712,6 +716,8 @@ class MainWindow(QtWidgets.QMainWindow):
                         f"{len(res.objects_info)} objects · {o.prior_note}"
                         + (f" · {t * 1000:.0f} ms" if t else ""))
         self._hide_error()
+        if self._hover[0] >= 0:
+            self._on_hover(*self._hover)   # the readout follows the new result under the pointer
         self.displayed_changed.emit()
         if self.mode == "prompt":
             self._prepare_sam()
@@ -998,6 +1004,20 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         doc.undo_stack.push(SetParamsCommand(doc, params))
 
+    def use_as_default(self) -> None:
+        """Make the current image's parameters the default of every image not edited yet."""
+        self.controls.flush()
+        doc = self.doc
+        params = doc.params if doc is not None else self.controls.params()
+        self.settings.default_params = params
+        if self.session is not None:
+            self.session.default_params = params
+            self.file_panel.model.refresh_all()
+            self._schedule_precompute()
+        self.set_status(f"Default parameters: K = {params.n_segments}, λs = {params.lambda_s:g}, "
+                        f"λc = {params.lambda_c:g}, VA {'on' if params.va else 'off'} "
+                        "(for every image not edited yet)")
+
     def toggle_va(self, on: bool) -> None:
         doc = self.doc
         if doc is None:
@@ -1018,8 +1038,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.actions_["va"].blockSignals(True)
         self.actions_["va"].setChecked(doc.params.va)
         self.actions_["va"].blockSignals(False)
-        self.settings.default_params = doc.params
-        self.session.default_params = doc.params
         key = self.current_key()
         if self.displayed is None or self.displayed.key != key:
             self.refresh()
@@ -1101,7 +1119,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_hover(self, x: int, y: int) -> None:
         self._hover = (x, y)
         o = self.displayed
-        if x < 0 or o is None:
+        if x < 0 or o is None or y >= o.result.labels.shape[0] or x >= o.result.labels.shape[1]:
             self.hover_label.setText("")
             self.canvas.viewport().setToolTip("")
             return
@@ -1163,6 +1181,8 @@ class MainWindow(QtWidgets.QMainWindow):
         elif self.mode != "prompt":
             self._prepare_sam()
         self.mode = mode
+        for n in ("commit_prompt", "undo_point"):
+            self.actions_[n].setEnabled(mode == "prompt")
         self.canvas.set_mode(mode)
         self.actions_[f"mode_{mode}"].setChecked(True)
         hint = {"scale": "Scale: left click ×2, right click ×½, Shift+click resets",
@@ -1189,12 +1209,15 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_engine_edited(self) -> None:
         c = self.controls
         s = self.settings
+        if c.prior.currentData() == "sam" and not s.sam_checkpoint:
+            self._show_engine_settings()   # back to the source in use: nothing is recomputed
+            self.report_error("Prior from SAM needs a SAM checkpoint: set one in "
+                              "Preferences → Models, then choose SAM again")
+            return
         s.encoder_mode = c.encoder.currentData()
         s.prior_source = c.prior.currentData()
         s.prior_folder = c.prior_folder.text().strip()
         s.device = c.device.currentData()
-        if s.prior_source == "sam" and not s.sam_checkpoint:
-            self.report_error("Prior from SAM needs a SAM checkpoint: Preferences → Models")
         self.apply_engine_settings()
 
     def apply_engine_settings(self) -> None:
@@ -1289,6 +1312,21 @@ class MainWindow(QtWidgets.QMainWindow):
         self.set_status(f"Exporting {doc.name}…")
         self._update_busy()
 
+    def open_output_folder(self) -> bool:
+        """Open the export folder in the system's file manager (it is created if needed)."""
+        if self.session is None:
+            return False
+        out = self.session.output_dir
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.report_error(f"{out}: cannot create the output folder ({exc.strerror or exc})")
+            return False
+        ok = QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(out)))
+        self.set_status(f"Output folder: {out}" if ok else
+                        f"Output folder: {out} (no file manager could be started)")
+        return bool(ok)
+
     def export_folder(self) -> None:
         if self.session is None or not len(self.session):
             return
@@ -1328,6 +1366,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self._export_job = None
         n_ok, errs = len(summary["done"]), summary["errors"]
         msg = f"Exported {n_ok}/{summary['total']} image(s) to {summary['out_dir']}"
+        if summary["total"] == 1 and n_ok == 1 and self.session is not None:
+            stem = self.session.paths[summary["done"][0][0]].stem
+            msg = (f"Exported {stem}.png, {stem}_objects.png and {stem}.json to "
+                   f"{summary['out_dir']} (Ctrl+Shift+F opens it)")
         if summary.get("cancelled"):
             msg += " (cancelled)"
         if errs:
@@ -1416,9 +1458,15 @@ class MainWindow(QtWidgets.QMainWindow):
     def _update_actions(self) -> None:
         has = self.session is not None and len(self.session) > 0
         for n in ("export", "export_all", "next", "prev", "next_todo", "first", "last", "recompute",
-                  "reset_all", "output_dir"):
+                  "reset_all", "output_dir", "open_output"):
             self.actions_[n].setEnabled(has)
-        self.actions_["mode_prompt"].setEnabled(self.sam_available())
+        sam = self.sam_available()
+        self.actions_["mode_prompt"].setToolTip(
+            "SAM prompt mode (P)" if sam else "SAM prompt mode (P): needs a SAM checkpoint, "
+            "set it in Preferences → Models")
+        self.controls.set_sam_available(bool(self.settings.sam_checkpoint))
+        for n in ("commit_prompt", "undo_point"):   # Enter / Backspace only mean this in SAM mode
+            self.actions_[n].setEnabled(self.mode == "prompt")
 
     # ================================================================== help
     def shortcut_rows(self) -> list[tuple[str, str, str]]:

@@ -12,6 +12,7 @@ from spam_gui.app.document import DocState, Params
 from spam_gui.app.guard import guarded
 from spam_gui.app.overlays import object_color
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
+from spam_gui.app.widgets import guard_wheel, keep_editing_keys
 
 Qt = QtCore.Qt
 
@@ -151,6 +152,7 @@ class FilePanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.model = FileListModel(self)
         self.filter = QtWidgets.QLineEdit()
+        keep_editing_keys(self.filter)
         self.filter.setPlaceholderText("Filter by name…")
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self._on_filter)
@@ -219,6 +221,7 @@ class ControlsPanel(QtWidgets.QWidget):
     recompute_requested = QtCore.Signal()
     browse_encoder = QtCore.Signal()
     browse_prior_folder = QtCore.Signal()
+    use_as_default = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -267,6 +270,12 @@ class ControlsPanel(QtWidgets.QWidget):
         f.addRow("Iterations:", self.n_iter)
         f.addRow("Smoothing:", self.smoothing)
         f.addRow("Ratio mode:", self.ratio_mode)
+        self.default_btn = QtWidgets.QPushButton("Use as Default")
+        self.default_btn.setObjectName("useAsDefault")
+        self.default_btn.setToolTip("Make these parameters the default of every image not "
+                                    "edited yet, in this folder and later ones")
+        self.default_btn.clicked.connect(self.use_as_default)
+        f.addRow("", self.default_btn)
 
         va = QtWidgets.QGroupBox("Visual attention")
         fv = QtWidgets.QFormLayout(va)
@@ -359,6 +368,10 @@ class ControlsPanel(QtWidgets.QWidget):
         self.device.activated.connect(self._on_engine)
         self.prior_folder.editingFinished.connect(self._on_engine)
         self.set_params(Params())
+        guard_wheel(self)
+        for w in self.findChildren(QtWidgets.QAbstractSpinBox):
+            keep_editing_keys(w)
+        keep_editing_keys(self.prior_folder)
 
     # -- parameters -------------------------------------------------------------------------
     def params(self) -> Params:
@@ -406,6 +419,16 @@ class ControlsPanel(QtWidgets.QWidget):
         self.params_edited.emit(self.params())
 
     # -- engine -----------------------------------------------------------------------------
+    def set_sam_available(self, available: bool) -> None:
+        """Offer "SAM checkpoint" as the prior only when a checkpoint is set."""
+        item = self.prior.model().item(self.prior.findData("sam"))
+        if item is None:
+            return
+        item.setEnabled(available)
+        item.setToolTip("" if available else "needs a SAM checkpoint: Preferences → Models")
+        self.prior.setToolTip("" if available else
+                              "SAM needs a checkpoint: set one in Preferences → Models")
+
     def set_engine(self, encoder_mode: str, encoder_file: str, prior_source: str,
                    prior_folder: str, device: str) -> None:
         self._loading = True
@@ -444,12 +467,26 @@ class ControlsPanel(QtWidgets.QWidget):
 # ----------------------------------------------------------------------------- objects
 
 
+SortRole = Qt.ItemDataRole.UserRole + 1
+
+
+class _SortItem(QtWidgets.QTableWidgetItem):
+    """A table cell that sorts by its number (``SortRole``), not by its text."""
+
+    def __lt__(self, other: QtWidgets.QTableWidgetItem) -> bool:
+        a, b = self.data(SortRole), other.data(SortRole)
+        if a is None or b is None:
+            return super().__lt__(other)
+        return a < b
+
+
 class RatioDelegate(QtWidgets.QStyledItemDelegate):
     def createEditor(self, parent: QtWidgets.QWidget, option: Any, index: QtCore.QModelIndex) -> QtWidgets.QWidget:  # noqa: N802
         ed = QtWidgets.QDoubleSpinBox(parent)
         ed.setRange(1 / 64, 64.0)
         ed.setDecimals(3)
         ed.setSingleStep(0.25)
+        keep_editing_keys(ed)   # Enter commits the ratio, not a window shortcut
         return ed
 
     def setEditorData(self, editor: QtWidgets.QWidget, index: QtCore.QModelIndex) -> None:  # noqa: N802
@@ -493,7 +530,9 @@ class ObjectsPanel(QtWidgets.QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setDefaultSectionSize(
             self.table.fontMetrics().height() + 6)
-        self.table.setSortingEnabled(False)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.horizontalHeader().sortIndicatorChanged.connect(lambda *_: self._reindex())
         self.table.itemChanged.connect(self._on_item_changed)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.summary = QtWidgets.QLabel("No image")
@@ -549,10 +588,11 @@ class ObjectsPanel(QtWidgets.QWidget):
                 for oid in ids}
         n = int(result.n_superpixels)
         self.summary.setText(f"{len(ids)} object(s), {n} superpixels")
-        same_set = (list(self._rows) == ids and self.table.rowCount() == len(ids)
+        same_set = (sorted(self._rows) == ids and self.table.rowCount() == len(ids)
                     and (colors or {}) == self._colors)
         self._colors = dict(colors or {})
         self._filling = True
+        self.table.setSortingEnabled(False)   # rows must not move while they are written
         try:
             if same_set:
                 for oid in ids:
@@ -561,6 +601,7 @@ class ObjectsPanel(QtWidgets.QWidget):
                                       salient_known)
                         self._ratios[oid] = rows[oid][0]
                 self._shown = rows
+                self._fit_numbers()
                 return
             sel = self.selected_object()
             self.table.setUpdatesEnabled(False)
@@ -573,16 +614,37 @@ class ObjectsPanel(QtWidgets.QWidget):
                     self._set_row(r, info[oid], rows[oid][2], total_area, salient_known)
                 self._shown = rows
                 self.table.resizeColumnsToContents()
+                self._fit_numbers()
             finally:
                 self.table.setUpdatesEnabled(True)
         finally:
+            self.table.setSortingEnabled(True)   # re-sorts by the header's column
+            self._reindex()
             self._filling = False
         if sel in self._rows:
             self.select_object(sel)
 
+    def _reindex(self) -> None:
+        """Object id → table row, after a fill or a sort."""
+        self._rows = {}
+        for r in range(self.table.rowCount()):
+            it = self.table.item(r, 0)
+            if it is not None:
+                self._rows[int(it.data(Qt.ItemDataRole.UserRole))] = r
+
+    def _fit_numbers(self) -> None:
+        """Widen the number columns when their values grew (K_o, SP: up to 5 digits)."""
+        fm = self.table.fontMetrics()
+        for c in (3, 4):
+            need = max(fm.horizontalAdvance("65535"), self.table.sizeHintForColumn(c)) + 16
+            if self.table.columnWidth(c) < need:
+                self.table.setColumnWidth(c, need)
+
     def _set_row(self, r: int, oi: Any, n_sp: int, total_area: int, salient_known: bool) -> None:
-        def item(text: str, editable: bool = False) -> QtWidgets.QTableWidgetItem:
-            it = QtWidgets.QTableWidgetItem(text)
+        def item(text: str, editable: bool = False, key: Any = None) -> QtWidgets.QTableWidgetItem:
+            it = _SortItem(text)
+            if key is not None:
+                it.setData(SortRole, key)
             flags = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled
             if editable:
                 flags |= Qt.ItemFlag.ItemIsEditable
@@ -600,7 +662,10 @@ class ObjectsPanel(QtWidgets.QWidget):
             f.setBold(True)
             ratio.setFont(f)
         sal = "–" if not salient_known or oi.salient is None else ("yes" if oi.salient else "no")
-        for c, it in enumerate((c0, item(f"{pct:.1f}%"), ratio, item(str(oi.k)), item(str(n_sp)),
+        c0.setData(SortRole, int(oi.id))
+        ratio.setData(SortRole, float(oi.ratio))
+        for c, it in enumerate((c0, item(f"{pct:.1f}%", key=float(oi.area)), ratio,
+                                item(str(oi.k), key=int(oi.k)), item(str(n_sp), key=int(n_sp)),
                                 item(sal))):
             self.table.setItem(r, c, it)
 

@@ -382,10 +382,10 @@ def test_sam_prompt_mode_needs_a_checkpoint(qtbot, make_window, image_folder):
     win = make_window()
     win.open_folder(image_folder)
     wait_displayed(qtbot, win)
-    assert not win.actions_["mode_prompt"].isEnabled()
-    win.set_mode("prompt")
+    assert "needs a SAM checkpoint" in win.actions_["mode_prompt"].toolTip()
+    qtbot.keyClick(win.canvas, Qt.Key.Key_P)          # P says why instead of doing nothing
     assert win.mode == "scale"
-    assert "SAM" in win.status_label.text()
+    assert "SAM prompt mode needs a SAM checkpoint" in win.status_label.text()
 
 
 def test_sam_click_prompt_adds_an_object(qtbot, make_window, image_folder, tmp_path):

@@ -1,0 +1,98 @@
+"""Small behaviours shared by the app's panels: no accidental wheel edits, editors keep their keys.
+
+- :func:`guard_wheel`: combo boxes, spin boxes and sliders take the mouse wheel only when they
+  have the keyboard focus (clicked or tabbed into); otherwise the wheel scrolls the page they
+  are on, as in every well-behaved settings panel.
+- :func:`keep_editing_keys`: a field being edited gets Enter, Backspace and Esc itself, before
+  any window-wide shortcut on those keys (SAM's "add prompt object" on Enter, say).
+"""
+
+from __future__ import annotations
+
+from spam_gui.app.qt import QtCore, QtGui, QtWidgets
+
+Qt = QtCore.Qt
+EDITING_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Backspace, Qt.Key.Key_Escape,
+                Qt.Key.Key_Delete, Qt.Key.Key_Home, Qt.Key.Key_End)
+WHEEL_WIDGETS = (QtWidgets.QComboBox, QtWidgets.QAbstractSpinBox, QtWidgets.QAbstractSlider)
+
+
+class _WheelGuard(QtCore.QObject):
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802
+        if (event.type() == QtCore.QEvent.Type.Wheel and isinstance(obj, QtWidgets.QWidget)
+                and not obj.hasFocus()):
+            parent = obj.parentWidget()
+            if parent is not None:   # let the page scroll instead
+                QtCore.QCoreApplication.sendEvent(parent, event)
+            return True
+        return False
+
+
+class _EditingKeys(QtCore.QObject):
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802
+        if (event.type() == QtCore.QEvent.Type.ShortcutOverride
+                and isinstance(event, QtGui.QKeyEvent) and event.key() in EDITING_KEYS
+                and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier):
+            event.accept()           # the key goes to the editor, not to a shortcut
+            return True
+        return False
+
+
+_wheel_guard: _WheelGuard | None = None
+_editing_keys: _EditingKeys | None = None
+
+
+def guard_wheel(root: QtWidgets.QWidget) -> None:
+    """Make every wheel-sensitive widget under ``root`` take the wheel only when focused."""
+    global _wheel_guard
+    if _wheel_guard is None:
+        _wheel_guard = _WheelGuard(QtCore.QCoreApplication.instance())
+    for cls in WHEEL_WIDGETS:
+        for w in root.findChildren(cls):
+            w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            w.installEventFilter(_wheel_guard)
+
+
+def keep_editing_keys(editor: QtWidgets.QWidget) -> None:
+    """Let ``editor`` (and its line edit, for a spin box) keep Enter, Backspace and Esc."""
+    global _editing_keys
+    if _editing_keys is None:
+        _editing_keys = _EditingKeys(QtCore.QCoreApplication.instance())
+    editor.installEventFilter(_editing_keys)
+    for le in editor.findChildren(QtWidgets.QLineEdit):
+        le.installEventFilter(_editing_keys)
+
+
+class ElidedLabel(QtWidgets.QLabel):
+    """A one-line label that shows "…" where its text does not fit (the whole text is in the
+    tooltip and in :meth:`text`), instead of cutting it off mid-word at the edge."""
+
+    def __init__(self, text: str = "", parent: QtWidgets.QWidget | None = None,
+                 mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self._mode = mode
+        self.setMinimumWidth(40)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                           QtWidgets.QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt API
+        self._full = text or ""
+        self.setToolTip(self._full if len(self._full) > 40 else "")
+        self._elide()
+
+    def text(self) -> str:  # noqa: D102 - the whole text, not what fits
+        return self._full
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 - Qt API
+        fm = self.fontMetrics()
+        return QtCore.QSize(fm.horizontalAdvance(self._full) + 8, super().sizeHint().height())
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, self._mode, max(self.width() - 4, 0))
+        super().setText(shown)
