@@ -1372,7 +1372,10 @@ class MainWindow(QtWidgets.QMainWindow):
                    f"{summary['out_dir']} (Ctrl+Shift+F opens it)")
         if summary.get("cancelled"):
             msg += " (cancelled)"
-        if errs:
+        if summary.get("stopped"):
+            self.report_error(summary["stopped"], "\n".join(
+                [summary["stopped"]] + [e for _, e in errs]))
+        elif errs:
             details = "\n".join(e for _, e in errs)
             msg += f"; {len(errs)} failed"
             self.report_error(msg, details)

@@ -26,7 +26,7 @@ import numpy as np
 from spam_gui.app.document import Params, Prompt
 from spam_gui.app.overlays import (LayerSet, OverlayStyle, Patch, build_layers, changed_region,
                                    make_patch)
-from spam_gui.core.image_io import read_image
+from spam_gui.core.image_io import ImageReadError, read_image
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ class Pipeline:
         if img is None:
             try:
                 img = read_image(p)
-            except ValueError as exc:  # ImageReadError names the file
+            except ImageReadError as exc:  # it names the file
                 raise UserError(str(exc)) from None
             img.setflags(write=False)
             self.images.put(key, img)
@@ -246,17 +246,17 @@ class Pipeline:
 
         h, w = image.shape[:2]
         if config.prior_source == "maps":
-            mp = config.maps_folder(path) / f"{Path(path).stem}.png"
-            try:
-                st = mp.stat()
-            except OSError:
-                return None, f"no prior map {mp.name} in {mp.parent} (whole image one object)", "none"
-            key = ("maps", str(mp), st.st_size, st.st_mtime_ns, h, w)
+            folder = config.maps_folder(path)
+            mp = prior_mod.prior_map_path(folder, path)   # the CLI's rule (spam segment --prior)
+            size, mtime = file_token(mp)
+            if size < 0:
+                return None, prior_mod.missing_prior_map_message(path, folder), "none"
+            key = ("maps", str(mp), size, mtime, h, w)
             hit = self.priors.get(key)
             if hit is None:
                 try:
                     pr = prior_mod.read_prior(mp, shape=(h, w))
-                except ValueError as exc:
+                except (prior_mod.PriorError, ImageReadError) as exc:  # they name the file
                     raise UserError(str(exc)) from None
                 hit = (pr.object_map, pr, f"prior map {mp.name}")
                 self.priors.put(key, hit)

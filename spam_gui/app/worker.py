@@ -182,12 +182,37 @@ class ExportJob(Job):
     config: EngineConfig = EngineConfig()
 
     def run(self, pipeline: Pipeline, emit: "JobThread") -> dict[str, Any]:
+        from spam_gui.core.export import check_output_folder, is_folder_write_error
+        from spam_gui.core.locking import FolderLock, FolderLockedError
+
+        done, errors = [], []
+        n = len(self.items)
+        summary: dict[str, Any] = {"done": done, "errors": errors, "cancelled": False,
+                                   "total": n, "out_dir": str(self.out_dir), "stopped": None}
+        # The same rules as `spam segment`: the folder is checked before any work, one writer
+        # at a time, and a full disk or read-only folder stops the export with one message.
+        lock = FolderLock(self.out_dir, program="spam-gui export")
+        try:
+            check_output_folder(self.out_dir)
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except (OSError, FolderLockedError) as exc:
+            summary["stopped"] = str(exc)
+            return summary
+        try:
+            self._export_items(pipeline, emit, summary, is_folder_write_error)
+        finally:
+            lock.release()
+        summary["cancelled"] = self.cancelled
+        return summary
+
+    def _export_items(self, pipeline: Pipeline, emit: "JobThread", summary: dict[str, Any],
+                      is_folder_write_error: Callable[[BaseException], bool]) -> None:
         from spam_gui.core.export import save_result
 
         from spam_gui import __version__
 
-        done, errors = [], []
-        n = len(self.items)
+        done, errors, n = summary["done"], summary["errors"], summary["total"]
         for i, item in enumerate(self.items):
             if self.cancelled:
                 break
@@ -222,12 +247,14 @@ class ExportJob(Job):
             except Cancelled:
                 break
             except Exception as exc:  # noqa: BLE001 - one bad image must not stop the export
+                if is_folder_write_error(exc):
+                    summary["stopped"] = (f"{exc}; export stopped at {item.path.name} "
+                                          f"({len(done)} of {n} written)")
+                    break
                 log.debug("export failed for %s", item.path, exc_info=True)
                 errors.append((item.row, f"{item.path.name}: {exc}"))
                 emit.partial.emit(self, "export_error", (item.row, str(exc)))
         emit.progress.emit(self, len(done) + len(errors), n, "")
-        return {"done": done, "errors": errors, "cancelled": self.cancelled, "total": n,
-                "out_dir": str(self.out_dir)}
 
 
 # ----------------------------------------------------------------------------- thread

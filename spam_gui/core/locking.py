@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from spam_gui.core.image_io import FileWriteError
+
 LOCK_NAME = ".spam_segment.lock"
 
 # A lock file that cannot be parsed may be one being written this instant by its owner; one that
@@ -132,6 +134,10 @@ class FolderLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
+                fd = -1
+            except OSError as exc:
+                raise self._write_error(exc) from None
+            if fd < 0:
                 raw, owner = self._read_owner()
                 if raw is None:
                     continue            # released meanwhile: try again
@@ -150,12 +156,22 @@ class FolderLock:
                 continue
             try:
                 os.write(fd, token.encode("utf-8"))
-            finally:
+            except OSError as exc:
                 os.close(fd)
+                self.path.unlink(missing_ok=True)
+                raise self._write_error(exc) from None
+            os.close(fd)
             self._token = token
             return self
         raise FolderLockedError(f"{self.folder}: cannot take the lock {self.path} (it keeps "
                                 "changing hands)", self.folder, None)
+
+    def _write_error(self, exc: OSError) -> FileWriteError:
+        """The lock file could not be written: our words, the folder named, errno kept."""
+        err = FileWriteError(f"{self.folder}: cannot write into the output folder "
+                             f"({exc.strerror or exc})")
+        err.errno = exc.errno
+        return err
 
     def release(self) -> None:
         """Remove the lock file if it is still this lock's."""

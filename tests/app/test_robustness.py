@@ -153,3 +153,62 @@ def test_export_of_an_image_whose_file_is_gone_fails_by_name(qtbot, make_window,
     qtbot.waitUntil(lambda: win.row_state(0)[0] == DocState.ERROR, timeout=30000)
     assert "image file is gone" in win.row_state(0)[1]
     assert not (image_folder / "spam_labels" / "img0.png").exists()
+
+
+def test_app_export_refuses_a_locked_folder_like_the_cli(qtbot, make_window, image_folder):
+    from spam_gui.core.locking import FolderLock
+
+    win = make_window(precompute=False)
+    win.open_folder(image_folder)
+    wait_displayed(qtbot, win)
+    out = image_folder / "spam_labels"
+    out.mkdir(exist_ok=True)
+    with FolderLock(out, program="spam segment"):
+        win.export_current()
+        qtbot.waitUntil(lambda: win.last_export is not None, timeout=30000)
+    assert "spam segment" in win.status_label.text()
+    assert not (out / "img0.png").exists()
+
+
+def test_app_export_stops_at_a_full_disk_with_one_message(qtbot, make_window, image_folder,
+                                                          monkeypatch):
+    import errno
+
+    from spam_gui.core import image_io
+
+    win = make_window(precompute=False)
+    win.open_folder(image_folder)
+    wait_displayed(qtbot, win)
+
+    real_write = image_io.os.write
+
+    def full(fd, data):   # the small lock file fits; the first PNG does not
+        if len(data) > 200:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    win.export_folder()
+    monkeypatch.setattr(image_io.os, "write", full)
+    qtbot.waitUntil(lambda: win.last_export is not None, timeout=60000)
+    s = win.last_export
+    assert s["stopped"] and "No space left" in s["stopped"]
+    assert s["done"] == [] and s["errors"] == []           # stopped, not failed image by image
+    assert "export stopped at img0.png" in win.status_label.text()
+
+
+def test_lock_file_that_cannot_be_written_is_reported_by_folder(tmp_path, monkeypatch):
+    import errno
+
+    import pytest
+
+    from spam_gui.core import locking
+    from spam_gui.core.image_io import FileWriteError
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(locking.os, "write", full)
+    with pytest.raises(FileWriteError, match="cannot write into the output folder") as e:
+        locking.FolderLock(tmp_path).acquire()
+    assert str(tmp_path) in str(e.value) and e.value.errno == errno.ENOSPC
+    assert not (tmp_path / locking.LOCK_NAME).exists()
