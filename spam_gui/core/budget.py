@@ -10,6 +10,8 @@ Walther, Giraud, Clément, "SPAM: SuperPixel Anything Model", 2025, §3.1 and §
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -17,7 +19,8 @@ import numpy as np
 RATIO_MODES = ("local", "keep-total")
 
 
-def largest_remainder(quotas: np.ndarray, total: int, minimum: int = 1) -> np.ndarray:
+def largest_remainder(quotas: np.ndarray, total: int,
+                      minimum: int | np.ndarray = 1) -> np.ndarray:
     """Integers close to ``quotas`` that sum to ``total``, each at least ``minimum``.
 
     Hamilton's method: floor the quotas, then hand the remaining units to the largest
@@ -31,13 +34,14 @@ def largest_remainder(quotas: np.ndarray, total: int, minimum: int = 1) -> np.nd
     total:
         The sum wanted.
     minimum:
-        Lower bound of every entry.
+        Lower bound of every entry: one integer, or one per entry.
     """
     q = np.asarray(quotas, dtype=np.float64)
     if q.size == 0:
         return np.zeros(0, dtype=np.int64)
     if np.any(q < 0) or not np.all(np.isfinite(q)):
         raise ValueError("quotas must be finite and non-negative")
+    minimum = np.broadcast_to(np.asarray(minimum, dtype=np.int64), q.shape)
     base = np.maximum(np.floor(q).astype(np.int64), minimum)
     remaining = int(total) - int(base.sum())
     if remaining > 0:
@@ -110,15 +114,71 @@ def ratio_budget(areas: Sequence[int] | np.ndarray, n_segments: int, ratios: Seq
     return out
 
 
-def attention_budget(areas: Sequence[int] | np.ndarray, n_segments: int,
-                     salient: Sequence[bool], ratio: float = 2.5) -> np.ndarray:
-    """Visual-attention budgets (paper §3.3): foreground objects get ``r`` times the density.
+# Under visual attention the background objects together keep at least this fraction of the
+# superpixels they would get with uniform density (the authors' code caps the foreground at
+# K - N_b / 5).
+BACKGROUND_MIN_SHARE = 0.2
 
-    Foreground object f gets ``K_f = r * K * a_f / A``; background objects share
-    ``K - sum K_f`` in proportion to their areas, each at least 1, so the total stays K.
-    When the foreground is so large that nothing would be left (``r * A_f >= A``), the
-    foreground is capped so that every background object keeps one superpixel. Without any
-    background object the budget is uniform.
+
+@dataclass(frozen=True)
+class AttentionBudget:
+    """Visual-attention budgets and how the foreground cap acted (see :func:`attention_allocation`).
+
+    Attributes
+    ----------
+    k:
+        (n,) int64 budget ``K_o`` of each object.
+    capped:
+        Whether the foreground cap lowered the foreground's total (and so raised the
+        background's): the salient objects then have less than ``r`` times the density.
+    foreground_quota:
+        ``r * K * A_f / A``, the foreground total asked for (0 without a foreground).
+    foreground_cap:
+        The most the foreground may take: K minus the background's reserve (and at least one
+        per salient object); see :func:`attention_allocation`. ``K`` when there is no
+        background.
+    """
+
+    k: np.ndarray
+    capped: bool
+    foreground_quota: float
+    foreground_cap: float
+
+
+def attention_allocation(areas: Sequence[int] | np.ndarray, n_segments: int,
+                         salient: Sequence[bool], ratio: float = 2.5,
+                         background_min_share: float = BACKGROUND_MIN_SHARE) -> AttentionBudget:
+    """Visual-attention budgets (paper §3.3) with the background protected by a cap.
+
+    Foreground (salient) objects get ``r`` times the uniform density: the foreground total is
+    ``r * K * A_f / A``, shared in proportion to area; background objects share what is left
+    of K in proportion to their areas, each at least 1, so the total stays K.
+
+    When salient objects cover more than about ``1 / r`` of the image, that leaves the
+    background (almost) nothing. The foreground total is therefore capped at ``K - R``, with
+    the background's reserve ``R = max(s * N_b, sum_b max(1, floor(s * q_b)))``:
+    ``q_b = K * a_b / A`` is background object b's uniform share, ``N_b = sum_b q_b`` the
+    number of superpixels the background would get with uniform density, and
+    ``s = background_min_share`` (1/5: the authors' code caps the foreground at
+    ``K - N_b / 5``; the second term only matters when many tiny background objects each need
+    their one superpixel). The capped total is rounded down, so the background keeps at
+    least ``ceil(R)`` superpixels and every background object at least
+    ``max(1, floor(s * q_b))``. Below the cap the result is the plain §3.3 budget.
+
+    Without any foreground or any background object the budget is uniform (never capped).
+
+    Parameters
+    ----------
+    areas:
+        Pixel count of each object.
+    n_segments:
+        K.
+    salient:
+        Foreground flag of each object.
+    ratio:
+        r, the density multiplier of the foreground (> 0).
+    background_min_share:
+        s in [0, 1]: the fraction of its uniform share the background keeps at least.
     """
     a = np.asarray(areas, dtype=np.float64)
     fg = np.asarray(salient, dtype=bool)
@@ -126,16 +186,39 @@ def attention_budget(areas: Sequence[int] | np.ndarray, n_segments: int,
         raise ValueError("one salient flag per object is needed")
     if ratio <= 0:
         raise ValueError("the attention ratio must be positive")
+    if not 0.0 <= background_min_share <= 1.0:
+        raise ValueError("background_min_share must be in [0, 1]")
     if not fg.any() or fg.all():
-        return uniform_budget(a, n_segments)
+        k_uniform = uniform_budget(a, n_segments)
+        return AttentionBudget(k_uniform, False, float(n_segments) if fg.any() else 0.0,
+                               float(n_segments))
     n_bg = int((~fg).sum())
-    fg_total = min(ratio * n_segments * a[fg].sum() / a.sum(), float(max(n_segments - n_bg, fg.sum())))
-    fg_total_int = int(round(fg_total))
+    n_fg = int(fg.sum())
+    total_area = a.sum()
+    fg_quota = ratio * n_segments * a[fg].sum() / total_area
+    bg_quota = n_segments * a[~fg] / total_area                     # q_b; N_b = their sum
+    bg_minimum = np.maximum(1, np.floor(background_min_share * bg_quota + 1e-9)).astype(np.int64)
+    reserve = max(background_min_share * float(bg_quota.sum()), float(bg_minimum.sum()))
+    fg_cap = float(max(n_segments - reserve, n_fg))
+    fg_cap_int = int(math.floor(fg_cap + 1e-9))
+    fg_total_int = int(round(fg_quota))
+    capped = fg_total_int > fg_cap_int
+    if capped:
+        fg_total_int = fg_cap_int
     out = np.zeros(a.size, dtype=np.int64)
     out[fg] = largest_remainder(fg_total_int * a[fg] / a[fg].sum(), fg_total_int)
     rest = max(n_segments - int(out[fg].sum()), n_bg)
-    out[~fg] = largest_remainder(rest * a[~fg] / a[~fg].sum(), rest)
-    return out
+    # each background object keeps its minimum; rest >= sum(bg_minimum) unless the salient
+    # objects' one superpixel each leaves less, and then the minimum is waived
+    minimum = bg_minimum if rest >= bg_minimum.sum() else 1
+    out[~fg] = largest_remainder(rest * a[~fg] / a[~fg].sum(), rest, minimum)
+    return AttentionBudget(out, bool(capped), float(fg_quota), fg_cap)
+
+
+def attention_budget(areas: Sequence[int] | np.ndarray, n_segments: int,
+                     salient: Sequence[bool], ratio: float = 2.5) -> np.ndarray:
+    """The budgets of :func:`attention_allocation` alone (``K_o`` of each object)."""
+    return attention_allocation(areas, n_segments, salient, ratio).k
 
 
 def density_ratios(areas: Sequence[int] | np.ndarray, budgets: Sequence[int] | np.ndarray,

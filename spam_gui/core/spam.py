@@ -61,17 +61,25 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One prior object in a result: its area, density ratio, budget K_o and saliency flag."""
+    """One prior object in a result: its area, density ratio, budget K_o and saliency flag.
+
+    ``attention_capped`` is None without visual attention; with it, True when the foreground
+    cap of :func:`spam_gui.core.budget.attention_allocation` acted on this image (salient
+    objects then have less than r times the uniform density, so that the background keeps at
+    least a fifth of its uniform share), False otherwise. It is the same for every object of
+    one result.
+    """
 
     id: int
     area: int
     ratio: float = 1.0
     k: int = 1
     salient: bool | None = None
+    attention_capped: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "area": self.area, "ratio": self.ratio, "k": self.k,
-                "salient": self.salient}
+                "salient": self.salient, "attention_capped": self.attention_capped}
 
 
 @dataclass
@@ -313,12 +321,14 @@ class Spam:
         r_user = budget_mod.ratios_array(ids, None if no_objects else ratios)
 
         salient: np.ndarray | None = None
+        capped: bool | None = None
         if saliency is not None and not no_objects:
             sal = np.asarray(saliency, dtype=np.float64)
             if sal.shape != (h, w):
                 raise ValueError(f"saliency map has shape {sal.shape}, the image is {(h, w)}")
             salient = (_sum_per_object(sal, order, starts) / areas) > float(saliency_threshold)
-            base = budget_mod.attention_budget(areas, k_req, salient, attention_ratio)
+            allocation = budget_mod.attention_allocation(areas, k_req, salient, attention_ratio)
+            base, capped = allocation.k, allocation.capped
             va_density = np.ones(ids.size)
             if salient.any() and (~salient).any():
                 for part in (salient, ~salient):
@@ -339,7 +349,7 @@ class Spam:
 
         info = {
             int(o): ObjectInfo(int(o), int(a), float(r), int(k),
-                               None if salient is None else bool(salient[i]))
+                               None if salient is None else bool(salient[i]), capped)
             for i, (o, a, r, k) in enumerate(zip(ids, areas, r_user, k_obj))
         }
         params = {
@@ -352,6 +362,7 @@ class Spam:
             "attention_ratio": float(attention_ratio) if saliency is not None else None,
             "saliency_threshold": float(saliency_threshold) if saliency is not None else None,
             "saliency_method": saliency_method if saliency is not None else None,
+            "attention_capped": capped,
             "program_version": __version__,
         }
         labels, sp_obj, t_parts = self._cluster(

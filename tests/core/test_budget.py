@@ -8,6 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spam_gui.core.budget import (
+    BACKGROUND_MIN_SHARE,
+    attention_allocation,
     attention_budget,
     density_ratios,
     largest_remainder,
@@ -152,7 +154,8 @@ def test_attention_budget_properties(areas, k, data, r):
         assert b.sum() == k  # the total stays K
     kf_total = r * k * a[salient].sum() / a.sum()
     n_bg = int((~salient).sum())
-    if kf_total <= k - n_bg - 1 and (kf_total * a[salient] / a[salient].sum() >= 1).all():
+    bg_floor = max(BACKGROUND_MIN_SHARE * k * a[~salient].sum() / a.sum(), n_bg)
+    if kf_total <= k - bg_floor - 1 and (kf_total * a[salient] / a[salient].sum() >= 1).all():
         # foreground: K_f = r K a_f / A, up to rounding
         assert abs(b[salient].sum() - kf_total) <= 0.5 + 1e-9
         assert np.all(np.abs(b[salient] - r * k * a[salient] / a.sum()) < 1.5)
@@ -168,3 +171,87 @@ def test_attention_budget_errors():
         attention_budget([1, 2], 10, [True])
     with pytest.raises(ValueError, match="positive"):
         attention_budget([1, 2], 10, [True, False], 0.0)
+
+
+# -- the foreground cap (the background keeps a fifth of its uniform share) -----------------
+
+# salient objects cover 60 % of the image: r * 0.6 > 1 for r >= 2, so without a cap the
+# background would be left with (almost) nothing
+SIXTY = ([3_000, 2_000, 1_000], [2_500, 1_000, 400, 100])
+
+
+@pytest.mark.parametrize("r", [2.0, 2.5, 4.0, 10.0])
+@pytest.mark.parametrize("k", [100, 400, 1000])
+def test_attention_cap_keeps_a_fifth_of_the_background(r, k):
+    fg_areas, bg_areas = SIXTY
+    areas = np.array(fg_areas + bg_areas)
+    salient = np.array([True] * len(fg_areas) + [False] * len(bg_areas))
+    alloc = attention_allocation(areas, k, salient, r)
+    b = alloc.k
+    uniform_quota = k * areas / areas.sum()
+    n_b = uniform_quota[~salient].sum()                     # N_b = 0.4 K
+    minimum = np.maximum(1, np.floor(uniform_quota[~salient] / 5 + 1e-9))
+    # K - N_b / 5, unless the small objects' one superpixel each asks for more
+    reserve = max(n_b / 5, minimum.sum())
+    assert alloc.capped
+    assert b.sum() == k                                     # the total stays K
+    assert alloc.foreground_cap == pytest.approx(k - reserve)
+    assert b[salient].sum() == int(np.floor(k - reserve + 1e-9))
+    assert b[~salient].sum() >= np.ceil(n_b / 5 - 1e-9)
+    # every background object keeps at least a fifth of its uniform share (rounded down)
+    assert np.all(b[~salient] >= minimum)
+    # the foreground still has the higher density, the background the lower one
+    assert np.all(b[salient] >= np.floor(uniform_quota[salient]))
+    assert b[~salient].sum() < n_b
+
+
+def test_attention_cap_by_hand():
+    # A = 1000, K = 100, r = 2.5; the foreground (600 px) asks for 150 > K. N_b = 40, so the
+    # foreground is capped at 100 - 40 / 5 = 92 and the background shares 8 by area.
+    alloc = attention_allocation([600, 300, 100], 100, [True, False, False], 2.5)
+    assert alloc.k.tolist() == [92, 6, 2]
+    assert alloc.capped and alloc.foreground_quota == pytest.approx(150.0)
+    assert attention_budget([600, 300, 100], 100, [True, False, False], 2.5).tolist() == [92, 6, 2]
+
+
+@PROPS
+@given(areas_st.filter(lambda a: len(a) >= 2), st.integers(10, 3000), st.data(),
+       st.sampled_from([1.0, 1.5, 2.5, 4.0, 10.0]))
+def test_attention_cap_properties(areas, k, data, r):
+    n = len(areas)
+    salient = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    a = np.asarray(areas, float)
+    alloc = attention_allocation(areas, k, salient, r)
+    b = alloc.k
+    assert (b >= 1).all()
+    if not salient.any() or salient.all():
+        assert not alloc.capped
+        return
+    n_fg, n_bg = int(salient.sum()), int((~salient).sum())
+    if k >= n:
+        assert b.sum() == k
+    uniform_quota = k * a / a.sum()
+    n_b = uniform_quota[~salient].sum()
+    minimum = np.maximum(1, np.floor(uniform_quota[~salient] / 5 + 1e-9))
+    reserve = max(n_b / 5, minimum.sum())
+    if k - reserve >= n_fg:
+        # nothing forces more than the cap onto the foreground: the background keeps at
+        # least a fifth of its uniform share, in total and per object (rounded down, >= 1)
+        assert b[~salient].sum() >= np.ceil(reserve - 1e-9)
+        assert np.all(b[~salient] >= minimum)
+    # below the cap the budget is the plain SPEC §3.3 one, as without any background share
+    if r * k * a[salient].sum() / a.sum() + 1 <= k - reserve:
+        assert not alloc.capped
+        plain = attention_allocation(areas, k, salient, r, background_min_share=0.0)
+        assert np.array_equal(b, plain.k)
+
+
+def test_small_foreground_is_not_capped():
+    # 10 % salient with r = 2.5: 25 % of K, far below the cap; the §3.3 budget unchanged
+    alloc = attention_allocation([100, 300, 600], 100, [True, False, False], 2.5)
+    assert not alloc.capped and alloc.k.tolist() == [25, 25, 50]
+
+
+def test_attention_allocation_errors():
+    with pytest.raises(ValueError, match="share"):
+        attention_allocation([1, 2], 10, [True, False], 2.5, background_min_share=1.5)
