@@ -85,9 +85,9 @@ def main() -> int:
     wait(lambda: win.displayed is not None)
     for stem in args.export:
         show(stem)
-        win.last_export = None
-        win.export_current()
-        wait(lambda: win.last_export is not None)
+        win.exports.last_export = None
+        win.exports.export_current()
+        wait(lambda: win.exports.last_export is not None)
     show(args.show)
     for x, y, b in CLICKS:
         before = win.displayed

@@ -25,6 +25,7 @@ import shiboken6
 
 from spam_gui import __version__
 from spam_gui.app.canvas import LAYER_NAMES, LAYER_TITLES, Canvas
+from spam_gui.app.export_flow import ExportFlow
 from spam_gui.app.document import (DocState, FolderSession, Params, Prompt, ResetRatiosCommand,
                                    SetParamsCommand, SetPromptsCommand, SetRatioCommand,
                                    list_images, state_key)
@@ -85,8 +86,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._prompt_request = 0
         self._hover: tuple[int, int] = (-1, -1)
         self._last_error_details = ""
-        self._export_dialog: QtWidgets.QProgressDialog | None = None
-        self._export_job: ExportJob | None = None
+        self.exports = ExportFlow(self)
         self.state_notice: QtWidgets.QMessageBox | None = None
         self.timing: dict[str, float] = {}   # last measured latencies (for the status bar, tests)
         self._t_switch = 0.0
@@ -253,13 +253,13 @@ class MainWindow(QtWidgets.QMainWindow):
           "Open a folder of images", "Files")
         A("open_image", "Open &Image…", self.open_image_dialog, ("Ctrl+Shift+O",),
           "Open one image (and the folder it is in)", "Files")
-        A("export", "&Export Current", self.export_current, ("Ctrl+E",),
+        A("export", "&Export Current", self.exports.export_current, ("Ctrl+E",),
           "Write the label PNG, object map and sidecar JSON of this image", "Files")
-        A("export_all", "Export &Folder…", self.export_folder, ("Ctrl+Shift+E",),
+        A("export_all", "Export &Folder…", self.exports.export_folder, ("Ctrl+Shift+E",),
           "Export every image of the folder", "Files")
-        A("output_dir", "Set &Output Folder…", self.choose_output_dir, ("Ctrl+Shift+S",),
+        A("output_dir", "Set &Output Folder…", self.exports.choose_output_dir, ("Ctrl+Shift+S",),
           "Where exports go (default <folder>/spam_labels)", "Files")
-        A("open_output", "Open Output &Folder", self.open_output_folder, ("Ctrl+Shift+F",),
+        A("open_output", "Open Output &Folder", self.exports.open_output_folder, ("Ctrl+Shift+F",),
           "Show the folder where exports go in the file manager", "Files")
         A("prefs", "&Preferences…", self.open_preferences, ("Ctrl+,",),
           "Models (SAM, DINO checkpoints), appearance", "Files")
@@ -522,16 +522,6 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             m.addAction("(none)").setEnabled(False)
 
-    def choose_output_dir(self) -> None:
-        if self.session is None:
-            return
-        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Output folder for exports",
-                                                       str(self.session.output_dir))
-        if d:
-            self.settings.set_output_dir_for(self.session.folder, Path(d))
-            self.session.output_dir = Path(d)
-            self.session.schedule_save()
-            self.set_status(f"Exports go to {d}")
 
     # ================================================================== navigation / display
     @property
@@ -792,12 +782,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if text:
                 self.canvas.set_message(f"{job.path.name}: {text}…")
             return
-        dlg = self._export_dialog
-        if job is self._export_job and dlg is not None and shiboken6.isValid(dlg):
-            dlg.setMaximum(max(total, 1))
-            dlg.setValue(done)
-            if text:
-                dlg.setLabelText(f"Exporting {text} ({done + 1}/{total})")
+        self.exports.on_progress(job, done, total, text)
 
     def _on_finished(self, job: Job, payload: Any) -> None:
         if isinstance(job, SegmentJob):
@@ -858,7 +843,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if job.request_id == self._prompt_request and job.row == self.row:
                 self.canvas.set_prompt(self.prompt_points, payload)
         elif isinstance(job, ExportJob):
-            self._export_finished(job, payload)
+            self.exports.finished(job, payload)
         elif isinstance(job, SamEmbedJob):
             if job.row == self.row and self.mode == "prompt":
                 self.set_status("SAM ready: left click +, right click −, Enter adds the object")
@@ -889,7 +874,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if job.request_id == self._prompt_request:
                 self.report_error(message, details)
         elif isinstance(job, ExportJob):
-            self._export_finished(job, {"done": [], "errors": [(-1, message)], "cancelled": False,
+            self.exports.finished(job, {"done": [], "errors": [(-1, message)], "cancelled": False,
                                         "total": len(job.items), "out_dir": str(job.out_dir)})
             self.report_error(message, details)
         else:
@@ -898,7 +883,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_cancelled(self, job: Job) -> None:
         if isinstance(job, ExportJob):
-            self._export_finished(job, {"done": [], "errors": [], "cancelled": True,
+            self.exports.finished(job, {"done": [], "errors": [], "cancelled": True,
                                         "total": len(job.items), "out_dir": str(job.out_dir)})
         self._update_busy()
 
@@ -1296,96 +1281,9 @@ class MainWindow(QtWidgets.QMainWindow):
                                   f"Device: {c.device}")
 
     # ================================================================== export
-    def export_current(self) -> None:
-        doc = self.doc
-        if doc is None or self.session is None:
-            return
-        key = self.current_key()
-        o = self.displayed if self.displayed is not None and self.displayed.key == key else \
-            self.cached_outcome(doc.path, key)
-        item = ExportItem(self.row, doc.path, doc.params, dict(doc.ratios), doc.prompts, key,
-                          doc.key(), o)
-        job = ExportJob(next_request_id(), priority=0, group="", items=[item],
-                        out_dir=self.session.output_dir, config=self.config)
-        self._export_job = job
-        self.fg.submit(job)
-        self.set_status(f"Exporting {doc.name}…")
-        self._update_busy()
 
-    def open_output_folder(self) -> bool:
-        """Open the export folder in the system's file manager (it is created if needed)."""
-        if self.session is None:
-            return False
-        out = self.session.output_dir
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            self.report_error(f"{out}: cannot create the output folder ({exc.strerror or exc})")
-            return False
-        ok = QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(out)))
-        self.set_status(f"Output folder: {out}" if ok else
-                        f"Output folder: {out} (no file manager could be started)")
-        return bool(ok)
 
-    def export_folder(self) -> None:
-        if self.session is None or not len(self.session):
-            return
-        self.controls.flush()
-        self.bg.cancel(lambda j: isinstance(j, SegmentJob))
-        items = []
-        for row, path in enumerate(self.session.paths):
-            params, ratios, prompts, dkey = self.session_snapshot(row)
-            key = outcome_key(dkey, self.config)
-            o = self.displayed if (self.displayed is not None and self.displayed.path == path
-                                   and self.displayed.key == key) else self.cached_outcome(path, key)
-            items.append(ExportItem(row, path, params, ratios, prompts, key, dkey, o))
-        job = ExportJob(next_request_id(), priority=1, group="export", items=items,
-                        out_dir=self.session.output_dir, config=self.config)
-        self._export_job = job
-        dlg = QtWidgets.QProgressDialog(f"Exporting {len(items)} images to "
-                                        f"{self.session.output_dir}…", "Cancel", 0, len(items), self)
-        dlg.setObjectName("exportProgress")
-        dlg.setWindowTitle("Export")
-        dlg.setWindowModality(Qt.WindowModality.WindowModal)
-        dlg.setMinimumDuration(0)
-        dlg.setAutoClose(False)
-        dlg.setAutoReset(False)
-        dlg.canceled.connect(job.cancel_event.set)
-        dlg.show()
-        self._export_dialog = dlg
-        self.bg.submit(job)
 
-    def _export_finished(self, job: ExportJob, summary: dict[str, Any]) -> None:
-        dlg = self._export_dialog
-        if dlg is not None and job is self._export_job:
-            self._export_dialog = None
-            if shiboken6.isValid(dlg):
-                dlg.close()
-                dlg.deleteLater()
-        if job is self._export_job:
-            self._export_job = None
-        n_ok, errs = len(summary["done"]), summary["errors"]
-        msg = f"Exported {n_ok}/{summary['total']} image(s) to {summary['out_dir']}"
-        if summary["total"] == 1 and n_ok == 1 and self.session is not None:
-            stem = self.session.paths[summary["done"][0][0]].stem
-            msg = (f"Exported {stem}.png, {stem}_objects.png and {stem}.json to "
-                   f"{summary['out_dir']} (Ctrl+Shift+F opens it)")
-        if summary.get("cancelled"):
-            msg += " (cancelled)"
-        if summary.get("stopped"):
-            self.report_error(summary["stopped"], "\n".join(
-                [summary["stopped"]] + [e for _, e in errs]))
-        elif errs:
-            details = "\n".join(e for _, e in errs)
-            msg += f"; {len(errs)} failed"
-            self.report_error(msg, details)
-        else:
-            self.set_status(msg)
-        if self.session is not None:
-            self.session.save_now()
-        self.last_export = summary
-
-    last_export: dict[str, Any] | None = None
 
     # ================================================================== state / status
     def row_state(self, row: int) -> tuple[DocState, str]:

@@ -144,8 +144,8 @@ def test_export_folder_writes_valid_files(qtbot, make_window, image_folder):
     qtbot.waitUntil(lambda: win.displayed.result.objects_info[2].ratio == 2.0, timeout=30000)
     shown = win.displayed.result
     win.actions_["export_all"].trigger()
-    qtbot.waitUntil(lambda: win.last_export is not None, timeout=60000)
-    assert win.last_export["errors"] == []
+    qtbot.waitUntil(lambda: win.exports.last_export is not None, timeout=60000)
+    assert win.exports.last_export["errors"] == []
     out = image_folder / "spam_labels"
     for i in range(3):
         lab = np.asarray(Image.open(out / f"img{i}.png"))
@@ -173,7 +173,7 @@ def test_export_current_shortcut(qtbot, make_window, image_folder):
     win.open_folder(image_folder)
     wait_displayed(qtbot, win)
     qtbot.keyClick(win, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: win.last_export is not None, timeout=30000)
+    qtbot.waitUntil(lambda: win.exports.last_export is not None, timeout=30000)
     assert (image_folder / "spam_labels" / "img0.png").is_file()
     assert not (image_folder / "spam_labels" / "img1.png").exists()
     assert win.row_state(0)[0] == DocState.EXPORTED
@@ -525,16 +525,16 @@ def test_export_folder_can_be_cancelled(qtbot, make_window, image_folder):
 
     win.pipeline.segment = slow          # images not computed yet wait until the cancel
     win.actions_["export_all"].trigger()
-    dlg = win._export_dialog
+    dlg = win.exports.dialog
     assert dlg is not None and dlg.isVisible()
-    qtbot.waitUntil(lambda: win._export_job is not None and win.bg.busy, timeout=10000)
+    qtbot.waitUntil(lambda: win.exports.job is not None and win.bg.busy, timeout=10000)
     dlg.findChild(QtWidgets.QPushButton).click()     # the dialog's Cancel button
     gate.set()
-    qtbot.waitUntil(lambda: win.last_export is not None, timeout=30000)
-    assert win.last_export["cancelled"]
-    assert len(win.last_export["done"]) < 3
+    qtbot.waitUntil(lambda: win.exports.last_export is not None, timeout=30000)
+    assert win.exports.last_export["cancelled"]
+    assert len(win.exports.last_export["done"]) < 3
     assert "cancelled" in win.status_label.text()
-    assert win._export_dialog is None
+    assert win.exports.dialog is None
 
 
 def test_one_click_runs_one_rescale(qtbot, make_window, image_folder):

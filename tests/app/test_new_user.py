@@ -136,9 +136,9 @@ def test_export_says_where_and_open_output_folder(qtbot, make_window, image_fold
     win = make_window(precompute=False)
     win.open_folder(image_folder)
     wait_displayed(qtbot, win)
-    win.export_current()
+    win.exports.export_current()
     out = image_folder / "spam_labels"
-    qtbot.waitUntil(lambda: (out / "img0.json").exists() and win.last_export is not None,
+    qtbot.waitUntil(lambda: (out / "img0.json").exists() and win.exports.last_export is not None,
                     timeout=30000)
     assert "img0.png" in win.status_label.text() and str(out) in win.status_label.text()
     win.actions_["open_output"].trigger()

@@ -137,7 +137,7 @@ def test_replaced_image_is_recomputed_and_exported_with_its_own_hash(qtbot, make
     win.step(-1)
     o = wait_displayed(qtbot, win, "img0.png")
     assert o is not old and np.array_equal(o.image, new_pixels)
-    win.export_current()
+    win.exports.export_current()
     sidecar = image_folder / "spam_labels" / "img0.json"
     qtbot.waitUntil(sidecar.exists, timeout=30000)
     meta = json.loads(sidecar.read_text())
@@ -149,7 +149,7 @@ def test_export_of_an_image_whose_file_is_gone_fails_by_name(qtbot, make_window,
     win.open_folder(image_folder)
     wait_displayed(qtbot, win, "img0.png")
     (image_folder / "img0.png").unlink()
-    win.export_current()
+    win.exports.export_current()
     qtbot.waitUntil(lambda: win.row_state(0)[0] == DocState.ERROR, timeout=30000)
     assert "image file is gone" in win.row_state(0)[1]
     assert not (image_folder / "spam_labels" / "img0.png").exists()
@@ -164,8 +164,8 @@ def test_app_export_refuses_a_locked_folder_like_the_cli(qtbot, make_window, ima
     out = image_folder / "spam_labels"
     out.mkdir(exist_ok=True)
     with FolderLock(out, program="spam segment"):
-        win.export_current()
-        qtbot.waitUntil(lambda: win.last_export is not None, timeout=30000)
+        win.exports.export_current()
+        qtbot.waitUntil(lambda: win.exports.last_export is not None, timeout=30000)
     assert "spam segment" in win.status_label.text()
     assert not (out / "img0.png").exists()
 
@@ -187,10 +187,10 @@ def test_app_export_stops_at_a_full_disk_with_one_message(qtbot, make_window, im
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(fd, data)
 
-    win.export_folder()
+    win.exports.export_folder()
     monkeypatch.setattr(image_io.os, "write", full)
-    qtbot.waitUntil(lambda: win.last_export is not None, timeout=60000)
-    s = win.last_export
+    qtbot.waitUntil(lambda: win.exports.last_export is not None, timeout=60000)
+    s = win.exports.last_export
     assert s["stopped"] and "No space left" in s["stopped"]
     assert s["done"] == [] and s["errors"] == []           # stopped, not failed image by image
     assert "export stopped at img0.png" in win.status_label.text()

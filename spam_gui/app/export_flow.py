@@ -1,0 +1,141 @@
+"""The export flow of the window: this image, the whole folder (with a progress dialog),
+the output folder; results come back from :class:`spam_gui.app.worker.ExportJob`.
+
+The files themselves are written by the core (:func:`spam_gui.core.export.save_result`), with
+the same rules as ``spam segment``: folder checked first, one writer at a time, one message
+and a stop on a full disk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import shiboken6
+
+from spam_gui.app.pipeline import next_request_id, outcome_key
+from spam_gui.app.qt import QtCore, QtGui, QtWidgets
+from spam_gui.app.worker import ExportItem, ExportJob, SegmentJob
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spam_gui.app.main_window import MainWindow
+
+Qt = QtCore.Qt
+
+class ExportFlow:
+    """Exports of the window's folder; owns the running export job and its dialog."""
+
+    def __init__(self, window: "MainWindow") -> None:
+        self.w = window
+        self.job: ExportJob | None = None
+        self.dialog: QtWidgets.QProgressDialog | None = None
+        self.last_export: dict[str, Any] | None = None
+
+    def export_current(self) -> None:
+        doc = self.w.doc
+        if doc is None or self.w.session is None:
+            return
+        key = self.w.current_key()
+        o = self.w.displayed if self.w.displayed is not None and self.w.displayed.key == key else \
+            self.w.cached_outcome(doc.path, key)
+        item = ExportItem(self.w.row, doc.path, doc.params, dict(doc.ratios), doc.prompts, key,
+                          doc.key(), o)
+        job = ExportJob(next_request_id(), priority=0, group="", items=[item],
+                        out_dir=self.w.session.output_dir, config=self.w.config)
+        self.job = job
+        self.w.fg.submit(job)
+        self.w.set_status(f"Exporting {doc.name}…")
+        self.w._update_busy()
+
+    def export_folder(self) -> None:
+        if self.w.session is None or not len(self.w.session):
+            return
+        self.w.controls.flush()
+        self.w.bg.cancel(lambda j: isinstance(j, SegmentJob))
+        items = []
+        for row, path in enumerate(self.w.session.paths):
+            params, ratios, prompts, dkey = self.w.session_snapshot(row)
+            key = outcome_key(dkey, self.w.config)
+            o = self.w.displayed if (self.w.displayed is not None and self.w.displayed.path == path
+                                   and self.w.displayed.key == key) else self.w.cached_outcome(path, key)
+            items.append(ExportItem(row, path, params, ratios, prompts, key, dkey, o))
+        job = ExportJob(next_request_id(), priority=1, group="export", items=items,
+                        out_dir=self.w.session.output_dir, config=self.w.config)
+        self.job = job
+        dlg = QtWidgets.QProgressDialog(f"Exporting {len(items)} images to "
+                                        f"{self.w.session.output_dir}…", "Cancel", 0, len(items), self.w)
+        dlg.setObjectName("exportProgress")
+        dlg.setWindowTitle("Export")
+        dlg.setWindowModality(Qt.WindowModality.WindowModal)
+        dlg.setMinimumDuration(0)
+        dlg.setAutoClose(False)
+        dlg.setAutoReset(False)
+        dlg.canceled.connect(job.cancel_event.set)
+        dlg.show()
+        self.dialog = dlg
+        self.w.bg.submit(job)
+
+    def finished(self, job: ExportJob, summary: dict[str, Any]) -> None:
+        dlg = self.dialog
+        if dlg is not None and job is self.job:
+            self.dialog = None
+            if shiboken6.isValid(dlg):
+                dlg.close()
+                dlg.deleteLater()
+        if job is self.job:
+            self.job = None
+        n_ok, errs = len(summary["done"]), summary["errors"]
+        msg = f"Exported {n_ok}/{summary['total']} image(s) to {summary['out_dir']}"
+        if summary["total"] == 1 and n_ok == 1 and self.w.session is not None:
+            stem = self.w.session.paths[summary["done"][0][0]].stem
+            msg = (f"Exported {stem}.png, {stem}_objects.png and {stem}.json to "
+                   f"{summary['out_dir']} (Ctrl+Shift+F opens it)")
+        if summary.get("cancelled"):
+            msg += " (cancelled)"
+        if summary.get("stopped"):
+            self.w.report_error(summary["stopped"], "\n".join(
+                [summary["stopped"]] + [e for _, e in errs]))
+        elif errs:
+            details = "\n".join(e for _, e in errs)
+            msg += f"; {len(errs)} failed"
+            self.w.report_error(msg, details)
+        else:
+            self.w.set_status(msg)
+        if self.w.session is not None:
+            self.w.session.save_now()
+        self.last_export = summary
+
+
+    def open_output_folder(self) -> bool:
+        """Open the export folder in the system's file manager (it is created if needed)."""
+        if self.w.session is None:
+            return False
+        out = self.w.session.output_dir
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.w.report_error(f"{out}: cannot create the output folder ({exc.strerror or exc})")
+            return False
+        ok = QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(out)))
+        self.w.set_status(f"Output folder: {out}" if ok else
+                        f"Output folder: {out} (no file manager could be started)")
+        return bool(ok)
+
+    def choose_output_dir(self) -> None:
+        if self.w.session is None:
+            return
+        d = QtWidgets.QFileDialog.getExistingDirectory(self.w, "Output folder for exports",
+                                                       str(self.w.session.output_dir))
+        if d:
+            self.w.settings.set_output_dir_for(self.w.session.folder, Path(d))
+            self.w.session.output_dir = Path(d)
+            self.w.session.schedule_save()
+            self.w.set_status(f"Exports go to {d}")
+
+    def on_progress(self, job: ExportJob, done: int, total: int, text: str) -> None:
+        dlg = self.dialog
+        if job is self.job and dlg is not None and shiboken6.isValid(dlg):
+            dlg.setMaximum(max(total, 1))
+            dlg.setValue(done)
+            if text:
+                dlg.setLabelText(f"Exporting {text} ({done + 1}/{total})")
