@@ -28,6 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spam_gui.core.errors import (CheckpointError, checkpoint_message, guess_model_kind,
+                                  load_failure_reason, missing_checkpoint_message,
+                                  other_kind_reason)
+
 FORMAT = "spam-encoder"
 FORMAT_VERSION = 1
 ARCH = "ssn-v1"
@@ -35,8 +39,10 @@ N_BASE_FEATURES = 5  # 3 colour + 2 position channels
 OUTPUT_INIT_SCALE = 0.01
 
 
-class EncoderLoadError(ValueError):
-    """A weight file is missing, corrupt or not a SPAM encoder; the message names the file."""
+class EncoderLoadError(CheckpointError):
+    """A weight file is missing, corrupt or not a SPAM encoder; the message names the file.
+
+    A :class:`spam_gui.core.errors.CheckpointError` (hence a ``ValueError``)."""
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -157,40 +163,53 @@ def load_encoder(path: str | os.PathLike[str]) -> tuple[SSNEncoder, EncoderInfo]
     PyTorch file, a checkpoint of another model (e.g. SAM or DINO), or inconsistent.
     """
     p = Path(path)
+
+    def fail(reason: str) -> EncoderLoadError:
+        return EncoderLoadError(checkpoint_message(p, "encoder", reason))
+
     if not p.is_file():
-        raise EncoderLoadError(f"{p}: no such encoder file")
-    raw = p.read_bytes()
+        if not p.exists():
+            raise EncoderLoadError(missing_checkpoint_message(p, "encoder"))
+        raise fail("not a file")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot be read: {exc.strerror or exc}") from None
+    if not raw:
+        raise fail("the file is empty")
     sha = hashlib.sha256(raw).hexdigest()
     import io
 
     try:
         obj = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (torch.load raises many types on a bad file)
-        raise EncoderLoadError(
-            f"{p}: not a readable PyTorch weight file (corrupt or truncated?): {exc}"
-        ) from None
+        # never torch's own text: it advises loading with weights_only=False
+        raise fail(load_failure_reason(exc, raw[:16])) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        hint = ""
+        found = guess_model_kind(obj)
+        if found is not None and found != "encoder":
+            raise fail(other_kind_reason(found))
         if isinstance(obj, dict):
-            keys = list(obj.keys())[:3]
-            if any(str(k).startswith("image_encoder.") for k in obj):
-                hint = " (it looks like a SAM checkpoint: set it as the SAM model instead)"
-            elif any(str(k) in ("cls_token", "pos_embed") or str(k).startswith("blocks.") for k in obj):
-                hint = " (it looks like a DINO/ViT checkpoint: set it as the DINO model instead)"
-            else:
-                hint = f" (top-level keys: {keys})"
-        raise EncoderLoadError(f"{p}: not a SPAM encoder weight file{hint}")
+            keys = ", ".join(str(k) for k in list(obj)[:3]) or "none"
+            raise fail(f"no 'format': 'spam-encoder' entry; its first keys are {keys}")
+        raise fail(f"it holds a {type(obj).__name__}, not a dictionary")
     if obj.get("arch") != ARCH or int(obj.get("version", 0)) > FORMAT_VERSION:
-        raise EncoderLoadError(
-            f"{p}: encoder architecture {obj.get('arch')!r} version {obj.get('version')} is not "
-            f"supported by this program ({ARCH} version <= {FORMAT_VERSION})"
-        )
+        raise fail(f"architecture {obj.get('arch')!r} version {obj.get('version')} is not "
+                   f"supported by this program, which reads {ARCH} up to version {FORMAT_VERSION}")
     try:
         model = SSNEncoder(int(obj["feature_dim"]), int(obj.get("in_channels", 3)),
                            int(obj.get("width", 64)))
         model.load_state_dict(obj["state_dict"], strict=True)
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise EncoderLoadError(f"{p}: weights do not match the declared architecture: {exc}") from None
+    except KeyError as exc:
+        raise fail("its weights do not match the declared architecture: the entry "
+                   f"{exc.args[0]!r} is missing") from None
+    except (RuntimeError, ValueError, TypeError, AttributeError):
+        want = set(SSNEncoder(int(obj["feature_dim"])).state_dict()) if isinstance(
+            obj.get("feature_dim"), int) and obj["feature_dim"] > N_BASE_FEATURES else set()
+        have = set(obj["state_dict"]) if isinstance(obj.get("state_dict"), dict) else set()
+        detail = (f"; {len(want - have)} tensors missing, {len(have - want)} unexpected"
+                  if want and want != have else "")
+        raise fail(f"its weights do not match the declared architecture{detail}") from None
     model.eval()
     info = EncoderInfo(
         path=str(p),

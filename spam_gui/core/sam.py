@@ -38,6 +38,9 @@ import torch
 import torch.nn.functional as F
 
 from spam_gui.core.cache import DiskCache, hash_array, hash_file_cached, make_key
+from spam_gui.core.errors import (CheckpointError, checkpoint_message, guess_model_kind,
+                                  load_failure_reason, missing_checkpoint_message,
+                                  other_kind_reason)
 from spam_gui.core.image_io import to_rgb_uint8
 from spam_gui.core.prior import (
     DEFAULT_OPENING,
@@ -73,8 +76,10 @@ _PATCH_KEY = "image_encoder.patch_embed.proj.weight"
 _POS_KEY = "image_encoder.pos_embed"
 
 
-class SamCheckpointError(ValueError):
-    """A SAM checkpoint cannot be used; the message names the file and the problem."""
+class SamCheckpointError(CheckpointError):
+    """A SAM checkpoint cannot be used; the message names the file and the problem.
+
+    A :class:`spam_gui.core.errors.CheckpointError` (hence a ``ValueError``)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,27 +130,27 @@ def detect_architecture(state_dict: Mapping[str, Any], source: str = "state dict
     globally and the window size), the MLP width, the neck (prompt embedding width), and, when
     present, the prompt encoder's and mask decoder's shapes.
     """
-    def fail(msg: str) -> SamCheckpointError:
-        return SamCheckpointError(f"{source}: {msg}")
+    def fail(reason: str) -> SamCheckpointError:
+        return SamCheckpointError(checkpoint_message(source, "sam", reason))
 
     patch = _shape(state_dict, _PATCH_KEY)
     if patch is None:
         keys = [k for k in list(state_dict)[:2000] if isinstance(k, str)]
         if any(k.startswith("image_encoder.trunk.") for k in keys):
-            raise fail("this looks like a SAM 2 checkpoint, which is not supported; compute the "
+            raise fail("it holds a SAM 2 model, which is not supported; compute the "
                        "masks with SAM 2 and pass them with --masks (an .npz file) instead")
         if any(k.startswith("vision_encoder.") for k in keys):
-            raise fail("this looks like a Hugging Face 'transformers' SAM checkpoint; use the "
+            raise fail("it holds a Hugging Face 'transformers' SAM model; use the "
                        "original checkpoint (sam_vit_b_01ec64.pth, sam_vit_l_0b3195.pth or "
                        "sam_vit_h_4b8939.pth)")
         sample = ", ".join(keys[:3]) or "no tensors"
-        raise fail(f"not a SAM checkpoint (no '{_PATCH_KEY}'; found {sample}...)")
+        raise fail(f"no '{_PATCH_KEY}' tensor; its first keys are {sample}")
     if len(patch) != 4 or patch[1] != 3 or patch[2] != patch[3]:
-        raise fail(f"not a SAM checkpoint (unexpected patch embedding shape {patch})")
+        raise fail(f"unexpected patch embedding shape {patch}")
     embed_dim, patch_size = patch[0], patch[2]
     pos = _shape(state_dict, _POS_KEY)
     if pos is None or len(pos) != 4 or pos[1] != pos[2] or pos[3] != embed_dim:
-        raise fail(f"not a SAM checkpoint (position embedding shape {pos})")
+        raise fail(f"unexpected position embedding shape {pos}")
     grid = pos[1]
     img_size = grid * patch_size
 
@@ -170,7 +175,7 @@ def detect_architecture(state_dict: Mapping[str, Any], source: str = "state dict
             windows.add(size)
         depth += 1
     if depth == 0 or head_dim is None:
-        raise fail("not a SAM checkpoint (no image encoder blocks with relative positions)")
+        raise fail("no image encoder blocks with relative positions")
     if embed_dim % head_dim:
         raise fail(f"head width {head_dim} does not divide the embedding width {embed_dim}")
     if len(windows) > 1:
@@ -297,14 +302,19 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     PyTorch state dict.
     """
     p = Path(path).expanduser()
+
+    def fail(reason: str) -> SamCheckpointError:
+        return SamCheckpointError(checkpoint_message(p, "sam", reason))
+
     if not p.exists():
-        raise SamCheckpointError(f"{p}: no such file (SAM checkpoints are never downloaded; "
-                                 "give the path of a local sam_vit_*.pth file)")
+        raise SamCheckpointError(missing_checkpoint_message(
+            p, "sam", "SAM checkpoints are never downloaded; give the path of a local "
+            "sam_vit_*.pth file"))
     if not p.is_file():
-        raise SamCheckpointError(f"{p}: not a file")
+        raise fail("not a file")
     size = p.stat().st_size
     if size == 0:
-        raise SamCheckpointError(f"{p}: the file is empty")
+        raise fail("the file is empty")
     obj = None
     last_exc: Exception | None = None
     for mmap in (True, False):
@@ -317,15 +327,17 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
             if not (mmap and "mmap" in str(exc).lower()):
                 break
     if obj is None:
-        reason = str(last_exc).strip().splitlines()[0] if last_exc else "unknown error"
-        hint = ""
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(16)
+        except OSError:
+            head = b""
+        # our words only: torch's text advises loading with weights_only=False
+        reason = load_failure_reason(last_exc, head) if last_exc else "unreadable file"
         off = OFFICIAL_CHECKPOINTS.get(p.name)
         if off and size != off[1]:
-            hint = f"; the official {p.name} is {off[1]:,} bytes, this file is {size:,}"
-        raise SamCheckpointError(
-            f"{p}: not a readable PyTorch checkpoint, or a truncated/corrupt one "
-            f"({type(last_exc).__name__}: {reason[:200]}){hint}"
-        )
+            reason += f"; the official {p.name} is {off[1]:,} bytes, this file is {size:,}"
+        raise fail(reason)
     if isinstance(obj, Mapping):
         for wrap in ("model", "state_dict"):
             inner = obj.get(wrap)
@@ -336,8 +348,10 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
                 isinstance(k, str) and k.startswith("module.") for k in obj):
             obj = {k[len("module."):]: v for k, v in obj.items()}
     if not isinstance(obj, Mapping):
-        raise SamCheckpointError(f"{p}: not a SAM checkpoint (holds a {type(obj).__name__}, "
-                                 "not a state dict)")
+        raise fail(f"it holds a {type(obj).__name__}, not a state dict")
+    found = guess_model_kind(dict(obj))
+    if found is not None and found != "sam":
+        raise fail(other_kind_reason(found))
     return dict(obj)
 
 
@@ -433,17 +447,16 @@ def _mismatch_message(p: Path, arch: SamArchitecture, missing: list[str], unexpe
         parts.append(f"{len(missing)} tensors missing (e.g. {', '.join(missing[:3])})")
     if unexpected:
         parts.append(f"{len(unexpected)} unexpected tensors (e.g. {', '.join(unexpected[:3])})")
-    return (f"{p}: not a complete SAM checkpoint for the detected {arch.describe()}: "
-            + "; ".join(parts))
+    return checkpoint_message(p, "sam", f"incomplete for the detected {arch.describe()}: "
+                              + "; ".join(parts))
 
 
 def _check_shapes(model, sd, p: Path, arch: SamArchitecture) -> None:
     for k, t in model.state_dict().items():
         if k in sd and tuple(sd[k].shape) != tuple(t.shape):
-            raise SamCheckpointError(
-                f"{p}: tensor {k} has shape {tuple(sd[k].shape)}, expected {tuple(t.shape)} for "
-                f"the detected {arch.describe()}"
-            )
+            raise SamCheckpointError(checkpoint_message(
+                p, "sam", f"tensor {k} has shape {tuple(sd[k].shape)}, expected "
+                f"{tuple(t.shape)} for the detected {arch.describe()}"))
 
 
 def checkpoint_sha256(path: str | os.PathLike[str], cache: DiskCache | None = None) -> str:

@@ -140,7 +140,7 @@ def test_empty_file(tmp_path):
 def test_text_file(tmp_path):
     p = tmp_path / "notes.pt"
     p.write_text("these are not weights\n" * 20)
-    _assert_load_error(p, "not a readable")
+    _assert_load_error(p, "not a PyTorch")
 
 
 def test_sam_like_checkpoint(tmp_path):
@@ -150,7 +150,7 @@ def test_sam_like_checkpoint(tmp_path):
         "image_encoder.blocks.0.attn.qkv.weight": torch.zeros(24, 8),
         "mask_decoder.iou_token.weight": torch.zeros(1, 8),
     }))
-    _assert_load_error(p, "not a SPAM encoder", "SAM")
+    _assert_load_error(p, "not a valid SPAM encoder", "SAM")
 
 
 def test_dino_like_checkpoint(tmp_path):
@@ -160,19 +160,19 @@ def test_dino_like_checkpoint(tmp_path):
         "pos_embed": torch.zeros(1, 5, 8),
         "blocks.0.attn.qkv.weight": torch.zeros(24, 8),
     }))
-    _assert_load_error(p, "not a SPAM encoder", "DINO")
+    _assert_load_error(p, "not a valid SPAM encoder", "DINO")
 
 
 def test_bare_state_dict_of_some_other_model(tmp_path):
     p = tmp_path / "resnet.pt"
     p.write_bytes(_torch_bytes(torch.nn.Linear(3, 2).state_dict()))
-    _assert_load_error(p, "not a SPAM encoder")
+    _assert_load_error(p, "not a valid SPAM encoder")
 
 
 def test_tensor_not_dict(tmp_path):
     p = tmp_path / "tensor.pt"
     p.write_bytes(_torch_bytes(torch.zeros(3)))
-    _assert_load_error(p, "not a SPAM encoder")
+    _assert_load_error(p, "not a valid SPAM encoder")
 
 
 def _payload(model, **changes):

@@ -148,7 +148,7 @@ def test_variant_detection_on_published_shapes(variant, embed, depth, heads, glo
 
 
 def test_detection_errors_name_the_source():
-    with pytest.raises(SamCheckpointError, match=r"^my\.pth: not a SAM checkpoint"):
+    with pytest.raises(SamCheckpointError, match=r"^my\.pth: not a valid SAM checkpoint"):
         detect_architecture({"fc.weight": torch.empty(3, 3, device="meta")}, "my.pth")
     with pytest.raises(SamCheckpointError, match=r"my\.pth: .*SAM 2"):
         detect_architecture({"image_encoder.trunk.pos_embed": torch.empty(1, device="meta")},
@@ -160,41 +160,41 @@ def test_detection_errors_name_the_source():
 
 
 def test_bad_checkpoint_files_give_clear_errors(tmp_path, tiny_ckpt):
-    with pytest.raises(SamCheckpointError, match=r"nothere\.pth: no such file"):
+    with pytest.raises(SamCheckpointError, match=r"nothere\.pth: no such SAM checkpoint file"):
         load_sam(tmp_path / "nothere.pth", "cpu")
     empty = tmp_path / "empty.pth"
     empty.write_bytes(b"")
-    with pytest.raises(SamCheckpointError, match=r"empty\.pth: the file is empty"):
+    with pytest.raises(SamCheckpointError, match=r"empty\.pth: not a valid SAM checkpoint \(the file is empty\)"):
         load_sam(empty, "cpu")
     text = tmp_path / "sam_vit_b_01ec64.pth"   # an official name does not make it a checkpoint
     text.write_text("hello, I am not a checkpoint\n")
     with pytest.raises(SamCheckpointError,
-                       match=r"sam_vit_b_01ec64\.pth: not a readable PyTorch checkpoint.*375,042,383"):
+                       match=r"sam_vit_b_01ec64\.pth: not a valid SAM checkpoint.*not a PyTorch.*375,042,383"):
         load_sam(text, "cpu")
     data = tiny_ckpt.read_bytes()
     trunc = tmp_path / "truncated.pth"
     trunc.write_bytes(data[: len(data) // 2])
-    with pytest.raises(SamCheckpointError, match=r"truncated\.pth: .*truncated/corrupt"):
+    with pytest.raises(SamCheckpointError, match=r"truncated\.pth: not a valid SAM checkpoint \(truncated or corrupt file\)\.$"):
         load_sam(trunc, "cpu")
     other = tmp_path / "resnet.pth"
     torch.save({"conv1.weight": torch.zeros(2, 3, 3, 3)}, other)
-    with pytest.raises(SamCheckpointError, match=r"resnet\.pth: not a SAM checkpoint"):
+    with pytest.raises(SamCheckpointError, match=r"resnet\.pth: not a valid SAM checkpoint"):
         load_sam(other, "cpu")
     sd = torch.load(tiny_ckpt, weights_only=True)
     del sd["mask_decoder.iou_token.weight"]
     partial_ = tmp_path / "partial.pth"
     torch.save(sd, partial_)
-    with pytest.raises(SamCheckpointError, match=r"partial\.pth: not a complete SAM checkpoint.*"
+    with pytest.raises(SamCheckpointError, match=r"partial\.pth: not a valid SAM checkpoint \(incomplete.*"
                                                  r"iou_token"):
         load_sam(partial_, "cpu")
     sd = torch.load(tiny_ckpt, weights_only=True)
     sd["image_encoder.neck.2.weight"] = torch.zeros(64, 64, 1, 1)
     bad_shape = tmp_path / "shape.pth"
     torch.save({"model": sd}, bad_shape)   # wrapped state dicts are accepted
-    with pytest.raises(SamCheckpointError, match=r"shape\.pth: tensor image_encoder\.neck\.2"):
+    with pytest.raises(SamCheckpointError, match=r"shape\.pth: not a valid SAM checkpoint \(tensor image_encoder\.neck\.2"):
         load_sam(bad_shape, "cpu")
     torch.save([1, 2, 3], tmp_path / "list.pth")
-    with pytest.raises(SamCheckpointError, match=r"list\.pth: not a SAM checkpoint \(holds a list"):
+    with pytest.raises(SamCheckpointError, match=r"list\.pth: not a valid SAM checkpoint \(it holds a list"):
         read_state_dict(tmp_path / "list.pth")
 
 
@@ -350,5 +350,5 @@ def test_compute_prior_goes_through_the_cache(tiny_ckpt, image, tmp_path):
     assert res.provenance["cache"] == "prior" and res.to_json()["cache"] == "prior"
     np.testing.assert_array_equal(res.object_map, om4)
 
-    with pytest.raises(SamCheckpointError, match=r"gone\.pth: no such file"):
+    with pytest.raises(SamCheckpointError, match=r"gone\.pth: no such SAM checkpoint file"):
         compute_prior(image, tmp_path / "gone.pth", cache=cache)
