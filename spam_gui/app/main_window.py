@@ -25,6 +25,7 @@ import shiboken6
 
 from spam_gui import __version__
 from spam_gui.app.canvas import LAYER_NAMES, LAYER_TITLES, Canvas
+from spam_gui.app.engine_settings import EngineSettings
 from spam_gui.app.export_flow import ExportFlow
 from spam_gui.app.document import (DocState, FolderSession, Params, Prompt, ResetRatiosCommand,
                                    SetParamsCommand, SetPromptsCommand, SetRatioCommand,
@@ -87,6 +88,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._hover: tuple[int, int] = (-1, -1)
         self._last_error_details = ""
         self.exports = ExportFlow(self)
+        self.engine = EngineSettings(self)
         self.state_notice: QtWidgets.QMessageBox | None = None
         self.timing: dict[str, float] = {}   # last measured latencies (for the status bar, tests)
         self._t_switch = 0.0
@@ -118,12 +120,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.file_panel.activated.connect(self.show_row)
         self.controls = ControlsPanel()
         self.controls.params_edited.connect(self._on_params_edited)
-        self.controls.engine_edited.connect(self._on_engine_edited)
+        self.controls.engine_edited.connect(self.engine.on_edited)
         self.controls.layer_toggled.connect(self.set_layer_visible)
         self.controls.opacity_changed.connect(self._on_opacity)
         self.controls.recompute_requested.connect(self.recompute)
-        self.controls.browse_encoder.connect(self._choose_encoder_file)
-        self.controls.browse_prior_folder.connect(self._choose_prior_folder)
+        self.controls.browse_encoder.connect(self.engine.choose_encoder_file)
+        self.controls.browse_prior_folder.connect(self.engine.choose_prior_folder)
         self.controls.use_as_default.connect(self.use_as_default)
         self.objects_panel = ObjectsPanel()
         self.objects_panel.ratio_edited.connect(self.set_ratio)
@@ -152,7 +154,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.set_object_opacity(self.settings.object_opacity)
         self.controls.set_layers(vis, self.settings.object_opacity)
         self.controls.set_params(self.settings.default_params)
-        self._show_engine_settings()
+        self.engine.show()
         self.set_mode("scale")
         geo = self.settings.q.value("window/geometry")
         if geo is not None:
@@ -165,7 +167,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if state is not None:
             self.restoreState(state)
         self._update_recent_menu()
-        self._update_models_label()
+        self.engine.update_models_label()
         self.canvas.set_message("Open a folder of images: Ctrl+O, File → Open Recent, "
                                 "or drop a folder here.")
         self._update_actions()
@@ -261,7 +263,7 @@ class MainWindow(QtWidgets.QMainWindow):
           "Where exports go (default <folder>/spam_labels)", "Files")
         A("open_output", "Open Output &Folder", self.exports.open_output_folder, ("Ctrl+Shift+F",),
           "Show the folder where exports go in the file manager", "Files")
-        A("prefs", "&Preferences…", self.open_preferences, ("Ctrl+,",),
+        A("prefs", "&Preferences…", self.engine.open_preferences, ("Ctrl+,",),
           "Models (SAM, DINO checkpoints), appearance", "Files")
         A("quit", "&Quit", self.close, ("Ctrl+Q",), "Quit (everything is saved)", "Files")
 
@@ -697,7 +699,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.canvas.layer_visible("heatmap") and o.layers is not None and o.layers.heatmap is None:
             self._request_heatmap()
         self._refresh_row(self.row)
-        self._update_models_label()
+        self.engine.update_models_label()
         self.controls.saliency_label.setText(
             o.saliency_method or ("DINO" if self.config.dino_checkpoint else "built-in")
             + " (when VA or the heatmap is on)")
@@ -849,7 +851,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.set_status("SAM ready: left click +, right click −, Enter adds the object")
         elif isinstance(job, WarmupJob):
             self._engine_name = payload
-            self._update_models_label()
+            self.engine.update_models_label()
         self._update_busy()
 
     _measure_paint = False   # set by the latency benchmark: paint synchronously after a patch
@@ -1186,99 +1188,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.set_highlight(o.result.objects == oid)
 
     # ================================================================== engine settings
-    def _show_engine_settings(self) -> None:
-        s = self.settings
-        self.controls.set_engine(s.encoder_mode, s.encoder_file, s.prior_source, s.prior_folder,
-                                 s.device)
 
-    def _on_engine_edited(self) -> None:
-        c = self.controls
-        s = self.settings
-        if c.prior.currentData() == "sam" and not s.sam_checkpoint:
-            self._show_engine_settings()   # back to the source in use: nothing is recomputed
-            self.report_error("Prior from SAM needs a SAM checkpoint: set one in "
-                              "Preferences → Models, then choose SAM again")
-            return
-        s.encoder_mode = c.encoder.currentData()
-        s.prior_source = c.prior.currentData()
-        s.prior_folder = c.prior_folder.text().strip()
-        s.device = c.device.currentData()
-        self.apply_engine_settings()
 
-    def apply_engine_settings(self) -> None:
-        new = self.settings.engine_config()
-        style = self.settings.style
-        restyle = style != self.style_
-        self.style_ = style
-        self._show_engine_settings()
-        self._update_models_label()
-        if new == self.config and not restyle:
-            return
-        if new != self.config:
-            if (new.encoder, new.device) != (self.config.encoder, self.config.device):
-                self._engine_name = ""
-                self.bg.submit(WarmupJob(next_request_id(), priority=3, group="warmup", config=new))
-            self.config = new
-            self._update_actions()
-            self._update_models_label()
-            self.fg.cancel()
-            self.bg.cancel()
-            self.outcomes.clear()
-            self.pipeline.priors.clear()
-            self.errors.clear()
-            self.displayed = None
-            self.file_panel.model.refresh_all()
-            self.refresh()
-        elif restyle and self.displayed is not None and self.displayed.layers is not None:
-            self.displayed.layers.restyle(self.displayed.result.labels, style)
-            self.canvas.refresh_all()
 
-    def _choose_encoder_file(self) -> None:
-        f, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Encoder weights", self.settings.encoder_file
-                                                     or str(Path.home()), "Weights (*.pt *.pth);;All files (*)")
-        if f:
-            self.settings.encoder_file = f
-            self.settings.encoder_mode = "file"
-        self._show_engine_settings()
-        self.apply_engine_settings()
 
-    def _choose_prior_folder(self) -> None:
-        start = self.settings.prior_folder or (str(self.session.folder) if self.session else str(Path.home()))
-        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Folder of prior maps (<stem>.png)", start)
-        if d:
-            self.controls.prior_folder.setText(d)
-            self.controls.prior.setCurrentIndex(self.controls.prior.findData("maps"))
-            self._on_engine_edited()
 
-    def open_preferences(self) -> None:
-        dlg = PreferencesDialog(self.settings, self)
-        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
-            dlg.apply()
-            self.apply_engine_settings()
 
-    def _update_models_label(self) -> None:
-        c = self.config
-        o = self.displayed
-        enc = (o.encoder_name if o is not None and o.encoder_name else self._engine_name) or {
-            "default": "shipped", "none": "none"}.get(c.encoder, Path(c.encoder).name)
-        if c.encoder == "default" and enc.startswith("none"):
-            self.controls.encoder_file.setText("shipped weights not installed: "
-                                               "colour + position only")
-            self.controls.encoder_file.setVisible(True)
-        elif self.settings.encoder_mode != "file":
-            self.controls.encoder_file.setVisible(False)
-        prior = {"none": "none", "maps": "prior maps",
-                 "sam": f"SAM ({Path(c.sam_checkpoint).name})" if c.sam_checkpoint else "SAM (not set)"
-                 }[c.prior_source]
-        if o is not None and o.saliency_method:
-            sal = o.saliency_method
-        else:
-            sal = f"DINO ({Path(c.dino_checkpoint).name})" if c.dino_checkpoint else "built-in"
-        sam = ""
-        if c.sam_checkpoint and c.prior_source != "sam":
-            sam = f" · SAM prompts: {Path(c.sam_checkpoint).name}"
-        self.models_label.setText(f"Encoder: {enc} · Prior: {prior} · Saliency: {sal}{sam} · "
-                                  f"Device: {c.device}")
 
     # ================================================================== export
 

@@ -415,7 +415,7 @@ def test_sam_click_prompt_adds_an_object(qtbot, make_window, image_folder, tmp_p
     ckpt.write_bytes(b"stand-in")
     win = make_window(pipeline=FakeSamPipeline())
     win.settings.sam_checkpoint = str(ckpt)
-    win.apply_engine_settings()
+    win.engine.apply()
     win.open_folder(image_folder)
     before = wait_displayed(qtbot, win).result
     assert win.actions_["mode_prompt"].isEnabled()
@@ -474,7 +474,7 @@ def test_sam_prior_source_with_progress_and_cancel(qtbot, make_window, image_fol
     ckpt.write_bytes(b"stand-in")
     win = make_window(pipeline=FakeSam(), prior_source="sam", precompute=False)
     win.settings.sam_checkpoint = str(ckpt)
-    win.apply_engine_settings()
+    win.engine.apply()
     win.open_folder(image_folder)
     qtbot.waitUntil(lambda: "SAM prompts" in win.canvas.message, timeout=30000)
     assert win.progress.isVisible() and win.progress.maximum() == 1000
@@ -561,11 +561,11 @@ def test_bad_encoder_file_is_reported(qtbot, make_window, image_folder, tmp_path
     bad.write_bytes(b"not torch")
     win = make_window(precompute=False)
     win.settings.encoder_mode, win.settings.encoder_file = "file", str(bad)
-    win.apply_engine_settings()
+    win.engine.apply()
     win.open_folder(image_folder)
     qtbot.waitUntil(lambda: win.row_state(0)[0] == DocState.ERROR, timeout=30000)
     assert "broken_encoder.pt" in win.status_label.text()
     # back to no network: the image works
     win.settings.encoder_mode = "none"
-    win.apply_engine_settings()
+    win.engine.apply()
     wait_displayed(qtbot, win, "img0.png")
