@@ -16,8 +16,10 @@ import json
 import logging
 import os
 import threading
+import zipfile
+import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -136,18 +138,36 @@ class DiskCache:
         self._evict()
         return True
 
-    def get_arrays(self, key: str) -> dict[str, np.ndarray] | None:
-        """Arrays stored by :meth:`put_arrays`, or None."""
+    def get_arrays(self, key: str, required: Iterable[str] = ()) -> dict[str, np.ndarray] | None:
+        """Arrays stored by :meth:`put_arrays`, or None (a miss).
+
+        A bad entry (truncated, garbage, not an npz, or without every name in ``required``) is
+        deleted and treated as a miss, so that the caller recomputes and stores it again.
+        Nothing is unpickled (``allow_pickle=False``).
+        """
         data = self.get(key)
         if data is None:
             return None
         try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                return {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, EOFError) as exc:
-            log.warning("corrupt cache entry %s dropped (%s)", key, exc)
+            loaded = np.load(io.BytesIO(data), allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
+                raise ValueError("not an archive of named arrays")
+            with loaded as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile,
+                zlib.error) as exc:
+            # np.load raises all of these for truncated or garbage data
+            log.warning("corrupt cache entry %s/%s dropped (%s: %s)", self.dir.name, key,
+                        type(exc).__name__, exc)
             self.delete(key)
             return None
+        missing = [name for name in required if name not in arrays]
+        if missing:
+            log.warning("cache entry %s/%s without %s dropped", self.dir.name, key,
+                        ", ".join(missing))
+            self.delete(key)
+            return None
+        return arrays
 
     def put_arrays(self, key: str, **arrays: np.ndarray) -> bool:
         """Store named arrays (compressed npz)."""

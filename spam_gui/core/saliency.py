@@ -37,6 +37,9 @@ import cv2
 import numpy as np
 
 from spam_gui.core.cache import DiskCache, hash_array, hash_file_cached, make_key
+from spam_gui.core.errors import CheckpointError as BaseCheckpointError
+from spam_gui.core.errors import (checkpoint_message, guess_model_kind, load_failure_reason,
+                                  missing_checkpoint_message, other_kind_reason)
 from spam_gui.core.image_io import to_rgb_uint8
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,6 +51,7 @@ __all__ = [
     "BUILTIN_METHOD",
     "CACHE_NAMESPACE",
     "CheckpointError",
+    "DinoCheckpointError",
     "DinoSaliency",
     "SaliencyResult",
     "VitConfig",
@@ -85,8 +89,19 @@ DEFAULT_MIN_SIDE = 224
 models were trained at 224; a grid of a few tokens gives a meaningless map)."""
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, unreadable or not a ViT; the message names the file."""
+class DinoCheckpointError(BaseCheckpointError):
+    """A DINO (ViT) checkpoint is missing, unreadable or not a ViT; the message names the file.
+
+    A :class:`spam_gui.core.errors.CheckpointError` (hence a ``ValueError``)."""
+
+
+CheckpointError = DinoCheckpointError
+"""The old name of :class:`DinoCheckpointError`, kept so that imports keep working."""
+
+
+def _bad(path: Any, reason: str) -> DinoCheckpointError:
+    """The error for a DINO checkpoint, in the one wording of :func:`checkpoint_message`."""
+    return DinoCheckpointError(checkpoint_message(path, "dino", reason))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -101,17 +116,17 @@ _WRAPPER_KEYS = ("teacher", "model_ema", "state_dict_ema", "model", "state_dict"
 def _read_checkpoint_file(path: Path) -> Any:
     """The raw object stored in ``path`` (torch ``.pth`` / ``.pt`` or ``.safetensors``)."""
     if path.is_dir():
-        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+        raise _bad(path, "it is a folder, not a file")
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise DinoCheckpointError(missing_checkpoint_message(path, "dino"))
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
             head = fh.read(16)
     except OSError as exc:
-        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        raise _bad(path, f"it cannot be read: {exc.strerror or exc}") from None
     if size == 0:
-        raise CheckpointError(f"{path}: the checkpoint file is empty")
+        raise _bad(path, "the file is empty")
 
     import torch
 
@@ -124,32 +139,17 @@ def _read_checkpoint_file(path: Path) -> Any:
             from safetensors.torch import load_file
 
             return load_file(str(path), device="cpu")
-        except Exception as exc:  # safetensors raises its own error types
-            raise CheckpointError(
-                f"{path}: not a readable safetensors checkpoint (corrupt or truncated?): {exc}"
-            ) from None
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+            raise _bad(path, load_failure_reason(exc, head)) from None
 
     try:
         # Only tensors and plain containers (plus the argparse.Namespace of DINO's full
         # training checkpoints) are accepted: never unpickle arbitrary code.
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle / zip / runtime errors of every kind
-        text = str(exc).strip()
-        msg = text.splitlines()[0] if text else type(exc).__name__
-        msg = msg.split(". ")[0][:200]
-        if "weights_only" in text or "Unsupported global" in text:
-            raise CheckpointError(
-                f"{path}: the checkpoint holds Python objects other than tensors and is not "
-                f"loaded for safety; save only the model's state_dict ({msg})"
-            ) from None
-        if head[:2] == b"PK" or head[:1] == b"\x80":  # a zip / pickle that did not load
-            raise CheckpointError(
-                f"{path}: corrupt or truncated PyTorch checkpoint ({msg})"
-            ) from None
-        raise CheckpointError(
-            f"{path}: not a PyTorch (.pth / .pt) or safetensors checkpoint (unrecognised content)"
-        ) from None
+    except Exception as exc:  # noqa: BLE001 - pickle / zip / runtime errors of every kind
+        # our words only: torch's text advises loading with weights_only=False
+        raise _bad(path, load_failure_reason(exc, head)) from None
 
 
 def _is_tensor(x: Any) -> bool:
@@ -198,9 +198,10 @@ def load_vit_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, "torch.
     p = Path(path)
     obj = _read_checkpoint_file(p)
     if not isinstance(obj, Mapping):
-        raise CheckpointError(
-            f"{p}: expected a dict of tensors (a state_dict), found a {type(obj).__name__}"
-        )
+        raise _bad(p, f"it holds a {type(obj).__name__}, not a state dict")
+    found = guess_model_kind(dict(obj))
+    if found is not None and found != "dino":
+        raise _bad(p, other_kind_reason(found))
     for cand in _candidate_dicts(obj):
         prefixes = sorted(
             {k[: -len(_QKV_KEY)] for k in cand if isinstance(k, str) and k.endswith(_QKV_KEY)},
@@ -217,12 +218,12 @@ def load_vit_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, "torch.
     for cand in _candidate_dicts(obj)[:1]:
         sample = [str(k) for k in list(cand)[:4]]
     if any("attention.attention.query" in k for c in _candidate_dicts(obj) for k in c):
-        hint = " (this looks like a Hugging Face transformers checkpoint; use the original " \
-               "DINO .pth file or timm's weights instead)"
+        hint = ("; it looks like a Hugging Face transformers checkpoint: use the original "
+                "DINO .pth file or timm's weights instead")
     else:
         hint = ""
-    raise CheckpointError(
-        f"{p}: not a ViT checkpoint: no '{_QKV_KEY}' (or prefixed) key found"
+    raise _bad(
+        p, f"no '{_QKV_KEY}' (or prefixed) key found"
         + (f"; its keys start with {sample}" if sample else "; it holds no tensors")
         + hint
     )
@@ -287,34 +288,34 @@ def infer_vit_config(sd: Mapping[str, "torch.Tensor"], path: str | os.PathLike[s
     def need(key: str, ndim: int) -> "torch.Tensor":
         t = sd.get(key)
         if t is None:
-            raise CheckpointError(f"{path}: not a complete ViT checkpoint: '{key}' is missing")
+            raise _bad(path, f"incomplete: '{key}' is missing")
         if t.ndim != ndim:
-            raise CheckpointError(
-                f"{path}: '{key}' has shape {tuple(t.shape)}, expected {ndim} dimensions"
+            raise _bad(path,
+                f"'{key}' has shape {tuple(t.shape)}, expected {ndim} dimensions"
             )
         return t
 
     proj = need("patch_embed.proj.weight", 4)
     dim, in_chans, ph, pw = (int(s) for s in proj.shape)
     if ph != pw:
-        raise CheckpointError(f"{path}: non-square patches ({ph}x{pw}) are not supported")
+        raise _bad(path, f"non-square patches ({ph}x{pw}) are not supported")
     if "cls_token" not in sd:
-        raise CheckpointError(
-            f"{path}: the ViT has no [CLS] token ('cls_token'), which the saliency needs"
+        raise _bad(path,
+            f"the ViT has no [CLS] token ('cls_token'), which the saliency needs"
         )
     cls = need("cls_token", 3)
     if int(cls.shape[-1]) != dim:
-        raise CheckpointError(f"{path}: 'cls_token' has shape {tuple(cls.shape)}, expected (1, 1, {dim})")
+        raise _bad(path, f"'cls_token' has shape {tuple(cls.shape)}, expected (1, 1, {dim})")
     depth = 0
     block_ids = {int(m.group(1)) for k in sd if (m := re.match(r"blocks\.(\d+)\.", k))}
     while depth in block_ids:
         depth += 1
     if depth == 0 or depth != len(block_ids):
-        raise CheckpointError(f"{path}: transformer blocks missing or not numbered 0..N-1")
+        raise _bad(path, "transformer blocks missing or not numbered 0..N-1")
     qkv = need("blocks.0.attn.qkv.weight", 2)
     if tuple(qkv.shape) != (3 * dim, dim):
-        raise CheckpointError(
-            f"{path}: 'blocks.0.attn.qkv.weight' has shape {tuple(qkv.shape)}, "
+        raise _bad(path,
+            f"'blocks.0.attn.qkv.weight' has shape {tuple(qkv.shape)}, "
             f"expected {(3 * dim, dim)} for embedding dimension {dim}"
         )
     fc1 = need("blocks.0.mlp.fc1.weight", 2)
@@ -331,14 +332,14 @@ def infer_vit_config(sd: Mapping[str, "torch.Tensor"], path: str | os.PathLike[s
     else:
         side = math.isqrt(n_pos)
         if side * side != n_pos:
-            raise CheckpointError(
-                f"{path}: 'pos_embed' has {n_pos} positions, not a square grid of patches"
+            raise _bad(path,
+                f"'pos_embed' has {n_pos} positions, not a square grid of patches"
             )
         grid, no_embed_class = (side, side), True
     if num_heads is None:
         num_heads = _heads_for_dim(dim)
     if num_heads <= 0 or dim % num_heads:
-        raise CheckpointError(f"{path}: {num_heads} heads do not divide the embedding dimension {dim}")
+        raise _bad(path, f"{num_heads} heads do not divide the embedding dimension {dim}")
     return VitConfig(
         embed_dim=dim,
         patch_size=ph,
@@ -493,15 +494,15 @@ class DinoSaliency:
         missing = [k for k in wanted if k not in sd]
         missing_needed = [k for k in missing if not k.startswith(("norm.", "head.", "fc_norm."))]
         if missing_needed:
-            raise CheckpointError(
-                f"{self.path}: incomplete {self.config.display_name} checkpoint, missing "
+            raise _bad(self.path,
+                f"incomplete {self.config.display_name} checkpoint, missing "
                 f"{missing_needed[:5]}{' …' if len(missing_needed) > 5 else ''}"
             )
         bad_shape = [k for k in wanted if k in sd and tuple(sd[k].shape) != tuple(wanted[k].shape)]
         if bad_shape:
             k = bad_shape[0]
-            raise CheckpointError(
-                f"{self.path}: '{k}' has shape {tuple(sd[k].shape)}, expected "
+            raise _bad(self.path,
+                f"'{k}' has shape {tuple(sd[k].shape)}, expected "
                 f"{tuple(wanted[k].shape)} for {self.config.display_name}"
             )
         ignored = sorted(k for k in sd if k not in wanted)
@@ -800,8 +801,8 @@ def compute_saliency_info(image: np.ndarray, dino_checkpoint: str | os.PathLike[
     if dino_checkpoint is not None and str(dino_checkpoint).strip():
         p = Path(dino_checkpoint)
         if not p.is_file():
-            raise CheckpointError(f"{p}: no such checkpoint file" if not p.is_dir()
-                                  else f"{p}: is a folder, not a checkpoint file")
+            raise (DinoCheckpointError(missing_checkpoint_message(p, "dino")) if not p.is_dir()
+                   else _bad(p, "it is a folder, not a file"))
         ckpt_sha = hash_file_cached(p)
         params = {"max_side": int(max_side), "min_side": int(min(min_side, max_side))}
         key = make_key("saliency", SALIENCY_VERSION, "dino", image_sha, ckpt_sha, params)
@@ -813,8 +814,8 @@ def compute_saliency_info(image: np.ndarray, dino_checkpoint: str | os.PathLike[
         info_base = {"checkpoint": None, "checkpoint_sha256": None, "params": params}
 
     if store is not None:
-        hit = store.get_arrays(key)
-        if hit is not None and "saliency" in hit and hit["saliency"].shape == (h, w):
+        hit = store.get_arrays(key, required=("saliency", "info"))
+        if hit is not None and hit["saliency"].shape == (h, w):
             try:
                 info = json.loads(str(hit["info"]))
                 method = str(info["method"])

@@ -1013,8 +1013,8 @@ class SamSession:
         key = None
         if self._cache is not None:
             key = self._embedding_key()
-            got = self._cache.get_arrays(key)
-            if got is not None and "features" in got:
+            got = self._cache.get_arrays(key, required=("features", "input_size"))
+            if got is not None:
                 p = self.predictor
                 p.reset_image()
                 p.original_size = self.original_size
