@@ -36,6 +36,7 @@ from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 from spam_gui.app.settings import PreferencesDialog, Settings
 from spam_gui.app.pipeline import (LRU, EngineConfig, Outcome, Pipeline, next_request_id,
                                    outcome_key)
+from spam_gui.app.tools import TOOLS, Tool
 from spam_gui.app.widgets import ElidedLabel
 from spam_gui.app.worker import (ExportItem, ExportJob, Job, JobThread, LayersJob, PromptJob,
                                  SaliencyJob, SamEmbedJob, SegmentJob, TransitionJob, WarmupJob)
@@ -83,12 +84,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.displayed: Outcome | None = None
         self.display_request = 0
         self.errors: dict[int, str] = {}
-        self.prompt_points: list[tuple[int, int, int]] = []
-        self._prompt_request = 0
+        self.tools: dict[str, Tool] = {t.name: t(self) for t in TOOLS}
+        self.tool: Tool = self.tools["scale"]
         self._hover: tuple[int, int] = (-1, -1)
         self._last_error_details = ""
         self.exports = ExportFlow(self)
         self.engine = EngineSettings(self)
+        self._handlers = self._result_handlers()
         self.state_notice: QtWidgets.QMessageBox | None = None
         self.timing: dict[str, float] = {}   # last measured latencies (for the status bar, tests)
         self._t_switch = 0.0
@@ -298,9 +300,9 @@ class MainWindow(QtWidgets.QMainWindow):
           "(needs a SAM checkpoint)", "Edit")
         A("mode_inspect", "&Inspect Mode", lambda: self.set_mode("inspect"), ("V",),
           "Inspect mode: a click only selects the object", "Edit")
-        A("commit_prompt", "Add Prompt Object", self.commit_prompt, ("Return", "Enter"),
+        A("commit_prompt", "Add Prompt Object", self.tools["prompt"].commit, ("Return", "Enter"),
           "Add the SAM mask of the current clicks to the prior", "Edit")
-        A("undo_point", "Remove Last Prompt Point", self.remove_prompt_point, ("Backspace",),
+        A("undo_point", "Remove Last Prompt Point", self.tools["prompt"].remove_point, ("Backspace",),
           "Remove the last SAM click", "Edit")
         A("reset_hovered", "Reset Object Under Cursor", self.reset_hovered, ("R",),
           "Ratio 1 for the object under the pointer", "Edit")
@@ -478,7 +480,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.displayed = None
         self.outcomes.clear()
         self.pipeline.clear()
-        self.prompt_points = []
+        self.tools["prompt"].clear()
         self.objects_panel.clear()
 
     def open_folder_dialog(self) -> None:
@@ -563,7 +565,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.flush()          # an edit in progress belongs to the old image
         self._t_switch = time.perf_counter()
         if row != self.row:
-            self._clear_prompt()
+            self.tools["prompt"].clear()
         self.row = row
         self.session.set_current(row)
         self.file_panel.select_row(row)
@@ -634,7 +636,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Whether the job that will draw ``key`` for the current image is queued or running."""
         for j in self.fg.pending():
             if (j.request_id == self.display_request and not j.cancelled
-                    and getattr(j, "row", -1) == self.row
+                    and j.row == self.row
                     and (getattr(j, "key", None) == key
                          or (isinstance(j, LayersJob) and j.outcome is not None
                              and j.outcome.key == key))):
@@ -682,7 +684,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.set_layers(o.layers)
         self.displayed = o
         self.canvas.set_message("")
-        self.canvas.set_prompt(self.prompt_points, None)
+        self.canvas.set_prompt(self.tools["prompt"].points, None)
         self._after_display()
         self.canvas.viewport().update()
         self.timing["switch_to_drawn"] = time.perf_counter() - self._t_switch
@@ -712,7 +714,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._on_hover(*self._hover)   # the readout follows the new result under the pointer
         self.displayed_changed.emit()
         if self.mode == "prompt":
-            self._prepare_sam()
+            self.tools["prompt"].prepare()
         self._schedule_precompute()
         self._update_busy()
 
@@ -749,7 +751,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ================================================================== worker signals
     def _is_current(self, job: Job) -> bool:
-        return job.request_id == self.display_request and getattr(job, "row", -2) == self.row
+        return job.request_id == self.display_request and job.row == self.row
 
     def _on_job_started(self, job: Job) -> None:
         self._update_busy()
@@ -786,78 +788,85 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.exports.on_progress(job, done, total, text)
 
+    def _result_handlers(self) -> dict[type, Callable[[Any, Any], None]]:
+        """What to do with each kind of job's result: one handler per job type."""
+        prompt = self.tools["prompt"]
+        return {SegmentJob: self._segment_done, TransitionJob: self._transition_done,
+                LayersJob: self._layers_done, SaliencyJob: self._saliency_done,
+                PromptJob: prompt.on_result, SamEmbedJob: prompt.on_result,
+                ExportJob: self.exports.finished, WarmupJob: self._warmup_done}
+
     def _on_finished(self, job: Job, payload: Any) -> None:
-        if isinstance(job, SegmentJob):
-            o: Outcome = payload
-            self.outcomes.put((str(o.path), o.key), o)
-            self.errors.pop(job.row, None)
-            if self._is_current(job) and o.key == self.current_key():
-                self.display(o)
-            else:
-                self._refresh_row(job.row)
-        elif isinstance(job, TransitionJob):
-            target, patch = payload
-            self.outcomes.put((str(target.path), target.key), target)
-            if not (self._is_current(job) and target.key == self.current_key()):
-                return
-            d = self.displayed
-            if d is None or d.layers is None:
-                self.refresh()
-                return
-            if d is not job.base:
-                # the view moved on since the job started: patch from what is shown now
-                self._submit_transition(self.doc, target.key, target)
-                return
-            layers = d.layers
-            if patch is not None:
-                if patch.style != layers.style:
-                    layers.restyle(target.result.labels, self.style_)
-                else:
-                    layers.apply(patch)
-            d.layers = None
-            target.layers = layers
-            self.displayed = target
-            if patch is not None:
-                self.canvas.update_region(patch.region)
-            else:
-                self.canvas.refresh_all()
-            if self._measure_paint:
-                self.canvas.viewport().repaint()
-            if self._t_click:
-                self.timing["click_to_drawn"] = time.perf_counter() - self._t_click
-                self._t_click = 0.0
-            self._after_display()
-        elif isinstance(job, LayersJob):
-            o = job.outcome
-            assert o is not None
-            o.layers = payload
-            if self._is_current(job) and o.key == self.current_key():
-                self.display(o)
-        elif isinstance(job, SaliencyJob):
-            sal, method = payload
-            o = job.outcome
-            if o is not None:
-                o.saliency, o.saliency_method = sal, method
-                if o is self.displayed and o.layers is not None:
-                    o.layers.set_heatmap(sal)
-                    self.canvas.refresh_heatmap()
-        elif isinstance(job, PromptJob):
-            if job.request_id == self._prompt_request and job.row == self.row:
-                self.canvas.set_prompt(self.prompt_points, payload)
-        elif isinstance(job, ExportJob):
-            self.exports.finished(job, payload)
-        elif isinstance(job, SamEmbedJob):
-            if job.row == self.row and self.mode == "prompt":
-                self.set_status("SAM ready: left click +, right click −, Enter adds the object")
-        elif isinstance(job, WarmupJob):
-            self._engine_name = payload
-            self.engine.update_models_label()
+        handler = self._handlers.get(type(job))  # type: ignore[arg-type]
+        if handler is not None:
+            handler(job, payload)
         self._update_busy()
+
+    def _segment_done(self, job: SegmentJob, o: Outcome) -> None:
+        self.outcomes.put((str(o.path), o.key), o)
+        self.errors.pop(job.row, None)
+        if self._is_current(job) and o.key == self.current_key():
+            self.display(o)
+        else:
+            self._refresh_row(job.row)
+
+    def _transition_done(self, job: TransitionJob, payload: tuple[Outcome, Any]) -> None:
+        target, patch = payload
+        self.outcomes.put((str(target.path), target.key), target)
+        if not (self._is_current(job) and target.key == self.current_key()):
+            return
+        d = self.displayed
+        if d is None or d.layers is None:
+            self.refresh()
+            return
+        if d is not job.base:
+            # the view moved on since the job started: patch from what is shown now
+            self._submit_transition(self.doc, target.key, target)
+            return
+        layers = d.layers
+        if patch is not None:
+            if patch.style != layers.style:
+                layers.restyle(target.result.labels, self.style_)
+            else:
+                layers.apply(patch)
+        d.layers = None
+        target.layers = layers
+        self.displayed = target
+        if patch is not None:
+            self.canvas.update_region(patch.region)
+        else:
+            self.canvas.refresh_all()
+        if self._measure_paint:
+            self.canvas.viewport().repaint()
+        if self._t_click:
+            self.timing["click_to_drawn"] = time.perf_counter() - self._t_click
+            self._t_click = 0.0
+        self._after_display()
+
+    def _layers_done(self, job: LayersJob, layers: Any) -> None:
+        o = job.outcome
+        assert o is not None
+        o.layers = layers
+        if self._is_current(job) and o.key == self.current_key():
+            self.display(o)
+
+    def _saliency_done(self, job: SaliencyJob, payload: tuple[Any, str]) -> None:
+        sal, method = payload
+        o = job.outcome
+        if o is not None:
+            o.saliency, o.saliency_method = sal, method
+            if o is self.displayed and o.layers is not None:
+                o.layers.set_heatmap(sal)
+                self.canvas.refresh_heatmap()
+
+    def _warmup_done(self, job: WarmupJob, name: str) -> None:
+        self._engine_name = name
+        self.engine.update_models_label()
 
     _measure_paint = False   # set by the latency benchmark: paint synchronously after a patch
 
     def _on_failed(self, job: Job, message: str, details: str) -> None:
-        row = getattr(job, "row", -1)
+        row = job.row
         if isinstance(job, (SegmentJob, LayersJob)):
             self.errors[row] = message
             self._refresh_row(row)
@@ -872,9 +881,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.report_error(message, details)
             if self._is_current(job):
                 self.refresh(force=True)
-        elif isinstance(job, PromptJob):
-            if job.request_id == self._prompt_request:
-                self.report_error(message, details)
+        elif isinstance(job, (PromptJob, SamEmbedJob)):
+            self.tools["prompt"].on_failed(job, message, details)
         elif isinstance(job, ExportJob):
             self.exports.finished(job, {"done": [], "errors": [(-1, message)], "cancelled": False,
                                         "total": len(job.items), "out_dir": str(job.out_dir)})
@@ -904,9 +912,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def cancel_work(self) -> None:
         """Esc: clear SAM clicks first; otherwise cancel the running computation."""
-        if self.prompt_points:
-            self._clear_prompt()
-            self.set_status("SAM clicks cleared")
+        if self.tool.cancel():
             return
         pending = self.fg.pending() + self.bg.pending()
         if not pending:
@@ -921,30 +927,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ================================================================== editing
     def _on_canvas_click(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
-        if self.mode == "prompt":
-            if button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
-                self.add_prompt_point(x, y, positive=button == Qt.MouseButton.LeftButton)
-            return
-        oid = self.object_at(x, y)
-        if oid <= 0:
-            return
-        if self.mode == "inspect":
-            self.objects_panel.select_object(oid)
-            return
-        doc = self.doc
-        if doc is None or self.displayed is None:
-            return
-        cur = self.displayed.result.objects_info[oid].ratio
-        if mods & Qt.KeyboardModifier.ShiftModifier:
-            new = 1.0
-        elif button == Qt.MouseButton.LeftButton:
-            new = cur * 2.0
-        elif button == Qt.MouseButton.RightButton:
-            new = cur * 0.5
-        else:
-            return
-        self.objects_panel.select_object(oid)
-        self.set_ratio(oid, new)
+        self.tool.click(x, y, button, mods)
 
     def object_at(self, x: int, y: int) -> int:
         """The object under image pixel (x, y) in the displayed result (0 if none)."""
@@ -1042,66 +1025,6 @@ class MainWindow(QtWidgets.QMainWindow):
     def sam_available(self) -> bool:
         return bool(self.config.sam_checkpoint)
 
-    def _prepare_sam(self) -> None:
-        """Start SAM's image embedding now (a minute on a CPU the first time; then cached)."""
-        img = self.canvas.image
-        if img is None or not self.sam_available():
-            return
-        key = (id(img), self.config.sam_checkpoint)
-        if getattr(self, "_sam_prepared", None) == key:
-            return
-        self._sam_prepared = key
-        self._yield_background()
-        self.fg.submit(SamEmbedJob(next_request_id(), priority=1, image=img, row=self.row,
-                                   config=self.config))
-        self.set_status("SAM: preparing this image (the first time takes a while on a CPU; "
-                        "then it is cached)…")
-        self._update_busy()
-
-    def add_prompt_point(self, x: int, y: int, positive: bool) -> None:
-        if not self.sam_available():
-            self.report_error("SAM click prompts need a SAM checkpoint: Preferences → Models")
-            return
-        img = self.canvas.image
-        if img is None:
-            return
-        self.prompt_points.append((x, y, 1 if positive else 0))
-        self._request_prompt_mask()
-
-    def remove_prompt_point(self) -> None:
-        if self.prompt_points:
-            self.prompt_points.pop()
-            self._request_prompt_mask()
-
-    def _request_prompt_mask(self) -> None:
-        self.canvas.set_prompt(self.prompt_points, None)
-        if not self.prompt_points or self.canvas.image is None:
-            self._prompt_request = 0
-            return
-        self._prompt_request = rid = next_request_id()
-        self._yield_background()
-        self.fg.submit(PromptJob(rid, priority=0, group="prompt", image=self.canvas.image,
-                                 row=self.row, prompt=Prompt(tuple(self.prompt_points)),
-                                 config=self.config))
-        self._update_busy()
-
-    def commit_prompt(self) -> None:
-        doc = self.doc
-        if doc is None or not self.prompt_points:
-            return
-        if not any(lab for _, _, lab in self.prompt_points):
-            self.report_error("Add at least one positive (left) click before adding the object")
-            return
-        prompt = Prompt(tuple(self.prompt_points))
-        self._clear_prompt()
-        doc.undo_stack.push(SetPromptsCommand(doc, doc.prompts + (prompt,), "add a SAM object"))
-
-    def _clear_prompt(self) -> None:
-        self.prompt_points = []
-        self._prompt_request = 0
-        self.fg.cancel(lambda j: isinstance(j, PromptJob))
-        self.canvas.set_prompt([], None)
-
     # ================================================================== hover / view
     def _on_hover(self, x: int, y: int) -> None:
         self._hover = (x, y)
@@ -1159,26 +1082,29 @@ class MainWindow(QtWidgets.QMainWindow):
         self._on_opacity(v)
         self.controls.set_layers({n: self.canvas.layer_visible(n) for n in LAYER_NAMES}, v)
 
+    @property
+    def mode(self) -> str:
+        """The name of the active canvas tool (scale, prompt, inspect)."""
+        return self.tool.name
+
     def set_mode(self, mode: str) -> None:
-        refused = mode == "prompt" and not self.sam_available()
+        """Choose a canvas tool; one that cannot be used now says why and scale stays."""
+        new = self.tools[mode]
+        refused = new.unavailable()
         if refused:
-            mode = "scale"
-        if mode != "prompt":
-            self._clear_prompt()
-        elif self.mode != "prompt":
-            self._prepare_sam()
-        self.mode = mode
+            new = self.tools["scale"]
+        if new is not self.tool:
+            self.tool.deactivate()
+            self.tool = new
+            new.activate()
         for n in ("commit_prompt", "undo_point"):
-            self.actions_[n].setEnabled(mode == "prompt")
-        self.canvas.set_mode(mode)
-        self.actions_[f"mode_{mode}"].setChecked(True)
-        hint = {"scale": "Scale: left click ×2, right click ×½, Shift+click resets",
-                "prompt": "SAM: left click +, right click −, Enter adds the object, Esc clears",
-                "inspect": "Inspect: click selects an object"}[mode]
+            self.actions_[n].setEnabled(new.name == "prompt")
+        self.canvas.set_mode(new.name)
+        self.actions_[f"mode_{new.name}"].setChecked(True)
         if refused:
-            self.report_error("SAM prompt mode needs a SAM checkpoint: Preferences → Models")
+            self.report_error(refused)
         else:
-            self.set_status(hint)
+            self.set_status(new.hint)
 
     def _on_object_selected(self, oid: int) -> None:
         o = self.displayed

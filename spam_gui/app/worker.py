@@ -42,6 +42,7 @@ class Job:
     request_id: int
     priority: int = 1               # lower runs first
     group: str = ""
+    row: int = -1                   # the image (row of the folder) the job is for; -1: none
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -59,7 +60,6 @@ class Job:
 @dataclass
 class SegmentJob(Job):
     path: Path = Path()
-    row: int = -1
     params: Params = Params()
     ratios: dict[int, float] = field(default_factory=dict)
     prompts: tuple[Prompt, ...] = ()
@@ -85,7 +85,6 @@ class TransitionJob(Job):
     """Rescale objects of the displayed outcome (click to scale, undo / redo)."""
 
     base: Outcome | None = None
-    row: int = -1
     target_ratios: dict[int, float] = field(default_factory=dict)
     cached: Outcome | None = None
     key: str = ""
@@ -104,7 +103,6 @@ class LayersJob(Job):
     """Build the overlays of an outcome that has none (e.g. after a style change)."""
 
     outcome: Outcome | None = None
-    row: int = -1
     style: OverlayStyle = OverlayStyle()
 
     def run(self, pipeline: Pipeline, emit: "JobThread") -> LayerSet:
@@ -118,7 +116,6 @@ class SaliencyJob(Job):
     """The saliency map of an image, for the heatmap layer when VA is off."""
 
     outcome: Outcome | None = None
-    row: int = -1
     config: EngineConfig = EngineConfig()
 
     def run(self, pipeline: Pipeline, emit: "JobThread") -> tuple[np.ndarray, str]:
@@ -131,7 +128,6 @@ class PromptJob(Job):
     """A SAM mask for a set of clicks (preview while the user adds points)."""
 
     image: np.ndarray | None = None
-    row: int = -1
     prompt: Prompt | None = None
     config: EngineConfig = EngineConfig()
 
@@ -145,7 +141,6 @@ class SamEmbedJob(Job):
     """Compute (or read from the disk cache) SAM's embedding of an image before the first click."""
 
     image: np.ndarray | None = None
-    row: int = -1
     config: EngineConfig = EngineConfig()
 
     def run(self, pipeline: Pipeline, emit: "JobThread") -> None:

@@ -424,10 +424,10 @@ def test_sam_click_prompt_adds_an_object(qtbot, make_window, image_folder, tmp_p
     # background (object 1) at (10, 88): a square that the prior does not have
     click(qtbot, win, 10, 88)
     click(qtbot, win, 4, 82, button=Qt.MouseButton.RightButton)
-    assert win.prompt_points == [(10, 88, 1), (4, 82, 0)]
+    assert win.tools["prompt"].points == [(10, 88, 1), (4, 82, 0)]
     qtbot.waitUntil(lambda: win.canvas.items["prompt"].qimage is not None, timeout=30000)
     qtbot.keyClick(win, Qt.Key.Key_Return)
-    assert win.prompt_points == []
+    assert win.tools["prompt"].points == []
     qtbot.waitUntil(lambda: win.displayed is not None and len(win.displayed.result.objects_info) == 4,
                     timeout=30000)
     res = win.displayed.result
@@ -447,7 +447,7 @@ def test_sam_click_prompt_adds_an_object(qtbot, make_window, image_folder, tmp_p
     # Esc clears clicks in progress
     click(qtbot, win, 10, 88)
     qtbot.keyClick(win, Qt.Key.Key_Escape)
-    assert win.prompt_points == []
+    assert win.tools["prompt"].points == []
 
 
 def test_sam_prior_source_with_progress_and_cancel(qtbot, make_window, image_folder, tmp_path):

@@ -1,0 +1,16 @@
+"""Canvas tools: one module per interaction mode, each owning its mouse handling and undo steps.
+
+A tool is a small object bound to the main window (napari's layer modes are the model): the
+window forwards canvas clicks to the active tool and asks it whether it can be activated. A new
+tool (paint, object editing) is one new module with a :class:`Tool` subclass, registered in
+:data:`TOOLS`.
+"""
+
+from spam_gui.app.tools.base import Tool
+from spam_gui.app.tools.inspect import InspectTool
+from spam_gui.app.tools.sam_prompt import SamPromptTool
+from spam_gui.app.tools.scale import ScaleTool
+
+TOOLS: tuple[type[Tool], ...] = (ScaleTool, SamPromptTool, InspectTool)
+
+__all__ = ["InspectTool", "SamPromptTool", "ScaleTool", "TOOLS", "Tool"]

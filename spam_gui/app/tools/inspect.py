@@ -1,0 +1,15 @@
+"""Inspect: a click only selects the object under the pointer (nothing changes)."""
+
+from __future__ import annotations
+
+from spam_gui.app.tools.base import Qt, Tool
+
+
+class InspectTool(Tool):
+    name = "inspect"
+    hint = "Inspect: click selects an object"
+
+    def click(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
+        oid = self.w.object_at(x, y)
+        if oid > 0:
+            self.w.objects_panel.select_object(oid)

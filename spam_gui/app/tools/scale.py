@@ -1,0 +1,28 @@
+"""Scale: left click doubles an object's superpixel density, right click halves it,
+Shift+click resets it (one undo step each)."""
+
+from __future__ import annotations
+
+from spam_gui.app.tools.base import Qt, Tool
+
+
+class ScaleTool(Tool):
+    name = "scale"
+    hint = "Scale: left click ×2, right click ×½, Shift+click resets"
+
+    def click(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
+        w = self.w
+        oid = w.object_at(x, y)
+        if oid <= 0 or w.doc is None or w.displayed is None:
+            return
+        cur = w.displayed.result.objects_info[oid].ratio
+        if mods & Qt.KeyboardModifier.ShiftModifier:
+            new = 1.0
+        elif button == Qt.MouseButton.LeftButton:
+            new = cur * 2.0
+        elif button == Qt.MouseButton.RightButton:
+            new = cur * 0.5
+        else:
+            return
+        w.objects_panel.select_object(oid)
+        w.set_ratio(oid, new)
