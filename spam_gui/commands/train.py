@@ -59,6 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from spam_gui.core.errors import EXIT_USAGE, CheckpointError
     from spam_gui.core.spam import resolve_device
     from spam_gui.core.training import Trainer, TrainConfig
 
@@ -78,12 +79,16 @@ def run(args: argparse.Namespace) -> int:
         trainer = Trainer(args.data, args.out, cfg, device)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.resume:
         if not trainer.ckpt_path.is_file():
             print(f"error: {trainer.ckpt_path}: no checkpoint to resume from", file=sys.stderr)
-            return 2
-        trainer.load_checkpoint()
+            return EXIT_USAGE
+        try:  # tensors and plain values only: a checkpoint never runs code
+            trainer.load_checkpoint()
+        except CheckpointError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         # flags given now win over the stored configuration for the schedule
         trainer.cfg.iterations = args.iterations
         if args.lr is not None:
@@ -104,16 +109,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace, trainer) -> int:
     from spam_gui.core.encoder import EncoderLoadError, load_encoder, save_encoder
+    from spam_gui.core.errors import EXIT_USAGE
     from spam_gui.core.training import calibrate_feature_scale, scale_deep_features
 
     try:
         model, info = load_encoder(args.out)
     except EncoderLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if not trainer.val:
         print("error: --calibrate needs the val split", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     alpha, table = calibrate_feature_scale(model, trainer.val, trainer.cfg,
                                            max_gr_drop=args.max_gr_drop, device=trainer.device,
                                            progress=lambda line: print(line, flush=True))

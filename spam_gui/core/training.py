@@ -40,11 +40,88 @@ import torch.nn.functional as F
 
 from spam_gui.core.clustering import CANDIDATE_RADIUS, build_problem, soft_cluster
 from spam_gui.core.encoder import SSNEncoder, encoder_input, save_encoder
+from spam_gui.core.errors import (CheckpointError, checkpoint_message, guess_model_kind,
+                                  load_failure_reason, missing_checkpoint_message,
+                                  other_kind_reason)
 from spam_gui.core.features import pixel_positions, position_scale, rgb_to_lab
 from spam_gui.core.image_io import atomic_write_bytes, read_image, read_label_map
 from spam_gui.core.seeds import kmeans_seeds
 
 log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "spam-training-checkpoint"
+CHECKPOINT_VERSION = 2
+"""Version 2: random states as plain values (version 1 files are read too when they hold
+nothing that needs unpickling)."""
+
+
+class TrainingCheckpointError(CheckpointError):
+    """A training checkpoint (``OUT.ckpt``) cannot be resumed; the message names the file."""
+
+
+def _plain_numpy_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A numpy bit generator's state as plain dicts, strings and ints (a deep copy)."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        if isinstance(v, np.integer):
+            return int(v)
+        return v
+
+    return plain(state)
+
+
+def _plain_python_state(state: tuple[Any, ...]) -> list[Any]:
+    """``random.getstate()`` as a list ``[version, [ints...], gauss_next]``."""
+    version, internal, gauss = state
+    return [int(version), [int(x) for x in internal], gauss]
+
+
+def _python_state_from_plain(state: Any) -> tuple[Any, ...]:
+    """The inverse of :func:`_plain_python_state` (also takes the tuple of old files)."""
+    version, internal, gauss = state
+    return (int(version), tuple(int(x) for x in internal),
+            None if gauss is None else float(gauss))
+
+
+def read_training_checkpoint(path: str | Path, device: torch.device | str = "cpu"
+                             ) -> dict[str, Any]:
+    """Read a training checkpoint with ``torch.load(..., weights_only=True)``: only tensors
+    and plain values, so a file can never run code. Raises :class:`TrainingCheckpointError`
+    naming the file otherwise, in our words (never torch's advice to turn ``weights_only``
+    off)."""
+    p = Path(path)
+    if not p.is_file():
+        raise TrainingCheckpointError(missing_checkpoint_message(p, "training"))
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(16)
+        if not head:
+            raise TrainingCheckpointError(checkpoint_message(p, "training", "the file is empty"))
+        st = torch.load(p, map_location=device, weights_only=True)
+    except TrainingCheckpointError:
+        raise
+    except OSError as exc:
+        raise TrainingCheckpointError(checkpoint_message(
+            p, "training", f"it cannot be read: {exc.strerror or exc}")) from None
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many types on a bad file
+        reason = load_failure_reason(exc, head)
+        if "Python objects" in reason:
+            reason += ("; a checkpoint of an older version that needs unpickling is refused: "
+                       "start the training again without --resume")
+        raise TrainingCheckpointError(checkpoint_message(p, "training", reason)) from None
+    if not isinstance(st, dict) or not {"model", "optimizer", "iteration"} <= set(st):
+        found = guess_model_kind(st)
+        reason = (other_kind_reason(found) if found not in (None, "training")
+                  else "it does not hold a model, an optimiser and an iteration")
+        raise TrainingCheckpointError(checkpoint_message(p, "training", reason))
+    if int(st.get("version", 1)) > CHECKPOINT_VERSION:
+        raise TrainingCheckpointError(checkpoint_message(
+            p, "training", f"version {st.get('version')} is newer than this program reads "
+            f"({CHECKPOINT_VERSION})"))
+    return st
 
 
 @dataclass
@@ -392,7 +469,12 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
+        """Everything ``--resume`` needs, as tensors and plain Python values only (dicts, lists,
+        strings, numbers), so that :meth:`load_checkpoint` reads it with
+        ``torch.load(..., weights_only=True)`` and a checkpoint can never run code."""
         return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
             "config": asdict(self.cfg),
             "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(),
@@ -400,9 +482,9 @@ class Trainer:
             "best_asa": self.best_asa,
             "history": self.history,
             "wall_seconds": self.wall_seconds,
-            "rng_numpy": self.rng.bit_generator.state,
+            "rng_numpy": _plain_numpy_state(self.rng.bit_generator.state),
             "rng_torch": torch.get_rng_state(),
-            "rng_python": random.getstate(),
+            "rng_python": _plain_python_state(random.getstate()),
         }
 
     def save_checkpoint(self) -> None:
@@ -411,16 +493,28 @@ class Trainer:
         atomic_write_bytes(self.ckpt_path, buf.getvalue())
 
     def load_checkpoint(self) -> None:
-        st = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
-        self.model.load_state_dict(st["model"])
-        self.opt.load_state_dict(st["optimizer"])
-        self.iteration = int(st["iteration"])
-        self.best_asa = float(st["best_asa"])
-        self.history = list(st["history"])
-        self.wall_seconds = float(st.get("wall_seconds", 0.0))
-        self.rng.bit_generator.state = st["rng_numpy"]
-        torch.set_rng_state(st["rng_torch"])
-        random.setstate(st["rng_python"])
+        """Continue from ``self.ckpt_path``; raises :class:`TrainingCheckpointError` naming the
+        file when it is unreadable, not a training checkpoint, or holds anything but tensors
+        and plain values (an old checkpoint that needs unpickling is refused, never run)."""
+        st = read_training_checkpoint(self.ckpt_path, self.device)
+        p = self.ckpt_path
+        try:
+            self.model.load_state_dict(st["model"])
+            self.opt.load_state_dict(st["optimizer"])
+            self.iteration = int(st["iteration"])
+            self.best_asa = float(st["best_asa"])
+            self.history = list(st["history"])
+            self.wall_seconds = float(st.get("wall_seconds", 0.0))
+            self.rng.bit_generator.state = st["rng_numpy"]
+            torch.set_rng_state(st["rng_torch"])
+            random.setstate(_python_state_from_plain(st["rng_python"]))
+        except KeyError as exc:
+            raise TrainingCheckpointError(checkpoint_message(
+                p, "training", f"the entry {exc.args[0]!r} is missing")) from None
+        except (RuntimeError, ValueError, TypeError, AttributeError) as exc:
+            raise TrainingCheckpointError(checkpoint_message(
+                p, "training", "its model, optimiser or random states do not fit this run "
+                f"({type(exc).__name__})")) from None
 
     def save_best(self, asa_value: float) -> None:
         meta = {
