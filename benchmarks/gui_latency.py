@@ -76,7 +76,7 @@ def main() -> int:
     win = MainWindow(s)
     win.resize(1400, 900)
     win.show()
-    win._measure_paint = True
+    win.view.measure_paint = True
 
     # GUI-thread stall watchdog
     gaps: list[float] = []
@@ -159,12 +159,12 @@ def main() -> int:
             from PySide6 import QtTest
 
             if not args.cached:
-                win.outcomes.clear()       # no earlier result to reuse: a real rescale each time
+                win.view.outcomes.clear()       # no earlier result to reuse: a real rescale each time
             QtTest.QTest.mouseClick(win.canvas.viewport(), button, Qt.KeyboardModifier.NoModifier,
                                     win.canvas.view_pos_of(x, y))
             wait(lambda: win.displayed is not None and win.displayed.layers is not None
                  and win.displayed.result.objects_info[oi.id].ratio == want and not win.fg.busy)
-            lat.append(win.timing.get("click_to_drawn", float("nan")))
+            lat.append(win.view.timing.get("click_to_drawn", float("nan")))
             eng.append(win.displayed.result.timings.get("rescale", float("nan")))
         rows.append((oi.id, oi.area / total, oi.k, lat, eng))
     timer.stop()

@@ -60,14 +60,14 @@ class EngineSettings:
             self.update_models_label()
             self.w.fg.cancel()
             self.w.bg.cancel()
-            self.w.outcomes.clear()
+            self.w.view.outcomes.clear()
             self.w.pipeline.priors.clear()
-            self.w.errors.clear()
-            self.w.displayed = None
+            self.w.view.errors.clear()
+            self.w.view.displayed = None
             self.w.file_panel.model.refresh_all()
-            self.w.refresh()
-        elif restyle and self.w.displayed is not None and self.w.displayed.layers is not None:
-            self.w.displayed.layers.restyle(self.w.displayed.result.labels, style)
+            self.w.view.refresh()
+        elif restyle and self.w.view.displayed is not None and self.w.view.displayed.layers is not None:
+            self.w.view.displayed.layers.restyle(self.w.view.displayed.result.labels, style)
             self.w.canvas.refresh_all()
 
     def choose_encoder_file(self) -> None:
@@ -95,7 +95,7 @@ class EngineSettings:
 
     def update_models_label(self) -> None:
         c = self.w.config
-        o = self.w.displayed
+        o = self.w.view.displayed
         enc = (o.encoder_name if o is not None and o.encoder_name else self.w._engine_name) or {
             "default": "shipped", "none": "none"}.get(c.encoder, Path(c.encoder).name)
         if c.encoder == "default" and enc.startswith("none"):

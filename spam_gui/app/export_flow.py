@@ -36,8 +36,8 @@ class ExportFlow:
         if doc is None or self.w.session is None:
             return
         key = self.w.current_key()
-        o = self.w.displayed if self.w.displayed is not None and self.w.displayed.key == key else \
-            self.w.cached_outcome(doc.path, key)
+        o = self.w.view.displayed if self.w.view.displayed is not None and self.w.view.displayed.key == key else \
+            self.w.view.cached_outcome(doc.path, key)
         item = ExportItem(self.w.row, doc.path, doc.params, dict(doc.ratios), doc.prompts, key,
                           doc.key(), o)
         job = ExportJob(next_request_id(), priority=0, group="", items=[item],
@@ -45,7 +45,7 @@ class ExportFlow:
         self.job = job
         self.w.fg.submit(job)
         self.w.set_status(f"Exporting {doc.name}…")
-        self.w._update_busy()
+        self.w.view.update_busy()
 
     def export_folder(self) -> None:
         if self.w.session is None or not len(self.w.session):
@@ -54,10 +54,10 @@ class ExportFlow:
         self.w.bg.cancel(lambda j: isinstance(j, SegmentJob))
         items = []
         for row, path in enumerate(self.w.session.paths):
-            params, ratios, prompts, dkey = self.w.session_snapshot(row)
+            params, ratios, prompts, dkey = self.w.view.session_snapshot(row)
             key = outcome_key(dkey, self.w.config)
-            o = self.w.displayed if (self.w.displayed is not None and self.w.displayed.path == path
-                                   and self.w.displayed.key == key) else self.w.cached_outcome(path, key)
+            o = self.w.view.displayed if (self.w.view.displayed is not None and self.w.view.displayed.path == path
+                                   and self.w.view.displayed.key == key) else self.w.view.cached_outcome(path, key)
             items.append(ExportItem(row, path, params, ratios, prompts, key, dkey, o))
         job = ExportJob(next_request_id(), priority=1, group="export", items=items,
                         out_dir=self.w.session.output_dir, config=self.w.config)

@@ -25,6 +25,7 @@ import shiboken6
 
 from spam_gui import __version__
 from spam_gui.app.canvas import LAYER_NAMES, LAYER_TITLES, Canvas
+from spam_gui.app.display import DisplayController
 from spam_gui.app.engine_settings import EngineSettings
 from spam_gui.app.export_flow import ExportFlow
 from spam_gui.app.document import (DocState, FolderSession, Params, Prompt, ResetRatiosCommand,
@@ -78,37 +79,29 @@ class MainWindow(QtWidgets.QMainWindow):
         self.style_: OverlayStyle = self.settings.style
 
         self.session: FolderSession | None = None
+        self.view = DisplayController(self)   # what is drawn when, job results
         self.row = -1
         self._nav_step = 1
-        self.outcomes = LRU(24, 1536 * 1024**2, lambda o: o.nbytes())
-        self.displayed: Outcome | None = None
-        self.display_request = 0
-        self.errors: dict[int, str] = {}
         self.tools: dict[str, Tool] = {t.name: t(self) for t in TOOLS}
         self.tool: Tool = self.tools["scale"]
         self._hover: tuple[int, int] = (-1, -1)
         self._last_error_details = ""
         self.exports = ExportFlow(self)
         self.engine = EngineSettings(self)
-        self._handlers = self._result_handlers()
         self.state_notice: QtWidgets.QMessageBox | None = None
-        self.timing: dict[str, float] = {}   # last measured latencies (for the status bar, tests)
-        self._t_switch = 0.0
-        self._t_click = 0.0
-        self._prior_ready_rows: set[int] = set()
         self._engine_name = ""
 
         # -- workers ----------------------------------------------------------------------
         self.fg = JobThread(self.pipeline, "spam-interactive", self)
         self.bg = JobThread(self.pipeline, "spam-background", self)
         for t in (self.fg, self.bg):
-            t.started_job.connect(self._on_job_started)
-            t.partial.connect(self._on_partial)
-            t.progress.connect(self._on_progress)
-            t.finished_job.connect(self._on_finished)
-            t.failed.connect(self._on_failed)
-            t.cancelled_job.connect(self._on_cancelled)
-            t.idle.connect(self._update_busy)
+            t.started_job.connect(self.view.on_job_started)
+            t.partial.connect(self.view.on_partial)
+            t.progress.connect(self.view.on_progress)
+            t.finished_job.connect(self.view.on_finished)
+            t.failed.connect(self.view.on_failed)
+            t.cancelled_job.connect(self.view.on_cancelled)
+            t.idle.connect(self.view.update_busy)
             t.start()
 
         # -- widgets ----------------------------------------------------------------------
@@ -215,7 +208,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.cancel_button = QtWidgets.QToolButton()
         self.cancel_button.setText("Cancel")
         self.cancel_button.setToolTip("Cancel the running computation (Esc)")
-        self.cancel_button.clicked.connect(self.cancel_work)
+        self.cancel_button.clicked.connect(self.view.cancel_work)
         self.cancel_button.hide()
         self.details_button = QtWidgets.QToolButton()
         self.details_button.setText("Details…")
@@ -309,7 +302,7 @@ class MainWindow(QtWidgets.QMainWindow):
         A("reset_all", "Reset All Ratios", self.reset_all_ratios, ("Ctrl+R",),
           "Ratio 1 for every object of this image", "Edit")
         A("recompute", "Recompute", self.recompute, ("F5",), "Segment this image again", "Edit")
-        A("cancel", "Cancel", self.cancel_work, ("Esc",),
+        A("cancel", "Cancel", self.view.cancel_work, ("Esc",),
           "Clear SAM clicks, or cancel the running computation", "Edit")
         A("va", "Visual &Attention", self.toggle_va, ("T",), "Visual attention on / off", "Edit",
           checkable=True)
@@ -414,12 +407,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session = FolderSession(folder, paths, out, self.settings.default_params, self)
         self.session.doc_changed.connect(self._on_session_doc_changed)
         self.session.save_failed.connect(lambda m: self.report_error(m))
-        self.file_panel.model.set_files(paths, self.row_state)
+        self.file_panel.model.set_files(paths, self.view.row_state)
         self.file_panel.summary.setText(f"{len(paths)} image(s) in {folder.name}")
         self.settings.add_recent_folder(str(folder))
         self._update_recent_menu()
-        self.errors.clear()
-        self._prior_ready_rows = set()
+        self.view.errors.clear()
+        self.view.prior_ready_rows = set()
         if not paths:
             self._report_state_problems()
             self.canvas.set_image(None)
@@ -477,8 +470,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.session.deleteLater()
         self.session = None
         self.row = -1
-        self.displayed = None
-        self.outcomes.clear()
+        self.view.displayed = None
+        self.view.outcomes.clear()
         self.pipeline.clear()
         self.tools["prompt"].clear()
         self.objects_panel.clear()
@@ -552,7 +545,7 @@ class MainWindow(QtWidgets.QMainWindow):
         n = len(self.session)
         for i in range(1, n + 1):
             r = (self.row + i) % n
-            if self.row_state(r)[0] != DocState.EXPORTED:
+            if self.view.row_state(r)[0] != DocState.EXPORTED:
                 self._nav_step = 1
                 self.show_row(r)
                 return
@@ -563,7 +556,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.session is None or not (0 <= row < len(self.session)):
             return
         self.controls.flush()          # an edit in progress belongs to the old image
-        self._t_switch = time.perf_counter()
+        self.view.t_switch = time.perf_counter()
         if row != self.row:
             self.tools["prompt"].clear()
         self.row = row
@@ -577,353 +570,34 @@ class MainWindow(QtWidgets.QMainWindow):
         self.actions_["va"].blockSignals(False)
         self._update_title()
         self._update_actions()
-        self.refresh()
+        self.view.refresh()
 
-    def refresh(self, force: bool = False) -> None:
-        """Show the current doc's segmentation: cached, patched from the view, or computed."""
-        doc = self.doc
-        if doc is None:
-            return
-        key = outcome_key(doc.key(), self.config)
-        cached = self.cached_outcome(doc.path, key)
-        d = self.displayed
-        if d is not None and d.path == doc.path and not d.is_current():
-            self.set_status(f"{doc.name} changed on disk since it was computed: recomputing")
-            self.pipeline.forget_image(doc.path)
-            self.displayed = d = None
-        if force:
-            cached = None
-            self.outcomes.pop((str(doc.path), key))
-        if d is not None and d.key == key and d.path == doc.path and not force:
-            self.display_request = next_request_id()   # nothing to wait for
-            self._after_display()
-            return
-        if not force and self._requested(key):
-            return                                      # already on its way
-        if cached is not None and cached.layers is not None and cached.layers.style == self.style_:
-            self.display_request = next_request_id()
-            self.display(cached)
-            return
-        if (not force and d is not None and d.path == doc.path and d.layers is not None
-                and d.params == doc.params and d.prompts == doc.prompts
-                and d.key.split(":")[-1] == key.split(":")[-1]):
-            self._submit_transition(doc, key, cached)
-            return
-        if cached is not None:
-            # computed in the background (or evicted layers): build its overlays, then show
-            self.display_request = rid = next_request_id()
-            self._show_image_now(cached.image)
-            self.fg.submit(LayersJob(rid, priority=0, group="show", outcome=cached, row=self.row,
-                                     style=self.style_))
-            return
-        self.display_request = rid = next_request_id()
-        img = self._peek_image(doc.path)
-        if img is not None:
-            self._show_image_now(img)
-        else:
-            self.canvas.set_image(None)
-            self.displayed = None
-        self.objects_panel.clear("Computing…")
-        self.canvas.set_message(f"Computing superpixels for {doc.name}…")
-        self._yield_background(doc.path)
-        self.fg.submit(SegmentJob(
-            rid, priority=1, group="show", path=doc.path, row=self.row, params=doc.params,
-            ratios=dict(doc.ratios), prompts=doc.prompts, config=self.config, key=key,
-            style=self.style_, want_heatmap=self.canvas.layer_visible("heatmap"), purpose="show"))
-        self._update_busy()
 
-    def _requested(self, key: str) -> bool:
-        """Whether the job that will draw ``key`` for the current image is queued or running."""
-        for j in self.fg.pending():
-            if (j.request_id == self.display_request and not j.cancelled
-                    and j.row == self.row
-                    and (getattr(j, "key", None) == key
-                         or (isinstance(j, LayersJob) and j.outcome is not None
-                             and j.outcome.key == key))):
-                return True
-        return False
 
-    def _yield_background(self, keep: Path | None = None) -> None:
-        """Cancel precomputes of other images: the current one gets the CPU (and SAM's lock)."""
-        self.bg.cancel(lambda j: isinstance(j, SegmentJob) and j.purpose == "precompute"
-                       and j.path != keep)
 
-    def _peek_image(self, path: Path) -> np.ndarray | None:
-        return self.pipeline.cached_image(path)
 
-    def cached_outcome(self, path: Path, key: str) -> Outcome | None:
-        """A computed outcome of ``path`` for ``key``, unless the file changed since."""
-        o = self.outcomes.get((str(path), key))
-        if o is not None and not o.is_current():
-            self.outcomes.pop((str(path), key))
-            return None
-        return o
 
-    def _show_image_now(self, image: np.ndarray) -> None:
-        if self.canvas.image is not image:
-            self.canvas.set_image(image)
-        self.displayed = None
 
-    def _submit_transition(self, doc, key: str, cached: Outcome | None) -> None:
-        self.display_request = rid = next_request_id()
-        self._t_click = self._t_click or time.perf_counter()
-        self.fg.submit(TransitionJob(
-            rid, priority=0, group="show", base=self.displayed, row=self.row,
-            target_ratios=dict(doc.ratios), cached=cached, key=key, config=self.config,
-            style=self.style_, t_request=self._t_click))
-        self._update_busy()
 
-    def display(self, o: Outcome) -> None:
-        """Draw an outcome that has its overlays (GUI thread; no pixel work beyond wrapping)."""
-        if o.layers is None:
-            return
-        if self.canvas.image is not o.image:
-            self.canvas.set_image(o.image)
-        if self.displayed is not None and self.displayed is not o and self.displayed.layers is o.layers:
-            self.displayed.layers = None
-        self.canvas.set_layers(o.layers)
-        self.displayed = o
-        self.canvas.set_message("")
-        self.canvas.set_prompt(self.tools["prompt"].points, None)
-        self._after_display()
-        self.canvas.viewport().update()
-        self.timing["switch_to_drawn"] = time.perf_counter() - self._t_switch
 
-    def _after_display(self) -> None:
-        o = self.displayed
-        if o is None:
-            return
-        self.errors.pop(self.row, None)
-        res = o.result
-        total = int(res.objects.size)
-        self.objects_panel.set_objects(res, total, o.params.va,
-                                       o.layers.colors if o.layers is not None else None)
-        if self.canvas.layer_visible("heatmap") and o.layers is not None and o.layers.heatmap is None:
-            self._request_heatmap()
-        self._refresh_row(self.row)
-        self.engine.update_models_label()
-        self.controls.saliency_label.setText(
-            o.saliency_method or ("DINO" if self.config.dino_checkpoint else "built-in")
-            + " (when VA or the heatmap is on)")
-        t = res.timings.get("total") or o.seconds
-        self.set_status(f"{o.path.name}: {res.n_superpixels} superpixels, "
-                        f"{len(res.objects_info)} objects · {o.prior_note}"
-                        + (f" · {t * 1000:.0f} ms" if t else ""))
-        self._hide_error()
-        if self._hover[0] >= 0:
-            self._on_hover(*self._hover)   # the readout follows the new result under the pointer
-        self.displayed_changed.emit()
-        if self.mode == "prompt":
-            self.tools["prompt"].prepare()
-        self._schedule_precompute()
-        self._update_busy()
 
-    def _schedule_precompute(self) -> None:
-        if self.session is None or not self.settings.precompute_next:
-            return
-        row = self.row + self._nav_step
-        if not (0 <= row < len(self.session)) or row in self.errors:
-            return
-        params, ratios, prompts, dkey = self.session_snapshot(row)
-        key = outcome_key(dkey, self.config)
-        path = self.session.paths[row]
-        if self.cached_outcome(path, key) is not None:
-            return
-        if any(isinstance(j, SegmentJob) and j.key == key and j.path == path for j in self.bg.pending()):
-            return
-        self.bg.submit(SegmentJob(
-            next_request_id(), priority=2, group="precompute", path=path, row=row, params=params,
-            ratios=ratios, prompts=prompts, config=self.config, key=key, style=self.style_,
-            want_heatmap=self.canvas.layer_visible("heatmap"), purpose="precompute"))
 
-    def session_snapshot(self, row: int) -> tuple[Params, dict[int, float], tuple[Prompt, ...], str]:
-        """(params, ratios, prompts, doc key) of a row without creating its doc."""
-        assert self.session is not None
-        if self.session.has_doc(row):
-            d = self.session.doc(row)
-            return d.params, dict(d.ratios), d.prompts, d.key()
-        entry = self.session.saved_entry(row)
-        if entry is None:
-            p = self.session.default_params
-            return p, {}, (), state_key(p, {}, ())
-        d = self.session.doc(row)   # has saved state: load it properly
-        return d.params, dict(d.ratios), d.prompts, d.key()
 
     # ================================================================== worker signals
-    def _is_current(self, job: Job) -> bool:
-        return job.request_id == self.display_request and job.row == self.row
 
-    def _on_job_started(self, job: Job) -> None:
-        self._update_busy()
 
-    def _on_partial(self, job: Job, what: str, payload: Any) -> None:
-        if what == "image":
-            if self._is_current(job) and self.canvas.image is not payload:
-                self.canvas.set_image(payload)
-                self.canvas.set_message(f"Computing superpixels for {job.path.name}…")
-        elif what == "prior":
-            if self.session is not None and 0 <= job.row < len(self.session):
-                self._prior_ready_rows.add(job.row)
-                self._refresh_row(job.row)
-        elif what == "exported":
-            row, dkey = payload
-            if self.session is not None:
-                self.session.mark_exported(row, dkey)
-                self._refresh_row(row)
-        elif what == "export_note":
-            row, msg = payload
-            log.warning("%s", msg)
-            self.set_status(msg)
-        elif what == "export_error":
-            row, msg = payload
-            self.errors[row] = msg
-            self._refresh_row(row)
 
-    def _on_progress(self, job: Job, done: int, total: int, text: str) -> None:
-        if isinstance(job, SegmentJob) and self._is_current(job):
-            self.progress.setRange(0, max(total, 1))
-            self.progress.setValue(done)
-            if text:
-                self.canvas.set_message(f"{job.path.name}: {text}…")
-            return
-        self.exports.on_progress(job, done, total, text)
 
-    def _result_handlers(self) -> dict[type, Callable[[Any, Any], None]]:
-        """What to do with each kind of job's result: one handler per job type."""
-        prompt = self.tools["prompt"]
-        return {SegmentJob: self._segment_done, TransitionJob: self._transition_done,
-                LayersJob: self._layers_done, SaliencyJob: self._saliency_done,
-                PromptJob: prompt.on_result, SamEmbedJob: prompt.on_result,
-                ExportJob: self.exports.finished, WarmupJob: self._warmup_done}
 
-    def _on_finished(self, job: Job, payload: Any) -> None:
-        handler = self._handlers.get(type(job))  # type: ignore[arg-type]
-        if handler is not None:
-            handler(job, payload)
-        self._update_busy()
 
-    def _segment_done(self, job: SegmentJob, o: Outcome) -> None:
-        self.outcomes.put((str(o.path), o.key), o)
-        self.errors.pop(job.row, None)
-        if self._is_current(job) and o.key == self.current_key():
-            self.display(o)
-        else:
-            self._refresh_row(job.row)
 
-    def _transition_done(self, job: TransitionJob, payload: tuple[Outcome, Any]) -> None:
-        target, patch = payload
-        self.outcomes.put((str(target.path), target.key), target)
-        if not (self._is_current(job) and target.key == self.current_key()):
-            return
-        d = self.displayed
-        if d is None or d.layers is None:
-            self.refresh()
-            return
-        if d is not job.base:
-            # the view moved on since the job started: patch from what is shown now
-            self._submit_transition(self.doc, target.key, target)
-            return
-        layers = d.layers
-        if patch is not None:
-            if patch.style != layers.style:
-                layers.restyle(target.result.labels, self.style_)
-            else:
-                layers.apply(patch)
-        d.layers = None
-        target.layers = layers
-        self.displayed = target
-        if patch is not None:
-            self.canvas.update_region(patch.region)
-        else:
-            self.canvas.refresh_all()
-        if self._measure_paint:
-            self.canvas.viewport().repaint()
-        if self._t_click:
-            self.timing["click_to_drawn"] = time.perf_counter() - self._t_click
-            self._t_click = 0.0
-        self._after_display()
 
-    def _layers_done(self, job: LayersJob, layers: Any) -> None:
-        o = job.outcome
-        assert o is not None
-        o.layers = layers
-        if self._is_current(job) and o.key == self.current_key():
-            self.display(o)
 
-    def _saliency_done(self, job: SaliencyJob, payload: tuple[Any, str]) -> None:
-        sal, method = payload
-        o = job.outcome
-        if o is not None:
-            o.saliency, o.saliency_method = sal, method
-            if o is self.displayed and o.layers is not None:
-                o.layers.set_heatmap(sal)
-                self.canvas.refresh_heatmap()
 
-    def _warmup_done(self, job: WarmupJob, name: str) -> None:
-        self._engine_name = name
-        self.engine.update_models_label()
 
-    _measure_paint = False   # set by the latency benchmark: paint synchronously after a patch
 
-    def _on_failed(self, job: Job, message: str, details: str) -> None:
-        row = job.row
-        if isinstance(job, (SegmentJob, LayersJob)):
-            self.errors[row] = message
-            self._refresh_row(row)
-            if self._is_current(job):
-                self.displayed = None
-                self.objects_panel.clear("Error")
-                self.canvas.set_message(f"⚠ {message}", error=True)
-                self.report_error(message, details)
-                self._schedule_precompute()      # the next image still gets ready
-        elif isinstance(job, TransitionJob):
-            self._t_click = 0.0
-            self.report_error(message, details)
-            if self._is_current(job):
-                self.refresh(force=True)
-        elif isinstance(job, (PromptJob, SamEmbedJob)):
-            self.tools["prompt"].on_failed(job, message, details)
-        elif isinstance(job, ExportJob):
-            self.exports.finished(job, {"done": [], "errors": [(-1, message)], "cancelled": False,
-                                        "total": len(job.items), "out_dir": str(job.out_dir)})
-            self.report_error(message, details)
-        else:
-            self.report_error(message, details)
-        self._update_busy()
 
-    def _on_cancelled(self, job: Job) -> None:
-        if isinstance(job, ExportJob):
-            self.exports.finished(job, {"done": [], "errors": [], "cancelled": True,
-                                        "total": len(job.items), "out_dir": str(job.out_dir)})
-        self._update_busy()
 
-    def _update_busy(self) -> None:
-        jobs = [j for j in self.fg.pending() + self.bg.pending()
-                if not (isinstance(j, SegmentJob) and j.purpose == "precompute")]
-        busy = bool(jobs)
-        if busy and not self.progress.isVisible():
-            self.progress.setRange(0, 0)       # indeterminate until a job reports progress
-        self.progress.setVisible(busy)
-        self.cancel_button.setVisible(busy)
-        pre = [j for j in self.bg.pending() if isinstance(j, SegmentJob) and j.purpose == "precompute"]
-        self.progress.setToolTip("Working…" if busy else "")
-        if pre and not busy:
-            self.progress.setToolTip(f"Precomputing {pre[0].path.name}")
-
-    def cancel_work(self) -> None:
-        """Esc: clear SAM clicks first; otherwise cancel the running computation."""
-        if self.tool.cancel():
-            return
-        pending = self.fg.pending() + self.bg.pending()
-        if not pending:
-            return
-        self.fg.cancel()
-        self.bg.cancel()
-        self.display_request = next_request_id()   # whatever comes back is not drawn
-        self._t_click = 0.0
-        self.canvas.set_message("Cancelled. F5 computes this image again.")
-        self.set_status("Cancelled")
-        self._update_busy()
 
     # ================================================================== editing
     def _on_canvas_click(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
@@ -931,7 +605,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def object_at(self, x: int, y: int) -> int:
         """The object under image pixel (x, y) in the displayed result (0 if none)."""
-        o = self.displayed
+        o = self.view.displayed
         if o is None or self.doc is None or o.path != self.doc.path:
             return 0
         res = o.result
@@ -945,13 +619,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_ratio(self, object_id: int, ratio: float) -> None:
         doc = self.doc
-        if doc is None or self.displayed is None:
+        if doc is None or self.view.displayed is None:
             return
         if not (ratio > 0 and math.isfinite(ratio)):
             return
         if math.isclose(doc.ratio(object_id), ratio):
             return
-        self._t_click = time.perf_counter()
+        self.view.t_click = time.perf_counter()
         doc.undo_stack.push(SetRatioCommand(doc, object_id, ratio))
 
     def reset_hovered(self) -> None:
@@ -983,7 +657,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.session is not None:
             self.session.default_params = params
             self.file_panel.model.refresh_all()
-            self._schedule_precompute()
+            self.view.schedule_precompute()
         self.set_status(f"Default parameters: K = {params.n_segments}, λs = {params.lambda_s:g}, "
                         f"λc = {params.lambda_c:g}, VA {'on' if params.va else 'off'} "
                         "(for every image not edited yet)")
@@ -1009,17 +683,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.actions_["va"].setChecked(doc.params.va)
         self.actions_["va"].blockSignals(False)
         key = self.current_key()
-        if self.displayed is None or self.displayed.key != key:
-            self.refresh()
+        if self.view.displayed is None or self.view.displayed.key != key:
+            self.view.refresh()
 
     def recompute(self) -> None:
         if self.doc is None:
             return
-        self.errors.pop(self.row, None)
+        self.view.errors.pop(self.row, None)
         self.pipeline.images.clear()
         self.pipeline.priors.clear()
-        self.displayed = None
-        self.refresh(force=True)
+        self.view.displayed = None
+        self.view.refresh(force=True)
 
     # -- SAM prompts ------------------------------------------------------------------------
     def sam_available(self) -> bool:
@@ -1028,7 +702,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # ================================================================== hover / view
     def _on_hover(self, x: int, y: int) -> None:
         self._hover = (x, y)
-        o = self.displayed
+        o = self.view.displayed
         if x < 0 or o is None or y >= o.result.labels.shape[0] or x >= o.result.labels.shape[1]:
             self.hover_label.setText("")
             self.canvas.viewport().setToolTip("")
@@ -1060,18 +734,8 @@ class MainWindow(QtWidgets.QMainWindow):
             cb.blockSignals(False)
         self.settings.set_layer_visible(name, visible)
         if name == "heatmap" and visible:
-            self._request_heatmap()
+            self.view.request_heatmap()
 
-    def _request_heatmap(self) -> None:
-        o = self.displayed
-        if o is None or o.layers is None or o.layers.heatmap is not None:
-            return
-        if o.saliency is not None:
-            o.layers.set_heatmap(o.saliency)
-            self.canvas.refresh_heatmap()
-            return
-        self.fg.submit(SaliencyJob(next_request_id(), priority=0, outcome=o, row=self.row,
-                                   config=self.config))
 
     def _on_opacity(self, v: float) -> None:
         self.canvas.set_object_opacity(v)
@@ -1081,6 +745,11 @@ class MainWindow(QtWidgets.QMainWindow):
         v = min(max(self.canvas.object_opacity() + dv, 0.0), 1.0)
         self._on_opacity(v)
         self.controls.set_layers({n: self.canvas.layer_visible(n) for n in LAYER_NAMES}, v)
+
+    @property
+    def displayed(self) -> "Outcome | None":
+        """The outcome drawn now (see :class:`~spam_gui.app.display.DisplayController`)."""
+        return self.view.displayed
 
     @property
     def mode(self) -> str:
@@ -1107,7 +776,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.set_status(new.hint)
 
     def _on_object_selected(self, oid: int) -> None:
-        o = self.displayed
+        o = self.view.displayed
         if o is None or oid <= 0:
             self.canvas.set_highlight(None)
             return
@@ -1127,35 +796,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
 
     # ================================================================== state / status
-    def row_state(self, row: int) -> tuple[DocState, str]:
-        s = self.session
-        if s is None:
-            return DocState.NOT_COMPUTED, ""
-        if row in self.errors:
-            return DocState.ERROR, self.errors[row]
-        if s.has_doc(row):
-            d = s.doc(row)
-            dkey = d.key()
-            if d.exported_key and d.exported_key == dkey:
-                return DocState.EXPORTED, ""
-            if d.edited:
-                return DocState.EDITED, ""
-        else:
-            e = s.saved_entry(row)
-            if e is not None:
-                dkey = state_key(e.params_for(s.default_params), e.ratios, e.prompts)
-                if e.exported == dkey:
-                    return DocState.EXPORTED, ""
-                if e.edited:
-                    return DocState.EDITED, ""
-            params = s.default_params
-            dkey = state_key(params, {}, ())
-        key = outcome_key(dkey, self.config)
-        if self.cached_outcome(s.paths[row], key) is not None:
-            return DocState.SUPERPIXELS_READY, ""
-        if row in self._prior_ready_rows:
-            return DocState.PRIOR_READY, ""
-        return DocState.NOT_COMPUTED, ""
 
     def _refresh_row(self, row: int) -> None:
         self.file_panel.model.refresh_row(row)

@@ -44,7 +44,7 @@ def test_open_folder_shows_superpixels(qtbot, make_window, image_folder, monkeyp
     assert win.canvas.layers is o.layers
     assert win.canvas.items["boundaries"].qimage is not None
     assert win.objects_panel.table.rowCount() == 3
-    assert win.row_state(0)[0] == DocState.SUPERPIXELS_READY
+    assert win.view.row_state(0)[0] == DocState.SUPERPIXELS_READY
     assert "superpixels" in win.status_label.text()
     assert "Prior: prior maps" in win.models_label.text()
     # next image with D; its precomputed or fresh result is drawn
@@ -94,7 +94,7 @@ def test_click_scales_one_object_and_undo_restores(qtbot, make_window, image_fol
     click(qtbot, win, *OBJ2_CENTER, mods=Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: win.displayed.result.objects_info[2].ratio == 1.0, timeout=30000)
     assert win.doc.ratios == {3: 0.5}
-    assert win.row_state(0)[0] == DocState.EDITED
+    assert win.view.row_state(0)[0] == DocState.EDITED
 
 
 def test_ratio_edited_in_objects_panel(qtbot, make_window, image_folder):
@@ -164,7 +164,7 @@ def test_export_folder_writes_valid_files(qtbot, make_window, image_folder):
     # edits are never copied to other images
     side1 = json.loads((out / "img1.json").read_text())
     assert all(o["ratio"] == 1.0 for o in side1["objects"])
-    assert all(win.row_state(r)[0] == DocState.EXPORTED for r in range(3))
+    assert all(win.view.row_state(r)[0] == DocState.EXPORTED for r in range(3))
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
 
 
@@ -176,7 +176,7 @@ def test_export_current_shortcut(qtbot, make_window, image_folder):
     qtbot.waitUntil(lambda: win.exports.last_export is not None, timeout=30000)
     assert (image_folder / "spam_labels" / "img0.png").is_file()
     assert not (image_folder / "spam_labels" / "img1.png").exists()
-    assert win.row_state(0)[0] == DocState.EXPORTED
+    assert win.view.row_state(0)[0] == DocState.EXPORTED
 
 
 def test_corrupt_image_shows_error_and_others_work(qtbot, make_window, image_folder):
@@ -184,7 +184,7 @@ def test_corrupt_image_shows_error_and_others_work(qtbot, make_window, image_fol
     win = make_window()
     win.open_folder(image_folder)
     assert win.session.paths[0].name == "a_broken.jpg"
-    qtbot.waitUntil(lambda: win.row_state(0)[0] == DocState.ERROR, timeout=30000)
+    qtbot.waitUntil(lambda: win.view.row_state(0)[0] == DocState.ERROR, timeout=30000)
     assert "a_broken.jpg" in win.status_label.text()
     assert win.details_button.isVisible()
     assert win.canvas.message_is_error and "a_broken.jpg" in win.canvas.message
@@ -197,7 +197,7 @@ def test_corrupt_image_shows_error_and_others_work(qtbot, make_window, image_fol
     win.step(1)
     wait_displayed(qtbot, win, "img0.png")
     assert not win.canvas.message
-    assert win.row_state(0)[0] == DocState.ERROR
+    assert win.view.row_state(0)[0] == DocState.ERROR
 
 
 class GatedPipeline(Pipeline):
@@ -222,8 +222,8 @@ def test_result_after_switching_is_not_drawn(qtbot, make_window, image_folder):
     pipe = GatedPipeline("img0.png")
     win = make_window(pipeline=pipe, precompute=False)
     drawn = []
-    orig = win.display
-    win.display = lambda o: (drawn.append(o.path.name), orig(o))[1]
+    orig = win.view.display
+    win.view.display = lambda o: (drawn.append(o.path.name), orig(o))[1]
     win.open_folder(image_folder)
     qtbot.waitUntil(pipe.reached.is_set, timeout=30000)
     win.step(1)                    # the user moves on while img0 is still being computed
@@ -233,7 +233,7 @@ def test_result_after_switching_is_not_drawn(qtbot, make_window, image_folder):
     assert "img0.png" not in drawn
     assert win.displayed is o and win.displayed.path.name == "img1.png"
     # the late result is kept: going back shows it at once
-    assert win.row_state(0)[0] == DocState.SUPERPIXELS_READY
+    assert win.view.row_state(0)[0] == DocState.SUPERPIXELS_READY
     win.step(-1)
     wait_displayed(qtbot, win, "img0.png")
 
@@ -278,7 +278,7 @@ def test_state_is_restored_when_the_folder_is_reopened(qtbot, make_window, image
     win2 = make_window(precompute=False)
     win2.open_folder(image_folder)
     wait_displayed(qtbot, win2, "img1.png")          # back where the user was
-    assert win2.row_state(0)[0] == DocState.EDITED
+    assert win2.view.row_state(0)[0] == DocState.EDITED
     win2.step(-1)
     o = wait_displayed(qtbot, win2, "img0.png")
     assert o.result.objects_info[2].ratio == 2.0
@@ -563,7 +563,7 @@ def test_bad_encoder_file_is_reported(qtbot, make_window, image_folder, tmp_path
     win.settings.encoder_mode, win.settings.encoder_file = "file", str(bad)
     win.engine.apply()
     win.open_folder(image_folder)
-    qtbot.waitUntil(lambda: win.row_state(0)[0] == DocState.ERROR, timeout=30000)
+    qtbot.waitUntil(lambda: win.view.row_state(0)[0] == DocState.ERROR, timeout=30000)
     assert "broken_encoder.pt" in win.status_label.text()
     # back to no network: the image works
     win.settings.encoder_mode = "none"

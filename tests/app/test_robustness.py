@@ -60,7 +60,7 @@ def test_broken_state_is_reported_on_screen_and_the_rest_restored(qtbot, make_wi
     assert "state file" in box.text() and ".spam_state.json.broken-" in box.text()
     assert "img1.png: 'ratios'" in box.detailedText()
     box.accept()
-    assert win.row_state(0)[0] == DocState.EDITED         # the good entry was restored
+    assert win.view.row_state(0)[0] == DocState.EDITED         # the good entry was restored
     assert len(list(state.parent.glob(".spam_state.json.broken-*"))) == 1
 
 
@@ -150,8 +150,8 @@ def test_export_of_an_image_whose_file_is_gone_fails_by_name(qtbot, make_window,
     wait_displayed(qtbot, win, "img0.png")
     (image_folder / "img0.png").unlink()
     win.exports.export_current()
-    qtbot.waitUntil(lambda: win.row_state(0)[0] == DocState.ERROR, timeout=30000)
-    assert "image file is gone" in win.row_state(0)[1]
+    qtbot.waitUntil(lambda: win.view.row_state(0)[0] == DocState.ERROR, timeout=30000)
+    assert "image file is gone" in win.view.row_state(0)[1]
     assert not (image_folder / "spam_labels" / "img0.png").exists()
 
 

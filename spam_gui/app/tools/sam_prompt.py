@@ -55,12 +55,12 @@ class SamPromptTool(Tool):
         if self._prepared == key:
             return
         self._prepared = key
-        w._yield_background()
+        w.view.yield_background()
         w.fg.submit(SamEmbedJob(next_request_id(), priority=1, image=img, row=w.row,
                                 config=w.config))
         w.set_status("SAM: preparing this image (the first time takes a while on a CPU; "
                      "then it is cached)…")
-        w._update_busy()
+        w.view.update_busy()
 
     def add_point(self, x: int, y: int, positive: bool) -> None:
         w = self.w
@@ -84,10 +84,10 @@ class SamPromptTool(Tool):
             self.request = 0
             return
         self.request = rid = next_request_id()
-        w._yield_background()
+        w.view.yield_background()
         w.fg.submit(PromptJob(rid, priority=0, group="prompt", image=w.canvas.image,
                               row=w.row, prompt=Prompt(tuple(self.points)), config=w.config))
-        w._update_busy()
+        w.view.update_busy()
 
     def commit(self) -> None:
         """Add the mask of the current clicks to the prior as a new object (undoable)."""

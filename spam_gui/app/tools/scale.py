@@ -13,9 +13,9 @@ class ScaleTool(Tool):
     def click(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
         w = self.w
         oid = w.object_at(x, y)
-        if oid <= 0 or w.doc is None or w.displayed is None:
+        if oid <= 0 or w.doc is None or w.view.displayed is None:
             return
-        cur = w.displayed.result.objects_info[oid].ratio
+        cur = w.view.displayed.result.objects_info[oid].ratio
         if mods & Qt.KeyboardModifier.ShiftModifier:
             new = 1.0
         elif button == Qt.MouseButton.LeftButton:

@@ -1,0 +1,427 @@
+"""What is drawn when: the window's display controller.
+
+It asks the workers for segmentations (request ids), keeps an LRU of computed
+:class:`~spam_gui.app.pipeline.Outcome` objects, precomputes the next image, and takes every
+job's result or failure. Drawing rule: a result is drawn only when its request id is the latest
+one asked for the view, its image is the current one and its key (parameters, ratios, prompts,
+engine settings, the file's identity) is the current doc's. Anything else is kept in the cache
+(it may be shown later) and never drawn.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from spam_gui.app.document import DocState, Params, Prompt, state_key
+from spam_gui.app.pipeline import LRU, Outcome, next_request_id, outcome_key
+from spam_gui.app.worker import (ExportJob, Job, LayersJob, PromptJob, SaliencyJob, SamEmbedJob,
+                                 SegmentJob, TransitionJob, WarmupJob)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spam_gui.app.main_window import MainWindow
+
+class DisplayController:
+    """Decides which job to run and whether a result may be drawn (see the module docstring)."""
+
+    def __init__(self, window: "MainWindow") -> None:
+        self.w = window
+        self.outcomes = LRU(24, 1536 * 1024**2, lambda o: o.nbytes())
+        self.displayed: Outcome | None = None
+        self.display_request = 0
+        self.errors: dict[int, str] = {}
+        self.timing: dict[str, float] = {}   # last measured latencies (status bar, tests)
+        self.t_switch = 0.0
+        self.t_click = 0.0
+        self.prior_ready_rows: set[int] = set()
+        self._handlers: dict[type, Callable[[Any, Any], None]] | None = None
+        self.measure_paint = False   # the latency benchmark: paint synchronously after a patch
+
+    def refresh(self, force: bool = False) -> None:
+        """Show the current doc's segmentation: cached, patched from the view, or computed."""
+        doc = self.w.doc
+        if doc is None:
+            return
+        key = outcome_key(doc.key(), self.w.config)
+        cached = self.cached_outcome(doc.path, key)
+        d = self.displayed
+        if d is not None and d.path == doc.path and not d.is_current():
+            self.w.set_status(f"{doc.name} changed on disk since it was computed: recomputing")
+            self.w.pipeline.forget_image(doc.path)
+            self.displayed = d = None
+        if force:
+            cached = None
+            self.outcomes.pop((str(doc.path), key))
+        if d is not None and d.key == key and d.path == doc.path and not force:
+            self.display_request = next_request_id()   # nothing to wait for
+            self.after_display()
+            return
+        if not force and self._requested(key):
+            return                                      # already on its way
+        if cached is not None and cached.layers is not None and cached.layers.style == self.w.style_:
+            self.display_request = next_request_id()
+            self.display(cached)
+            return
+        if (not force and d is not None and d.path == doc.path and d.layers is not None
+                and d.params == doc.params and d.prompts == doc.prompts
+                and d.key.split(":")[-1] == key.split(":")[-1]):
+            self.submit_transition(doc, key, cached)
+            return
+        if cached is not None:
+            # computed in the background (or evicted layers): build its overlays, then show
+            self.display_request = rid = next_request_id()
+            self._show_image_now(cached.image)
+            self.w.fg.submit(LayersJob(rid, priority=0, group="show", outcome=cached, row=self.w.row,
+                                     style=self.w.style_))
+            return
+        self.display_request = rid = next_request_id()
+        img = self._peek_image(doc.path)
+        if img is not None:
+            self._show_image_now(img)
+        else:
+            self.w.canvas.set_image(None)
+            self.displayed = None
+        self.w.objects_panel.clear("Computing…")
+        self.w.canvas.set_message(f"Computing superpixels for {doc.name}…")
+        self.yield_background(doc.path)
+        self.w.fg.submit(SegmentJob(
+            rid, priority=1, group="show", path=doc.path, row=self.w.row, params=doc.params,
+            ratios=dict(doc.ratios), prompts=doc.prompts, config=self.w.config, key=key,
+            style=self.w.style_, want_heatmap=self.w.canvas.layer_visible("heatmap"), purpose="show"))
+        self.update_busy()
+
+    def _requested(self, key: str) -> bool:
+        """Whether the job that will draw ``key`` for the current image is queued or running."""
+        for j in self.w.fg.pending():
+            if (j.request_id == self.display_request and not j.cancelled
+                    and j.row == self.w.row
+                    and (getattr(j, "key", None) == key
+                         or (isinstance(j, LayersJob) and j.outcome is not None
+                             and j.outcome.key == key))):
+                return True
+        return False
+
+    def yield_background(self, keep: Path | None = None) -> None:
+        """Cancel precomputes of other images: the current one gets the CPU (and SAM's lock)."""
+        self.w.bg.cancel(lambda j: isinstance(j, SegmentJob) and j.purpose == "precompute"
+                       and j.path != keep)
+
+    def _peek_image(self, path: Path) -> np.ndarray | None:
+        return self.w.pipeline.cached_image(path)
+
+    def cached_outcome(self, path: Path, key: str) -> Outcome | None:
+        """A computed outcome of ``path`` for ``key``, unless the file changed since."""
+        o = self.outcomes.get((str(path), key))
+        if o is not None and not o.is_current():
+            self.outcomes.pop((str(path), key))
+            return None
+        return o
+
+    def _show_image_now(self, image: np.ndarray) -> None:
+        if self.w.canvas.image is not image:
+            self.w.canvas.set_image(image)
+        self.displayed = None
+
+    def submit_transition(self, doc, key: str, cached: Outcome | None) -> None:
+        self.display_request = rid = next_request_id()
+        self.t_click = self.t_click or time.perf_counter()
+        self.w.fg.submit(TransitionJob(
+            rid, priority=0, group="show", base=self.displayed, row=self.w.row,
+            target_ratios=dict(doc.ratios), cached=cached, key=key, config=self.w.config,
+            style=self.w.style_, t_request=self.t_click))
+        self.update_busy()
+
+    def display(self, o: Outcome) -> None:
+        """Draw an outcome that has its overlays (GUI thread; no pixel work beyond wrapping)."""
+        if o.layers is None:
+            return
+        if self.w.canvas.image is not o.image:
+            self.w.canvas.set_image(o.image)
+        if self.displayed is not None and self.displayed is not o and self.displayed.layers is o.layers:
+            self.displayed.layers = None
+        self.w.canvas.set_layers(o.layers)
+        self.displayed = o
+        self.w.canvas.set_message("")
+        self.w.canvas.set_prompt(self.w.tools["prompt"].points, None)
+        self.after_display()
+        self.w.canvas.viewport().update()
+        self.timing["switch_to_drawn"] = time.perf_counter() - self.t_switch
+
+    def after_display(self) -> None:
+        o = self.displayed
+        if o is None:
+            return
+        self.errors.pop(self.w.row, None)
+        res = o.result
+        total = int(res.objects.size)
+        self.w.objects_panel.set_objects(res, total, o.params.va,
+                                       o.layers.colors if o.layers is not None else None)
+        if self.w.canvas.layer_visible("heatmap") and o.layers is not None and o.layers.heatmap is None:
+            self.request_heatmap()
+        self.w._refresh_row(self.w.row)
+        self.w.engine.update_models_label()
+        self.w.controls.saliency_label.setText(
+            o.saliency_method or ("DINO" if self.w.config.dino_checkpoint else "built-in")
+            + " (when VA or the heatmap is on)")
+        t = res.timings.get("total") or o.seconds
+        self.w.set_status(f"{o.path.name}: {res.n_superpixels} superpixels, "
+                        f"{len(res.objects_info)} objects · {o.prior_note}"
+                        + (f" · {t * 1000:.0f} ms" if t else ""))
+        self.w._hide_error()
+        if self.w._hover[0] >= 0:
+            self.w._on_hover(*self.w._hover)   # the readout follows the new result under the pointer
+        self.w.displayed_changed.emit()
+        if self.w.mode == "prompt":
+            self.w.tools["prompt"].prepare()
+        self.schedule_precompute()
+        self.update_busy()
+
+    def schedule_precompute(self) -> None:
+        if self.w.session is None or not self.w.settings.precompute_next:
+            return
+        row = self.w.row + self.w._nav_step
+        if not (0 <= row < len(self.w.session)) or row in self.errors:
+            return
+        params, ratios, prompts, dkey = self.session_snapshot(row)
+        key = outcome_key(dkey, self.w.config)
+        path = self.w.session.paths[row]
+        if self.cached_outcome(path, key) is not None:
+            return
+        if any(isinstance(j, SegmentJob) and j.key == key and j.path == path for j in self.w.bg.pending()):
+            return
+        self.w.bg.submit(SegmentJob(
+            next_request_id(), priority=2, group="precompute", path=path, row=row, params=params,
+            ratios=ratios, prompts=prompts, config=self.w.config, key=key, style=self.w.style_,
+            want_heatmap=self.w.canvas.layer_visible("heatmap"), purpose="precompute"))
+
+    def session_snapshot(self, row: int) -> tuple[Params, dict[int, float], tuple[Prompt, ...], str]:
+        """(params, ratios, prompts, doc key) of a row without creating its doc."""
+        assert self.w.session is not None
+        if self.w.session.has_doc(row):
+            d = self.w.session.doc(row)
+            return d.params, dict(d.ratios), d.prompts, d.key()
+        entry = self.w.session.saved_entry(row)
+        if entry is None:
+            p = self.w.session.default_params
+            return p, {}, (), state_key(p, {}, ())
+        d = self.w.session.doc(row)   # has saved state: load it properly
+        return d.params, dict(d.ratios), d.prompts, d.key()
+
+    def _is_current(self, job: Job) -> bool:
+        return job.request_id == self.display_request and job.row == self.w.row
+
+    def on_job_started(self, job: Job) -> None:
+        self.update_busy()
+
+    def on_partial(self, job: Job, what: str, payload: Any) -> None:
+        if what == "image":
+            if self._is_current(job) and self.w.canvas.image is not payload:
+                self.w.canvas.set_image(payload)
+                self.w.canvas.set_message(f"Computing superpixels for {job.path.name}…")
+        elif what == "prior":
+            if self.w.session is not None and 0 <= job.row < len(self.w.session):
+                self.prior_ready_rows.add(job.row)
+                self.w._refresh_row(job.row)
+        elif what == "exported":
+            row, dkey = payload
+            if self.w.session is not None:
+                self.w.session.mark_exported(row, dkey)
+                self.w._refresh_row(row)
+        elif what == "export_note":
+            row, msg = payload
+            log.warning("%s", msg)
+            self.w.set_status(msg)
+        elif what == "export_error":
+            row, msg = payload
+            self.errors[row] = msg
+            self.w._refresh_row(row)
+
+    def on_progress(self, job: Job, done: int, total: int, text: str) -> None:
+        if isinstance(job, SegmentJob) and self._is_current(job):
+            self.w.progress.setRange(0, max(total, 1))
+            self.w.progress.setValue(done)
+            if text:
+                self.w.canvas.set_message(f"{job.path.name}: {text}…")
+            return
+        self.w.exports.on_progress(job, done, total, text)
+
+    def _result_handlers(self) -> dict[type, Callable[[Any, Any], None]]:
+        """What to do with each kind of job's result: one handler per job type."""
+        prompt = self.w.tools["prompt"]
+        return {SegmentJob: self._segment_done, TransitionJob: self._transition_done,
+                LayersJob: self._layers_done, SaliencyJob: self._saliency_done,
+                PromptJob: prompt.on_result, SamEmbedJob: prompt.on_result,
+                ExportJob: self.w.exports.finished, WarmupJob: self._warmup_done}
+
+    def on_finished(self, job: Job, payload: Any) -> None:
+        if self._handlers is None:
+            self._handlers = self._result_handlers()
+        handler = self._handlers.get(type(job))  # type: ignore[arg-type]
+        if handler is not None:
+            handler(job, payload)
+        self.update_busy()
+
+    def _segment_done(self, job: SegmentJob, o: Outcome) -> None:
+        self.outcomes.put((str(o.path), o.key), o)
+        self.errors.pop(job.row, None)
+        if self._is_current(job) and o.key == self.w.current_key():
+            self.display(o)
+        else:
+            self.w._refresh_row(job.row)
+
+    def _transition_done(self, job: TransitionJob, payload: tuple[Outcome, Any]) -> None:
+        target, patch = payload
+        self.outcomes.put((str(target.path), target.key), target)
+        if not (self._is_current(job) and target.key == self.w.current_key()):
+            return
+        d = self.displayed
+        if d is None or d.layers is None:
+            self.refresh()
+            return
+        if d is not job.base:
+            # the view moved on since the job started: patch from what is shown now
+            self.submit_transition(self.w.doc, target.key, target)
+            return
+        layers = d.layers
+        if patch is not None:
+            if patch.style != layers.style:
+                layers.restyle(target.result.labels, self.w.style_)
+            else:
+                layers.apply(patch)
+        d.layers = None
+        target.layers = layers
+        self.displayed = target
+        if patch is not None:
+            self.w.canvas.update_region(patch.region)
+        else:
+            self.w.canvas.refresh_all()
+        if self.measure_paint:
+            self.w.canvas.viewport().repaint()
+        if self.t_click:
+            self.timing["click_to_drawn"] = time.perf_counter() - self.t_click
+            self.t_click = 0.0
+        self.after_display()
+
+    def _layers_done(self, job: LayersJob, layers: Any) -> None:
+        o = job.outcome
+        assert o is not None
+        o.layers = layers
+        if self._is_current(job) and o.key == self.w.current_key():
+            self.display(o)
+
+    def _saliency_done(self, job: SaliencyJob, payload: tuple[Any, str]) -> None:
+        sal, method = payload
+        o = job.outcome
+        if o is not None:
+            o.saliency, o.saliency_method = sal, method
+            if o is self.displayed and o.layers is not None:
+                o.layers.set_heatmap(sal)
+                self.w.canvas.refresh_heatmap()
+
+    def _warmup_done(self, job: WarmupJob, name: str) -> None:
+        self.w._engine_name = name
+        self.w.engine.update_models_label()
+
+    def on_failed(self, job: Job, message: str, details: str) -> None:
+        row = job.row
+        if isinstance(job, (SegmentJob, LayersJob)):
+            self.errors[row] = message
+            self.w._refresh_row(row)
+            if self._is_current(job):
+                self.displayed = None
+                self.w.objects_panel.clear("Error")
+                self.w.canvas.set_message(f"⚠ {message}", error=True)
+                self.w.report_error(message, details)
+                self.schedule_precompute()      # the next image still gets ready
+        elif isinstance(job, TransitionJob):
+            self.t_click = 0.0
+            self.w.report_error(message, details)
+            if self._is_current(job):
+                self.refresh(force=True)
+        elif isinstance(job, (PromptJob, SamEmbedJob)):
+            self.w.tools["prompt"].on_failed(job, message, details)
+        elif isinstance(job, ExportJob):
+            self.w.exports.finished(job, {"done": [], "errors": [(-1, message)], "cancelled": False,
+                                        "total": len(job.items), "out_dir": str(job.out_dir)})
+            self.w.report_error(message, details)
+        else:
+            self.w.report_error(message, details)
+        self.update_busy()
+
+    def on_cancelled(self, job: Job) -> None:
+        if isinstance(job, ExportJob):
+            self.w.exports.finished(job, {"done": [], "errors": [], "cancelled": True,
+                                        "total": len(job.items), "out_dir": str(job.out_dir)})
+        self.update_busy()
+
+    def update_busy(self) -> None:
+        jobs = [j for j in self.w.fg.pending() + self.w.bg.pending()
+                if not (isinstance(j, SegmentJob) and j.purpose == "precompute")]
+        busy = bool(jobs)
+        if busy and not self.w.progress.isVisible():
+            self.w.progress.setRange(0, 0)       # indeterminate until a job reports progress
+        self.w.progress.setVisible(busy)
+        self.w.cancel_button.setVisible(busy)
+        pre = [j for j in self.w.bg.pending() if isinstance(j, SegmentJob) and j.purpose == "precompute"]
+        self.w.progress.setToolTip("Working…" if busy else "")
+        if pre and not busy:
+            self.w.progress.setToolTip(f"Precomputing {pre[0].path.name}")
+
+    def cancel_work(self) -> None:
+        """Esc: clear SAM clicks first; otherwise cancel the running computation."""
+        if self.w.tool.cancel():
+            return
+        pending = self.w.fg.pending() + self.w.bg.pending()
+        if not pending:
+            return
+        self.w.fg.cancel()
+        self.w.bg.cancel()
+        self.display_request = next_request_id()   # whatever comes back is not drawn
+        self.t_click = 0.0
+        self.w.canvas.set_message("Cancelled. F5 computes this image again.")
+        self.w.set_status("Cancelled")
+        self.update_busy()
+
+    def row_state(self, row: int) -> tuple[DocState, str]:
+        s = self.w.session
+        if s is None:
+            return DocState.NOT_COMPUTED, ""
+        if row in self.errors:
+            return DocState.ERROR, self.errors[row]
+        if s.has_doc(row):
+            d = s.doc(row)
+            dkey = d.key()
+            if d.exported_key and d.exported_key == dkey:
+                return DocState.EXPORTED, ""
+            if d.edited:
+                return DocState.EDITED, ""
+        else:
+            e = s.saved_entry(row)
+            if e is not None:
+                dkey = state_key(e.params_for(s.default_params), e.ratios, e.prompts)
+                if e.exported == dkey:
+                    return DocState.EXPORTED, ""
+                if e.edited:
+                    return DocState.EDITED, ""
+            params = s.default_params
+            dkey = state_key(params, {}, ())
+        key = outcome_key(dkey, self.w.config)
+        if self.cached_outcome(s.paths[row], key) is not None:
+            return DocState.SUPERPIXELS_READY, ""
+        if row in self.prior_ready_rows:
+            return DocState.PRIOR_READY, ""
+        return DocState.NOT_COMPUTED, ""
+
+    def request_heatmap(self) -> None:
+        o = self.displayed
+        if o is None or o.layers is None or o.layers.heatmap is not None:
+            return
+        if o.saliency is not None:
+            o.layers.set_heatmap(o.saliency)
+            self.w.canvas.refresh_heatmap()
+            return
+        self.w.fg.submit(SaliencyJob(next_request_id(), priority=0, outcome=o, row=self.w.row,
+                                   config=self.w.config))
