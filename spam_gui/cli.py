@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``spam`` subcommand; the exit code is 0 (success), 1 (a processing failure: an
+    image or the run failed while being computed), 2 (bad input, caught before any work: wrong
+    arguments, a missing input path, an unusable output folder, a bad encoder or checkpoint
+    file) or 130 (interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -44,11 +48,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    from spam_gui.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, SpamError
+
     try:
         return int(args._run(args) or 0)
+    except SpamError as exc:  # a bad input or checkpoint a command did not report itself
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

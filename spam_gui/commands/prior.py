@@ -60,6 +60,8 @@ def _err(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spam_gui import __version__
+    from spam_gui.commands import missing_inputs, missing_inputs_message
+    from spam_gui.core.errors import EXIT_USAGE
     from spam_gui.core.image_io import list_images
 
     out_dir = Path(args.out)
@@ -73,10 +75,14 @@ def run(args: argparse.Namespace) -> int:
         _err("--opening and --a-min must not be negative")
         return 2
 
+    missing = missing_inputs(args.inputs)  # inputs first: before seconds of model loading
+    if missing:
+        _err(missing_inputs_message(missing))
+        return EXIT_USAGE
     images = list_images(args.inputs)
     if not images:
         _err("no images found in " + ", ".join(args.inputs))
-        return 2
+        return EXIT_USAGE
 
     masks_for = None
     if args.masks is not None:
@@ -109,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             load_sam(checkpoint, args.device)  # validate once, up front (kept in memory)
         except (SamCheckpointError, ValueError) as exc:
             _err(str(exc))
-            return 1
+            return EXIT_USAGE  # a bad checkpoint is bad input, as in every spam command
         sam_ctx = (checkpoint, params)
 
     seen: dict[str, Path] = {}

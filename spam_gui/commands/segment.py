@@ -83,6 +83,7 @@ def _prior_for(args: argparse.Namespace, path: Path, image: Any
 
 
 def run(args: argparse.Namespace) -> int:
+    from spam_gui.commands import missing_inputs, missing_inputs_message
     from spam_gui.core.encoder import EncoderLoadError
     from spam_gui.core.export import OutputFolderError, check_output_folder
     from spam_gui.core.image_io import list_images, remove_stale_temp_files
@@ -94,6 +95,18 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.prior is not None and not args.prior.exists():
         print(f"error: {args.prior}: no such prior file or folder", file=sys.stderr)
+        return 2
+    missing = missing_inputs(args.inputs)  # inputs first: before seconds of model loading
+    if missing:
+        print(f"error: {missing_inputs_message(missing)}", file=sys.stderr)
+        return 2
+    images = list_images(args.inputs)
+    if not images:
+        print("error: no images found in the inputs", file=sys.stderr)
+        return 2
+    if args.prior is not None and args.prior.is_file() and len(images) > 1:
+        print("error: one prior file for several images; give a folder of <stem>.png priors",
+              file=sys.stderr)
         return 2
     try:  # before any model is loaded or image computed
         check_output_folder(args.out)
@@ -116,14 +129,6 @@ def run(args: argparse.Namespace) -> int:
             get_dino(args.dino_checkpoint, device=args.device)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    images = list_images(args.inputs)
-    if not images:
-        print("error: no images found in the inputs", file=sys.stderr)
-        return 2
-    if args.prior is not None and args.prior.is_file() and len(images) > 1:
-        print("error: one prior file for several images; give a folder of <stem>.png priors",
-              file=sys.stderr)
         return 2
     log.info("encoder: %s; device: %s", spam.encoder_name, spam.device)
     try:  # one writer per output folder; released however the run ends

@@ -101,5 +101,6 @@ def test_prior_from_sam_checkpoint(tmp_path, capsys, monkeypatch):
 
     bad = tmp_path / "sam_vit_h_4b8939.pth"
     bad.write_bytes(b"\0" * 100)
-    assert main(["prior", str(img), "--out", str(out), "--sam-checkpoint", str(bad)]) == 1
+    # a bad checkpoint is bad input: exit 2, as from spam segment
+    assert main(["prior", str(img), "--out", str(out), "--sam-checkpoint", str(bad)]) == 2
     assert "sam_vit_h_4b8939.pth" in capsys.readouterr().err

@@ -194,8 +194,9 @@ def test_missing_input_file_is_reported(folder, tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["segment", str(folder / "a.png"), str(folder / "missing.png"), "--out", str(out),
                "-k", "20", "--encoder", "none", "--no-progress"])
-    assert rc != 0 and "missing.png" in capsys.readouterr().err
-    assert (out / "a.png").is_file()
+    # a missing input is bad input, refused up front (exit 2) before any model is loaded
+    assert rc == 2 and "missing.png: no such file or folder" in capsys.readouterr().err
+    assert not (out / "a.png").exists()
 
 
 def test_same_stem_twice_is_reported(folder, tmp_path, capsys):
