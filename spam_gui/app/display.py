@@ -10,6 +10,7 @@ engine settings, the file's identity) is the current doc's. Anything else is kep
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -23,6 +24,9 @@ from spam_gui.app.worker import (ExportJob, Job, LayersJob, PromptJob, SaliencyJ
 
 if TYPE_CHECKING:  # pragma: no cover
     from spam_gui.app.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
 
 class DisplayController:
     """Decides which job to run and whether a result may be drawn (see the module docstring)."""

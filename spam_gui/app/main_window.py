@@ -12,35 +12,30 @@ current doc's. Anything else is kept in the cache (it may be shown later) and ne
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
-import numpy as np
-import shiboken6
 
-from spam_gui import __version__
-from spam_gui.app.canvas import LAYER_NAMES, LAYER_TITLES, Canvas
+from spam_gui.app.canvas import LAYER_NAMES, Canvas
+from spam_gui.app import help as help_
+from spam_gui.app.actions import ActionSpec, WindowActions
 from spam_gui.app.display import DisplayController
 from spam_gui.app.engine_settings import EngineSettings
 from spam_gui.app.export_flow import ExportFlow
-from spam_gui.app.document import (DocState, FolderSession, Params, Prompt, ResetRatiosCommand,
-                                   SetParamsCommand, SetPromptsCommand, SetRatioCommand,
-                                   list_images, state_key)
+from spam_gui.app.document import (DocState, FolderSession, Params, ResetRatiosCommand,
+                                   SetParamsCommand, SetRatioCommand,
+                                   list_images)
 from spam_gui.app.overlays import OverlayStyle
 from spam_gui.app.panels import ControlsPanel, FilePanel, ObjectsPanel
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
-from spam_gui.app.settings import PreferencesDialog, Settings
-from spam_gui.app.pipeline import (LRU, EngineConfig, Outcome, Pipeline, next_request_id,
+from spam_gui.app.settings import Settings
+from spam_gui.app.pipeline import (EngineConfig, Outcome, Pipeline, next_request_id,
                                    outcome_key)
 from spam_gui.app.tools import TOOLS, Tool
 from spam_gui.app.widgets import ElidedLabel
-from spam_gui.app.worker import (ExportItem, ExportJob, Job, JobThread, LayersJob, PromptJob,
-                                 SaliencyJob, SamEmbedJob, SegmentJob, TransitionJob, WarmupJob)
+from spam_gui.app.worker import (JobThread, WarmupJob)
 from spam_gui.core.image_io import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -48,18 +43,8 @@ Qt = QtCore.Qt
 Key = QtGui.QKeySequence
 
 APP_NAME = "SPAM Studio"
-LAYER_KEYS = {"image": "I", "meanfill": "M", "objects": "O", "heatmap": "H", "boundaries": "B"}
 LAYER_DEFAULTS = {"image": True, "meanfill": False, "objects": True, "heatmap": False,
                   "boundaries": True}
-
-
-@dataclass
-class ActionSpec:
-    name: str
-    text: str
-    shortcuts: tuple[str, ...]
-    help: str
-    group: str
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -138,8 +123,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_status_bar()
         self.actions_: dict[str, QtGui.QAction] = {}
         self.action_specs: list[ActionSpec] = []
-        self._build_actions()
-        self._build_menus()
+        self.menus = WindowActions(self)
+        self.menus.build()
+        self.menus.build_menus()
 
         # -- restore ----------------------------------------------------------------------
         vis = {n: self.settings.layer_visible(n, LAYER_DEFAULTS[n]) for n in LAYER_NAMES}
@@ -161,7 +147,7 @@ class MainWindow(QtWidgets.QMainWindow):
         state = self.settings.q.value("window/state")
         if state is not None:
             self.restoreState(state)
-        self._update_recent_menu()
+        self.menus.update_recent_menu()
         self.engine.update_models_label()
         self.canvas.set_message("Open a folder of images: Ctrl+O, File → Open Recent, "
                                 "or drop a folder here.")
@@ -225,164 +211,8 @@ class MainWindow(QtWidgets.QMainWindow):
         sb.addPermanentWidget(self.cancel_button)
         sb.addPermanentWidget(self.models_label)
 
-    def _act(self, name: str, text: str, slot: Callable | None, shortcuts: tuple[str, ...] = (),
-             help: str = "", group: str = "General", checkable: bool = False) -> QtGui.QAction:
-        a = QtGui.QAction(text, self)
-        a.setObjectName(f"action_{name}")
-        if shortcuts:
-            a.setShortcuts([Key(s) for s in shortcuts])
-        a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        a.setCheckable(checkable)
-        tip = help or text.replace("&", "")
-        if shortcuts:
-            tip += f" ({', '.join(shortcuts)})"
-        a.setToolTip(tip)   # no status tip: it would hide the image's status while hovering
-        if slot is not None:
-            (a.toggled if checkable else a.triggered).connect(slot)
-        self.addAction(a)
-        self.actions_[name] = a
-        self.action_specs.append(ActionSpec(name, text.replace("&", ""), shortcuts, help or text, group))
-        return a
 
-    def _build_actions(self) -> None:
-        A = self._act
-        A("open_folder", "&Open Folder…", self.open_folder_dialog, ("Ctrl+O",),
-          "Open a folder of images", "Files")
-        A("open_image", "Open &Image…", self.open_image_dialog, ("Ctrl+Shift+O",),
-          "Open one image (and the folder it is in)", "Files")
-        A("export", "&Export Current", self.exports.export_current, ("Ctrl+E",),
-          "Write the label PNG, object map and sidecar JSON of this image", "Files")
-        A("export_all", "Export &Folder…", self.exports.export_folder, ("Ctrl+Shift+E",),
-          "Export every image of the folder", "Files")
-        A("output_dir", "Set &Output Folder…", self.exports.choose_output_dir, ("Ctrl+Shift+S",),
-          "Where exports go (default <folder>/spam_labels)", "Files")
-        A("open_output", "Open Output &Folder", self.exports.open_output_folder, ("Ctrl+Shift+F",),
-          "Show the folder where exports go in the file manager", "Files")
-        A("prefs", "&Preferences…", self.engine.open_preferences, ("Ctrl+,",),
-          "Models (SAM, DINO checkpoints), appearance", "Files")
-        A("quit", "&Quit", self.close, ("Ctrl+Q",), "Quit (everything is saved)", "Files")
 
-        A("next", "&Next Image", lambda: self.step(1), ("D", "PgDown"), "Next image", "Navigate")
-        A("prev", "&Previous Image", lambda: self.step(-1), ("A", "PgUp"), "Previous image",
-          "Navigate")
-        A("next_todo", "Next &Unexported", self.next_unexported, ("Shift+D",),
-          "Next image that is not exported yet", "Navigate")
-        A("first", "First Image", lambda: self.show_row(0), ("Home",), "First image", "Navigate")
-        A("last", "Last Image", lambda: self.show_row(len(self.session) - 1 if self.session else -1),
-          ("End",), "Last image", "Navigate")
-
-        # Undo / redo act on the current image's own stack (a QUndoGroup switches stacks);
-        # fixed texts keep the toolbar steady, the command shows in the tooltip.
-        undo = A("undo", "&Undo", self.undo_group.undo, ("Ctrl+Z",),
-                 "Undo a ratio, parameter or prompt change", "Edit")
-        redo = A("redo", "&Redo", self.undo_group.redo, ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo",
-                 "Edit")
-        undo.setEnabled(False)
-        redo.setEnabled(False)
-        self.undo_group.canUndoChanged.connect(undo.setEnabled)
-        self.undo_group.canRedoChanged.connect(redo.setEnabled)
-        self.undo_group.undoTextChanged.connect(
-            lambda t: undo.setToolTip(f"Undo {t} (Ctrl+Z)" if t else "Undo (Ctrl+Z)"))
-        self.undo_group.redoTextChanged.connect(
-            lambda t: redo.setToolTip(f"Redo {t} (Ctrl+Shift+Z)" if t else "Redo (Ctrl+Shift+Z)"))
-
-        A("mode_scale", "&Scale Mode", lambda: self.set_mode("scale"), ("S",),
-          "Scale mode: left click ×2 density, right click ×½, Shift+click resets", "Edit")
-        A("mode_prompt", "SAM &Prompt Mode", lambda: self.set_mode("prompt"), ("P",),
-          "SAM prompt mode: left click adds a positive point, right click a negative one "
-          "(needs a SAM checkpoint)", "Edit")
-        A("mode_inspect", "&Inspect Mode", lambda: self.set_mode("inspect"), ("V",),
-          "Inspect mode: a click only selects the object", "Edit")
-        A("commit_prompt", "Add Prompt Object", self.tools["prompt"].commit, ("Return", "Enter"),
-          "Add the SAM mask of the current clicks to the prior", "Edit")
-        A("undo_point", "Remove Last Prompt Point", self.tools["prompt"].remove_point, ("Backspace",),
-          "Remove the last SAM click", "Edit")
-        A("reset_hovered", "Reset Object Under Cursor", self.reset_hovered, ("R",),
-          "Ratio 1 for the object under the pointer", "Edit")
-        A("reset_all", "Reset All Ratios", self.reset_all_ratios, ("Ctrl+R",),
-          "Ratio 1 for every object of this image", "Edit")
-        A("recompute", "Recompute", self.recompute, ("F5",), "Segment this image again", "Edit")
-        A("cancel", "Cancel", self.view.cancel_work, ("Esc",),
-          "Clear SAM clicks, or cancel the running computation", "Edit")
-        A("va", "Visual &Attention", self.toggle_va, ("T",), "Visual attention on / off", "Edit",
-          checkable=True)
-
-        for n in LAYER_NAMES:
-            A(f"layer_{n}", f"Show {LAYER_TITLES[n]}", lambda v, n=n: self.set_layer_visible(n, v),
-              (LAYER_KEYS[n],), f"Show / hide the {LAYER_TITLES[n].lower()} layer", "View",
-              checkable=True)
-        A("opacity_down", "Objects More Transparent", lambda: self._nudge_opacity(-0.1), ("[",),
-          "Object fill opacity −10%", "View")
-        A("opacity_up", "Objects More Opaque", lambda: self._nudge_opacity(0.1), ("]",),
-          "Object fill opacity +10%", "View")
-        A("fit", "&Fit to Window", self.canvas.fit, ("F",), "Fit the image to the window", "View")
-        A("actual", "Actual Size (1:1)", self.canvas.actual_size, ("1",), "One image pixel per "
-          "screen pixel", "View")
-        A("zoom_in", "Zoom In", lambda: self.canvas.zoom_by(1.25), ("+", "="), "Zoom in", "View")
-        A("zoom_out", "Zoom Out", lambda: self.canvas.zoom_by(0.8), ("-",), "Zoom out", "View")
-        A("help", "&Keyboard Shortcuts", self.show_help, ("F1",), "This list", "Help")
-        A("about", "&About", self.show_about, ("Ctrl+F1",), "Version and models in use", "Help")
-
-    def _build_menus(self) -> None:
-        mb = self.menuBar()
-        a = self.actions_
-        m = mb.addMenu("&File")
-        m.addAction(a["open_folder"])
-        m.addAction(a["open_image"])
-        self.recent_menu = m.addMenu("Open &Recent")
-        m.addSeparator()
-        for n in ("export", "export_all", "output_dir", "open_output"):
-            m.addAction(a[n])
-        m.addSeparator()
-        m.addAction(a["prefs"])
-        m.addSeparator()
-        m.addAction(a["quit"])
-        m = mb.addMenu("&Edit")
-        for n in ("undo", "redo"):
-            m.addAction(a[n])
-        m.addSeparator()
-        self.mode_group = QtGui.QActionGroup(self)
-        for n in ("mode_scale", "mode_prompt", "mode_inspect"):
-            a[n].setCheckable(True)
-            self.mode_group.addAction(a[n])
-            m.addAction(a[n])
-        m.addSeparator()
-        for n in ("commit_prompt", "undo_point", "reset_hovered", "reset_all", "recompute", "va",
-                  "cancel"):
-            m.addAction(a[n])
-        m = mb.addMenu("&View")
-        for n in LAYER_NAMES:
-            m.addAction(a[f"layer_{n}"])
-        m.addAction(a["opacity_down"])
-        m.addAction(a["opacity_up"])
-        m.addSeparator()
-        for n in ("fit", "actual", "zoom_in", "zoom_out"):
-            m.addAction(a[n])
-        m.addSeparator()
-        for d, key in ((self.file_dock, "F6"), (self.controls_dock, "F7"), (self.objects_dock, "F8")):
-            t = d.toggleViewAction()
-            t.setShortcut(Key(key))
-            t.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            m.addAction(t)
-            self.action_specs.append(ActionSpec(f"dock_{d.objectName()}", t.text(), (key,),
-                                                f"Show / hide the {d.windowTitle()} panel", "View"))
-        m = mb.addMenu("&Go")
-        for n in ("next", "prev", "next_todo", "first", "last"):
-            m.addAction(a[n])
-        m = mb.addMenu("&Help")
-        m.addAction(a["help"])
-        m.addAction(a["about"])
-
-        tb = self.addToolBar("Main")
-        tb.setObjectName("mainToolbar")
-        tb.setMovable(False)
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for n in ("open_folder", "prev", "next", None, "mode_scale", "mode_prompt", "mode_inspect",
-                  None, "undo", "redo", None, "fit", "actual", None, "export", "export_all"):
-            if n is None:
-                tb.addSeparator()
-            else:
-                tb.addAction(a[n])
 
     # ================================================================== folders
     def open_path(self, path: str | Path) -> bool:
@@ -410,7 +240,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.file_panel.model.set_files(paths, self.view.row_state)
         self.file_panel.summary.setText(f"{len(paths)} image(s) in {folder.name}")
         self.settings.add_recent_folder(str(folder))
-        self._update_recent_menu()
+        self.menus.update_recent_menu()
         self.view.errors.clear()
         self.view.prior_ready_rows = set()
         if not paths:
@@ -504,20 +334,6 @@ class MainWindow(QtWidgets.QMainWindow):
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         self._on_dropped(paths)
 
-    def _update_recent_menu(self) -> None:
-        m = self.recent_menu
-        m.clear()
-        recent = self.settings.recent_folders
-        for i, f in enumerate(recent):
-            a = m.addAction(f"&{i + 1} {f}" if i < 9 else f, lambda f=f: self.open_path(f))
-            if i < 9:
-                a.setShortcut(Key(f"Ctrl+{i + 1}"))
-                a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        if recent:
-            m.addSeparator()
-            m.addAction("Clear List", lambda: (self.settings.clear_recent(), self._update_recent_menu()))
-        else:
-            m.addAction("(none)").setEnabled(False)
 
 
     # ================================================================== navigation / display
@@ -851,57 +667,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.actions_[n].setEnabled(self.mode == "prompt")
 
     # ================================================================== help
-    def shortcut_rows(self) -> list[tuple[str, str, str]]:
-        """(group, keys, what) for every action with a shortcut, plus the mouse gestures."""
-        rows = [(s.group, ", ".join(s.shortcuts), s.help) for s in self.action_specs if s.shortcuts]
-        rows += [
-            ("Files", "Ctrl+1 … Ctrl+9", "Open a recent folder (File → Open Recent)"),
-            ("Mouse", "Left click", "Scale mode: ×2 density of the object; SAM mode: positive point"),
-            ("Mouse", "Right click", "Scale mode: ×½ density; SAM mode: negative point"),
-            ("Mouse", "Shift+click", "Scale mode: reset the object's ratio to 1"),
-            ("Mouse", "Drag (any button; middle button always)", "Pan"),
-            ("Mouse", "Wheel", "Zoom about the pointer"),
-            ("Mouse", "Drop a folder or image", "Open it"),
-        ]
-        order = ["Files", "Navigate", "Edit", "View", "Help", "Mouse"]
-        return sorted(rows, key=lambda r: order.index(r[0]) if r[0] in order else len(order))
-
-    def help_html(self) -> str:
-        """Every shortcut and mouse gesture, grouped, as an HTML table."""
-        parts = ["<style>td { padding: 2px 10px 2px 0; } th { text-align: left; padding-top: 10px; }"
-                 " kbd { font-family: monospace; font-weight: bold; }</style><table>"]
-        group = None
-        for g, keys, what in self.shortcut_rows():
-            if g != group:
-                parts.append(f"<tr><th colspan=2>{html.escape(g)}</th></tr>")
-                group = g
-            k = ", ".join(f"<kbd>{html.escape(x.strip())}</kbd>" for x in keys.split(", "))
-            parts.append(f"<tr><td style='white-space: nowrap'>{k}</td><td>{html.escape(what)}</td></tr>")
-        parts.append("</table>")
-        return "".join(parts)
-
     def show_help(self) -> None:
-        dlg = QtWidgets.QDialog(self)
-        dlg.setObjectName("helpDialog")
-        dlg.setWindowTitle("Keyboard shortcuts")
-        text = QtWidgets.QTextBrowser(dlg)
-        text.setObjectName("helpText")
-        text.setHtml(self.help_html())
-        close = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(dlg.reject)
-        lay = QtWidgets.QVBoxLayout(dlg)
-        lay.addWidget(text)
-        lay.addWidget(close)
-        dlg.resize(760, 720)
-        dlg.open()
-        self._help_dialog = dlg
+        self._help_dialog = help_.show_help(self, self.action_specs)
 
     def show_about(self) -> None:
-        QtWidgets.QMessageBox.about(
-            self, f"About {APP_NAME}",
-            f"<b>{APP_NAME}</b> {__version__}<br>SuperPixel Anything Model: superpixels inside "
-            f"the objects of a prior, with per-object density.<br><br>"
-            f"{html.escape(self.models_label.text())}")
+        help_.show_about(self, self.models_label.text())
 
     # ================================================================== closing
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
