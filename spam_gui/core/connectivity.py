@@ -4,7 +4,9 @@ Every superpixel must be one 4-connected region. A piece smaller than ``0.15 x``
 superpixel size of its object is merged into the adjacent superpixel of the same object with
 which it shares the longest border; a piece made of uncertain pixels only may join any
 adjacent superpixel; a piece with no allowed neighbour stays a superpixel of its own (so an
-object's only superpixel is never merged away). The result never mixes two objects.
+object's only superpixel is never merged away). A superpixel left one pixel thick (bounding box
+of height or width 1) is then merged the same way whatever its size. The result never mixes two
+objects.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 from skimage.measure import label as connected_components
 
 SMALL_PIECE_FRACTION = 0.15
@@ -56,8 +59,19 @@ def enforce_connectivity(
     mean_size: dict[int, float],
     active_labels: np.ndarray | None = None,
     fraction: float = SMALL_PIECE_FRACTION,
-) -> np.ndarray:
-    """Make every superpixel one 4-connected region, merging small pieces inside objects.
+    merge_thin: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Make every superpixel one 4-connected region, merging small and thin pieces inside objects.
+
+    Two passes. First, pieces smaller than ``fraction * mean_size`` of their object are merged,
+    smallest first, into the adjacent group of the same object with the longest shared border
+    (an uncertain-only piece into any adjacent group). Then every group that is still one pixel
+    thick (bounding box of height 1 or width 1) is merged the same way, whatever its size, until
+    none is left that has an allowed neighbour: such slivers appear where a seed's label reaches
+    a strip of uncertain pixels its own superpixel does not touch (the uncertain one-pixel frame
+    of a SAM-like prior, beside an object with few, distant seeds), and they are too long to
+    count as small when the adjacent object is dense (visual attention). A one-pixel-thick
+    group with no allowed neighbour (a thin object region of its own) is kept.
 
     Parameters
     ----------
@@ -74,6 +88,8 @@ def enforce_connectivity(
         left exactly as they are (used when re-clustering a single object).
     fraction:
         Pieces smaller than ``fraction * mean_size`` are merged (0.15).
+    merge_thin:
+        Run the second pass (one-pixel-thick groups).
 
     Returns
     -------
@@ -90,58 +106,85 @@ def enforce_connectivity(
     active = np.ones(n, bool) if active_labels is None else np.isin(pieces.comp_label, active_labels)
     thr = np.array([fraction * mean_size.get(int(o), 0.0) for o in obj]) if n else np.zeros(0)
     small = np.flatnonzero(active & (pieces.size < thr))
+    # bounding box of each group (root piece): rows y0..y1, columns x0..x1 (inclusive)
+    box = np.zeros((n, 4), dtype=np.int64)
+    for i, sl in enumerate(ndi.find_objects(pieces.comp + 1)):
+        if sl is not None:
+            box[i] = (sl[0].start, sl[0].stop - 1, sl[1].start, sl[1].stop - 1)
+    thin = active & ((box[:, 0] == box[:, 1]) | (box[:, 2] == box[:, 3])) if merge_thin \
+        else np.zeros(n, bool)
+    if not small.size and not thin.any():
+        return pieces.comp.astype(np.int64), pieces.comp_label
 
     parent = np.arange(n)
     size = pieces.size.astype(np.int64).copy()
-    if small.size:
-        neighbours: dict[int, dict[int, int]] = {}
-        for (u, v), w in zip(pieces.pairs.tolist(), pieces.border.tolist()):
-            neighbours.setdefault(u, {})[v] = w
-            neighbours.setdefault(v, {})[u] = w
+    neighbours: dict[int, dict[int, int]] = {}
+    for (u, v), w in zip(pieces.pairs.tolist(), pieces.border.tolist()):
+        neighbours.setdefault(u, {})[v] = w
+        neighbours.setdefault(v, {})[u] = w
+    # certain pixels per group (root); a group that has absorbed certain pixels is no longer
+    # uncertain-only and must stay in its object
+    n_certain = pieces.n_certain.astype(np.int64).copy()
 
-        def find(x: int) -> int:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
 
-        # certain pixels per group (root); a group that has absorbed certain pixels is no
-        # longer uncertain-only and must stay in its object
-        n_certain = pieces.n_certain.astype(np.int64).copy()
-        for c in sorted(small.tolist(), key=lambda i: (size[i], i)):
-            if find(c) != c or size[c] >= thr[c]:
+    def merge_into_neighbour(c: int) -> bool:
+        """Merge root ``c`` into its allowed neighbour with the longest border, if any."""
+        uncertain_only = n_certain[c] == 0
+        best, best_w = -1, 0
+        for v, w in neighbours.get(c, {}).items():
+            rv = find(v)
+            if rv == c or not active[rv]:
                 continue
-            uncertain_only = n_certain[c] == 0
-            best, best_w = -1, 0
-            for v, w in neighbours.get(c, {}).items():
-                rv = find(v)
-                if rv == c or not active[rv]:
-                    continue
-                if not uncertain_only and obj[rv] != obj[c]:
-                    continue
-                if w > best_w or (w == best_w and rv < best):
-                    best, best_w = rv, w
-            if best < 0:
+            if not uncertain_only and obj[rv] != obj[c]:
                 continue
-            parent[c] = best
-            size[best] += size[c]
-            n_certain[best] += n_certain[c]
-            # the merged piece inherits c's borders
-            nb = neighbours.setdefault(best, {})
-            for v, w in neighbours.pop(c, {}).items():
-                rv = find(v)
-                if rv == best:
-                    continue
-                nb[rv] = nb.get(rv, 0) + w
-                other = neighbours.setdefault(rv, {})
-                other[best] = other.get(best, 0) + w
-                other.pop(c, None)
-            nb.pop(c, None)
-            # an uncertain-only piece takes on the object of what it joined
-        roots = np.array([find(i) for i in range(n)], dtype=np.int64) if n else np.zeros(0, np.int64)
-    else:
-        roots = parent
-    return roots[pieces.comp], pieces.comp_label
+            if w > best_w or (w == best_w and rv < best):
+                best, best_w = rv, w
+        if best < 0:
+            return False
+        parent[c] = best
+        size[best] += size[c]
+        n_certain[best] += n_certain[c]
+        box[best] = (min(box[best, 0], box[c, 0]), max(box[best, 1], box[c, 1]),
+                     min(box[best, 2], box[c, 2]), max(box[best, 3], box[c, 3]))
+        # the merged piece inherits c's borders
+        nb = neighbours.setdefault(best, {})
+        for v, w in neighbours.pop(c, {}).items():
+            rv = find(v)
+            if rv == best:
+                continue
+            nb[rv] = nb.get(rv, 0) + w
+            other = neighbours.setdefault(rv, {})
+            other[best] = other.get(best, 0) + w
+            other.pop(c, None)
+        nb.pop(c, None)
+        # an uncertain-only piece takes on the object of what it joined
+        return True
+
+    for c in sorted(small.tolist(), key=lambda i: (size[i], i)):
+        if find(c) != c or size[c] >= thr[c]:
+            continue
+        merge_into_neighbour(c)
+
+    if merge_thin:
+        # one-pixel-thick groups, smallest first, until a pass merges nothing (each merge
+        # removes a group, so this ends)
+        while True:
+            roots = np.flatnonzero((parent == np.arange(n)) & active
+                                   & ((box[:, 0] == box[:, 1]) | (box[:, 2] == box[:, 3]))).tolist()
+            merged = False
+            for c in sorted(roots, key=lambda i: (size[i], i)):
+                if find(c) == c and (box[c, 0] == box[c, 1] or box[c, 2] == box[c, 3]):
+                    merged |= merge_into_neighbour(c)
+            if not merged:
+                break
+
+    roots_all = np.array([find(i) for i in range(n)], dtype=np.int64) if n else np.zeros(0, np.int64)
+    return roots_all[pieces.comp], pieces.comp_label
 
 
 def renumber(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
