@@ -1,4 +1,5 @@
-"""The window's actions (every command with its shortcuts and help text), menus and toolbar.
+"""The window's actions (every command with its shortcuts and help text), menus, toolbar and
+status bar.
 
 Each action is declared once here, with its shortcut and its help line; F1's table
 (:mod:`spam_gui.app.help`) and the README's are made from the same declarations.
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from spam_gui.app.canvas import LAYER_NAMES, LAYER_TITLES
-from spam_gui.app.qt import QtCore, QtGui
+from spam_gui.app.qt import QtCore, QtGui, QtWidgets
+from spam_gui.app.widgets import ElidedLabel
 
 if TYPE_CHECKING:  # pragma: no cover
     from spam_gui.app.main_window import MainWindow
@@ -106,23 +108,23 @@ class WindowActions:
           "Add the SAM mask of the current clicks to the prior", "Edit")
         A("undo_point", "Remove Last Prompt Point", self.w.tools["prompt"].remove_point, ("Backspace",),
           "Remove the last SAM click", "Edit")
-        A("reset_hovered", "Reset Object Under Cursor", self.w.reset_hovered, ("R",),
+        A("reset_hovered", "Reset Object Under Cursor", self.w.edits.reset_hovered, ("R",),
           "Ratio 1 for the object under the pointer", "Edit")
-        A("reset_all", "Reset All Ratios", self.w.reset_all_ratios, ("Ctrl+R",),
+        A("reset_all", "Reset All Ratios", self.w.edits.reset_all_ratios, ("Ctrl+R",),
           "Ratio 1 for every object of this image", "Edit")
-        A("recompute", "Recompute", self.w.recompute, ("F5",), "Segment this image again", "Edit")
+        A("recompute", "Recompute", self.w.edits.recompute, ("F5",), "Segment this image again", "Edit")
         A("cancel", "Cancel", self.w.view.cancel_work, ("Esc",),
           "Clear SAM clicks, or cancel the running computation", "Edit")
-        A("va", "Visual &Attention", self.w.toggle_va, ("T",), "Visual attention on / off", "Edit",
+        A("va", "Visual &Attention", self.w.edits.toggle_va, ("T",), "Visual attention on / off", "Edit",
           checkable=True)
 
         for n in LAYER_NAMES:
             A(f"layer_{n}", f"Show {LAYER_TITLES[n]}", lambda v, n=n: self.w.set_layer_visible(n, v),
               (LAYER_KEYS[n],), f"Show / hide the {LAYER_TITLES[n].lower()} layer", "View",
               checkable=True)
-        A("opacity_down", "Objects More Transparent", lambda: self.w._nudge_opacity(-0.1), ("[",),
+        A("opacity_down", "Objects More Transparent", lambda: self.w.nudge_opacity(-0.1), ("[",),
           "Object fill opacity −10%", "View")
-        A("opacity_up", "Objects More Opaque", lambda: self.w._nudge_opacity(0.1), ("]",),
+        A("opacity_up", "Objects More Opaque", lambda: self.w.nudge_opacity(0.1), ("]",),
           "Object fill opacity +10%", "View")
         A("fit", "&Fit to Window", self.w.canvas.fit, ("F",), "Fit the image to the window", "View")
         A("actual", "Actual Size (1:1)", self.w.canvas.actual_size, ("1",), "One image pixel per "
@@ -207,3 +209,41 @@ class WindowActions:
             m.addAction("Clear List", lambda: (self.w.settings.clear_recent(), self.update_recent_menu()))
         else:
             m.addAction("(none)").setEnabled(False)
+
+    def build_status_bar(self) -> None:
+        sb = self.w.statusBar()
+        self.w.hover_label = QtWidgets.QLabel()
+        self.w.hover_label.setObjectName("hoverLabel")
+        self.w.models_label = ElidedLabel(mode=Qt.TextElideMode.ElideRight)
+        self.w.models_label.setObjectName("modelsLabel")
+        self.w.models_label.setMaximumWidth(420)
+        self.w.models_label.setStyleSheet("color: palette(mid);")
+        self.w.progress = QtWidgets.QProgressBar()
+        self.w.progress.setMaximumWidth(160)
+        self.w.progress.setMaximumHeight(16)
+        self.w.progress.setTextVisible(False)
+        self.w.progress.hide()
+        self.w.cancel_button = QtWidgets.QToolButton()
+        self.w.cancel_button.setText("Cancel")
+        self.w.cancel_button.setToolTip("Cancel the running computation (Esc)")
+        self.w.cancel_button.clicked.connect(self.w.view.cancel_work)
+        self.w.cancel_button.hide()
+        self.w.details_button = QtWidgets.QToolButton()
+        self.w.details_button.setText("Details…")
+        self.w.details_button.setObjectName("errorDetails")
+        self.w.details_button.clicked.connect(self.w.show_error_details)
+        self.w.details_button.hide()
+        self.w.status_label = ElidedLabel()
+        self.w.status_label.setObjectName("statusLabel")
+        self.w.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        sb.addWidget(self.w.status_label, 1)
+        sb.addWidget(self.w.details_button)
+        sb.addPermanentWidget(self.w.hover_label)
+        sb.addPermanentWidget(self.w.progress)
+        sb.addPermanentWidget(self.w.cancel_button)
+        sb.addPermanentWidget(self.w.models_label)
+
+
+
+
+    # ================================================================== folders

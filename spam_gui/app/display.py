@@ -165,7 +165,7 @@ class DisplayController:
                                        o.layers.colors if o.layers is not None else None)
         if self.w.canvas.layer_visible("heatmap") and o.layers is not None and o.layers.heatmap is None:
             self.request_heatmap()
-        self.w._refresh_row(self.w.row)
+        self.w.refresh_row(self.w.row)
         self.w.engine.update_models_label()
         self.w.controls.saliency_label.setText(
             o.saliency_method or ("DINO" if self.w.config.dino_checkpoint else "built-in")
@@ -174,9 +174,9 @@ class DisplayController:
         self.w.set_status(f"{o.path.name}: {res.n_superpixels} superpixels, "
                         f"{len(res.objects_info)} objects · {o.prior_note}"
                         + (f" · {t * 1000:.0f} ms" if t else ""))
-        self.w._hide_error()
-        if self.w._hover[0] >= 0:
-            self.w._on_hover(*self.w._hover)   # the readout follows the new result under the pointer
+        self.w.hide_error()
+        if self.w.hover_pos[0] >= 0:
+            self.w.show_hover(*self.w.hover_pos)   # the readout follows the new result under the pointer
         self.w.displayed_changed.emit()
         if self.w.mode == "prompt":
             self.w.tools["prompt"].prepare()
@@ -186,7 +186,7 @@ class DisplayController:
     def schedule_precompute(self) -> None:
         if self.w.session is None or not self.w.settings.precompute_next:
             return
-        row = self.w.row + self.w._nav_step
+        row = self.w.row + self.w.nav_step
         if not (0 <= row < len(self.w.session)) or row in self.errors:
             return
         params, ratios, prompts, dkey = self.session_snapshot(row)
@@ -228,12 +228,12 @@ class DisplayController:
         elif what == "prior":
             if self.w.session is not None and 0 <= job.row < len(self.w.session):
                 self.prior_ready_rows.add(job.row)
-                self.w._refresh_row(job.row)
+                self.w.refresh_row(job.row)
         elif what == "exported":
             row, dkey = payload
             if self.w.session is not None:
                 self.w.session.mark_exported(row, dkey)
-                self.w._refresh_row(row)
+                self.w.refresh_row(row)
         elif what == "export_note":
             row, msg = payload
             log.warning("%s", msg)
@@ -241,7 +241,7 @@ class DisplayController:
         elif what == "export_error":
             row, msg = payload
             self.errors[row] = msg
-            self.w._refresh_row(row)
+            self.w.refresh_row(row)
 
     def on_progress(self, job: Job, done: int, total: int, text: str) -> None:
         if isinstance(job, SegmentJob) and self._is_current(job):
@@ -274,7 +274,7 @@ class DisplayController:
         if self._is_current(job) and o.key == self.w.current_key():
             self.display(o)
         else:
-            self.w._refresh_row(job.row)
+            self.w.refresh_row(job.row)
 
     def _transition_done(self, job: TransitionJob, payload: tuple[Outcome, Any]) -> None:
         target, patch = payload
@@ -326,14 +326,14 @@ class DisplayController:
                 self.w.canvas.refresh_heatmap()
 
     def _warmup_done(self, job: WarmupJob, name: str) -> None:
-        self.w._engine_name = name
+        self.w.engine_name = name
         self.w.engine.update_models_label()
 
     def on_failed(self, job: Job, message: str, details: str) -> None:
         row = job.row
         if isinstance(job, (SegmentJob, LayersJob)):
             self.errors[row] = message
-            self.w._refresh_row(row)
+            self.w.refresh_row(row)
             if self._is_current(job):
                 self.displayed = None
                 self.w.objects_panel.clear("Error")

@@ -53,10 +53,10 @@ class EngineSettings:
             return
         if new != self.w.config:
             if (new.encoder, new.device) != (self.w.config.encoder, self.w.config.device):
-                self.w._engine_name = ""
+                self.w.engine_name = ""
                 self.w.bg.submit(WarmupJob(next_request_id(), priority=3, group="warmup", config=new))
             self.w.config = new
-            self.w._update_actions()
+            self.w.update_actions()
             self.update_models_label()
             self.w.fg.cancel()
             self.w.bg.cancel()
@@ -96,7 +96,7 @@ class EngineSettings:
     def update_models_label(self) -> None:
         c = self.w.config
         o = self.w.view.displayed
-        enc = (o.encoder_name if o is not None and o.encoder_name else self.w._engine_name) or {
+        enc = (o.encoder_name if o is not None and o.encoder_name else self.w.engine_name) or {
             "default": "shipped", "none": "none"}.get(c.encoder, Path(c.encoder).name)
         if c.encoder == "default" and enc.startswith("none"):
             self.w.controls.encoder_file.setText("shipped weights not installed: "

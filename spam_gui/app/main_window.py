@@ -13,7 +13,6 @@ current doc's. Anything else is kept in the cache (it may be shown later) and ne
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -22,11 +21,10 @@ from spam_gui.app.canvas import LAYER_NAMES, Canvas
 from spam_gui.app import help as help_
 from spam_gui.app.actions import ActionSpec, WindowActions
 from spam_gui.app.display import DisplayController
+from spam_gui.app.editing import Editing
 from spam_gui.app.engine_settings import EngineSettings
 from spam_gui.app.export_flow import ExportFlow
-from spam_gui.app.document import (DocState, FolderSession, Params, ResetRatiosCommand,
-                                   SetParamsCommand, SetRatioCommand,
-                                   list_images)
+from spam_gui.app.document import (DocState, FolderSession, list_images)
 from spam_gui.app.overlays import OverlayStyle
 from spam_gui.app.panels import ControlsPanel, FilePanel, ObjectsPanel
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
@@ -34,7 +32,6 @@ from spam_gui.app.settings import Settings
 from spam_gui.app.pipeline import (EngineConfig, Outcome, Pipeline, next_request_id,
                                    outcome_key)
 from spam_gui.app.tools import TOOLS, Tool
-from spam_gui.app.widgets import ElidedLabel
 from spam_gui.app.worker import (JobThread, WarmupJob)
 from spam_gui.core.image_io import IMAGE_EXTENSIONS
 
@@ -65,16 +62,18 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.session: FolderSession | None = None
         self.view = DisplayController(self)   # what is drawn when, job results
+        self.menus = WindowActions(self)       # actions, menus, toolbar, status bar
+        self.edits = Editing(self)             # ratio / parameter edits, undoable
         self.row = -1
-        self._nav_step = 1
+        self.nav_step = 1
         self.tools: dict[str, Tool] = {t.name: t(self) for t in TOOLS}
         self.tool: Tool = self.tools["scale"]
-        self._hover: tuple[int, int] = (-1, -1)
-        self._last_error_details = ""
+        self.hover_pos: tuple[int, int] = (-1, -1)
+        self.last_error_details = ""
         self.exports = ExportFlow(self)
         self.engine = EngineSettings(self)
         self.state_notice: QtWidgets.QMessageBox | None = None
-        self._engine_name = ""
+        self.engine_name = ""
 
         # -- workers ----------------------------------------------------------------------
         self.fg = JobThread(self.pipeline, "spam-interactive", self)
@@ -93,24 +92,24 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas = Canvas(self)
         self.setCentralWidget(self.canvas)
         self.canvas.clicked.connect(self._on_canvas_click)
-        self.canvas.hovered.connect(self._on_hover)
+        self.canvas.hovered.connect(self.show_hover)
         self.canvas.files_dropped.connect(self._on_dropped)
 
         self.file_panel = FilePanel()
         self.file_panel.activated.connect(self.show_row)
         self.controls = ControlsPanel()
-        self.controls.params_edited.connect(self._on_params_edited)
+        self.controls.params_edited.connect(self.edits.on_params_edited)
         self.controls.engine_edited.connect(self.engine.on_edited)
         self.controls.layer_toggled.connect(self.set_layer_visible)
         self.controls.opacity_changed.connect(self._on_opacity)
-        self.controls.recompute_requested.connect(self.recompute)
+        self.controls.recompute_requested.connect(self.edits.recompute)
         self.controls.browse_encoder.connect(self.engine.choose_encoder_file)
         self.controls.browse_prior_folder.connect(self.engine.choose_prior_folder)
-        self.controls.use_as_default.connect(self.use_as_default)
+        self.controls.use_as_default.connect(self.edits.use_as_default)
         self.objects_panel = ObjectsPanel()
-        self.objects_panel.ratio_edited.connect(self.set_ratio)
+        self.objects_panel.ratio_edited.connect(self.edits.set_ratio)
         self.objects_panel.object_selected.connect(self._on_object_selected)
-        self.objects_panel.reset_all.connect(self.reset_all_ratios)
+        self.objects_panel.reset_all.connect(self.edits.reset_all_ratios)
 
         self.file_dock = self._dock("Images", "filesDock", self.file_panel,
                                     Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -120,10 +119,9 @@ class MainWindow(QtWidgets.QMainWindow):
                                        Qt.DockWidgetArea.RightDockWidgetArea)
         self.undo_group = QtGui.QUndoGroup(self)
 
-        self._build_status_bar()
+        self.menus.build_status_bar()
         self.actions_: dict[str, QtGui.QAction] = {}
         self.action_specs: list[ActionSpec] = []
-        self.menus = WindowActions(self)
         self.menus.build()
         self.menus.build_menus()
 
@@ -151,7 +149,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.engine.update_models_label()
         self.canvas.set_message("Open a folder of images: Ctrl+O, File → Open Recent, "
                                 "or drop a folder here.")
-        self._update_actions()
+        self.update_actions()
         self.canvas.setFocus()
         self.bg.submit(WarmupJob(next_request_id(), priority=3, group="warmup", config=self.config))
 
@@ -178,43 +176,6 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setMinimumWidth(w.sizeHint().width() + 20)
         return s
 
-    def _build_status_bar(self) -> None:
-        sb = self.statusBar()
-        self.hover_label = QtWidgets.QLabel()
-        self.hover_label.setObjectName("hoverLabel")
-        self.models_label = ElidedLabel(mode=Qt.TextElideMode.ElideRight)
-        self.models_label.setObjectName("modelsLabel")
-        self.models_label.setMaximumWidth(420)
-        self.models_label.setStyleSheet("color: palette(mid);")
-        self.progress = QtWidgets.QProgressBar()
-        self.progress.setMaximumWidth(160)
-        self.progress.setMaximumHeight(16)
-        self.progress.setTextVisible(False)
-        self.progress.hide()
-        self.cancel_button = QtWidgets.QToolButton()
-        self.cancel_button.setText("Cancel")
-        self.cancel_button.setToolTip("Cancel the running computation (Esc)")
-        self.cancel_button.clicked.connect(self.view.cancel_work)
-        self.cancel_button.hide()
-        self.details_button = QtWidgets.QToolButton()
-        self.details_button.setText("Details…")
-        self.details_button.setObjectName("errorDetails")
-        self.details_button.clicked.connect(self.show_error_details)
-        self.details_button.hide()
-        self.status_label = ElidedLabel()
-        self.status_label.setObjectName("statusLabel")
-        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        sb.addWidget(self.status_label, 1)
-        sb.addWidget(self.details_button)
-        sb.addPermanentWidget(self.hover_label)
-        sb.addPermanentWidget(self.progress)
-        sb.addPermanentWidget(self.cancel_button)
-        sb.addPermanentWidget(self.models_label)
-
-
-
-
-    # ================================================================== folders
     def open_path(self, path: str | Path) -> bool:
         """Open a folder, or an image (its folder, with the image selected)."""
         p = Path(path).expanduser()
@@ -235,7 +196,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._close_session()
         out = self.settings.output_dir_for(folder)
         self.session = FolderSession(folder, paths, out, self.settings.default_params, self)
-        self.session.doc_changed.connect(self._on_session_doc_changed)
+        self.session.doc_changed.connect(self.edits.on_doc_changed)
         self.session.save_failed.connect(lambda m: self.report_error(m))
         self.file_panel.model.set_files(paths, self.view.row_state)
         self.file_panel.summary.setText(f"{len(paths)} image(s) in {folder.name}")
@@ -248,8 +209,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.canvas.set_image(None)
             self.canvas.set_message(f"No images in {folder}.\nSupported: "
                                     + ", ".join(IMAGE_EXTENSIONS))
-            self._update_actions()
-            self._update_title()
+            self.update_actions()
+            self.update_title()
             return True
         row = 0
         if select is not None:
@@ -286,7 +247,7 @@ class MainWindow(QtWidgets.QMainWindow):
         box.setInformativeText("What could be read was restored; nothing else was changed.")
         box.setDetailedText(details)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self._last_error_message, self._last_error_details = head, details
+        self.last_error_message, self.last_error_details = head, details
         self.state_notice = box
         box.open()   # window-modal, does not block the event loop
 
@@ -350,7 +311,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def step(self, delta: int) -> None:
         if self.session is None or not len(self.session):
             return
-        self._nav_step = 1 if delta >= 0 else -1
+        self.nav_step = 1 if delta >= 0 else -1
         row = min(max(self.row + delta, 0), len(self.session) - 1)
         if row != self.row:
             self.show_row(row)
@@ -362,7 +323,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for i in range(1, n + 1):
             r = (self.row + i) % n
             if self.view.row_state(r)[0] != DocState.EXPORTED:
-                self._nav_step = 1
+                self.nav_step = 1
                 self.show_row(r)
                 return
         self.set_status("Every image is exported.")
@@ -384,8 +345,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.actions_["va"].blockSignals(True)
         self.actions_["va"].setChecked(doc.params.va)
         self.actions_["va"].blockSignals(False)
-        self._update_title()
-        self._update_actions()
+        self.update_title()
+        self.update_actions()
         self.view.refresh()
 
 
@@ -419,105 +380,20 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_canvas_click(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
         self.tool.click(x, y, button, mods)
 
-    def object_at(self, x: int, y: int) -> int:
-        """The object under image pixel (x, y) in the displayed result (0 if none)."""
-        o = self.view.displayed
-        if o is None or self.doc is None or o.path != self.doc.path:
-            return 0
-        res = o.result
-        h, w = res.labels.shape
-        if not (0 <= x < w and 0 <= y < h):
-            return 0
-        oid = int(res.objects[y, x])
-        if oid == 0:
-            oid = int(res.superpixel_object[res.labels[y, x]])
-        return oid if oid in res.objects_info else 0
 
-    def set_ratio(self, object_id: int, ratio: float) -> None:
-        doc = self.doc
-        if doc is None or self.view.displayed is None:
-            return
-        if not (ratio > 0 and math.isfinite(ratio)):
-            return
-        if math.isclose(doc.ratio(object_id), ratio):
-            return
-        self.view.t_click = time.perf_counter()
-        doc.undo_stack.push(SetRatioCommand(doc, object_id, ratio))
 
-    def reset_hovered(self) -> None:
-        x, y = self._hover
-        oid = self.object_at(x, y) if x >= 0 else self.objects_panel.selected_object()
-        if oid > 0:
-            self.set_ratio(oid, 1.0)
 
-    def reset_all_ratios(self) -> None:
-        doc = self.doc
-        if doc is not None and doc.ratios:
-            doc.undo_stack.push(ResetRatiosCommand(doc))
 
-    def _on_params_edited(self, params: Params) -> None:
-        doc = self.doc
-        if doc is None:
-            self.settings.default_params = params
-            return
-        if params == doc.params:
-            return
-        doc.undo_stack.push(SetParamsCommand(doc, params))
 
-    def use_as_default(self) -> None:
-        """Make the current image's parameters the default of every image not edited yet."""
-        self.controls.flush()
-        doc = self.doc
-        params = doc.params if doc is not None else self.controls.params()
-        self.settings.default_params = params
-        if self.session is not None:
-            self.session.default_params = params
-            self.file_panel.model.refresh_all()
-            self.view.schedule_precompute()
-        self.set_status(f"Default parameters: K = {params.n_segments}, λs = {params.lambda_s:g}, "
-                        f"λc = {params.lambda_c:g}, VA {'on' if params.va else 'off'} "
-                        "(for every image not edited yet)")
 
-    def toggle_va(self, on: bool) -> None:
-        doc = self.doc
-        if doc is None:
-            return
-        if bool(on) != doc.params.va:
-            from dataclasses import replace
 
-            doc.undo_stack.push(SetParamsCommand(doc, replace(doc.params, va=bool(on))))
 
-    def _on_session_doc_changed(self, row: int) -> None:
-        self._refresh_row(row)
-        if row != self.row or self.session is None:
-            return
-        doc = self.session.doc(row)
-        # A change of the current doc (command, undo, redo): follow it.
-        if doc.params != self.controls.params():
-            self.controls.set_params(doc.params)
-        self.actions_["va"].blockSignals(True)
-        self.actions_["va"].setChecked(doc.params.va)
-        self.actions_["va"].blockSignals(False)
-        key = self.current_key()
-        if self.view.displayed is None or self.view.displayed.key != key:
-            self.view.refresh()
-
-    def recompute(self) -> None:
-        if self.doc is None:
-            return
-        self.view.errors.pop(self.row, None)
-        self.pipeline.images.clear()
-        self.pipeline.priors.clear()
-        self.view.displayed = None
-        self.view.refresh(force=True)
-
-    # -- SAM prompts ------------------------------------------------------------------------
     def sam_available(self) -> bool:
         return bool(self.config.sam_checkpoint)
 
     # ================================================================== hover / view
-    def _on_hover(self, x: int, y: int) -> None:
-        self._hover = (x, y)
+    def show_hover(self, x: int, y: int) -> None:
+        self.hover_pos = (x, y)
         o = self.view.displayed
         if x < 0 or o is None or y >= o.result.labels.shape[0] or x >= o.result.labels.shape[1]:
             self.hover_label.setText("")
@@ -557,7 +433,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.set_object_opacity(v)
         self.settings.object_opacity = v
 
-    def _nudge_opacity(self, dv: float) -> None:
+    def nudge_opacity(self, dv: float) -> None:
         v = min(max(self.canvas.object_opacity() + dv, 0.0), 1.0)
         self._on_opacity(v)
         self.controls.set_layers({n: self.canvas.layer_visible(n) for n in LAYER_NAMES}, v)
@@ -613,7 +489,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ================================================================== state / status
 
-    def _refresh_row(self, row: int) -> None:
+    def refresh_row(self, row: int) -> None:
         self.file_panel.model.refresh_row(row)
 
     def set_status(self, text: str) -> None:
@@ -626,11 +502,11 @@ class MainWindow(QtWidgets.QMainWindow):
         first = message.strip().splitlines()[0] if message.strip() else "error"
         self.status_label.setStyleSheet("color: #d03030;")
         self.status_label.setText(f"⚠ {first}")
-        self._last_error_message = message
-        self._last_error_details = details or message
+        self.last_error_message = message
+        self.last_error_details = details or message
         self.details_button.show()
 
-    def _hide_error(self) -> None:
+    def hide_error(self) -> None:
         self.details_button.hide()
 
     _last_error_message = ""
@@ -640,20 +516,20 @@ class MainWindow(QtWidgets.QMainWindow):
         box.setObjectName("errorDialog")
         box.setIcon(QtWidgets.QMessageBox.Icon.Warning)
         box.setWindowTitle("Error")
-        box.setText(self._last_error_message or "Error")
-        if self._last_error_details and self._last_error_details != self._last_error_message:
-            box.setDetailedText(self._last_error_details)
+        box.setText(self.last_error_message or "Error")
+        if self.last_error_details and self.last_error_details != self.last_error_message:
+            box.setDetailedText(self.last_error_details)
         box.open()
         self._error_box = box
 
-    def _update_title(self) -> None:
+    def update_title(self) -> None:
         if self.session is None or self.row < 0:
             self.setWindowTitle(APP_NAME)
             return
         self.setWindowTitle(f"{self.session.paths[self.row].name} ({self.row + 1}/{len(self.session)})"
                             f" — {self.session.folder.name} — {APP_NAME}")
 
-    def _update_actions(self) -> None:
+    def update_actions(self) -> None:
         has = self.session is not None and len(self.session) > 0
         for n in ("export", "export_all", "next", "prev", "next_todo", "first", "last", "recompute",
                   "reset_all", "output_dir", "open_output"):

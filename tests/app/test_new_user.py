@@ -44,7 +44,7 @@ def test_settings_stay_with_their_image_until_use_as_default(qtbot, make_window,
     win.step(1)
     wait_displayed(qtbot, win, "img1.png")
     assert win.doc.params.n_segments == 60                 # not carried over
-    win.toggle_va(True)
+    win.edits.toggle_va(True)
     qtbot.waitUntil(lambda: win.doc.params.va, timeout=5000)
     assert win.settings.default_params.n_segments == 60 and not win.settings.default_params.va
     win.controls.default_btn.click()                       # the explicit action
@@ -75,7 +75,7 @@ def test_hover_readout_follows_a_click(qtbot, make_window, image_folder):
     win = make_window(precompute=False)
     win.open_folder(image_folder)
     wait_displayed(qtbot, win)
-    win._on_hover(*OBJ2_CENTER)
+    win.show_hover(*OBJ2_CENTER)
     before = win.hover_label.text()
     assert "ratio 1 " in before
     qtbot.mouseClick(win.canvas.viewport(), Qt.MouseButton.LeftButton,

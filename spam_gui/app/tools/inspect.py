@@ -10,6 +10,6 @@ class InspectTool(Tool):
     hint = "Inspect: click selects an object"
 
     def click(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
-        oid = self.w.object_at(x, y)
+        oid = self.w.edits.object_at(x, y)
         if oid > 0:
             self.w.objects_panel.select_object(oid)

@@ -12,7 +12,7 @@ class ScaleTool(Tool):
 
     def click(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
         w = self.w
-        oid = w.object_at(x, y)
+        oid = w.edits.object_at(x, y)
         if oid <= 0 or w.doc is None or w.view.displayed is None:
             return
         cur = w.view.displayed.result.objects_info[oid].ratio
@@ -25,4 +25,4 @@ class ScaleTool(Tool):
         else:
             return
         w.objects_panel.select_object(oid)
-        w.set_ratio(oid, new)
+        w.edits.set_ratio(oid, new)

@@ -1,0 +1,263 @@
+"""The Objects dock: each object of the image with its area, editable ratio, K_o and count."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from spam_gui.app.overlays import object_color
+from spam_gui.app.panels.common import dot
+from spam_gui.app.qt import QtCore, QtGui, QtWidgets
+from spam_gui.app.widgets import keep_editing_keys
+
+Qt = QtCore.Qt
+
+
+SortRole = Qt.ItemDataRole.UserRole + 1
+
+
+class _SortItem(QtWidgets.QTableWidgetItem):
+    """A table cell that sorts by its number (``SortRole``), not by its text."""
+
+    def __lt__(self, other: QtWidgets.QTableWidgetItem) -> bool:
+        a, b = self.data(SortRole), other.data(SortRole)
+        if a is None or b is None:
+            return super().__lt__(other)
+        return a < b
+
+
+class RatioDelegate(QtWidgets.QStyledItemDelegate):
+    def createEditor(self, parent: QtWidgets.QWidget, option: Any, index: QtCore.QModelIndex) -> QtWidgets.QWidget:  # noqa: N802
+        ed = QtWidgets.QDoubleSpinBox(parent)
+        ed.setRange(1 / 64, 64.0)
+        ed.setDecimals(3)
+        ed.setSingleStep(0.25)
+        keep_editing_keys(ed)   # Enter commits the ratio, not a window shortcut
+        return ed
+
+    def setEditorData(self, editor: QtWidgets.QWidget, index: QtCore.QModelIndex) -> None:  # noqa: N802
+        try:
+            editor.setValue(float(index.data(Qt.ItemDataRole.EditRole)))
+        except (TypeError, ValueError):
+            editor.setValue(1.0)
+
+    def setModelData(self, editor: QtWidgets.QWidget, model: QtCore.QAbstractItemModel, index: QtCore.QModelIndex) -> None:  # noqa: N802
+        editor.interpretText()
+        model.setData(index, f"{editor.value():g}", Qt.ItemDataRole.EditRole)
+
+
+class ObjectsPanel(QtWidgets.QWidget):
+    """The objects of the current image: colour, id, area, ratio (editable), K_o, superpixels.
+
+    ``ratio_edited(object_id, ratio)``, ``object_selected(object_id or 0)``.
+    """
+
+    ratio_edited = QtCore.Signal(int, float)
+    object_selected = QtCore.Signal(int)
+    reset_all = QtCore.Signal()
+
+    COLS = ("Object", "Area", "Ratio", "K_o", "SP", "Salient")
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.table = QtWidgets.QTableWidget(0, len(self.COLS))
+        self.table.setObjectName("objectsTable")
+        self.table.setHorizontalHeaderLabels(self.COLS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.DoubleClicked
+                                   | QtWidgets.QAbstractItemView.EditTrigger.EditKeyPressed
+                                   | QtWidgets.QAbstractItemView.EditTrigger.AnyKeyPressed)
+        self.table.setItemDelegateForColumn(2, RatioDelegate(self.table))
+        # Interactive, resized once per new object set: ResizeToContents would measure every
+        # row again on each cell change (tens of ms per click with many objects).
+        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setDefaultSectionSize(
+            self.table.fontMetrics().height() + 6)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.horizontalHeader().sortIndicatorChanged.connect(lambda *_: self._reindex())
+        self.table.itemChanged.connect(self._on_item_changed)
+        self.table.itemSelectionChanged.connect(self._on_selection)
+        self.summary = QtWidgets.QLabel("No image")
+        self.summary.setWordWrap(True)
+        self.double_btn = QtWidgets.QPushButton("×2")
+        self.half_btn = QtWidgets.QPushButton("×½")
+        self.reset_btn = QtWidgets.QPushButton("Reset")
+        self.reset_all_btn = QtWidgets.QPushButton("Reset all")
+        for b, tip in ((self.double_btn, "Double the selected object's density"),
+                       (self.half_btn, "Halve the selected object's density"),
+                       (self.reset_btn, "Ratio 1 for the selected object"),
+                       (self.reset_all_btn, "Ratio 1 for every object of this image (Ctrl+R)")):
+            b.setToolTip(tip)
+        self.double_btn.clicked.connect(lambda: self._scale_selected(2.0))
+        self.half_btn.clicked.connect(lambda: self._scale_selected(0.5))
+        self.reset_btn.clicked.connect(lambda: self._scale_selected(None))
+        self.reset_all_btn.clicked.connect(self.reset_all)
+        row = QtWidgets.QHBoxLayout()
+        for b in (self.double_btn, self.half_btn, self.reset_btn, self.reset_all_btn):
+            row.addWidget(b)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(row)
+        self._rows: dict[int, int] = {}
+        self._ratios: dict[int, float] = {}
+        self._shown: dict[int, tuple] = {}
+        self._colors: dict[int, tuple[int, int, int]] = {}
+        self._filling = False
+
+    def clear(self, text: str = "No image") -> None:
+        self._filling = True
+        self.table.setRowCount(0)
+        self._rows.clear()
+        self._ratios.clear()
+        self._shown = {}
+        self.summary.setText(text)
+        self.table.resizeColumnsToContents()
+        self._filling = False
+
+    def set_objects(self, result: Any, total_area: int, salient_known: bool,
+                    colors: dict[int, tuple[int, int, int]] | None = None) -> None:
+        """Show a segmentation result's objects (keeps the selection).
+
+        With the same objects as shown, only the rows whose values changed are rewritten.
+        """
+        info = result.objects_info
+        counts = result.superpixel_counts() if hasattr(result, "superpixel_counts") else {}
+        ids = sorted(info)
+        rows = {oid: (float(info[oid].ratio), int(info[oid].k), counts.get(oid, 0),
+                      info[oid].salient if salient_known else None, int(info[oid].area))
+                for oid in ids}
+        n = int(result.n_superpixels)
+        self.summary.setText(f"{len(ids)} object(s), {n} superpixels")
+        same_set = (sorted(self._rows) == ids and self.table.rowCount() == len(ids)
+                    and (colors or {}) == self._colors)
+        self._colors = dict(colors or {})
+        self._filling = True
+        self.table.setSortingEnabled(False)   # rows must not move while they are written
+        try:
+            if same_set:
+                for oid in ids:
+                    if self._shown.get(oid) != rows[oid]:
+                        self._set_row(self._rows[oid], info[oid], rows[oid][2], total_area,
+                                      salient_known)
+                        self._ratios[oid] = rows[oid][0]
+                self._shown = rows
+                self._fit_numbers()
+                return
+            sel = self.selected_object()
+            self.table.setUpdatesEnabled(False)
+            try:
+                self.table.setRowCount(len(ids))
+                self._rows, self._ratios = {}, {}
+                for r, oid in enumerate(ids):
+                    self._rows[oid] = r
+                    self._ratios[oid] = rows[oid][0]
+                    self._set_row(r, info[oid], rows[oid][2], total_area, salient_known)
+                self._shown = rows
+                self.table.resizeColumnsToContents()
+                self._fit_numbers()
+            finally:
+                self.table.setUpdatesEnabled(True)
+        finally:
+            self.table.setSortingEnabled(True)   # re-sorts by the header's column
+            self._reindex()
+            self._filling = False
+        if sel in self._rows:
+            self.select_object(sel)
+
+    def _reindex(self) -> None:
+        """Object id → table row, after a fill or a sort."""
+        self._rows = {}
+        for r in range(self.table.rowCount()):
+            it = self.table.item(r, 0)
+            if it is not None:
+                self._rows[int(it.data(Qt.ItemDataRole.UserRole))] = r
+
+    def _fit_numbers(self) -> None:
+        """Widen the number columns when their values grew (K_o, SP: up to 5 digits)."""
+        fm = self.table.fontMetrics()
+        for c in (3, 4):
+            need = max(fm.horizontalAdvance("65535"), self.table.sizeHintForColumn(c)) + 16
+            if self.table.columnWidth(c) < need:
+                self.table.setColumnWidth(c, need)
+
+    def _set_row(self, r: int, oi: Any, n_sp: int, total_area: int, salient_known: bool) -> None:
+        def item(text: str, editable: bool = False, key: Any = None) -> QtWidgets.QTableWidgetItem:
+            it = _SortItem(text)
+            if key is not None:
+                it.setData(SortRole, key)
+            flags = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled
+            if editable:
+                flags |= Qt.ItemFlag.ItemIsEditable
+            it.setFlags(flags)
+            return it
+
+        c0 = item(str(oi.id))
+        rgb = self._colors.get(int(oi.id)) or object_color(oi.id)
+        c0.setIcon(dot(QtGui.QColor(*rgb).name(), 12))
+        c0.setData(Qt.ItemDataRole.UserRole, int(oi.id))
+        pct = 100.0 * oi.area / max(total_area, 1)
+        ratio = item(f"{oi.ratio:g}", editable=True)
+        if not math.isclose(oi.ratio, 1.0):
+            f = ratio.font()
+            f.setBold(True)
+            ratio.setFont(f)
+        sal = "–" if not salient_known or oi.salient is None else ("yes" if oi.salient else "no")
+        c0.setData(SortRole, int(oi.id))
+        ratio.setData(SortRole, float(oi.ratio))
+        for c, it in enumerate((c0, item(f"{pct:.1f}%", key=float(oi.area)), ratio,
+                                item(str(oi.k), key=int(oi.k)), item(str(n_sp), key=int(n_sp)),
+                                item(sal))):
+            self.table.setItem(r, c, it)
+
+    def selected_object(self) -> int:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows:
+            return 0
+        it = self.table.item(rows[0].row(), 0)
+        return int(it.data(Qt.ItemDataRole.UserRole)) if it is not None else 0
+
+    def select_object(self, object_id: int) -> None:
+        r = self._rows.get(int(object_id))
+        if r is None:
+            self.table.clearSelection()
+            return
+        self.table.selectRow(r)
+        self.table.scrollToItem(self.table.item(r, 0))
+
+    def ratio_of(self, object_id: int) -> float:
+        return self._ratios.get(int(object_id), 1.0)
+
+    def _scale_selected(self, factor: float | None) -> None:
+        oid = self.selected_object()
+        if not oid:
+            return
+        self.ratio_edited.emit(oid, 1.0 if factor is None else self.ratio_of(oid) * factor)
+
+    def _on_item_changed(self, item: QtWidgets.QTableWidgetItem) -> None:
+        if self._filling or item.column() != 2:
+            return
+        oid_item = self.table.item(item.row(), 0)
+        if oid_item is None:
+            return
+        oid = int(oid_item.data(Qt.ItemDataRole.UserRole))
+        try:
+            v = float(item.text())
+        except ValueError:
+            v = float("nan")
+        if not (v > 0 and math.isfinite(v)):
+            self._filling = True
+            item.setText(f"{self.ratio_of(oid):g}")
+            self._filling = False
+            return
+        if not math.isclose(v, self.ratio_of(oid)):
+            self.ratio_edited.emit(oid, v)
+
+    def _on_selection(self) -> None:
+        if not self._filling:
+            self.object_selected.emit(self.selected_object())
