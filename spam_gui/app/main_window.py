@@ -25,7 +25,7 @@ from spam_gui.app.editing import Editing
 from spam_gui.app.engine_settings import EngineSettings
 from spam_gui.app.export_flow import ExportFlow
 from spam_gui.app.document import (DocState, FolderSession, list_images)
-from spam_gui.app.overlays import OverlayStyle
+from spam_gui.app.overlays import OverlayStyle, build_layers
 from spam_gui.app.panels import ControlsPanel, FilePanel, ObjectsPanel
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 from spam_gui.app.settings import Settings
@@ -57,6 +57,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
         self.pipeline = pipeline or Pipeline()
+        if self.pipeline.layer_builder is None:
+            self.pipeline.layer_builder = build_layers
         self.config: EngineConfig = self.settings.engine_config()
         self.style_: OverlayStyle = self.settings.style
 

@@ -20,167 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
+from spam_gui.app.model.rasters import (OverlayStyle, Patch, Region, boundaries_bgra,  # noqa: F401
+                                        boundary_mask, changed_region, heatmap_bgra,
+                                        make_patch, mean_color_lut, meanfill_bgra,
+                                        object_color, object_colors, objects_bgra,
+                                        thin_boundaries)
 from spam_gui.app.qt import QtGui, qimage2ndarray
-
-Region = tuple[int, int, int, int]  # y0, y1, x0, x1 (half-open)
-
-
-@dataclass(frozen=True)
-class OverlayStyle:
-    """How the boundaries are drawn (the other layers have no style beyond their opacity)."""
-
-    boundary_color: tuple[int, int, int] = (255, 230, 0)
-    boundary_width: int = 1
-
-
-# ----------------------------------------------------------------------------- colours
-
-
-# Kelly's colours of maximum contrast, without the yellows (the default boundary colour) and grey.
-PALETTE = [
-    (0x87, 0x56, 0x92), (0xF3, 0x84, 0x00), (0xA1, 0xCA, 0xF1), (0xBE, 0x00, 0x32),
-    (0x00, 0x88, 0x56), (0xE6, 0x8F, 0xAC), (0x00, 0x67, 0xA5), (0xF9, 0x93, 0x79),
-    (0x60, 0x4E, 0x97), (0xB3, 0x44, 0x6C), (0x88, 0x2D, 0x17), (0x8D, 0xB6, 0x00),
-    (0xE2, 0x58, 0x22),
-]
-
-
-def object_color(object_id: int) -> tuple[int, int, int]:
-    """A stable RGB colour for an object id, without looking at its neighbours (0 is grey)."""
-    if object_id <= 0:
-        return (128, 128, 128)
-    return PALETTE[(object_id * 7) % len(PALETTE)]
-
-
-def object_colors(objects: np.ndarray) -> dict[int, tuple[int, int, int]]:
-    """Colours for the objects of a map such that touching objects differ (greedy colouring of
-    the adjacency graph, largest objects first; objects across a thin uncertain gap count as
-    touching)."""
-    ids, areas = np.unique(objects, return_counts=True)
-    keep = ids > 0
-    ids, areas = ids[keep], areas[keep]
-    if ids.size == 0:
-        return {}
-    pairs = set()
-    for gap in (1, 3):
-        for a, b in ((objects[:, :-gap], objects[:, gap:]), (objects[:-gap, :], objects[gap:, :])):
-            m = (a != b) & (a > 0) & (b > 0)
-            if m.any():
-                pp = np.unique(np.stack([a[m], b[m]], axis=1), axis=0)
-                pairs.update(map(tuple, pp.tolist()))
-    neigh: dict[int, set[int]] = {int(i): set() for i in ids}
-    for a, b in pairs:
-        neigh[int(a)].add(int(b))
-        neigh[int(b)].add(int(a))
-    used = np.zeros(len(PALETTE), np.int64)
-    chosen: dict[int, int] = {}
-    for i in np.argsort(-areas, kind="stable"):
-        oid = int(ids[i])
-        taken = {chosen[n] for n in neigh[oid] if n in chosen}
-        free = [c for c in range(len(PALETTE)) if c not in taken] or list(range(len(PALETTE)))
-        # the least used free colour; ties broken by the id, so the result is stable
-        c = min(free, key=lambda c: (used[c], (c - oid * 7) % len(PALETTE)))
-        chosen[oid] = c
-        used[c] += 1
-    return {oid: PALETTE[c] for oid, c in chosen.items()}
-
-
-def _object_lut(objects: np.ndarray, colors: dict[int, tuple[int, int, int]] | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """(index map, BGRA LUT) so that ``lut[index]`` colours every pixel of ``objects``."""
-    ids = np.unique(objects)
-    lut = np.zeros((len(ids), 4), np.uint8)
-    for i, oid in enumerate(ids):
-        if oid > 0:
-            r, g, b = (colors or {}).get(int(oid)) or object_color(int(oid))
-            lut[i] = (b, g, r, 255)
-    if len(ids) and ids[0] >= 0 and ids[-1] < 1 << 20:
-        dense = np.zeros(int(ids[-1]) + 1, np.int32)
-        dense[ids] = np.arange(len(ids), dtype=np.int32)
-        index = dense[objects]
-    else:
-        index = np.searchsorted(ids, objects)
-    return index, lut
-
-
-# Five stops of a perceptual "inferno"-like map (RGB), interpolated to 256 entries.
-_HEAT_STOPS = np.array(
-    [[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], np.float64
-)
-_HEAT_LUT = np.stack(
-    [np.interp(np.linspace(0, 4, 256), np.arange(5), _HEAT_STOPS[:, c]) for c in range(3)], axis=1
-).astype(np.uint8)
-
-
-# ----------------------------------------------------------------------------- rasters
-
-
-def thin_boundaries(labels: np.ndarray) -> np.ndarray:
-    """Boolean map of pixels whose label differs from their right or lower neighbour."""
-    b = np.zeros(labels.shape, bool)
-    b[:, :-1] |= labels[:, :-1] != labels[:, 1:]
-    b[:-1, :] |= labels[:-1, :] != labels[1:, :]
-    return b
-
-
-def boundary_mask(labels: np.ndarray, width: int = 1) -> np.ndarray:
-    """Boundary pixels, dilated to ``width`` pixels."""
-    b = thin_boundaries(labels)
-    if width > 1:
-        k = np.ones((int(width), int(width)), np.uint8)
-        b = cv2.dilate(b.view(np.uint8), k).astype(bool)
-    return b
-
-
-def boundaries_bgra(mask: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
-    out = np.zeros(mask.shape + (4,), np.uint8)
-    r, g, b = color
-    out[mask] = (b, g, r, 255)
-    return out
-
-
-def objects_bgra(objects: np.ndarray, colors: dict[int, tuple[int, int, int]] | None = None
-                 ) -> np.ndarray:
-    index, lut = _object_lut(objects, colors)
-    return lut[index]
-
-
-def mean_color_lut(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(N + 1, 3) uint8 mean RGB of each label (index 0 unused when labels start at 1)."""
-    n = int(labels.max()) + 1
-    flat = labels.ravel()
-    counts = np.maximum(np.bincount(flat, minlength=n), 1).astype(np.float64)
-    lut = np.empty((n, 3), np.uint8)
-    for c in range(3):
-        sums = np.bincount(flat, weights=image[..., c].ravel(), minlength=n)
-        lut[:, c] = np.clip(np.rint(sums / counts), 0, 255).astype(np.uint8)
-    return lut
-
-
-def meanfill_bgra(lut: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    rgb = lut[labels]
-    out = np.empty(labels.shape + (4,), np.uint8)
-    out[..., 0] = rgb[..., 2]
-    out[..., 1] = rgb[..., 1]
-    out[..., 2] = rgb[..., 0]
-    out[..., 3] = 255
-    return out
-
-
-def heatmap_bgra(saliency: np.ndarray) -> np.ndarray:
-    """Saliency in [0, 1] → premultiplied BGRA, more opaque where more salient."""
-    s = np.clip(np.nan_to_num(np.asarray(saliency, np.float32)), 0.0, 1.0)
-    idx = np.rint(s * 255).astype(np.uint8)
-    rgb = _HEAT_LUT[idx].astype(np.float32)
-    alpha = 90.0 + 150.0 * s
-    out = np.empty(s.shape + (4,), np.uint8)
-    for dst, src in ((0, 2), (1, 1), (2, 0)):
-        out[..., dst] = np.rint(rgb[..., src] * alpha / 255.0).astype(np.uint8)
-    out[..., 3] = np.rint(alpha).astype(np.uint8)
-    return out
 
 
 # ----------------------------------------------------------------------------- layers
@@ -204,16 +51,6 @@ class RasterLayer:
         y0, y1, x0, x1 = region
         self.view[y0:y1, x0:x1] = bgra
         self.version += 1
-
-
-@dataclass
-class Patch:
-    """New pixels for the region of one object after a rescale."""
-
-    region: Region
-    boundaries: np.ndarray
-    meanfill: np.ndarray
-    style: OverlayStyle
 
 
 @dataclass
@@ -264,50 +101,3 @@ def build_layers(image: np.ndarray, result: Any, style: OverlayStyle,
         mean_lut=lut,
         colors=colors,
     )
-
-
-def changed_region(old: Any, new: Any, object_ids: set[int] | list[int]) -> Region | None:
-    """Bounding box of every pixel that belongs to a superpixel of ``object_ids`` before or after.
-
-    Returns None when nothing belongs to those objects.
-    """
-    ids = np.asarray(sorted(object_ids), np.int64)
-    m = np.isin(np.asarray(old.superpixel_object)[old.labels], ids)
-    m |= np.isin(np.asarray(new.superpixel_object)[new.labels], ids)
-    rows = np.flatnonzero(m.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(m.any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
-def make_patch(image: np.ndarray, result: Any, region: Region, style: OverlayStyle) -> Patch:
-    """Overlay pixels of ``region`` for ``result`` (boundaries and mean colours).
-
-    The region is grown by the boundary width so that lines at its edge are redrawn whole.
-    """
-    labels = np.asarray(result.labels)
-    h, w = labels.shape
-    pad = int(style.boundary_width) + 1
-    y0, y1, x0, x1 = region
-    y0, y1, x0, x1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
-    # Compute on a window one margin larger so that the crop's edges are right.
-    wy0, wy1, wx0, wx1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
-    window = labels[wy0:wy1, wx0:wx1]
-    bmask = boundary_mask(window, style.boundary_width)[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
-    sub = labels[y0:y1, x0:x1]
-    ids = np.unique(sub)
-    # Mean colours of the superpixels seen in the region, each over its whole extent.
-    n = int(labels.max()) + 1
-    lut = np.zeros((n, 3), np.uint8)
-    wanted = np.zeros(n, bool)
-    wanted[ids] = True
-    sel = wanted[labels]
-    flat = labels[sel]
-    counts = np.maximum(np.bincount(flat, minlength=n), 1).astype(np.float64)
-    for c in range(3):
-        sums = np.bincount(flat, weights=image[..., c][sel], minlength=n)
-        lut[:, c] = np.clip(np.rint(sums / counts), 0, 255).astype(np.uint8)
-    return Patch(region=(y0, y1, x0, x1),
-                 boundaries=boundaries_bgra(bmask, style.boundary_color),
-                 meanfill=meanfill_bgra(lut, sub), style=style)

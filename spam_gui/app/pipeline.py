@@ -23,9 +23,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from spam_gui.app.document import Params, Prompt
-from spam_gui.app.overlays import (LayerSet, OverlayStyle, Patch, build_layers, changed_region,
-                                   make_patch)
+from spam_gui.app.model.doc_data import Params, Prompt
+from spam_gui.app.model.rasters import OverlayStyle, Patch, changed_region, make_patch
 from spam_gui.core.image_io import ImageReadError, read_image
 
 log = logging.getLogger(__name__)
@@ -88,7 +87,7 @@ class Outcome:
     saliency: np.ndarray | None = None
     saliency_method: str | None = None
     encoder_name: str = ""
-    layers: LayerSet | None = field(default=None, repr=False)
+    layers: Any = field(default=None, repr=False)   # spam_gui.app.overlays.LayerSet
     serial: int = field(default_factory=lambda: next(_request_ids))
     seconds: float = 0.0
     file_token: tuple[int, int] = (-1, -1)   # the file's (size, mtime) when it was read
@@ -179,8 +178,12 @@ class LRU:
 class Pipeline:
     """The app's use of the core, thread-safe; caches what it computes (no Qt, no widgets)."""
 
-    def __init__(self, spam_factory: Callable[[str, str], Any] | None = None) -> None:
+    def __init__(self, spam_factory: Callable[[str, str], Any] | None = None,
+                 layer_builder: Callable[..., Any] | None = None) -> None:
         self._spam_factory = spam_factory
+        # Builds the drawable overlays of a result (the app passes overlays.build_layers; the
+        # pipeline itself has no Qt): (image, result, style, saliency) -> layers.
+        self.layer_builder = layer_builder
         self._engines: dict[tuple[str, str], Any] = {}
         self._engine_lock = threading.Lock()
         self.images = LRU(8, 512 * 1024**2, lambda a: a.nbytes)
@@ -404,7 +407,8 @@ class Pipeline:
         except ValueError as exc:
             raise UserError(f"{Path(path).name}: {exc}") from None
         check()
-        layers = build_layers(image, res, style, sal) if style is not None else None
+        layers = (self.layer_builder(image, res, style, sal)
+                  if style is not None and self.layer_builder is not None else None)
         return Outcome(path=Path(path), key=key, params=params, ratios=dict(ratios),
                        prompts=tuple(prompts), image=image, result=res, prior_note=note,
                        prior_key=prior_key, saliency=sal, saliency_method=method,
