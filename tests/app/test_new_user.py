@@ -143,3 +143,24 @@ def test_export_says_where_and_open_output_folder(qtbot, make_window, image_fold
     assert "img0.png" in win.status_label.text() and str(out) in win.status_label.text()
     win.actions_["open_output"].trigger()
     assert opened == [str(out)]
+
+
+def test_objects_panel_says_when_attention_is_capped(qtbot, make_window):
+    import types
+
+    from spam_gui.app.panels import ObjectsPanel
+
+    panel = ObjectsPanel()
+    qtbot.addWidget(panel)
+
+    def info(oid, salient, capped):
+        return types.SimpleNamespace(id=oid, ratio=1.0, k=10, salient=salient, area=100,
+                                     attention_capped=capped)
+
+    res = types.SimpleNamespace(objects_info={1: info(1, False, True), 2: info(2, True, True)},
+                                n_superpixels=20, superpixel_counts=lambda: {1: 10, 2: 10})
+    panel.set_objects(res, 200, True)
+    assert "attention capped" in panel.summary.text()
+    res.objects_info = {1: info(1, False, False), 2: info(2, True, False)}
+    panel.set_objects(res, 200, True)
+    assert "capped" not in panel.summary.text()

@@ -133,7 +133,14 @@ class ObjectsPanel(QtWidgets.QWidget):
                       info[oid].salient if salient_known else None, int(info[oid].area))
                 for oid in ids}
         n = int(result.n_superpixels)
-        self.summary.setText(f"{len(ids)} object(s), {n} superpixels")
+        capped = any(getattr(info[o], "attention_capped", None) for o in ids)
+        self.summary.setText(f"{len(ids)} object(s), {n} superpixels"
+                             + (" · attention capped: salient objects cover so much that the "
+                                "background keeps a fifth of its share" if capped else ""))
+        self.summary.setToolTip(
+            "Visual attention gives salient objects r times the density, but never more than "
+            "K minus a fifth of the background's uniform share, so large backgrounds keep "
+            "superpixels." if capped else "")
         same_set = (sorted(self._rows) == ids and self.table.rowCount() == len(ids)
                     and (colors or {}) == self._colors)
         self._colors = dict(colors or {})
