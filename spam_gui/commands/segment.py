@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="image files or folders (jpg, png, tif, bmp, webp)")
+                   help="image files or folders (jpg, png, tif, bmp, webp, gif)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--n-segments", "-k", type=int, default=400, help="superpixels wanted (default 400)")
     p.add_argument("--prior", type=Path, default=None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import tempfile
@@ -19,7 +20,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+"""Accepted everywhere: as arguments and when a folder is scanned (the app and ``spam``). A file
+of several frames (an animated GIF, a multi-page TIFF) gives its first frame, with a warning
+that names the file and the frame count."""
+
+log = logging.getLogger(__name__)
 
 # The process umask, read once at import (reading it means setting it, which is not thread-safe).
 _UMASK = os.umask(0)
@@ -75,6 +81,10 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise ImageReadError(f"{p}: no such file")
     try:
         with Image.open(p) as im:
+            n_frames = int(getattr(im, "n_frames", 1) or 1)
+            if n_frames > 1:  # one rule: the first frame, never silently
+                log.warning("%s: %d frames (animated or multi-page); the first frame is used",
+                            p, n_frames)
             im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im)
