@@ -91,6 +91,8 @@ class Outcome:
     serial: int = field(default_factory=lambda: next(_request_ids))
     seconds: float = 0.0
     file_token: tuple[int, int] = (-1, -1)   # the file's (size, mtime) when it was read
+    prior_info: dict[str, Any] = field(default_factory=lambda: {"source": "none"})
+    saliency_info: dict[str, Any] | None = None   # with visual attention: the map's method
 
     @property
     def image_sha256(self) -> str:
@@ -243,8 +245,10 @@ class Pipeline:
         return self.images.get((str(Path(path)), *file_token(Path(path))))
 
     def base_prior(self, path: Path, image: np.ndarray, config: EngineConfig,
-                   progress: Callable[[float, str], None] | None = None) -> tuple[Any, str, str]:
-        """(core Prior or None, a note for the status bar, a key identifying the prior)."""
+                   progress: Callable[[float, str], None] | None = None
+                   ) -> tuple[Any, str, str, dict[str, Any]]:
+        """(core Prior or None, a note for the status bar, a key identifying the prior, how
+        the sidecar names the prior — :func:`spam_gui.core.export.run_info`)."""
         from spam_gui.core import prior as prior_mod
 
         h, w = image.shape[:2]
@@ -253,7 +257,9 @@ class Pipeline:
             mp = prior_mod.prior_map_path(folder, path)   # the CLI's rule (spam segment --prior)
             size, mtime = file_token(mp)
             if size < 0:
-                return None, prior_mod.missing_prior_map_message(path, folder), "none"
+                return (None, prior_mod.missing_prior_map_message(path, folder), "none",
+                        {"source": "automatic", "automatic": prior_mod.AUTOMATIC_PRIOR,
+                         "missing_map": str(mp)})
             key = ("maps", str(mp), size, mtime, h, w)
             hit = self.priors.get(key)
             if hit is None:
@@ -261,9 +267,12 @@ class Pipeline:
                     pr = prior_mod.read_prior(mp, shape=(h, w))
                 except (prior_mod.PriorError, ImageReadError) as exc:  # they name the file
                     raise UserError(str(exc)) from None
-                hit = (pr.object_map, pr, f"prior map {mp.name}")
+                from spam_gui.core.export import prior_file_info
+
+                hit = (pr.object_map, pr, f"prior map {mp.name}",
+                       {"source": "label map", **prior_file_info(mp)})
                 self.priors.put(key, hit)
-            return hit[1], hit[2], _hash_key(key)
+            return hit[1], hit[2], _hash_key(key), hit[3]
         if config.prior_source == "sam":
             if not config.sam_checkpoint:
                 raise UserError("prior source is SAM, but no SAM checkpoint is set "
@@ -272,14 +281,15 @@ class Pipeline:
                    _image_digest(image))
             hit = self.priors.get(key)
             if hit is None:
-                pr, note = self._sam_prior(image, config, progress)
-                hit = (pr.object_map, pr, note)
+                pr, note, info = self._sam_prior(image, config, progress)
+                hit = (pr.object_map, pr, note, info)
                 self.priors.put(key, hit)
-            return hit[1], hit[2], _hash_key(key)
-        return None, "no prior (whole image one object)", "none"
+            return hit[1], hit[2], _hash_key(key), hit[3]
+        return None, "no prior (whole image one object)", "none", {"source": "none"}
 
     def _sam_prior(self, image: np.ndarray, config: EngineConfig,
-                   progress: Callable[[float, str], None] | None = None) -> tuple[Any, str]:
+                   progress: Callable[[float, str], None] | None = None
+                   ) -> tuple[Any, str, dict[str, Any]]:
         """The SAM prior (automatic masks + aggregation, SPEC §5), through SAM's disk cache."""
         sam_mod = self._sam_module()
         try:
@@ -291,7 +301,8 @@ class Pipeline:
         pr = out.prior
         variant = out.provenance.get("checkpoint", {}).get("variant", "")
         cached = " (cached)" if out.provenance.get("cache") == "prior" else ""
-        return pr, " ".join(f"SAM {variant} prior{cached}: {len(pr.objects)} objects".split())
+        note = " ".join(f"SAM {variant} prior{cached}: {len(pr.objects)} objects".split())
+        return pr, note, {"source": "sam", **out.provenance}
 
     @staticmethod
     def _sam_module() -> Any:
@@ -335,11 +346,12 @@ class Pipeline:
 
     def prior(self, path: Path, image: np.ndarray, config: EngineConfig,
               prompts: tuple[Prompt, ...], progress: Callable[[float, str], None] | None = None
-              ) -> tuple[np.ndarray | None, str, str]:
-        """The object map with the prompt objects merged in (SPEC §5 rules, prior.merge_mask)."""
-        base, note, key = self.base_prior(path, image, config, progress)
+              ) -> tuple[np.ndarray | None, str, str, dict[str, Any]]:
+        """The object map with the prompt objects merged in (:func:`prior.merge_mask`), a note,
+        a key and the sidecar's description of the prior."""
+        base, note, key, info = self.base_prior(path, image, config, progress)
         if not prompts:
-            return (None if base is None else base.object_map), note, key
+            return (None if base is None else base.object_map), note, key, info
         from spam_gui.core import prior as prior_mod
 
         pr = base if base is not None else prior_mod.prior_from_label_map(
@@ -350,20 +362,27 @@ class Pipeline:
             pr, new_id = prior_mod.merge_mask(pr, mask)
             added += new_id is not None
         pkey = _hash_key((key, [p.points for p in prompts]))
-        return pr.object_map, f"{note} + {added} prompt object(s)", pkey
+        return pr.object_map, f"{note} + {added} prompt object(s)", pkey, info
 
     def saliency(self, image: np.ndarray, config: EngineConfig) -> tuple[np.ndarray, str]:
+        """The saliency map of an image and its method, cached by content."""
+        sal, info = self.saliency_info(image, config)
+        return sal, str(info["method"])
+
+    def saliency_info(self, image: np.ndarray, config: EngineConfig
+                      ) -> tuple[np.ndarray, dict[str, Any]]:
+        """The saliency map and how the sidecar describes it (method, model...)."""
         key = (_image_digest(image), config.dino_checkpoint, config.device)
         hit = self.saliency_maps.get(key)
         if hit is None:
-            from spam_gui.core.saliency import compute_saliency
+            from spam_gui.core import saliency as sal_mod
 
             try:
-                sal, method = compute_saliency(image, dino_checkpoint=config.dino_checkpoint or None,
-                                               device=config.device)
-            except ValueError as exc:   # CheckpointError names the file
+                out = sal_mod.compute_saliency_info(
+                    image, dino_checkpoint=config.dino_checkpoint or None, device=config.device)
+            except sal_mod.CheckpointError as exc:   # it names the file
                 raise UserError(str(exc)) from None
-            hit = (np.asarray(sal, np.float32), str(method))
+            hit = (np.asarray(out.saliency, np.float32), dict(out.info))
             self.saliency_maps.put(key, hit)
         return hit
 
@@ -386,13 +405,15 @@ class Pipeline:
             if progress is not None:
                 progress(frac, text)
 
-        prior, note, prior_key = self.prior(path, image, config, prompts, prior_progress)
+        prior, note, prior_key, prior_info = self.prior(path, image, config, prompts,
+                                                        prior_progress)
         if on_prior is not None:
             on_prior(note)
         check()
-        sal, method = (None, None)
+        sal, method, sal_info = None, None, None
         if params.va or want_heatmap:
-            sal, method = self.saliency(image, config)
+            sal, sal_info = self.saliency_info(image, config)
+            method = str(sal_info["method"])
             check()
         engine = self.engine(config)
         try:
@@ -413,7 +434,8 @@ class Pipeline:
                        prompts=tuple(prompts), image=image, result=res, prior_note=note,
                        prior_key=prior_key, saliency=sal, saliency_method=method,
                        encoder_name=getattr(engine, "encoder_name", ""), layers=layers,
-                       seconds=time.perf_counter() - t0, file_token=token)
+                       seconds=time.perf_counter() - t0, file_token=token,
+                       prior_info=prior_info, saliency_info=sal_info if params.va else None)
 
     def transition(self, base: Outcome, target_ratios: dict[int, float], key: str,
                    config: EngineConfig, style: OverlayStyle, cached: Outcome | None = None

@@ -203,9 +203,7 @@ class ExportJob(Job):
 
     def _export_items(self, pipeline: Pipeline, emit: "JobThread", summary: dict[str, Any],
                       is_folder_write_error: Callable[[BaseException], bool]) -> None:
-        from spam_gui.core.export import save_result
-
-        from spam_gui import __version__
+        from spam_gui.core.export import run_info, save_result
 
         done, errors, n = summary["done"], summary["errors"], summary["total"]
         for i, item in enumerate(self.items):
@@ -224,17 +222,9 @@ class ExportJob(Job):
                 if o is None:
                     o = pipeline.segment(item.path, item.params, item.ratios, item.prompts,
                                          self.config, item.key, None, check=self.check)
-                extra = {
-                    "app": {"program": "spam-gui", "version": __version__},
-                    "prior_source": {
-                        "kind": self.config.prior_source, "note": o.prior_note,
-                        "prompts": [p.to_json() for p in o.prompts],
-                    },
-                    "attention": {"enabled": bool(o.params.va),
-                                  "ratio": o.params.attention_ratio if o.params.va else None,
-                                  "saliency_method": o.saliency_method if o.params.va else None},
-                    "ratios": {str(k): v for k, v in sorted(o.ratios.items())},
-                }
+                extra = run_info(program="spam-gui", prior=o.prior_info,
+                                 saliency=o.saliency_info if o.params.va else None,
+                                 ratios=o.ratios, prompts=[p.to_json() for p in o.prompts])
                 save_result(self.out_dir, item.path.stem, o.result, image_path=item.path,
                             image=o.image, extra=extra)
                 done.append((item.row, item.doc_key))

@@ -71,7 +71,9 @@ def _prior_for(args: argparse.Namespace, path: Path, image: Any
             src, prior = found.path, found.prior
         else:
             src, prior = args.prior, read_prior(args.prior, shape=image.shape)
-        return prior.object_map, {"source": "label map", "file": src.name}, None
+        from spam_gui.core.export import prior_file_info
+
+        return prior.object_map, {"source": "label map", **prior_file_info(src)}, None
     if args.sam_checkpoint is not None:
         from spam_gui.core.sam import compute_prior
 
@@ -157,7 +159,7 @@ def _segment_all(args: argparse.Namespace, spam: Any, images: list[Path]) -> int
     from tqdm import tqdm
 
     from spam_gui.core.encoder import EncoderLoadError
-    from spam_gui.core.export import is_folder_write_error, save_result
+    from spam_gui.core.export import is_folder_write_error, run_info, save_result
     from spam_gui.core.image_io import ImageReadError, read_image
 
     failures: list[str] = []
@@ -176,7 +178,7 @@ def _segment_all(args: argparse.Namespace, spam: Any, images: list[Path]) -> int
             if prior_warning:
                 tqdm.write(f"warning: {prior_warning}", file=sys.stderr)
             saliency = None
-            extra: dict[str, Any] = {"prior": prior_info}
+            sal_info = None
             method = None
             if args.visual_attention:
                 from spam_gui.core.saliency import compute_saliency_info
@@ -184,7 +186,7 @@ def _segment_all(args: argparse.Namespace, spam: Any, images: list[Path]) -> int
                 sal = compute_saliency_info(image, dino_checkpoint=args.dino_checkpoint,
                                             device=args.device)
                 saliency, method = sal.saliency, sal.method
-                extra["saliency"] = sal.info
+                sal_info = sal.info
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 res = spam.segment(
@@ -196,6 +198,7 @@ def _segment_all(args: argparse.Namespace, spam: Any, images: list[Path]) -> int
                 )
             for w in caught:
                 tqdm.write(f"warning: {path.name}: {w.message}", file=sys.stderr)
+            extra = run_info(program="spam segment", prior=prior_info, saliency=sal_info)
             save_result(args.out, path.stem, res, image_path=path, extra=extra)
             written += 1
         except OSError as exc:

@@ -187,6 +187,39 @@ def sidecar(result: "SegmentationResult", image_name: str | None = None,
     return doc
 
 
+def prior_file_info(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """How a prior map file is named in a sidecar: its name, full path and sha256."""
+    p = Path(path)
+    return {"file": p.name, "path": str(p.resolve()), "sha256": _sha256_file(p)}
+
+
+def run_info(*, program: str, prior: dict[str, Any], saliency: dict[str, Any] | None = None,
+             ratios: dict[int, float] | None = None,
+             prompts: list[list[list[int]]] | None = None) -> dict[str, Any]:
+    """The sidecar entries that say how a map was made — one schema for the app and the CLI.
+
+    Parameters
+    ----------
+    program:
+        Who wrote it (``"spam segment"``, ``"spam-gui"``).
+    prior:
+        The prior's source: ``{"source": "none" | "label map" | "automatic" | "sam", ...}``, a
+        label map named by :func:`prior_file_info`.
+    saliency:
+        With visual attention, the saliency map's description (``method``, ``model``...).
+    ratios:
+        Per-object density ratios other than 1 (the app's clicks).
+    prompts:
+        SAM prompt objects merged into the prior, ``[[x, y, 1 or 0], ...]`` each.
+    """
+    return {
+        "program": {"name": program, "version": __version__},
+        "prior": dict(prior, prompts=list(prompts or [])),
+        "saliency": dict(saliency) if saliency else None,
+        "ratios": {str(k): float(v) for k, v in sorted((ratios or {}).items())},
+    }
+
+
 def save_result(out_dir: str | os.PathLike[str], stem: str, result: "SegmentationResult",
                 image_path: str | os.PathLike[str] | None = None,
                 image: np.ndarray | None = None,

@@ -42,9 +42,10 @@ def test_saliency_is_never_shared_between_images_one_pixel_apart(monkeypatch):
 
     def fake(image, dino_checkpoint=None, device="auto"):
         calls.append(image)
-        return np.full(image.shape[:2], float(image.sum() % 97), np.float32), "built-in"
+        sal = np.full(image.shape[:2], float(image.sum() % 97), np.float32)
+        return types.SimpleNamespace(saliency=sal, info={"method": "built-in"})
 
-    monkeypatch.setattr(sal_mod, "compute_saliency", fake)
+    monkeypatch.setattr(sal_mod, "compute_saliency_info", fake)
     p = Pipeline()
     a, b = _two_images_one_pixel_apart()
     sa, _ = p.saliency(a, EngineConfig())

@@ -118,7 +118,10 @@ def test_prior_folder(folder, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     for stem in ("a", "b"):
         doc = _check_output(out, stem, prior)
-        assert doc["prior"] == {"source": "label map", "file": f"{stem}.png"}
+        pinfo = doc["prior"]
+        assert pinfo["source"] == "label map" and pinfo["file"] == f"{stem}.png"
+        assert pinfo["path"].endswith(f"{stem}.png") and len(pinfo["sha256"]) == 64
+        assert pinfo["prompts"] == []
         assert [o["id"] for o in doc["objects"]] == [4, 9]
         assert doc["parameters"]["prior"] is True
 
