@@ -162,8 +162,9 @@ def main() -> int:
                 win.view.outcomes.clear()       # no earlier result to reuse: a real rescale each time
             QtTest.QTest.mouseClick(win.canvas.viewport(), button, Qt.KeyboardModifier.NoModifier,
                                     win.canvas.view_pos_of(x, y))
-            wait(lambda: win.displayed is not None and win.displayed.layers is not None
-                 and win.displayed.result.objects_info[oi.id].ratio == want and not win.fg.busy)
+            wait(lambda oid=oi.id, want=want: win.displayed is not None
+                 and win.displayed.layers is not None
+                 and win.displayed.result.objects_info[oid].ratio == want and not win.fg.busy)
             lat.append(win.view.timing.get("click_to_drawn", float("nan")))
             eng.append(win.displayed.result.timings.get("rescale", float("nan")))
         rows.append((oi.id, oi.area / total, oi.k, lat, eng))

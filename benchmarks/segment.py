@@ -205,8 +205,8 @@ def main(argv=None) -> int:
         print(f"  done: {results[-1][0]}", file=sys.stderr, flush=True)
 
         print()
-        print(f"| method | cold s / image | re-K s (cached features) | rescale ms (1 object ×2) "
-              f"| forward s | mean ΔK | mean K̂ |")
+        print("| method | cold s / image | re-K s (cached features) | rescale ms (1 object ×2) "
+              "| forward s | mean ΔK | mean K̂ |")
         print("|---|---|---|---|---|---|---|")
         for name, r in results:
             dk = statistics.fmean(abs(x - k) / k for x in r["khat"])

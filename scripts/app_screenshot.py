@@ -94,7 +94,8 @@ def main() -> int:
         button = QtCore.Qt.MouseButton.LeftButton if b == "L" else QtCore.Qt.MouseButton.RightButton
         QtTest.QTest.mouseClick(win.canvas.viewport(), button, QtCore.Qt.KeyboardModifier.NoModifier,
                                 win.canvas.view_pos_of(x, y))
-        wait(lambda: win.displayed is not None and win.displayed is not before and not win.fg.busy)
+        wait(lambda before=before: win.displayed is not None and win.displayed is not before
+             and not win.fg.busy)
     # hover over a horse so the status bar shows what hovering reports
     QtTest.QTest.mouseMove(win.canvas.viewport(), win.canvas.view_pos_of(300, 160))
     for _ in range(50):

@@ -439,7 +439,7 @@ def plot_results(results: Sequence[dict[str, Any]], path: str | Path) -> Path:
             style["color"] = next(spam_colours)
         else:
             style["linestyle"] = "--"
-        for ax, (key, title) in zip(axes, panels):
+        for ax, (key, _title) in zip(axes, panels):
             if key is None:
                 ax.plot([e["mean"]["bp"] for e in rows], [e["mean"]["br"] for e in rows], **style)
             else:

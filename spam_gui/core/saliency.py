@@ -301,7 +301,7 @@ def infer_vit_config(sd: Mapping[str, "torch.Tensor"], path: str | os.PathLike[s
         raise _bad(path, f"non-square patches ({ph}x{pw}) are not supported")
     if "cls_token" not in sd:
         raise _bad(path,
-            f"the ViT has no [CLS] token ('cls_token'), which the saliency needs"
+            "the ViT has no [CLS] token ('cls_token'), which the saliency needs"
         )
     cls = need("cls_token", 3)
     if int(cls.shape[-1]) != dim:

@@ -414,7 +414,7 @@ class Trainer:
         crops = [random_crop(self.train[int(self.rng.integers(len(self.train)))], self.rng, cfg)
                  for _ in range(cfg.batch_size)]
         labs = [rgb_to_lab(c[0]) for c in crops]
-        x = torch.cat([encoder_input(l, cfg.lambda_c) for l in labs]).to(self.device)
+        x = torch.cat([encoder_input(lab, cfg.lambda_c) for lab in labs]).to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             deep = self.model(x)
         deep = deep.float()

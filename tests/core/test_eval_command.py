@@ -76,7 +76,7 @@ def test_eval_slic_json_plot_and_table(tmp_path, capsys):
         # annotators averaged, then images averaged
         k = entry["n_segments"]
         per_img_asa, per_img_br, per_img_gr, khat = [], [], [], []
-        for name, seed in (("img_a", 1), ("img_b", 0)):
+        for _name, seed in (("img_a", 1), ("img_b", 0)):
             image, gts = scene(seed)
             labels = slic(image, n_segments=k, compactness=10, start_label=1)
             per_img_asa.append(np.mean([M.asa(labels, g) for g in gts]))
