@@ -5,7 +5,7 @@ The samples ship without SAM, so their priors come from a classical segmentation
 rerun: a graph-based over-segmentation of each photo (Felzenszwalb-Huttenlocher, or SLIC regions
 merged on a mean-colour region adjacency graph), whose regions are then treated like mask
 proposals and aggregated with the project's own rules (:func:`spam_gui.core.prior.aggregate_proposals`,
-SPEC §5). Before aggregation each region is opened (thin tendrils dropped) and eroded by a couple
+docs/algorithm.md §5). Before aggregation each region is opened (thin tendrils dropped) and eroded by a couple
 of pixels, so that, as with SAM, thin gaps between objects stay *uncertain* (0) in the prior.
 
 Usage::

@@ -290,7 +290,7 @@ class Pipeline:
     def _sam_prior(self, image: np.ndarray, config: EngineConfig,
                    progress: Callable[[float, str], None] | None = None
                    ) -> tuple[Any, str, dict[str, Any]]:
-        """The SAM prior (automatic masks + aggregation, SPEC §5), through SAM's disk cache."""
+        """The SAM prior (automatic masks + aggregation, docs/algorithm.md §5), through SAM's disk cache."""
         sam_mod = self._sam_module()
         try:
             with self._sam_lock:  # one SAM model at a time: it is large

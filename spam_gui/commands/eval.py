@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lambda-s", type=float, default=7.5, help="spam's spatial weight (7.5)")
     parser.add_argument("--smoothing", type=int, default=1,
                         help="spam's majority-filter passes before connectivity (1; 0 = plain "
-                             "argmax labels of SPEC §4)")
+                             "argmax labels of docs/algorithm.md §4)")
     parser.add_argument("--device", default="auto", help="spam's torch device (auto, cpu, cuda)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="spam: torch CPU threads (default: torch's own choice)")

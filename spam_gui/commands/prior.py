@@ -1,4 +1,4 @@
-"""``spam prior``: prior object maps (0 = uncertain) from SAM or from mask proposals (SPEC §5).
+"""``spam prior``: prior object maps (0 = uncertain) from SAM or from mask proposals (docs/algorithm.md §5).
 
     spam prior IMAGE... --out DIR --sam-checkpoint sam_vit_b_01ec64.pth [--points-per-side 32]
     spam prior IMAGE... --out DIR --masks MASKS.npz | MASKS_DIR

@@ -1,4 +1,4 @@
-"""``spam train``: train the SPAM encoder on BSDS-style data (SPEC §7)."""
+"""``spam train``: train the SPAM encoder on BSDS-style data (docs/algorithm.md §7)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="compactness weight, paper's summation convention (default 1e-5)")
     p.add_argument("--contour-weight", type=float, default=0.0,
                    help="weight of the optional contour loss on deep features (default 0: "
-                        "SPEC §7 losses only)")
+                        "docs/algorithm.md §7 losses only)")
     p.add_argument("--smooth-weight", type=float, default=0.0,
                    help="weight of the optional assignment-smoothness loss: soft border length "
                         "inside ground-truth segments (default 0: off)")

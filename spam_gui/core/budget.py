@@ -1,4 +1,4 @@
-"""How many superpixels each prior object gets (SPEC §3).
+"""How many superpixels each prior object gets (docs/algorithm.md §3).
 
 All functions take object areas (pixel counts, uncertain pixels excluded) and return integer
 budgets ``K_o >= 1`` in the same order.

@@ -1,4 +1,4 @@
-"""Masked soft clustering of pixels into superpixels (SPEC §4), in PyTorch.
+"""Masked soft clustering of pixels into superpixels (docs/algorithm.md §4), in PyTorch.
 
 The clustering is SSN's differentiable SLIC, constrained by a prior object map: each pixel
 only considers the <= 9 candidate seeds of its initial seed, which all lie in the pixel's own
@@ -12,7 +12,7 @@ ratios. The same code runs on CPU and CUDA, and is differentiable with respect t
 appearance features (the training path, :mod:`spam_gui.core.training`, relies on it).
 
 Distances are squared Euclidean on ``[E, lambda_c * Lab]`` plus ``s_j^2 * |yx - yx_j|^2``,
-where ``s_j`` is the position scale of candidate j's object (``s * sqrt(ratio)``, SPEC §2);
+where ``s_j`` is the position scale of candidate j's object (``s * sqrt(ratio)``, docs/algorithm.md §2);
 centroid positions are kept unscaled so that objects with different scales can share
 uncertain pixels.
 
@@ -32,7 +32,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 N_CANDIDATES = 9
-CANDIDATE_RADIUS = 1.65  # x sqrt(H * W / K), SPEC §4
+CANDIDATE_RADIUS = 1.65  # x sqrt(H * W / K), docs/algorithm.md §4
 EPS = 1e-8
 # pixel slots per block of rows on the CPU (a few MB: the block stays in the caches)
 BLOCK_PIXELS = 49152

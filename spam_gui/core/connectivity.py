@@ -1,4 +1,4 @@
-"""Object-constrained connectivity of superpixels, and renumbering (SPEC §4, last step).
+"""Object-constrained connectivity of superpixels, and renumbering (docs/algorithm.md §4, last step).
 
 Every superpixel must be one 4-connected region. A piece smaller than ``0.15 x`` the mean
 superpixel size of its object is merged into the adjacent superpixel of the same object with

@@ -1,6 +1,6 @@
 """The SSN-architecture CNN encoder (Jampani et al., ECCV 2018) and its weight files.
 
-Architecture (SPEC §2): 2 x (3x3 conv 64, BN, ReLU); max-pool 3/2/1; 2 x (conv 64, BN, ReLU);
+Architecture (docs/algorithm.md §2): 2 x (3x3 conv 64, BN, ReLU); max-pool 3/2/1; 2 x (conv 64, BN, ReLU);
 max-pool 3/2/1; 2 x (conv 64, BN, ReLU); scales 2 and 3 upsampled bilinearly to full size;
 concatenate [input, scale 1, scale 2, scale 3]; 3x3 conv to ``D - 5`` channels + ReLU.
 

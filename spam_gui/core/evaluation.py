@@ -2,7 +2,7 @@
 
 :func:`evaluate` runs each method at each requested K on every image of a dataset folder
 (:mod:`spam_gui.core.datasets`) and scores the label maps with :mod:`spam_gui.core.metrics`.
-Averaging follows SPEC.md §8: ASA, BR and BP per (image, annotator), then the mean over the
+Averaging follows docs/algorithm.md §8: ASA, BR and BP per (image, annotator), then the mean over the
 image's annotators, then the mean over images; GR, EV, ΔK and K̂ per image, then the mean over
 images.
 

@@ -1,4 +1,4 @@
-"""Writing a segmentation: label PNG, object map and sidecar JSON (SPEC §9), as one set.
+"""Writing a segmentation: label PNG, object map and sidecar JSON (docs/algorithm.md §9), as one set.
 
 For an image ``<stem>`` in an output folder:
 
@@ -140,7 +140,7 @@ def sidecar(result: "SegmentationResult", image_name: str | None = None,
             image: np.ndarray | None = None, image_sha256: str | None = None,
             extra: dict[str, Any] | None = None,
             renumbering: dict[int, int] | None = None) -> dict[str, Any]:
-    """The sidecar dictionary of a result (SPEC §9).
+    """The sidecar dictionary of a result (docs/algorithm.md §9).
 
     ``superpixel_object`` gives each superpixel's object, 0 (uncertain) for a superpixel made
     only of uncertain pixels. With ``renumbering`` (original id -> id in the object PNG, see

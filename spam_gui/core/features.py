@@ -1,7 +1,7 @@
-"""Clustering features: CIE Lab colour, scaled pixel positions, and the seed grid SPEC §2 uses.
+"""Clustering features: CIE Lab colour, scaled pixel positions, and the seed grid docs/algorithm.md §2 uses.
 
 The clustering feature of a pixel is ``[E(p), lambda_c * Lab(p), s * y, s * x]`` where ``E`` are
-the deep features and ``s = lambda_s * max(n_h / H, n_w / W)`` (SPEC §2).
+the deep features and ``s = lambda_s * max(n_h / H, n_w / W)`` (docs/algorithm.md §2).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Every metric takes label maps as (H, W) integer arrays with any ids (they need n
 contiguous, start at 1, or be non-negative) and returns a Python ``float``. Everything is
 vectorised numpy (plus :mod:`scipy.ndimage`); nothing here imports Qt or torch.
 
-The definitions follow ``SPEC.md`` §8 and the superpixel evaluation framework of
+The definitions follow ``docs/algorithm.md`` §8 and the superpixel evaluation framework of
 Giraud et al. used by the SPAM paper (§4.1):
 
 - **ASA** (achievable segmentation accuracy), from an *exact* contingency table.
@@ -17,7 +17,7 @@ Giraud et al. used by the SPAM paper (§4.1):
 BSDS500 has several annotators per image: evaluate each (image, annotator) pair, average over
 annotators, then over images (see :mod:`spam_gui.core.evaluation`).
 
-Geometry used by the shape measures (a choice SPEC.md leaves open, documented here)
+Geometry used by the shape measures (a choice the definitions leave open, documented here)
 -----------------------------------------------------------------------------------
 A superpixel S is the set of the *centres* of its pixels, points of the integer lattice.
 Every quantity of the convexity ratio is measured on that one geometry, so that a digitally
@@ -37,7 +37,7 @@ convex shape (a rectangle, a square) scores exactly 1:
   ``|hull|`` is then a pixel count like ``|S|`` (it equals ``|S|`` for a digitally convex S).
 
 With this choice an n × n square has ``|S| = |hull| = n²`` and ``P(S) = P(hull) = 4(n − 1)``,
-so CR = 1. A one-pixel superpixel has zero perimeter and SRC 0 (SPEC.md §8). For a
+so CR = 1. A one-pixel superpixel has zero perimeter and SRC 0 (docs/algorithm.md §8). For a
 disconnected label, the sum of its pieces' contours can be shorter than the hull's perimeter;
 CR is then capped at 1.
 

@@ -1,4 +1,4 @@
-"""Prior object maps: aggregation of binary mask proposals into a partition (SPEC §5, paper §3.2).
+"""Prior object maps: aggregation of binary mask proposals into a partition (docs/algorithm.md §5, paper §3.2).
 
 A prior is an (H, W) integer object map where 0 means *uncertain* (a pixel free to join any nearby
 superpixel) and every other value is one object. Mask proposals from SAM (or any other tool) overlap
@@ -108,7 +108,7 @@ class Prior:
 
 
 def default_a_min(shape: Sequence[int]) -> float:
-    """SPEC §5 default minimum object area: sqrt(H * W) / 4 pixels (≈ 98 px on BSDS)."""
+    """docs/algorithm.md §5 default minimum object area: sqrt(H * W) / 4 pixels (≈ 98 px on BSDS)."""
     h, w = int(shape[0]), int(shape[1])
     return math.sqrt(h * w) / 4.0
 
@@ -186,7 +186,7 @@ def aggregate_proposals(
     scores: Sequence[float] | np.ndarray | None = None,
     stability: Sequence[float] | np.ndarray | None = None,
 ) -> Prior:
-    """Aggregate binary proposals (n, H, W) into a prior object map (SPEC §5).
+    """Aggregate binary proposals (n, H, W) into a prior object map (docs/algorithm.md §5).
 
     Parameters
     ----------
@@ -290,7 +290,7 @@ def merge_mask(
     a_min: float | None = None,
     opening: int | None = None,
 ) -> tuple[Prior, int | None]:
-    """Add one mask (e.g. from a click prompt) to an existing prior, by the rules of SPEC §5.
+    """Add one mask (e.g. from a click prompt) to an existing prior, by the rules of docs/algorithm.md §5.
 
     The mask competes with each object it overlaps on area: the smaller one keeps the overlap
     (the new mask wins ties, it is the user's latest word). ``replace`` first removes that

@@ -1,4 +1,4 @@
-"""Saliency maps for the visual-attention (VA) mode (SPEC §6, paper §3.3).
+"""Saliency maps for the visual-attention (VA) mode (docs/algorithm.md §6, paper §3.3).
 
 Two methods:
 

@@ -1,5 +1,5 @@
 """Segment Anything (SAM) from a local checkpoint: automatic mask proposals, click prompts, and a
-cached prior object map (SPEC §5, paper §3.2).
+cached prior object map (docs/algorithm.md §5, paper §3.2).
 
 * :func:`load_sam` reads a checkpoint (``sam_vit_h_4b8939.pth``, ``sam_vit_l_0b3195.pth``,
   ``sam_vit_b_01ec64.pth`` or any file holding such a state dict). The architecture is read from

@@ -1,4 +1,4 @@
-"""Seeds inside each object: random pixels refined by k-means on positions (SPEC §3).
+"""Seeds inside each object: random pixels refined by k-means on positions (docs/algorithm.md §3).
 
 References
 ----------

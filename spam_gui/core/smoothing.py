@@ -2,7 +2,7 @@
 
 The hard labels of a soft clustering (argmax of the association over the candidates) are
 speckled: single pixels and thin slivers take the label of a neighbouring superpixel whose
-centroid happens to be a little closer. Connectivity enforcement (SPEC §4) then has hundreds
+centroid happens to be a little closer. Connectivity enforcement (docs/algorithm.md §4) then has hundreds
 of tiny pieces to merge per image, and the few larger stray pieces it must keep add
 superpixels beyond the K asked for (ΔK). One pass of a 3 × 3 majority (mode) filter before
 connectivity removes most of the speckle: on the first 20 BSDS500 val images at K = 400 it

@@ -1,4 +1,4 @@
-"""``Spam``: the SuperPixel Anything Model pipeline (SPEC §1), and its per-image feature cache.
+"""``Spam``: the SuperPixel Anything Model pipeline (docs/algorithm.md §1), and its per-image feature cache.
 
 >>> spam = Spam(encoder="default")                      # doctest: +SKIP
 >>> res = spam.segment(image, n_segments=400, prior=objects)
@@ -273,7 +273,7 @@ class Spam:
         ratios:
             ``{object_id: r}`` density multipliers (paper Fig. 4b).
         lambda_s, lambda_c:
-            Weights of positions (regularity) and colour (SPEC §2).
+            Weights of positions (regularity) and colour (docs/algorithm.md §2).
         n_iter:
             Clustering iterations T.
         seed:
@@ -289,7 +289,7 @@ class Spam:
         smoothing:
             Passes of the 3 x 3 same-object majority filter on the hard labels before
             connectivity (:func:`spam_gui.core.smoothing.majority_filter`); 0 keeps the plain
-            argmax labels of SPEC §4. One pass removes most single-pixel speckle, so fewer
+            argmax labels of docs/algorithm.md §4. One pass removes most single-pixel speckle, so fewer
             stray pieces survive as extra superpixels (lower ΔK) and shapes are more regular.
         """
         t_start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Training the SPAM encoder on BSDS-style data (SPEC §7).
+"""Training the SPAM encoder on BSDS-style data (docs/algorithm.md §7).
 
 Only the encoder is trained. Each step takes a batch of random crops (one random annotator
 each, random scale and horizontal flip), computes deep features, runs the differentiable
@@ -126,7 +126,7 @@ def read_training_checkpoint(path: str | Path, device: torch.device | str = "cpu
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters of a training run (SPEC §7 defaults)."""
+    """Hyper-parameters of a training run (docs/algorithm.md §7 defaults)."""
 
     iterations: int = 20000
     batch_size: int = 6
@@ -146,7 +146,7 @@ class TrainConfig:
     checkpoint_every: int = 50
     seed: int = 0
     bf16: bool = False
-    contour_weight: float = 0.0     # optional contour loss (0 = SPEC §7 exactly)
+    contour_weight: float = 0.0     # optional contour loss (0 = docs/algorithm.md §7 exactly)
     contour_margin: float = 5.0
     min_gr: float = 0.0             # a model is 'best' only if its val GR reaches this
     smooth_weight: float = 0.0      # optional assignment-smoothness loss (0 = off)
