@@ -468,7 +468,8 @@ def test_sam_prior_source_with_progress_and_cancel(qtbot, make_window, image_fol
                 if release.is_set() or i < 2:
                     continue
                 _time.sleep(0.02)
-            return prior_from_label_map(make_prior()), "SAM vit_b prior: 3 objects"
+            return (prior_from_label_map(make_prior()), "SAM vit_b prior: 3 objects",
+                    {"source": "sam", "variant": "vit_b"})
 
     ckpt = tmp_path / "sam_vit_b.pth"
     ckpt.write_bytes(b"stand-in")
