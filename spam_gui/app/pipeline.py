@@ -25,6 +25,7 @@ import numpy as np
 
 from spam_gui.app.model.doc_data import Params, Prompt
 from spam_gui.app.model.rasters import OverlayStyle, Patch, changed_region, make_patch
+from spam_gui.core.errors import SpamError
 from spam_gui.core.image_io import ImageReadError, read_image
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ class Pipeline:
                         from spam_gui.core.spam import Spam
 
                         eng = Spam(encoder=config.encoder, device=config.device)
-                except ValueError as exc:  # bad encoder file (named), CUDA asked for but absent
+                except SpamError as exc:  # a bad encoder file (named), a device that is absent
                     raise UserError(f"engine: {exc}") from None
                 self._engines.clear()  # one engine at a time (settings changed)
                 self._engines[key] = eng
@@ -296,7 +297,7 @@ class Pipeline:
             with self._sam_lock:  # one SAM model at a time: it is large
                 out = sam_mod.sam_prior(image, config.sam_checkpoint, device=config.device,
                                         progress=progress)
-        except ValueError as exc:  # SamCheckpointError names the file
+        except SpamError as exc:  # SamCheckpointError names the file
             raise UserError(str(exc)) from None
         pr = out.prior
         variant = out.provenance.get("checkpoint", {}).get("variant", "")
@@ -322,7 +323,7 @@ class Pipeline:
                 with self._sam_lock:
                     model = sam_mod.load_sam(config.sam_checkpoint, config.device)
                     sess = sam_mod.SamSession(model, image, cache=sam_mod.default_cache())
-            except ValueError as exc:
+            except SpamError as exc:
                 raise UserError(str(exc)) from None
             self.sam_sessions.put(key, sess)
         return sess
@@ -425,7 +426,7 @@ class Pipeline:
                 saliency=sal if params.va else None, attention_ratio=params.attention_ratio,
                 ratio_mode=params.ratio_mode, saliency_method=method if params.va else None,
             )
-        except ValueError as exc:
+        except SpamError as exc:   # only the core's named errors; anything else is a bug
             raise UserError(f"{Path(path).name}: {exc}") from None
         check()
         layers = (self.layer_builder(image, res, style, sal)

@@ -26,6 +26,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from spam_gui.core.errors import SpamError
 from spam_gui.core.image_io import IMAGE_EXTENSIONS, ImageReadError, read_image, read_label_map
 
 __all__ = ["DatasetError", "Sample", "SegmentationDataset", "load_dataset", "GT_EXTENSIONS"]
@@ -34,7 +35,7 @@ GT_EXTENSIONS = (".png", ".tif", ".tiff")
 _GT_NAME = re.compile(r"^(?P<id>.+)_(?P<k>\d+)$")
 
 
-class DatasetError(ValueError):
+class DatasetError(SpamError):
     """The dataset folder does not follow the layout; the message names the file or folder."""
 
 

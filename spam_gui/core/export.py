@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from spam_gui import __version__
+from spam_gui.core.errors import SpamError
 from spam_gui.core.image_io import (
     FileWriteError,
     ImageReadError,
@@ -51,7 +52,7 @@ FOLDER_WRITE_ERRNOS = frozenset(
     e for e in (errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", None)) if e is not None)
 
 
-class OutputSetError(ValueError):
+class OutputSetError(SpamError):
     """An output set is missing, partial, mixed or changed; the message names the file."""
 
 

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from spam_gui.core.errors import SpamError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 """Accepted everywhere: as arguments and when a folder is scanned (the app and ``spam``). A file
 of several frames (an animated GIF, a multi-page TIFF) gives its first frame, with a warning
@@ -35,7 +37,7 @@ os.umask(_UMASK)
 Image.MAX_IMAGE_PIXELS = 40_000 * 40_000
 
 
-class ImageReadError(ValueError):
+class ImageReadError(SpamError):
     """An image or label map could not be read; the message names the file and the reason."""
 
 

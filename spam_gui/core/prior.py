@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import ndimage
 
+from spam_gui.core.errors import SpamError
 from spam_gui.core.image_io import ImageReadError, integer_labels, read_label_map
 
 DEFAULT_OPENING = 5
@@ -39,7 +40,7 @@ SOURCE_PROMPT = "prompt"
 SOURCE_LABEL_MAP = "label map"
 
 
-class PriorError(ValueError):
+class PriorError(SpamError):
     """A prior or a set of mask proposals is unusable; the message names the file when there is one."""
 
 
