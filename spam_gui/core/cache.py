@@ -184,15 +184,6 @@ class DiskCache:
     def entries(self) -> list[Path]:
         return list(self.dir.glob("*/*.bin")) if self.dir.is_dir() else []
 
-    def size_bytes(self) -> int:
-        total = 0
-        for p in self.entries():
-            try:
-                total += p.stat().st_size
-            except OSError:
-                pass
-        return total
-
     def clear(self) -> None:
         for p in self.entries():
             try:

@@ -91,10 +91,6 @@ class SSNEncoder(nn.Module):
             self.output[0].weight.mul_(OUTPUT_INIT_SCALE)
             self.output[0].bias.zero_()
 
-    @property
-    def out_channels(self) -> int:
-        return self.feature_dim - N_BASE_FEATURES
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, H, W) → (B, D - 5, H, W)."""
         s1 = self.scale1(x)

@@ -37,17 +37,6 @@ def position_scale(height: int, width: int, n_segments: int, lambda_s: float) ->
     return float(lambda_s) * max(n_h / height, n_w / width)
 
 
-def ratio_position_factor(ratio: float) -> float:
-    """Position-scale multiplier inside an object whose density is multiplied by ``ratio``.
-
-    ``sqrt(ratio)``: superpixels ``ratio`` times smaller in area are ``sqrt(ratio)`` times smaller
-    in side, so scaling positions by it keeps them as regular as the others.
-    """
-    if ratio <= 0:
-        raise ValueError(f"ratio must be positive, got {ratio}")
-    return math.sqrt(ratio)
-
-
 def pixel_positions(height: int, width: int) -> np.ndarray:
     """(H * W, 2) float32 array of (y, x) pixel coordinates in raster order."""
     yy, xx = np.mgrid[0:height, 0:width]
