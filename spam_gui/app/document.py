@@ -26,7 +26,8 @@ from spam_gui.app.model.state_file import (STATE_FILE_NAME, STATE_FORMAT, STATE_
                                            ImageEntry, entry_to_json, read_state_file,
                                            validate_entry)
 from spam_gui.app.qt import QtCore, QtGui
-from spam_gui.core.image_io import IMAGE_EXTENSIONS, atomic_write_bytes
+from spam_gui.core.image_io import atomic_write_bytes
+from spam_gui.core.image_io import list_folder as list_images  # the one lister (app and CLI)
 
 log = logging.getLogger(__name__)
 
@@ -198,35 +199,6 @@ class SetPromptsCommand(QtGui.QUndoCommand):
 
 
 # ----------------------------------------------------------------------------- folder
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files of a folder, in natural name order (names only: no pixel is read, and no
-    file is opened, so a folder of thousands of images lists in milliseconds)."""
-    names = []
-    try:
-        with os.scandir(folder) as it:
-            for e in it:
-                if e.name.startswith(".") or os.path.splitext(e.name)[1].lower() not in IMAGE_EXTENSIONS:
-                    continue
-                try:
-                    if not e.is_symlink() and not e.is_file():   # d_type: no stat needed
-                        continue
-                except OSError:
-                    continue
-                names.append(e.name)
-    except OSError as exc:
-        raise OSError(f"{folder}: cannot list the folder ({exc.strerror or exc})") from exc
-    names.sort(key=_natural_key)
-    base = Path(folder)
-    return [base / n for n in names]
-
-
-_DIGITS = __import__("re").compile(r"(\d+)")
-
-
-def _natural_key(name: str) -> list[Any]:
-    return [int(t) if t.isdigit() else t.lower() for t in _DIGITS.split(name)]
 
 
 def fallback_state_path(folder: Path) -> Path:

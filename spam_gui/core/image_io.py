@@ -345,15 +345,43 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def list_folder(folder: str | os.PathLike[str]) -> list[Path]:
+    """The image files of a folder (not recursive), in natural name order (``img2`` before
+    ``img10``), hidden files left out. Names only: no pixel is read and no file is opened, so a
+    folder of thousands of images lists in milliseconds. The one lister of the app and the CLI.
+
+    Raises :class:`OSError` naming the folder when it cannot be listed.
+    """
+    names = []
+    try:
+        with os.scandir(folder) as it:
+            for e in it:
+                if e.name.startswith(".") or os.path.splitext(e.name)[1].lower() not in IMAGE_EXTENSIONS:
+                    continue
+                try:
+                    if not e.is_symlink() and not e.is_file():   # d_type: no stat needed
+                        continue
+                except OSError:
+                    continue
+                names.append(e.name)
+    except OSError as exc:
+        raise OSError(f"{folder}: cannot list the folder ({exc.strerror or exc})") from exc
+    names.sort(key=_natural_key)
+    base = Path(folder)
+    return [base / n for n in names]
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _natural_key(name: str) -> list[Any]:
+    return [int(t) if t.isdigit() else t.lower() for t in _DIGITS.split(name)]
+
+
 def list_images(inputs: list[str | os.PathLike[str]]) -> list[Path]:
-    """Expand files and folders into a sorted list of image files (folders: not recursive)."""
+    """Expand files and folders (:func:`list_folder`) into a list of image files, in order."""
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
-            out.extend(
-                sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS)
-            )
-        else:
-            out.append(p)
+        out.extend(list_folder(p) if p.is_dir() else [p])
     return out

@@ -65,3 +65,16 @@ def test_spam_segment_takes_gifs_from_a_folder(tmp_path, capsys):
     assert main(["segment", str(folder), "--out", str(out), "-k", "6", "--encoder", "none",
                  "--no-progress"]) == 0
     assert (out / "anim.png").is_file()
+
+
+def test_app_and_cli_list_a_folder_alike(tmp_path):
+    """One lister: natural order, hidden files out, the same for the app and `spam segment`."""
+    from spam_gui.app.model import doc_data  # noqa: F401  (the app's model needs no Qt)
+    from spam_gui.core.image_io import list_folder
+
+    for n in ("img10.png", "img2.png", "Img1.jpg", ".hidden.png", "notes.txt"):
+        (tmp_path / n).write_bytes(b"")
+    (tmp_path / "sub.png").mkdir()
+    want = ["Img1.jpg", "img2.png", "img10.png"]
+    assert [p.name for p in list_folder(tmp_path)] == want
+    assert [p.name for p in list_images([tmp_path])] == want
