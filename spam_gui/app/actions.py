@@ -217,6 +217,8 @@ class WindowActions:
         self.w.models_label = ElidedLabel(mode=Qt.TextElideMode.ElideRight)
         self.w.models_label.setObjectName("modelsLabel")
         self.w.models_label.setMaximumWidth(420)
+        self.w.models_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
+                                          QtWidgets.QSizePolicy.Policy.Preferred)
         self.w.models_label.setStyleSheet("color: palette(mid);")
         self.w.progress = QtWidgets.QProgressBar()
         self.w.progress.setMaximumWidth(160)

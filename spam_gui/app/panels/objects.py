@@ -188,8 +188,15 @@ class ObjectsPanel(QtWidgets.QWidget):
     def _fit_numbers(self) -> None:
         """Widen the number columns when their values grew (K_o, SP: up to 5 digits)."""
         fm = self.table.fontMetrics()
+        head = self.table.horizontalHeader()
+        for c in range(self.table.columnCount()):   # room for the title and the sort arrow
+            title = self.COLS[c] if c < len(self.COLS) else ""
+            need = fm.horizontalAdvance(title) + head.style().pixelMetric(
+                QtWidgets.QStyle.PixelMetric.PM_HeaderMarkSize) + 8
+            if self.table.columnWidth(c) < need:
+                self.table.setColumnWidth(c, need)
         for c in (3, 4):
-            need = max(fm.horizontalAdvance("65535"), self.table.sizeHintForColumn(c)) + 16
+            need = max(fm.horizontalAdvance("65535"), self.table.sizeHintForColumn(c)) + 8
             if self.table.columnWidth(c) < need:
                 self.table.setColumnWidth(c, need)
 
