@@ -21,3 +21,17 @@ def missing_inputs_message(missing: list[str]) -> str:
     if len(missing) == 1:
         return f"{missing[0]}: no such file or folder"
     return "no such files or folders: " + ", ".join(missing)
+
+
+def input_images(inputs: "list[str] | list[object]") -> "tuple[list, str | None]":
+    """The images named by the inputs (files, folders), or the one-line error to report with
+    exit code 2: missing paths first, then "no images" — checked before any model loads."""
+    from spam_gui.core.image_io import list_images
+
+    missing = missing_inputs(inputs)
+    if missing:
+        return [], missing_inputs_message(missing)
+    images = list_images(inputs)  # type: ignore[arg-type]
+    if not images:
+        return [], "no images found in " + ", ".join(str(i) for i in inputs)
+    return images, None

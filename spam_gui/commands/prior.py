@@ -60,9 +60,8 @@ def _err(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spam_gui import __version__
-    from spam_gui.commands import missing_inputs, missing_inputs_message
+    from spam_gui.commands import input_images
     from spam_gui.core.errors import EXIT_USAGE
-    from spam_gui.core.image_io import list_images
 
     out_dir = Path(args.out)
     checkpoint = args.sam_checkpoint
@@ -75,13 +74,9 @@ def run(args: argparse.Namespace) -> int:
         _err("--opening and --a-min must not be negative")
         return 2
 
-    missing = missing_inputs(args.inputs)  # inputs first: before seconds of model loading
-    if missing:
-        _err(missing_inputs_message(missing))
-        return EXIT_USAGE
-    images = list_images(args.inputs)
-    if not images:
-        _err("no images found in " + ", ".join(args.inputs))
+    images, problem = input_images(args.inputs)  # inputs first: before seconds of model loading
+    if problem:
+        _err(problem)
         return EXIT_USAGE
 
     masks_for = None

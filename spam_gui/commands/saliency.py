@@ -40,21 +40,17 @@ def _fail(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spam_gui import __version__
-    from spam_gui.commands import missing_inputs, missing_inputs_message
+    from spam_gui.commands import input_images
     from spam_gui.core.cache import hash_file
     from spam_gui.core.errors import EXIT_USAGE
-    from spam_gui.core.image_io import (FileWriteError, ImageReadError, list_images, read_image,
+    from spam_gui.core.image_io import (FileWriteError, ImageReadError, read_image,
                                         write_grey8_png, write_json)
     from spam_gui.core.saliency import (CheckpointError, compute_saliency_info,
                                         default_dino_checkpoint, get_dino, saliency_to_uint8)
 
-    missing = missing_inputs(args.inputs)  # inputs first: before seconds of model loading
-    if missing:
-        _fail(missing_inputs_message(missing))
-        return EXIT_USAGE
-    images = list_images(args.inputs)
-    if not images:
-        _fail("no images found in " + ", ".join(str(i) for i in args.inputs))
+    images, problem = input_images(args.inputs)  # inputs first: before seconds of model loading
+    if problem:
+        _fail(problem)
         return EXIT_USAGE
     checkpoint = None if args.builtin else (args.dino_checkpoint or default_dino_checkpoint())
     if checkpoint:

@@ -85,10 +85,10 @@ def _prior_for(args: argparse.Namespace, path: Path, image: Any
 
 
 def run(args: argparse.Namespace) -> int:
-    from spam_gui.commands import missing_inputs, missing_inputs_message
+    from spam_gui.commands import input_images
     from spam_gui.core.encoder import EncoderLoadError
     from spam_gui.core.export import OutputFolderError, check_output_folder
-    from spam_gui.core.image_io import list_images, remove_stale_temp_files
+    from spam_gui.core.image_io import remove_stale_temp_files
     from spam_gui.core.locking import FolderLock, FolderLockedError
     from spam_gui.core.spam import Spam
 
@@ -98,13 +98,9 @@ def run(args: argparse.Namespace) -> int:
     if args.prior is not None and not args.prior.exists():
         print(f"error: {args.prior}: no such prior file or folder", file=sys.stderr)
         return 2
-    missing = missing_inputs(args.inputs)  # inputs first: before seconds of model loading
-    if missing:
-        print(f"error: {missing_inputs_message(missing)}", file=sys.stderr)
-        return 2
-    images = list_images(args.inputs)
-    if not images:
-        print("error: no images found in the inputs", file=sys.stderr)
+    images, problem = input_images(args.inputs)  # inputs first: before seconds of model loading
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     if args.prior is not None and args.prior.is_file() and len(images) > 1:
         print("error: one prior file for several images; give a folder of <stem>.png priors",
