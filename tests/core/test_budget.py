@@ -154,7 +154,10 @@ def test_attention_budget_properties(areas, k, data, r):
         assert b.sum() == k  # the total stays K
     kf_total = r * k * a[salient].sum() / a.sum()
     n_bg = int((~salient).sum())
-    bg_floor = max(BACKGROUND_MIN_SHARE * k * a[~salient].sum() / a.sum(), n_bg)
+    bg_quota = k * a[~salient] / a.sum()
+    # the background's reserve under the foreground cap (see attention_allocation)
+    bg_floor = max(BACKGROUND_MIN_SHARE * bg_quota.sum(),
+                   np.maximum(1, np.floor(BACKGROUND_MIN_SHARE * bg_quota + 1e-9)).sum(), n_bg)
     if kf_total <= k - bg_floor - 1 and (kf_total * a[salient] / a[salient].sum() >= 1).all():
         # foreground: K_f = r K a_f / A, up to rounding
         assert abs(b[salient].sum() - kf_total) <= 0.5 + 1e-9
@@ -227,7 +230,7 @@ def test_attention_cap_properties(areas, k, data, r):
     if not salient.any() or salient.all():
         assert not alloc.capped
         return
-    n_fg, n_bg = int(salient.sum()), int((~salient).sum())
+    n_fg = int(salient.sum())
     if k >= n:
         assert b.sum() == k
     uniform_quota = k * a / a.sum()
