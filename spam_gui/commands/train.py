@@ -59,8 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from spam_gui.core.devices import resolve_device
     from spam_gui.core.errors import EXIT_USAGE, CheckpointError
-    from spam_gui.core.spam import resolve_device
     from spam_gui.core.training import Trainer, TrainConfig
 
     if args.threads:

@@ -29,6 +29,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "CheckpointError",
+    "DeviceError",
     "SpamError",
     "checkpoint_message",
     "guess_model_kind",
@@ -64,6 +65,11 @@ class SpamError(ValueError):
 
 class CheckpointError(SpamError):
     """A model or checkpoint file cannot be used; the message names the file and the problem."""
+
+
+class DeviceError(SpamError):
+    """A device name that is not a device, or names one not available here (see
+    :func:`spam_gui.core.devices.resolve_device`); the message names it and the choices."""
 
 
 def _sentence(text: str) -> str:

@@ -394,29 +394,7 @@ def build_vit(config: VitConfig, device: "torch.device | str" = "cpu", meta: boo
 # Devices
 # ----------------------------------------------------------------------------------------------
 
-def resolve_device(device: "str | torch.device | None" = "auto") -> "torch.device":
-    """``"auto"`` → CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
-
-    Raises ValueError when the requested device is not available here.
-    """
-    import torch
-
-    if device is None or (isinstance(device, str) and device.strip().lower() in ("", "auto")):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available here")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
-            )
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"device {device!r} requested but MPS is not available here")
-    return dev
+from spam_gui.core.devices import resolve_device  # noqa: E402  (one definition, in core.devices)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -279,19 +279,7 @@ def _build_parts(arch, grid, ImageEncoderViT, PromptEncoder, MaskDecoder, TwoWay
 # Loading
 # --------------------------------------------------------------------------------------------
 
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``."""
-    if device is None or (isinstance(device, str) and device.lower() in ("", "auto")):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"unknown device {device!r} (use auto, cpu or cuda)") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available here")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {device!r} is not supported for SAM (use auto, cpu or cuda)")
-    return dev
+from spam_gui.core.devices import resolve_device  # noqa: E402  (one definition, in core.devices)
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

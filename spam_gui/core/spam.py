@@ -26,6 +26,7 @@ from spam_gui.core import budget as budget_mod
 from spam_gui.core.cache import hash_array
 from spam_gui.core.clustering import CANDIDATE_RADIUS, build_problem, soft_cluster
 from spam_gui.core.connectivity import enforce_connectivity, renumber
+from spam_gui.core.devices import resolve_device
 from spam_gui.core.smoothing import majority_filter
 from spam_gui.core.encoder import EncoderInfo, InferenceEncoder, load_encoder
 from spam_gui.core.features import pixel_positions, position_scale, rgb_to_lab
@@ -43,20 +44,6 @@ DEFAULT_SMOOTHING = 1  # majority-filter passes on the hard labels (see spam_gui
 def default_encoder_path() -> Path:
     """The shipped encoder weights (``resources/models/spam_encoder_d20.pt``)."""
     return resource_path("models", DEFAULT_ENCODER_FILE)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; ``"cuda"`` without CUDA raises ValueError."""
-    if isinstance(device, torch.device):
-        return device
-    d = (device or "auto").lower()
-    if d == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if d.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for, but PyTorch sees no CUDA GPU")
-    if d not in ("cpu",) and not d.startswith("cuda"):
-        raise ValueError(f"unknown device {device!r} (use auto, cpu or cuda)")
-    return torch.device(d)
 
 
 @dataclass(frozen=True)
