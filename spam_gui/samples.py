@@ -20,9 +20,9 @@ import os
 import shutil
 from pathlib import Path
 
+from spam_gui.core.env import ENV_DATA_DIR
 from spam_gui.resources import resource_path
 
-ENV_DATA_DIR = "SPAM_DATA_DIR"
 PRIORS_SUBDIR = "priors"
 
 

@@ -21,11 +21,11 @@ from spam_gui.app.document import Params
 from spam_gui.app.overlays import OverlayStyle
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 from spam_gui.app.pipeline import EngineConfig
+from spam_gui.core.env import ENV_CACHE_DIR, ENV_DINO_CHECKPOINT, ENV_SAM_CHECKPOINT, env_value
+from spam_gui.core.errors import CheckpointKind, validate_checkpoint
 
 Qt = QtCore.Qt
 
-ENV_SAM = "SPAM_SAM_CHECKPOINT"
-ENV_DINO = "SPAM_DINO_CHECKPOINT"
 MAX_RECENT = 10
 
 
@@ -37,7 +37,7 @@ def use_private_settings(folder: Path, organization: str) -> None:
     QtCore.QSettings.setDefaultFormat(QtCore.QSettings.Format.IniFormat)
     QtCore.QSettings.setPath(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope,
                              str(folder / "settings"))
-    os.environ["SPAM_CACHE_DIR"] = str(folder / "cache")
+    os.environ[ENV_CACHE_DIR] = str(folder / "cache")
 
 
 class Settings:
@@ -118,7 +118,7 @@ class Settings:
 
     @property
     def sam_checkpoint(self) -> str:
-        return self._str("models/sam_checkpoint") or os.environ.get(ENV_SAM, "").strip()
+        return self._str("models/sam_checkpoint") or env_value(ENV_SAM_CHECKPOINT) or ""
 
     @sam_checkpoint.setter
     def sam_checkpoint(self, v: str) -> None:
@@ -126,7 +126,7 @@ class Settings:
 
     @property
     def dino_checkpoint(self) -> str:
-        return self._str("models/dino_checkpoint") or os.environ.get(ENV_DINO, "").strip()
+        return self._str("models/dino_checkpoint") or env_value(ENV_DINO_CHECKPOINT) or ""
 
     @dino_checkpoint.setter
     def dino_checkpoint(self, v: str) -> None:
@@ -243,31 +243,26 @@ class Settings:
 # ----------------------------------------------------------------------------- validation
 
 
-def validate_sam_checkpoint(path: str) -> str:
-    """Check a SAM checkpoint with the core's reader (state dict + architecture from the tensor
-    shapes; the model is not built). Returns a description; raises naming the file otherwise."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ValueError(f"{p}: no such file")
+def _validate(kind: CheckpointKind, what: str, path: str) -> str:
+    """:func:`spam_gui.core.errors.validate_checkpoint`, with a missing optional dependency
+    reported as a message too (the dialog shows whatever this raises)."""
     try:
-        from spam_gui.core import sam as sam_mod
+        return validate_checkpoint(kind, path)
     except ImportError as exc:
-        raise ValueError(f"SAM support is not available ({exc})") from None
-    sd = sam_mod.read_state_dict(p)
-    arch = sam_mod.detect_architecture(sd, str(p))
-    return f"SAM {arch.describe()} ({p.name})"
+        raise ValueError(f"{what} support is not available ({exc})") from None
+
+
+def validate_sam_checkpoint(path: str) -> str:
+    """Check a SAM checkpoint with the core (state dict + architecture from the tensor shapes;
+    the model is not built). Returns a description; raises
+    :class:`~spam_gui.core.errors.CheckpointError` naming the file otherwise."""
+    return _validate("sam", "SAM", path)
 
 
 def validate_dino_checkpoint(path: str) -> str:
-    """Check a DINO (ViT) checkpoint with the core's reader; returns a description."""
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"{p}: no such file")
-    from spam_gui.core import saliency as sal
-
-    sd, heads = sal.load_vit_state_dict(p)
-    cfg = sal.infer_vit_config(sd, p, heads)
-    return f"{getattr(cfg, 'display_name', cfg)} ({p.name})"
+    """Check a DINO (ViT) checkpoint with the core; returns a description, raises
+    :class:`~spam_gui.core.errors.CheckpointError` naming the file otherwise."""
+    return _validate("dino", "DINO", path)
 
 
 class _Validator(QtCore.QObject):
@@ -387,7 +382,7 @@ class PreferencesDialog(QtWidgets.QDialog):
             "DINO gives the saliency for visual attention (e.g. "
             "<tt>dino_deitsmall16_pretrain.pth</tt>). Without them the app uses prior maps or "
             "no prior, and its built-in saliency. Environment variables "
-            f"<tt>{ENV_SAM}</tt> / <tt>{ENV_DINO}</tt> are used when these are empty.")
+            f"<tt>{ENV_SAM_CHECKPOINT}</tt> / <tt>{ENV_DINO_CHECKPOINT}</tt> are used when these are empty.")
         note.setWordWrap(True)
         note.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
                            QtWidgets.QSizePolicy.Policy.Minimum)
@@ -423,8 +418,8 @@ class PreferencesDialog(QtWidgets.QDialog):
 
     def _load(self) -> None:
         s = self.settings
-        self.sam.set_path(s._str("models/sam_checkpoint") or os.environ.get(ENV_SAM, ""))
-        self.dino.set_path(s._str("models/dino_checkpoint") or os.environ.get(ENV_DINO, ""))
+        self.sam.set_path(s.sam_checkpoint)
+        self.dino.set_path(s.dino_checkpoint)
         st = s.style
         self._color = QtGui.QColor(*st.boundary_color)
         self._show_color()

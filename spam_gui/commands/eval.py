@@ -1,7 +1,7 @@
 """``spam eval``: benchmark superpixel methods on an annotated dataset (ASA, BR/BP, GR, EV, ΔK).
 
     spam eval --data DIR [--n-segments 200,400,600,800] [--method spam|slic|...]
-              [--encoder default|none|PATH] [--prior none|gt] [--lambda-s 7.5] [--limit N]
+              [--encoder default|none|PATH] [--prior none|gt] [--lambda-s X] [--limit N]
               [--json FILE] [--plot FILE]
 
 DIR follows the BSDS layout (``images/<id>.<ext>``, ``gt/<id>_<k>.png``), e.g.
@@ -13,6 +13,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+
+from spam_gui.core.devices import DEVICE_CHOICES
+from spam_gui.core.params import DEFAULTS
 
 NAME = "eval"
 HELP = (
@@ -69,11 +72,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--prior", choices=["none", "gt"], default="none",
         help="spam's prior: none, or gt = each image's annotator-0 ground truth (0 = uncertain)",
     )
-    parser.add_argument("--lambda-s", type=float, default=7.5, help="spam's spatial weight (7.5)")
-    parser.add_argument("--smoothing", type=int, default=1,
-                        help="spam's majority-filter passes before connectivity (1; 0 = plain "
-                             "argmax labels of docs/algorithm.md §4)")
-    parser.add_argument("--device", default="auto", help="spam's torch device (auto, cpu, cuda)")
+    parser.add_argument("--lambda-s", type=float, default=DEFAULTS.lambda_s,
+                        help=f"spam's spatial weight (default {DEFAULTS.lambda_s:g})")
+    parser.add_argument("--smoothing", type=int, default=DEFAULTS.smoothing,
+                        help=f"spam's majority-filter passes before connectivity (default "
+                             f"{DEFAULTS.smoothing}; 0 = plain argmax labels of docs/algorithm.md §4)")
+    parser.add_argument("--device", default="auto",
+                        help=f"spam's torch device: {DEVICE_CHOICES} (default auto)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="spam: torch CPU threads (default: torch's own choice)")
     parser.add_argument(

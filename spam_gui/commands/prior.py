@@ -12,11 +12,13 @@ status is non-zero when any failed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from spam_gui.core.devices import DEVICE_CHOICES
+from spam_gui.core.env import ENV_SAM_CHECKPOINT, env_value
 
 NAME = "prior"
 HELP = ("compute prior object maps (16-bit PNG, 0 = uncertain) from a local SAM checkpoint or "
@@ -41,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--box-nms-thresh", type=float, default=0.7, help="default 0.7")
     g.add_argument("--points-per-batch", type=int, default=32,
                    help="prompts run together (speed/memory only; default 32)")
-    g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
+    g.add_argument("--device", default="auto", help=f"torch device: {DEVICE_CHOICES} (default auto)")
     g.add_argument("--no-cache", action="store_true",
                    help="do not read or write the disk cache of SAM results")
     g.add_argument("--save-proposals", action="store_true",
@@ -66,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     checkpoint = args.sam_checkpoint
     if args.masks is None and checkpoint is None:
-        checkpoint = os.environ.get("SPAM_SAM_CHECKPOINT", "").strip() or None
+        checkpoint = env_value(ENV_SAM_CHECKPOINT)
     if args.masks is None and checkpoint is None:
-        _err("give --sam-checkpoint FILE (or set SPAM_SAM_CHECKPOINT) or --masks FILE_OR_DIR")
+        _err(f"give --sam-checkpoint FILE (or set {ENV_SAM_CHECKPOINT}) or --masks FILE_OR_DIR")
         return 2
     if args.opening < 0 or (args.a_min is not None and args.a_min < 0):
         _err("--opening and --a-min must not be negative")

@@ -11,6 +11,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from spam_gui.core.devices import DEVICE_CHOICES
+from spam_gui.core.env import ENV_DINO_CHECKPOINT, ENV_SAM_CHECKPOINT, env_value
+from spam_gui.core.params import DEFAULTS
+
 NAME = "segment"
 HELP = "compute SPAM superpixels for images or folders and write label maps"
 
@@ -21,33 +25,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files or folders (jpg, png, tif, bmp, webp, gif)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--n-segments", "-k", type=int, default=400, help="superpixels wanted (default 400)")
+    p.add_argument("--n-segments", "-k", type=int, default=DEFAULTS.n_segments,
+                   help=f"superpixels wanted (default {DEFAULTS.n_segments})")
     p.add_argument("--prior", type=Path, default=None,
                    help="prior object map: a label-map file, or a folder holding <stem>.png per image "
                         "(0 = uncertain)")
     p.add_argument("--sam-checkpoint", type=Path,
-                   default=os.environ.get("SPAM_SAM_CHECKPOINT") or None,
+                   default=env_value(ENV_SAM_CHECKPOINT),
                    help="compute the prior with Segment Anything from this local checkpoint "
-                        "(default: $SPAM_SAM_CHECKPOINT); cached on disk")
+                        f"(default: ${ENV_SAM_CHECKPOINT}); cached on disk")
     p.add_argument("--points-per-side", type=int, default=32, help="SAM automatic grid (default 32)")
-    p.add_argument("--lambda-s", type=float, default=7.5, help="regularity λs (default 7.5)")
-    p.add_argument("--lambda-c", type=float, default=0.26, help="colour weight λc (default 0.26)")
-    p.add_argument("--iterations", type=int, default=10, help="clustering iterations T (default 10)")
-    p.add_argument("--smoothing", type=int, default=1,
+    p.add_argument("--lambda-s", type=float, default=DEFAULTS.lambda_s,
+                   help=f"regularity λs (default {DEFAULTS.lambda_s:g})")
+    p.add_argument("--lambda-c", type=float, default=DEFAULTS.lambda_c,
+                   help=f"colour weight λc (default {DEFAULTS.lambda_c:g})")
+    p.add_argument("--iterations", type=int, default=DEFAULTS.n_iter,
+                   help=f"clustering iterations T (default {DEFAULTS.n_iter})")
+    p.add_argument("--smoothing", type=int, default=DEFAULTS.smoothing,
                    help="3x3 majority-filter passes on the hard labels before connectivity "
-                        "(default 1; 0: plain argmax labels)")
+                        f"(default {DEFAULTS.smoothing}; 0: plain argmax labels)")
     p.add_argument("--encoder", default="default",
                    help="default (shipped weights), none (no network, D=5) or a weight file")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the seed placement")
+    p.add_argument("--device", default="auto", help=f"torch device: {DEVICE_CHOICES} (default auto)")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                   help=f"random seed of the seed placement (default {DEFAULTS.seed})")
     p.add_argument("--visual-attention", action="store_true",
                    help="visual-attention mode: more superpixels in salient objects")
-    p.add_argument("--ratio", type=float, default=2.5, help="density ratio of salient objects (default 2.5)")
-    p.add_argument("--saliency-threshold", type=float, default=0.1,
-                   help="mean saliency above which an object is salient (default 0.1)")
+    p.add_argument("--ratio", type=float, default=DEFAULTS.attention_ratio,
+                   help=f"density ratio of salient objects (default {DEFAULTS.attention_ratio:g})")
+    p.add_argument("--saliency-threshold", type=float, default=DEFAULTS.saliency_threshold,
+                   help="mean saliency above which an object is salient "
+                        f"(default {DEFAULTS.saliency_threshold:g})")
     p.add_argument("--dino-checkpoint", type=Path,
-                   default=os.environ.get("SPAM_DINO_CHECKPOINT") or None,
-                   help="DINO ViT checkpoint for saliency (default: $SPAM_DINO_CHECKPOINT; "
+                   default=env_value(ENV_DINO_CHECKPOINT),
+                   help=f"DINO ViT checkpoint for saliency (default: ${ENV_DINO_CHECKPOINT}; "
                         "without one, the built-in saliency)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from spam_gui.core.devices import DEVICE_CHOICES
+
 NAME = "train"
 HELP = "train the SPAM encoder on BSDS500-style data (resumable)"
 
@@ -39,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="feature distance the contour loss asks for across boundaries (default 5)")
     p.add_argument("--min-gr", type=float, default=0.0,
                    help="keep a model as best only if its val shape regularity reaches this")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--device", default="auto", help=f"torch device: {DEVICE_CHOICES} (default auto)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
     p.add_argument("--val-every", type=int, default=250, help="validate every N iterations (0: never)")
     p.add_argument("--val-images", type=int, default=20, help="size of the fixed val subset")

@@ -2,7 +2,7 @@
 
 >>> from spam_gui.core import Spam
 >>> spam = Spam(encoder="default", device="auto")
->>> res = spam.segment(image, n_segments=400)        # doctest: +SKIP
+>>> res = spam.segment(image, n_segments=600)        # doctest: +SKIP
 """
 
 from __future__ import annotations

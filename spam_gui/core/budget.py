@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-RATIO_MODES = ("local", "keep-total")
+from spam_gui.core.params import DEFAULTS, RATIO_MODES
 
 
 def largest_remainder(quotas: np.ndarray, total: int,
@@ -146,7 +146,7 @@ class AttentionBudget:
 
 
 def attention_allocation(areas: Sequence[int] | np.ndarray, n_segments: int,
-                         salient: Sequence[bool], ratio: float = 2.5,
+                         salient: Sequence[bool], ratio: float = DEFAULTS.attention_ratio,
                          background_min_share: float = BACKGROUND_MIN_SHARE) -> AttentionBudget:
     """Visual-attention budgets (paper §3.3) with the background protected by a cap.
 
@@ -216,7 +216,7 @@ def attention_allocation(areas: Sequence[int] | np.ndarray, n_segments: int,
 
 
 def attention_budget(areas: Sequence[int] | np.ndarray, n_segments: int,
-                     salient: Sequence[bool], ratio: float = 2.5) -> np.ndarray:
+                     salient: Sequence[bool], ratio: float = DEFAULTS.attention_ratio) -> np.ndarray:
     """The budgets of :func:`attention_allocation` alone (``K_o`` of each object)."""
     return attention_allocation(areas, n_segments, salient, ratio).k
 

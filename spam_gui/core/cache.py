@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from spam_gui.core.env import ENV_CACHE_DIR
 from spam_gui.core.image_io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ DEFAULT_MAX_BYTES = 2 * 1024**3
 
 def default_cache_dir() -> Path:
     """The cache root: ``SPAM_CACHE_DIR`` if set, else the platform's user cache folder."""
-    env = os.environ.get("SPAM_CACHE_DIR")
+    env = os.environ.get(ENV_CACHE_DIR)
     if env:
         return Path(env)
     try:

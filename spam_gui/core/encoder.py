@@ -11,7 +11,7 @@ once per image.
 Weight files are ``torch.save`` dictionaries::
 
     {"format": "spam-encoder", "version": 1, "arch": "ssn-v1", "feature_dim": D,
-     "in_channels": 3, "lambda_c": 0.26, "state_dict": {...}, "meta": {...}}
+     "in_channels": 3, "lambda_c": <λc>, "state_dict": {...}, "meta": {...}}
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from torch import nn
 from spam_gui.core.errors import (CheckpointError, checkpoint_message, guess_model_kind,
                                   load_failure_reason, missing_checkpoint_message,
                                   other_kind_reason)
+from spam_gui.core.params import DEFAULTS
 
 FORMAT = "spam-encoder"
 FORMAT_VERSION = 1
@@ -130,7 +131,7 @@ class EncoderInfo:
         return Path(self.path).name if self.path else "untrained"
 
 
-def save_encoder(path: str | os.PathLike[str], model: SSNEncoder, lambda_c: float = 0.26,
+def save_encoder(path: str | os.PathLike[str], model: SSNEncoder, lambda_c: float = DEFAULTS.lambda_c,
                  meta: dict[str, Any] | None = None) -> Path:
     """Save ``model`` with its metadata to ``path`` (atomic: temporary file, then rename)."""
     from spam_gui.core.image_io import atomic_write_bytes
@@ -212,7 +213,7 @@ def load_encoder(path: str | os.PathLike[str]) -> tuple[SSNEncoder, EncoderInfo]
         sha256=sha,
         feature_dim=model.feature_dim,
         in_channels=model.in_channels,
-        lambda_c=float(obj.get("lambda_c", 0.26)),
+        lambda_c=float(obj.get("lambda_c", DEFAULTS.lambda_c)),
         meta=dict(obj.get("meta", {})),
     )
     return model, info

@@ -54,6 +54,7 @@ import numpy as np
 from spam_gui.core import metrics as M
 from spam_gui.core.datasets import Sample, SegmentationDataset
 from spam_gui.core.image_io import atomic_write_bytes
+from spam_gui.core.params import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +141,9 @@ def make_method(
     *,
     encoder: str | None = "default",
     device: str = "auto",
-    lambda_s: float = 7.5,
+    lambda_s: float = DEFAULTS.lambda_s,
     prior: str = "none",
-    smoothing: int = 1,
+    smoothing: int = DEFAULTS.smoothing,
 ) -> SuperpixelMethod:
     """Build one of :data:`METHODS`.
 

@@ -1,7 +1,7 @@
 """``Spam``: the SuperPixel Anything Model pipeline (docs/algorithm.md §1), and its per-image feature cache.
 
 >>> spam = Spam(encoder="default")                      # doctest: +SKIP
->>> res = spam.segment(image, n_segments=400, prior=objects)
+>>> res = spam.segment(image, prior=objects)          # defaults: spam_gui.core.params
 >>> res2 = spam.rescale(res, object_id=3, ratio=2.0)    # only object 3 changes
 """
 
@@ -31,6 +31,7 @@ from spam_gui.core.smoothing import majority_filter
 from spam_gui.core.encoder import EncoderInfo, InferenceEncoder, load_encoder
 from spam_gui.core.features import pixel_positions, position_scale, rgb_to_lab
 from spam_gui.core.image_io import to_rgb_uint8
+from spam_gui.core.params import DEFAULTS
 from spam_gui.core.seeds import kmeans_seeds, object_rng
 from spam_gui.resources import resource_path
 
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ENCODER_FILE = "spam_encoder_d20.pt"
 MAX_LABELS = 65535
-DEFAULT_SMOOTHING = 1  # majority-filter passes on the hard labels (see spam_gui.core.smoothing)
 
 
 def default_encoder_path() -> Path:
@@ -233,21 +233,23 @@ class Spam:
     def segment(
         self,
         image: np.ndarray,
-        n_segments: int = 400,
+        n_segments: int = DEFAULTS.n_segments,
         prior: np.ndarray | None = None,
         ratios: Mapping[int, float] | None = None,
-        lambda_s: float = 7.5,
-        lambda_c: float = 0.26,
-        n_iter: int = 10,
-        seed: int = 0,
+        lambda_s: float = DEFAULTS.lambda_s,
+        lambda_c: float = DEFAULTS.lambda_c,
+        n_iter: int = DEFAULTS.n_iter,
+        seed: int = DEFAULTS.seed,
         saliency: np.ndarray | None = None,
-        attention_ratio: float = 2.5,
-        saliency_threshold: float = 0.1,
-        ratio_mode: str = "local",
+        attention_ratio: float = DEFAULTS.attention_ratio,
+        saliency_threshold: float = DEFAULTS.saliency_threshold,
+        ratio_mode: str = DEFAULTS.ratio_mode,
         saliency_method: str | None = None,
-        smoothing: int = DEFAULT_SMOOTHING,
+        smoothing: int = DEFAULTS.smoothing,
     ) -> SegmentationResult:
         """Segment ``image`` into about ``n_segments`` superpixels inside the prior's objects.
+
+        The defaults of the tunable parameters are those of :data:`spam_gui.core.params.DEFAULTS`.
 
         Parameters
         ----------

@@ -45,6 +45,7 @@ from spam_gui.core.errors import (CheckpointError, checkpoint_message, guess_mod
                                   other_kind_reason)
 from spam_gui.core.features import pixel_positions, position_scale, rgb_to_lab
 from spam_gui.core.image_io import atomic_write_bytes, read_image, read_label_map
+from spam_gui.core.params import DEFAULTS
 from spam_gui.core.seeds import kmeans_seeds
 
 log = logging.getLogger(__name__)
@@ -135,14 +136,14 @@ class TrainConfig:
     feature_dim: int = 20
     n_seeds: int = 100
     n_iter: int = 5
-    lambda_s: float = 7.5
-    lambda_c: float = 0.26
+    lambda_s: float = DEFAULTS.lambda_s
+    lambda_c: float = DEFAULTS.lambda_c
     compactness: float = 1e-5       # the paper's summation convention (x pixels per crop)
     scale_min: float = 0.75
     scale_max: float = 3.0
     val_every: int = 250
     val_images: int = 20
-    val_k: int = 400
+    val_k: int = DEFAULTS.n_segments
     checkpoint_every: int = 50
     seed: int = 0
     bf16: bool = False

@@ -200,7 +200,7 @@ def test_preferences_validate_checkpoints_on_the_spot(qtbot, tmp_path, which):
     assert bad.name in field.status.text()
     field.set_path(str(tmp_path / "missing.pth"))
     qtbot.waitUntil(lambda: field.valid is not None, timeout=30000)
-    assert field.valid is False and "no such file" in field.status.text()
+    assert field.valid is False and "missing.pth: no such" in field.status.text()
     dlg.width_spin.setValue(4)
     dlg.apply()
     s = Settings()

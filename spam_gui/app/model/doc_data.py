@@ -13,22 +13,28 @@ from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum
 from typing import Any
 
+from spam_gui.core.params import DEFAULTS, RATIO_MODES
+
 MAX_PROMPT_POINTS = 256
 MAX_COORD = 1_000_000
 
 
 @dataclass(frozen=True)
 class Params:
-    """Segmentation parameters of one image (the engine's parameters, visual attention)."""
+    """Segmentation parameters of one image (the engine's parameters, visual attention).
 
-    n_segments: int = 400
-    lambda_s: float = 7.5
-    lambda_c: float = 0.26
-    n_iter: int = 10
-    smoothing: int = 1
+    The defaults are the engine's (:data:`spam_gui.core.params.DEFAULTS`); ``va`` (visual
+    attention on or off) is the app's own switch.
+    """
+
+    n_segments: int = DEFAULTS.n_segments
+    lambda_s: float = DEFAULTS.lambda_s
+    lambda_c: float = DEFAULTS.lambda_c
+    n_iter: int = DEFAULTS.n_iter
+    smoothing: int = DEFAULTS.smoothing
     va: bool = False
-    attention_ratio: float = 2.5
-    ratio_mode: str = "local"
+    attention_ratio: float = DEFAULTS.attention_ratio
+    ratio_mode: str = DEFAULTS.ratio_mode
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,7 +73,7 @@ class Params:
             n_iter=min(max(self.n_iter, 0), 100),
             smoothing=min(max(self.smoothing, 0), 5),
             attention_ratio=min(max(self.attention_ratio, 0.01), 100.0),
-            ratio_mode=self.ratio_mode if self.ratio_mode in ("local", "keep-total") else "local",
+            ratio_mode=self.ratio_mode if self.ratio_mode in RATIO_MODES else DEFAULTS.ratio_mode,
         )
 
 

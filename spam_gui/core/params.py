@@ -1,0 +1,68 @@
+"""The default segmentation parameters: written here once, read by everyone else.
+
+The engine (:meth:`spam_gui.core.spam.Spam.segment`), evaluation, training, the ``spam``
+commands (their argparse defaults and help texts) and the app's per-image
+:class:`spam_gui.app.model.doc_data.Params` all take their defaults from :data:`DEFAULTS`.
+Change a number here and it changes everywhere.
+
+No torch, no Qt: a plain frozen dataclass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["DEFAULTS", "RATIO_MODES", "SegmentParams"]
+
+RATIO_MODES: tuple[str, ...] = ("local", "keep-total")
+"""How per-object density ratios share the budget (see :func:`spam_gui.core.budget.ratio_budget`)."""
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    """The tunable parameters of one segmentation, with their defaults.
+
+    Attributes
+    ----------
+    n_segments:
+        K, the number of superpixels wanted.
+    lambda_s:
+        λs, the weight of pixel positions (regularity), docs/algorithm.md §2.
+    lambda_c:
+        λc, the weight of CIELAB colour in the encoder input and the clustering features.
+    n_iter:
+        T, the soft-clustering iterations.
+    smoothing:
+        Passes of the 3 x 3 same-object majority filter on the hard labels (0: plain argmax).
+    seed:
+        Seeds the random seed placement; the same seed gives the same result.
+    attention_ratio:
+        r, the density multiplier of salient objects in visual-attention mode.
+    saliency_threshold:
+        The mean saliency above which an object counts as salient.
+    ratio_mode:
+        One of :data:`RATIO_MODES`.
+    """
+
+    n_segments: int = 400
+    lambda_s: float = 7.5
+    lambda_c: float = 0.26
+    n_iter: int = 10
+    smoothing: int = 1
+    seed: int = 0
+    attention_ratio: float = 2.5
+    saliency_threshold: float = 0.1
+    ratio_mode: str = "local"
+
+    def __post_init__(self) -> None:
+        if self.ratio_mode not in RATIO_MODES:
+            raise ValueError(f"ratio_mode must be one of {RATIO_MODES}, got {self.ratio_mode!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The parameters as a JSON-ready dict, keyed by the engine's argument names."""
+        return asdict(self)
+
+
+DEFAULTS = SegmentParams()
+"""The defaults: ``DEFAULTS.lambda_s`` and so on."""
