@@ -86,12 +86,12 @@ def _prior_for(args: argparse.Namespace, path: Path, image: Any
 
         return prior.object_map, {"source": "label map", **prior_file_info(src)}, None
     if args.sam_checkpoint is not None:
-        from spam_gui.core.sam import compute_prior
+        from spam_gui.core.sam import AmgParams, sam_prior
 
-        object_map, provenance = compute_prior(image, args.sam_checkpoint,
-                                               points_per_side=args.points_per_side,
-                                               device=args.device)
-        return object_map, {"source": "sam", **provenance}, None
+        res = sam_prior(image, args.sam_checkpoint,
+                        params=AmgParams(points_per_side=int(args.points_per_side)),
+                        device=args.device)
+        return res.prior.object_map, {"source": "sam", **res.provenance}, None
     return None, {"source": "none"}, None
 
 

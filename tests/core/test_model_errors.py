@@ -167,6 +167,7 @@ def _no_loading(monkeypatch) -> None:
 
     monkeypatch.setattr(spam_mod, "Spam", boom)
     monkeypatch.setattr(sam_mod, "load_sam", boom)
+    monkeypatch.setattr(sam_mod.prior, "load_sam", boom)   # where sam_prior looks it up
     monkeypatch.setattr(S, "get_dino", boom)
 
 

@@ -18,14 +18,13 @@ from spam_gui.core.sam import (
     AmgParams,
     SamCheckpointError,
     SamSession,
-    _Resampler,
-    compute_prior,
     detect_architecture,
     load_sam,
     read_state_dict,
     resolve_device,
     sam_prior,
 )
+from spam_gui.core.sam.generator import _FastDecoder, _index_state, _Resampler
 
 torch.set_num_threads(1)
 
@@ -232,8 +231,6 @@ def test_resampler_matches_sam_postprocess():
 
 
 def test_fast_decoder_equals_sam_mask_decoder(tiny):
-    from spam_gui.core.sam import _FastDecoder, _index_state
-
     sam = tiny.model
     torch.manual_seed(3)
     feats = torch.randn(1, PROMPT_DIM, IMG // PATCH, IMG // PATCH)
@@ -320,11 +317,17 @@ def test_click_prompts_use_the_kept_embedding(session, tiny, image, tmp_path):
 
 # -- the prior through the cache --------------------------------------------------------------
 
-def test_compute_prior_goes_through_the_cache(tiny_ckpt, image, tmp_path):
+def _prior(image, ckpt, points_per_side=32, device="auto", cache=None, **kw):
+    res = sam_prior(image, ckpt, params=kw.pop("params", None)
+                    or AmgParams(points_per_side=points_per_side), device=device, cache=cache, **kw)
+    return res.prior.object_map, res.provenance
+
+
+def test_sam_prior_goes_through_the_cache(tiny_ckpt, image, tmp_path):
     cache = DiskCache("sam", root=tmp_path)
     params = AmgParams(points_per_side=4, pred_iou_thresh=-1e9, stability_score_thresh=0.0,
                        stability_score_offset=0.05)
-    om, prov = compute_prior(image, tiny_ckpt, device="cpu", cache=cache, params=params)
+    om, prov = _prior(image, tiny_ckpt, device="cpu", cache=cache, params=params)
     assert om.shape == (48, 64) and om.dtype == np.int32
     assert prov["cache"] is None and prov["checkpoint"]["variant"] == "custom"
     assert len(prov["checkpoint"]["sha256"]) == 64
@@ -332,7 +335,7 @@ def test_compute_prior_goes_through_the_cache(tiny_ckpt, image, tmp_path):
     assert prov["aggregation"]["opening"] == 5
     assert {o["id"] for o in prov["objects"]} == set(np.unique(om).tolist()) - {0}
 
-    om2, prov2 = compute_prior(image, tiny_ckpt, device="cpu", cache=cache, params=params)
+    om2, prov2 = _prior(image, tiny_ckpt, device="cpu", cache=cache, params=params)
     assert prov2["cache"] == "prior"
     np.testing.assert_array_equal(om, om2)
     assert prov2["objects"] == prov["objects"]
@@ -341,14 +344,15 @@ def test_compute_prior_goes_through_the_cache(tiny_ckpt, image, tmp_path):
     res = sam_prior(image, tiny_ckpt, params=params, device="cpu", cache=cache, a_min=50)
     assert res.provenance["cache"] == "proposals" and res.prior.a_min == 50
 
-    # the convenience signature; SAM's default thresholds (random weights: few or no masks)
-    om3, prov3 = compute_prior(image, tiny_ckpt, 4, "cpu", None)
+    # SAM's default thresholds (random weights: few or no masks); no cache, then the cache
+    om3, prov3 = _prior(image, tiny_ckpt, 4, "cpu", None)
     assert prov3["cache"] is None and om3.shape == (48, 64)
-    om4, prov4 = compute_prior(image, tiny_ckpt, 4, "cpu", cache)
+    om4, prov4 = _prior(image, tiny_ckpt, 4, "cpu", cache)
     assert prov4["cache"] is None
-    res = compute_prior(image, tiny_ckpt, 4, "cpu", cache)
-    assert res.provenance["cache"] == "prior" and res.to_json()["cache"] == "prior"
-    np.testing.assert_array_equal(res.object_map, om4)
+    res = sam_prior(image, tiny_ckpt, params=AmgParams(points_per_side=4), device="cpu",
+                    cache=cache)
+    assert res.provenance["cache"] == "prior" and res.proposals is None
+    np.testing.assert_array_equal(res.prior.object_map, om4)
 
     with pytest.raises(SamCheckpointError, match=r"gone\.pth: no such SAM checkpoint file"):
-        compute_prior(image, tmp_path / "gone.pth", cache=cache)
+        sam_prior(image, tmp_path / "gone.pth", cache=cache)
