@@ -169,6 +169,7 @@ def _no_loading(monkeypatch) -> None:
     monkeypatch.setattr(sam_mod, "load_sam", boom)
     monkeypatch.setattr(sam_mod.prior, "load_sam", boom)   # where sam_prior looks it up
     monkeypatch.setattr(S, "get_dino", boom)
+    monkeypatch.setattr(S.compute, "get_dino", boom)   # where compute_saliency looks it up
 
 
 @pytest.mark.parametrize("command", ["segment", "prior", "saliency"])

@@ -48,7 +48,7 @@ def tiny_vit(num_classes: int = 0, seed: int = 0, **kw) -> VisionTransformer:
 def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SPAM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("SPAM_DINO_CHECKPOINT", raising=False)
-    S._dino_memo.clear()
+    S.dino._dino_memo.clear()
 
 
 @pytest.fixture(scope="module")
@@ -274,7 +274,7 @@ def test_compute_saliency_builtin_is_cached(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("recomputed instead of read from the cache")
 
-    monkeypatch.setattr(S, "builtin_saliency", boom)
+    monkeypatch.setattr(S.compute, "builtin_saliency", boom)
     again = S.compute_saliency_info(img, cache=cache)
     assert again.from_cache and again.method == method
     np.testing.assert_array_equal(again.saliency, sal)
@@ -289,7 +289,8 @@ def test_compute_saliency_dino_is_cached_per_checkpoint(tmp_path, ckpts, monkeyp
     assert method == "dino-" + S.DinoSaliency(ckpts["dino"], device="cpu").config.arch
     assert sal.shape == (50, 75) and 0.0 <= sal.min() and sal.max() <= 1.0
 
-    monkeypatch.setattr(S, "get_dino", lambda *a, **k: pytest.fail("model used despite the cache"))
+    monkeypatch.setattr(S.compute, "get_dino",
+                        lambda *a, **k: pytest.fail("model used despite the cache"))
     res = S.compute_saliency_info(img, dino_checkpoint=ckpts["dino"], cache=cache)
     assert res.from_cache and res.method == method
     assert res.info["checkpoint"] == ckpts["dino"].name and res.info["checkpoint_sha256"]
@@ -303,7 +304,8 @@ def test_default_cache_and_no_cache(tmp_path, monkeypatch):
     img = image(30, 40)
     S.compute_saliency(img)  # default cache: SPAM_CACHE_DIR (set by the fixture)
     assert DiskCache("saliency").entries()
-    monkeypatch.setattr(S, "builtin_saliency", lambda *a, **k: np.zeros((30, 40), np.float32))
+    monkeypatch.setattr(S.compute, "builtin_saliency",
+                        lambda *a, **k: np.zeros((30, 40), np.float32))
     assert S.compute_saliency(img)[0].max() > 0  # from the cache
     assert S.compute_saliency(img, cache=False)[0].max() == 0  # recomputed
 

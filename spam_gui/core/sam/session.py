@@ -107,5 +107,6 @@ class SamSession:
 
     def automatic_masks(self, params: AmgParams | None = None, *, method: str = "fast",
                         progress: ProgressFn | None = None) -> Proposals:
-        """SAM's automatic masks on this image (:func:`~spam_gui.core.sam.generator.generate_proposals`)."""
+        """SAM's automatic masks on this image (see
+        :func:`~spam_gui.core.sam.generator.generate_proposals`)."""
         return generate_proposals(self, params, method=method, progress=progress)

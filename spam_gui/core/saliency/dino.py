@@ -1,82 +1,46 @@
-"""Saliency maps for the visual-attention (VA) mode (docs/algorithm.md §6, paper §3.3).
+"""DINO saliency: read a local ViT checkpoint (errors naming the file), build the timm model
+from the tensor shapes, and turn an image into its last-layer [CLS] attention map.
 
-Two methods:
-
-* **DINO** (the paper's method): a self-supervised ViT (ViT-S/16, ViT-S/8, ViT-B/16, ViT-B/8 or
-  any plain ViT with a [CLS] token) built with timm and loaded from a local checkpoint file.
-  The saliency is the last layer's attention of the [CLS] token to the patch tokens, averaged
-  over the heads, computed at any image size (the position embeddings are interpolated),
-  upsampled to the image and normalised to [0, 1]. The architecture is read from the tensor
-  shapes in the file, never from its name. Nothing is ever downloaded.
-* **Built-in** (:data:`BUILTIN_METHOD` = ``"builtin-bms-sr"``): boolean-map saliency (Zhang &
-  Sclaroff, ICCV 2013) averaged with a multi-scale spectral residual (Hou & Zhang, CVPR 2007),
-  on the Lab channels, smoothed, with a mild centre prior; numpy / OpenCV only, no weights. It
-  is the fallback when no DINO checkpoint is set.
-
-The single entry point is :func:`compute_saliency`; results go through the disk cache
-(namespace ``"saliency"``), keyed by the image content, the checkpoint's sha256 and the method's
-parameters, so asking twice for the same map costs a file read.
-
-This module imports torch and timm only when a DINO checkpoint is used.
+Any plain ViT with a [CLS] token (ViT-S/16, ViT-S/8, ViT-B/16, ViT-B/8, ...) is accepted; the
+architecture is read from the tensor shapes in the file, never from its name, and nothing is
+ever downloaded. The map is the [CLS] token's attention to the patch tokens, averaged over the
+heads, at any image size (the position embeddings are interpolated), upsampled to the image and
+normalised to [0, 1]. torch and timm are imported only when a model is read or built.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 import cv2
 import numpy as np
 
-from spam_gui.core.cache import DiskCache, hash_array, hash_file_cached, make_key
+from spam_gui.core.cache import hash_file_cached
+from spam_gui.core.devices import resolve_device
+from spam_gui.core.env import ENV_DINO_CHECKPOINT, env_value
 from spam_gui.core.errors import CheckpointError as BaseCheckpointError
 from spam_gui.core.errors import (checkpoint_message, guess_model_kind, load_failure_reason,
                                   missing_checkpoint_message, other_kind_reason)
 from spam_gui.core.image_io import to_rgb_uint8
+from spam_gui.core.saliency.builtin import normalise01
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+__all__ = ["DEFAULT_MAX_SIDE", "DEFAULT_MIN_SIDE", "IMAGENET_MEAN", "IMAGENET_STD",
+           "CheckpointError", "DinoCheckpointError", "DinoSaliency", "VitConfig", "build_vit",
+           "checkpoint_error", "cls_attention", "default_dino_checkpoint", "get_dino",
+           "infer_vit_config", "load_vit_state_dict", "resolve_device"]
+
 log = logging.getLogger(__name__)
-
-__all__ = [
-    "BUILTIN_METHOD",
-    "CACHE_NAMESPACE",
-    "CheckpointError",
-    "DinoCheckpointError",
-    "DinoSaliency",
-    "SaliencyResult",
-    "VitConfig",
-    "builtin_saliency",
-    "compute_saliency",
-    "compute_saliency_info",
-    "default_dino_checkpoint",
-    "get_dino",
-    "infer_vit_config",
-    "load_vit_state_dict",
-    "resolve_device",
-    "saliency_to_uint8",
-]
-
-BUILTIN_METHOD = "builtin-bms-sr"
-"""Name of the weight-free fallback, as shown to users and written to sidecars."""
-
-BUILTIN_DESCRIPTION = ("built-in saliency, no weights: boolean maps + spectral residual "
-                       "(less accurate than DINO)")
-
-CACHE_NAMESPACE = "saliency"
-SALIENCY_VERSION = 1
-"""Bump when the maps a method produces change; older cache entries are then ignored."""
-
-ENV_DINO_CHECKPOINT = "SPAM_DINO_CHECKPOINT"
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -99,7 +63,7 @@ CheckpointError = DinoCheckpointError
 """The old name of :class:`DinoCheckpointError`, kept so that imports keep working."""
 
 
-def _bad(path: Any, reason: str) -> DinoCheckpointError:
+def checkpoint_error(path: Any, reason: str) -> DinoCheckpointError:
     """The error for a DINO checkpoint, in the one wording of :func:`checkpoint_message`."""
     return DinoCheckpointError(checkpoint_message(path, "dino", reason))
 
@@ -116,7 +80,7 @@ _WRAPPER_KEYS = ("teacher", "model_ema", "state_dict_ema", "model", "state_dict"
 def _read_checkpoint_file(path: Path) -> Any:
     """The raw object stored in ``path`` (torch ``.pth`` / ``.pt`` or ``.safetensors``)."""
     if path.is_dir():
-        raise _bad(path, "it is a folder, not a file")
+        raise checkpoint_error(path, "it is a folder, not a file")
     if not path.is_file():
         raise DinoCheckpointError(missing_checkpoint_message(path, "dino"))
     try:
@@ -124,9 +88,9 @@ def _read_checkpoint_file(path: Path) -> Any:
         with open(path, "rb") as fh:
             head = fh.read(16)
     except OSError as exc:
-        raise _bad(path, f"it cannot be read: {exc.strerror or exc}") from None
+        raise checkpoint_error(path, f"it cannot be read: {exc.strerror or exc}") from None
     if size == 0:
-        raise _bad(path, "the file is empty")
+        raise checkpoint_error(path, "the file is empty")
 
     import torch
 
@@ -140,7 +104,7 @@ def _read_checkpoint_file(path: Path) -> Any:
 
             return load_file(str(path), device="cpu")
         except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
-            raise _bad(path, load_failure_reason(exc, head)) from None
+            raise checkpoint_error(path, load_failure_reason(exc, head)) from None
 
     try:
         # Only tensors and plain containers (plus the argparse.Namespace of DINO's full
@@ -149,7 +113,7 @@ def _read_checkpoint_file(path: Path) -> Any:
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - pickle / zip / runtime errors of every kind
         # our words only: torch's text advises loading with weights_only=False
-        raise _bad(path, load_failure_reason(exc, head)) from None
+        raise checkpoint_error(path, load_failure_reason(exc, head)) from None
 
 
 def _is_tensor(x: Any) -> bool:
@@ -198,10 +162,10 @@ def load_vit_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, "torch.
     p = Path(path)
     obj = _read_checkpoint_file(p)
     if not isinstance(obj, Mapping):
-        raise _bad(p, f"it holds a {type(obj).__name__}, not a state dict")
+        raise checkpoint_error(p, f"it holds a {type(obj).__name__}, not a state dict")
     found = guess_model_kind(dict(obj))
     if found is not None and found != "dino":
-        raise _bad(p, other_kind_reason(found))
+        raise checkpoint_error(p, other_kind_reason(found))
     for cand in _candidate_dicts(obj):
         prefixes = sorted(
             {k[: -len(_QKV_KEY)] for k in cand if isinstance(k, str) and k.endswith(_QKV_KEY)},
@@ -222,7 +186,7 @@ def load_vit_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, "torch.
                 "DINO .pth file or timm's weights instead")
     else:
         hint = ""
-    raise _bad(
+    raise checkpoint_error(
         p, f"no '{_QKV_KEY}' (or prefixed) key found"
         + (f"; its keys start with {sample}" if sample else "; it holds no tensors")
         + hint
@@ -288,9 +252,9 @@ def infer_vit_config(sd: Mapping[str, "torch.Tensor"], path: str | os.PathLike[s
     def need(key: str, ndim: int) -> "torch.Tensor":
         t = sd.get(key)
         if t is None:
-            raise _bad(path, f"incomplete: '{key}' is missing")
+            raise checkpoint_error(path, f"incomplete: '{key}' is missing")
         if t.ndim != ndim:
-            raise _bad(path,
+            raise checkpoint_error(path,
                 f"'{key}' has shape {tuple(t.shape)}, expected {ndim} dimensions"
             )
         return t
@@ -298,23 +262,23 @@ def infer_vit_config(sd: Mapping[str, "torch.Tensor"], path: str | os.PathLike[s
     proj = need("patch_embed.proj.weight", 4)
     dim, in_chans, ph, pw = (int(s) for s in proj.shape)
     if ph != pw:
-        raise _bad(path, f"non-square patches ({ph}x{pw}) are not supported")
+        raise checkpoint_error(path, f"non-square patches ({ph}x{pw}) are not supported")
     if "cls_token" not in sd:
-        raise _bad(path,
+        raise checkpoint_error(path,
             "the ViT has no [CLS] token ('cls_token'), which the saliency needs"
         )
     cls = need("cls_token", 3)
     if int(cls.shape[-1]) != dim:
-        raise _bad(path, f"'cls_token' has shape {tuple(cls.shape)}, expected (1, 1, {dim})")
+        raise checkpoint_error(path, f"'cls_token' has shape {tuple(cls.shape)}, expected (1, 1, {dim})")
     depth = 0
     block_ids = {int(m.group(1)) for k in sd if (m := re.match(r"blocks\.(\d+)\.", k))}
     while depth in block_ids:
         depth += 1
     if depth == 0 or depth != len(block_ids):
-        raise _bad(path, "transformer blocks missing or not numbered 0..N-1")
+        raise checkpoint_error(path, "transformer blocks missing or not numbered 0..N-1")
     qkv = need("blocks.0.attn.qkv.weight", 2)
     if tuple(qkv.shape) != (3 * dim, dim):
-        raise _bad(path,
+        raise checkpoint_error(path,
             f"'blocks.0.attn.qkv.weight' has shape {tuple(qkv.shape)}, "
             f"expected {(3 * dim, dim)} for embedding dimension {dim}"
         )
@@ -332,14 +296,14 @@ def infer_vit_config(sd: Mapping[str, "torch.Tensor"], path: str | os.PathLike[s
     else:
         side = math.isqrt(n_pos)
         if side * side != n_pos:
-            raise _bad(path,
+            raise checkpoint_error(path,
                 f"'pos_embed' has {n_pos} positions, not a square grid of patches"
             )
         grid, no_embed_class = (side, side), True
     if num_heads is None:
         num_heads = _heads_for_dim(dim)
     if num_heads <= 0 or dim % num_heads:
-        raise _bad(path, f"{num_heads} heads do not divide the embedding dimension {dim}")
+        raise checkpoint_error(path, f"{num_heads} heads do not divide the embedding dimension {dim}")
     return VitConfig(
         embed_dim=dim,
         patch_size=ph,
@@ -391,13 +355,6 @@ def build_vit(config: VitConfig, device: "torch.device | str" = "cpu", meta: boo
 
 
 # ----------------------------------------------------------------------------------------------
-# Devices
-# ----------------------------------------------------------------------------------------------
-
-from spam_gui.core.devices import resolve_device  # noqa: E402  (one definition, in core.devices)
-
-
-# ----------------------------------------------------------------------------------------------
 # DINO saliency
 # ----------------------------------------------------------------------------------------------
 
@@ -413,26 +370,6 @@ def _vit_input_size(h: int, w: int, patch: int, max_side: int, min_side: int) ->
     th = max(patch, int(round(h * scale / patch)) * patch)
     tw = max(patch, int(round(w * scale / patch)) * patch)
     return th, tw
-
-
-def _normalise01(sal: np.ndarray) -> np.ndarray:
-    """Min-max to [0, 1] (float32); a constant map becomes all zeros (nothing stands out)."""
-    sal = np.asarray(sal, dtype=np.float64)
-    sal = np.where(np.isfinite(sal), sal, 0.0)
-    lo, hi = float(sal.min()), float(sal.max())
-    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
-        return np.zeros(sal.shape, np.float32)
-    return np.clip((sal - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
-
-
-@dataclass
-class SaliencyResult:
-    """A saliency map and how it was made."""
-
-    saliency: np.ndarray  # (H, W) float32 in [0, 1]
-    method: str  # e.g. "dino-vits16" or BUILTIN_METHOD
-    info: dict[str, Any] = field(default_factory=dict)  # for sidecars: checkpoint, params, …
-    from_cache: bool = False
 
 
 class DinoSaliency:
@@ -472,14 +409,14 @@ class DinoSaliency:
         missing = [k for k in wanted if k not in sd]
         missing_needed = [k for k in missing if not k.startswith(("norm.", "head.", "fc_norm."))]
         if missing_needed:
-            raise _bad(self.path,
+            raise checkpoint_error(self.path,
                 f"incomplete {self.config.display_name} checkpoint, missing "
                 f"{missing_needed[:5]}{' …' if len(missing_needed) > 5 else ''}"
             )
         bad_shape = [k for k in wanted if k in sd and tuple(sd[k].shape) != tuple(wanted[k].shape)]
         if bad_shape:
             k = bad_shape[0]
-            raise _bad(self.path,
+            raise checkpoint_error(self.path,
                 f"'{k}' has shape {tuple(sd[k].shape)}, expected "
                 f"{tuple(wanted[k].shape)} for {self.config.display_name}"
             )
@@ -546,7 +483,7 @@ class DinoSaliency:
         h, w = rgb.shape[:2]
         att = self.attention(rgb).mean(axis=0)
         up = cv2.resize(att.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-        return _normalise01(up)
+        return normalise01(up)
 
 
 def _has_param(model: Any, name: str) -> bool:
@@ -613,239 +550,6 @@ def get_dino(checkpoint: str | os.PathLike[str], device: "str | torch.device" = 
     return hit
 
 
-# ----------------------------------------------------------------------------------------------
-# Built-in saliency (no weights)
-# ----------------------------------------------------------------------------------------------
-
-BUILTIN_PARAMS: dict[str, Any] = {
-    # spectral residual (Hou & Zhang, CVPR 2007): what stands out of the image's spectrum
-    "sr_widths": (64, 128),  # working resolutions (long side)
-    "sr_avg_kernel": 3,  # box filter on the log-amplitude spectrum
-    "sr_pad": 0.125,  # reflect padding before the FFT (fraction of a side): no border artefacts
-    # boolean maps (BMS, Zhang & Sclaroff, ICCV 2013): regions enclosed by others, not touching
-    # the border, in thresholded L, a, b channels; fills whole objects, where SR marks details
-    "bms_size": 200,  # working resolution (long side)
-    "bms_step": 16,  # threshold step on the 8-bit Lab channels
-    "bms_weight": 0.5,  # final = (1 - w) * SR + w * BMS
-    "blur_sigma": 0.04,  # Gaussian smoothing, fraction of the long side
-    "center_sigma": 0.45,  # centre prior: Gaussian, fraction of each side
-    "center_weight": 0.4,  # map *= (1 - w) + w * prior
-    "gamma": 2.0,  # contrast: the background goes towards 0, as with DINO's attention
-}
-
-
-def _spectral_residual(channel: np.ndarray, avg_kernel: int) -> np.ndarray:
-    """Spectral-residual saliency of one 2-D float channel (Hou & Zhang 2007), unsmoothed."""
-    from scipy.ndimage import uniform_filter
-
-    f = np.fft.fft2(channel)
-    log_amp = np.log(np.abs(f) + 1e-8)
-    phase = np.angle(f)
-    # the spectrum is periodic: average with wrap-around
-    residual = log_amp - uniform_filter(log_amp, size=avg_kernel, mode="wrap")
-    return np.abs(np.fft.ifft2(np.exp(residual + 1j * phase))) ** 2
-
-
-def _resize_long(image: np.ndarray, long_side: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    scale = float(long_side) / max(h, w)
-    sh, sw = max(8, int(round(h * scale))), max(8, int(round(w * scale)))
-    interp = cv2.INTER_AREA if sh * sw < h * w else cv2.INTER_LINEAR
-    return cv2.resize(image, (sw, sh), interpolation=interp)
-
-
-def _spectral_residual_map(lab: np.ndarray, cfg: Mapping[str, Any]) -> np.ndarray:
-    """Multi-scale spectral residual of the Lab channels, at the size of ``lab``, in [0, 1]."""
-    h, w = lab.shape[:2]
-    maps = []
-    for width in cfg["sr_widths"]:
-        small = _resize_long(lab, int(width))
-        sh, sw = small.shape[:2]
-        py, px = int(round(float(cfg["sr_pad"]) * sh)), int(round(float(cfg["sr_pad"]) * sw))
-        if py or px:
-            small = cv2.copyMakeBorder(small, py, py, px, px, cv2.BORDER_REFLECT_101)
-        sal = np.zeros(small.shape[:2], np.float64)
-        for c in range(3):
-            ch = small[..., c].astype(np.float64)
-            if float(ch.std()) > 1e-6:
-                sal += _spectral_residual(ch, int(cfg["sr_avg_kernel"]))
-        sigma = max(0.5, float(cfg["blur_sigma"]) * max(sh, sw))
-        sal = cv2.GaussianBlur(sal, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-        sal = _normalise01(sal[py:py + sh, px:px + sw])
-        maps.append(cv2.resize(sal, (w, h), interpolation=cv2.INTER_LINEAR))
-    return _normalise01(np.mean(maps, axis=0))
-
-
-def _boolean_map_saliency(lab: np.ndarray, cfg: Mapping[str, Any]) -> np.ndarray:
-    """Boolean-map saliency: the mean, over thresholds of each Lab channel, of the regions that
-    do not touch the image border (each map weighted by 1/sqrt(area), favouring compact
-    objects), smoothed; at the size of ``lab``, in [0, 1]."""
-    h, w = lab.shape[:2]
-    small = cv2.GaussianBlur(_resize_long(lab, int(cfg["bms_size"])), (0, 0), 1.0)
-    sh, sw = small.shape[:2]
-    acc = np.zeros((sh, sw), np.float64)
-    step = max(1, int(cfg["bms_step"]))
-    n_maps = 0
-    for c in range(3):
-        ch = small[..., c]
-        lo, hi = float(ch.min()), float(ch.max())
-        for t in np.arange(lo + step / 2.0, hi, step):
-            above = ch > t
-            for mask in (above, ~above):
-                n_maps += 1
-                n, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
-                inside = np.ones(n, bool)
-                inside[0] = False  # the other side of the threshold
-                inside[np.concatenate([comp[0], comp[-1], comp[:, 0], comp[:, -1]])] = False
-                enclosed = inside[comp]
-                area = int(enclosed.sum())
-                if area:
-                    acc += enclosed / math.sqrt(area)
-    if n_maps:
-        acc /= n_maps
-    acc = cv2.GaussianBlur(acc, (0, 0), max(0.5, float(cfg["blur_sigma"]) * max(sh, sw)))
-    return _normalise01(cv2.resize(acc, (w, h), interpolation=cv2.INTER_LINEAR))
-
-
-def builtin_saliency(image: np.ndarray, **params: Any) -> np.ndarray:
-    """Weight-free saliency (H, W) float32 in [0, 1]: :data:`BUILTIN_METHOD`.
-
-    The mean of two classical maps computed on the Lab channels: a multi-scale spectral
-    residual (Hou & Zhang, CVPR 2007; what stands out of the image's spectrum: small objects,
-    details) and boolean-map saliency (Zhang & Sclaroff, ICCV 2013; regions enclosed by others,
-    not touching the border: whole objects). Smoothed, a mild centre prior applied, normalised
-    to [0, 1] with a gamma of 2 that pushes the background towards 0 (as DINO's attention does,
-    so the VA threshold of 0.1 picks objects, not everything). About 20 ms per BSDS image.
-    Override any of :data:`BUILTIN_PARAMS` by keyword.
-    """
-    unknown = set(params) - set(BUILTIN_PARAMS)
-    if unknown:
-        raise TypeError(f"unknown built-in saliency parameter(s): {sorted(unknown)}")
-    cfg = {**BUILTIN_PARAMS, **params}
-    rgb = to_rgb_uint8(image)
-    h, w = rgb.shape[:2]
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
-    bw = float(cfg["bms_weight"])
-    sal = np.zeros((h, w), np.float64)
-    if bw < 1:
-        sal += (1.0 - bw) * _spectral_residual_map(lab.astype(np.float32), cfg)
-    if bw > 0:
-        sal += bw * _boolean_map_saliency(lab, cfg)
-    cw = float(cfg["center_weight"])
-    if cw > 0:
-        ys = (np.arange(h, dtype=np.float64) - (h - 1) / 2) / (float(cfg["center_sigma"]) * h)
-        xs = (np.arange(w, dtype=np.float64) - (w - 1) / 2) / (float(cfg["center_sigma"]) * w)
-        prior = np.exp(-0.5 * (ys[:, None] ** 2 + xs[None, :] ** 2))
-        sal = sal * ((1.0 - cw) + cw * prior)
-    sal = _normalise01(sal)
-    if float(cfg["gamma"]) != 1.0:
-        sal = sal ** float(cfg["gamma"])
-    return sal.astype(np.float32)
-
-
-# ----------------------------------------------------------------------------------------------
-# Entry point
-# ----------------------------------------------------------------------------------------------
-
 def default_dino_checkpoint() -> str | None:
     """The DINO checkpoint named by ``SPAM_DINO_CHECKPOINT``, or None."""
-    v = os.environ.get(ENV_DINO_CHECKPOINT, "").strip()
-    return v or None
-
-
-def saliency_to_uint8(saliency: np.ndarray) -> np.ndarray:
-    """A [0, 1] map as (H, W) uint8 0..255 (for 8-bit PNGs)."""
-    return np.clip(np.rint(np.asarray(saliency, np.float64) * 255.0), 0, 255).astype(np.uint8)
-
-
-def _resolve_cache(cache: DiskCache | bool | None) -> DiskCache | None:
-    if cache is None or cache is True:
-        return DiskCache(CACHE_NAMESPACE)
-    if cache is False:
-        return None
-    return cache
-
-
-def compute_saliency_info(image: np.ndarray, dino_checkpoint: str | os.PathLike[str] | None = None,
-                          device: "str | torch.device" = "auto",
-                          cache: DiskCache | bool | None = None,
-                          max_side: int = DEFAULT_MAX_SIDE,
-                          min_side: int = DEFAULT_MIN_SIDE) -> SaliencyResult:
-    """:func:`compute_saliency`, returning a :class:`SaliencyResult` with sidecar details."""
-    rgb = to_rgb_uint8(image)
-    h, w = rgb.shape[:2]
-    store = _resolve_cache(cache)
-    image_sha = hash_array(rgb)
-    if dino_checkpoint is not None and str(dino_checkpoint).strip():
-        p = Path(dino_checkpoint)
-        if not p.is_file():
-            raise (DinoCheckpointError(missing_checkpoint_message(p, "dino")) if not p.is_dir()
-                   else _bad(p, "it is a folder, not a file"))
-        ckpt_sha = hash_file_cached(p)
-        params = {"max_side": int(max_side), "min_side": int(min(min_side, max_side))}
-        key = make_key("saliency", SALIENCY_VERSION, "dino", image_sha, ckpt_sha, params)
-        info_base = {"checkpoint": p.name, "checkpoint_sha256": ckpt_sha, "params": params}
-    else:
-        p = None
-        params = {k: list(v) if isinstance(v, tuple) else v for k, v in BUILTIN_PARAMS.items()}
-        key = make_key("saliency", SALIENCY_VERSION, BUILTIN_METHOD, image_sha, params)
-        info_base = {"checkpoint": None, "checkpoint_sha256": None, "params": params}
-
-    if store is not None:
-        hit = store.get_arrays(key, required=("saliency", "info"))
-        if hit is not None and hit["saliency"].shape == (h, w):
-            try:
-                info = json.loads(str(hit["info"]))
-                method = str(info["method"])
-            except (KeyError, ValueError, TypeError):
-                info = None
-            if info is not None:
-                sal = np.clip(hit["saliency"].astype(np.float32), 0.0, 1.0)
-                return SaliencyResult(sal, method, info, from_cache=True)
-
-    if p is not None:
-        dino = get_dino(p, device, max_side=max_side, min_side=min_side)
-        sal = dino(rgb)
-        method = dino.method_name
-        info = {"method": method, "model": dino.config.display_name,
-                "description": f"DINO {dino.config.display_name}: last-layer [CLS] attention, "
-                               "mean over heads",
-                **info_base,
-                "params": {**info_base["params"], "num_heads": dino.config.num_heads}}
-    else:
-        sal = builtin_saliency(rgb)
-        method = BUILTIN_METHOD
-        info = {"method": method, "model": None, "description": BUILTIN_DESCRIPTION, **info_base}
-    sal = np.ascontiguousarray(sal, dtype=np.float32)
-    if store is not None:
-        store.put_arrays(key, saliency=sal, info=np.array(json.dumps(info)))
-    return SaliencyResult(sal, method, info, from_cache=False)
-
-
-def compute_saliency(image: np.ndarray, dino_checkpoint: str | os.PathLike[str] | None = None,
-                     device: "str | torch.device" = "auto",
-                     cache: DiskCache | bool | None = None) -> tuple[np.ndarray, str]:
-    """Saliency map of an image: ``(map, method_name)``.
-
-    Parameters
-    ----------
-    image:
-        (H, W, 3) uint8 RGB (grey, RGBA and float images are converted).
-    dino_checkpoint:
-        A local DINO / timm ViT checkpoint; None (or "") uses the built-in
-        :data:`BUILTIN_METHOD`, which needs no weights.
-    device:
-        For DINO: ``"auto"``, ``"cpu"``, ``"cuda"``…
-    cache:
-        None or True: the default disk cache (namespace ``"saliency"``); a
-        :class:`~spam_gui.core.cache.DiskCache` to use another; False: no cache.
-
-    Returns
-    -------
-    (saliency, method):
-        ``saliency`` (H, W) float32 in [0, 1]; ``method`` e.g. ``"dino-vits16"`` or
-        ``"builtin-bms-sr"``. Raises :class:`CheckpointError` naming the file when
-        the checkpoint is missing, corrupt or not a ViT.
-    """
-    res = compute_saliency_info(image, dino_checkpoint=dino_checkpoint, device=device, cache=cache)
-    return res.saliency, res.method
+    return env_value(ENV_DINO_CHECKPOINT)
