@@ -104,13 +104,8 @@ def test_full_disk_at_the_nth_write_leaves_nothing_a_reader_accepts(tmp_path, re
         read_output_set(tmp_path, "img")
 
 
-@pytest.mark.parametrize("k", [1, 2, 3])
-def test_a_kill_between_the_renames_is_never_accepted_as_a_set(tmp_path, results, monkeypatch,
-                                                                k):
-    """The process stops before its k-th rename: the reader accepts only the old set (k = 1)
-    and refuses the mixed one (the new label PNG, maybe the new object PNG, the old sidecar)."""
-    img, old, new = results
-    save_result(tmp_path, "img", old, image=img)
+def _kill_before_rename(monkeypatch, k: int) -> None:
+    """The process "dies" at its k-th rename: ``os.replace`` fails from then on."""
     real = os.replace
     calls = []
 
@@ -121,6 +116,16 @@ def test_a_kill_between_the_renames_is_never_accepted_as_a_set(tmp_path, results
         return real(src, dst)
 
     monkeypatch.setattr(os, "replace", killed)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_a_kill_between_the_renames_is_never_accepted_as_a_set(tmp_path, results, monkeypatch,
+                                                                k):
+    """The process stops before its k-th rename: the reader accepts only the old set (k = 1)
+    and refuses the mixed one (the new label PNG, maybe the new object PNG, the old sidecar)."""
+    img, old, new = results
+    save_result(tmp_path, "img", old, image=img)
+    _kill_before_rename(monkeypatch, k)
     with pytest.raises(FileWriteError):
         save_result(tmp_path, "img", new, image=img)
     monkeypatch.undo()
@@ -134,16 +139,7 @@ def test_a_kill_between_the_renames_is_never_accepted_as_a_set(tmp_path, results
 @pytest.mark.parametrize("k", [2, 3])
 def test_pngs_without_their_sidecar_are_refused(tmp_path, results, monkeypatch, k):
     img, res, _ = results
-    real = os.replace
-    calls = []
-
-    def killed(src, dst):
-        calls.append(dst)
-        if len(calls) == k:
-            raise OSError(errno.EINTR, "Interrupted")
-        return real(src, dst)
-
-    monkeypatch.setattr(os, "replace", killed)
+    _kill_before_rename(monkeypatch, k)
     with pytest.raises(FileWriteError):
         save_result(tmp_path, "img", res, image=img)
     monkeypatch.undo()
