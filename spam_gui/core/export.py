@@ -151,10 +151,12 @@ def sidecar(result: "SegmentationResult", image_name: str | None = None,
     h, w = result.labels.shape
     if image_sha256 is None and image is not None:
         image_sha256 = hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
-    sp_obj = result.certain_superpixel_object()[1:]
+    # indexed by label, like the API's SegmentationResult.superpixel_object (entry 0 unused, 0)
+    sp_obj = np.asarray(result.certain_superpixel_object()).copy()
+    sp_obj[0] = 0
     if renumbering:
         sp_obj = _renumbered(sp_obj, renumbering)
-    ids, n = np.unique(sp_obj, return_counts=True)
+    ids, n = np.unique(sp_obj[1:], return_counts=True)
     counts = {int(i): int(c) for i, c in zip(ids, n)}
     objects = []
     for oid in sorted(result.objects_info):

@@ -44,8 +44,9 @@ def test_app_and_cli_sidecars_have_the_same_keys_and_values(qtbot, make_window, 
     assert app["image"]["sha256"] == cli["image"]["sha256"]
     assert app["program"]["name"] == "spam-gui" and cli["program"]["name"] == "spam segment"
     assert app["parameters"]["n_segments"] == cli["parameters"]["n_segments"] == 60
-    # superpixel_object is indexed like the Python API's certain_superpixel_object()[1:]
-    assert len(app["superpixel_object"]) == app["n_superpixels"]
+    # superpixel_object is indexed by label, like the Python API (entry 0 unused)
+    assert len(app["superpixel_object"]) == app["n_superpixels"] + 1
     o = win.displayed
-    assert app["superpixel_object"] == np.asarray(
+    assert app["superpixel_object"][1:] == np.asarray(
         o.result.certain_superpixel_object()[1:]).astype(int).tolist()
+    assert len(o.result.superpixel_object) == len(app["superpixel_object"])

@@ -59,7 +59,7 @@ def _check_output(out: Path, stem: str, prior: np.ndarray | None = None) -> dict
     assert doc["n_superpixels"] == n
     expected = np.ones_like(labels) if prior is None else prior.astype(np.int32)
     assert np.array_equal(objects, expected)
-    sp_obj = np.concatenate([[0], doc["superpixel_object"]])
+    sp_obj = np.asarray(doc["superpixel_object"])   # indexed by label, like the API
     certain = objects > 0
     assert np.array_equal(sp_obj[labels][certain], objects[certain])
     return doc

@@ -88,7 +88,7 @@ def test_sidecar_has_the_spec_keys(tmp_path, result):
         assert o["n_superpixels"] == counts[o["id"]]
         assert o["ratio"] == (2.0 if o["id"] == 12 else 1.0)
     assert doc["n_superpixels"] == res.n_superpixels
-    assert len(doc["superpixel_object"]) == res.n_superpixels
+    assert len(doc["superpixel_object"]) == res.n_superpixels + 1      # indexed by label
     assert set(doc["timings"]) >= {"features", "clustering", "total"}
     assert doc["program"]["version"]
 
@@ -152,7 +152,7 @@ def test_object_ids_above_65535_are_renumbered_and_mapped_back(tmp_path, spam):
     assert np.array_equal(lut[written], prior)                  # nothing lost
     assert [(o["id"], o["original_id"]) for o in doc["objects"]] == [(1, 3), (2, 70000), (3, 123456)]
     labels = read_label_map(paths["labels"])
-    sp_obj = np.concatenate([[0], doc["superpixel_object"]])
+    sp_obj = np.asarray(doc["superpixel_object"])
     certain = written > 0
     assert np.array_equal(sp_obj[labels][certain], written[certain])
     assert res.objects.max() == 123456                          # the result itself is unchanged
@@ -181,11 +181,11 @@ def test_superpixels_of_uncertain_pixels_only_get_object_0(tmp_path, spam):
     doc = json.loads(paths["sidecar"].read_text(encoding="utf-8"))
     labels = read_label_map(paths["labels"])
     sp_obj = np.asarray(doc["superpixel_object"])
-    assert sp_obj.shape == (res.n_superpixels,)
+    assert sp_obj.shape == (res.n_superpixels + 1,) and sp_obj[0] == 0
     for lab in range(1, res.n_superpixels + 1):
         owners = np.unique(prior[(labels == lab) & (prior > 0)])
-        assert sp_obj[lab - 1] == (owners[0] if owners.size else 0), lab
-    n_uncertain = int((sp_obj == 0).sum())
+        assert sp_obj[lab] == (owners[0] if owners.size else 0), lab
+    n_uncertain = int((sp_obj[1:] == 0).sum())
     assert n_uncertain > 0                 # the case this test is about does occur
     assert doc["n_uncertain_superpixels"] == n_uncertain
     assert sum(o["n_superpixels"] for o in doc["objects"]) + n_uncertain == res.n_superpixels
