@@ -170,7 +170,7 @@ class DisplayController:
         self.w.controls.saliency_label.setText(
             o.saliency_method or ("DINO" if self.w.config.dino_checkpoint else "built-in")
             + " (when VA or the heatmap is on)")
-        t = res.timings.get("total") or o.seconds
+        t = o.seconds or res.timings.get("total")   # what this view took: a click or a segment
         self.w.set_status(f"{o.path.name}: {res.n_superpixels} superpixels, "
                         f"{len(res.objects_info)} objects · {o.prior_note}"
                         + (f" · {t * 1000:.0f} ms" if t else ""))

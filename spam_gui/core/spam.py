@@ -453,7 +453,8 @@ class Spam:
                                          region, oid)
         info = dict(result.objects_info)
         info[oid] = replace(old, ratio=float(ratio), k=k_new)
-        timings = {"rescale": time.perf_counter() - t0}
+        # the segmentation's own timings stay (the sidecar reports them), plus this rescale
+        timings = {**result.timings, "rescale": time.perf_counter() - t0}
         return replace(result, labels=labels, superpixel_object=sp_obj, objects_info=info,
                        timings=timings)
 

@@ -50,3 +50,14 @@ def test_app_and_cli_sidecars_have_the_same_keys_and_values(qtbot, make_window, 
     assert app["superpixel_object"][1:] == np.asarray(
         o.result.certain_superpixel_object()[1:]).astype(int).tolist()
     assert len(o.result.superpixel_object) == len(app["superpixel_object"])
+
+
+def test_a_rescaled_result_keeps_the_segmentation_timings():
+    from spam_gui.core.spam import Spam
+    from tests.app.conftest import make_image, make_prior
+
+    spam = Spam(encoder="none", device="cpu")
+    res = spam.segment(make_image(0), n_segments=40, prior=make_prior(), n_iter=3)
+    out = spam.rescale(res, 2, 2.0)
+    assert set(res.timings) <= set(out.timings) and "rescale" in out.timings
+    assert out.timings["total"] == res.timings["total"]
