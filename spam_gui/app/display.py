@@ -167,7 +167,7 @@ class DisplayController:
             self.request_heatmap()
         self.w.refresh_row(self.w.row)
         self.w.engine.update_models_label()
-        self.w.controls.saliency_label.setText(
+        self.w.controls.set_saliency_text(
             o.saliency_method or ("DINO" if self.w.config.dino_checkpoint else "built-in")
             + " (when VA or the heatmap is on)")
         t = o.seconds or res.timings.get("total")   # what this view took: a click or a segment

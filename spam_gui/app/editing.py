@@ -108,8 +108,8 @@ class Editing:
         if self.w.doc is None:
             return
         self.w.view.errors.pop(self.w.row, None)
-        self.w.pipeline.images.clear()
-        self.w.pipeline.priors.clear()
+        self.w.pipeline.forget_images()
+        self.w.pipeline.forget_priors()
         self.w.view.displayed = None
         self.w.view.refresh(force=True)
 

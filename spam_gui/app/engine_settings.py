@@ -29,17 +29,17 @@ class EngineSettings:
                                  s.device)
 
     def on_edited(self) -> None:
-        c = self.w.controls
+        choice = self.w.controls.engine_choice()
         s = self.w.settings
-        if c.prior.currentData() == "sam" and not s.sam_checkpoint:
+        if choice["prior_source"] == "sam" and not s.sam_checkpoint:
             self.show()   # back to the source in use: nothing is recomputed
             self.w.report_error("Prior from SAM needs a SAM checkpoint: set one in "
                               "Preferences → Models, then choose SAM again")
             return
-        s.encoder_mode = c.encoder.currentData()
-        s.prior_source = c.prior.currentData()
-        s.prior_folder = c.prior_folder.text().strip()
-        s.device = c.device.currentData()
+        s.encoder_mode = choice["encoder_mode"]
+        s.prior_source = choice["prior_source"]
+        s.prior_folder = choice["prior_folder"]
+        s.device = choice["device"]
         self.apply()
 
     def apply(self) -> None:
@@ -61,7 +61,7 @@ class EngineSettings:
             self.w.fg.cancel()
             self.w.bg.cancel()
             self.w.view.outcomes.clear()
-            self.w.pipeline.priors.clear()
+            self.w.pipeline.forget_priors()
             self.w.view.errors.clear()
             self.w.view.displayed = None
             self.w.file_panel.model.refresh_all()
@@ -83,8 +83,7 @@ class EngineSettings:
         start = self.w.settings.prior_folder or (str(self.w.session.folder) if self.w.session else str(Path.home()))
         d = QtWidgets.QFileDialog.getExistingDirectory(self.w, "Folder of prior maps (<stem>.png)", start)
         if d:
-            self.w.controls.prior_folder.setText(d)
-            self.w.controls.prior.setCurrentIndex(self.w.controls.prior.findData("maps"))
+            self.w.controls.choose_prior_folder(d)
             self.on_edited()
 
     def open_preferences(self) -> None:
@@ -99,11 +98,10 @@ class EngineSettings:
         enc = (o.encoder_name if o is not None and o.encoder_name else self.w.engine_name) or {
             "default": "shipped", "none": "none"}.get(c.encoder, Path(c.encoder).name)
         if c.encoder == "default" and enc.startswith("none"):
-            self.w.controls.encoder_file.setText("shipped weights not installed: "
-                                               "colour + position only")
-            self.w.controls.encoder_file.setVisible(True)
+            self.w.controls.set_encoder_note("shipped weights not installed: "
+                                             "colour + position only")
         elif self.w.settings.encoder_mode != "file":
-            self.w.controls.encoder_file.setVisible(False)
+            self.w.controls.set_encoder_note(None)
         prior = {"none": "none", "maps": "prior maps",
                  "sam": f"SAM ({Path(c.sam_checkpoint).name})" if c.sam_checkpoint else "SAM (not set)"
                  }[c.prior_source]

@@ -137,14 +137,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.set_params(self.settings.default_params)
         self.engine.show()
         self.set_mode("scale")
-        geo = self.settings.q.value("window/geometry")
+        geo, state = self.settings.window_layout()
         if geo is not None:
             self.restoreGeometry(geo)
         else:
             screen = QtGui.QGuiApplication.primaryScreen()
             avail = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1400, 900)
             self.resize(min(1600, int(avail.width() * 0.92)), min(1000, int(avail.height() * 0.92)))
-        state = self.settings.q.value("window/state")
         if state is not None:
             self.restoreState(state)
         self.menus.update_recent_menu()
@@ -556,8 +555,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.flush()
         if self.session is not None:
             self.session.save_now()
-        self.settings.q.setValue("window/geometry", self.saveGeometry())
-        self.settings.q.setValue("window/state", self.saveState())
+        self.settings.save_window_layout(self.saveGeometry(), self.saveState())
         self.settings.sync()
         self.fg.stop()
         self.bg.stop()

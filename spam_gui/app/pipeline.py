@@ -219,6 +219,14 @@ class Pipeline:
         for c in (self.images, self.priors, self.saliency_maps, self.prompt_masks):
             c.clear()
 
+    def forget_images(self) -> None:
+        """Drop every cached image (Recompute reads the files again)."""
+        self.images.clear()
+
+    def forget_priors(self) -> None:
+        """Drop every cached prior (the prior source changed, or Recompute)."""
+        self.priors.clear()
+
     def forget_image(self, path: Path) -> None:
         """Drop the cached pixels of ``path`` (its file changed)."""
         for k in self.images.keys():

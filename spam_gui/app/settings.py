@@ -181,6 +181,14 @@ class Settings:
     def set_layer_visible(self, name: str, v: bool) -> None:
         self.q.setValue(f"view/layer_{name}", bool(v))
 
+    def window_layout(self) -> tuple[object, object]:
+        """(geometry, dock state) saved by :meth:`save_window_layout`, None each when unset."""
+        return self.q.value("window/geometry"), self.q.value("window/state")
+
+    def save_window_layout(self, geometry: object, state: object) -> None:
+        self.q.setValue("window/geometry", geometry)
+        self.q.setValue("window/state", state)
+
     @property
     def object_opacity(self) -> float:
         return min(max(self._float("view/object_opacity", 0.3), 0.0), 1.0)

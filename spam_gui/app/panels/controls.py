@@ -234,6 +234,25 @@ class ControlsPanel(QtWidgets.QWidget):
         self.prior.setToolTip("" if available else
                               "SAM needs a checkpoint: set one in Preferences → Models")
 
+    def engine_choice(self) -> dict[str, str]:
+        """The engine choices shown: encoder mode, prior source, prior folder, device."""
+        return {"encoder_mode": self.encoder.currentData(), "prior_source": self.prior.currentData(),
+                "prior_folder": self.prior_folder.text().strip(),
+                "device": self.device.currentData()}
+
+    def choose_prior_folder(self, folder: str) -> None:
+        """Show ``folder`` as the prior-map folder and "folder of prior maps" as the source."""
+        self.prior_folder.setText(folder)
+        self.prior.setCurrentIndex(self.prior.findData("maps"))
+
+    def set_encoder_note(self, text: str | None) -> None:
+        """A note under the encoder choice (None hides it)."""
+        self.encoder_file.setText(text or "")
+        self.encoder_file.setVisible(bool(text))
+
+    def set_saliency_text(self, text: str) -> None:
+        self.saliency_label.setText(text)
+
     def set_engine(self, encoder_mode: str, encoder_file: str, prior_source: str,
                    prior_folder: str, device: str) -> None:
         self._loading = True
