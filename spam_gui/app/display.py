@@ -413,7 +413,9 @@ class DisplayController:
             params = s.default_params
             dkey = state_key(params, {}, ())
         key = outcome_key(dkey, self.w.config)
-        if self.cached_outcome(s.paths[row], key) is not None:
+        # no stat here (the file list asks for every visible row on each repaint); a file that
+        # changed is caught when its image is shown or exported (cached_outcome)
+        if (str(s.paths[row]), key) in self.outcomes:
             return DocState.SUPERPIXELS_READY, ""
         if row in self.prior_ready_rows:
             return DocState.PRIOR_READY, ""

@@ -246,7 +246,6 @@ class Pipeline:
                 raise UserError(str(exc)) from None
             img.setflags(write=False)
             self.images.put(key, img)
-            _image_digest(img)
         return img
 
     def cached_image(self, path: Path) -> np.ndarray | None:
