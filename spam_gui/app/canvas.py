@@ -9,6 +9,13 @@ Mouse: wheel zooms about the cursor; dragging with any button pans; a click (pre
 without moving) is reported as ``clicked(x, y, button, modifiers)`` in image pixels. Moving the
 pointer reports ``hovered(x, y)`` (``-1, -1`` outside the image). Folders and images dropped on
 the view are reported as ``files_dropped``.
+
+Strokes: when the active tool draws (``set_stroke_mode(True)``: paint, split, lasso, brush), the
+left and right buttons no longer pan or click; a press, the moves while held and the release are
+reported as ``stroke_started(x, y, button, modifiers)``, ``stroke_moved(x, y)`` and
+``stroke_finished(x, y, moved)`` in image pixels clamped to the image (a stroke may start or
+leave outside it). The middle button always pans. ``set_stroke_path`` previews a stroke or a
+lasso; ``set_brush_radius`` shows the brush outline under the pointer.
 """
 
 from __future__ import annotations
@@ -81,6 +88,9 @@ def rgb_qimage(image: np.ndarray) -> QtGui.QImage:
 class Canvas(QtWidgets.QGraphicsView):
     clicked = QtCore.Signal(int, int, object, object)   # x, y, Qt.MouseButton, modifiers
     hovered = QtCore.Signal(int, int)
+    stroke_started = QtCore.Signal(int, int, object, object)   # x, y, button, modifiers
+    stroke_moved = QtCore.Signal(int, int)
+    stroke_finished = QtCore.Signal(int, int, bool)             # x, y, moved beyond a click
     files_dropped = QtCore.Signal(list)
     zoom_changed = QtCore.Signal(float)
 
@@ -125,6 +135,12 @@ class Canvas(QtWidgets.QGraphicsView):
         self._press: tuple[QtCore.QPointF, Qt.MouseButton] | None = None
         self._panning = False
         self._last_pan = QtCore.QPointF()
+        self.stroke_mode = False
+        self._stroking = False
+        self._stroke_moved = False
+        self._stroke_item: QtWidgets.QGraphicsPathItem | None = None
+        self._brush_item: QtWidgets.QGraphicsEllipseItem | None = None
+        self._brush_radius = 0
         self.message = ""
         self.message_is_error = False
         self._message_label = QtWidgets.QLabel(self)
@@ -297,6 +313,74 @@ class Canvas(QtWidgets.QGraphicsView):
         shape = Qt.CursorShape.OpenHandCursor if self.mode == "view" else Qt.CursorShape.CrossCursor
         self.viewport().setCursor(shape)
 
+    # -- strokes --------------------------------------------------------------------------
+    def set_stroke_mode(self, on: bool) -> None:
+        """Left/right drags draw strokes (True) or pan (False); see the module docstring."""
+        self.stroke_mode = bool(on)
+        if not on:
+            self._stroking = False
+            self.set_stroke_path(None)
+            self.set_brush_radius(0)
+
+    def clamp_pos(self, view_pos: QtCore.QPoint | QtCore.QPointF) -> tuple[int, int]:
+        """Image pixel under ``view_pos``, clamped to the image (-1, -1 without an image)."""
+        if self._image_size is None:
+            return -1, -1
+        p = self.mapToScene(QtCore.QPoint(int(view_pos.x()), int(view_pos.y())))
+        w, h = self._image_size
+        return (min(max(int(np.floor(p.x())), 0), w - 1),
+                min(max(int(np.floor(p.y())), 0), h - 1))
+
+    def set_stroke_path(self, points: list[tuple[float, float]] | None, closed: bool = False,
+                        color: QtGui.QColor | None = None, width: float = 2.0) -> None:
+        """Preview a stroke (a polyline, or a closed lasso) in image pixels; None removes it."""
+        if self._stroke_item is not None:
+            self._scene.removeItem(self._stroke_item)
+            self._stroke_item = None
+        if not points:
+            return
+        path = QtGui.QPainterPath(QtCore.QPointF(points[0][0] + 0.5, points[0][1] + 0.5))
+        for x, y in points[1:]:
+            path.lineTo(x + 0.5, y + 0.5)
+        if closed:
+            path.closeSubpath()
+        pen = QtGui.QPen(color or QtGui.QColor(255, 220, 0), width)
+        pen.setCosmetic(True)
+        item = QtWidgets.QGraphicsPathItem(path)
+        item.setPen(pen)
+        if closed:
+            fill = QtGui.QColor(pen.color())
+            fill.setAlpha(50)
+            item.setBrush(fill)
+        item.setZValue(8)
+        self._scene.addItem(item)
+        self._stroke_item = item
+
+    def set_brush_radius(self, radius: int) -> None:
+        """Show a brush outline of ``radius`` image pixels under the pointer (0 hides it)."""
+        self._brush_radius = max(0, int(radius))
+        if self._brush_radius == 0:
+            if self._brush_item is not None:
+                self._scene.removeItem(self._brush_item)
+                self._brush_item = None
+            return
+        if self._brush_item is None:
+            pen = QtGui.QPen(QtGui.QColor(255, 255, 255), 1.5)
+            pen.setCosmetic(True)
+            self._brush_item = QtWidgets.QGraphicsEllipseItem()
+            self._brush_item.setPen(pen)
+            self._brush_item.setZValue(9)
+            self._brush_item.setVisible(False)
+            self._scene.addItem(self._brush_item)
+
+    def _move_brush(self, x: int, y: int) -> None:
+        if self._brush_item is None:
+            return
+        r = self._brush_radius
+        self._brush_item.setVisible(x >= 0)
+        if x >= 0:
+            self._brush_item.setRect(x + 0.5 - r, y + 0.5 - r, 2 * r, 2 * r)
+
     def image_pos(self, view_pos: QtCore.QPoint | QtCore.QPointF) -> tuple[int, int]:
         p = self.mapToScene(QtCore.QPoint(int(view_pos.x()), int(view_pos.y())))
         x, y = int(np.floor(p.x())), int(np.floor(p.y()))
@@ -321,6 +405,14 @@ class Canvas(QtWidgets.QGraphicsView):
         event.accept()
 
     def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
+        if (self.stroke_mode and self._image_size is not None and event.button()
+                in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton)):
+            self._stroking, self._stroke_moved = True, False
+            self._press = (event.position(), event.button())
+            x, y = self.clamp_pos(event.position())
+            self.stroke_started.emit(x, y, event.button(), event.modifiers())
+            event.accept()
+            return
         self._press = (event.position(), event.button())
         self._last_pan = event.position()
         self._panning = event.button() == Qt.MouseButton.MiddleButton
@@ -329,6 +421,17 @@ class Canvas(QtWidgets.QGraphicsView):
         event.accept()
 
     def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
+        if self._stroking and self._press is not None:
+            d = event.position() - self._press[0]
+            if abs(d.x()) + abs(d.y()) > self.DRAG_THRESHOLD:
+                self._stroke_moved = True
+            x, y = self.clamp_pos(event.position())
+            self.stroke_moved.emit(x, y)
+            hx, hy = self.image_pos(event.position())
+            self._move_brush(hx, hy)
+            self.hovered.emit(hx, hy)
+            event.accept()
+            return
         if self._press is not None:
             if not self._panning:
                 d = event.position() - self._press[0]
@@ -342,10 +445,18 @@ class Canvas(QtWidgets.QGraphicsView):
                 self.verticalScrollBar().setValue(self.verticalScrollBar().value() - int(round(d.y())))
                 self._fit_mode = False
         x, y = self.image_pos(event.position())
+        self._move_brush(x, y)
         self.hovered.emit(x, y)
         event.accept()
 
     def mouseReleaseEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
+        if self._stroking:
+            if self._press is not None and event.button() == self._press[1]:
+                self._stroking, self._press = False, None
+                x, y = self.clamp_pos(event.position())
+                self.stroke_finished.emit(x, y, self._stroke_moved)
+            event.accept()
+            return
         press, panning = self._press, self._panning
         self._press, self._panning = None, False
         self._update_cursor()
@@ -362,6 +473,7 @@ class Canvas(QtWidgets.QGraphicsView):
         self.mousePressEvent(event)
 
     def leaveEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802
+        self._move_brush(-1, -1)
         self.hovered.emit(-1, -1)
         super().leaveEvent(event)
 

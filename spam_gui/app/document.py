@@ -21,10 +21,14 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from spam_gui.app.model.doc_data import DocState, Params, Prompt, normalise_ratio, state_key
 from spam_gui.app.model.state_file import (STATE_FILE_NAME, STATE_FORMAT, STATE_VERSION,
                                            ImageEntry, entry_to_json, read_state_file,
                                            validate_entry)
+from spam_gui.app.model.raster_store import (RASTER_KINDS, RasterStore, RasterStoreError,
+                                             raster_folder)
 from spam_gui.app.qt import QtCore, QtGui
 from spam_gui.core.image_io import atomic_write_bytes
 from spam_gui.core.image_io import list_folder as list_images  # the one lister (app and CLI)
@@ -44,7 +48,14 @@ __all__ = ["DocState", "FolderSession", "ImageDoc", "OUTPUT_DIR_NAME", "Params",
 class ImageDoc(QtCore.QObject):
     """One image's editable state. ``changed(kind, detail)`` fires after every change.
 
-    ``kind`` is ``"ratio"`` (detail: the object id), ``"ratios"``, ``"params"`` or ``"prompts"``.
+    ``kind`` is ``"ratio"`` (detail: the object id), ``"ratios"``, ``"params"``, ``"prompts"``
+    or ``"raster"`` (detail: the raster kind, see :data:`RASTER_KINDS`).
+
+    Rasters (an edited object map, class and instance maps) are full-size arrays the tools
+    change in place or replace; :meth:`set_raster` / :meth:`raster_changed` mark them for the
+    next autosave (:class:`FolderSession` writes them through a
+    :class:`~spam_gui.app.model.raster_store.RasterStore`). A raster saved earlier and not
+    used yet in this run is loaded on demand by :meth:`FolderSession.raster`.
     """
 
     changed = QtCore.Signal(str, object)
@@ -62,6 +73,10 @@ class ImageDoc(QtCore.QObject):
         self.error: str | None = None
         self.prior_ready = False
         self.image_sha256: str | None = None   # hash of the pixels last segmented / exported
+        self.rasters: dict[str, np.ndarray] = {}      # in memory (edited or loaded)
+        self.raster_hashes: dict[str, str] = {}       # what the state file names, kind -> sha256
+        self.raster_versions: dict[str, int] = {}     # bumped on each change (cache keys)
+        self.dirty_rasters: set[str] = set()          # changed since the last save
         self.undo_stack = QtGui.QUndoStack(self)
         self.row = -1
 
@@ -78,7 +93,16 @@ class ImageDoc(QtCore.QObject):
 
     @property
     def edited(self) -> bool:
-        return bool(self.ratios) or bool(self.prompts) or self.params_touched
+        return (bool(self.ratios) or bool(self.prompts) or self.params_touched
+                or bool(self.rasters) or bool(self.raster_hashes))
+
+    def has_raster(self, kind: str) -> bool:
+        """Whether this image has raster ``kind`` (in memory or saved)."""
+        return kind in self.rasters or kind in self.raster_hashes
+
+    def raster_version(self, kind: str) -> int:
+        """A number that changes whenever raster ``kind`` changes (for cache keys)."""
+        return self.raster_versions.get(kind, 0)
 
     def ratio(self, object_id: int) -> float:
         return self.ratios.get(int(object_id), 1.0)
@@ -106,12 +130,29 @@ class ImageDoc(QtCore.QObject):
         self.ratios = dict(ratios)
         self.changed.emit("prompts", None)
 
+    def set_raster(self, kind: str, array: np.ndarray | None) -> None:
+        """Replace raster ``kind`` (None removes it); for undo commands and loaders."""
+        if kind not in RASTER_KINDS:
+            raise ValueError(f"unknown raster kind {kind!r}")
+        if array is None:
+            self.rasters.pop(kind, None)
+            self.raster_hashes.pop(kind, None)
+        else:
+            self.rasters[kind] = array
+        self.raster_changed(kind)
+
+    def raster_changed(self, kind: str) -> None:
+        """Raster ``kind`` was changed in place (a paint stroke, its undo)."""
+        self.dirty_rasters.add(kind)
+        self.raster_versions[kind] = self.raster_versions.get(kind, 0) + 1
+        self.changed.emit("raster", kind)
+
     # -- persistence ----------------------------------------------------------------------
     def to_entry(self) -> ImageEntry:
         return ImageEntry(params=self.params.to_dict(), ratios=dict(self.ratios),
                           prompts=self.prompts, params_touched=self.params_touched,
                           exported=self.exported_key, exported_at=self.exported_at,
-                          image_sha256=self.image_sha256)
+                          image_sha256=self.image_sha256, rasters=dict(self.raster_hashes))
 
     def to_json(self) -> dict[str, Any]:
         return entry_to_json(self.to_entry())
@@ -132,6 +173,9 @@ class ImageDoc(QtCore.QObject):
         self.exported_key = entry.exported
         self.exported_at = entry.exported_at
         self.image_sha256 = entry.image_sha256
+        self.raster_hashes = dict(entry.rasters)
+        self.rasters = {}
+        self.dirty_rasters = set()
 
     @property
     def worth_saving(self) -> bool:
@@ -199,6 +243,15 @@ class SetPromptsCommand(QtGui.QUndoCommand):
 
 
 # ----------------------------------------------------------------------------- folder
+
+
+def _copy_raster(old: RasterStore, new: RasterStore, name: str, kind: str) -> None:
+    src = old.path(name, kind)
+    try:
+        data = src.read_bytes()
+    except OSError:
+        return  # named when it is loaded
+    atomic_write_bytes(new.path(name, kind), data)
 
 
 def fallback_state_path(folder: Path) -> Path:
@@ -271,22 +324,24 @@ class FolderSession(QtCore.QObject):
     def save_now(self) -> bool:
         """Write the state file now (atomically). Returns False and signals when it fails."""
         self._timer.stop()
-        images = {name: entry_to_json(e) for name, e in self._saved.items()}
-        for doc in self._docs.values():
-            if doc.worth_saving:
-                images[doc.name] = doc.to_json()
-            else:
-                images.pop(doc.name, None)
-        if not images and self.state_path is None:
+        if (not any(d.worth_saving for d in self._docs.values()) and not self._saved
+                and self.state_path is None):
             return True  # nothing to save, and nothing saved before: do not create folders
-        data = {
-            "format": STATE_FORMAT, "version": STATE_VERSION, "folder": str(self.folder),
-            "saved_at": time.time(), "current": self.current_name, "images": images,
-        }
-        payload = json.dumps(data, indent=1, sort_keys=True).encode()
         errors = []
         for target in (self.primary_state_path, fallback_state_path(self.folder)):
             try:
+                self._save_rasters(target)
+                images = {name: entry_to_json(e) for name, e in self._saved.items()}
+                for doc in self._docs.values():
+                    if doc.worth_saving:
+                        images[doc.name] = doc.to_json()
+                    else:
+                        images.pop(doc.name, None)
+                data = {
+                    "format": STATE_FORMAT, "version": STATE_VERSION, "folder": str(self.folder),
+                    "saved_at": time.time(), "current": self.current_name, "images": images,
+                }
+                payload = json.dumps(data, indent=1, sort_keys=True).encode()
                 atomic_write_bytes(target, payload)
                 self.state_path = target
                 return True
@@ -296,6 +351,49 @@ class FolderSession(QtCore.QObject):
         log.warning(msg)
         self.save_failed.emit(msg)
         return False
+
+    def _save_rasters(self, target: Path) -> None:
+        """Write the changed rasters beside ``target`` (first, so the JSON never names a file
+        that is not there). Moving to another state file copies the saved ones along."""
+        store = RasterStore(raster_folder(target))
+        old = (RasterStore(raster_folder(self.state_path))
+               if self.state_path is not None and self.state_path != target else None)
+        for doc in self._docs.values():
+            for kind in RASTER_KINDS:
+                if kind in doc.rasters and (kind in doc.dirty_rasters or old is not None):
+                    doc.raster_hashes[kind] = store.save(doc.name, kind, doc.rasters[kind])
+                elif kind not in doc.rasters and kind in doc.dirty_rasters:
+                    store.delete(doc.name, kind)
+                elif old is not None and kind in doc.raster_hashes:
+                    _copy_raster(old, store, doc.name, kind)
+            doc.dirty_rasters.clear()
+        if old is not None:
+            for name, entry in self._saved.items():
+                for kind in entry.rasters:
+                    _copy_raster(old, store, name, kind)
+
+    def raster(self, row: int, kind: str, shape: tuple[int, int]) -> np.ndarray | None:
+        """Raster ``kind`` of image ``row``: in memory, else the saved one (loaded once), else
+        None. A saved raster that cannot be used (changed, wrong size) is named in the log and
+        in :attr:`load_problems`, and dropped."""
+        doc = self.doc(row)
+        arr = doc.rasters.get(kind)
+        if arr is not None:
+            if tuple(arr.shape) == tuple(shape):
+                return arr
+            return None
+        digest = doc.raster_hashes.get(kind)
+        if digest is None or self.state_path is None:
+            return None
+        try:
+            arr = RasterStore(raster_folder(self.state_path)).load(doc.name, kind, shape, digest)
+        except RasterStoreError as exc:
+            log.warning("%s", exc)
+            self.load_problems.append(str(exc))
+            doc.raster_hashes.pop(kind, None)
+            return None
+        doc.rasters[kind] = arr
+        return arr
 
     # -- docs -------------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -94,6 +94,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas = Canvas(self)
         self.setCentralWidget(self.canvas)
         self.canvas.clicked.connect(self._on_canvas_click)
+        self.canvas.stroke_started.connect(lambda x, y, b, m: self.tool.press(x, y, b, m))
+        self.canvas.stroke_moved.connect(lambda x, y: self.tool.drag(x, y))
+        self.canvas.stroke_finished.connect(lambda x, y, moved: self.tool.release(x, y, moved))
         self.canvas.hovered.connect(self.show_hover)
         self.canvas.files_dropped.connect(self._on_dropped)
 
@@ -462,6 +465,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for n in ("commit_prompt", "undo_point"):
             self.actions_[n].setEnabled(new.name == "prompt")
         self.canvas.set_mode(new.name)
+        self.canvas.set_stroke_mode(new.strokes)
         self.actions_[f"mode_{new.name}"].setChecked(True)
         if refused:
             self.report_error(refused)

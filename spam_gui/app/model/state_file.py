@@ -7,7 +7,11 @@
      "images": {"photo.jpg": {"params": {...}, "ratios": {"3": 2.0},
                               "prompts": [[[x, y, 1], ...], ...], "params_touched": true,
                               "exported": "<state key>", "exported_at": 1.7e9,
-                              "image_sha256": "<hash of the pixels last shown>"}}}
+                              "image_sha256": "<hash of the pixels last shown>",
+                              "rasters": {"objects": "<sha256 of the PNG>", ...}}}}
+
+``rasters`` names the per-image maps kept beside the file (edited objects, classes, instances;
+:mod:`spam_gui.app.model.raster_store`) by the hash of their bytes.
 
 :func:`read_state_file` never raises on what the file contains: a file that cannot be used at
 all (not JSON, another format, nested too deep) is moved aside to
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from spam_gui.app.model.doc_data import Params, Prompt, normalise_ratio
+from spam_gui.app.model.raster_store import RASTER_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +55,14 @@ class ImageEntry:
     exported: str | None = None
     exported_at: float | None = None
     image_sha256: str | None = None
+    rasters: dict[str, str] = field(default_factory=dict)   # kind -> sha256 of its PNG
 
     def params_for(self, base: Params) -> Params:
         return Params.from_dict(self.params, base)
 
     @property
     def edited(self) -> bool:
-        return bool(self.ratios) or bool(self.prompts) or self.params_touched
+        return bool(self.ratios) or bool(self.prompts) or self.params_touched or bool(self.rasters)
 
 
 @dataclass
@@ -126,10 +132,20 @@ def validate_entry(name: str, raw: Any) -> tuple[ImageEntry | None, list[str]]:
     if sha is not None and not (isinstance(sha, str) and len(sha) == 64):
         problems.append(f"{name}: 'image_sha256' is not a sha256; ignored")
         sha = None
+    rasters: dict[str, str] = {}
+    rr = raw.get("rasters", {})
+    if isinstance(rr, dict):
+        for kind, digest in rr.items():
+            if kind in RASTER_KINDS and isinstance(digest, str) and len(digest) == 64:
+                rasters[kind] = digest
+            else:
+                problems.append(f"{name}: bad entry in 'rasters' ({kind!r}); ignored")
+    else:
+        problems.append(f"{name}: 'rasters' is not a mapping of kind to sha256; ignored")
     entry = ImageEntry(params=params, ratios=ratios, prompts=tuple(prompts),
                        params_touched=touched, exported=exported or None,
                        exported_at=float(exported_at) if exported_at is not None else None,
-                       image_sha256=sha)
+                       image_sha256=sha, rasters=rasters)
     return entry, problems
 
 
@@ -216,4 +232,6 @@ def entry_to_json(entry: ImageEntry) -> dict[str, Any]:
         d["exported_at"] = entry.exported_at
     if entry.image_sha256:
         d["image_sha256"] = entry.image_sha256
+    if entry.rasters:
+        d["rasters"] = dict(sorted(entry.rasters.items()))
     return d

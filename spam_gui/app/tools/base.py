@@ -17,10 +17,16 @@ class Tool:
 
     Subclasses set ``name`` (also the canvas's cursor mode), ``hint`` (the status line when the
     tool is chosen) and override what they handle.
+
+    A tool that draws sets ``strokes = True``: the canvas then reports left/right drags as
+    :meth:`press`, :meth:`drag` and :meth:`release` (in image pixels, clamped to the image)
+    instead of panning, and :meth:`click` is not called — a click is a press and a release
+    with ``moved`` False. The middle button still pans.
     """
 
     name = ""
     hint = ""
+    strokes = False
 
     def __init__(self, window: "MainWindow") -> None:
         self.w = window
@@ -37,6 +43,15 @@ class Tool:
 
     def click(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
         """A click on image pixel (x, y)."""
+
+    def press(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
+        """A stroke starts at image pixel (x, y) (tools with ``strokes``)."""
+
+    def drag(self, x: int, y: int) -> None:
+        """The pointer moved to (x, y) while the stroke's button is held."""
+
+    def release(self, x: int, y: int, moved: bool) -> None:
+        """The stroke ended at (x, y); ``moved`` is False for a plain click."""
 
     def cancel(self) -> bool:
         """Esc: drop what the tool holds; True when there was something to drop."""

@@ -1,0 +1,117 @@
+"""Per-image rasters of the folder's state: edited object maps, class and instance maps (no Qt).
+
+The autosave file (:mod:`spam_gui.app.model.state_file`) holds what fits in JSON; what the user
+paints or edits pixel by pixel is kept beside it as 16-bit PNGs in a folder named after the
+state file (``<output>/.spam_state.json.d/``)::
+
+    .spam_state.json.d/photo-1a2b3c4d.objects.png      the object map as edited
+    .spam_state.json.d/photo-1a2b3c4d.classes.png      class ids, 0 = unlabelled
+    .spam_state.json.d/photo-1a2b3c4d.instances.png    instance ids, 0 = none
+
+The state file's entry of the image names each raster with the sha256 of its bytes
+(``"rasters": {"objects": "<sha256>", ...}``), so a raster that does not match what the JSON
+says (a crash between the two writes, a file copied from elsewhere) is named and not used, and
+the JSON stays the one index of the saved work. Files are written atomically
+(:func:`spam_gui.core.image_io.atomic_write_bytes`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from spam_gui.core.errors import SpamError
+from spam_gui.core.image_io import atomic_write_bytes
+
+RASTER_KINDS = ("objects", "classes", "instances")
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class RasterStoreError(SpamError):
+    """A saved raster that cannot be used; the message names the file and the problem."""
+
+
+def raster_folder(state_path: str | Path) -> Path:
+    """Where the rasters of the state file ``state_path`` live."""
+    p = Path(state_path)
+    return p.with_name(p.name + ".d")
+
+
+class RasterStore:
+    """Rasters of one folder's images, in ``root`` (see the module docstring).
+
+    Parameters
+    ----------
+    root:
+        The folder, usually ``raster_folder(state_path)``; created on the first save.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, image_name: str, kind: str) -> Path:
+        """The file of raster ``kind`` of the image called ``image_name``."""
+        if kind not in RASTER_KINDS:
+            raise ValueError(f"unknown raster kind {kind!r} (one of {RASTER_KINDS})")
+        stem = _SAFE.sub("_", Path(image_name).stem)[:80] or "image"
+        digest = hashlib.sha1(image_name.encode("utf-8")).hexdigest()[:8]
+        return self.root / f"{stem}-{digest}.{kind}.png"
+
+    def save(self, image_name: str, kind: str, array: np.ndarray) -> str:
+        """Write an (H, W) map with values in 0..65535; returns the sha256 of the file."""
+        arr = np.asarray(array)
+        if arr.ndim != 2:
+            raise ValueError(f"a raster is an (H, W) map, got shape {arr.shape}")
+        if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 65535):
+            raise ValueError(f"raster values must lie in 0..65535, got {arr.min()}..{arr.max()}")
+        buf = io.BytesIO()
+        # Fast compression: this runs on autosave; the exported files use the usual level.
+        Image.fromarray(arr.astype(np.uint16)).save(buf, format="PNG", compress_level=1)
+        data = buf.getvalue()
+        atomic_write_bytes(self.path(image_name, kind), data)
+        return hashlib.sha256(data).hexdigest()
+
+    def load(self, image_name: str, kind: str, shape: tuple[int, int],
+             sha256: str | None = None) -> np.ndarray:
+        """Read raster ``kind`` of ``image_name`` as an (H, W) int32 map.
+
+        Raises
+        ------
+        RasterStoreError
+            The file is missing, unreadable, not the bytes the state file names (``sha256``),
+            or not of ``shape`` (the image changed since).
+        """
+        p = self.path(image_name, kind)
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            raise RasterStoreError(f"{p}: the saved {kind} of {image_name} is missing") from None
+        except OSError as exc:
+            raise RasterStoreError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise RasterStoreError(f"{p}: not the {kind} the state file saved for {image_name} "
+                                   "(changed or half-written); not used")
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                arr = np.asarray(im)
+        except Exception:  # noqa: BLE001 - PIL raises many kinds for a damaged PNG
+            raise RasterStoreError(f"{p}: not a readable PNG; not used") from None
+        if arr.ndim != 2:
+            raise RasterStoreError(f"{p}: not a single-channel map; not used")
+        if tuple(arr.shape) != tuple(shape):
+            raise RasterStoreError(
+                f"{p}: {arr.shape[1]}×{arr.shape[0]} pixels, but {image_name} has "
+                f"{shape[1]}×{shape[0]}; the image changed since, so the saved {kind} is not used")
+        return arr.astype(np.int32)
+
+    def delete(self, image_name: str, kind: str) -> None:
+        """Remove a raster (nothing happens when there is none)."""
+        try:
+            self.path(image_name, kind).unlink()
+        except FileNotFoundError:
+            pass
