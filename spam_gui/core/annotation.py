@@ -1,0 +1,1043 @@
+"""Classes and class / instance maps: annotations kept as pixels, painted by superpixel.
+
+An annotation of one image is two maps of its size (:class:`Annotation`):
+
+* ``class_map`` (H, W) uint16: the class id of each pixel, 0 = unlabelled;
+* ``instance_map`` (H, W) uint16: the instance id of each pixel, 0 = no instance. Every
+  instance has exactly one class (its pixels all carry the same non-zero class id).
+
+Superpixels (and prior objects) are only the brush: :class:`LabelIndex` indexes a label map
+once (each label's pixels, through one stable argsort, and its bounding box) so that painting a
+few superpixels touches only their pixels, however large the image. Every paint operation
+returns the bounding box of the pixels it changed (``(y0, y1, x0, x1)``, half-open like slices)
+or None, and can record what it overwrote in a :class:`StrokeRecorder`, whose
+:class:`AnnotationPatch` undoes and redoes a whole stroke by its bounding box, without copying
+the full maps.
+
+The classes of a folder are a :class:`ClassList` (immutable, in display order), stored as
+``classes.json`` (:func:`read_classes`, :func:`write_classes`) or imported from labelme's
+``labels.txt`` (:func:`read_labels_txt`). :func:`write_annotation` and :func:`read_annotation`
+store one image's maps as ``<stem>_classes.png`` (an 8-bit palette PNG with the classes'
+colours when every id is at most 255, else 16-bit grey) and ``<stem>_instances.png`` (16-bit),
+in the folder :data:`LABEL_FOLDER` beside the other outputs by default.
+
+Qt-free; numpy, scipy and PIL only.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import io
+import json
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+from PIL import Image
+
+from spam_gui.core.errors import SpamError
+from spam_gui.core.image_io import (
+    ImageReadError,
+    commit_staged,
+    discard_staged,
+    read_label_map,
+    stage_bytes,
+    sync_folder,
+)
+
+__all__ = [
+    "CLASSES_FILE",
+    "CLASS_PALETTE",
+    "CLASS_SUFFIX",
+    "INSTANCE_SUFFIX",
+    "LABEL_FOLDER",
+    "MAX_ID",
+    "Annotation",
+    "AnnotationError",
+    "AnnotationPatch",
+    "BBox",
+    "ClassList",
+    "LabelClass",
+    "LabelIndex",
+    "StrokeRecorder",
+    "annotation_paths",
+    "check_one_class_per_instance",
+    "class_pixel_counts",
+    "color_table",
+    "encode_annotation",
+    "erase_labels",
+    "find_annotations",
+    "instance_classes",
+    "new_instance_id",
+    "paint_disk",
+    "paint_labels",
+    "paint_mask",
+    "read_annotation",
+    "read_classes",
+    "read_labels_txt",
+    "remove_class",
+    "write_annotation",
+    "write_classes",
+]
+
+LABEL_FOLDER = "spam_labels"
+"""The default folder of the annotation files, beside the other outputs (one definition)."""
+CLASSES_FILE = "classes.json"
+"""The class list's file name, in the annotation folder."""
+CLASS_SUFFIX = "_classes.png"
+"""``<stem>_classes.png``: the class map of image ``<stem>``."""
+INSTANCE_SUFFIX = "_instances.png"
+"""``<stem>_instances.png``: the instance map of image ``<stem>``."""
+MAX_ID = 65535
+"""The largest class or instance id (the maps are 16-bit)."""
+
+CLASS_PALETTE: tuple[str, ...] = (
+    "#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
+    "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3",
+    "#808000", "#ffd8b1", "#000075", "#808080",
+)
+"""The colours given to new classes, in order: 20 distinct colours (Trubetskoy's list); past
+them, colours spread around the hue circle by the golden ratio."""
+
+BBox = tuple[int, int, int, int]
+"""A bounding box ``(y0, y1, x0, x1)``: rows ``y0 <= y < y1``, columns ``x0 <= x < x1``."""
+
+_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+_LABELME_SKIP = ("__ignore__", "_background_")
+
+
+class AnnotationError(SpamError):
+    """A class list or annotation file that cannot be used; the message names the file."""
+
+
+# --------------------------------------------------------------------------------------------
+# classes
+
+
+def _check_color(color: object, where: str) -> str:
+    if not isinstance(color, str) or not _COLOR_RE.match(color):
+        raise AnnotationError(f"{where}: colour {color!r} is not of the form '#rrggbb'")
+    return color.lower()
+
+
+def _check_name(name: object, where: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise AnnotationError(f"{where}: a class name must be a non-empty text")
+    name = name.strip()
+    if any(ch in name for ch in "\r\n\t"):
+        raise AnnotationError(f"{where}: class name {name!r} holds a line break or tab")
+    return name
+
+
+def _check_id(cid: object, where: str) -> int:
+    if isinstance(cid, bool) or not isinstance(cid, (int, np.integer)) or not 1 <= int(cid) <= MAX_ID:
+        raise AnnotationError(f"{where}: class id {cid!r} must be a whole number from 1 to {MAX_ID}")
+    return int(cid)
+
+
+def _palette_color(n: int) -> str:
+    """The ``n``-th colour (0-based) of the automatic colours."""
+    if n < len(CLASS_PALETTE):
+        return CLASS_PALETTE[n]
+    hue = ((n - len(CLASS_PALETTE)) * 0.618033988749895 + 0.11) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.65 + 0.3 * ((n // 7) % 2), 0.9 - 0.25 * ((n // 3) % 2))
+    return "#{:02x}{:02x}{:02x}".format(round(r * 255), round(g * 255), round(b * 255))
+
+
+@dataclass(frozen=True)
+class LabelClass:
+    """One class: its id (1..65535, the value in the class map), name and colour ``#rrggbb``."""
+
+    id: int
+    name: str
+    color: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", _check_id(self.id, "class"))
+        object.__setattr__(self, "name", _check_name(self.name, f"class {self.id}"))
+        object.__setattr__(self, "color", _check_color(self.color, f"class {self.name!r}"))
+
+    @property
+    def rgb(self) -> tuple[int, int, int]:
+        """The colour as ``(r, g, b)`` in 0..255."""
+        c = self.color
+        return int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"id": ..., "name": ..., "color": "#rrggbb"}``."""
+        return {"id": self.id, "name": self.name, "color": self.color}
+
+
+@dataclass(frozen=True)
+class ClassList:
+    """The classes of a folder, in display order; immutable (every edit returns a new list).
+
+    Ids are unique (1..65535), names unique (compared exactly, surrounding blanks removed).
+    Editing methods raise :class:`KeyError` for an unknown id and :class:`AnnotationError` for
+    a name or colour that cannot be used (empty, taken, not ``#rrggbb``).
+    """
+
+    classes: tuple[LabelClass, ...] = ()
+    _by_id: dict[int, LabelClass] = field(default_factory=dict, init=False, repr=False,
+                                          compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classes", tuple(self.classes))
+        by_id: dict[int, LabelClass] = {}
+        names: set[str] = set()
+        for c in self.classes:
+            if not isinstance(c, LabelClass):
+                raise TypeError(f"expected LabelClass, got {type(c).__name__}")
+            if c.id in by_id:
+                raise AnnotationError(f"class id {c.id} is used twice ({by_id[c.id].name!r} and "
+                                      f"{c.name!r})")
+            if c.name in names:
+                raise AnnotationError(f"class name {c.name!r} is used twice")
+            by_id[c.id] = c
+            names.add(c.name)
+        object.__setattr__(self, "_by_id", by_id)
+
+    # -- reading
+    def __iter__(self) -> Iterator[LabelClass]:
+        return iter(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def __contains__(self, class_id: object) -> bool:
+        return class_id in self._by_id
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        """The ids, in display order."""
+        return tuple(c.id for c in self.classes)
+
+    @property
+    def max_id(self) -> int:
+        """The largest id (0 for an empty list)."""
+        return max(self._by_id, default=0)
+
+    def by_id(self, class_id: int) -> LabelClass | None:
+        """The class of this id, or None."""
+        return self._by_id.get(int(class_id))
+
+    def by_name(self, name: str) -> LabelClass | None:
+        """The class of this name (surrounding blanks ignored), or None."""
+        name = name.strip()
+        return next((c for c in self.classes if c.name == name), None)
+
+    def index_of(self, class_id: int) -> int:
+        """The display position of a class; :class:`KeyError` for an unknown id."""
+        for i, c in enumerate(self.classes):
+            if c.id == class_id:
+                return i
+        raise KeyError(class_id)
+
+    def next_color(self) -> str:
+        """The colour :meth:`add` gives a class when none is named: the first palette colour
+        no class uses."""
+        used = {c.color for c in self.classes}
+        n = 0
+        while _palette_color(n) in used:
+            n += 1
+        return _palette_color(n)
+
+    # -- editing (each returns a new list)
+    def add(self, name: str, color: str | None = None, class_id: int | None = None) -> ClassList:
+        """A list with a new class at the end: id ``max + 1`` (or ``class_id``), colour
+        ``color`` or :meth:`next_color`. The new class is ``result.classes[-1]``."""
+        name = _check_name(name, "new class")
+        if self.by_name(name) is not None:
+            raise AnnotationError(f"a class named {name!r} exists already")
+        cid = self.max_id + 1 if class_id is None else _check_id(class_id, "new class")
+        if cid > MAX_ID:
+            raise AnnotationError(f"no class id left (ids go up to {MAX_ID})")
+        if cid in self._by_id:
+            raise AnnotationError(f"class id {cid} is used already by {self._by_id[cid].name!r}")
+        col = self.next_color() if color is None else _check_color(color, f"class {name!r}")
+        return ClassList(self.classes + (LabelClass(cid, name, col),))
+
+    def _replaced(self, class_id: int, new: LabelClass) -> ClassList:
+        i = self.index_of(class_id)
+        return ClassList(self.classes[:i] + (new,) + self.classes[i + 1:])
+
+    def rename(self, class_id: int, name: str) -> ClassList:
+        """A list where class ``class_id`` is called ``name``."""
+        old = self.classes[self.index_of(class_id)]
+        name = _check_name(name, f"class {class_id}")
+        other = self.by_name(name)
+        if other is not None and other.id != class_id:
+            raise AnnotationError(f"a class named {name!r} exists already")
+        return self._replaced(class_id, replace(old, name=name))
+
+    def recolor(self, class_id: int, color: str) -> ClassList:
+        """A list where class ``class_id`` has colour ``color`` (``#rrggbb``)."""
+        old = self.classes[self.index_of(class_id)]
+        return self._replaced(class_id, replace(old, color=_check_color(color, f"class {old.name!r}")))
+
+    def move(self, class_id: int, new_index: int) -> ClassList:
+        """A list where class ``class_id`` is at display position ``new_index`` (clamped to
+        the list; ids do not change)."""
+        i = self.index_of(class_id)
+        rest = list(self.classes[:i] + self.classes[i + 1:])
+        j = min(max(int(new_index), 0), len(rest))
+        rest.insert(j, self.classes[i])
+        return ClassList(tuple(rest))
+
+    def remove(self, class_id: int) -> ClassList:
+        """A list without class ``class_id`` (the pixels using it: :func:`remove_class`)."""
+        i = self.index_of(class_id)
+        return ClassList(self.classes[:i] + self.classes[i + 1:])
+
+    # -- files
+    def to_json(self) -> dict[str, Any]:
+        """``{"classes": [{"id": 1, "name": "sky", "color": "#87ceeb"}, ...]}``."""
+        return {"classes": [c.to_json() for c in self.classes]}
+
+    @classmethod
+    def from_json(cls, data: object, source: str | os.PathLike[str] = "classes") -> ClassList:
+        """Validate a parsed ``classes.json``; :class:`AnnotationError` naming ``source`` and the
+        entry at fault (not a list, a missing key, an id out of 1..65535 or used twice, an
+        empty or repeated name, a colour not ``#rrggbb``)."""
+        src = str(source)
+        if not isinstance(data, dict) or not isinstance(data.get("classes"), list):
+            raise AnnotationError(f"{src}: expected an object with a list 'classes' "
+                                  '({"classes": [{"id": 1, "name": ..., "color": "#rrggbb"}]})')
+        out: list[LabelClass] = []
+        ids: dict[int, str] = {}
+        names: set[str] = set()
+        for n, entry in enumerate(data["classes"], start=1):
+            where = f"{src}: class entry {n}"
+            if not isinstance(entry, dict):
+                raise AnnotationError(f"{where} is not an object")
+            missing = [k for k in ("id", "name", "color") if k not in entry]
+            if missing:
+                raise AnnotationError(f"{where} has no {', '.join(repr(k) for k in missing)}")
+            cid = _check_id(entry["id"], where)
+            name = _check_name(entry["name"], where)
+            color = _check_color(entry["color"], where)
+            if cid in ids:
+                raise AnnotationError(f"{where}: id {cid} is used twice ({ids[cid]!r} and {name!r})")
+            if name in names:
+                raise AnnotationError(f"{where}: name {name!r} is used twice")
+            ids[cid] = name
+            names.add(name)
+            out.append(LabelClass(cid, name, color))
+        return cls(tuple(out))
+
+    @classmethod
+    def from_names(cls, names: Iterable[str]) -> ClassList:
+        """Classes 1, 2, ... with these names and the automatic colours."""
+        out = cls()
+        for name in names:
+            out = out.add(name)
+        return out
+
+
+def color_table(classes: ClassList, size: int | None = None) -> np.ndarray:
+    """Colours indexed by class id: ``(size, 3)`` uint8 (``size`` defaults to ``max_id + 1``),
+    black for 0 and for ids no class has; for the overlay and the palette PNG."""
+    n = classes.max_id + 1 if size is None else int(size)
+    table = np.zeros((max(n, 1), 3), np.uint8)
+    for c in classes:
+        if c.id < n:
+            table[c.id] = c.rgb
+    return table
+
+
+def _read_text(path: Path, what: str) -> str:
+    if not path.is_file():
+        raise AnnotationError(f"{path}: no such {what} file")
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AnnotationError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise AnnotationError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def read_classes(path: str | os.PathLike[str]) -> ClassList:
+    """Read a ``classes.json``; :class:`AnnotationError` naming the file when it is missing,
+    not valid JSON (with the line and column) or not a valid class list."""
+    p = Path(path)
+    text = _read_text(p, "class list")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AnnotationError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                              f"{exc.msg})") from None
+    return ClassList.from_json(data, p)
+
+
+def _classes_bytes(classes: ClassList) -> bytes:
+    return (json.dumps(classes.to_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def write_classes(path: str | os.PathLike[str], classes: ClassList) -> Path:
+    """Write ``classes.json`` atomically."""
+    p = Path(path)
+    return commit_staged(stage_bytes(p, _classes_bytes(classes)), p)
+
+
+def read_labels_txt(path: str | os.PathLike[str]) -> ClassList:
+    """Read labelme's ``--labels`` file (one class name a line) as classes 1, 2, ... in order,
+    with the automatic colours. Blank lines and labelme's ``__ignore__`` / ``_background_``
+    are skipped; a name given twice raises :class:`AnnotationError` naming the file and line."""
+    p = Path(path)
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for n, line in enumerate(_read_text(p, "labels").splitlines(), start=1):
+        name = line.strip()
+        if not name or name in _LABELME_SKIP:
+            continue
+        if name in seen:
+            raise AnnotationError(f"{p}: line {n}: class {name!r} is already on line {seen[name]}")
+        seen[name] = n
+        names.append(name)
+    if not names:
+        raise AnnotationError(f"{p}: names no class")
+    return ClassList.from_names(names)
+
+
+# --------------------------------------------------------------------------------------------
+# label index (the brush)
+
+
+class LabelIndex:
+    """Each label's pixels and bounding box in a label map, computed once.
+
+    One stable argsort of the flat map (a radix sort for 16-bit labels) groups the flat pixel
+    indices by label; ``pixels(ids)`` is then a few slices of it, and painting a superpixel
+    costs its own size, not the image's.
+
+    Parameters
+    ----------
+    labels:
+        (H, W) non-negative integer label map (superpixels 1..N, or prior objects with
+        0 = uncertain).
+    """
+
+    def __init__(self, labels: np.ndarray) -> None:
+        lab = np.asarray(labels)
+        if lab.ndim != 2:
+            raise ValueError(f"expected an (H, W) label map, got shape {lab.shape}")
+        if lab.size and int(lab.min()) < 0:
+            raise ValueError("labels must be non-negative")
+        self.shape: tuple[int, int] = (int(lab.shape[0]), int(lab.shape[1]))
+        self.labels = lab
+        flat = lab.ravel()
+        top = int(flat.max()) if flat.size else 0
+        key = flat.astype(np.uint16, copy=False) if top <= MAX_ID else flat
+        order = np.argsort(key, kind="stable")
+        self._starts = np.searchsorted(key[order], np.arange(top + 2)).astype(np.int64)
+        self._order = order.astype(np.int32) if flat.size < 2**31 else order
+        self.n_labels = top
+        self._bbox = np.full((top + 1, 4), -1, np.int64)
+        from scipy import ndimage
+
+        for i, sl in enumerate(ndimage.find_objects(lab.astype(np.int32, copy=False)), start=1):
+            if sl is not None:
+                self._bbox[i] = (sl[0].start, sl[0].stop, sl[1].start, sl[1].stop)
+        if self._starts[1] > 0:
+            ys, xs = np.nonzero(lab == 0)
+            self._bbox[0] = (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1)
+
+    def _ids(self, ids: int | Iterable[int]) -> np.ndarray:
+        arr = np.unique(np.atleast_1d(np.asarray(ids if not isinstance(ids, (set, frozenset))
+                                                 else sorted(ids), dtype=np.int64)))
+        return arr[(arr >= 0) & (arr <= self.n_labels)]
+
+    def count(self, label: int) -> int:
+        """The number of pixels of ``label``."""
+        if not 0 <= label <= self.n_labels:
+            return 0
+        return int(self._starts[label + 1] - self._starts[label])
+
+    def pixels(self, ids: int | Iterable[int]) -> np.ndarray:
+        """The flat pixel indices (row * W + column) of the labels ``ids`` (ids not in the map
+        give none)."""
+        chunks = [self._order[self._starts[i]:self._starts[i + 1]] for i in self._ids(ids)]
+        if not chunks:
+            return np.zeros(0, self._order.dtype)
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+    def bbox(self, ids: int | Iterable[int]) -> BBox | None:
+        """The bounding box of the labels ``ids``, None when they have no pixel."""
+        boxes = self._bbox[self._ids(ids)]
+        boxes = boxes[boxes[:, 0] >= 0]
+        if not len(boxes):
+            return None
+        return (int(boxes[:, 0].min()), int(boxes[:, 1].max()),
+                int(boxes[:, 2].min()), int(boxes[:, 3].max()))
+
+    def label_at(self, y: int, x: int) -> int:
+        """The label under pixel (y, x)."""
+        return int(self.labels[y, x])
+
+
+# --------------------------------------------------------------------------------------------
+# annotation and painting
+
+
+def _check_value(value: int, what: str) -> int:
+    v = int(value)
+    if not 0 <= v <= MAX_ID:
+        raise ValueError(f"{what} {v} out of 0..{MAX_ID}")
+    return v
+
+
+class Annotation:
+    """The class map and instance map of one image.
+
+    Mutate it only through this module's functions (:func:`paint_labels`, :func:`paint_mask`,
+    :func:`paint_disk`, :func:`remove_class`, :class:`AnnotationPatch`): they keep the per-class
+    pixel counts and the instance -> class table up to date. After changing the arrays by hand,
+    call :meth:`invalidate`.
+
+    Parameters
+    ----------
+    class_map, instance_map:
+        (H, W) arrays of ids in 0..65535 (copied to C-contiguous uint16 unless they are already).
+        ``instance_map`` defaults to no instance.
+    """
+
+    def __init__(self, class_map: np.ndarray, instance_map: np.ndarray | None = None) -> None:
+        cm = np.asarray(class_map)
+        if cm.ndim != 2:
+            raise ValueError(f"expected an (H, W) class map, got shape {cm.shape}")
+        im = np.zeros(cm.shape, np.uint16) if instance_map is None else np.asarray(instance_map)
+        if im.shape != cm.shape:
+            raise ValueError(f"instance map {im.shape} and class map {cm.shape} differ in size")
+        for arr, what in ((cm, "class"), (im, "instance")):
+            if arr.size and (int(arr.min()) < 0 or int(arr.max()) > MAX_ID):
+                raise ValueError(f"{what} ids must lie in 0..{MAX_ID}")
+        self.class_map: np.ndarray = np.ascontiguousarray(cm, dtype=np.uint16)
+        self.instance_map: np.ndarray = np.ascontiguousarray(im, dtype=np.uint16)
+        self.invalidate()
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int]) -> Annotation:
+        """An annotation with nothing labelled."""
+        return cls(np.zeros(shape[:2], np.uint16), np.zeros(shape[:2], np.uint16))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.class_map.shape[0]), int(self.class_map.shape[1]))
+
+    def copy(self) -> Annotation:
+        return Annotation(self.class_map.copy(), self.instance_map.copy())
+
+    def is_empty(self) -> bool:
+        """Whether no pixel has a class."""
+        return not bool(self._class_counts()[1:].any())
+
+    def invalidate(self) -> None:
+        """Forget the cached counts and instance table (after editing the arrays directly)."""
+        self._counts: np.ndarray | None = None
+        self._inst_class: dict[int, int] | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Annotation):
+            return NotImplemented
+        return (np.array_equal(self.class_map, other.class_map)
+                and np.array_equal(self.instance_map, other.instance_map))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Annotation({self.shape[0]}x{self.shape[1]}, classes {sorted(class_pixel_counts(self))})"
+
+    # -- caches
+    def _class_counts(self) -> np.ndarray:
+        if self._counts is None:
+            self._counts = np.bincount(self.class_map.ravel(), minlength=MAX_ID + 1).astype(np.int64)
+        return self._counts
+
+    def _instances(self) -> dict[int, int]:
+        if self._inst_class is None:
+            self._inst_class = instance_classes(self)
+        return self._inst_class
+
+    def _update_counts(self, old: np.ndarray, new: np.ndarray) -> None:
+        if self._counts is None:
+            return
+        if old.size:
+            v, n = np.unique(old, return_counts=True)
+            np.subtract.at(self._counts, v.astype(np.int64), n)
+            v, n = np.unique(new, return_counts=True)
+            np.add.at(self._counts, v.astype(np.int64), n)
+
+    def _claim(self, instance_id: int, class_id: int) -> None:
+        if instance_id == 0:
+            return
+        table = self._instances()
+        have = table.get(instance_id)
+        if have is not None and have != class_id:
+            raise ValueError(f"instance {instance_id} has class {have}, not {class_id}: an "
+                             "instance has one class (start a new instance)")
+        table[instance_id] = class_id
+
+    def _note_instances(self, cls: np.ndarray, inst: np.ndarray) -> None:
+        """Register the instances written by a patch (their classes are consistent)."""
+        if self._inst_class is None:
+            return
+        nz = inst != 0
+        if nz.any():
+            pairs = np.unique((inst[nz].astype(np.uint32) << 16) | cls[nz].astype(np.uint32))
+            for p in pairs.tolist():
+                self._inst_class[p >> 16] = p & 0xFFFF
+
+
+def instance_classes(ann: Annotation) -> dict[int, int]:
+    """Instance id -> its class id, for every instance present (the first class met when the
+    map breaks the one-class rule; see :func:`check_one_class_per_instance`)."""
+    inst = ann.instance_map
+    nz = inst != 0
+    if not nz.any():
+        return {}
+    ids = np.unique(inst[nz]).astype(np.int64)
+    from scipy import ndimage
+
+    cls = ndimage.maximum(ann.class_map, labels=inst, index=ids)
+    return {int(i): int(c) for i, c in zip(ids.tolist(), np.atleast_1d(cls).tolist())}
+
+
+def check_one_class_per_instance(ann: Annotation, source: str | os.PathLike[str] = "annotation"
+                                 ) -> None:
+    """Raise :class:`AnnotationError` naming ``source`` when an instance has pixels of two
+    classes, or pixels without a class."""
+    inst = ann.instance_map
+    nz = inst != 0
+    if not nz.any():
+        return
+    from scipy import ndimage
+
+    ids = np.unique(inst[nz]).astype(np.int64)
+    lo = np.atleast_1d(ndimage.minimum(ann.class_map, labels=inst, index=ids))
+    hi = np.atleast_1d(ndimage.maximum(ann.class_map, labels=inst, index=ids))
+    bad = np.nonzero((lo != hi) | (lo == 0))[0]
+    if len(bad):
+        i = int(bad[0])
+        what = (f"pixels without a class (class 0) and of class {int(hi[i])}" if lo[i] == 0
+                else f"pixels of classes {int(lo[i])} and {int(hi[i])}")
+        more = f" ({len(bad)} instances break the rule)" if len(bad) > 1 else ""
+        raise AnnotationError(f"{source}: instance {int(ids[i])} has {what}; every instance "
+                              f"must have exactly one class{more}")
+
+
+def class_pixel_counts(ann: Annotation) -> dict[int, int]:
+    """Class id -> number of pixels, for each class present (0, unlabelled, left out)."""
+    counts = ann._class_counts()
+    ids = np.nonzero(counts)[0]
+    return {int(i): int(counts[i]) for i in ids if i != 0}
+
+
+def new_instance_id(ann: Annotation) -> int:
+    """An instance id no pixel uses (nor any instance painted since the maps were loaded): the
+    largest + 1, else the smallest free one. :class:`AnnotationError` when all 65535 are used."""
+    used = ann._instances()
+    top = max(used, default=0)
+    if top < MAX_ID:
+        return top + 1
+    free = np.setdiff1d(np.arange(1, MAX_ID + 1), np.fromiter(used, np.int64))
+    if not len(free):
+        raise AnnotationError(f"no instance id left: an image holds at most {MAX_ID} instances")
+    return int(free[0])
+
+
+def _flat_bbox(idx: np.ndarray, width: int) -> BBox:
+    ys = idx // width
+    xs = idx - ys * width
+    return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+
+
+def _write_flat(ann: Annotation, idx: np.ndarray, class_id: int, instance_id: int,
+                recorder: StrokeRecorder | None) -> BBox | None:
+    """Give the flat pixels ``idx`` (class, instance); the bbox of the pixels changed."""
+    class_id = _check_value(class_id, "class id")
+    instance_id = _check_value(instance_id, "instance id")
+    if class_id == 0:
+        instance_id = 0
+    if idx.size == 0:
+        return None
+    cflat = ann.class_map.reshape(-1)
+    iflat = ann.instance_map.reshape(-1)
+    old_c = cflat[idx]
+    changed = (old_c != class_id) | (iflat[idx] != instance_id)
+    if not changed.any():
+        return None
+    ann._claim(instance_id, class_id)
+    idx = idx[changed]
+    box = _flat_bbox(idx, ann.shape[1])
+    if recorder is not None:
+        recorder.record(box)
+    ann._update_counts(old_c[changed], np.full(idx.size, class_id, np.uint16))
+    cflat[idx] = class_id
+    iflat[idx] = instance_id
+    return box
+
+
+def paint_labels(ann: Annotation, index: LabelIndex, ids: int | Iterable[int], class_id: int,
+                 instance_id: int = 0, *, recorder: StrokeRecorder | None = None) -> BBox | None:
+    """Give every pixel of the labels ``ids`` of ``index`` (superpixels, or prior objects for
+    an object fill) the class ``class_id`` and instance ``instance_id``.
+
+    ``class_id`` 0 erases (the instance becomes 0 too). An instance keeps one class: painting
+    an instance that has another class raises :class:`ValueError` (take
+    :func:`new_instance_id`).
+
+    Parameters
+    ----------
+    ann:
+        The annotation, changed in place.
+    index:
+        The brush: a :class:`LabelIndex` of a label map of the annotation's size.
+    ids:
+        One label or several.
+    class_id, instance_id:
+        The values written (0..65535).
+    recorder:
+        Records what is overwritten, for one undo step per stroke.
+
+    Returns
+    -------
+    BBox or None
+        The bounding box of the pixels changed; None when none changed.
+    """
+    if index.shape != ann.shape:
+        raise ValueError(f"label index {index.shape} and annotation {ann.shape} differ in size")
+    return _write_flat(ann, index.pixels(ids), class_id, instance_id, recorder)
+
+
+def erase_labels(ann: Annotation, index: LabelIndex, ids: int | Iterable[int], *,
+                 recorder: StrokeRecorder | None = None) -> BBox | None:
+    """Set the pixels of the labels ``ids`` unlabelled (class 0, instance 0)."""
+    return paint_labels(ann, index, ids, 0, 0, recorder=recorder)
+
+
+def _clip_box(box: BBox, shape: tuple[int, int]) -> BBox:
+    y0, y1, x0, x1 = box
+    return max(0, y0), min(shape[0], y1), max(0, x0), min(shape[1], x1)
+
+
+def paint_mask(ann: Annotation, bbox: BBox | None, mask: np.ndarray, class_id: int,
+               instance_id: int = 0, *, recorder: StrokeRecorder | None = None) -> BBox | None:
+    """Give the pixels of a boolean mask the class ``class_id`` and instance ``instance_id``.
+
+    Parameters
+    ----------
+    ann:
+        The annotation, changed in place.
+    bbox:
+        Where the mask lies, ``(y0, y1, x0, x1)`` inside the image; None: the mask covers the
+        whole image.
+    mask:
+        (y1 - y0, x1 - x0) boolean mask.
+    class_id, instance_id, recorder:
+        As :func:`paint_labels` (class 0 erases).
+
+    Returns
+    -------
+    BBox or None
+        The bounding box of the pixels changed; None when none changed.
+    """
+    h, w = ann.shape
+    box = (0, h, 0, w) if bbox is None else tuple(int(v) for v in bbox)
+    y0, y1, x0, x1 = box
+    if not (0 <= y0 <= y1 <= h and 0 <= x0 <= x1 <= w):
+        raise ValueError(f"bbox {box} does not lie inside the {h}x{w} image")
+    m = np.asarray(mask, dtype=bool)
+    if m.shape != (y1 - y0, x1 - x0):
+        raise ValueError(f"mask of shape {m.shape} does not fit bbox {box}")
+    ys, xs = np.nonzero(m)
+    idx = (ys + y0).astype(np.int64) * w + (xs + x0)
+    return _write_flat(ann, idx, class_id, instance_id, recorder)
+
+
+def disk_mask(radius: float) -> np.ndarray:
+    """A boolean disk of ``radius`` pixels, centred in a (2r+1) square (r = floor(radius))."""
+    r = max(0, int(radius))
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    return (yy * yy + xx * xx) <= max(radius, 0.5) ** 2
+
+
+def paint_disk(ann: Annotation, y: int, x: int, radius: float, class_id: int,
+               instance_id: int = 0, *, recorder: StrokeRecorder | None = None) -> BBox | None:
+    """The pixel brush: give a disk of ``radius`` pixels around (y, x) the class and instance
+    (clipped to the image; radius 0 is the one pixel). As :func:`paint_mask` otherwise."""
+    disk = disk_mask(radius)
+    r = disk.shape[0] // 2
+    y, x = int(y), int(x)
+    box = _clip_box((y - r, y + r + 1, x - r, x + r + 1), ann.shape)
+    if box[0] >= box[1] or box[2] >= box[3]:
+        return None
+    sub = disk[box[0] - (y - r):box[1] - (y - r), box[2] - (x - r):box[3] - (x - r)]
+    return paint_mask(ann, box, sub, class_id, instance_id, recorder=recorder)
+
+
+def remove_class(ann: Annotation, class_id: int, *, recorder: StrokeRecorder | None = None
+                 ) -> BBox | None:
+    """Set every pixel of class ``class_id`` unlabelled (class 0, instance 0): what deleting a
+    class does to an image. Returns the bounding box changed, or None."""
+    if int(class_id) == 0 or ann._class_counts()[int(class_id)] == 0:
+        return None
+    idx = np.flatnonzero(ann.class_map == int(class_id))
+    return _write_flat(ann, idx, 0, 0, recorder)
+
+
+# --------------------------------------------------------------------------------------------
+# undo
+
+
+@dataclass(frozen=True, eq=False)
+class AnnotationPatch:
+    """One undo step: the maps inside ``bbox`` before and after.
+
+    Attributes
+    ----------
+    bbox:
+        ``(y0, y1, x0, x1)`` of the region changed.
+    old_class, old_inst, new_class, new_inst:
+        (y1 - y0, x1 - x0) uint16 arrays: the region before and after.
+    """
+
+    bbox: BBox
+    old_class: np.ndarray
+    old_inst: np.ndarray
+    new_class: np.ndarray
+    new_inst: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.old_class.nbytes + self.old_inst.nbytes + self.new_class.nbytes
+                   + self.new_inst.nbytes)
+
+    def _put(self, ann: Annotation, cls: np.ndarray, inst: np.ndarray) -> BBox:
+        y0, y1, x0, x1 = self.bbox
+        region_c = ann.class_map[y0:y1, x0:x1]
+        ann._update_counts(region_c.ravel(), cls.ravel())
+        region_c[...] = cls
+        ann.instance_map[y0:y1, x0:x1] = inst
+        ann._note_instances(cls, inst)
+        return self.bbox
+
+    def apply(self, ann: Annotation) -> BBox:
+        """Redo: write the new values; returns the bbox."""
+        return self._put(ann, self.new_class, self.new_inst)
+
+    def revert(self, ann: Annotation) -> BBox:
+        """Undo: write the old values; returns the bbox."""
+        return self._put(ann, self.old_class, self.old_inst)
+
+
+class StrokeRecorder:
+    """Collects what one stroke (a click, a drag, a fill) overwrites, for one undo step.
+
+    Pass it as ``recorder=`` to every paint call of the stroke, then :meth:`finish` gives the
+    :class:`AnnotationPatch` of the whole stroke (or None when nothing changed). Each call
+    copies only the region it is about to change.
+
+    Parameters
+    ----------
+    ann:
+        The annotation the stroke paints.
+    """
+
+    def __init__(self, ann: Annotation) -> None:
+        self.ann = ann
+        self._chunks: list[tuple[BBox, np.ndarray, np.ndarray]] = []
+
+    def record(self, box: BBox) -> None:
+        """Keep the current values inside ``box`` (called by the paint functions before they
+        write there)."""
+        y0, y1, x0, x1 = box
+        self._chunks.append((box, self.ann.class_map[y0:y1, x0:x1].copy(),
+                             self.ann.instance_map[y0:y1, x0:x1].copy()))
+
+    @property
+    def bbox(self) -> BBox | None:
+        """The union of the regions recorded so far."""
+        if not self._chunks:
+            return None
+        b = np.array([c[0] for c in self._chunks])
+        return int(b[:, 0].min()), int(b[:, 1].max()), int(b[:, 2].min()), int(b[:, 3].max())
+
+    def finish(self) -> AnnotationPatch | None:
+        """The stroke's patch, cropped to the pixels that differ; None when none does."""
+        box = self.bbox
+        if box is None:
+            return None
+        y0, y1, x0, x1 = box
+        new_c = self.ann.class_map[y0:y1, x0:x1].copy()
+        new_i = self.ann.instance_map[y0:y1, x0:x1].copy()
+        old_c, old_i = new_c.copy(), new_i.copy()
+        for (a0, a1, b0, b1), cc, ii in reversed(self._chunks):
+            old_c[a0 - y0:a1 - y0, b0 - x0:b1 - x0] = cc
+            old_i[a0 - y0:a1 - y0, b0 - x0:b1 - x0] = ii
+        self._chunks = []
+        diff = (old_c != new_c) | (old_i != new_i)
+        rows = np.flatnonzero(diff.any(axis=1))
+        if not len(rows):
+            return None
+        cols = np.flatnonzero(diff.any(axis=0))
+        r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        crop = (slice(r0, r1), slice(c0, c1))
+        return AnnotationPatch((y0 + r0, y0 + r1, x0 + c0, x0 + c1),
+                               old_c[crop].copy(), old_i[crop].copy(),
+                               new_c[crop].copy(), new_i[crop].copy())
+
+
+# --------------------------------------------------------------------------------------------
+# files
+
+
+def annotation_paths(folder: str | os.PathLike[str], stem: str) -> dict[str, Path]:
+    """``{"classes": <stem>_classes.png, "instances": <stem>_instances.png,
+    "class_list": classes.json}`` in ``folder``."""
+    d = Path(folder)
+    return {"classes": d / f"{stem}{CLASS_SUFFIX}", "instances": d / f"{stem}{INSTANCE_SUFFIX}",
+            "class_list": d / CLASSES_FILE}
+
+
+def find_annotations(folder: str | os.PathLike[str]) -> list[str]:
+    """The stems of the ``<stem>_classes.png`` files of a folder, in name order."""
+    d = Path(folder)
+    try:
+        names = sorted(e.name for e in os.scandir(d) if e.name.endswith(CLASS_SUFFIX)
+                       and not e.name.startswith(".") and e.is_file())
+    except OSError as exc:
+        raise AnnotationError(f"{d}: cannot list the annotation folder ({exc.strerror or exc})"
+                              ) from None
+    return [n[:-len(CLASS_SUFFIX)] for n in names]
+
+
+def _png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=3)
+    return buf.getvalue()
+
+
+def _check_known_classes(ann: Annotation, classes: ClassList, where: str) -> None:
+    unknown = sorted(set(class_pixel_counts(ann)) - set(classes.ids))
+    if unknown:
+        raise AnnotationError(f"{where}: the class map uses class id(s) "
+                              f"{', '.join(map(str, unknown[:10]))} that {CLASSES_FILE} does not "
+                              "list")
+
+
+def encode_annotation(ann: Annotation, classes: ClassList, stem: str = "annotation"
+                      ) -> dict[str, bytes]:
+    """The bytes of ``<stem>_classes.png`` and ``<stem>_instances.png`` (keys ``"classes"``,
+    ``"instances"``), checked first: every class painted is in ``classes``, every instance has
+    one class (:class:`AnnotationError` naming ``stem`` otherwise).
+
+    The class PNG is 8-bit palette (colour ``i`` = class ``i``'s colour, black elsewhere) when
+    every class id is at most 255, else 16-bit grey; the instance PNG is 16-bit grey.
+    """
+    _check_known_classes(ann, classes, stem)
+    check_one_class_per_instance(ann, stem)
+    if classes.max_id <= 255:
+        im = Image.fromarray(ann.class_map.astype(np.uint8))
+        im.putpalette(color_table(classes, 256).ravel().tolist())
+    else:
+        im = Image.fromarray(ann.class_map)
+    return {"classes": _png(im), "instances": _png(Image.fromarray(ann.instance_map))}
+
+
+def write_annotation(folder: str | os.PathLike[str], stem: str, ann: Annotation,
+                     classes: ClassList, *, write_class_list: bool = True) -> dict[str, Path]:
+    """Write ``<stem>_classes.png``, ``<stem>_instances.png`` and ``classes.json`` into
+    ``folder`` (created if needed) as one set.
+
+    Everything is encoded and checked first (see :func:`encode_annotation`), then each file is
+    written in full to a temporary file beside its target (a full disk fails there, and the
+    previous files stay as they were), then all are renamed into place.
+
+    Parameters
+    ----------
+    folder:
+        The annotation folder (by default ``<output>/spam_labels``, :data:`LABEL_FOLDER`).
+    stem:
+        The image's base name.
+    ann, classes:
+        The maps and the folder's class list.
+    write_class_list:
+        Write ``classes.json`` too (default).
+
+    Returns
+    -------
+    dict
+        The paths written, keys as :func:`annotation_paths`.
+
+    Raises
+    ------
+    AnnotationError
+        A class painted that the list lacks, an instance of two classes.
+    spam_gui.core.image_io.FileWriteError
+        A file could not be written; its ``errno`` says why.
+    """
+    paths = annotation_paths(folder, stem)
+    data = encode_annotation(ann, classes, stem)
+    if write_class_list:
+        data["class_list"] = _classes_bytes(classes)
+    else:
+        paths.pop("class_list")
+    staged: dict[str, Path] = {}
+    try:
+        for key, blob in data.items():
+            staged[key] = stage_bytes(paths[key], blob)
+        for key in list(staged):
+            commit_staged(staged.pop(key), paths[key])
+    finally:
+        for tmp in staged.values():
+            discard_staged(tmp)
+    sync_folder(Path(folder))
+    return paths
+
+
+def _read_map(path: Path, shape: tuple[int, int] | None) -> np.ndarray:
+    arr = read_label_map(path)
+    if shape is not None and arr.shape != tuple(shape[:2]):
+        raise AnnotationError(f"{path}: {arr.shape[1]}x{arr.shape[0]} pixels, but the image is "
+                              f"{shape[1]}x{shape[0]} (width x height)")
+    if arr.size and int(arr.max()) > MAX_ID:
+        raise AnnotationError(f"{path}: ids up to {int(arr.max())}; at most {MAX_ID}")
+    return arr
+
+
+def read_annotation(folder: str | os.PathLike[str], stem: str,
+                    shape: tuple[int, int] | None = None, classes: ClassList | None = None
+                    ) -> Annotation:
+    """Read ``<stem>_classes.png`` (and ``<stem>_instances.png`` when present; without it, no
+    instance) from ``folder``.
+
+    Parameters
+    ----------
+    folder, stem:
+        Where, and the image's base name.
+    shape:
+        The image's (H, W): a map of another size is refused.
+    classes:
+        When given, every class id in the map must be one of its classes.
+
+    Raises
+    ------
+    AnnotationError, spam_gui.core.image_io.ImageReadError
+        Naming the file: missing, not a PNG, of the wrong size (both sizes given), a class
+        unknown to ``classes``, an instance with two classes or none.
+    """
+    paths = annotation_paths(folder, stem)
+    try:
+        cls = _read_map(paths["classes"], shape)
+        inst = (_read_map(paths["instances"], cls.shape) if paths["instances"].exists()
+                else np.zeros(cls.shape, np.uint16))
+    except ImageReadError as exc:
+        raise AnnotationError(str(exc)) from None
+    ann = Annotation(cls, inst)
+    if classes is not None:
+        _check_known_classes(ann, classes, str(paths["classes"]))
+    check_one_class_per_instance(ann, paths["instances"])
+    return ann
