@@ -26,7 +26,8 @@ A run that never reaches a level (the superpixels cannot get there, or the cap) 
 cap in the mean, which is then a lower bound, marked ``≥``; the *never reached* columns count
 those runs over all (image, annotator) runs. K̂ and "objects" are the mean numbers of
 superpixels and of clickable objects. The ratios compare the built-in prior's mean clicks with
-Felzenszwalb's and SLIC's at the same K (issue 14's targets: ≤ 0.8 and ≤ 0.25).
+Felzenszwalb's and SLIC's at the same K (issue 14's targets: ≤ 0.8 and ≤ 0.25); a ratio is
+marked ``≥`` / ``≤`` when its numerator / denominator is a lower bound, ``~`` when both are.
 """
 
 from __future__ import annotations
@@ -211,11 +212,20 @@ def format_table(summary: dict[tuple[str, int], dict[str, Any]], methods: Sequen
             for ref in ("spam+felzenszwalb", "slic"):
                 if ref in methods:
                     r = summary[(ref, k)]
-                    ratios = [f"{x / y:.2f} ×" if y else "–"
-                              for x, y in zip(b["mean_clicks"], r["mean_clicks"])]
+                    ratios = [_ratio(x, y, nx > 0, ny > 0) for x, y, nx, ny in
+                              zip(b["mean_clicks"], r["mean_clicks"], b["never"], r["never"])]
                     lines.append(f"| {k} | *built-in / {SHORT[ref]}* | | | "
                                  + " | ".join(ratios) + " | |")
     return "\n".join(lines)
+
+
+def _ratio(x: float, y: float, x_low: bool, y_low: bool) -> str:
+    """``x / y`` as a table cell: ``≥`` when only ``x`` is a lower bound (runs counted at the
+    cap), ``≤`` when only ``y`` is, ``~`` when both are (the ratio is then no bound)."""
+    if not y:
+        return "–"
+    mark = {(True, False): "≥ ", (False, True): "≤ ", (True, True): "~ "}.get((x_low, y_low), "")
+    return f"{mark}{x / y:.2f} ×"
 
 
 def machine_line(threads: int) -> str:
@@ -284,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     table = format_table(summary, [m.key for m in methods], ks, levels)
     runs = summary[(methods[0].key, ks[0])]["runs"]
     footer = [
-        f"{len(data)} images of {args.data.name}, {runs} (image, annotator) runs per row; "
+        f"{len(data)} image(s) of {args.data.name}, {runs} (image, annotator) runs per row; "
         f"cap {args.cap:g} × K clicks; Felzenszwalb scale {FELZENSZWALB['scale']}, "
         f"sigma {FELZENSZWALB['sigma']}, min_size {FELZENSZWALB['min_size']}; "
         f"encoder {spam.encoder_name}",

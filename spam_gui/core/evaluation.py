@@ -36,6 +36,10 @@ plus informative extras: ``label`` (display name), ``options`` (method parameter
 prior...), ``boundary_r``, ``n_images``, ``dataset``; ``mean`` and each ``per_image`` entry
 also carry ``asa_annotator0`` (ASA against annotator 0 only) and per image ``delta_k``,
 ``seconds``.
+
+Annotation effort: :func:`simulate_annotation` is a greedy annotator that labels an image by
+superpixel clicks and object fills; ``benchmarks/annotation_effort.py`` counts its clicks to
+85 / 90 / 95 % of the pixels right on BSDS500 val.
 """
 
 from __future__ import annotations
