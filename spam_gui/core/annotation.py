@@ -67,6 +67,7 @@ __all__ = [
     "check_one_class_per_instance",
     "class_pixel_counts",
     "color_table",
+    "disk_mask",
     "encode_annotation",
     "erase_labels",
     "find_annotations",
@@ -75,6 +76,7 @@ __all__ = [
     "paint_disk",
     "paint_labels",
     "paint_mask",
+    "paint_segment",
     "read_annotation",
     "read_classes",
     "read_labels_txt",
@@ -776,6 +778,28 @@ def paint_disk(ann: Annotation, y: int, x: int, radius: float, class_id: int,
         return None
     sub = disk[box[0] - (y - r):box[1] - (y - r), box[2] - (x - r):box[3] - (x - r)]
     return paint_mask(ann, box, sub, class_id, instance_id, recorder=recorder)
+
+
+def paint_segment(ann: Annotation, start: tuple[int, int], end: tuple[int, int], radius: float,
+                  class_id: int, instance_id: int = 0, *,
+                  recorder: StrokeRecorder | None = None) -> BBox | None:
+    """The pixel brush dragged from ``start`` to ``end`` (each ``(y, x)``): every pixel within
+    ``radius`` of the segment (a capsule; :func:`paint_disk` when both ends are one pixel), so a
+    fast drag leaves no gaps between pointer events. As :func:`paint_mask` otherwise."""
+    (ya, xa), (yb, xb) = (tuple(int(v) for v in start), tuple(int(v) for v in end))
+    rad = max(float(radius), 0.5)
+    r = int(np.ceil(rad))
+    box = _clip_box((min(ya, yb) - r, max(ya, yb) + r + 1, min(xa, xb) - r, max(xa, xb) + r + 1),
+                    ann.shape)
+    if box[0] >= box[1] or box[2] >= box[3]:
+        return None
+    yy, xx = np.mgrid[box[0]:box[1], box[2]:box[3]]
+    dy, dx = yb - ya, xb - xa
+    length2 = dy * dy + dx * dx
+    t = (np.clip(((yy - ya) * dy + (xx - xa) * dx) / length2, 0.0, 1.0) if length2
+         else np.zeros(yy.shape))
+    d2 = (yy - (ya + t * dy)) ** 2 + (xx - (xa + t * dx)) ** 2
+    return paint_mask(ann, box, d2 <= rad * rad, class_id, instance_id, recorder=recorder)
 
 
 def remove_class(ann: Annotation, class_id: int, *, recorder: StrokeRecorder | None = None

@@ -32,6 +32,7 @@ from spam_gui.core.annotation import (
     paint_disk,
     paint_labels,
     paint_mask,
+    paint_segment,
     read_annotation,
     read_classes,
     read_labels_txt,
@@ -213,6 +214,19 @@ def test_paint_mask_and_disk():
     full = np.ones((20, 30), bool)
     assert paint_mask(ann, None, full, 0) == (0, 13, 0, 24)   # the box of the pixels changed
     assert ann.is_empty()
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2.5, 4])
+def test_paint_segment_is_a_capsule(radius):
+    a, b = Annotation.empty((30, 40)), Annotation.empty((30, 40))
+    assert paint_segment(a, (10, 12), (10, 12), radius, 1) == paint_disk(b, 10, 12, radius, 1)
+    assert a == b
+    paint_segment(a, (10, 12), (10, 30), radius, 2)
+    for x in range(12, 31):                          # no gap along the drag
+        paint_disk(b, 10, x, radius, 2)
+    assert np.array_equal(a.class_map == 2, b.class_map == 2)
+    assert (a.class_map[10, 12:31] == 2).all()
+    assert paint_segment(a, (-50, -50), (-40, -45), radius, 3) is None
 
 
 def test_remove_class_and_validation():
