@@ -35,3 +35,37 @@ def input_images(inputs: "list[str] | list[object]") -> "tuple[list, str | None]
     if not images:
         return [], "no images found in " + ", ".join(str(i) for i in inputs)
     return images, None
+
+
+def add_batch_arguments(parser: "object") -> None:
+    """The options of a batch run (``spam segment | prior | saliency | eval``): where it runs
+    (this process, a local Dask cluster, an existing one) and whether finished images are
+    redone (:mod:`spam_gui.core.batch`)."""
+    g = parser.add_argument_group(  # type: ignore[attr-defined]
+        "batch", "run on several processes or machines (Dask); resume an interrupted run")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="run on a local Dask cluster of N worker processes (default: in this "
+                        "process)")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on an existing Dask cluster (e.g. tcp://host:8786, started with "
+                        "`dask scheduler` and `dask worker`); every worker must see the input "
+                        "and output paths")
+    g.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
+                   help="torch CPU threads of each worker process (default 1: N processes share "
+                        "the cores instead of fighting over them)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="redo every image; by default an image whose outputs are complete and "
+                        "were made with the same parameters, image and models is skipped")
+
+
+def batch_argument_problem(args: "object") -> "str | None":
+    """The one-line error for bad batch options (exit code 2), or None."""
+    workers = getattr(args, "workers", None)
+    threads = getattr(args, "threads_per_worker", 1)
+    if workers is not None and workers < 1:
+        return f"--workers must be at least 1, got {workers}"
+    if threads is not None and threads < 1:
+        return f"--threads-per-worker must be at least 1, got {threads}"
+    if workers is not None and getattr(args, "scheduler", None):
+        return "give --workers (a local cluster) or --scheduler (an existing one), not both"
+    return None

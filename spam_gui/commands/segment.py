@@ -7,7 +7,6 @@ import errno
 import logging
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -61,50 +60,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"DINO ViT checkpoint for saliency (default: ${ENV_DINO_CHECKPOINT}; "
                         "without one, the built-in saliency)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from spam_gui.commands import add_batch_arguments
 
-
-def _prior_for(args: argparse.Namespace, path: Path, image: Any
-               ) -> tuple[Any, dict[str, Any], str | None]:
-    """The prior object map for one image, a description of where it came from, and a
-    warning (None if all is well).
-
-    With ``--prior DIR``, an image whose ``DIR/<stem>.png`` is missing gets the automatic
-    prior and a warning — the app's rule too (:func:`spam_gui.core.prior.find_prior_map`).
-    """
-    from spam_gui.core.prior import AUTOMATIC_PRIOR, find_prior_map, read_prior
-
-    if args.prior is not None:
-        if args.prior.is_dir():
-            found = find_prior_map(args.prior, path, shape=image.shape)
-            if found.prior is None:
-                return None, {"source": "automatic", "automatic": AUTOMATIC_PRIOR,
-                              "missing_map": str(found.path)}, found.warning
-            src, prior = found.path, found.prior
-        else:
-            src, prior = args.prior, read_prior(args.prior, shape=image.shape)
-        from spam_gui.core.export import prior_file_info
-
-        return prior.object_map, {"source": "label map", **prior_file_info(src)}, None
-    if args.sam_checkpoint is not None:
-        from spam_gui.core.sam import AmgParams, sam_prior
-
-        res = sam_prior(image, args.sam_checkpoint,
-                        params=AmgParams(points_per_side=int(args.points_per_side)),
-                        device=args.device)
-        return res.prior.object_map, {"source": "sam", **res.provenance}, None
-    return None, {"source": "none"}, None
+    add_batch_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from spam_gui.commands import input_images
+    from spam_gui.commands import batch_argument_problem, input_images
     from spam_gui.core.encoder import EncoderLoadError
     from spam_gui.core.export import OutputFolderError, check_output_folder
     from spam_gui.core.image_io import remove_stale_temp_files
     from spam_gui.core.locking import FolderLock, FolderLockedError
-    from spam_gui.core.spam import Spam
 
     if args.n_segments < 1:
         print("error: --n-segments must be >= 1", file=sys.stderr)
+        return 2
+    problem = batch_argument_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     if args.prior is not None and not args.prior.exists():
         print(f"error: {args.prior}: no such prior file or folder", file=sys.stderr)
@@ -122,24 +95,37 @@ def run(args: argparse.Namespace) -> int:
     except OutputFolderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    try:
-        spam = Spam(encoder=args.encoder, device=args.device)
-    except (EncoderLoadError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:  # a bad checkpoint is one error, not one per image
+    distributed = bool(args.workers or args.scheduler)
+    try:  # a bad model file is one error, before any image, not one per image
+        if distributed:  # checked here without building the models: the workers load them
+            from spam_gui.core.errors import validate_checkpoint
+
+            if str(args.encoder).lower() not in ("none", "default"):
+                validate_checkpoint("encoder", args.encoder)
+            spam = None
+        else:  # loaded here once and kept for the run (spam_gui.core.batch.engine)
+            from spam_gui.core.batch import engine
+
+            spam = engine(args.encoder, args.device)
         if args.sam_checkpoint is not None and args.prior is None:
-            from spam_gui.core.sam import load_sam
+            if distributed:
+                validate_checkpoint("sam", args.sam_checkpoint)
+            else:
+                from spam_gui.core.sam import load_sam
 
-            load_sam(args.sam_checkpoint, device=args.device)
+                load_sam(args.sam_checkpoint, device=args.device)
         if args.visual_attention and args.dino_checkpoint is not None:
-            from spam_gui.core.saliency import get_dino
+            if distributed:
+                validate_checkpoint("dino", args.dino_checkpoint)
+            else:
+                from spam_gui.core.saliency import get_dino
 
-            get_dino(args.dino_checkpoint, device=args.device)
-    except (ValueError, OSError) as exc:
+                get_dino(args.dino_checkpoint, device=args.device)
+    except (EncoderLoadError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    log.info("encoder: %s; device: %s", spam.encoder_name, spam.device)
+    if spam is not None:
+        log.info("encoder: %s; device: %s", spam.encoder_name, spam.device)
     try:  # one writer per output folder; released however the run ends
         args.out.mkdir(parents=True, exist_ok=True)
         lock = FolderLock(args.out, program="spam segment").acquire()
@@ -154,84 +140,78 @@ def run(args: argparse.Namespace) -> int:
         if lock.took_over is not None:
             log.info("%s: took over the lock of a run that is gone (pid %s)", args.out,
                      lock.took_over.get("pid", "?"))
-        for stale in remove_stale_temp_files(args.out):
+        # a lock taken over from a dead run: its temporary files are certainly stale
+        for stale in remove_stale_temp_files(args.out,
+                                             0.0 if lock.took_over is not None else 60.0):
             log.info("removed %s, left over by an interrupted run", stale)
-        return _segment_all(args, spam, images)
+        return _segment_all(args, images)
     finally:
         lock.release()
 
 
-def _segment_all(args: argparse.Namespace, spam: Any, images: list[Path]) -> int:
-    """Segment every image into ``args.out`` (locked by the caller); the exit code."""
-    from tqdm import tqdm
+def _options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """The job options of ``spam segment`` (JSON-ready, absolute paths) and the model hashes
+    of its signature (:func:`spam_gui.core.batch.job_signature`)."""
+    from spam_gui.core.batch import encoder_identity
 
-    from spam_gui.core.encoder import EncoderLoadError
-    from spam_gui.core.export import is_folder_write_error, run_info, save_result
-    from spam_gui.core.image_io import ImageReadError, read_image
+    def absolute(p: Path | None) -> str | None:
+        return None if p is None else str(Path(p).expanduser().resolve())
 
-    failures: list[str] = []
+    sam = absolute(args.sam_checkpoint) if args.prior is None else None
+    dino = absolute(args.dino_checkpoint) if args.visual_attention else None
+    _, encoder_sha = encoder_identity(args.encoder)
+    encoder = args.encoder if str(args.encoder) in ("default", "none") else absolute(args.encoder)
+    opts: dict[str, Any] = {
+        "n_segments": int(args.n_segments), "prior": absolute(args.prior),
+        "prior_is_dir": bool(args.prior is not None and args.prior.is_dir()),
+        "sam_checkpoint": sam, "points_per_side": int(args.points_per_side),
+        "lambda_s": float(args.lambda_s), "lambda_c": float(args.lambda_c),
+        "iterations": int(args.iterations), "smoothing": int(args.smoothing),
+        "encoder": encoder, "device": str(args.device), "seed": int(args.seed),
+        "visual_attention": bool(args.visual_attention), "ratio": float(args.ratio),
+        "saliency_threshold": float(args.saliency_threshold), "dino_checkpoint": dino,
+    }
+    from spam_gui.core.cache import hash_file_cached
+
+    models = {"encoder": encoder_sha,
+              "sam": hash_file_cached(sam) if sam else None,
+              "dino": hash_file_cached(dino) if dino else None}
+    return opts, models
+
+
+def _stop_message(out_dir: Path) -> Any:
+    """The line of a run stopped by a full disk or a read-only file system."""
+    def message(outcome: Any, written: int, total: int) -> str:
+        why = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only"
+               }.get(outcome.errno or 0, "the disk quota is exceeded")
+        return (f"{out_dir}: {why} ({os.strerror(outcome.errno or 0)}); stopped at "
+                f"{Path(outcome.image).name}: {written} of {total} images written, the others "
+                "not processed (the files of the image being written are left as they were)")
+    return message
+
+
+def _segment_all(args: argparse.Namespace, images: list[Path]) -> int:
+    """Segment every image into ``args.out`` (locked by the caller), in this process or on
+    Dask workers (:func:`spam_gui.core.batch.run_batch`); the exit code."""
+    from spam_gui.core.batch import REPORT_NAME, BatchJob, JobOutcome, job_signature, run_batch
+
+    opts, models = _options(args)
+    signature = job_signature("segment", opts, models)
+    opts["encoder_sha256"] = models["encoder"]
+    jobs: list[BatchJob] = []
+    refused: list[JobOutcome] = []
     seen: set[str] = set()
-    written = 0
-    bar = tqdm(images, unit="img", disable=args.no_progress or len(images) < 2, file=sys.stderr)
-    for path in bar:
-        bar.set_postfix_str(path.name)
+    for path in images:
         if path.stem in seen:
-            failures.append(f"{path}: another input has the same name {path.stem!r}; skipped")
+            refused.append(JobOutcome(str(path), path.stem, "failed", error=(
+                f"{path}: another input has the same name {path.stem!r}; skipped")))
             continue
         seen.add(path.stem)
-        try:
-            image = read_image(path)
-            prior, prior_info, prior_warning = _prior_for(args, path, image)
-            if prior_warning:
-                tqdm.write(f"warning: {prior_warning}", file=sys.stderr)
-            saliency = None
-            sal_info = None
-            method = None
-            if args.visual_attention:
-                from spam_gui.core.saliency import compute_saliency_info
-
-                sal = compute_saliency_info(image, dino_checkpoint=args.dino_checkpoint,
-                                            device=args.device)
-                saliency, method = sal.saliency, sal.method
-                sal_info = sal.info
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                res = spam.segment(
-                    image, n_segments=args.n_segments, prior=prior, lambda_s=args.lambda_s,
-                    lambda_c=args.lambda_c, n_iter=args.iterations, seed=args.seed,
-                    smoothing=args.smoothing,
-                    saliency=saliency, attention_ratio=args.ratio,
-                    saliency_threshold=args.saliency_threshold, saliency_method=method,
-                )
-            for w in caught:
-                tqdm.write(f"warning: {path.name}: {w.message}", file=sys.stderr)
-            extra = run_info(program="spam segment", prior=prior_info, saliency=sal_info)
-            save_result(args.out, path.stem, res, image_path=path, extra=extra)
-            written += 1
-        except OSError as exc:
-            if not is_folder_write_error(exc):
-                msg = str(exc)
-                failures.append(msg if str(path) in msg or path.name in msg else f"{path}: {msg}")
-                tqdm.write(f"error: {failures[-1]}", file=sys.stderr)
-                continue
-            # a full disk or a read-only file system fails every later image too: stop here
-            bar.close()
-            why = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only"
-                   }.get(exc.errno or 0, "the disk quota is exceeded")
-            print(f"error: {args.out}: {why} ({os.strerror(exc.errno or 0)}); stopped at "
-                  f"{path.name}: {written} of {len(images)} images written, the others not "
-                  "processed (the files of the image being written are left as they were)",
-                  file=sys.stderr)
-            return 1
-        except (ImageReadError, ValueError, EncoderLoadError) as exc:
-            msg = str(exc)
-            failures.append(msg if str(path) in msg or path.name in msg else f"{path}: {msg}")
-            tqdm.write(f"error: {failures[-1]}", file=sys.stderr)
-    done = len(images) - len(failures)
-    print(f"{done} of {len(images)} images segmented into {args.out}", file=sys.stderr)
-    if failures:
-        print(f"{len(failures)} failed:", file=sys.stderr)
-        for f in failures:
-            print(f"  {f}", file=sys.stderr)
-        return 1
-    return 0
+        jobs.append(BatchJob("segment", str(path), path.stem, str(args.out), opts, signature,
+                             overwrite=bool(args.overwrite)))
+    summary = run_batch(jobs, command="spam segment", report_path=args.out / REPORT_NAME,
+                        failed_before=refused, workers=args.workers, scheduler=args.scheduler,
+                        threads_per_worker=args.threads_per_worker,
+                        progress=not args.no_progress, noun="images",
+                        stop_message=_stop_message(args.out))
+    return summary.exit_code

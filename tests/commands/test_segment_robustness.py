@@ -100,8 +100,10 @@ def test_a_real_read_only_folder_is_refused(folder, tmp_path, capsys, no_engine)
 
 
 def _tmp_fd(fd: int) -> bool:
+    """A temporary file of an image's outputs (not of the run's batch_report.json)."""
     try:
-        return os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp")
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        return name.endswith(".tmp") and ".batch_report.json." not in name
     except OSError:
         return False
 
@@ -135,7 +137,8 @@ def test_a_full_disk_stops_the_run_with_one_message(folder, tmp_path, capsys, mo
     assert "1 of 3" in errors[0] and "b.png" in errors[0]
     assert len(n_tmp) == 4                          # c was never tried
     read_output_set(out, "a")
-    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.png", "a_objects.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.png", "a_objects.png",
+                                                      "batch_report.json"]
 
 
 def test_a_second_run_while_the_lock_is_held_is_refused(folder, tmp_path, capsys):
@@ -173,7 +176,7 @@ def test_the_lock_is_released_on_error_and_on_interrupt(folder, tmp_path, capsys
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Spam, "segment", interrupted)
-    assert main(["segment", str(folder), "--out", str(out), *BASE]) == 130
+    assert main(["segment", str(folder), "--out", str(out), *BASE, "--overwrite"]) == 130
     assert not (out / LOCK_NAME).exists()
 
 

@@ -1,0 +1,999 @@
+"""Batch runs over many images: the per-image job, its outputs, the resume check, the report.
+
+One :class:`BatchJob` names one image (its *path*: whoever runs the job reads the pixels) and
+what to do with it (``kind``: ``"segment"``, ``"prior"``, ``"saliency"``; JSON-ready
+``options``); :func:`run_job` does it and returns a :class:`JobOutcome`. The same function runs
+in the command's own process (:func:`run_batch` without workers) and on Dask workers
+(:mod:`spam_gui.core.batch_dask`), so both give the same files, bit for bit.
+
+Resuming
+    Every sidecar written by a job holds a ``"batch"`` record: the job's ``signature`` (a hash
+    of the kind, the options and the sha256 of every model file, see :func:`job_signature`)
+    and the sha256 of the per-image inputs (the image file, its prior map or mask file). A job
+    whose outputs form a complete, verified set (:func:`spam_gui.core.export.verify_output_set`
+    for superpixels; the ``"files"`` hashes for priors and saliency maps) with the same record
+    is *skipped*; ``overwrite`` redoes it.
+
+Models
+    A process keeps the engines it loaded (:func:`engine`, :func:`keep_model`), keyed on the
+    model file, its sha256 and the device, so a worker loads each model once however many
+    images it is given. ``device="auto"`` is resolved where the job runs: a GPU worker uses its
+    GPU.
+
+Failures
+    A problem of the image (unreadable, a prior of the wrong size: a
+    :class:`~spam_gui.core.errors.SpamError`, :class:`ValueError` or :class:`OSError`) ends
+    the job with status ``"failed"`` and the message; it is not retried. A write error that
+    every later image would hit too (full disk, read-only file system) is ``fatal``: the run
+    stops. Anything else is a bug or a dying worker and is raised, so that the runner retries
+    the image once (Dask: on another worker) before reporting it.
+
+The report
+    :class:`BatchReport` keeps ``OUT/batch_report.json`` up to date while the run goes
+    (written atomically, at most about once a second), so a killed run still has one.
+
+No Qt here; no torch at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import warnings
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from spam_gui import __version__
+from spam_gui.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, SpamError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "JOB_KINDS",
+    "REPORT_NAME",
+    "BatchJob",
+    "BatchReport",
+    "BatchSummary",
+    "JobOutcome",
+    "engine",
+    "job_signature",
+    "keep_model",
+    "model_loads",
+    "outputs_complete",
+    "run_batch",
+    "run_in_process",
+    "run_job",
+    "verify_file_set",
+    "write_file_set",
+]
+
+JOB_KINDS = ("segment", "prior", "saliency")
+REPORT_NAME = "batch_report.json"
+REPORT_FORMAT = "spam-batch-report"
+REPORT_VERSION = 1
+BATCH_RECORD_VERSION = 1
+
+
+class FileSetError(SpamError):
+    """A prior or saliency output set is missing, partial or changed; names the file."""
+
+
+# ----------------------------------------------------------------------------- job and outcome
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One image of a batch run: what to compute and where to write it.
+
+    Parameters
+    ----------
+    kind:
+        One of :data:`JOB_KINDS`.
+    image:
+        The image file's path; the process running the job reads it (no pixels travel).
+    stem:
+        Base name of the outputs in ``out_dir``.
+    out_dir:
+        The output folder.
+    options:
+        JSON-ready parameters of the kind (see the ``_<kind>_task`` functions).
+    signature:
+        :func:`job_signature` of ``kind``, ``options`` and the model hashes: what a sidecar
+        must record for the job to be skipped.
+    overwrite:
+        Redo the image even when its outputs are complete and up to date.
+    threads:
+        Torch CPU threads of the process running the job (None: leave it as it is).
+    """
+
+    kind: str
+    image: str
+    stem: str
+    out_dir: str
+    options: Mapping[str, Any]
+    signature: str
+    overwrite: bool = False
+    threads: int | None = None
+
+
+@dataclass
+class JobOutcome:
+    """What became of one :class:`BatchJob`.
+
+    ``status`` is ``"done"``, ``"skipped"`` (outputs complete and up to date) or
+    ``"failed"`` (``error`` says why, naming the file). ``fatal`` marks a failure every later
+    image would share (full disk): the run stops. ``messages`` are warnings for the console,
+    ``line`` the one-line console summary of a done image.
+    """
+
+    image: str
+    stem: str
+    status: str
+    seconds: float = 0.0
+    worker: str = ""
+    error: str | None = None
+    fatal: bool = False
+    errno: int | None = None
+    messages: list[str] = field(default_factory=list)
+    line: str | None = None
+    attempts: int = 1
+
+
+def job_signature(kind: str, options: Mapping[str, Any], models: Mapping[str, str | None]
+                  ) -> str:
+    """The hash that ties outputs to how they were made: ``kind``, the ``options`` and the
+    sha256 of each model file (``models``: role -> sha256 or None).
+
+    Parameters
+    ----------
+    kind:
+        One of :data:`JOB_KINDS`.
+    options:
+        The job's JSON-ready options (paths of per-image inputs included; their content is
+        checked per image, see :func:`outputs_complete`).
+    models:
+        ``{"encoder": sha256, "sam": sha256, ...}``: the model files' contents, so a
+        changed checkpoint redoes the images even under the same file name.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    text = json.dumps({"v": BATCH_RECORD_VERSION, "kind": kind, "options": dict(options),
+                       "models": dict(models)}, sort_keys=True, default=str,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _sha256_file(path: str | os.PathLike[str]) -> str:
+    from spam_gui.core.cache import hash_file
+
+    return hash_file(path)
+
+
+def _file_sha_or_none(path: str | os.PathLike[str] | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return _sha256_file(path)
+    except OSError:
+        return None
+
+
+def _name_in(msg: str, path: Path) -> str:
+    return msg if str(path) in msg or path.name in msg else f"{path}: {msg}"
+
+
+# ----------------------------------------------------------------------------- the model cache
+
+_models: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_models_lock = threading.RLock()
+_loads: dict[str, int] = {}
+_MAX_MODELS = 4
+
+
+def keep_model(role: str, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+    """The model of ``role`` stored under ``key`` in this process, loaded with ``load()`` the
+    first time; at most a few are kept (least recently used dropped first).
+
+    Parameters
+    ----------
+    role:
+        ``"encoder"``, ``"sam"``, ``"dino"``: counted in :func:`model_loads`.
+    key:
+        The model file, its sha256 and the device (anything hashable that tells models apart).
+    load:
+        Builds the model; its exceptions (a bad checkpoint) reach the caller.
+    """
+    full = (role, *key)
+    with _models_lock:
+        if full in _models:
+            _models.move_to_end(full)
+            return _models[full]
+        model = load()
+        _models[full] = model
+        _loads[role] = _loads.get(role, 0) + 1
+        while len(_models) > _MAX_MODELS:
+            _models.popitem(last=False)
+        return model
+
+
+def model_loads() -> dict[str, int]:
+    """How many times this process loaded a model of each role (a worker loads each once)."""
+    with _models_lock:
+        return dict(_loads)
+
+
+def encoder_identity(encoder: str) -> tuple[str, str | None]:
+    """The encoder's file (or ``"none"``) and its sha256, without loading it."""
+    if str(encoder).lower() == "none":
+        return "none", None
+    if str(encoder) == "default":
+        from spam_gui.core.spam import default_encoder_path
+
+        path = default_encoder_path()
+        if not path.is_file():
+            return "default (absent)", None
+    else:
+        path = Path(encoder)
+    p = path.expanduser()
+    if not p.is_file():
+        return str(p), None   # loading reports it by name
+    from spam_gui.core.cache import hash_file_cached
+
+    return str(p.resolve()), hash_file_cached(p)
+
+
+def engine(encoder: str = "default", device: str = "auto",
+           expect_sha256: str | None = None) -> Any:
+    """The :class:`~spam_gui.core.spam.Spam` engine of this process for ``encoder`` on
+    ``device``, built once (keyed on the weight file, its sha256 and the device).
+
+    Parameters
+    ----------
+    encoder:
+        ``"default"``, ``"none"`` or a weight file (as :class:`~spam_gui.core.spam.Spam`).
+    device:
+        ``"auto"`` resolves here: a worker with a GPU uses it.
+    expect_sha256:
+        The weight file's sha256 as the submitting machine saw it; a worker whose file differs
+        refuses the job (a :class:`~spam_gui.core.errors.CheckpointError` naming the file).
+
+    Raises
+    ------
+    spam_gui.core.encoder.EncoderLoadError
+        A weight file that cannot be used (names the file).
+    """
+    from spam_gui.core.devices import resolve_device
+    from spam_gui.core.errors import CheckpointError, checkpoint_message
+
+    dev = str(resolve_device(device))
+    path, sha = encoder_identity(encoder)
+    if expect_sha256 is not None and sha is not None and sha != expect_sha256:
+        raise CheckpointError(checkpoint_message(
+            path, "encoder", f"its sha256 on {socket.gethostname()} differs from the file the "
+            "run was started with; give every machine the same weights"))
+
+    def load() -> Any:
+        from spam_gui.core import spam as spam_mod
+
+        return spam_mod.Spam(encoder=encoder, device=dev, cache_size=1)
+
+    return keep_model("encoder", (str(encoder), path, sha, dev), load)
+
+
+def _sam_model(checkpoint: str, device: str) -> Any:
+    from spam_gui.core.devices import resolve_device
+    from spam_gui.core.sam import load_sam
+
+    dev = str(resolve_device(device))
+    key = (str(Path(checkpoint).expanduser().resolve()), _file_sha_or_none(checkpoint), dev)
+    return keep_model("sam", key, lambda: load_sam(checkpoint, dev))
+
+
+def _dino_model(checkpoint: str, device: str) -> Any:
+    from spam_gui.core.devices import resolve_device
+    from spam_gui.core.saliency import get_dino
+
+    dev = str(resolve_device(device))
+    key = (str(Path(checkpoint).expanduser().resolve()), _file_sha_or_none(checkpoint), dev)
+    return keep_model("dino", key, lambda: get_dino(checkpoint, dev))
+
+
+# ----------------------------------------------------------------------------- file sets
+
+
+def write_file_set(out_dir: str | os.PathLike[str], files: Mapping[str, tuple[str, bytes]],
+                   sidecar_name: str, doc: dict[str, Any]) -> dict[str, Path]:
+    """Write data files and their sidecar as one set: everything is staged to temporary
+    files first (a full disk fails before anything is replaced), the data files are renamed
+    into place, the sidecar last, recording each data file's name and sha256 under
+    ``"files"`` (read back with :func:`verify_file_set`).
+
+    Parameters
+    ----------
+    out_dir:
+        The output folder.
+    files:
+        ``{key: (file name, bytes)}``.
+    sidecar_name:
+        The sidecar's file name (JSON).
+    doc:
+        The sidecar's content (``"files"`` is added).
+
+    Returns
+    -------
+    dict
+        ``{key: path}``, with ``"sidecar"``.
+
+    Raises
+    ------
+    spam_gui.core.image_io.FileWriteError
+        A file could not be written; names it, ``errno`` says why.
+    """
+    from spam_gui.core.image_io import commit_staged, discard_staged, stage_bytes, sync_folder
+
+    d = Path(out_dir)
+    doc = dict(doc)
+    doc["files"] = {key: {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
+                    for key, (name, data) in files.items()}
+    blobs = {key: (d / name, data) for key, (name, data) in files.items()}
+    blobs["sidecar"] = (d / sidecar_name,
+                        (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    staged: dict[str, Path] = {}
+    try:
+        for key, (path, data) in blobs.items():
+            staged[key] = stage_bytes(path, data)
+        for key in [k for k in blobs if k != "sidecar"] + ["sidecar"]:   # the sidecar last
+            commit_staged(staged.pop(key), blobs[key][0])
+    finally:
+        for tmp in staged.values():
+            discard_staged(tmp)
+    sync_folder(d)
+    return {key: path for key, (path, _) in blobs.items()}
+
+
+def verify_file_set(out_dir: str | os.PathLike[str], sidecar_name: str) -> dict[str, Any]:
+    """The sidecar of a set written by :func:`write_file_set`, after checking that every file
+    it lists exists with the recorded sha256.
+
+    Raises
+    ------
+    FileSetError
+        No sidecar, an unreadable one, one without ``"files"``, or a file missing or changed
+        (an interrupted run, an edited file); the message names the file.
+    """
+    d = Path(out_dir)
+    side = d / sidecar_name
+    if not side.is_file():
+        raise FileSetError(f"{side}: no sidecar, so no complete output set")
+    try:
+        doc = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise FileSetError(f"{side}: not a readable sidecar ({exc})") from None
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files, dict) or not files:
+        raise FileSetError(f"{side}: records no file hashes; the set cannot be verified")
+    for entry in files.values():
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise FileSetError(f"{side}: a 'files' entry names no file")
+        path = d / entry["name"]
+        try:
+            digest = _sha256_file(path)
+        except OSError:
+            raise FileSetError(f"{path}: missing; {side.name} belongs to an incomplete set"
+                               ) from None
+        if digest != entry.get("sha256"):
+            raise FileSetError(f"{path}: does not match its sidecar {side.name} (sha256 differs)")
+    return doc
+
+
+def _batch_record(job: BatchJob, inputs: Mapping[str, str | None]) -> dict[str, Any]:
+    return {"version": BATCH_RECORD_VERSION, "signature": job.signature, "inputs": dict(inputs)}
+
+
+def _inputs(job: BatchJob) -> dict[str, str | None]:
+    """sha256 of the per-image inputs of a job (image file; prior map or mask file)."""
+    o = job.options
+    image = Path(job.image)
+    found: dict[str, str | None] = {"image": _sha256_file(image)}
+    if job.kind == "segment" and o.get("prior"):
+        prior = Path(o["prior"])
+        if o.get("prior_is_dir"):
+            from spam_gui.core.prior import prior_map_path
+
+            found["prior"] = _file_sha_or_none(prior_map_path(prior, image))
+        else:
+            found["prior"] = _file_sha_or_none(prior)
+    if job.kind == "prior" and o.get("masks"):
+        found["masks"] = _file_sha_or_none(_masks_file(o, image))
+    return found
+
+
+def outputs_complete(job: BatchJob) -> bool:
+    """Whether ``job``'s outputs are a complete, verified set made with the same signature
+    and the same per-image inputs (so the job can be skipped)."""
+    try:
+        if job.kind == "segment":
+            from spam_gui.core.export import verify_output_set
+
+            doc = verify_output_set(job.out_dir, job.stem)
+        else:
+            doc = verify_file_set(job.out_dir, f"{job.stem}.json")
+        record = doc.get("batch")
+        if not isinstance(record, dict) or record.get("signature") != job.signature:
+            return False
+        return record.get("inputs") == _inputs(job)
+    except (SpamError, OSError):
+        return False
+
+
+# ----------------------------------------------------------------------------- the tasks
+
+
+class _Result:
+    """What a task returns to :func:`run_job`: warnings and the console line."""
+
+    def __init__(self, line: str | None = None, messages: list[str] | None = None) -> None:
+        self.line = line
+        self.messages = messages or []
+
+
+def _segment_prior(o: Mapping[str, Any], path: Path, image: Any
+                   ) -> tuple[Any, dict[str, Any], str | None]:
+    """The prior object map of one image for ``spam segment``, where it came from, and a
+    warning. A ``prior`` folder without ``<stem>.png`` gives the automatic prior and a warning
+    (the app's rule, :func:`spam_gui.core.prior.find_prior_map`)."""
+    from spam_gui.core.prior import AUTOMATIC_PRIOR, find_prior_map, read_prior
+
+    if o.get("prior"):
+        prior_path = Path(o["prior"])
+        if o.get("prior_is_dir"):
+            found = find_prior_map(prior_path, path, shape=image.shape)
+            if found.prior is None:
+                return None, {"source": "automatic", "automatic": AUTOMATIC_PRIOR,
+                              "missing_map": str(found.path)}, found.warning
+            src, prior = found.path, found.prior
+        else:
+            src, prior = prior_path, read_prior(prior_path, shape=image.shape)
+        from spam_gui.core.export import prior_file_info
+
+        return prior.object_map, {"source": "label map", **prior_file_info(src)}, None
+    if o.get("sam_checkpoint"):
+        from spam_gui.core.sam import AmgParams, sam_prior
+
+        _sam_model(o["sam_checkpoint"], o["device"])
+        res = sam_prior(image, o["sam_checkpoint"],
+                        params=AmgParams(points_per_side=int(o["points_per_side"])),
+                        device=o["device"])
+        return res.prior.object_map, {"source": "sam", **res.provenance}, None
+    return None, {"source": "none"}, None
+
+
+def _segment_task(job: BatchJob) -> _Result:
+    """``spam segment`` of one image: ``<stem>.png``, ``<stem>_objects.png``, ``<stem>.json``
+    (:func:`spam_gui.core.export.save_result`)."""
+    from spam_gui.core.export import run_info, save_result
+    from spam_gui.core.image_io import read_image
+
+    o = job.options
+    path = Path(job.image)
+    spam = engine(o["encoder"], o["device"], o.get("encoder_sha256"))
+    inputs = _inputs(job)
+    image = read_image(path)
+    messages: list[str] = []
+    prior, prior_info, prior_warning = _segment_prior(o, path, image)
+    if prior_warning:
+        messages.append(prior_warning)
+    saliency = sal_info = method = None
+    if o.get("visual_attention"):
+        from spam_gui.core.saliency import compute_saliency_info
+
+        if o.get("dino_checkpoint"):
+            _dino_model(o["dino_checkpoint"], o["device"])
+        sal = compute_saliency_info(image, dino_checkpoint=o.get("dino_checkpoint"),
+                                    device=o["device"])
+        saliency, method, sal_info = sal.saliency, sal.method, sal.info
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = spam.segment(
+            image, n_segments=o["n_segments"], prior=prior, lambda_s=o["lambda_s"],
+            lambda_c=o["lambda_c"], n_iter=o["iterations"], seed=o["seed"],
+            smoothing=o["smoothing"], saliency=saliency, attention_ratio=o["ratio"],
+            saliency_threshold=o["saliency_threshold"], saliency_method=method)
+    messages += [f"{path.name}: {w.message}" for w in caught]
+    extra = run_info(program="spam segment", prior=prior_info, saliency=sal_info)
+    extra["batch"] = _batch_record(job, inputs)
+    save_result(job.out_dir, job.stem, res, image_path=path, extra=extra)
+    return _Result(None, messages)
+
+
+def _masks_file(o: Mapping[str, Any], image: Path) -> Path:
+    masks = Path(o["masks"])
+    return masks / f"{image.stem}.npz" if o.get("masks_is_dir") else masks
+
+
+def _prior_cache() -> Any:
+    from spam_gui.core.sam import default_cache
+
+    return keep_model("cache", ("sam",), default_cache)
+
+
+def _prior_task(job: BatchJob) -> _Result:
+    """``spam prior`` of one image: ``<stem>.png`` (16-bit object map, 0 = uncertain) and
+    ``<stem>.json`` (parameters, provenance), with ``<stem>_masks.npz`` when asked."""
+    from spam_gui.core.cache import hash_array
+    from spam_gui.core.image_io import encode_png, read_image
+    from spam_gui.core.prior import aggregate_proposals, read_masks_npz
+
+    o = job.options
+    path = Path(job.image)
+    t0 = time.perf_counter()
+    inputs = _inputs(job)
+    image = read_image(path)
+    h, w = image.shape[:2]
+    side: dict[str, Any] = {"tool": "spam prior", "version": __version__, "image": str(path)}
+    files: dict[str, tuple[str, bytes]] = {}
+    if o.get("masks"):
+        mfile = _masks_file(o, path)
+        masks, scores, stability = read_masks_npz(mfile, (h, w))
+        prior = aggregate_proposals(masks, a_min=o.get("a_min"), opening=o["opening"],
+                                    scores=scores, stability=stability)
+        side.update({"image_sha256": hash_array(image), "source": "masks",
+                     "masks": {"file": str(mfile), "n_proposals": int(masks.shape[0])}})
+        side.update(prior.to_json())
+        how = f"{masks.shape[0]} proposals from {mfile.name}"
+    else:
+        from spam_gui.core.sam import AmgParams, sam_prior
+
+        _sam_model(o["sam_checkpoint"], o["device"])
+        params = AmgParams(**o["amg"])
+        res = sam_prior(image, o["sam_checkpoint"], params=params, device=o["device"],
+                        cache=None if o.get("no_cache") else _prior_cache(),
+                        a_min=o.get("a_min"), opening=o["opening"],
+                        keep_proposals=bool(o.get("save_proposals")))
+        prior = res.prior
+        prov = res.provenance
+        side.update({"image_sha256": prov["image_sha256"], "source": "sam",
+                     "sam": {k: prov[k] for k in ("checkpoint", "generator") if k in prov}})
+        side["sam"].update({k: prov[k] for k in ("device", "cache", "n_proposals", "timings")
+                            if k in prov and prov[k] is not None})
+        side.update(prior.to_json())
+        if o.get("save_proposals") and res.proposals is not None:
+            import io
+
+            import numpy as np
+
+            p = res.proposals   # the format of spam_gui.core.prior.write_masks_npz
+            arrays = {"masks": np.asarray(p.masks, dtype=bool)}
+            for name in ("scores", "stability"):
+                if getattr(p, name, None) is not None:
+                    arrays[name] = np.asarray(getattr(p, name), dtype=np.float32)
+            buf = io.BytesIO()
+            np.savez_compressed(buf, **arrays)
+            files["proposals"] = (f"{job.stem}_masks.npz", buf.getvalue())
+        how = ("from the cache" if prov.get("cache") == "prior"
+               else f"{prov.get('n_proposals', '?')} SAM proposals"
+               + (" (cached)" if prov.get("cache") == "proposals" else ""))
+    files = {"prior": (f"{job.stem}.png", encode_png(prior.object_map.astype("uint16"))),
+             **files}
+    side["batch"] = _batch_record(job, inputs)
+    written = write_file_set(job.out_dir, files, f"{job.stem}.json", side)
+    line = (f"{path.name}: {prior.n_objects} objects, {100 * prior.uncertain_fraction:.1f}% "
+            f"uncertain, {how}, {time.perf_counter() - t0:.1f} s -> {written['prior']}")
+    return _Result(line)
+
+
+def _saliency_task(job: BatchJob) -> _Result:
+    """``spam saliency`` of one image: ``<stem>.png`` (8-bit, 0..255 = saliency 0..1) and
+    ``<stem>.json``."""
+    import io
+
+    from PIL import Image
+
+    from spam_gui.core.image_io import read_image
+    from spam_gui.core.saliency import compute_saliency_info, saliency_to_uint8
+
+    o = job.options
+    path = Path(job.image)
+    t0 = time.perf_counter()
+    inputs = _inputs(job)
+    image = read_image(path)
+    checkpoint = o.get("dino_checkpoint")
+    if checkpoint:
+        _dino_model(checkpoint, o["device"])
+    res = compute_saliency_info(image, dino_checkpoint=checkpoint, device=o["device"],
+                                cache=False if o.get("no_cache") else None)
+    buf = io.BytesIO()
+    Image.fromarray(saliency_to_uint8(res.saliency), mode="L").save(buf, format="PNG")
+    png = f"{job.stem}.png"
+    h, w = res.saliency.shape
+    doc = {
+        "format": "spam-saliency",
+        "format_version": 1,
+        "image": {"name": path.name, "sha256": inputs["image"], "width": w, "height": h},
+        "saliency": {**res.info, "png": png, "scale": "0..255 = saliency 0..1"},
+        "program": {"name": "spam", "version": __version__},
+        "seconds": round(time.perf_counter() - t0, 3),
+        "from_cache": res.from_cache,
+        "batch": _batch_record(job, inputs),
+    }
+    written = write_file_set(job.out_dir, {"saliency": (png, buf.getvalue())},
+                             f"{job.stem}.json", doc)
+    note = " (cached)" if res.from_cache else ""
+    return _Result(f"{path} -> {written['saliency']}  [{res.method}, "
+                   f"{time.perf_counter() - t0:.2f} s{note}]")
+
+
+_TASKS: dict[str, Callable[[BatchJob], _Result]] = {
+    "segment": _segment_task, "prior": _prior_task, "saliency": _saliency_task}
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return "in-process"
+
+
+def run_job(job: BatchJob) -> JobOutcome:
+    """Do one job (or skip it when its outputs are complete and up to date) and say how it went.
+
+    Runs wherever it is called: in the command's process or on a Dask worker, which then
+    reads the image and writes the outputs itself.
+
+    Parameters
+    ----------
+    job:
+        The image and what to do with it.
+
+    Returns
+    -------
+    JobOutcome
+        ``"done"``, ``"skipped"`` or ``"failed"`` (a problem of this image, by name; ``fatal``
+        when the output folder can take no more files).
+
+    Raises
+    ------
+    Exception
+        Anything that is not a problem of the image (a bug, an exhausted GPU): the runner
+        retries the image once, then reports it.
+    """
+    from spam_gui.core.export import is_folder_write_error
+
+    if job.kind not in _TASKS:
+        raise ValueError(f"unknown batch job kind {job.kind!r}; use one of {JOB_KINDS}")
+    t0 = time.perf_counter()
+    worker = _worker_name()
+    if job.threads is not None:
+        import torch
+
+        if torch.get_num_threads() != job.threads:
+            torch.set_num_threads(job.threads)
+    out = JobOutcome(image=job.image, stem=job.stem, status="done", worker=worker)
+    path = Path(job.image)
+    try:
+        if not job.overwrite and outputs_complete(job):
+            out.status = "skipped"
+        else:
+            result = _TASKS[job.kind](job)
+            out.line, out.messages = result.line, result.messages
+    except OSError as exc:
+        out.status, out.error = "failed", _name_in(str(exc), path)
+        if is_folder_write_error(exc):
+            out.fatal, out.errno = True, exc.errno
+    except (SpamError, ValueError) as exc:
+        out.status, out.error = "failed", _name_in(str(exc), path)
+    except MemoryError:
+        out.status, out.error = "failed", f"{path}: out of memory"
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class BatchReport:
+    """``OUT/batch_report.json``: one entry per image (status ``pending`` / ``done`` /
+    ``skipped`` / ``failed``, seconds, worker, error, attempts) and the totals, rewritten
+    atomically as outcomes come in (at most about once a second, and at the end), so a killed
+    run leaves a readable report of what it had finished.
+
+    Parameters
+    ----------
+    path:
+        The report file, or None for no file (counts only).
+    command:
+        The command, e.g. ``"spam segment"``.
+    images:
+        ``(image path, stem)`` of every image of the run, in order.
+    runner:
+        Where the jobs run (``"in-process"``, ``"local cluster: 2 workers"``, an address).
+    """
+
+    def __init__(self, path: Path | None, command: str, images: list[tuple[str, str]],
+                 runner: str, argv: list[str] | None = None) -> None:
+        self.path = path
+        self.entries: list[dict[str, Any]] = [
+            {"image": img, "stem": stem, "status": "pending", "seconds": None, "worker": None,
+             "error": None, "attempts": 0} for img, stem in images]
+        self._index = {img: i for i, (img, _) in enumerate(images)}
+        self.meta: dict[str, Any] = {
+            "format": REPORT_FORMAT, "format_version": REPORT_VERSION, "command": command,
+            "argv": list(argv if argv is not None else sys.argv), "runner": runner,
+            "program": {"name": "spam-studio", "version": __version__},
+            "started": _now(), "state": "running"}
+        self._t0 = time.perf_counter()
+        self._last_write = -1e9
+        self._interval = 1.0
+        self.write_error: str | None = None
+
+    def count(self, status: str) -> int:
+        return sum(1 for e in self.entries if e["status"] == status)
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def images_per_second(self) -> float:
+        n = self.count("done") + self.count("skipped") + self.count("failed")
+        return n / self.elapsed if self.elapsed > 0 else 0.0
+
+    def add(self, outcome: JobOutcome) -> None:
+        """Record an outcome and rewrite the file if the last write is old enough."""
+        e = self.entries[self._index[outcome.image]]
+        e.update(status=outcome.status, seconds=round(outcome.seconds, 4),
+                 worker=outcome.worker, error=outcome.error, attempts=outcome.attempts)
+        self.write(force=False)
+
+    def document(self) -> dict[str, Any]:
+        totals = {s: self.count(s) for s in ("done", "skipped", "failed", "pending")}
+        return {**self.meta, "updated": _now(), "seconds": round(self.elapsed, 3),
+                "totals": {"images": len(self.entries), **totals},
+                "images_per_second": round(self.images_per_second(), 4),
+                "images": self.entries}
+
+    def write(self, force: bool = True, state: str | None = None) -> None:
+        """Write the report atomically (``force``: now; else only if a second has passed).
+        A write that fails is remembered in :attr:`write_error` and never stops the run."""
+        if state is not None:
+            self.meta["state"] = state
+            self.meta["finished"] = _now()
+        if self.path is None:
+            return
+        now = time.perf_counter()
+        if not force and now - self._last_write < self._interval:
+            return
+        from spam_gui.core.image_io import FileWriteError, atomic_write_bytes
+
+        text = json.dumps(self.document(), indent=1, ensure_ascii=False) + "\n"
+        try:
+            atomic_write_bytes(self.path, text.encode("utf-8"))
+        except FileWriteError as exc:
+            self.write_error = str(exc)
+        done = time.perf_counter()
+        # a big report (100,000 images) is written less often, so writing stays a small share
+        self._interval = max(1.0, 20.0 * (done - now))
+        self._last_write = done
+
+
+# ----------------------------------------------------------------------------- the runners
+
+
+def run_in_process(jobs: Iterable[BatchJob]) -> Iterator[JobOutcome]:
+    """Run the jobs one after another in this process; an unexpected exception is retried
+    once, then reported as a failure naming the image (the others go on)."""
+    for job in jobs:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                outcome = run_job(job)
+                outcome.attempts = attempt
+                break
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # noqa: BLE001 - a bug or a resource: retry, then report
+                log.debug("%s failed (attempt %d)", job.image, attempt, exc_info=True)
+                if attempt < 2:
+                    continue
+                outcome = JobOutcome(job.image, job.stem, "failed", worker="in-process",
+                                     error=f"{job.image}: {type(exc).__name__}: {exc}",
+                                     attempts=attempt)
+                break
+        yield outcome
+
+
+@dataclass
+class BatchSummary:
+    """How a batch run ended: counts, throughput, and the exit code."""
+
+    total: int
+    done: int
+    skipped: int
+    failed: int
+    seconds: float
+    interrupted: bool = False
+    stopped: JobOutcome | None = None     # the fatal outcome that stopped the run
+    failures: list[str] = field(default_factory=list)
+    exit_code: int = EXIT_OK
+
+    @property
+    def images_per_second(self) -> float:
+        n = self.done + self.skipped + self.failed
+        return n / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("stopped")
+        return d
+
+
+def _echo(text: str, bar: Any, stream: Any) -> None:
+    if bar is not None:
+        bar.write(text, file=stream)
+    else:
+        print(text, file=stream, flush=True)
+
+
+def run_batch(jobs: list[BatchJob], *, command: str, report_path: Path | None,
+              failed_before: list[JobOutcome] | None = None, workers: int | None = None,
+              scheduler: str | None = None, threads_per_worker: int = 1,
+              progress: bool = True, noun: str = "images",
+              stop_message: Callable[[JobOutcome, int, int], str] | None = None) -> BatchSummary:
+    """Run a batch: in this process, on a local Dask cluster of ``workers`` processes, or on
+    the Dask cluster at ``scheduler``; the report, a progress bar with the throughput, console
+    lines for warnings and failures, a closing summary line, Ctrl+C.
+
+    Parameters
+    ----------
+    jobs:
+        The images to do.
+    command:
+        For the report and messages (``"spam segment"``).
+    report_path:
+        ``OUT/batch_report.json`` (None: no file).
+    failed_before:
+        Images refused before any job (the same stem twice...): reported as failed.
+    workers, scheduler:
+        Where to run (neither: in this process). See :mod:`spam_gui.core.batch_dask`.
+    threads_per_worker:
+        Torch CPU threads of each worker process.
+    progress:
+        Show a tqdm bar (with images per second) on stderr.
+    noun:
+        What the summary line counts.
+    stop_message:
+        The line printed when a fatal outcome (full disk) stops the run:
+        ``stop_message(outcome, n_written, n_total)``.
+
+    Returns
+    -------
+    BatchSummary
+        The counts and the exit code: 0, 1 when anything failed, 130 when interrupted (the
+        line printed then says how many are done and how to resume).
+    """
+    from tqdm import tqdm
+
+    failed_before = list(failed_before or [])
+    everything = [(j.image, j.stem) for j in jobs] + [(o.image, o.stem) for o in failed_before]
+    # the failed-before ones may share a path with a job (the same file given twice): index by
+    # position through unique keys
+    seen_keys: set[str] = set()
+    keyed: list[tuple[str, str]] = []
+    for img, stem in everything:
+        key = img
+        n = 1
+        while key in seen_keys:
+            n += 1
+            key = f"{img}#{n}"
+        seen_keys.add(key)
+        keyed.append((key, stem))
+    if scheduler:
+        runner = f"dask scheduler {scheduler}"
+    elif workers:
+        runner = f"local dask cluster: {workers} worker process(es), {threads_per_worker} " \
+                 "torch thread(s) each"
+    else:
+        runner = "in-process"
+    report = BatchReport(report_path, command, keyed, runner)
+    for o, (key, _) in zip(failed_before, keyed[len(jobs):]):
+        o.image = key
+        report.add(o)
+    report.write()
+    total = len(keyed)
+    bar = tqdm(total=total, unit="img", disable=not progress or total < 2, file=sys.stderr,
+               dynamic_ncols=True, smoothing=0.1)
+    bar.update(len(failed_before))
+    failures = [o.error or o.image for o in failed_before]
+    for msg in failures:
+        _echo(f"error: {msg}", bar, sys.stderr)
+    summary = BatchSummary(total=total, done=0, skipped=0, failed=len(failed_before),
+                           seconds=0.0, failures=failures)
+    stream: Iterator[JobOutcome]
+    closer: Callable[[], None] = lambda: None  # noqa: E731
+    try:
+        if workers or scheduler:
+            from spam_gui.core.batch_dask import DaskRunner
+
+            runner_obj = DaskRunner(workers=workers, scheduler=scheduler,
+                                    threads_per_worker=threads_per_worker)
+            closer = runner_obj.close
+            stream = runner_obj.run(jobs)
+        else:
+            stream = run_in_process(jobs)
+        for outcome in stream:
+            report.add(outcome)
+            for m in outcome.messages:
+                _echo(f"warning: {m}", bar, sys.stderr)
+            if outcome.status == "done":
+                summary.done += 1
+                if outcome.line:
+                    _echo(outcome.line, bar, sys.stdout)
+            elif outcome.status == "skipped":
+                summary.skipped += 1
+            else:
+                summary.failed += 1
+                if outcome.fatal:
+                    summary.stopped = outcome
+                    break
+                summary.failures.append(outcome.error or outcome.image)
+                _echo(f"error: {summary.failures[-1]}", bar, sys.stderr)
+            bar.update(1)
+            bar.set_postfix_str(f"{summary.done} done, {summary.skipped} skipped, "
+                                f"{summary.failed} failed", refresh=False)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        bar.close()
+        try:
+            closer()
+        finally:
+            summary.seconds = report.elapsed
+            state = ("interrupted" if summary.interrupted
+                     else "stopped" if summary.stopped else "finished")
+            report.write(state=state)
+    if report.write_error and not summary.stopped:
+        print(f"warning: the report could not be written: {report.write_error}",
+              file=sys.stderr)
+    rate = summary.images_per_second
+    counts = (f"{summary.done} done, {summary.skipped} skipped, {summary.failed} failed; "
+              f"{rate:.2f} {noun}/s")
+    if summary.stopped is not None:
+        n_ok = summary.done + summary.skipped
+        msg = (stop_message(summary.stopped, n_ok, total) if stop_message
+               else f"{summary.stopped.error}; stopped: {n_ok} of {total} {noun} written")
+        print(f"error: {msg}", file=sys.stderr)
+        summary.exit_code = EXIT_FAILURE
+        return summary
+    if summary.interrupted:
+        n_ok = summary.done + summary.skipped
+        print(f"interrupted: {n_ok} of {total} {noun} done ({counts}); run the same command "
+              "again to resume: complete outputs are skipped (--overwrite redoes them)",
+              file=sys.stderr)
+        summary.exit_code = EXIT_INTERRUPTED
+        return summary
+    print(f"{summary.done + summary.skipped} of {total} {noun} complete ({counts})"
+          + (f"; report: {report_path}" if report_path is not None else ""), file=sys.stderr)
+    if summary.failures:
+        print(f"{len(summary.failures)} failed:", file=sys.stderr)
+        for f in summary.failures:
+            print(f"  {f}", file=sys.stderr)
+        summary.exit_code = EXIT_FAILURE
+    return summary
