@@ -1,0 +1,232 @@
+"""Object-map edits (merge, split, draw, erase) and re-segmenting only the edited objects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import ndimage
+
+from spam_gui.core import object_edits as oe
+
+H, W = 40, 56
+
+
+def _boxes() -> np.ndarray:
+    m = np.ones((H, W), np.int32)
+    m[5:30, 4:24] = 2
+    m[10:36, 30:52] = 3
+    return m
+
+
+@st.composite
+def object_maps(draw):
+    """Maps of up to five axis-aligned boxes over a background, with some uncertain pixels."""
+    m = np.ones((H, W), np.int32)
+    for oid in range(2, 2 + draw(st.integers(0, 4))):
+        y0 = draw(st.integers(0, H - 4))
+        x0 = draw(st.integers(0, W - 4))
+        m[y0:y0 + draw(st.integers(3, 20)), x0:x0 + draw(st.integers(3, 20))] = oid
+    if draw(st.booleans()):
+        y = draw(st.integers(0, H - 1))
+        m[y, :] = 0
+    return m
+
+
+def _segments(m: np.ndarray) -> np.ndarray:
+    """For each pixel, which connected component of its object it is in (for comparisons)."""
+    out = np.zeros(m.shape, np.int64)
+    n = 0
+    for oid in np.unique(m):
+        lab, k = ndimage.label(m == oid)
+        out[lab > 0] = lab[lab > 0] + n
+        n += k
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(object_maps(), st.data())
+def test_merge_joins_exactly_the_selected_objects(m, data):
+    ids = sorted(int(i) for i in np.unique(m) if i > 0)
+    if len(ids) < 2:
+        with pytest.raises(oe.ObjectEditError):
+            oe.merge_objects(m, ids)
+        return
+    pick = data.draw(st.lists(st.sampled_from(ids), min_size=2, max_size=len(ids), unique=True))
+    e = oe.merge_objects(m, pick)
+    sel = np.isin(m, pick)
+    assert len(np.unique(e.objects[sel])) == 1                 # one object now
+    assert np.array_equal(e.objects[~sel], m[~sel])             # nothing else moved
+    keep = int(e.objects[sel][0])
+    assert keep in pick and e.changed == {keep} and e.removed == set(pick) - {keep}
+
+
+@settings(max_examples=40, deadline=None)
+@given(object_maps(), st.integers(0, W - 1))
+def test_split_gives_connected_parts_and_keeps_every_pixel(m, x):
+    cut = np.zeros_like(m, bool)
+    cut[:, x] = True
+    try:
+        e = oe.split_object(m, cut)
+    except oe.ObjectEditError:
+        # nothing fell apart: every crossed object is still one piece without the cut
+        for oid in np.unique(m[cut]):
+            if oid > 0:
+                parts = ndimage.label((m == oid) & ~cut)[1]
+                old = ndimage.label(m == oid)[1]
+                assert parts <= max(old, 1)
+        return
+    assert np.array_equal(e.objects > 0, m > 0)                 # no pixel lost or gained
+    for new_id, old_id in e.inherit.items():
+        assert new_id not in np.unique(m)
+        assert np.all(m[e.objects == new_id] == old_id)         # a part of what it came from
+    for oid in set(e.inherit.values()):                         # parts of a split object
+        for part in {oid} | {k for k, v in e.inherit.items() if v == oid}:
+            assert ndimage.label(e.objects == part)[1] >= 1
+
+
+def test_split_with_a_stroke_across_one_box():
+    m = _boxes()
+    cut = oe.stroke_mask(m.shape, [(14, 0), (14, 39)], radius=1)
+    e = oe.split_object(m, cut, object_id=2)
+    assert sorted(np.unique(e.objects).tolist()) == [1, 2, 3, 4]
+    assert e.inherit == {4: 2}
+    assert set(np.unique(e.objects[m == 2])) == {2, 4}
+    assert ndimage.label(e.objects == 2)[1] == 1 and ndimage.label(e.objects == 4)[1] == 1
+    with pytest.raises(oe.ObjectEditError, match="does not cut"):
+        oe.split_object(m, oe.stroke_mask(m.shape, [(8, 8), (10, 10)]), object_id=2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(object_maps(), st.integers(0, H - 5), st.integers(0, W - 5), st.integers(2, 15))
+def test_draw_and_erase(m, y, x, size):
+    mask = np.zeros_like(m, bool)
+    mask[y:y + size, x:x + size] = True
+    e = oe.paint_object(m, mask)
+    new_id = int(e.objects[y, x])
+    assert new_id not in np.unique(m)
+    assert np.all(e.objects[mask] == new_id) and np.array_equal(e.objects[~mask], m[~mask])
+    assert new_id in e.changed
+    er = oe.erase_objects(e.objects, mask)
+    assert np.all(er.objects[mask] == 0) and np.array_equal(er.objects[~mask], m[~mask])
+    assert new_id in er.removed
+    with pytest.raises(oe.ObjectEditError, match="already uncertain"):
+        oe.erase_objects(er.objects, mask)
+
+
+def test_stroke_mask_lasso_and_brush():
+    lasso = oe.stroke_mask((H, W), [(5, 5), (20, 5), (20, 20), (5, 20)], closed=True)
+    assert lasso[12, 12] and not lasso[30, 30] and lasso.sum() == 16 * 16
+    line = oe.stroke_mask((H, W), [(0, 10), (W - 1, 10)], radius=2)
+    assert line[:, 20].sum() == 5 and line.sum() == 5 * W
+    dot = oe.stroke_mask((H, W), [(10, 10)], radius=3)
+    assert dot[10, 10] and dot[10, 13] and not dot[10, 14]
+
+
+def test_carry_ratios():
+    m = _boxes()
+    cut = oe.stroke_mask(m.shape, [(14, 0), (14, 39)], radius=1)
+    e = oe.split_object(m, cut, object_id=2)
+    assert oe.carry_ratios({2: 4.0, 3: 0.5}, e) == {2: 4.0, 4: 4.0, 3: 0.5}
+    merged = oe.merge_objects(m, [2, 3])
+    assert oe.carry_ratios({2: 4.0, 3: 0.5}, merged) == {3: 0.5}   # 3 is the larger one
+
+
+# ----------------------------------------------------------------------------- resegment
+
+
+@pytest.fixture(scope="module")
+def engine():
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from spam_gui.core.spam import Spam
+
+    return Spam(encoder="none", device="cpu")
+
+
+def _image(m: np.ndarray) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    colors = np.array([[0, 0, 0], [40, 90, 160], [200, 60, 50], [60, 180, 70], [220, 220, 40],
+                       [120, 40, 160], [250, 250, 250], [10, 120, 120]])
+    img = colors[np.clip(m, 0, len(colors) - 1)] + rng.integers(-10, 11, m.shape + (3,))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _check(result, objects):
+    labels = result.labels
+    n = result.n_superpixels
+    assert np.array_equal(np.unique(labels), np.arange(1, n + 1))          # labels 1..N
+    assert oe.superpixels_within_objects(labels, objects)                   # containment
+    assert np.array_equal(result.objects, objects)
+    for lab in range(1, n + 1):                                             # connectivity
+        assert ndimage.label(labels == lab)[1] == 1
+    certain = objects > 0
+    owner = result.superpixel_object[labels]
+    assert np.all(owner[certain] == objects[certain])
+    assert set(result.objects_info) == {int(i) for i in np.unique(objects) if i > 0}
+
+
+def _kept_superpixels(before, after, objects_unchanged: set[int]) -> bool:
+    """Every superpixel of an unchanged object has exactly the same pixels after."""
+    for oid in objects_unchanged:
+        for lab in before.superpixels_of(oid):
+            pix = before.labels == lab
+            if not (before.objects[pix] > 0).any():
+                continue
+            vals = np.unique(after.labels[pix])
+            if vals.size != 1 or not np.array_equal(after.labels == vals[0], pix):
+                return False
+    return True
+
+
+@settings(max_examples=12, deadline=None)
+@given(object_maps(), st.sampled_from(["merge", "split", "draw", "erase"]), st.data())
+def test_resegment_keeps_the_properties(engine, m, kind, data):
+    img = _image(m)
+    res = engine.segment(img, n_segments=40, prior=m, n_iter=3)
+    y = data.draw(st.integers(0, H - 6))
+    x = data.draw(st.integers(0, W - 6))
+    mask = np.zeros_like(m, bool)
+    mask[y:y + 8, x:x + 8] = True
+    ids = sorted(int(i) for i in np.unique(m) if i > 0)
+    try:
+        if kind == "merge":
+            e = oe.merge_objects(m, ids[:2])
+        elif kind == "split":
+            cut = np.zeros_like(m, bool)
+            cut[:, x] = True
+            e = oe.split_object(m, cut)
+        elif kind == "draw":
+            e = oe.paint_object(m, mask)
+        else:
+            e = oe.erase_objects(m, mask)
+    except oe.ObjectEditError:
+        return
+    out = oe.resegment_objects(engine, res, e.objects, oe.carry_ratios(res.ratios, e))
+    _check(out, e.objects)
+    untouched = (set(ids) - set(e.changed) - set(e.removed))
+    # objects whose superpixels did not reach into a changed pixel keep them exactly
+    diff = m != e.objects
+    reached = {int(o) for o in np.unique(res.superpixel_object[np.unique(res.labels[diff])])}
+    assert _kept_superpixels(res, out, untouched - reached)
+
+
+def test_resegment_after_each_edit_and_rescale(engine):
+    m = _boxes()
+    img = _image(m)
+    res = engine.segment(img, n_segments=50, prior=m, n_iter=3, ratios={3: 2.0})
+    e = oe.merge_objects(m, [1, 2])
+    res2 = oe.resegment_objects(engine, res, e.objects, oe.carry_ratios({3: 2.0}, e))
+    _check(res2, e.objects)
+    assert res2.objects_info[3].ratio == 2.0 and _kept_superpixels(res, res2, {3})
+    assert "resegment" in res2.timings
+    res3 = engine.rescale(res2, 3, 1.0)                  # the result can be rescaled later
+    _check(res3, e.objects)
+    same = oe.resegment_objects(engine, res3, res3.objects, {3: 3.0})   # ratios only
+    _check(same, e.objects)
+    assert same.objects_info[3].ratio == 3.0
+    with pytest.raises(oe.ObjectEditError):
+        oe.resegment_objects(engine, res3, np.ones((3, 3), np.int32))
+    none = oe.resegment_objects(engine, res3, np.zeros_like(m))   # everything uncertain
+    assert none.n_superpixels >= 1
