@@ -2,6 +2,10 @@
 
     spam prior IMAGE... --out DIR --sam-checkpoint sam_vit_b_01ec64.pth [--points-per-side 32]
     spam prior IMAGE... --out DIR --masks MASKS.npz | MASKS_DIR
+    spam prior IMAGE... --out DIR [--method builtin] [--coarseness 0.5]
+
+Without --sam-checkpoint, $SPAM_SAM_CHECKPOINT or --masks, the built-in prior is used
+(:func:`spam_gui.core.prior_builtin.builtin_prior`: no checkpoint, nothing to download).
 
 For each image, writes ``DIR/<stem>.png`` (16-bit object map, 0 = uncertain) and
 ``DIR/<stem>.json`` (parameters and the provenance of each object), atomically. A bad image,
@@ -19,15 +23,28 @@ from typing import Any
 
 from spam_gui.core.devices import DEVICE_CHOICES
 from spam_gui.core.env import ENV_SAM_CHECKPOINT, env_value
+from spam_gui.core.params import PRIOR_DEFAULTS
 
 NAME = "prior"
-HELP = ("compute prior object maps (16-bit PNG, 0 = uncertain) from a local SAM checkpoint or "
-        "from mask proposals (.npz)")
+METHODS = ("builtin", "sam", "masks")
+HELP = ("compute prior object maps (16-bit PNG, 0 = uncertain): built in (no checkpoint), from "
+        "a local SAM checkpoint or from mask proposals (.npz)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="images or folders of images")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--method", choices=METHODS, default=None,
+                   help="where the objects come from: builtin (no checkpoint), sam or masks; "
+                   "default: masks with --masks, sam with a checkpoint (--sam-checkpoint or "
+                   f"${ENV_SAM_CHECKPOINT}), else builtin")
+    b = p.add_argument_group("built-in prior")
+    b.add_argument("--coarseness", type=float, default=PRIOR_DEFAULTS.coarseness,
+                   help="how coarse the objects are, 0 (fine) to 1 (one object) "
+                   f"(default {PRIOR_DEFAULTS.coarseness})")
+    b.add_argument("--encoder", default="default", metavar="FILE",
+                   help="SPAM encoder for the built-in prior's superpixels and features "
+                   "(default: the shipped one)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--sam-checkpoint", metavar="FILE", default=None,
                      help="local SAM checkpoint (sam_vit_h_4b8939.pth, sam_vit_l_0b3195.pth, "
@@ -69,9 +86,19 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = args.sam_checkpoint
     if args.masks is None and checkpoint is None:
         checkpoint = env_value(ENV_SAM_CHECKPOINT)
-    if args.masks is None and checkpoint is None:
-        _err(f"give --sam-checkpoint FILE (or set {ENV_SAM_CHECKPOINT}) or --masks FILE_OR_DIR")
+    method = getattr(args, "method", None) or (
+        "masks" if args.masks is not None else "sam" if checkpoint is not None else "builtin")
+    if method == "masks" and args.masks is None:
+        _err("--method masks needs --masks FILE_OR_DIR")
         return 2
+    if method == "sam" and checkpoint is None:
+        _err(f"--method sam needs --sam-checkpoint FILE (or {ENV_SAM_CHECKPOINT})")
+        return 2
+    if method != "masks" and args.masks is not None:
+        _err(f"--masks does not go with --method {method}")
+        return 2
+    if method == "builtin":
+        return _run_builtin(args, out_dir)
     if args.opening < 0 or (args.a_min is not None and args.a_min < 0):
         _err("--opening and --a-min must not be negative")
         return 2
@@ -186,6 +213,74 @@ def _one(img_path: Path, out_dir: Path, stem: str, args: argparse.Namespace,
     write_json(out_dir / f"{stem}.json", side)
     print(f"{img_path.name}: {prior.n_objects} objects, {100 * prior.uncertain_fraction:.1f}% "
           f"uncertain, {how}, {time.perf_counter() - t0:.1f} s -> {png}", flush=True)
+
+
+def _run_builtin(args: argparse.Namespace, out_dir: Path) -> int:
+    """``--method builtin``: :func:`spam_gui.core.prior_builtin.builtin_prior` per image."""
+    from spam_gui import __version__
+    from spam_gui.commands import input_images
+    from spam_gui.core.errors import EXIT_USAGE, SpamError
+    from spam_gui.core.image_io import FileWriteError, ImageReadError
+
+    if not 0.0 <= args.coarseness <= 1.0:
+        _err(f"--coarseness must be in [0, 1], got {args.coarseness}")
+        return 2
+    images, problem = input_images(args.inputs)
+    if problem:
+        _err(problem)
+        return EXIT_USAGE
+    from spam_gui.core.spam import Spam
+
+    try:
+        spam = Spam(encoder=args.encoder, device=args.device)
+    except (SpamError, ValueError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    common: dict[str, Any] = {"tool": "spam prior", "version": __version__}
+    seen: dict[str, Path] = {}
+    failed = 0
+    for img_path in images:
+        stem = img_path.stem
+        if stem in seen:
+            _err(f"{img_path}: same output name '{stem}' as {seen[stem]}; skipped")
+            failed += 1
+            continue
+        seen[stem] = img_path
+        try:
+            _one_builtin(img_path, out_dir, stem, args, common, spam)
+        except (ImageReadError, SpamError, FileWriteError, OSError) as exc:
+            _err(str(exc))
+            failed += 1
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure: still name the image
+            _err(f"{img_path}: {type(exc).__name__}: {exc}")
+            failed += 1
+    if failed:
+        _err(f"{failed} of {len(images)} image(s) failed")
+        return 1
+    return 0
+
+
+def _one_builtin(img_path: Path, out_dir: Path, stem: str, args: argparse.Namespace,
+                 common: dict[str, Any], spam: Any) -> None:
+    from spam_gui.core.cache import hash_array
+    from spam_gui.core.image_io import read_image, write_json, write_label_png
+    from spam_gui.core.prior import prior_from_label_map
+    from spam_gui.core.prior_builtin import build_hierarchy, builtin_description
+
+    t0 = time.perf_counter()
+    image = read_image(img_path)
+    hierarchy = build_hierarchy(image, spam=spam)
+    object_map = hierarchy.prior(args.coarseness, a_min=args.a_min)
+    prior = prior_from_label_map(object_map)
+    side: dict[str, Any] = {**common, "image": str(img_path), "image_sha256": hash_array(image),
+                            "source": "builtin",
+                            "builtin": builtin_description(hierarchy, args.coarseness, spam)}
+    side.update(prior.to_json())
+    png = write_label_png(out_dir / f"{stem}.png", prior.object_map)
+    write_json(out_dir / f"{stem}.json", side)
+    print(f"{img_path.name}: {prior.n_objects} objects, {100 * prior.uncertain_fraction:.1f}% "
+          f"uncertain, built-in prior (coarseness {args.coarseness:g}), "
+          f"{time.perf_counter() - t0:.1f} s -> {png}", flush=True)
 
 
 _cache_obj = None

@@ -1,0 +1,254 @@
+"""Train the built-in prior's edge model (resources/models/builtin_prior_edges.npz) on BSDS500 train.
+
+    python scripts/train_prior_edges.py --data ../shared/data/bsds500 --out resources/models/builtin_prior_edges.npz
+
+What it does (Nunez-Iglesias et al. 2013, "learning to agglomerate"):
+
+1. for every *train* image: the fine SPAM superpixels of :func:`build_hierarchy`, their region
+   adjacency graph, and each superpixel's histogram of ground-truth labels, per annotator;
+2. round 0: the features of every fine edge, labelled by the fraction of annotators whose
+   majority segments of the two sides differ; a weighted logistic regression (IRLS);
+3. rounds 1..R: the images are merged with the current model and every edge scored along the
+   way is added to the training set (labelled the same way from the merged regions' histograms),
+   so the model also sees the large regions it meets late in the merging; refit.
+4. the coarseness with the best mean covering on the held-out train images is printed (it is
+   the default in ``spam_gui/core/params.py``, set by hand).
+
+Only BSDS500 train is read (the last ``--holdout`` images of it for the coarseness). The data
+are never written into the repository; per-image graphs are cached under ``--cache``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from spam_gui.core.datasets import load_dataset  # noqa: E402
+from spam_gui.core.metrics import segmentation_covering  # noqa: E402
+from spam_gui.core.prior_builtin import (EdgeModel, ObjectHierarchy,  # noqa: E402
+                                         _agglomerate, _build_graph, _Graph,
+                                         edge_features, fine_segments_for)
+from spam_gui.core.spam import Spam  # noqa: E402
+
+
+def _graph_arrays(g: _Graph) -> dict[str, np.ndarray]:
+    return {k: getattr(g, k) for k in ("area", "perim", "lab_sum", "lab_sq", "deep_sum", "pairs",
+                                       "b_len", "b_lab", "b_lab2", "b_deep")}
+
+
+def prepare(samples, spam: Spam, cache: Path) -> list[dict]:
+    """Per image: fine labels, the graph's sums and the leaves' GT histograms (cached)."""
+    out = []
+    cache.mkdir(parents=True, exist_ok=True)
+    for i, s in enumerate(samples):
+        f = cache / f"{s.id}.npz"
+        if f.is_file():
+            with np.load(f, allow_pickle=False) as z:
+                d = {k: z[k] for k in z.files}
+        else:
+            img, gts = s.load()
+            h, w = img.shape[:2]
+            feats = spam.features(img)
+            lab = feats.lab.cpu().numpy().reshape(h, w, 3)
+            deep = feats.deep.cpu().numpy().reshape(h, w, -1)
+            res = spam.segment(img, n_segments=fine_segments_for((h, w)))
+            _, fine = np.unique(res.labels, return_inverse=True)
+            fine = fine.reshape(h, w)
+            g = _build_graph(fine, lab, deep)
+            d = _graph_arrays(g)
+            d["fine"] = fine.astype(np.int32)
+            d["gts"] = np.stack([np.unique(gt, return_inverse=True)[1].reshape(h, w)
+                                 for gt in gts]).astype(np.int32)
+            np.savez(f, **d)
+            spam.clear_cache()
+        n = int(d["area"].shape[0])
+        hists = []
+        for gt in d["gts"]:
+            L = int(gt.max()) + 1
+            hists.append(np.bincount(d["fine"].ravel() * L + gt.ravel(),
+                                     minlength=n * L).reshape(n, L).astype(np.float64))
+        d["hists"] = hists
+        d["id"] = s.id
+        out.append(d)
+        if (i + 1) % 20 == 0:
+            print(f"  prepared {i + 1}/{len(samples)}", flush=True)
+    return out
+
+
+def as_graph(d: dict) -> _Graph:
+    return _Graph(n=int(d["area"].shape[0]), **{k: d[k] for k in (
+        "area", "perim", "lab_sum", "lab_sq", "deep_sum", "pairs", "b_len", "b_lab", "b_lab2",
+        "b_deep")})
+
+
+def node_hists(d: dict, children: np.ndarray) -> list[np.ndarray]:
+    n = int(d["area"].shape[0])
+    out = []
+    for hst in d["hists"]:
+        full = np.zeros((2 * n - 1, hst.shape[1]))
+        full[:n] = hst
+        for i, (a, b) in enumerate(children):
+            full[n + i] = full[a] + full[b]
+        out.append(full)
+    return out
+
+
+def targets(hists: list[np.ndarray], ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+    """Fraction of annotators for whom the majority segments of a and b differ."""
+    diff = [(h[ia].argmax(1) != h[ib].argmax(1)).astype(np.float64) for h in hists]
+    return np.mean(diff, axis=0)
+
+
+def level0(d: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    g = as_graph(d)
+    a, b = g.pairs[:, 0], g.pairs[:, 1]
+    total = float(g.area.sum())
+    x = edge_features(g.area[a], g.area[b], g.perim[a], g.perim[b], g.lab_sum[a], g.lab_sum[b],
+                      g.lab_sq[a], g.lab_sq[b], g.deep_sum[a], g.deep_sum[b], g.b_len, g.b_lab,
+                      g.b_lab2, g.b_deep, total)
+    y = targets(d["hists"], a, b)
+    wgt = np.sqrt(np.minimum(g.area[a], g.area[b]) / total)
+    return x, y, wgt
+
+
+def run_merge(d: dict, model: EdgeModel, collect: bool):
+    g = as_graph(d)
+    rec: list | None = [] if collect else None
+    children, heights, areas, ucm = _agglomerate(g, model, float(g.area.sum()), record=rec)
+    hier = ObjectHierarchy(fine=d["fine"], children=children, heights=heights, areas=areas,
+                           edge_ucm=ucm, edge_pairs=g.pairs)
+    if not collect:
+        return hier, None
+    hists = node_hists(d, children)
+    xs, ys, ws = [], [], []
+    total = float(g.area.sum())
+    for x, ia, ib in rec:
+        xs.append(x)
+        ys.append(targets(hists, ia, ib))
+        ws.append(np.sqrt(np.minimum(areas[ia], areas[ib]) / total))
+    return hier, (np.concatenate(xs), np.concatenate(ys), np.concatenate(ws))
+
+
+def fit_model(x: np.ndarray, y: np.ndarray, w: np.ndarray, hidden: int = 16,
+              epochs: int = 200, seed: int = 0) -> EdgeModel:
+    """A one-hidden-layer network fitted by weighted binary cross-entropy with soft targets
+    (full-batch L-BFGS; 0 hidden units: a logistic regression)."""
+    mean = np.average(x, axis=0, weights=w)
+    scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=w)) + 1e-6
+    torch.manual_seed(seed)
+    z = torch.from_numpy(((x - mean) / scale).astype(np.float32))
+    t = torch.from_numpy(y.astype(np.float32))
+    wt = torch.from_numpy((w / w.mean()).astype(np.float32))
+    if hidden:
+        net = torch.nn.Sequential(torch.nn.Linear(z.shape[1], hidden), torch.nn.ReLU(),
+                                  torch.nn.Linear(hidden, 1))
+    else:
+        net = torch.nn.Sequential(torch.nn.Linear(z.shape[1], 1))
+    opt = torch.optim.LBFGS(net.parameters(), lr=1.0, max_iter=epochs, history_size=20,
+                            line_search_fn="strong_wolfe")
+    lossf = torch.nn.BCEWithLogitsLoss(reduction="none")
+
+    def closure():
+        opt.zero_grad()
+        loss = (lossf(net(z)[:, 0], t) * wt).mean() + 1e-5 * sum(
+            (p ** 2).sum() for n, p in net.named_parameters() if n.endswith("weight"))
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    lin = [m for m in net if isinstance(m, torch.nn.Linear)]
+    layers = tuple((m.weight.detach().double().numpy().T, m.bias.detach().double().numpy())
+                   for m in lin)
+    return EdgeModel(layers=layers, mean=mean, scale=scale)
+
+
+def _subsample(x, y, w, n: int, rng: np.random.Generator):
+    if x.shape[0] <= n:
+        return x, y, w
+    i = rng.choice(x.shape[0], n, replace=False)
+    return x[i], y[i], w[i]
+
+
+def covering_curve(data: list[dict], model: EdgeModel, grid: np.ndarray) -> np.ndarray:
+    cov = np.zeros(grid.size)
+    for d in data:
+        hier, _ = run_merge(d, model, collect=False)
+        for j, c in enumerate(grid):
+            part = hier.partition(float(c))
+            cov[j] += np.mean([segmentation_covering(part, gt) for gt in d["gts"]])
+    return cov / len(data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "bsds500"))
+    ap.add_argument("--out", default=None, help="where to write the model (.npz)")
+    ap.add_argument("--cache", default="/tmp/spam_prior_edges_cache")
+    ap.add_argument("--limit", type=int, default=200, help="train images used")
+    ap.add_argument("--holdout", type=int, default=40,
+                    help="last train images kept out of fitting, for the coarseness")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--hidden", type=int, default=16, help="hidden units (0: logistic)")
+    ap.add_argument("--per-image", type=int, default=6000,
+                    help="edges kept per image and round (random subsample)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    ds = load_dataset(Path(args.data) / "train", limit=args.limit)
+    spam = Spam("default", device="cpu", cache_size=1)
+    data = prepare(list(ds), spam, Path(args.cache))
+    fit, hold = data[: len(data) - args.holdout], data[len(data) - args.holdout:]
+    print(f"{len(fit)} fitting, {len(hold)} held-out train images; prepared in "
+          f"{time.perf_counter() - t0:.0f} s", flush=True)
+    parts = [level0(d) for d in fit]
+    X = np.concatenate([p[0] for p in parts])
+    Y = np.concatenate([p[1] for p in parts])
+    W = np.concatenate([p[2] for p in parts])
+    rng = np.random.default_rng(0)
+    model = fit_model(X, Y, W, hidden=args.hidden)
+    grid = np.round(np.linspace(0.05, 0.95, 19), 3)
+    for r in range(1, args.rounds + 1):
+        xs, ys, ws = [X], [Y], [W]
+        for d in fit:
+            _, (x, y, w) = run_merge(d, model, collect=True)
+            x, y, w = _subsample(x, y, w, args.per_image, rng)
+            xs.append(x)
+            ys.append(y)
+            ws.append(w)
+        X, Y, W = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+        model = fit_model(X, Y, W, hidden=args.hidden)
+        print(f"round {r}: {X.shape[0]} edges, {time.perf_counter() - t0:.0f} s", flush=True)
+    curve = covering_curve(hold, model, grid)
+    best = int(np.argmax(curve))
+    print("coarseness  " + " ".join(f"{c:5.2f}" for c in grid))
+    print("covering    " + " ".join(f"{v:5.3f}" for v in curve))
+    print(f"best coarseness {grid[best]:.2f}: covering {curve[best]:.4f} on {len(hold)} "
+          "held-out train images")
+    if args.out:
+        meta = {
+            "name": "builtin_prior_edges v1",
+            "trained_on": f"BSDS500 train, {len(fit)} images (all annotators)",
+            "holdout": f"the last {len(hold)} BSDS500 train images",
+            "rounds": args.rounds, "n_edges": int(X.shape[0]),
+            "best_coarseness": float(grid[best]), "holdout_covering": float(curve[best]),
+            "date": _dt.date.today().isoformat(),
+            "encoder": "spam_encoder_d20.pt",
+        }
+        meta["hidden"] = args.hidden
+        EdgeModel(model.layers, model.mean, model.scale, meta).save(args.out)
+        print("wrote", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
