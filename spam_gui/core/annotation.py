@@ -69,6 +69,7 @@ __all__ = [
     "color_table",
     "disk_mask",
     "encode_annotation",
+    "encode_classes",
     "erase_labels",
     "find_annotations",
     "instance_classes",
@@ -374,14 +375,15 @@ def read_classes(path: str | os.PathLike[str]) -> ClassList:
     return ClassList.from_json(data, p)
 
 
-def _classes_bytes(classes: ClassList) -> bytes:
+def encode_classes(classes: ClassList) -> bytes:
+    """The bytes of ``classes.json`` (indented UTF-8 JSON)."""
     return (json.dumps(classes.to_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def write_classes(path: str | os.PathLike[str], classes: ClassList) -> Path:
     """Write ``classes.json`` atomically."""
     p = Path(path)
-    return commit_staged(stage_bytes(p, _classes_bytes(classes)), p)
+    return commit_staged(stage_bytes(p, encode_classes(classes)), p)
 
 
 def read_labels_txt(path: str | os.PathLike[str]) -> ClassList:
@@ -1006,7 +1008,7 @@ def write_annotation(folder: str | os.PathLike[str], stem: str, ann: Annotation,
     paths = annotation_paths(folder, stem)
     data = encode_annotation(ann, classes, stem)
     if write_class_list:
-        data["class_list"] = _classes_bytes(classes)
+        data["class_list"] = encode_classes(classes)
     else:
         paths.pop("class_list")
     staged: dict[str, Path] = {}

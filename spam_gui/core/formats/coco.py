@@ -1,0 +1,500 @@
+"""COCO instance annotations from class / instance maps, and back.
+
+Writing (:func:`build_coco`, :func:`export_coco`):
+
+* ``images``: every image of the image folder (natural order, ids 1..), with its file name
+  (relative to that folder), width and height;
+* ``categories``: the classes of ``classes.json``, in display order (``id``, ``name``,
+  ``supercategory`` empty, and the class's ``color``);
+* ``annotations``: one per (image, instance), ``iscrowd: 0``, with the instance's class, its
+  mask as RLE in pycocotools' compressed form (``counts`` a string), ``bbox`` ``[x, y, w, h]``
+  and ``area`` (pixels), and ``instance_id`` (its id in the instance map, so that an import
+  gives the same map back); the pixels of a class that belong to no instance make one
+  ``iscrowd: 1`` annotation per class and image.
+
+Reading (:func:`read_coco`, :func:`import_coco`) accepts compressed and uncompressed RLE and
+polygons. Crowd regions are painted first, then the instances from the largest to the smallest
+(a smaller object lying over a larger one stays visible); each instance keeps its
+``instance_id`` when every instance of the image has a distinct one, else instances are
+numbered 1.. in the file's order.
+
+References
+----------
+Lin et al., "Microsoft COCO: Common Objects in Context", ECCV 2014; the data format:
+https://cocodataset.org/#format-data
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from spam_gui import __version__
+from spam_gui.core.annotation import (
+    CLASS_SUFFIX,
+    CLASSES_FILE,
+    INSTANCE_SUFFIX,
+    MAX_ID,
+    Annotation,
+    AnnotationError,
+    ClassList,
+    LabelClass,
+    encode_annotation,
+    encode_classes,
+)
+from spam_gui.core.formats.common import (
+    StagedFiles,
+    image_size,
+    match_images,
+    open_label_folder,
+    refuse_existing,
+)
+from spam_gui.core.image_io import atomic_write_bytes
+
+__all__ = ["CocoImage", "CocoDataset", "build_coco", "export_coco", "import_coco",
+           "counts_from_string", "mask_from_segmentation", "read_coco",
+           "rle_from_band"]
+
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, name)``, called after each image."""
+
+
+def _int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _mask_utils() -> Any:
+    from pycocotools import mask as mask_utils
+
+    return mask_utils
+
+
+# --------------------------------------------------------------------------------------------
+# RLE
+
+
+def _runs(flat: np.ndarray) -> list[int]:
+    """Uncompressed COCO counts of a flat boolean vector: alternating runs, zeros first."""
+    n = flat.size
+    if n == 0:
+        return [0]
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.concatenate(([0], change, [n]))
+    runs = np.diff(bounds).tolist()
+    return ([0] + runs) if flat[0] else runs
+
+
+def rle_from_band(band: np.ndarray, x0: int, width: int) -> dict[str, Any]:
+    """The compressed COCO RLE of a full-image mask that is zero outside columns
+    ``x0 .. x0 + band.shape[1]``, from those columns only (``band``: (H, w) boolean).
+
+    COCO's RLE runs down the columns (Fortran order), so the columns left and right of the
+    band are just leading and trailing zeros: encoding costs the band's size, not the image's.
+
+    Returns
+    -------
+    dict
+        ``{"size": [H, W], "counts": str}``, as ``pycocotools.mask.encode`` gives it (with
+        ``counts`` decoded to text).
+    """
+    h, w = band.shape
+    runs = _runs(np.asarray(band, dtype=bool).ravel(order="F"))
+    lead, trail = x0 * h, (width - x0 - w) * h
+    runs[0] += lead
+    if len(runs) % 2 == 1:      # ends on a zero run
+        runs[-1] += trail
+    elif trail:
+        runs.append(trail)
+    rle = _mask_utils().frPyObjects({"counts": runs, "size": [h, width]}, h, width)
+    return {"size": [int(h), int(width)], "counts": rle["counts"].decode("ascii")}
+
+
+def counts_from_string(text: str | bytes, where: str = "RLE") -> list[int]:
+    """The run lengths of pycocotools' compressed RLE string (its ``rleFrString``, in Python).
+
+    Decoding is done here, not by pycocotools' C code, which trusts the runs to add up to the
+    image's size; :class:`AnnotationError` naming ``where`` for a string cut short.
+    """
+    s = text.encode("ascii") if isinstance(text, str) else bytes(text)
+    counts: list[int] = []
+    p, n = 0, len(s)
+    while p < n:
+        x, k, more = 0, 0, True
+        while more:
+            if p >= n:
+                raise AnnotationError(f"{where}: RLE string cut short")
+            c = s[p] - 48
+            if not 0 <= c < 64:
+                raise AnnotationError(f"{where}: RLE string holds a character outside its "
+                                      "alphabet")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(counts) > 2:
+            x += counts[-2]
+        counts.append(x)
+    return counts
+
+
+def _mask_from_counts(counts: list[int], height: int, width: int, where: str) -> np.ndarray:
+    arr = np.asarray(counts, dtype=np.int64)
+    if arr.size and arr.min() < 0:
+        raise AnnotationError(f"{where}: RLE holds a negative run")
+    if int(arr.sum()) != height * width:
+        raise AnnotationError(f"{where}: RLE runs cover {int(arr.sum())} pixels, not the image's "
+                              f"{height * width}")
+    flat = np.repeat((np.arange(arr.size) % 2).astype(bool), arr)
+    return flat.reshape(width, height).T
+
+
+def mask_from_segmentation(segm: object, height: int, width: int, where: str) -> np.ndarray:
+    """Decode a COCO ``segmentation`` (compressed RLE, uncompressed RLE or polygons) to an
+    (H, W) boolean mask; :class:`AnnotationError` naming ``where`` when it is malformed or of
+    another size."""
+    if isinstance(segm, dict):
+        size = segm.get("size")
+        counts = segm.get("counts")
+        if (not isinstance(size, list) or len(size) != 2 or not all(_int(v) for v in size)
+                or list(size) != [height, width]):
+            raise AnnotationError(f"{where}: RLE size {size!r} is not the image's "
+                                  f"[{height}, {width}] (height, width)")
+        if isinstance(counts, list):
+            if not all(_int(c) for c in counts):
+                raise AnnotationError(f"{where}: RLE counts must be whole numbers")
+        elif isinstance(counts, (str, bytes)):
+            try:
+                counts = counts_from_string(counts, where)
+            except UnicodeEncodeError:
+                raise AnnotationError(f"{where}: RLE string is not ASCII") from None
+        else:
+            raise AnnotationError(f"{where}: RLE 'counts' must be a list or a string")
+        return _mask_from_counts(counts, height, width, where)
+    if isinstance(segm, list):
+        polys = [p for p in segm if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0
+                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)]
+        if not polys or len(polys) != len(segm):
+            raise AnnotationError(f"{where}: a polygon must be a list of at least 3 x, y pairs")
+        mu = _mask_utils()
+        rle = mu.merge(mu.frPyObjects([[float(v) for v in p] for p in polys], height, width))
+        return _mask_from_counts(counts_from_string(rle["counts"], where), height, width, where)
+    raise AnnotationError(f"{where}: 'segmentation' must be RLE or polygons")
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+
+
+def annotation_entries(ann: Annotation, image_id: int, first_id: int) -> list[dict[str, Any]]:
+    """The COCO annotations of one image: one per instance (increasing instance id), then one
+    ``iscrowd: 1`` per class (increasing id) for its pixels without an instance; annotation
+    ids from ``first_id``."""
+    from scipy import ndimage
+
+    h, w = ann.shape
+    out: list[dict[str, Any]] = []
+
+    def add(band: np.ndarray, x0: int, box: tuple[int, int, int, int], cls: int, crowd: int,
+            inst: int) -> None:
+        y0, y1, bx0, bx1 = box
+        entry: dict[str, Any] = {
+            "id": first_id + len(out), "image_id": image_id, "category_id": int(cls),
+            "segmentation": rle_from_band(band, x0, w), "area": int(band.sum()),
+            "bbox": [float(bx0), float(y0), float(bx1 - bx0), float(y1 - y0)],
+            "iscrowd": crowd}
+        if inst:
+            entry["instance_id"] = int(inst)
+        out.append(entry)
+
+    inst_map, cls_map = ann.instance_map, ann.class_map
+    for i, sl in enumerate(ndimage.find_objects(inst_map.astype(np.int32)), start=1):
+        if sl is None:
+            continue
+        x0, x1 = sl[1].start, sl[1].stop
+        band = inst_map[:, x0:x1] == i
+        cls = int(cls_map[sl][inst_map[sl] == i][0])
+        add(band, x0, (sl[0].start, sl[0].stop, x0, x1), cls, 0, i)
+    loose = np.where(inst_map == 0, cls_map, 0).astype(np.int32)
+    for c, sl in enumerate(ndimage.find_objects(loose), start=1):
+        if sl is None:
+            continue
+        x0, x1 = sl[1].start, sl[1].stop
+        add(loose[:, x0:x1] == c, x0, (sl[0].start, sl[0].stop, x0, x1), c, 1, 0)
+    return out
+
+
+def _category(c: LabelClass) -> dict[str, Any]:
+    return {"id": c.id, "name": c.name, "supercategory": "", "color": c.color}
+
+
+def build_coco(label_dir: str | os.PathLike[str], image_dir: str | os.PathLike[str],
+               progress: Progress | None = None) -> dict[str, Any]:
+    """The COCO dataset of an annotation folder and its image folder (see the module's notes).
+
+    Parameters
+    ----------
+    label_dir:
+        The annotation folder (``classes.json``, ``<stem>_classes.png``,
+        ``<stem>_instances.png``).
+    image_dir:
+        The folder of the images; each annotated stem must have exactly one image there, of
+        the annotation's size.
+    progress:
+        Called after each image.
+
+    Returns
+    -------
+    dict
+        ``{"info", "licenses", "images", "annotations", "categories"}``.
+
+    Raises
+    ------
+    AnnotationError
+        Naming the file: a bad ``classes.json``, a class map without an image or of another
+        size than its image, a class not in ``classes.json``, an instance of two classes.
+    """
+    labels = open_label_folder(label_dir)
+    images, matched = match_images(labels, image_dir)
+    image_root = Path(image_dir)
+    stem_of = {p: s for s, p in matched.items()}
+    entries: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for n, path in enumerate(images, start=1):
+        h, w = image_size(path)
+        entries.append({"id": n, "file_name": path.relative_to(image_root).as_posix(),
+                        "width": w, "height": h})
+        stem = stem_of.get(path)
+        if stem is not None:
+            ann = labels.read(stem, shape=(h, w))
+            annotations += annotation_entries(ann, n, len(annotations) + 1)
+        if progress is not None:
+            progress(n, len(images), path.name)
+    return {
+        "info": {"description": f"annotations of {image_root.name}",
+                 "version": "1.0", "contributor": f"spam-studio {__version__}",
+                 "date_created": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+        "licenses": [],
+        "images": entries,
+        "annotations": annotations,
+        "categories": [_category(c) for c in labels.classes],
+    }
+
+
+def export_coco(label_dir: str | os.PathLike[str], image_dir: str | os.PathLike[str],
+                out_file: str | os.PathLike[str], *, overwrite: bool = False,
+                progress: Progress | None = None) -> dict[str, int]:
+    """Write :func:`build_coco`'s dataset to ``out_file`` (atomically: everything is checked
+    before the file is written). An existing ``out_file`` is kept unless ``overwrite``.
+
+    Returns
+    -------
+    dict
+        ``{"images": ..., "annotated": ..., "annotations": ..., "categories": ...}``.
+    """
+    out = Path(out_file)
+    refuse_existing([out], overwrite)
+    data = build_coco(label_dir, image_dir, progress)
+    atomic_write_bytes(out, (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8"))
+    return {"images": len(data["images"]),
+            "annotated": len({a["image_id"] for a in data["annotations"]}),
+            "annotations": len(data["annotations"]), "categories": len(data["categories"])}
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+
+
+@dataclass
+class CocoImage:
+    """One image of a COCO file and its annotations (the raw entries, checked)."""
+
+    id: int
+    file_name: str
+    height: int
+    width: int
+    annotations: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def stem(self) -> str:
+        return Path(self.file_name).stem
+
+
+@dataclass
+class CocoDataset:
+    """A COCO file, checked: its classes (from ``categories``) and images."""
+
+    path: Path
+    classes: ClassList
+    images: list[CocoImage]
+
+    def annotation(self, image: CocoImage) -> Annotation:
+        """The class and instance maps of one image (see the module's notes for overlaps and
+        instance ids)."""
+        ann = Annotation.empty((image.height, image.width))
+        cls_map, inst_map = ann.class_map, ann.instance_map
+        decoded = []
+        for a in image.annotations:
+            where = f"{self.path}: annotation {a['id']} (image {image.file_name!r})"
+            mask = mask_from_segmentation(a["segmentation"], image.height, image.width, where)
+            decoded.append((a, mask))
+        things = [(a, m) for a, m in decoded if not a.get("iscrowd")]
+        ids = [a.get("instance_id") for a, _ in things]
+        keep = (all(isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_ID
+                    for i in ids) and len(set(ids)) == len(ids))
+        inst_ids = ids if keep else list(range(1, len(things) + 1))
+        if len(inst_ids) > MAX_ID:
+            raise AnnotationError(f"{self.path}: image {image.file_name!r} has {len(inst_ids)} "
+                                  f"instances; at most {MAX_ID}")
+        for a, m in decoded:
+            if a.get("iscrowd"):
+                cls_map[m] = a["category_id"]
+                inst_map[m] = 0
+        order = sorted(range(len(things)), key=lambda k: -int(things[k][1].sum()))
+        for k in order:
+            a, m = things[k]
+            cls_map[m] = a["category_id"]
+            inst_map[m] = inst_ids[k]
+        ann.invalidate()
+        return ann
+
+
+def read_coco(path: str | os.PathLike[str]) -> CocoDataset:
+    """Read and check a COCO instances file.
+
+    Raises
+    ------
+    AnnotationError
+        Naming the file and the entry: not JSON, no ``images`` / ``annotations`` /
+        ``categories`` lists, a category id out of 1..65535 or repeated, an image without a
+        file name or size, two images of one stem, an annotation naming an image or category
+        the file does not list.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise AnnotationError(f"{p}: no such COCO file")
+    try:
+        data = json.loads(p.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AnnotationError(f"{p}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise AnnotationError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list)
+                                             for k in ("images", "annotations", "categories")):
+        raise AnnotationError(f"{p}: not a COCO file (it needs the lists 'images', "
+                              "'annotations' and 'categories')")
+    classes = ClassList()
+    for n, cat in enumerate(data["categories"], start=1):
+        if not isinstance(cat, dict) or not _int(cat.get("id")) or not isinstance(cat.get("name"), str):
+            raise AnnotationError(f"{p}: category entry {n} needs an integer 'id' and a 'name'")
+        color = cat.get("color")
+        color = color if isinstance(color, str) and _COLOR.fullmatch(color) else None
+        try:
+            classes = classes.add(cat["name"], color, class_id=cat["id"])
+        except AnnotationError as exc:
+            raise AnnotationError(f"{p}: category entry {n}: {exc}") from None
+    images: dict[int, CocoImage] = {}
+    stems: dict[str, str] = {}
+    for n, im in enumerate(data["images"], start=1):
+        ok = (isinstance(im, dict) and _int(im.get("id")) and isinstance(im.get("file_name"), str)
+              and im["file_name"] and _int(im.get("width")) and _int(im.get("height"))
+              and im["width"] > 0 and im["height"] > 0)
+        if not ok:
+            raise AnnotationError(f"{p}: image entry {n} needs an integer 'id', a 'file_name' "
+                                  "and a positive 'width' and 'height'")
+        if im["id"] in images:
+            raise AnnotationError(f"{p}: image id {im['id']} is used twice")
+        entry = CocoImage(im["id"], im["file_name"], im["height"], im["width"])
+        if entry.stem in stems:
+            raise AnnotationError(f"{p}: images {stems[entry.stem]!r} and {entry.file_name!r} "
+                                  "have the same name; their annotation files would collide")
+        stems[entry.stem] = entry.file_name
+        images[entry.id] = entry
+    for n, a in enumerate(data["annotations"], start=1):
+        if not isinstance(a, dict) or "segmentation" not in a:
+            raise AnnotationError(f"{p}: annotation entry {n} has no 'segmentation'")
+        a.setdefault("id", n)
+        img = images.get(a.get("image_id"))  # type: ignore[arg-type]
+        if img is None:
+            raise AnnotationError(f"{p}: annotation {a['id']} names image {a.get('image_id')!r}, "
+                                  "which the file's 'images' does not list")
+        if a.get("category_id") not in classes:
+            raise AnnotationError(f"{p}: annotation {a['id']} (image {img.file_name!r}) names "
+                                  f"category {a.get('category_id')!r}, which 'categories' does "
+                                  "not list")
+        img.annotations.append(a)
+    return CocoDataset(p, classes, list(images.values()))
+
+
+def import_coco(coco_file: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+                image_dir: str | os.PathLike[str] | None = None, overwrite: bool = False,
+                progress: Progress | None = None) -> list[Path]:
+    """Write the annotation folder of a COCO file: ``classes.json`` and, for each image with
+    at least one annotation, ``<stem>_classes.png`` and ``<stem>_instances.png``.
+
+    Everything is decoded and checked first; the files are then written all or nothing.
+
+    Parameters
+    ----------
+    coco_file:
+        The COCO instances file.
+    out_dir:
+        The annotation folder (created if needed).
+    image_dir:
+        When given, each annotated image must be there (``image_dir / file_name``) with the
+        size the file says.
+    overwrite:
+        Replace files that exist already (else nothing is written when one does).
+    progress:
+        Called after each image.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    AnnotationError
+        Naming the file and the image: see :func:`read_coco`; an annotated image missing from
+        ``image_dir`` or of another size; files that exist already.
+    """
+    ds = read_coco(coco_file)
+    out = Path(out_dir)
+    todo = [im for im in ds.images if im.annotations]
+    if image_dir is not None:
+        root = Path(image_dir)
+        for im in todo:
+            f = root / im.file_name
+            if not f.is_file():
+                raise AnnotationError(f"{ds.path}: image {im.file_name!r} (id {im.id}) is not in "
+                                      f"{root}")
+            h, w = image_size(f)
+            if (h, w) != (im.height, im.width):
+                raise AnnotationError(f"{ds.path}: image {im.file_name!r} is {w}x{h} pixels in "
+                                      f"{root}, but {im.width}x{im.height} in the file")
+    targets = [out / CLASSES_FILE]
+    for im in todo:
+        targets += [out / f"{im.stem}{CLASS_SUFFIX}", out / f"{im.stem}{INSTANCE_SUFFIX}"]
+    refuse_existing(targets, overwrite)
+    with StagedFiles() as staged:
+        for n, im in enumerate(todo, start=1):
+            ann = ds.annotation(im)
+            blobs = encode_annotation(ann, ds.classes, f"{ds.path}: image {im.file_name!r}")
+            staged.add(out / f"{im.stem}{CLASS_SUFFIX}", blobs["classes"])
+            staged.add(out / f"{im.stem}{INSTANCE_SUFFIX}", blobs["instances"])
+            if progress is not None:
+                progress(n, len(todo), im.file_name)
+        staged.add(out / CLASSES_FILE, encode_classes(ds.classes))
+        written = list(staged)
+    return written

@@ -1,0 +1,162 @@
+"""What the exchange formats share: the annotation folder read as a whole, image sizes read from
+headers, and a set of files written all or nothing."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Iterable, Iterator
+
+from PIL import Image, UnidentifiedImageError
+
+from spam_gui.core.annotation import (
+    CLASSES_FILE,
+    Annotation,
+    AnnotationError,
+    ClassList,
+    annotation_paths,
+    find_annotations,
+    read_annotation,
+    read_classes,
+)
+from spam_gui.core.image_io import commit_staged, discard_staged, list_folder, stage_bytes, sync_folder
+
+__all__ = ["LabelFolder", "StagedFiles", "image_size", "match_images", "open_label_folder",
+           "refuse_existing"]
+
+_TRANSPOSED = (5, 6, 7, 8)   # EXIF orientations that swap width and height
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """An image's (height, width) as :func:`spam_gui.core.image_io.read_image` gives it (EXIF
+    orientation applied), from its header only.
+
+    Raises :class:`AnnotationError` naming the file when it is missing or not an image.
+    """
+    p = Path(path)
+    try:
+        with Image.open(p) as im:
+            w, h = im.size
+            try:
+                orientation = im.getexif().get(0x0112)
+            except Exception:  # noqa: BLE001 - a broken EXIF block: read_image ignores it too
+                orientation = None
+            if orientation in _TRANSPOSED:
+                w, h = h, w
+    except FileNotFoundError:
+        raise AnnotationError(f"{p}: no such image file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise AnnotationError(f"{p}: not a readable image ({exc})") from None
+    return int(h), int(w)
+
+
+@dataclass(frozen=True)
+class LabelFolder:
+    """An annotation folder: its classes (``classes.json``) and the stems it annotates."""
+
+    folder: Path
+    classes: ClassList
+    stems: tuple[str, ...]
+
+    def read(self, stem: str, shape: tuple[int, int] | None = None) -> Annotation:
+        """One image's maps, validated (size when ``shape`` is given, classes, one class per
+        instance); :class:`AnnotationError` naming the file."""
+        return read_annotation(self.folder, stem, shape=shape, classes=self.classes)
+
+    def class_png(self, stem: str) -> Path:
+        return annotation_paths(self.folder, stem)["classes"]
+
+
+def open_label_folder(folder: str | os.PathLike[str]) -> LabelFolder:
+    """Open an annotation folder: ``classes.json`` read and validated, the ``<stem>_classes.png``
+    files listed. :class:`AnnotationError` naming the folder or file when it is not a folder,
+    has no ``classes.json`` or no class map, or when ``classes.json`` is bad."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise AnnotationError(f"{d}: no such annotation folder")
+    class_file = d / CLASSES_FILE
+    if not class_file.is_file():
+        raise AnnotationError(f"{d}: no {CLASSES_FILE} (the class list of the folder)")
+    classes = read_classes(class_file)
+    stems = tuple(find_annotations(d))
+    if not stems:
+        raise AnnotationError(f"{d}: no <image>_classes.png annotation in the folder")
+    return LabelFolder(d, classes, stems)
+
+
+def match_images(labels: LabelFolder, image_dir: str | os.PathLike[str]) -> tuple[list[Path],
+                                                                                 dict[str, Path]]:
+    """The images of ``image_dir`` (natural order) and, for each annotated stem, its image.
+
+    Raises :class:`AnnotationError` naming the class map when no image of ``image_dir`` has its
+    stem, or when two images do (``a.jpg`` and ``a.png``).
+    """
+    d = Path(image_dir)
+    if not d.is_dir():
+        raise AnnotationError(f"{d}: no such image folder")
+    try:
+        images = list_folder(d)
+    except OSError as exc:
+        raise AnnotationError(f"{d}: cannot list the image folder ({exc})") from None
+    by_stem: dict[str, list[Path]] = {}
+    for p in images:
+        by_stem.setdefault(p.stem, []).append(p)
+    found: dict[str, Path] = {}
+    for stem in labels.stems:
+        cands = by_stem.get(stem, [])
+        if not cands:
+            raise AnnotationError(f"{labels.class_png(stem)}: no image named {stem}.* in {d}")
+        if len(cands) > 1:
+            raise AnnotationError(f"{labels.class_png(stem)}: several images of that name in {d} "
+                                  f"({', '.join(p.name for p in cands)}); keep one")
+        found[stem] = cands[0]
+    return images, found
+
+
+def refuse_existing(paths: Iterable[Path], overwrite: bool) -> None:
+    """Raise :class:`AnnotationError` naming the files that exist already, unless
+    ``overwrite``."""
+    if overwrite:
+        return
+    there = [p for p in paths if p.exists()]
+    if there:
+        more = f" and {len(there) - 3} more" if len(there) > 3 else ""
+        raise AnnotationError(f"{', '.join(str(p) for p in there[:3])}{more}: exist(s) already; "
+                              "nothing was written (give --overwrite to replace them)")
+
+
+class StagedFiles:
+    """Files written all or nothing: each :meth:`add` writes a temporary file beside its target
+    (a full disk fails there); leaving the ``with`` block without an error renames them all
+    into place, with an error removes them (the targets keep their old content)."""
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+
+    def add(self, path: Path, data: bytes) -> None:
+        self._staged.append((stage_bytes(path, data), Path(path)))
+
+    def __iter__(self) -> Iterator[Path]:
+        return (target for _, target in self._staged)
+
+    def __enter__(self) -> StagedFiles:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        pending = self._staged
+        try:
+            if exc_type is None:
+                folders = set()
+                while pending:
+                    tmp, target = pending.pop(0)
+                    commit_staged(tmp, target)
+                    folders.add(target.parent)
+                for f in folders:
+                    sync_folder(f)
+        finally:
+            for tmp, _ in pending:
+                discard_staged(tmp)
+            pending.clear()
