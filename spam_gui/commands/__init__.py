@@ -5,7 +5,7 @@ Each module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args
 parse, call :mod:`spam_gui.core`, and report.
 """
 
-COMMANDS = ["segment", "prior", "saliency", "eval", "train"]
+COMMANDS = ["segment", "prior", "saliency", "eval", "train", "export", "import"]
 
 
 def missing_inputs(inputs: "list[str] | list[object]") -> list[str]:

@@ -1,0 +1,65 @@
+"""``spam import``: a COCO instances file as an annotation folder, to continue or correct it.
+
+    spam import --format coco FILE.json --out LABEL_DIR [--images IMAGE_DIR] [--overwrite]
+
+Writes ``LABEL_DIR/classes.json`` (the categories) and, for each image with annotations,
+``<stem>_classes.png`` and ``<stem>_instances.png``. Everything is decoded and checked before
+anything is written; existing files are kept unless ``--overwrite``. Exit codes: 0 done, 2 bad
+input (nothing written), 1 a write failed.
+
+(The module is named ``import`` like the command; :mod:`spam_gui.cli` loads it by name.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+NAME = "import"
+HELP = "import a COCO instances file as class and instance maps (an annotation folder)"
+
+FORMATS = ("coco",)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="FILE", type=Path, help="the COCO instances JSON file")
+    p.add_argument("--format", required=True, choices=FORMATS, help="coco: COCO instances JSON")
+    p.add_argument("--out", required=True, type=Path, metavar="LABEL_DIR",
+                   help="annotation folder to write (e.g. <output>/spam_labels)")
+    p.add_argument("--images", type=Path, metavar="IMAGE_DIR",
+                   help="check that every annotated image is in this folder, with its size")
+    p.add_argument("--overwrite", action="store_true", help="replace files that exist already")
+
+
+def _err(msg: object) -> None:
+    print(f"error: {msg}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from spam_gui.core.annotation import AnnotationError
+    from spam_gui.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+    from spam_gui.core.export import OutputFolderError, check_output_folder
+    from spam_gui.core.formats.coco import import_coco
+    from spam_gui.core.image_io import FileWriteError
+
+    if args.images is not None and not args.images.is_dir():
+        _err(f"{args.images}: no such image folder")
+        return EXIT_USAGE
+    try:
+        check_output_folder(args.out)
+    except OutputFolderError as exc:
+        _err(exc)
+        return EXIT_USAGE
+    try:
+        files = import_coco(args.source, args.out, image_dir=args.images,
+                            overwrite=args.overwrite)
+    except AnnotationError as exc:
+        _err(exc)
+        return EXIT_USAGE
+    except (FileWriteError, OSError) as exc:
+        _err(exc)
+        return EXIT_FAILURE
+    print(f"{(len(files) - 1) // 2} annotated images from {args.source} -> {args.out}",
+          file=sys.stderr)
+    return EXIT_OK
