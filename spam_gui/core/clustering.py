@@ -24,7 +24,10 @@ Walther, Giraud, Clément, "SPAM: SuperPixel Anything Model", 2025, §3.1.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -145,16 +148,52 @@ def _candidates(seed_pos: np.ndarray, k: int, radius: float | np.ndarray | None)
     return idx
 
 
-def build_problem(
+@dataclass
+class ClusterGroups:
+    """Pixels grouped by initial seed, each group with its candidate seeds.
+
+    Attributes
+    ----------
+    n_pixels, n_seeds:
+        P pixels and K seeds.
+    init_labels:
+        (P,) int64 initial seed of each pixel (its nearest seed, same object when it has one).
+    order:
+        (P,) int64 the pixels sorted by group (stable: raster order inside a group).
+    offsets:
+        (2K + 1,) int64: group g holds ``order[offsets[g]:offsets[g + 1]]``. Group k < K holds
+        the pixels of seed k's object whose nearest seed is k; group K + k the uncertain pixels
+        whose nearest seed is k.
+    cand:
+        (2K, 9) int64 candidate seeds of each group; the first is the group's own seed.
+    valid:
+        (2K, 9) bool, False for repeated candidates (missing slots repeat the seed itself).
+    seed_scale2:
+        (K,) float32 squared position scale of each seed's object.
+    seed_pos:
+        (K, 2) float32 seed positions.
+    """
+
+    n_pixels: int
+    n_seeds: int
+    init_labels: np.ndarray
+    order: np.ndarray
+    offsets: np.ndarray
+    cand: np.ndarray
+    valid: np.ndarray
+    seed_scale2: np.ndarray
+    seed_pos: np.ndarray
+
+
+def build_groups(
     pixel_pos: np.ndarray,
     pixel_object: np.ndarray,
     seed_pos: np.ndarray,
     seed_object: np.ndarray,
     seed_radius: np.ndarray,
     seed_scale: np.ndarray,
-    chunk: int | None = None,
-) -> ClusterProblem:
-    """Assign initial seeds, pick candidates and lay pixels out in groups.
+) -> ClusterGroups:
+    """Assign initial seeds, pick candidates and group the pixels by initial seed.
 
     Parameters
     ----------
@@ -168,10 +207,17 @@ def build_problem(
         (K,) candidate search radius of each seed (``1.65 sqrt(HW/K) / sqrt(r)``).
     seed_scale:
         (K,) position scale of each seed's object (``s * sqrt(r)``).
-    chunk:
-        Maximum pixels per row (default: a quarter of the mean group size, at least 32:
-        short rows waste less padding, about 12 %, and the batched products do not mind
-        many rows).
+
+    Returns
+    -------
+    ClusterGroups
+        The structure both clustering paths use (:func:`build_problem` lays it out in rows
+        for :func:`soft_cluster`; :func:`cluster_labels` uses it as it is).
+
+    Raises
+    ------
+    ValueError
+        Without seeds, or when some pixels belong to an object that has no seed.
     """
     P = pixel_pos.shape[0]
     K = seed_pos.shape[0]
@@ -214,41 +260,84 @@ def build_problem(
     # a stable sort of small integers is a radix sort in NumPy
     order = np.argsort(group.astype(np.int16) if 2 * K < 2**15 else group, kind="stable")
     counts = np.bincount(group, minlength=2 * K)
+    # a candidate repeated in a group (missing slots) must count once in the softmax
+    first = np.ones_like(cand_of_group, dtype=bool)
+    for j in range(1, N_CANDIDATES):
+        first[:, j] = ~(cand_of_group[:, :j] == cand_of_group[:, j : j + 1]).any(axis=1)
+    return ClusterGroups(
+        n_pixels=P,
+        n_seeds=K,
+        init_labels=init,
+        order=order.astype(np.int64, copy=False),
+        offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        cand=cand_of_group,
+        valid=first,
+        seed_scale2=(np.asarray(seed_scale, dtype=np.float64) ** 2).astype(np.float32),
+        seed_pos=np.asarray(seed_pos, dtype=np.float32),
+    )
+
+
+def build_problem(
+    pixel_pos: np.ndarray,
+    pixel_object: np.ndarray,
+    seed_pos: np.ndarray,
+    seed_object: np.ndarray,
+    seed_radius: np.ndarray,
+    seed_scale: np.ndarray,
+    chunk: int | None = None,
+) -> ClusterProblem:
+    """Assign initial seeds, pick candidates and lay pixels out in rows for :func:`soft_cluster`.
+
+    Parameters
+    ----------
+    pixel_pos, pixel_object, seed_pos, seed_object, seed_radius, seed_scale:
+        As for :func:`build_groups`.
+    chunk:
+        Maximum pixels per row (default: a quarter of the mean group size, at least 32:
+        short rows waste less padding, about 12 %, and the batched products do not mind
+        many rows).
+
+    Returns
+    -------
+    ClusterProblem
+        The groups of :func:`build_groups`, each split into rows of at most ``chunk`` pixels.
+    """
+    return problem_from_groups(build_groups(pixel_pos, pixel_object, seed_pos, seed_object,
+                                            seed_radius, seed_scale), chunk)
+
+
+def problem_from_groups(groups: ClusterGroups, chunk: int | None = None) -> ClusterProblem:
+    """Lay the pixel groups out in padded rows of at most ``chunk`` pixels (see
+    :func:`build_problem`)."""
+    P, K = groups.n_pixels, groups.n_seeds
+    order = groups.order
+    counts = np.diff(groups.offsets)
     nonempty = counts > 0
     if chunk is None:
         chunk = max(32, int(np.ceil(ROW_FRACTION * P / max(1, nonempty.sum()))))
     rows_per_group = (counts + chunk - 1) // chunk
     row_start = np.concatenate([[0], np.cumsum(rows_per_group)[:-1]])
-    group_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    g_sorted = group[order]
+    group_start = groups.offsets[:-1]
+    g_sorted = np.repeat(np.arange(2 * K), counts)
     pos_in_group = np.arange(P) - group_start[g_sorted]
     row = row_start[g_sorted] + pos_in_group // chunk
     col = pos_in_group % chunk
     n_rows = int(rows_per_group.sum())
-    width = int(min(chunk, counts.max()))
+    width = int(min(chunk, counts.max(initial=1)))
     rows_pixels = np.full((n_rows, width), P, dtype=np.int64)
     rows_pixels[row, col] = order
     row_group = np.repeat(np.arange(2 * K), rows_per_group)
-    rows_cand = cand_of_group[row_group]
-    # a candidate repeated in a row (missing slots) must count once in the softmax
-    srt = np.sort(rows_cand, axis=1)
-    dup_sorted = np.concatenate([np.zeros((n_rows, 1), bool), srt[:, 1:] == srt[:, :-1]], axis=1)
-    first = np.ones_like(rows_cand, dtype=bool)
-    if dup_sorted.any():
-        for j in range(1, N_CANDIDATES):
-            first[:, j] = ~(rows_cand[:, :j] == rows_cand[:, j : j + 1]).any(axis=1)
-
     return ClusterProblem(
         n_pixels=P,
         n_seeds=K,
-        init_labels=torch.from_numpy(init),
+        init_labels=torch.from_numpy(groups.init_labels),
         rows_pixels=torch.from_numpy(rows_pixels),
         rows_mask=torch.from_numpy(rows_pixels < P),
-        rows_cand=torch.from_numpy(rows_cand),
-        rows_valid=torch.from_numpy(first),
-        seed_scale2=torch.from_numpy((np.asarray(seed_scale, dtype=np.float64) ** 2).astype(np.float32)),
-        seed_pos=torch.from_numpy(np.asarray(seed_pos, dtype=np.float32)),
-        seed_cand=torch.from_numpy(cand_of_group[:K].copy()),
+        rows_cand=torch.from_numpy(groups.cand[row_group]),
+        rows_valid=torch.from_numpy(groups.valid[row_group]),
+        seed_scale2=torch.from_numpy(groups.seed_scale2),
+        seed_pos=torch.from_numpy(groups.seed_pos),
+        seed_cand=torch.from_numpy(groups.cand[:K].copy()),
     )
 
 
@@ -417,3 +506,225 @@ def soft_cluster(
     if q is None:
         q = torch.zeros((rp.shape[0], N_CANDIDATES, rp.shape[1]), dtype=dt, device=dev)
     return SoftClustering(labels=labels, q=q, centroids_app=c_app, centroids_pos=c_pos)
+
+
+# -- the inference path ---------------------------------------------------------------------
+
+@dataclass
+class PixelFeatures:
+    """The per-pixel inputs of one clustering, as they are stored (no concatenation).
+
+    Attributes
+    ----------
+    appearance:
+        ``[(array, weight), ...]``: (P_all, c) float arrays (or CPU tensors) whose weighted
+        columns, side by side, are the appearance features, e.g. ``[(deep, 1.0), (lab,
+        lambda_c)]``.
+    positions:
+        (P_all, 2) float unscaled (y, x).
+    pixels:
+        (P,) int64 indices (into the P_all rows) of the pixels to cluster, or None for all.
+    """
+
+    appearance: Sequence[tuple[torch.Tensor | np.ndarray, float]]
+    positions: torch.Tensor | np.ndarray
+    pixels: np.ndarray | None = None
+
+    @property
+    def n_appearance(self) -> int:
+        return int(sum(a.shape[1] for a, _ in self.appearance))
+
+    def appearance_tensor(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (P, Ca) appearance and (P, 2) positions of the clustered pixels, as tensors."""
+        def t(x: torch.Tensor | np.ndarray) -> torch.Tensor:
+            return (x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
+                    ).to(device, torch.float32)
+
+        parts = [t(a) * float(wt) if wt != 1.0 else t(a) for a, wt in self.appearance]
+        app = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        pos = t(self.positions)
+        if self.pixels is not None:
+            idx = torch.from_numpy(np.asarray(self.pixels, dtype=np.int64)).to(device)
+            app, pos = app[idx], pos[idx]
+        return app, pos
+
+
+@dataclass
+class HardClustering:
+    """Result of :func:`cluster`."""
+
+    labels: np.ndarray            # (P,) int64 seed index of each pixel
+    centroids_app: torch.Tensor   # (K, Ca) final appearance centroids
+    centroids_pos: torch.Tensor   # (K, 2) final unscaled position centroids
+
+
+def _kernels():
+    """The compiled kernels, or None when numba is not installed (the torch path is used)."""
+    global _KERNELS
+    if _KERNELS is False:
+        try:
+            from spam_gui.core import cluster_kernels
+        except ImportError:  # pragma: no cover  (numba is a dependency; this is a safety net)
+            _KERNELS = None
+        else:
+            _KERNELS = cluster_kernels
+    return _KERNELS
+
+
+_KERNELS: object = False
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spam-cluster")
+        return _POOL
+
+
+def _as_numpy(t: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(t, torch.Tensor):
+        t = t.detach().cpu().numpy()
+    a = np.asarray(t)
+    if a.dtype != np.float32 or not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a, dtype=np.float32)
+    return a
+
+
+def _split_groups(offsets: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """At most ``parts`` contiguous ranges of groups holding about as many pixels each."""
+    n_groups = offsets.shape[0] - 1
+    if parts <= 1 or offsets[-1] < 8192:
+        return [(0, n_groups)]
+    cuts = np.searchsorted(offsets, offsets[-1] * np.arange(1, parts) / parts)
+    bounds = [0, *np.clip(cuts, 0, n_groups).tolist(), n_groups]
+    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def uses_kernels(device: torch.device | str = "cpu") -> bool:
+    """Whether :func:`cluster` runs the compiled kernels on ``device`` (CPU with numba)."""
+    return torch.device(device).type == "cpu" and _kernels() is not None
+
+
+def cluster(features: PixelFeatures, groups: ClusterGroups, n_iter: int = 10,
+            device: torch.device | str = "cpu", threads: int | None = None) -> HardClustering:
+    """Hard seed index of every pixel after ``n_iter`` soft-clustering iterations (inference).
+
+    The clustering of :func:`soft_cluster` with ``hard_from_final=True``: initial centroids
+    from each seed's initial pixels, ``n_iter`` soft-assignment / centroid-update steps over
+    the <= 9 candidates of each pixel's group, then the nearest candidate of each pixel to
+    the final centroids. On the CPU it runs the fused kernels of
+    :mod:`spam_gui.core.cluster_kernels` (no gradient, no 9 x P tensor, sums in float64);
+    results agree with :func:`soft_cluster` up to float32 rounding (a few pixels in 10^5 may
+    take the other of two near-equal candidates). On another device, or without numba, it
+    calls :func:`soft_cluster`.
+
+    Parameters
+    ----------
+    features:
+        The pixels' features (:class:`PixelFeatures`).
+    groups:
+        From :func:`build_groups`, for the same pixels (in the order of ``features.pixels``).
+    n_iter:
+        T, the number of iterations.
+    device:
+        Where to compute.
+    threads:
+        CPU threads (default: ``torch.get_num_threads()``).
+
+    Returns
+    -------
+    HardClustering
+        Labels (seed indices) and the final centroids.
+
+    References
+    ----------
+    Jampani et al., "Superpixel Sampling Networks", ECCV 2018, §3 (differentiable SLIC).
+    """
+    dev = torch.device(device)
+    n_iter = max(0, int(n_iter))
+    if not uses_kernels(dev):
+        return _cluster_torch(features, groups, n_iter, dev)
+    kern = _kernels()
+    index = groups.order if features.pixels is None else np.asarray(features.pixels)[groups.order]
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    n_app = features.n_appearance
+    n_feat = n_app + 2
+    # rows: appearance, y, x, then ones (the soft counts come out of the same sums)
+    A = np.empty((n_feat + 1, index.shape[0]), np.float32)
+    row = 0
+    for part, weight in features.appearance:
+        a = _as_numpy(part)
+        kern.gather_rows(a, float(weight), index, A, row)
+        row += a.shape[1]
+    kern.gather_rows(_as_numpy(features.positions), 1.0, index, A, row)
+    A[n_feat] = 1.0
+
+    K = groups.n_seeds
+    offsets, cand, valid, s2 = groups.offsets, groups.cand, groups.valid, groups.seed_scale2
+    sums = np.zeros((K, n_feat + 1), np.float64)
+    kern.group_sums(A, offsets, cand, sums)
+    cen = _initial_centroids_np(sums, groups)
+
+    ranges = _split_groups(offsets, threads if threads is not None else torch.get_num_threads())
+    pool = _pool() if len(ranges) > 1 else None
+    for _ in range(n_iter):
+        cen32 = np.ascontiguousarray(cen, dtype=np.float32)
+        parts = [np.zeros((K, n_feat + 1), np.float64) for _ in ranges]
+        if pool is None:
+            kern.soft_pass(A, offsets, cand, valid, cen32, s2, n_app, *ranges[0], parts[0])
+        else:
+            for f in [pool.submit(kern.soft_pass, A, offsets, cand, valid, cen32, s2, n_app,
+                                  a, b, part) for (a, b), part in zip(ranges, parts)]:
+                f.result()
+        sums = parts[0]
+        for part in parts[1:]:
+            sums += part
+        count = sums[:, -1:]
+        cen = np.where(count > EPS, sums[:, :-1] / (count + EPS), cen)
+
+    best = np.empty(index.shape[0], np.int64)
+    cen32 = np.ascontiguousarray(cen, dtype=np.float32)
+    if pool is None:
+        kern.hard_pass(A, offsets, cand, valid, cen32, s2, n_app, *ranges[0], best)
+    else:
+        for f in [pool.submit(kern.hard_pass, A, offsets, cand, valid, cen32, s2, n_app, a, b,
+                              best) for a, b in ranges]:
+            f.result()
+    labels = np.empty(groups.n_pixels, np.int64)
+    labels[groups.order] = best
+    return HardClustering(labels, torch.from_numpy(cen32[:, :n_app].copy()),
+                          torch.from_numpy(cen32[:, n_app:].copy()))
+
+
+def _initial_centroids_np(sums: np.ndarray, groups: ClusterGroups) -> np.ndarray:
+    """(K, F) mean features of each seed's initial pixels from their ``sums`` (last column:
+    counts). As :func:`_initial_centroids`: a seed without pixels sits at its own position with
+    the appearance of its first candidate that has pixels (else the mean of all pixels)."""
+    counts = sums[:, -1]
+    cen = sums[:, :-1] / np.maximum(counts, 1.0)[:, None]
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        K = groups.n_seeds
+        n_app = cen.shape[1] - 2
+        cand = groups.cand[:K][empty]
+        has = counts[cand] > 0
+        first = np.where(has.any(1), has.argmax(1), 0)
+        donor = cand[np.arange(empty.size), first]
+        total = sums.sum(0)
+        fallback = total[:n_app] / max(total[-1], 1.0)
+        cen[empty, :n_app] = np.where(has.any(1)[:, None], cen[donor, :n_app], fallback)
+        cen[empty, n_app:] = groups.seed_pos[empty]
+    return cen
+
+
+def _cluster_torch(features: PixelFeatures, groups: ClusterGroups, n_iter: int,
+                   device: torch.device) -> HardClustering:
+    """:func:`cluster` through :func:`soft_cluster` (CUDA, or no numba)."""
+    app, pos = features.appearance_tensor(device)
+    with torch.inference_mode():
+        sc = soft_cluster(app, pos, problem_from_groups(groups).to(device), n_iter)
+    return HardClustering(sc.labels.cpu().numpy(), sc.centroids_app.float(),
+                          sc.centroids_pos.float())

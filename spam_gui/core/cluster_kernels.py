@@ -1,0 +1,342 @@
+"""Compiled CPU kernels of the inference clustering (numba), used by :mod:`spam_gui.core.clustering`.
+
+One soft-clustering iteration is a single pass over the pixels, grouped by initial seed: for
+each group, the distances to its (at most 9) candidate centroids, the softmax over them and
+the weighted sums of the pixels' features are computed on a tile of pixels that stays in the
+L1 cache, and only the (K, F + 1) sums leave the kernel. Nothing of size 9 x P is ever
+written to memory, which is what the batched-matrix-product form of
+:func:`spam_gui.core.clustering.soft_cluster` (kept for training and CUDA) pays for on a CPU.
+
+Features are laid out "structure of arrays": ``A[f, i]`` is feature ``f`` of the i-th pixel in
+group order, so every inner loop runs along contiguous pixels and is vectorised by LLVM. The
+exponential of the softmax is a branch-free polynomial (vectorisable, unlike a call to the C
+library's ``exp``), accurate to 3e-7 relative; terms below ``exp(-EXP_CUTOFF)`` of the
+largest one are dropped (they are below float32's resolution of a sum that contains 1).
+
+The kernels release the GIL: :mod:`spam_gui.core.clustering` runs two halves of the groups
+on two Python threads (no numba threading layer, so the app's two worker threads may call
+the engine at the same time).
+
+References
+----------
+Jampani et al., "Superpixel Sampling Networks", ECCV 2018 (the soft clustering).
+Lam, Pitrou, Seibert, "Numba: a LLVM-based Python JIT compiler", LLVM-HPC 2015.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+# softmax terms exp(d - max) below exp(-EXP_CUTOFF) = 2e-9 are dropped
+EXP_CUTOFF = 20.0
+# pixels per tile: the tile's distances (9 x TILE) and features (F x TILE) stay in L1 / L2
+TILE = 128
+
+_JIT = {"nogil": True, "cache": True, "fastmath": True, "boundscheck": False, "error_model": "numpy"}
+
+
+@nb.njit(**_JIT)
+def gather_rows(src: np.ndarray, weight: float, index: np.ndarray, out: np.ndarray,
+                row0: int) -> None:
+    """``out[row0 + c, i] = weight * src[index[i], c]``: columns of ``src`` (P, C) for the
+    pixels ``index`` (n,) as rows of ``out`` (F, n), one source pixel at a time."""
+    n_col = src.shape[1]
+    w = np.float32(weight)
+    for i in range(index.shape[0]):
+        p = index[i]
+        for c in range(n_col):
+            out[row0 + c, i] = src[p, c] * w
+
+
+@nb.njit(**_JIT)
+def _candidate_weights(g: int, cand: np.ndarray, valid: np.ndarray, cen: np.ndarray,
+                       s2: np.ndarray, n_app: int, w: np.ndarray, bias: np.ndarray,
+                       s2j: np.ndarray, kj: np.ndarray) -> tuple[int, bool]:
+    """Group ``g``'s distinct candidates: ``2 c`` (positions times s_j^2) in ``w[j]``, ``-|c|^2``
+    in ``bias[j]``; returns their number and whether their position scales differ."""
+    n_feat = cen.shape[1]
+    nj = 0
+    mixed = False
+    for j in range(cand.shape[1]):
+        if not valid[g, j]:
+            continue
+        k = cand[g, j]
+        sk = s2[k]
+        cc = 0.0
+        for f in range(n_app):
+            c = cen[k, f]
+            w[nj, f] = 2.0 * c
+            cc += c * c
+        cp = 0.0
+        for f in range(n_app, n_feat):
+            c = cen[k, f]
+            w[nj, f] = 2.0 * sk * c
+            cp += c * c
+        bias[nj] = -(cc + sk * cp)
+        s2j[nj] = sk
+        kj[nj] = k
+        if sk != s2j[0]:
+            mixed = True
+        nj += 1
+    return nj, mixed
+
+
+@nb.njit(**_JIT)
+def _tile_scores(A: np.ndarray, t0: int, tn: int, nj: int, mixed: bool, n_app: int,
+                 w: np.ndarray, bias: np.ndarray, s2j: np.ndarray, D: np.ndarray) -> None:
+    """``D[j, t] = 2 w_j . a_t - |c_j|^2 (- s_j^2 |x_t|^2)``: minus the squared distance of
+    pixel ``t0 + t`` to candidate j, up to a per-pixel constant.
+
+    Features are taken four at a time, so that each pass over a row of ``D`` does four
+    multiply-adds per load and store (the loop is vectorised along the pixels)."""
+    n_feat = n_app + 2
+    for j in range(nj):
+        b = bias[j]
+        d = D[j]
+        for t in range(tn):
+            d[t] = b
+    f = 0
+    while f + 4 <= n_feat:
+        a0 = A[f, t0:t0 + tn]
+        a1 = A[f + 1, t0:t0 + tn]
+        a2 = A[f + 2, t0:t0 + tn]
+        a3 = A[f + 3, t0:t0 + tn]
+        for j in range(nj):
+            d = D[j]
+            w0, w1, w2, w3 = w[j, f], w[j, f + 1], w[j, f + 2], w[j, f + 3]
+            for t in range(tn):
+                d[t] += w0 * a0[t] + w1 * a1[t] + w2 * a2[t] + w3 * a3[t]
+        f += 4
+    while f < n_feat:
+        a0 = A[f, t0:t0 + tn]
+        for j in range(nj):
+            d = D[j]
+            w0 = w[j, f]
+            for t in range(tn):
+                d[t] += w0 * a0[t]
+        f += 1
+    if mixed:
+        ay = A[n_app, t0:t0 + tn]
+        ax = A[n_app + 1, t0:t0 + tn]
+        for j in range(nj):
+            d = D[j]
+            sk = s2j[j]
+            for t in range(tn):
+                d[t] -= sk * (ay[t] * ay[t] + ax[t] * ax[t])
+
+
+@nb.njit(**_JIT)
+def _tile_sums(A: np.ndarray, t0: int, tn: int, D: np.ndarray, rows: np.ndarray, nr: int,
+               acc: np.ndarray) -> None:
+    """``acc[j, f] += sum_t D[j, t] A[f, t0 + t]`` for the ``nr`` rows ``j`` listed in
+    ``rows``, over all F + 1 rows of ``A`` (the last one is all ones: soft counts).
+
+    Two candidates and four features at a time: eight running sums per pass over the
+    pixels, each load feeding two or four multiply-adds."""
+    n_rows = A.shape[0]
+    i = 0
+    while i < nr:
+        j0 = rows[i]
+        j1 = rows[i + 1] if i + 1 < nr else j0
+        d0 = D[j0]
+        d1 = D[j1]
+        f = 0
+        while f < n_rows:
+            f1 = min(f + 1, n_rows - 1)
+            f2 = min(f + 2, n_rows - 1)
+            f3 = min(f + 3, n_rows - 1)
+            a0 = A[f, t0:t0 + tn]
+            a1 = A[f1, t0:t0 + tn]
+            a2 = A[f2, t0:t0 + tn]
+            a3 = A[f3, t0:t0 + tn]
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = np.float32(0.0)
+            for t in range(tn):
+                q0 = d0[t]
+                q1 = d1[t]
+                x0, x1, x2, x3 = a0[t], a1[t], a2[t], a3[t]
+                s00 += q0 * x0
+                s01 += q0 * x1
+                s02 += q0 * x2
+                s03 += q0 * x3
+                s10 += q1 * x0
+                s11 += q1 * x1
+                s12 += q1 * x2
+                s13 += q1 * x3
+            # (a clamped feature index repeats f: its sums are dropped)
+            acc[j0, f] += s00
+            if f1 > f:
+                acc[j0, f1] += s01
+            if f2 > f1:
+                acc[j0, f2] += s02
+            if f3 > f2:
+                acc[j0, f3] += s03
+            if j1 != j0:
+                acc[j1, f] += s10
+                if f1 > f:
+                    acc[j1, f1] += s11
+                if f2 > f1:
+                    acc[j1, f2] += s12
+                if f3 > f2:
+                    acc[j1, f3] += s13
+            f += 4
+        i += 2
+
+
+@nb.njit(**_JIT)
+def _exp_neg(v: np.float32) -> np.float32:
+    """``exp(v)`` in float32 for ``v <= 0``, 0 below ``-EXP_CUTOFF`` (relative error < 3e-7).
+
+    ``v = k ln 2 + r`` with ``|r| <= ln(2) / 2`` (Cody-Waite: ln 2 in two parts), ``exp(r)`` by
+    its degree-6 Taylor polynomial and ``2^k`` (0 <= -k <= 29) as a product selected by the
+    bits of -k: only multiplications and selections, which LLVM vectorises.
+    """
+    x = v if v > np.float32(-EXP_CUTOFF) else np.float32(-EXP_CUTOFF)
+    kf = np.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
+    r = x - kf * np.float32(0.693359375) - kf * np.float32(-2.12194440e-4)
+    p = np.float32(1.0) + r * (np.float32(1.0) + r * (np.float32(0.5) + r * (
+        np.float32(1.0 / 6.0) + r * (np.float32(1.0 / 24.0) + r * (
+            np.float32(1.0 / 120.0) + r * np.float32(1.0 / 720.0))))))
+    k = np.int32(-kf)
+    p *= np.float32(0.5) if k & 1 else np.float32(1.0)
+    p *= np.float32(0.25) if k & 2 else np.float32(1.0)
+    p *= np.float32(0.0625) if k & 4 else np.float32(1.0)
+    p *= np.float32(0.00390625) if k & 8 else np.float32(1.0)
+    p *= np.float32(1.52587890625e-05) if k & 16 else np.float32(1.0)
+    return p if v > np.float32(-EXP_CUTOFF) else np.float32(0.0)
+
+
+@nb.njit(**_JIT)
+def soft_pass(A: np.ndarray, offsets: np.ndarray, cand: np.ndarray, valid: np.ndarray,
+              cen: np.ndarray, s2: np.ndarray, n_app: int, g0: int, g1: int,
+              sums: np.ndarray) -> None:
+    """One soft-assignment step over groups ``g0 .. g1 - 1``, adding into ``sums``.
+
+    Parameters
+    ----------
+    A:
+        (F + 1, P) float32 features in group order: appearance (``n_app`` rows), unscaled y
+        and x, and a row of ones.
+    offsets:
+        (G + 1,) start of each group in ``A``'s columns.
+    cand, valid:
+        (G, 9) candidate seeds of each group and whether each slot counts (first occurrence).
+    cen:
+        (K, F) float32 centroids (appearance, unscaled position).
+    s2:
+        (K,) float32 squared position scale of each seed.
+    n_app:
+        Number of appearance features (F - 2).
+    g0, g1:
+        The range of groups to process.
+    sums:
+        (K, F + 1) float64: receives, per seed, the soft-weighted feature sums and (last
+        column) the soft pixel counts.
+    """
+    n_rows = A.shape[0]
+    m9 = cand.shape[1]
+    w = np.empty((m9, n_rows), np.float32)
+    bias = np.empty(m9, np.float32)
+    s2j = np.empty(m9, np.float32)
+    kj = np.empty(m9, np.int64)
+    D = np.empty((m9, TILE), np.float32)
+    mx = np.empty(TILE, np.float32)
+    tot = np.empty(TILE, np.float32)
+    rows = np.empty(m9, np.int64)
+    acc = np.zeros((m9, n_rows), np.float64)
+    for g in range(g0, g1):
+        s, e = offsets[g], offsets[g + 1]
+        if e <= s:
+            continue
+        nj, mixed = _candidate_weights(g, cand, valid, cen, s2, n_app, w, bias, s2j, kj)
+        acc[:nj] = 0.0
+        for t0 in range(s, e, TILE):
+            tn = min(TILE, e - t0)
+            _tile_scores(A, t0, tn, nj, mixed, n_app, w, bias, s2j, D)
+            d = D[0]
+            for t in range(tn):
+                mx[t] = d[t]
+                tot[t] = 0.0
+            # (comparisons written out: numba's max() does not vectorise)
+            for j in range(1, nj):
+                d = D[j]
+                for t in range(tn):
+                    x, m = d[t], mx[t]
+                    mx[t] = x if x > m else m
+            nr = 0
+            for j in range(nj):
+                d = D[j]
+                mass = np.float32(0.0)
+                for t in range(tn):
+                    q = _exp_neg(d[t] - mx[t])
+                    tot[t] += q
+                    mass += q
+                    d[t] = q
+                if mass > 0.0:  # a candidate no pixel of the tile is near adds nothing
+                    rows[nr] = j
+                    nr += 1
+            for t in range(tn):
+                tot[t] = np.float32(1.0) / tot[t]
+            for i in range(nr):
+                d = D[rows[i]]
+                for t in range(tn):
+                    d[t] *= tot[t]
+            _tile_sums(A, t0, tn, D, rows, nr, acc)
+        for j in range(nj):
+            k = kj[j]
+            for f in range(n_rows):
+                sums[k, f] += acc[j, f]
+
+
+@nb.njit(**_JIT)
+def hard_pass(A: np.ndarray, offsets: np.ndarray, cand: np.ndarray, valid: np.ndarray,
+              cen: np.ndarray, s2: np.ndarray, n_app: int, g0: int, g1: int,
+              out: np.ndarray) -> None:
+    """The nearest candidate of every pixel of groups ``g0 .. g1 - 1``: ``out[i]`` is the seed
+    of column ``i`` of ``A`` (ties go to the earlier candidate slot). Arguments as for
+    :func:`soft_pass`."""
+    m9 = cand.shape[1]
+    w = np.empty((m9, A.shape[0]), np.float32)
+    bias = np.empty(m9, np.float32)
+    s2j = np.empty(m9, np.float32)
+    kj = np.empty(m9, np.int64)
+    D = np.empty((m9, TILE), np.float32)
+    mx = np.empty(TILE, np.float32)
+    arg = np.empty(TILE, np.int64)
+    for g in range(g0, g1):
+        s, e = offsets[g], offsets[g + 1]
+        if e <= s:
+            continue
+        nj, mixed = _candidate_weights(g, cand, valid, cen, s2, n_app, w, bias, s2j, kj)
+        for t0 in range(s, e, TILE):
+            tn = min(TILE, e - t0)
+            _tile_scores(A, t0, tn, nj, mixed, n_app, w, bias, s2j, D)
+            for t in range(tn):
+                mx[t] = D[0, t]
+                arg[t] = kj[0]
+            for j in range(1, nj):
+                k = kj[j]
+                d = D[j]
+                for t in range(tn):
+                    better = d[t] > mx[t]
+                    mx[t] = d[t] if better else mx[t]
+                    arg[t] = k if better else arg[t]
+            for t in range(tn):
+                out[t0 + t] = arg[t]
+
+
+@nb.njit(**_JIT)
+def group_sums(A: np.ndarray, offsets: np.ndarray, cand: np.ndarray, sums: np.ndarray) -> None:
+    """Per seed, the sums of its initial pixels' rows of ``A`` (the last one, all ones, gives
+    their count): the pixels of group g start at seed ``cand[g, 0]``."""
+    for g in range(offsets.shape[0] - 1):
+        s, e = offsets[g], offsets[g + 1]
+        if e <= s:
+            continue
+        k = cand[g, 0]
+        for f in range(A.shape[0]):
+            a = A[f, s:e]
+            acc = 0.0
+            for i in range(e - s):
+                acc += a[i]
+            sums[k, f] += acc
