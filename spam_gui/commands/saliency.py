@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 NAME = "saliency"
@@ -32,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="device for DINO: auto (CUDA if available), cpu, cuda, cuda:N")
     parser.add_argument("--no-cache", action="store_true",
                         help="neither read nor write the saliency disk cache")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from spam_gui.commands import add_batch_arguments
+
+    add_batch_arguments(parser)
 
 
 def _fail(msg: str) -> None:
@@ -39,80 +42,88 @@ def _fail(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spam_gui import __version__
-    from spam_gui.commands import input_images
-    from spam_gui.core.cache import hash_file
+    from spam_gui.commands import batch_argument_problem, input_images
     from spam_gui.core.errors import EXIT_USAGE
-    from spam_gui.core.image_io import (FileWriteError, ImageReadError, read_image,
-                                        write_grey8_png, write_json)
-    from spam_gui.core.saliency import (CheckpointError, compute_saliency_info,
-                                        default_dino_checkpoint, get_dino, saliency_to_uint8)
+    from spam_gui.core.saliency import CheckpointError, default_dino_checkpoint, get_dino
 
     images, problem = input_images(args.inputs)  # inputs first: before seconds of model loading
+    problem = problem or batch_argument_problem(args)
     if problem:
         _fail(problem)
         return EXIT_USAGE
+    distributed = bool(args.workers or args.scheduler)
     checkpoint = None if args.builtin else (args.dino_checkpoint or default_dino_checkpoint())
     if checkpoint:
         try:  # fail early, once, with the file's name, rather than once per image
-            dino = get_dino(checkpoint, args.device)
+            if distributed:  # checked without building it: the workers load it
+                from spam_gui.core.errors import validate_checkpoint
+
+                what = validate_checkpoint("dino", checkpoint)
+                print(f"saliency: DINO {what} on the workers ({args.device})")
+            else:
+                dino = get_dino(checkpoint, args.device)
+                print(f"saliency: DINO {dino.config.display_name} from {dino.path.name} on "
+                      f"{dino.device}")
         except (CheckpointError, ValueError, OSError) as exc:
             src = "" if args.dino_checkpoint else " (from $SPAM_DINO_CHECKPOINT)"
             _fail(f"{exc}{src}")
             return EXIT_USAGE
-        print(f"saliency: DINO {dino.config.display_name} from {dino.path.name} on {dino.device}")
     else:
         print("saliency: built-in (no DINO checkpoint set; less accurate than DINO)")
+    return _saliency_all(args, images, checkpoint)
+
+
+def _saliency_all(args: argparse.Namespace, images: list[Path], checkpoint: str | None) -> int:
+    """Every image's map into ``args.out`` (locked against a second writer), in this process
+    or on Dask workers (:func:`spam_gui.core.batch_run.run_batch`); the exit code."""
+    from spam_gui.core.batch import BatchJob, JobOutcome, job_signature
+    from spam_gui.core.batch_run import REPORT_NAME, run_batch
+    from spam_gui.core.cache import hash_file_cached
+    from spam_gui.core.errors import EXIT_USAGE
+    from spam_gui.core.image_io import remove_stale_temp_files
+    from spam_gui.core.locking import FolderLock, FolderLockedError
 
     out_dir = Path(args.out)
-    cache = False if args.no_cache else None
+    ckpt = str(Path(checkpoint).expanduser().resolve()) if checkpoint else None
+    opts = {"dino_checkpoint": ckpt, "device": str(args.device), "no_cache": bool(args.no_cache)}
+    signature = job_signature("saliency", {"dino_checkpoint": ckpt},
+                              {"dino": hash_file_cached(ckpt) if ckpt else None})
+    jobs: list[BatchJob] = []
+    refused: list[JobOutcome] = []
     used: dict[str, Path] = {}
     inputs_resolved = {p.resolve() for p in images if p.exists()}
-    failed = 0
     for path in images:
         stem = path.stem
-        png = out_dir / f"{stem}.png"
-        sidecar = out_dir / f"{stem}.json"
+        png, sidecar = out_dir / f"{stem}.png", out_dir / f"{stem}.json"
+        why = None
         if stem in used:
-            _fail(f"{path}: skipped, its output {png} would overwrite that of {used[stem]}")
-            failed += 1
-            continue
-        if png.resolve() in inputs_resolved or sidecar.resolve() in inputs_resolved:
-            _fail(f"{path}: skipped, its output {png} would overwrite an input image")
-            failed += 1
+            why = f"{path}: skipped, its output {png} would overwrite that of {used[stem]}"
+        elif png.resolve() in inputs_resolved or sidecar.resolve() in inputs_resolved:
+            why = f"{path}: skipped, its output {png} would overwrite an input image"
+        if why:
+            refused.append(JobOutcome(str(path), stem, "failed", error=why))
             continue
         used[stem] = path
-        t0 = time.perf_counter()
-        try:
-            image = read_image(path)
-            res = compute_saliency_info(image, dino_checkpoint=checkpoint, device=args.device,
-                                        cache=cache)
-            write_grey8_png(png, saliency_to_uint8(res.saliency))
-            h, w = res.saliency.shape
-            write_json(sidecar, {
-                "format": "spam-saliency",
-                "format_version": 1,
-                "image": {"name": path.name, "sha256": hash_file(path), "width": w, "height": h},
-                "saliency": {**res.info, "png": png.name, "scale": "0..255 = saliency 0..1"},
-                "program": {"name": "spam", "version": __version__},
-                "seconds": round(time.perf_counter() - t0, 3),
-                "from_cache": res.from_cache,
-            })
-        except (ImageReadError, FileWriteError, CheckpointError, ValueError, OSError) as exc:
-            msg = str(exc)
-            _fail(msg if str(path) in msg else f"{path}: {msg}")
-            failed += 1
-            continue
-        except MemoryError:
-            _fail(f"{path}: out of memory (try a smaller image or --device cuda)")
-            failed += 1
-            continue
-        note = " (cached)" if res.from_cache else ""
-        print(f"{path} -> {png}  [{res.method}, {time.perf_counter() - t0:.2f} s{note}]")
-    if failed:
-        _fail(f"{failed} of {len(images)} image(s) failed")
-        return 1
-    return 0
+        jobs.append(BatchJob("saliency", str(path), stem, str(out_dir), opts, signature,
+                             overwrite=bool(args.overwrite)))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(out_dir, program="spam saliency").acquire()
+    except (FolderLockedError, OSError) as exc:
+        _fail(str(exc) if isinstance(exc, FolderLockedError)
+              else f"{out_dir}: cannot use the output folder ({exc.strerror or exc})")
+        return EXIT_USAGE
+    try:
+        remove_stale_temp_files(out_dir, 0.0 if lock.took_over is not None else 60.0)
+        summary = run_batch(jobs, command="spam saliency", report_path=out_dir / REPORT_NAME,
+                            failed_before=refused, workers=args.workers,
+                            scheduler=args.scheduler, threads_per_worker=args.threads_per_worker,
+                            progress=not args.no_progress, noun="images")
+    finally:
+        lock.release()
+    if summary.failed:
+        _fail(f"{summary.failed} of {summary.total} image(s) failed")
+    return summary.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -59,6 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    default=env_value(ENV_DINO_CHECKPOINT),
                    help=f"DINO ViT checkpoint for saliency (default: ${ENV_DINO_CHECKPOINT}; "
                         "without one, the built-in saliency)")
+    p.add_argument("--labels", type=Path, default=None, metavar="LABEL_DIR",
+                   help="existing annotations (classes.json, <stem>_classes.png, "
+                        "<stem>_instances.png): checked against the images and written into "
+                        "OUT/spam_labels beside the superpixels")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from spam_gui.commands import add_batch_arguments
 
@@ -90,6 +94,16 @@ def run(args: argparse.Namespace) -> int:
         print("error: one prior file for several images; give a folder of <stem>.png priors",
               file=sys.stderr)
         return 2
+    annotations = None
+    if args.labels is not None:  # existing annotations: checked before any work
+        from spam_gui.core.errors import SpamError
+        from spam_gui.core.formats.common import prepare_annotation_copy
+
+        try:
+            annotations = prepare_annotation_copy(args.labels, images)
+        except SpamError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:  # before any model is loaded or image computed
         check_output_folder(args.out)
     except OutputFolderError as exc:
@@ -144,6 +158,16 @@ def run(args: argparse.Namespace) -> int:
         for stale in remove_stale_temp_files(args.out,
                                              0.0 if lock.took_over is not None else 60.0):
             log.info("removed %s, left over by an interrupted run", stale)
+        if annotations is not None:
+            from spam_gui.core.annotation import LABEL_FOLDER
+
+            try:
+                annotations.write(args.out / LABEL_FOLDER)
+            except OSError as exc:  # a full disk, a read-only folder: named by the error
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            log.info("%d annotated images of %s -> %s", len(annotations.files), args.labels,
+                     args.out / LABEL_FOLDER)
         return _segment_all(args, images)
     finally:
         lock.release()
@@ -193,7 +217,8 @@ def _stop_message(out_dir: Path) -> Any:
 def _segment_all(args: argparse.Namespace, images: list[Path]) -> int:
     """Segment every image into ``args.out`` (locked by the caller), in this process or on
     Dask workers (:func:`spam_gui.core.batch.run_batch`); the exit code."""
-    from spam_gui.core.batch import REPORT_NAME, BatchJob, JobOutcome, job_signature, run_batch
+    from spam_gui.core.batch import BatchJob, JobOutcome, job_signature
+    from spam_gui.core.batch_run import REPORT_NAME, run_batch
 
     opts, models = _options(args)
     signature = job_signature("segment", opts, models)

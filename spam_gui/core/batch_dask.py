@@ -72,8 +72,7 @@ def local_cluster(workers: int, *, processes: bool = True, silence: bool = True)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main and processes else None
     try:
-        with dask.config.set({"distributed.scheduler.allowed-failures": 1,
-                              "distributed.worker.daemon": False}):
+        with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
             return LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
                                 dashboard_address=None,
                                 silence_logs=logging.ERROR if silence else logging.WARNING)
@@ -105,6 +104,9 @@ class DaskRunner:
         if threads_per_worker < 1:
             raise ValueError(f"--threads-per-worker must be at least 1, got {threads_per_worker}")
         self.threads = int(threads_per_worker)
+        if not log.isEnabledFor(logging.DEBUG):  # distributed's INFO lines are noise here
+            for name in ("distributed", "bokeh", "tornado"):
+                logging.getLogger(name).setLevel(logging.WARNING)
         self.cluster: Any = None
         self._futures: dict[str, Any] = {}
         try:
@@ -133,22 +135,24 @@ class DaskRunner:
         from distributed import as_completed
 
         pending = iter(jobs)
-        ac = as_completed()
         window = 2 * self.slots + 2
 
-        def submit_next() -> bool:
+        def submit_next() -> Any:
             job = next(pending, None)
             if job is None:
-                return False
+                return None
             job = replace(job, threads=self.threads)
             key = f"spam-{job.kind}-{job.stem}-{uuid.uuid4().hex[:12]}"
             fut = self.client.submit(run_job, job, key=key, retries=1, pure=False)
             self._futures[key] = (fut, job)
-            ac.add(fut)
-            return True
+            return fut
 
-        while len(self._futures) < window and submit_next():
-            pass
+        first = []
+        while len(first) < window and (fut := submit_next()) is not None:
+            first.append(fut)
+        if not first:
+            return
+        ac = as_completed(first, loop=self.client.loop)
         n_done = 0
         for fut in ac:
             _, job = self._futures.pop(fut.key)
@@ -157,8 +161,8 @@ class DaskRunner:
             n_done += 1
             if n_done % 50 == 0:
                 window = 2 * self.slots + 2
-            while len(self._futures) < window and submit_next():
-                pass
+            while len(self._futures) < window and (new := submit_next()) is not None:
+                ac.add(new)
 
     @staticmethod
     def _outcome(fut: Any, job: BatchJob) -> JobOutcome:
