@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Qt = QtCore.Qt
 Key = QtGui.QKeySequence
-LAYER_KEYS = {"image": "I", "meanfill": "M", "objects": "O", "heatmap": "H", "boundaries": "B"}
+LAYER_KEYS = {"image": "I", "meanfill": "M", "objects": "O", "heatmap": "H", "boundaries": "B",
+              "classes": "C"}
 
 
 @dataclass
@@ -104,6 +105,36 @@ class WindowActions:
           "(needs a SAM checkpoint)", "Edit")
         A("mode_inspect", "&Inspect Mode", lambda: self.w.set_mode("inspect"), ("V",),
           "Inspect mode: a click only selects the object", "Edit")
+        # painting classes (spam_gui.app.tools.paint); the keys below act in the paint tool only
+        ann = self.w.annotations
+        A("mode_paint", "Pain&t Classes", lambda: self.w.set_mode("paint"), ("L",),
+          "Paint tool: click / drag paints superpixels with the current class, Shift+click fills "
+          "the object, right button erases", "Edit")
+        for i in range(1, 10):   # one help row for the nine keys
+            act = QtGui.QAction(f"Class {i}", self.w)
+            act.setObjectName(f"action_class_{i}")
+            act.setShortcut(Key(str(i)))
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            act.triggered.connect(lambda _=False, i=i: ann.pick_key(i))
+            act.setEnabled(False)
+            self.w.addAction(act)
+            self.w.actions_[f"class_{i}"] = act
+        self.w.action_specs.append(ActionSpec(
+            "class_keys", "Class 1 … 9", ("1 … 9",),
+            "Paint tool: the n-th class of the Classes panel becomes current", "Paint"))
+        A("new_instance", "&New Instance", ann.new_instance, ("N",),
+          "Paint tool: the next stroke starts another instance of the current class",
+          "Paint").setEnabled(False)
+        A("eraser", "&Eraser", ann.toggle_eraser, ("E",),
+          "Paint tool: the left button unlabels too (the right button always does)",
+          "Paint").setEnabled(False)
+        A("pixel_brush", "Pi&xel Brush", ann.toggle_pixel_brush, ("X",),
+          "Paint tool: paint a disk of pixels instead of whole superpixels",
+          "Paint").setEnabled(False)
+        A("brush_smaller", "Smaller Brush", lambda: ann.nudge_radius(-1), ("[",),
+          "Paint tool: pixel brush radius −25%", "Paint").setEnabled(False)
+        A("brush_larger", "Larger Brush", lambda: ann.nudge_radius(1), ("]",),
+          "Paint tool: pixel brush radius +25%", "Paint").setEnabled(False)
         A("commit_prompt", "Add Prompt Object", self.w.tools["prompt"].commit, ("Return", "Enter"),
           "Add the SAM mask of the current clicks to the prior", "Edit")
         A("undo_point", "Remove Last Prompt Point", self.w.tools["prompt"].remove_point, ("Backspace",),
@@ -153,9 +184,12 @@ class WindowActions:
             m.addAction(a[n])
         m.addSeparator()
         self.w.mode_group = QtGui.QActionGroup(self.w)
-        for n in ("mode_scale", "mode_prompt", "mode_inspect"):
+        for n in ("mode_scale", "mode_prompt", "mode_inspect", "mode_paint"):
             a[n].setCheckable(True)
             self.w.mode_group.addAction(a[n])
+            m.addAction(a[n])
+        m.addSeparator()
+        for n in ("new_instance", "eraser", "pixel_brush", "brush_smaller", "brush_larger"):
             m.addAction(a[n])
         m.addSeparator()
         for n in ("commit_prompt", "undo_point", "reset_hovered", "reset_all", "recompute", "va",
@@ -170,7 +204,8 @@ class WindowActions:
         for n in ("fit", "actual", "zoom_in", "zoom_out"):
             m.addAction(a[n])
         m.addSeparator()
-        for d, key in ((self.w.file_dock, "F6"), (self.w.controls_dock, "F7"), (self.w.objects_dock, "F8")):
+        for d, key in ((self.w.file_dock, "F6"), (self.w.controls_dock, "F7"), (self.w.objects_dock, "F8"),
+                       (self.w.classes_dock, "F9")):
             t = d.toggleViewAction()
             t.setShortcut(Key(key))
             t.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
@@ -189,7 +224,7 @@ class WindowActions:
         tb.setMovable(False)
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         for n in ("open_folder", "prev", "next", None, "mode_scale", "mode_prompt", "mode_inspect",
-                  None, "undo", "redo", None, "fit", "actual", None, "export", "export_all"):
+                  "mode_paint", None, "undo", "redo", None, "fit", "actual", None, "export", "export_all"):
             if n is None:
                 tb.addSeparator()
             else:

@@ -1,7 +1,8 @@
 """The canvas: a QGraphicsView with the image and its overlay layers, zoom, pan and hit-testing.
 
 Layers, bottom to top: the image, the mean-colour fill, the object fill (opacity slider), the
-saliency heatmap, the superpixel boundaries, a SAM prompt preview and its click points. Each
+painted classes (their own opacity; patched by the bounding box of each stroke), the saliency
+heatmap, the superpixel boundaries, a SAM prompt preview and its click points. Each
 overlay is a :class:`RasterItem` that paints only the exposed part of its QImage, so a patch
 after a click repaints the changed object's rectangle and nothing else.
 
@@ -28,13 +29,14 @@ from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 
 Qt = QtCore.Qt
 
-LAYER_NAMES = ("image", "meanfill", "objects", "heatmap", "boundaries")
+LAYER_NAMES = ("image", "meanfill", "objects", "heatmap", "boundaries", "classes")
 LAYER_TITLES = {
     "image": "Image",
     "meanfill": "Mean colour",
     "objects": "Objects",
     "heatmap": "Saliency heatmap",
     "boundaries": "Boundaries",
+    "classes": "Classes",
 }
 
 
@@ -115,6 +117,7 @@ class Canvas(QtWidgets.QGraphicsView):
             "image": RasterItem(0, smooth=True),
             "meanfill": RasterItem(1),
             "objects": RasterItem(2),
+            "classes": RasterItem(2.5),   # the annotation (spam_gui.app.annotating)
             "heatmap": RasterItem(3, smooth=True),
             "boundaries": RasterItem(4),
             "prompt": RasterItem(5),
@@ -160,6 +163,8 @@ class Canvas(QtWidgets.QGraphicsView):
         """Show a new image; drops every overlay. Refits when the size changes or in fit mode."""
         self.set_layers(None)
         self.set_prompt([], None)
+        if image is not self._image:
+            self.set_class_layer(None)
         self._image = image
         if image is None:
             self.items["image"].set_image(None)
@@ -181,6 +186,24 @@ class Canvas(QtWidgets.QGraphicsView):
         for name in ("objects", "boundaries", "meanfill", "heatmap"):
             layer: RasterLayer | None = getattr(layers, name) if layers is not None else None
             self.items[name].set_image(layer.qimage if layer is not None else None)
+
+    def set_class_layer(self, qimage: QtGui.QImage | None) -> None:
+        """The class layer (painted classes and instance edges), or None."""
+        self.items["classes"].set_image(qimage)
+
+    def class_layer(self) -> QtGui.QImage | None:
+        return self.items["classes"].qimage
+
+    def update_class_region(self, region: Region) -> None:
+        """Repaint the class layer over ``region`` (y0, y1, x0, x1) only."""
+        y0, y1, x0, x1 = region
+        self.items["classes"].update(QtCore.QRectF(x0, y0, x1 - x0, y1 - y0))
+
+    def set_class_opacity(self, opacity: float) -> None:
+        self.items["classes"].setOpacity(min(max(float(opacity), 0.0), 1.0))
+
+    def class_opacity(self) -> float:
+        return float(self.items["classes"].opacity())
 
     def refresh_heatmap(self) -> None:
         layer = self.layers.heatmap if self.layers is not None else None

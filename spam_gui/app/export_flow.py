@@ -39,7 +39,8 @@ class ExportFlow:
         o = self.w.view.displayed if self.w.view.displayed is not None and self.w.view.displayed.key == key else \
             self.w.view.cached_outcome(doc.path, key)
         item = ExportItem(self.w.row, doc.path, doc.params, dict(doc.ratios), doc.prompts, key,
-                          doc.key(), o)
+                          doc.key(), o,
+                          write_annotation=self.w.annotations.export_writer(self.w.row))
         job = ExportJob(next_request_id(), priority=0, group="", items=[item],
                         out_dir=self.w.session.output_dir, config=self.w.config)
         self.job = job
@@ -58,7 +59,8 @@ class ExportFlow:
             key = outcome_key(dkey, self.w.config)
             o = self.w.view.displayed if (self.w.view.displayed is not None and self.w.view.displayed.path == path
                                    and self.w.view.displayed.key == key) else self.w.view.cached_outcome(path, key)
-            items.append(ExportItem(row, path, params, ratios, prompts, key, dkey, o))
+            items.append(ExportItem(row, path, params, ratios, prompts, key, dkey, o,
+                                    write_annotation=self.w.annotations.export_writer(row)))
         job = ExportJob(next_request_id(), priority=1, group="export", items=items,
                         out_dir=self.w.session.output_dir, config=self.w.config)
         self.job = job
@@ -88,7 +90,9 @@ class ExportFlow:
         msg = f"Exported {n_ok}/{summary['total']} image(s) to {summary['out_dir']}"
         if summary["total"] == 1 and n_ok == 1 and self.w.session is not None:
             stem = self.w.session.paths[summary["done"][0][0]].stem
-            msg = (f"Exported {stem}.png, {stem}_objects.png and {stem}.json to "
+            painted = (f", {stem}_classes.png, {stem}_instances.png, classes.json"
+                       if self.w.annotations.has_annotation(summary["done"][0][0]) else "")
+            msg = (f"Exported {stem}.png, {stem}_objects.png{painted} and {stem}.json to "
                    f"{summary['out_dir']} (Ctrl+Shift+F opens it)")
         if summary.get("cancelled"):
             msg += " (cancelled)"

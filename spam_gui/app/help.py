@@ -14,11 +14,16 @@ MOUSE_ROWS = [
     ("Mouse", "Left click", "Scale mode: ×2 density of the object; SAM mode: positive point"),
     ("Mouse", "Right click", "Scale mode: ×½ density; SAM mode: negative point"),
     ("Mouse", "Shift+click", "Scale mode: reset the object's ratio to 1"),
-    ("Mouse", "Drag (any button; middle button always)", "Pan"),
+    ("Mouse", "Paint tool: click, drag", "Paint the superpixels under the pointer with the "
+     "current class (the pixel brush: a disk)"),
+    ("Mouse", "Paint tool: Shift+click", "Fill the whole object with the current class "
+     "(one new instance)"),
+    ("Mouse", "Paint tool: right click, right drag", "Unlabel (Shift: the whole object)"),
+    ("Mouse", "Drag (any button; middle button always)", "Pan (the paint tool: middle button)"),
     ("Mouse", "Wheel", "Zoom about the pointer"),
     ("Mouse", "Drop a folder or image", "Open it"),
 ]
-GROUP_ORDER = ["Files", "Navigate", "Edit", "View", "Help", "Mouse"]
+GROUP_ORDER = ["Files", "Navigate", "Edit", "Paint", "View", "Help", "Mouse"]
 
 
 def shortcut_rows(specs: Iterable[Any]) -> list[tuple[str, str, str]]:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 
+from spam_gui.app.annotating import AnnotationController
 from spam_gui.app.canvas import LAYER_NAMES, Canvas
 from spam_gui.app import help as help_
 from spam_gui.app.actions import ActionSpec, WindowActions
@@ -41,7 +42,7 @@ Key = QtGui.QKeySequence
 
 APP_NAME = "SPAM Studio"
 LAYER_DEFAULTS = {"image": True, "meanfill": False, "objects": True, "heatmap": False,
-                  "boundaries": True}
+                  "boundaries": True, "classes": True}
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -66,6 +67,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view = DisplayController(self)   # what is drawn when, job results
         self.menus = WindowActions(self)       # actions, menus, toolbar, status bar
         self.edits = Editing(self)             # ratio / parameter edits, undoable
+        self.annotations = AnnotationController(self)   # classes, painted maps, their export
         self.row = -1
         self.nav_step = 1
         self.tools: dict[str, Tool] = {t.name: t(self) for t in TOOLS}
@@ -122,6 +124,8 @@ class MainWindow(QtWidgets.QMainWindow):
                                         Qt.DockWidgetArea.RightDockWidgetArea)
         self.objects_dock = self._dock("Objects", "objectsDock", self.objects_panel,
                                        Qt.DockWidgetArea.RightDockWidgetArea)
+        self.classes_dock = self._dock("Classes", "classesDock", self.annotations.panel,
+                                       Qt.DockWidgetArea.RightDockWidgetArea)
         self.undo_group = QtGui.QUndoGroup(self)
 
         self.menus.build_status_bar()
@@ -139,6 +143,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.set_layers(vis, self.settings.object_opacity)
         self.controls.set_params(self.settings.default_params)
         self.engine.show()
+        self.annotations.attach()
         self.set_mode("scale")
         geo, state = self.settings.window_layout()
         if geo is not None:
@@ -202,6 +207,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session = FolderSession(folder, paths, out, self.settings.default_params, self)
         self.session.doc_changed.connect(self.edits.on_doc_changed)
         self.session.save_failed.connect(lambda m: self.report_error(m))
+        self.annotations.open_folder(self.session)
         self.file_panel.model.set_files(paths, self.view.row_state)
         self.file_panel.summary.setText(f"{len(paths)} image(s) in {folder.name}")
         self.settings.add_recent_folder(str(folder))
@@ -269,6 +275,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view.outcomes.clear()
         self.pipeline.clear()
         self.tools["prompt"].clear()
+        self.annotations.close_folder()
         self.objects_panel.clear()
 
     def open_folder_dialog(self) -> None:
@@ -413,6 +420,7 @@ class MainWindow(QtWidgets.QMainWindow):
             text = f"{what} · ratio {info.ratio:g} · K_o {info.k} · superpixel {sp}"
         else:
             text = f"superpixel {sp}"
+        text += self.annotations.hover_text(x, y)
         self.hover_label.setText(f"({x}, {y}) {text}")
         self.canvas.viewport().setToolTip(text)
 

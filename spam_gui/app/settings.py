@@ -197,6 +197,15 @@ class Settings:
     def object_opacity(self, v: float) -> None:
         self.q.setValue("view/object_opacity", float(v))
 
+    @property
+    def class_opacity(self) -> float:
+        """Opacity of the class layer (the annotation)."""
+        return min(max(self._float("view/class_opacity", 0.55), 0.0), 1.0)
+
+    @class_opacity.setter
+    def class_opacity(self, v: float) -> None:
+        self.q.setValue("view/class_opacity", float(v))
+
     # -- folders ----------------------------------------------------------------------------
     @property
     def recent_folders(self) -> list[str]:

@@ -168,6 +168,9 @@ class ExportItem:
     key: str                        # outcome key
     doc_key: str
     outcome: Outcome | None = None  # the displayed / cached segmentation, exported as is
+    # writes <stem>_classes.png, <stem>_instances.png and classes.json (the painted classes;
+    # spam_gui.app.annotating.AnnotationController.export_writer); None: nothing painted
+    write_annotation: Callable[[Path, tuple[int, int]], Any] | None = None
 
 
 @dataclass
@@ -227,6 +230,8 @@ class ExportJob(Job):
                                  ratios=o.ratios, prompts=[p.to_json() for p in o.prompts])
                 save_result(self.out_dir, item.path.stem, o.result, image_path=item.path,
                             image=o.image, extra=extra)
+                if item.write_annotation is not None:
+                    item.write_annotation(self.out_dir, o.image.shape[:2])
                 done.append((item.row, item.doc_key))
                 emit.partial.emit(self, "exported", (item.row, item.doc_key))
             except Cancelled:

@@ -23,6 +23,7 @@ class ControlsPanel(QtWidgets.QWidget):
     engine_edited = QtCore.Signal()
     layer_toggled = QtCore.Signal(str, bool)
     opacity_changed = QtCore.Signal(float)
+    class_opacity_changed = QtCore.Signal(float)
     recompute_requested = QtCore.Signal()
     browse_encoder = QtCore.Signal()
     browse_prior_folder = QtCore.Signal()
@@ -151,6 +152,13 @@ class ControlsPanel(QtWidgets.QWidget):
         self.opacity.valueChanged.connect(lambda v: self.opacity_changed.emit(v / 100.0))
         fd.addWidget(QtWidgets.QLabel("Object opacity:"), 3, 0)
         fd.addWidget(self.opacity, 3, 1)
+        self.class_opacity = QtWidgets.QSlider(Qt.Orientation.Horizontal)
+        self.class_opacity.setObjectName("classOpacity")
+        self.class_opacity.setRange(0, 100)
+        self.class_opacity.setToolTip("Opacity of the painted classes (C shows / hides them)")
+        self.class_opacity.valueChanged.connect(lambda v: self.class_opacity_changed.emit(v / 100.0))
+        fd.addWidget(QtWidgets.QLabel("Class opacity:"), 4, 0)
+        fd.addWidget(self.class_opacity, 4, 1)
 
         self.recompute = QtWidgets.QPushButton("Recompute (F5)")
         self.recompute.clicked.connect(self.recompute_requested)
@@ -277,6 +285,12 @@ class ControlsPanel(QtWidgets.QWidget):
         self.prior_folder_row.setEnabled(self.prior.currentData() == "maps")
         if not self._loading:
             self.engine_edited.emit()
+
+    def set_class_opacity(self, opacity: float) -> None:
+        """Show the class layer's opacity without emitting ``class_opacity_changed``."""
+        self.class_opacity.blockSignals(True)
+        self.class_opacity.setValue(int(round(opacity * 100)))
+        self.class_opacity.blockSignals(False)
 
     def set_layers(self, visible: dict[str, bool], opacity: float) -> None:
         for name, cb in self.layer_boxes.items():
