@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,46 @@ log = logging.getLogger(__name__)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
-# Large scans are legitimate input; keep a generous but finite decompression-bomb guard.
-Image.MAX_IMAGE_PIXELS = 40_000 * 40_000
+MAX_PIXELS = 100_000_000
+"""The largest image SPAM Studio segments (100 MP, e.g. 12,000 x 8,000): the working-resolution
+engine (:mod:`spam_gui.core.fullres`) holds a few tens of bytes per full-resolution pixel at
+its peak (``benchmarks/photo_size.py`` measures it). Larger images are refused up front by
+:func:`check_image_size`, before decoding."""
+# PIL's decompression-bomb guard at the same limit; our own check (with its message) comes first
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class ImageReadError(SpamError):
     """An image or label map could not be read; the message names the file and the reason."""
+
+
+class ImageTooLargeError(ImageReadError):
+    """An image has more pixels than :data:`MAX_PIXELS`; the message gives its size and the limit."""
+
+
+def check_image_size(width: int, height: int, name: str | os.PathLike[str] | None = None) -> None:
+    """Refuse an image of more than :data:`MAX_PIXELS` pixels, from its size alone.
+
+    Parameters
+    ----------
+    width, height:
+        The image's size in pixels.
+    name:
+        The file (or a description) the message starts with; "the image" when None.
+
+    Raises
+    ------
+    ImageTooLargeError
+        Naming the image, its size in pixels and megapixels, and the limit.
+    """
+    n = int(width) * int(height)
+    if n > MAX_PIXELS:
+        what = "the image" if name is None else str(name)
+        raise ImageTooLargeError(
+            f"{what}: {int(width)} x {int(height)} pixels ({n / 1e6:.1f} MP) is more than the "
+            f"{MAX_PIXELS / 1e6:.0f} MP SPAM Studio can segment; reduce it to at most "
+            f"{MAX_PIXELS / 1e6:.0f} MP first")
 
 
 class FileWriteError(OSError):
@@ -83,6 +118,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise ImageReadError(f"{p}: no such file")
     try:
         with Image.open(p) as im:
+            check_image_size(im.width, im.height, p)   # before any pixel is decoded
             n_frames = int(getattr(im, "n_frames", 1) or 1)
             if n_frames > 1:  # one rule: the first frame, never silently
                 log.warning("%s: %d frames (animated or multi-page); the first frame is used",
@@ -97,6 +133,14 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             arr = np.asarray(im)
     except UnidentifiedImageError:
         raise ImageReadError(f"{p}: not an image file, or a format that cannot be read") from None
+    except Image.DecompressionBombError as exc:   # (PIL's guard, at twice the limit)
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f" ({int(found.group(1)) / 1e6:.1f} MP)" if found else ""
+        raise ImageTooLargeError(f"{p}: the image{size} is more than the "
+                                 f"{MAX_PIXELS / 1e6:.0f} MP SPAM Studio can segment; reduce "
+                                 f"it to at most {MAX_PIXELS / 1e6:.0f} MP first") from None
+    except ImageTooLargeError:
+        raise
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"{p}: corrupt or truncated image ({exc})") from None
     if arr.size == 0:

@@ -30,7 +30,8 @@ from spam_gui.core.devices import resolve_device
 from spam_gui.core.smoothing import majority_filter
 from spam_gui.core.encoder import EncoderInfo, InferenceEncoder, load_encoder
 from spam_gui.core.features import pixel_positions, position_scale, rgb_to_lab
-from spam_gui.core.image_io import to_rgb_uint8
+from spam_gui.core import fullres
+from spam_gui.core.image_io import check_image_size, to_rgb_uint8
 from spam_gui.core.params import DEFAULTS
 from spam_gui.core.seeds import kmeans_seeds, object_rng
 from spam_gui.resources import resource_path
@@ -85,6 +86,8 @@ class SegmentationResult:
     _base_k: dict[int, int] = field(default_factory=dict, repr=False)
     _density: dict[int, float] = field(default_factory=dict, repr=False)
     _image: np.ndarray | None = field(default=None, repr=False)
+    # working-resolution state of a large photo (None: exact path), see core.fullres
+    _work: fullres.WorkState | None = field(default=None, repr=False)
 
     @property
     def n_superpixels(self) -> int:
@@ -282,6 +285,7 @@ class Spam:
             stray pieces survive as extra superpixels (lower ΔK) and shapes are more regular.
         """
         t_start = time.perf_counter()
+        check_image_size(np.shape(image)[1], np.shape(image)[0])
         rgb = to_rgb_uint8(image)
         h, w = rgb.shape[:2]
         n_pix = h * w
@@ -299,14 +303,28 @@ class Spam:
         if ratio_mode not in budget_mod.RATIO_MODES:
             raise ValueError(f"ratio_mode must be one of {budget_mod.RATIO_MODES}")
         objects = self._objects_map(prior, h, w)
-        feats = self.features(rgb)
+        # a large photo clusters on a working grid and is labelled at full resolution
+        grid = fullres.plan_working_grid(h, w, k_req)
+        if grid is None:
+            feats = self.features(rgb)
+            image_key = feats.key
+        else:
+            work_rgb = grid.resize(rgb)
+            feats = self.features(work_rgb)
+            image_key = hash_array(rgb)
         t_feat = time.perf_counter()
 
-        ids, areas, order, starts = _object_index(objects)
+        if grid is None:
+            ids, areas, order, starts = _object_index(objects)
+        else:
+            ids, areas = fullres.object_areas(objects)
         no_objects = ids.size == 0
         work_objects = objects if not no_objects else np.ones_like(objects)
         if no_objects:
-            ids, areas, order, starts = _object_index(work_objects)
+            if grid is None:
+                ids, areas, order, starts = _object_index(work_objects)
+            else:
+                ids, areas = fullres.object_areas(work_objects)
         r_user = budget_mod.ratios_array(ids, None if no_objects else ratios)
 
         salient: np.ndarray | None = None
@@ -315,7 +333,9 @@ class Spam:
             sal = np.asarray(saliency, dtype=np.float64)
             if sal.shape != (h, w):
                 raise ValueError(f"saliency map has shape {sal.shape}, the image is {(h, w)}")
-            salient = (_sum_per_object(sal, order, starts) / areas) > float(saliency_threshold)
+            sums = (_sum_per_object(sal, order, starts) if grid is None
+                    else fullres.sum_per_object(sal, objects, ids))
+            salient = (sums / areas) > float(saliency_threshold)
             allocation = budget_mod.attention_allocation(areas, k_req, salient, attention_ratio)
             base, capped = allocation.k, allocation.capped
             va_density = np.ones(ids.size)
@@ -354,21 +374,32 @@ class Spam:
             "attention_capped": capped,
             "program_version": __version__,
         }
-        labels, sp_obj, t_parts = self._cluster(
-            feats, work_objects, ids, areas, order, starts, k_obj, density, k_req,
-            lambda_s, lambda_c, n_iter, seed, int(smoothing),
-        )
+        work_state = None
+        if grid is None:
+            labels, sp_obj, t_parts = self._cluster(
+                feats, work_objects, ids, areas, order, starts, k_obj, density, k_req,
+                lambda_s, lambda_c, n_iter, seed, int(smoothing),
+            )
+        else:
+            labels, sp_obj, t_parts, work_state = fullres.cluster_working(
+                rgb, work_objects, grid, work_rgb, feats.appearance(lambda_c),
+                0 if feats.deep is None else int(feats.deep.shape[1]), ids, areas, k_obj,
+                density, k_req, lambda_s, lambda_c, n_iter, seed, int(smoothing), self.device)
+            if sp_obj.shape[0] - 1 > MAX_LABELS:
+                warnings.warn(f"{sp_obj.shape[0] - 1} superpixels: more than a 16-bit PNG can "
+                              "hold", stacklevel=2)
+            params["working_size"] = [grid.work_width, grid.work_height]
         if no_objects:
             sp_obj = np.zeros_like(sp_obj)
         timings = {"features": t_feat - t_start, **t_parts,
                    "total": time.perf_counter() - t_start}
         return SegmentationResult(
             labels=labels, objects=objects, superpixel_object=sp_obj, objects_info={} if no_objects else info,
-            params=params, timings=timings, image_key=feats.key,
+            params=params, timings=timings, image_key=image_key,
             _quota={int(o): float(q) for o, q in zip(ids, quota)},
             _base_k={int(o): int(b) for o, b in zip(ids, base)},
             _density={int(o): float(d) for o, d in zip(ids, va_density)},
-            _image=rgb,
+            _image=rgb, _work=work_state,
         )
 
     def rescale(self, result: SegmentationResult, object_id: int, ratio: float) -> SegmentationResult:
@@ -399,7 +430,8 @@ class Spam:
         if result._image is None:
             raise ValueError("this result carries no image; segment the image again")
         p = result.params
-        feats = self.features(result._image)
+        work = result._work
+        feats = self.features(result._image if work is None else work.work_rgb)
         h, w = result.labels.shape
         old = result.objects_info[oid]
         quota = result._quota[oid]
@@ -407,6 +439,17 @@ class Spam:
             result._base_k[oid] if math.isclose(ratio, 1.0) else max(1, int(round(ratio * quota))))
         k_new = int(min(k_new, old.area))
         density = result._density[oid] * ratio
+        if work is not None:   # a large photo: re-cluster on its working grid, label locally
+            labels, sp_obj = fullres.rescale_working(
+                result._image, result.labels, result.objects, result.superpixel_object, work,
+                feats.appearance(p["lambda_c"]),
+                0 if feats.deep is None else int(feats.deep.shape[1]), oid, k_new, density,
+                old.area / k_new, p["n_segments_used"], p["lambda_s"], p["lambda_c"],
+                p["n_iter"], p["seed"], int(p.get("smoothing", 0)), self.device)
+            info = dict(result.objects_info)
+            info[oid] = replace(old, ratio=float(ratio), k=k_new)
+            return replace(result, labels=labels, superpixel_object=sp_obj, objects_info=info,
+                           timings={**result.timings, "rescale": time.perf_counter() - t0})
 
         old_labels = result.labels
         mine = result.superpixels_of(oid)
