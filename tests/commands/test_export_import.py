@@ -172,3 +172,39 @@ def test_usage_errors(dataset, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["export", "--format", "yolo", str(labels), "--out", "x"])
     assert exc.value.code == 2
+
+
+def _segment(images: Path, out: Path, *extra: str) -> int:
+    return main(["segment", str(images), "--out", str(out), "-k", "12", "--iterations", "2",
+                 "--encoder", "none", "--device", "cpu", "--no-progress", *extra])
+
+
+def test_segment_writes_existing_annotations_beside_its_outputs(dataset, tmp_path, capsys):
+    images, labels, _ = dataset
+    # a class map in the app's 16-bit form: re-exported as the palette PNG of its classes
+    Image.fromarray(np.asarray(Image.open(labels / "street_classes.png")).astype(np.uint16)
+                    ).save(labels / "park_classes.png")
+    (labels / "park_instances.png").write_bytes((labels / "street_instances.png").read_bytes())
+    out = tmp_path / "out"
+    assert _segment(images, out, "--labels", str(labels)) == 0, capsys.readouterr().err
+    assert (out / "park.png").is_file() and (out / "street.png").is_file()
+    copied = _tree(out / "spam_labels")
+    assert sorted(copied) == ["classes.json", "park_classes.png", "park_instances.png",
+                              "street_classes.png", "street_instances.png"]
+    assert copied["street_classes.png"] == (labels / "street_classes.png").read_bytes()
+    assert copied["park_classes.png"] == copied["street_classes.png"]
+    assert copied["classes.json"] == (labels / CLASSES_FILE).read_bytes()
+
+
+def test_segment_refuses_bad_annotations_before_any_work(dataset, tmp_path, capsys):
+    images, labels, _ = dataset
+    Image.fromarray(np.zeros((H + 2, W), np.uint8)).save(labels / "park_classes.png")
+    out = tmp_path / "out"
+    assert _segment(images, out, "--labels", str(labels)) == 2
+    err = capsys.readouterr().err
+    assert str(labels / "park_classes.png") in err and "32x26" in err and "32x24" in err
+    assert not out.exists()
+    (labels / CLASSES_FILE).write_text("[]")
+    assert _segment(images, out, "--labels", str(labels)) == 2
+    assert f"{labels / CLASSES_FILE}: expected an object" in capsys.readouterr().err
+    assert not out.exists()

@@ -17,14 +17,16 @@ from spam_gui.core.annotation import (
     AnnotationError,
     ClassList,
     annotation_paths,
+    encode_annotation,
+    encode_classes,
     find_annotations,
     read_annotation,
     read_classes,
 )
 from spam_gui.core.image_io import commit_staged, discard_staged, list_folder, stage_bytes, sync_folder
 
-__all__ = ["LabelFolder", "StagedFiles", "image_size", "match_images", "open_label_folder",
-           "refuse_existing"]
+__all__ = ["AnnotationCopy", "LabelFolder", "StagedFiles", "image_size", "match_images",
+           "open_label_folder", "prepare_annotation_copy", "refuse_existing"]
 
 _TRANSPOSED = (5, 6, 7, 8)   # EXIF orientations that swap width and height
 
@@ -113,6 +115,55 @@ def match_images(labels: LabelFolder, image_dir: str | os.PathLike[str]) -> tupl
                                   f"({', '.join(p.name for p in cands)}); keep one")
         found[stem] = cands[0]
     return images, found
+
+
+@dataclass(frozen=True)
+class AnnotationCopy:
+    """Existing annotations of some images, read, checked and encoded, ready to be written into
+    an output set's annotation folder (:func:`prepare_annotation_copy`)."""
+
+    source: Path
+    classes: ClassList
+    files: dict[str, dict[str, bytes]]          # stem -> {"classes": png, "instances": png}
+
+    def write(self, dest: str | os.PathLike[str]) -> list[Path]:
+        """Write ``classes.json`` and each image's two PNGs into ``dest``, all or nothing
+        (files there are replaced); nothing when ``dest`` is the source folder itself or no
+        image has an annotation. Returns the files written."""
+        d = Path(dest)
+        if not self.files or (d.exists() and d.resolve() == self.source.resolve()):
+            return []
+        with StagedFiles() as staged:
+            for stem, blobs in self.files.items():
+                paths = annotation_paths(d, stem)
+                staged.add(paths["classes"], blobs["classes"])
+                staged.add(paths["instances"], blobs["instances"])
+            staged.add(d / CLASSES_FILE, encode_classes(self.classes))
+            written = list(staged)
+        return written
+
+
+def prepare_annotation_copy(label_dir: str | os.PathLike[str], images: Iterable[Path]
+                            ) -> AnnotationCopy:
+    """Read and check the annotations of ``images`` found in ``label_dir`` (by stem): its
+    ``classes.json``, each map's size against its image's, the classes used, one class per
+    instance. Images without an annotation there are left out.
+
+    Raises :class:`AnnotationError` naming the file at fault (nothing is written here).
+    """
+    labels = open_label_folder(label_dir)
+    have = set(labels.stems)
+    files: dict[str, dict[str, bytes]] = {}
+    for path in images:
+        stem = Path(path).stem
+        if stem in have and stem not in files:
+            try:
+                shape = image_size(path)
+            except AnnotationError:   # an unreadable image: the command reports it by itself
+                continue
+            ann = labels.read(stem, shape=shape)
+            files[stem] = encode_annotation(ann, labels.classes, str(labels.class_png(stem)))
+    return AnnotationCopy(labels.folder, labels.classes, files)
 
 
 def refuse_existing(paths: Iterable[Path], overwrite: bool) -> None:
