@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +70,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--opening", type=int, default=5,
                    help="side of the square opening that separates background from thin gaps "
                    "(default 5)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from spam_gui.commands import add_batch_arguments
+
+    add_batch_arguments(p)
 
 
 def _err(msg: str) -> None:
@@ -78,8 +81,7 @@ def _err(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spam_gui import __version__
-    from spam_gui.commands import input_images
+    from spam_gui.commands import batch_argument_problem, input_images
     from spam_gui.core.errors import EXIT_USAGE
 
     out_dir = Path(args.out)
@@ -97,10 +99,15 @@ def run(args: argparse.Namespace) -> int:
     if method != "masks" and args.masks is not None:
         _err(f"--masks does not go with --method {method}")
         return 2
-    if method == "builtin":
-        return _run_builtin(args, out_dir)
+    if method == "builtin" and not 0.0 <= args.coarseness <= 1.0:
+        _err(f"--coarseness must be in [0, 1], got {args.coarseness}")
+        return 2
     if args.opening < 0 or (args.a_min is not None and args.a_min < 0):
         _err("--opening and --a-min must not be negative")
+        return 2
+    problem = batch_argument_problem(args)
+    if problem:
+        _err(problem)
         return 2
 
     images, problem = input_images(args.inputs)  # inputs first: before seconds of model loading
@@ -108,188 +115,112 @@ def run(args: argparse.Namespace) -> int:
         _err(problem)
         return EXIT_USAGE
 
-    masks_for = None
-    if args.masks is not None:
+    opts: dict[str, Any] = {"method": method, "a_min": args.a_min, "opening": int(args.opening),
+                            "device": str(args.device)}
+    models: dict[str, str | None] = {}
+    distributed = bool(args.workers or args.scheduler)
+    if method == "masks":
         mpath = Path(args.masks)
-        if mpath.is_dir() or len(images) == 1:
-            def masks_for(img: Path) -> Path:
-                return mpath / f"{img.stem}.npz" if mpath.is_dir() else mpath
-        elif not mpath.exists():
-            _err(f"{mpath}: no such file or folder")
+        if not (mpath.is_dir() or len(images) == 1):
+            if not mpath.exists():
+                _err(f"{mpath}: no such file or folder")
+            else:
+                _err(f"--masks {mpath} is one file but {len(images)} images were given; "
+                     "give a folder holding <stem>.npz for each image")
             return 2
-        else:
-            _err(f"--masks {mpath} is one file but {len(images)} images were given; "
-                 "give a folder holding <stem>.npz for each image")
-            return 2
+        opts.update(masks=str(mpath.expanduser().resolve()), masks_is_dir=mpath.is_dir())
+    elif method == "sam":
+        from spam_gui.core.sam import AmgParams, SamCheckpointError, checkpoint_sha256, load_sam
 
-    common: dict[str, Any] = {"tool": "spam prior", "version": __version__}
-    sam_ctx = None
-    if masks_for is None:
-        from spam_gui.core.sam import AmgParams, SamCheckpointError, load_sam
-
+        amg = {"points_per_side": args.points_per_side, "pred_iou_thresh": args.pred_iou_thresh,
+               "stability_score_thresh": args.stability_score_thresh,
+               "box_nms_thresh": args.box_nms_thresh, "points_per_batch": args.points_per_batch}
         try:
-            params = AmgParams(
-                points_per_side=args.points_per_side, pred_iou_thresh=args.pred_iou_thresh,
-                stability_score_thresh=args.stability_score_thresh,
-                box_nms_thresh=args.box_nms_thresh, points_per_batch=args.points_per_batch)
+            AmgParams(**amg)
         except ValueError as exc:
             _err(str(exc))
             return 2
-        try:
-            load_sam(checkpoint, args.device)  # validate once, up front (kept in memory)
-        except (SamCheckpointError, ValueError) as exc:
+        try:  # validate once, up front; the workers load it themselves
+            if distributed:
+                from spam_gui.core.errors import validate_checkpoint
+
+                validate_checkpoint("sam", checkpoint)
+            else:
+                load_sam(checkpoint, args.device)   # kept in memory for the run
+        except (SamCheckpointError, ValueError, OSError) as exc:
             _err(str(exc))
             return EXIT_USAGE  # a bad checkpoint is bad input, as in every spam command
-        sam_ctx = (checkpoint, params)
-
-    seen: dict[str, Path] = {}
-    failed = 0
-    for img_path in images:
-        stem = img_path.stem
-        if stem in seen:
-            _err(f"{img_path}: same output name '{stem}' as {seen[stem]}; skipped")
-            failed += 1
-            continue
-        seen[stem] = img_path
-        try:
-            _one(img_path, out_dir, stem, args, common, masks_for, sam_ctx)
-        except Exception as exc:  # noqa: BLE001 - report by name, go on with the others
-            from spam_gui.core.image_io import FileWriteError, ImageReadError
-            from spam_gui.core.prior import PriorError
-
-            known = (ImageReadError, PriorError, FileWriteError, ValueError, OSError)
-            if isinstance(exc, known):
-                _err(str(exc))
-            else:  # an unexpected failure: still name the image
-                _err(f"{img_path}: {type(exc).__name__}: {exc}")
-            failed += 1
-    if failed:
-        _err(f"{failed} of {len(images)} image(s) failed")
-        return 1
-    return 0
-
-
-def _one(img_path: Path, out_dir: Path, stem: str, args: argparse.Namespace,
-         common: dict[str, Any], masks_for, sam_ctx) -> None:
-    from spam_gui.core.cache import hash_array
-    from spam_gui.core.image_io import read_image, write_json, write_label_png
-    from spam_gui.core.prior import aggregate_proposals, read_masks_npz, write_masks_npz
-
-    t0 = time.perf_counter()
-    image = read_image(img_path)
-    h, w = image.shape[:2]
-    side: dict[str, Any] = {**common, "image": str(img_path)}
-    if masks_for is not None:
-        mfile = masks_for(img_path)
-        masks, scores, stability = read_masks_npz(mfile, (h, w))
-        prior = aggregate_proposals(masks, a_min=args.a_min, opening=args.opening,
-                                    scores=scores, stability=stability)
-        side.update({"image_sha256": hash_array(image), "source": "masks",
-                     "masks": {"file": str(mfile), "n_proposals": int(masks.shape[0])}})
-        side.update(prior.to_json())
-        how = f"{masks.shape[0]} proposals from {mfile.name}"
+        ckpt = str(Path(checkpoint).expanduser().resolve())
+        opts.update(sam_checkpoint=ckpt, amg=amg, no_cache=bool(args.no_cache),
+                    save_proposals=bool(args.save_proposals))
+        models["sam"] = checkpoint_sha256(ckpt)
     else:
-        from spam_gui.core.sam import sam_prior
+        from spam_gui.core.batch import encoder_identity
+        from spam_gui.core.errors import SpamError
 
-        checkpoint, params = sam_ctx
-        res = sam_prior(image, checkpoint, params=params, device=args.device,
-                        cache=None if args.no_cache else _cache(),
-                        a_min=args.a_min, opening=args.opening,
-                        keep_proposals=args.save_proposals)
-        prior = res.prior
-        prov = res.provenance
-        side.update({"image_sha256": prov["image_sha256"], "source": "sam",
-                     "sam": {k: prov[k] for k in ("checkpoint", "generator") if k in prov}})
-        side["sam"].update({k: prov[k] for k in ("device", "cache", "n_proposals", "timings")
-                            if k in prov and prov[k] is not None})
-        side.update(prior.to_json())
-        if args.save_proposals and res.proposals is not None:
-            p = res.proposals
-            write_masks_npz(out_dir / f"{stem}_masks.npz", p.masks, p.scores, p.stability)
-        how = ("from the cache" if prov.get("cache") == "prior"
-               else f"{prov.get('n_proposals', '?')} SAM proposals"
-               + (" (cached)" if prov.get("cache") == "proposals" else ""))
-    png = write_label_png(out_dir / f"{stem}.png", prior.object_map)
-    write_json(out_dir / f"{stem}.json", side)
-    print(f"{img_path.name}: {prior.n_objects} objects, {100 * prior.uncertain_fraction:.1f}% "
-          f"uncertain, {how}, {time.perf_counter() - t0:.1f} s -> {png}", flush=True)
+        try:
+            if distributed:
+                if str(args.encoder).lower() not in ("none", "default"):
+                    from spam_gui.core.errors import validate_checkpoint
+
+                    validate_checkpoint("encoder", args.encoder)
+            else:
+                from spam_gui.core.batch import engine
+
+                engine(args.encoder, args.device)   # loaded once, kept for the run
+        except (SpamError, ValueError, OSError) as exc:
+            _err(str(exc))
+            return EXIT_USAGE
+        encoder = (args.encoder if str(args.encoder) in ("default", "none")
+                   else str(Path(args.encoder).expanduser().resolve()))
+        opts.update(coarseness=float(args.coarseness), encoder=encoder)
+        models["encoder"] = encoder_identity(args.encoder)[1]
+    return _prior_all(args, images, out_dir, opts, models)
 
 
-def _run_builtin(args: argparse.Namespace, out_dir: Path) -> int:
-    """``--method builtin``: :func:`spam_gui.core.prior_builtin.builtin_prior` per image."""
-    from spam_gui import __version__
-    from spam_gui.commands import input_images
-    from spam_gui.core.errors import EXIT_USAGE, SpamError
-    from spam_gui.core.image_io import FileWriteError, ImageReadError
+def _prior_all(args: argparse.Namespace, images: list[Path], out_dir: Path,
+               opts: dict[str, Any], models: dict[str, str | None]) -> int:
+    """Every image's prior into ``out_dir`` (locked against a second writer), in this process
+    or on Dask workers (:func:`spam_gui.core.batch_run.run_batch`); the exit code."""
+    from spam_gui.core.batch import BatchJob, JobOutcome, job_signature
+    from spam_gui.core.batch_run import REPORT_NAME, run_batch
+    from spam_gui.core.errors import EXIT_USAGE
+    from spam_gui.core.image_io import remove_stale_temp_files
+    from spam_gui.core.locking import FolderLock, FolderLockedError
 
-    if not 0.0 <= args.coarseness <= 1.0:
-        _err(f"--coarseness must be in [0, 1], got {args.coarseness}")
-        return 2
-    images, problem = input_images(args.inputs)
-    if problem:
-        _err(problem)
-        return EXIT_USAGE
-    from spam_gui.core.spam import Spam
-
-    try:
-        spam = Spam(encoder=args.encoder, device=args.device)
-    except (SpamError, ValueError) as exc:
-        _err(str(exc))
-        return EXIT_USAGE
-    common: dict[str, Any] = {"tool": "spam prior", "version": __version__}
+    same = {k: v for k, v in opts.items() if k != "no_cache"}   # what the maps depend on
+    if "amg" in same:
+        same["amg"] = {k: v for k, v in same["amg"].items() if k != "points_per_batch"}
+    signature = job_signature("prior", same, models)
+    if "encoder" in models:
+        opts["encoder_sha256"] = models["encoder"]
+    jobs: list[BatchJob] = []
+    refused: list[JobOutcome] = []
     seen: dict[str, Path] = {}
-    failed = 0
     for img_path in images:
         stem = img_path.stem
         if stem in seen:
-            _err(f"{img_path}: same output name '{stem}' as {seen[stem]}; skipped")
-            failed += 1
+            refused.append(JobOutcome(str(img_path), stem, "failed", error=(
+                f"{img_path}: same output name '{stem}' as {seen[stem]}; skipped")))
             continue
         seen[stem] = img_path
-        try:
-            _one_builtin(img_path, out_dir, stem, args, common, spam)
-        except (ImageReadError, SpamError, FileWriteError, OSError) as exc:
-            _err(str(exc))
-            failed += 1
-        except Exception as exc:  # noqa: BLE001 - an unexpected failure: still name the image
-            _err(f"{img_path}: {type(exc).__name__}: {exc}")
-            failed += 1
-    if failed:
-        _err(f"{failed} of {len(images)} image(s) failed")
-        return 1
-    return 0
-
-
-def _one_builtin(img_path: Path, out_dir: Path, stem: str, args: argparse.Namespace,
-                 common: dict[str, Any], spam: Any) -> None:
-    from spam_gui.core.cache import hash_array
-    from spam_gui.core.image_io import read_image, write_json, write_label_png
-    from spam_gui.core.prior import prior_from_label_map
-    from spam_gui.core.prior_builtin import build_hierarchy, builtin_description
-
-    t0 = time.perf_counter()
-    image = read_image(img_path)
-    hierarchy = build_hierarchy(image, spam=spam)
-    object_map = hierarchy.prior(args.coarseness, a_min=args.a_min)
-    prior = prior_from_label_map(object_map)
-    side: dict[str, Any] = {**common, "image": str(img_path), "image_sha256": hash_array(image),
-                            "source": "builtin",
-                            "builtin": builtin_description(hierarchy, args.coarseness, spam)}
-    side.update(prior.to_json())
-    png = write_label_png(out_dir / f"{stem}.png", prior.object_map)
-    write_json(out_dir / f"{stem}.json", side)
-    print(f"{img_path.name}: {prior.n_objects} objects, {100 * prior.uncertain_fraction:.1f}% "
-          f"uncertain, built-in prior (coarseness {args.coarseness:g}), "
-          f"{time.perf_counter() - t0:.1f} s -> {png}", flush=True)
-
-
-_cache_obj = None
-
-
-def _cache():
-    global _cache_obj
-    if _cache_obj is None:
-        from spam_gui.core.sam import default_cache
-
-        _cache_obj = default_cache()
-    return _cache_obj
+        jobs.append(BatchJob("prior", str(img_path), stem, str(out_dir), opts, signature,
+                             overwrite=bool(args.overwrite)))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(out_dir, program="spam prior").acquire()
+    except (FolderLockedError, OSError) as exc:
+        _err(str(exc) if isinstance(exc, FolderLockedError)
+             else f"{out_dir}: cannot use the output folder ({exc.strerror or exc})")
+        return EXIT_USAGE
+    try:
+        remove_stale_temp_files(out_dir, 0.0 if lock.took_over is not None else 60.0)
+        summary = run_batch(jobs, command="spam prior", report_path=out_dir / REPORT_NAME,
+                            failed_before=refused, workers=args.workers,
+                            scheduler=args.scheduler, threads_per_worker=args.threads_per_worker,
+                            progress=not args.no_progress, noun="images")
+    finally:
+        lock.release()
+    if summary.failed:
+        _err(f"{summary.failed} of {summary.total} image(s) failed")
+    return summary.exit_code

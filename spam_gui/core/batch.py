@@ -512,14 +512,20 @@ def _masks_file(o: Mapping[str, Any], image: Path) -> Path:
 
 
 def _prior_cache() -> Any:
+    from spam_gui.core.cache import default_cache_dir
     from spam_gui.core.sam import default_cache
 
-    return keep_model("cache", ("sam",), default_cache)
+    return keep_model("cache", ("sam", str(default_cache_dir())), default_cache)
 
 
 def _prior_task(job: BatchJob) -> _Result:
     """``spam prior`` of one image: ``<stem>.png`` (16-bit object map, 0 = uncertain) and
-    ``<stem>.json`` (parameters, provenance), with ``<stem>_masks.npz`` when asked."""
+    ``<stem>.json`` (parameters, provenance), with ``<stem>_masks.npz`` when asked.
+
+    ``options["method"]``: ``"masks"`` (aggregated proposals from ``.npz`` files),
+    ``"sam"`` (a SAM checkpoint) or ``"builtin"``
+    (:func:`spam_gui.core.prior_builtin.build_hierarchy` cut at ``coarseness``).
+    """
     from spam_gui.core.cache import hash_array
     from spam_gui.core.image_io import encode_png, read_image
     from spam_gui.core.prior import aggregate_proposals, read_masks_npz
@@ -532,7 +538,19 @@ def _prior_task(job: BatchJob) -> _Result:
     h, w = image.shape[:2]
     side: dict[str, Any] = {"tool": "spam prior", "version": __version__, "image": str(path)}
     files: dict[str, tuple[str, bytes]] = {}
-    if o.get("masks"):
+    method = o.get("method") or ("masks" if o.get("masks") else "sam")
+    if method == "builtin":
+        from spam_gui.core.prior import prior_from_label_map
+        from spam_gui.core.prior_builtin import build_hierarchy, builtin_description
+
+        spam = engine(o["encoder"], o["device"], o.get("encoder_sha256"))
+        hierarchy = build_hierarchy(image, spam=spam)
+        prior = prior_from_label_map(hierarchy.prior(o["coarseness"], a_min=o.get("a_min")))
+        side.update({"image_sha256": hash_array(image), "source": "builtin",
+                     "builtin": builtin_description(hierarchy, o["coarseness"], spam)})
+        side.update(prior.to_json())
+        how = f"built-in prior (coarseness {o['coarseness']:g})"
+    elif method == "masks":
         mfile = _masks_file(o, path)
         masks, scores, stability = read_masks_npz(mfile, (h, w))
         prior = aggregate_proposals(masks, a_min=o.get("a_min"), opening=o["opening"],
