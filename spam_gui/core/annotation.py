@@ -428,37 +428,56 @@ class LabelIndex:
         lab = np.asarray(labels)
         if lab.ndim != 2:
             raise ValueError(f"expected an (H, W) label map, got shape {lab.shape}")
+        if not np.issubdtype(lab.dtype, np.integer) and lab.dtype != bool:
+            raise ValueError(f"labels must be integers, got {lab.dtype}")
         if lab.size and int(lab.min()) < 0:
             raise ValueError("labels must be non-negative")
         self.shape: tuple[int, int] = (int(lab.shape[0]), int(lab.shape[1]))
         self.labels = lab
         flat = lab.ravel()
         top = int(flat.max()) if flat.size else 0
+        self.n_labels = top
+        # sparse large ids (a prior's object ids, say): work on their ranks instead
+        self._values: np.ndarray | None = None
+        if top > max(MAX_ID, 4 * flat.size):
+            values, dense = np.unique(flat, return_inverse=True)
+            self._shift = 0 if values[0] == 0 else 1
+            self._values = values
+            flat = dense.ravel().astype(np.int64) + self._shift
+            top = int(flat.max())
         key = flat.astype(np.uint16, copy=False) if top <= MAX_ID else flat
         order = np.argsort(key, kind="stable")
         self._starts = np.searchsorted(key[order], np.arange(top + 2)).astype(np.int64)
         self._order = order.astype(np.int32) if flat.size < 2**31 else order
-        self.n_labels = top
+        self._top = top
         self._bbox = np.full((top + 1, 4), -1, np.int64)
         from scipy import ndimage
 
-        for i, sl in enumerate(ndimage.find_objects(lab.astype(np.int32, copy=False)), start=1):
+        dense_map = flat.reshape(self.shape).astype(np.int32, copy=False)
+        for i, sl in enumerate(ndimage.find_objects(dense_map), start=1):
             if sl is not None:
                 self._bbox[i] = (sl[0].start, sl[0].stop, sl[1].start, sl[1].stop)
         if self._starts[1] > 0:
-            ys, xs = np.nonzero(lab == 0)
+            ys, xs = np.nonzero(dense_map == 0)
             self._bbox[0] = (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1)
 
     def _ids(self, ids: int | Iterable[int]) -> np.ndarray:
+        """The internal indices of the labels ``ids`` present in the map."""
         arr = np.unique(np.atleast_1d(np.asarray(ids if not isinstance(ids, (set, frozenset))
                                                  else sorted(ids), dtype=np.int64)))
-        return arr[(arr >= 0) & (arr <= self.n_labels)]
+        arr = arr[(arr >= 0) & (arr <= self.n_labels)]
+        if self._values is None:
+            return arr
+        pos = np.minimum(np.searchsorted(self._values, arr), len(self._values) - 1)
+        return pos[self._values[pos] == arr] + self._shift
 
     def count(self, label: int) -> int:
         """The number of pixels of ``label``."""
-        if not 0 <= label <= self.n_labels:
+        found = self._ids(int(label))
+        if not len(found):
             return 0
-        return int(self._starts[label + 1] - self._starts[label])
+        i = int(found[0])
+        return int(self._starts[i + 1] - self._starts[i])
 
     def pixels(self, ids: int | Iterable[int]) -> np.ndarray:
         """The flat pixel indices (row * W + column) of the labels ``ids`` (ids not in the map

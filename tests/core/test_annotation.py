@@ -172,6 +172,22 @@ def test_label_index_pixels_and_bboxes():
     assert idx.label_at(5, 5) == lab[5, 5]
 
 
+def test_label_index_of_sparse_large_ids():
+    lab = np.zeros((5, 6), np.int64)
+    lab[1:3, 1:4] = 10**9
+    lab[4, :] = 70_000
+    idx = LabelIndex(lab)
+    assert idx.n_labels == 10**9
+    assert np.array_equal(np.sort(idx.pixels(10**9)), np.flatnonzero(lab.ravel() == 10**9))
+    assert idx.bbox(10**9) == (1, 3, 1, 4) and idx.bbox([0, 70_000]) == (0, 5, 0, 6)
+    assert idx.count(70_000) == 6 and idx.count(5) == 0 and idx.pixels(5).size == 0
+    lab[lab == 0] = 3                                       # no 0 at all
+    assert idx.count(0) == 18 and LabelIndex(lab).count(0) == 0
+    assert LabelIndex(lab).count(3) == 18
+    with pytest.raises(ValueError, match="integers"):
+        LabelIndex(np.zeros((2, 2)))
+
+
 # --------------------------------------------------------------------------------- painting
 
 
@@ -187,8 +203,10 @@ def test_paint_erase_and_counts():
     assert iid == 1
     assert paint_labels(ann, idx, 6, 2, iid) == (4, 8, 4, 8)
     assert instance_classes(ann) == {1: 2} and new_instance_id(ann) == 2
+    before = ann.copy()
     with pytest.raises(ValueError, match="instance 1 has class 2"):
         paint_labels(ann, idx, 7, 3, iid)
+    assert ann == before                                       # refused: nothing painted
     assert erase_labels(ann, idx, 6) == (4, 8, 4, 8)
     assert not ann.instance_map.any()
     assert class_pixel_counts(ann) == {3: 32}
