@@ -41,8 +41,8 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from spam_gui.core.clustering import (CANDIDATE_RADIUS, N_CANDIDATES, SoftClustering,
-                                      build_problem, soft_cluster)
+from spam_gui.core.clustering import (CANDIDATE_RADIUS, N_CANDIDATES, HardClustering,
+                                      PixelFeatures, build_groups, cluster)
 from spam_gui.core.connectivity import enforce_connectivity, renumber
 from spam_gui.core.features import position_scale, rgb_to_lab
 from spam_gui.core.seeds import kmeans_seeds, object_rng
@@ -329,13 +329,24 @@ class Centroids:
     weights: torch.Tensor   # (K, Ca + 2): [c_app, s^2 c_pos]
     norm2: torch.Tensor     # (K,) |c_app|^2 + s^2 |c_pos|^2
     scale2: torch.Tensor    # (K,) s^2
+    plain: np.ndarray | None = None   # (K, Ca + 2) float32 [c_app, c_pos] (compiled kernel)
 
     @classmethod
-    def of(cls, sc: SoftClustering, seed_scale2: torch.Tensor) -> "Centroids":
-        ca, cp = sc.centroids_app.detach().float(), sc.centroids_pos.detach().float()
-        s2 = seed_scale2.to(ca.device, ca.dtype)
+    def of(cls, hc: HardClustering, seed_scale2: np.ndarray) -> "Centroids":
+        ca, cp = hc.centroids_app.detach().float(), hc.centroids_pos.detach().float()
+        s2 = torch.as_tensor(seed_scale2).to(ca.device, ca.dtype)
         return cls(torch.cat([ca, s2[:, None] * cp], dim=1),
-                   (ca * ca).sum(1) + s2 * (cp * cp).sum(1), s2)
+                   (ca * ca).sum(1) + s2 * (cp * cp).sum(1), s2,
+                   np.ascontiguousarray(torch.cat([ca, cp], 1).cpu().numpy(), np.float32))
+
+
+def _kernels():
+    """The compiled clustering kernels (:mod:`spam_gui.core.cluster_kernels`), or None."""
+    try:
+        from spam_gui.core import cluster_kernels
+    except ImportError:  # pragma: no cover  (numba is a dependency; the torch path remains)
+        return None
+    return cluster_kernels
 
 
 def assign_nearest(features: torch.Tensor, key: np.ndarray, cand_of_key: np.ndarray,
@@ -370,6 +381,24 @@ def assign_nearest(features: torch.Tensor, key: np.ndarray, cand_of_key: np.ndar
     # a stable sort of small integers is a radix sort in NumPy
     order = np.argsort(key.astype(np.int16) if n_keys < 2**15 else key, kind="stable")
     counts = np.bincount(key, minlength=n_keys)
+    kern = _kernels() if dev.type == "cpu" and cen.plain is not None else None
+    if kern is not None:
+        # the fused nearest-candidate pass of the clustering (tiles in L1, no 9 x n tensor)
+        n_app = features.shape[1] - 2
+        A = np.empty((n_app + 3, n), np.float32)
+        A[:n_app + 2] = features[:n].numpy()[order].T
+        A[n_app + 2] = 1.0
+        valid = np.ones(cand_of_key.shape, bool)
+        for j in range(1, N_CANDIDATES):
+            valid[:, j] = ~(cand_of_key[:, :j] == cand_of_key[:, j:j + 1]).any(axis=1)
+        best = np.empty(n, np.int64)
+        kern.hard_pass(A, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+                       np.ascontiguousarray(cand_of_key, np.int64), valid, cen.plain,
+                       np.ascontiguousarray(cen.scale2.cpu().numpy(), np.float32), n_app, 0,
+                       n_keys, best)
+        out = np.empty(n, np.int64)
+        out[order] = best
+        return out
     rows_per_key = (counts + _ROW_LENGTH - 1) // _ROW_LENGTH
     row_start = np.concatenate([[0], np.cumsum(rows_per_key)[:-1]])
     key_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -692,20 +721,20 @@ def cluster_working(
     seed_pos_a = np.concatenate(seed_pos)
     seed_obj_a = np.concatenate(seed_obj)
     t1 = time.perf_counter()
-    problem = build_problem(pts.pos, pts.obj, seed_pos_a, seed_obj_a, np.concatenate(seed_rad),
-                            np.concatenate(seed_scale)).to(device)
+    groups = build_groups(pts.pos, pts.obj, seed_pos_a, seed_obj_a, np.concatenate(seed_rad),
+                          np.concatenate(seed_scale))
     t2 = time.perf_counter()
     deep = app_w[:, :deep_dim] if deep_dim else None
     with torch.inference_mode():
         appearance = _points_appearance(pts, rgb, app_w, deep, grid, lambda_c)
-        sc = soft_cluster(appearance, torch.from_numpy(pts.pos).to(device), problem, n_iter)
-        point_labels = sc.labels.cpu().numpy()
+        hc = cluster(PixelFeatures([(appearance, 1.0)], pts.pos), groups, n_iter, device)
+        point_labels = hc.labels
         t3 = time.perf_counter()
         work_labels = np.full(h * w, -1, np.int64)
         work_labels[cells] = point_labels[:cells.size]
         lab = _Labeller(grid, rgb, objects, work_labels.reshape(h, w), seed_obj_a,
-                        problem.seed_cand.cpu().numpy(), _candidate_table(seed_pos_a),
-                        Centroids.of(sc, problem.seed_scale2), _NearestSeed(seed_pos_a, seed_obj_a),
+                        groups.cand[:groups.n_seeds], _candidate_table(seed_pos_a),
+                        Centroids.of(hc, groups.seed_scale2), _NearestSeed(seed_pos_a, seed_obj_a),
                         deep, lambda_c)
         hard = np.empty((H, W), np.int32)
         todo = np.ones((H, W), bool)
@@ -861,22 +890,22 @@ def rescale_working(
     s = position_scale(h, w, n_segments_used, lambda_s)
     radius = CANDIDATE_RADIUS * math.sqrt(h * w / n_segments_used) / math.sqrt(density)
     seed_obj = np.full(seeds.shape[0], oid, np.int64)
-    problem = build_problem(pos, pts.obj, seeds, seed_obj, np.full(seeds.shape[0], radius),
-                            np.full(seeds.shape[0], s * math.sqrt(density))).to(device)
+    groups = build_groups(pos, pts.obj, seeds, seed_obj, np.full(seeds.shape[0], radius),
+                          np.full(seeds.shape[0], s * math.sqrt(density)))
     deep = app_w[:, :deep_dim] if deep_dim else None
     new_b = np.zeros(region.shape, np.int64)
     with torch.inference_mode():
         appearance = _points_appearance(pts, rgb, app_w, deep, grid, lambda_c)
-        sc = soft_cluster(appearance, torch.from_numpy(pos).to(device), problem, n_iter)
-        point_labels = sc.labels.cpu().numpy()
+        hc = cluster(PixelFeatures([(appearance, 1.0)], pos), groups, n_iter, device)
+        point_labels = hc.labels
         if use_pixels:
             new_b[ry, rx] = point_labels
         else:
             work_labels = np.full(h * w, -1, np.int64)
             work_labels[cells] = point_labels
             lab = _Labeller(grid, rgb, objects, work_labels.reshape(h, w), seed_obj,
-                            problem.seed_cand.cpu().numpy(), _candidate_table(seeds),
-                            Centroids.of(sc, problem.seed_scale2), _NearestSeed(seeds, seed_obj),
+                            groups.cand[:groups.n_seeds], _candidate_table(seeds),
+                            Centroids.of(hc, groups.seed_scale2), _NearestSeed(seeds, seed_obj),
                             deep, lambda_c)
             lab.label_box(new_b, (box[0].start, box[0].stop), (box[1].start, box[1].stop),
                           region)

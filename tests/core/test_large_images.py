@@ -138,11 +138,13 @@ def test_assign_nearest_is_the_nearest_candidate():
     d = ((feats[:n, None, :ca] - c_app[c]) ** 2).sum(-1) \
         + s2[c] * ((feats[:n, None, ca:] - c_pos[c]) ** 2).sum(-1)
     want = torch.gather(c, 1, d.argmin(1, keepdim=True))[:, 0].numpy()
-    agree = got == want
-    # ties and float rounding aside, the same seed
-    assert agree.mean() > 0.999
-    dg = d.gather(1, (c == torch.from_numpy(got)[:, None]).int().argmax(1, keepdim=True))[:, 0]
-    assert torch.allclose(dg, d.min(1).values, rtol=1e-4, atol=1e-3)
+    # ties and float rounding aside, the same seed, with the torch path and the compiled one
+    plain = np.concatenate([c_app.numpy(), c_pos.numpy()], 1)
+    fused = fullres.Centroids(cen.weights, cen.norm2, cen.scale2, plain)
+    for result in (got, fullres.assign_nearest(feats, key, cand, fused)):
+        assert (result == want).mean() > 0.999
+        dg = d.gather(1, (c == torch.from_numpy(result)[:, None]).int().argmax(1, keepdim=True))[:, 0]
+        assert torch.allclose(dg, d.min(1).values, rtol=1e-4, atol=1e-3)
 
 
 def test_tiled_majority_filter_equals_the_whole_map():

@@ -1,0 +1,193 @@
+"""Photos of any size (issue 17): time, peak memory and ASA of SPAM on upsampled BSDS500 val
+images, side by side with scikit-image SLIC on the same images.
+
+    python benchmarks/photo_size.py                      # 3 images, x1 x2 x4 x8, 2 threads
+    python benchmarks/photo_size.py --images 10 --x16    # + x16 (39 MP), 10 images
+    python benchmarks/photo_size.py --scales 8 --no-slic
+
+Every (scale, method) runs in its own subprocess, so that its peak resident memory (the
+``ru_maxrss`` of that process: Python, torch, the image, everything) is its own. Images are
+upsampled with bicubic interpolation, the ground truths with nearest neighbour. Columns
+(medians over the images, ASA a mean):
+
+- cold s: one image from scratch (SPAM: features cache cleared: resize, encoder, clustering,
+  full-resolution labels);
+- re-K s: the same image again at another K (``--rek``), features cached (SLIC: a full run);
+- rescale ms: ``Spam.rescale`` ×2 of the largest object, on a result computed with the
+  annotator-0 ground truth as prior;
+- peak GB: the process's peak resident memory;
+- ASA: mean over the images of the mean ASA over the annotators, against the equally
+  upsampled ground truth; ΔASA: minus the same method's ASA at x1 (native size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _machine import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
+DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "bsds500" / "val")
+
+
+def _images(data: Path, limit: int) -> list[Path]:
+    files = sorted((data / "images").glob("*.jpg"))[:limit]
+    if not files:
+        raise SystemExit(f"no .jpg images in {data / 'images'}")
+    return files
+
+
+def _upsampled(path: Path, data: Path, scale: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    import cv2
+
+    from spam_gui.core.image_io import read_image, read_label_map
+
+    img = read_image(path)
+    gts = [read_label_map(g) for g in sorted((data / "gt").glob(f"{path.stem}_*.png"))]
+    if scale == 1:
+        return img, gts
+    big = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    return big, [cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+                 for g in gts]
+
+
+def _largest_object(prior: np.ndarray) -> int:
+    ids, counts = np.unique(prior[prior > 0], return_counts=True)
+    return int(ids[np.argmax(counts)])
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One (scale, method) in this process; prints one JSON line."""
+    import torch
+
+    from spam_gui.core.metrics import asa
+
+    torch.set_num_threads(args.threads)
+    data = Path(args.data)
+    rows = []
+    if args.method == "spam":
+        from spam_gui.core.spam import Spam
+
+        spam = Spam(encoder=args.encoder, device="cpu")
+    for path in _images(data, args.images):
+        img, gts = _upsampled(path, data, args.scale)
+        row: dict[str, float | str] = {"id": path.stem, "mp": img.shape[0] * img.shape[1] / 1e6}
+        if args.method == "spam":
+            spam.clear_cache()
+            t0 = time.perf_counter()
+            res = spam.segment(img, n_segments=args.k)
+            row["cold"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            spam.segment(img, n_segments=args.rek)
+            row["rek"] = time.perf_counter() - t0
+            labels = res.labels
+            with_prior = spam.segment(img, n_segments=args.k, prior=gts[0])
+            t0 = time.perf_counter()
+            spam.rescale(with_prior, _largest_object(gts[0]), 2.0)
+            row["rescale_ms"] = (time.perf_counter() - t0) * 1000
+            row["working"] = "x".join(map(str, res.params.get("working_size", ["full"])))
+            del with_prior, res
+        else:
+            from skimage.segmentation import slic
+
+            t0 = time.perf_counter()
+            labels = slic(img, n_segments=args.k, start_label=1)
+            row["cold"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            slic(img, n_segments=args.rek, start_label=1)
+            row["rek"] = time.perf_counter() - t0
+        row["asa"] = float(np.mean([asa(labels, g) for g in gts]))
+        row["n"] = int(np.unique(labels).size)
+        rows.append(row)
+        del img, gts, labels
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+    print(json.dumps({"rows": rows, "peak_gb": peak_gb}))
+
+
+def _run(args: argparse.Namespace, scale: int, method: str) -> dict:
+    cmd = [sys.executable, __file__, "--worker", "--scale", str(scale), "--method", method,
+           "--images", str(args.images), "--k", str(args.k), "--rek", str(args.rek),
+           "--threads", str(args.threads), "--encoder", args.encoder, "--data", args.data]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=DEFAULT_DATA, help="BSDS500 val folder (images/, gt/)")
+    ap.add_argument("--images", type=int, default=3, help="first N val images (default 3)")
+    ap.add_argument("--scales", type=int, nargs="+", default=[2, 4, 8],
+                    help="upsampling factors besides x1 (default 2 4 8)")
+    ap.add_argument("--x16", action="store_true", help="also x16 (39 MP, several GB)")
+    ap.add_argument("--k", type=int, default=400, help="K (default 400)")
+    ap.add_argument("--rek", type=int, default=300, help="the other K of re-K (default 300)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    ap.add_argument("--encoder", default="default", help="default, none or a weight file")
+    ap.add_argument("--no-slic", action="store_true", help="SPAM only")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--scale", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--method", default="spam", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        worker(args)
+        return 0
+
+    import torch
+
+    scales = [1] + sorted(set(args.scales) | ({16} if args.x16 else set()) - {1})
+    methods = ["spam"] + ([] if args.no_slic else ["slic"])
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}, "
+          f"{args.threads} thread(s); python {platform.python_version()}")
+    print(f"BSDS500 val, first {args.images} images, K = {args.k} (re-K: {args.rek}), "
+          f"encoder {args.encoder}")
+    results: dict[str, dict] = {}
+    native: dict[str, float] = {}
+    head = (f"{'scale':>5} {'MP':>5} {'method':<5} {'working':>9} {'cold s':>7} {'re-K s':>7} "
+            f"{'rescale ms':>10} {'peak GB':>7} {'ASA':>7} {'ΔASA':>7} {'K̂':>5}")
+    print(head)
+    print("-" * len(head))
+    for scale in scales:
+        for method in methods:
+            r = _run(args, scale, method)
+            results[f"{method}x{scale}"] = r
+            if "error" in r:
+                print(f"{'x%d' % scale:>5} {'':>5} {method:<5} failed: {r['error']}")
+                continue
+            rows = r["rows"]
+            a = float(np.mean([x["asa"] for x in rows]))
+            if scale == 1:
+                native[method] = a
+            med = {key: statistics.median(x[key] for x in rows)
+                   for key in ("cold", "rek", "mp", "n") if all(key in x for x in rows)}
+            resc = (f"{statistics.median(x['rescale_ms'] for x in rows):10.0f}"
+                    if method == "spam" else f"{'':>10}")
+            work = rows[0].get("working", "") if method == "spam" else ""
+            d = f"{a - native[method]:+7.4f}" if method in native else f"{'':>7}"
+            print(f"{'x%d' % scale:>5} {med['mp']:5.1f} {method:<5} {work:>9} {med['cold']:7.2f} "
+                  f"{med['rek']:7.2f} {resc} {r['peak_gb']:7.2f} {a:7.4f} {d} {med['n']:5.0f}",
+                  flush=True)
+    print("(the machine may be shared: compare SPAM with SLIC within one run, not across runs)")
+    if args.json:
+        from spam_gui.core.image_io import write_json
+
+        write_json(args.json, {"args": {k: v for k, v in vars(args).items() if k != "json"},
+                               "results": results})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
