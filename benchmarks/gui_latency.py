@@ -13,7 +13,13 @@ maps (so the prior is a file read: "prior cached"). Prints:
   sizes, from the click to the synchronous repaint of the patched canvas; every click re-clusters
   the object (``Spam.rescale``) unless ``--cached`` lets a click back to an earlier ratio reuse
   that result, as undo / redo do;
-- the longest stall of the GUI thread (gap between 5 ms timer ticks) during all of it.
+- the longest stall of the GUI thread (gap between 5 ms timer ticks) during all of it;
+- paint (``--paint``, or only it with ``--paint-only``): with the paint tool, on the photo
+  (481 x 321) and on the same photo upscaled to ``--big`` (4000 x 3000 by default): a click on
+  one superpixel until the class layer is drawn, a drag across at least 50 superpixels (redraws
+  a second: each pointer move paints and repaints synchronously), an object fill (Shift+click)
+  until drawn, and its undo; each beside the time to build the brush's index once per
+  segmentation.
 """
 
 from __future__ import annotations
@@ -42,7 +48,12 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--cached", action="store_true",
                     help="let clicks back to an earlier ratio reuse its result (as undo does)")
+    ap.add_argument("--paint", action="store_true", help="also measure the paint tool")
+    ap.add_argument("--paint-only", action="store_true", help="measure only the paint tool")
+    ap.add_argument("--big", default="4000x3000", help="size of the large image (WxH; '' skips)")
     args = ap.parse_args()
+    if args.paint_only:
+        return paint_main(args)
 
     import torch
 
@@ -181,7 +192,218 @@ def main() -> int:
               f"{ms(statistics.median(eng))}")
     print(f"longest GUI-thread stall: {ms(max(gaps))} (timer ticks every 5 ms; "
           f"{sum(g > 0.05 for g in gaps)} of {len(gaps)} gaps over 50 ms)")
+    if args.paint:
+        paint_table(paint_rows(app, win, wait, names[1], f"{o.image.shape[1]}x{o.image.shape[0]}"))
     win.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    if args.paint and args.big:
+        return paint_main(args, small=False)
+    return 0
+
+
+# ----------------------------------------------------------------------------- paint
+
+
+def paint_rows(app, win, wait, name: str, size: str) -> list[tuple[str, str, list[float], str]]:
+    """Measure the paint tool on the image on screen; rows (size, what, seconds, note)."""
+    import numpy as np
+    from spam_gui.app.qt import QtCore
+
+    Qt = QtCore.Qt
+    ctl = win.annotations
+    if not len(ctl.classes):
+        ctl.add_class("thing")
+        ctl.add_class("stuff")
+    win.set_mode("paint")
+    o = win.displayed
+    res = o.result
+    vp = win.canvas.viewport()
+    win.canvas.fit()
+    app.processEvents()
+
+    def send(kind, x, y, button, buttons, mods=Qt.KeyboardModifier.NoModifier):
+        from spam_gui.app.qt import QtGui
+
+        pos = QtCore.QPointF(win.canvas.view_pos_of(x, y))
+        QtCore.QCoreApplication.sendEvent(vp, QtGui.QMouseEvent(kind, pos, vp.mapToGlobal(pos),
+                                                                button, buttons, mods))
+
+    paints = [0]
+
+    class PaintCounter(QtCore.QObject):
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt API
+            if event.type() == QtCore.QEvent.Type.Paint:
+                paints[0] += 1
+            return False
+
+    counter = PaintCounter()
+    vp.installEventFilter(counter)
+
+    def drawn(timeout: float = 2.0) -> None:
+        """Run the event loop until the view has painted what changed (the updated rectangle,
+        as in use: the canvas repaints only what a stroke changed)."""
+        n0, t0 = paints[0], time.perf_counter()
+        while paints[0] == n0 and time.perf_counter() - t0 < timeout:
+            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents)
+
+    drawn(0.5)             # whatever was pending
+    left = Qt.MouseButton.LeftButton
+    rows = []
+    # reference: a full repaint of the view, nothing changed (image and every layer drawn)
+    ref = []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        vp.repaint()
+        ref.append(time.perf_counter() - t0)
+    rows.append((size, "reference: full repaint of the view", ref, "nothing changed"))
+    # the brush's index: built once per segmentation (in a thread, while the result is shown)
+    ctl.forget_brush_index()
+    t0 = time.perf_counter()
+    ctl.brush_index(res)
+    rows.append((size, "brush index (once per segmentation, off the GUI thread)",
+                 [time.perf_counter() - t0], ""))
+    # one superpixel: press + release on its centre, until the class layer is drawn
+    rng = np.random.default_rng(0)
+    sps = rng.choice(np.arange(1, res.n_superpixels + 1), size=min(25, res.n_superpixels),
+                     replace=False)
+    idx = ctl.brush_index(res)
+    lat = []
+    for sp in sps:
+        px = idx.pixels(int(sp))
+        y, x = divmod(int(px[len(px) // 2]), res.labels.shape[1])
+        t0 = time.perf_counter()
+        send(QtCore.QEvent.Type.MouseButtonPress, x, y, left, left)
+        send(QtCore.QEvent.Type.MouseButtonRelease, x, y, left, Qt.MouseButton.NoButton)
+        drawn()
+        lat.append(time.perf_counter() - t0)
+    rows.append((size, "click one superpixel -> drawn", lat, f"{len(lat)} clicks"))
+    # a drag across >= 50 superpixels: a zigzag over the image, 150 pointer moves
+    h, w = res.labels.shape
+    n_moves = 150
+    corners_x = np.array([0.05, 0.95, 0.05, 0.95]) * (w - 1)
+    corners_y = np.array([0.1, 0.37, 0.63, 0.9]) * (h - 1)
+    t = np.linspace(0, 3, n_moves)
+    xs = np.interp(t, np.arange(4), corners_x).astype(int)
+    ys = np.interp(t, np.arange(4), corners_y).astype(int)
+    ctl.new_instance()
+    t_start = time.perf_counter()
+    send(QtCore.QEvent.Type.MouseButtonPress, xs[0], ys[0], left, left)
+    drawn()
+    per = []
+    for x, y in zip(xs[1:], ys[1:]):
+        t0 = time.perf_counter()
+        send(QtCore.QEvent.Type.MouseMove, int(x), int(y), Qt.MouseButton.NoButton, left)
+        drawn()
+        per.append(time.perf_counter() - t0)
+    send(QtCore.QEvent.Type.MouseButtonRelease, xs[-1], ys[-1], left, Qt.MouseButton.NoButton)
+    drawn()
+    total = time.perf_counter() - t_start
+    from spam_gui.app.model.annotation_view import labels_on_segment
+
+    crossed = set()
+    for i in range(1, n_moves):
+        crossed.update(labels_on_segment(res.labels, xs[i - 1], ys[i - 1], xs[i], ys[i]).tolist())
+    rows.append((size, "drag: each pointer move -> drawn", per,
+                 f"{len(crossed)} superpixels, {n_moves} moves, {n_moves / total:.0f} redraws/s"))
+    # object fill: Shift+click on objects from the median size to the largest
+    info = sorted(res.objects_info.values(), key=lambda i: i.area)
+    picks = [info[len(info) // 2], info[-1]] if len(info) > 1 else info
+    ctl.pick_key(2)
+    for oi in picks:
+        members = res.superpixels_of(oi.id)
+        px = idx.pixels(members)
+        y, x = divmod(int(px[len(px) // 2]), w)
+        fill, undo = [], []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            send(QtCore.QEvent.Type.MouseButtonPress, x, y, left, left,
+                 Qt.KeyboardModifier.ShiftModifier)
+            send(QtCore.QEvent.Type.MouseButtonRelease, x, y, left, Qt.MouseButton.NoButton,
+                 Qt.KeyboardModifier.ShiftModifier)
+            drawn()
+            fill.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            win.undo_group.undo()
+            drawn()
+            undo.append(time.perf_counter() - t0)
+        pct = f"object {oi.id}, {100 * oi.area / res.labels.size:.0f}% of the image"
+        rows.append((size, "object fill (Shift+click) -> drawn", fill, pct))
+        rows.append((size, "undo of the fill -> drawn", undo, pct))
+    vp.removeEventFilter(counter)
+    return rows
+
+
+def paint_table(rows) -> None:
+    ms = lambda v: f"{1000 * v:.1f}"  # noqa: E731
+    print("| image | what | median ms | max ms | note |")
+    print("|---|---|---|---|---|")
+    for size, what, vals, note in rows:
+        print(f"| {size} | {what} | {ms(statistics.median(vals))} | {ms(max(vals))} | {note} |")
+    sys.stdout.flush()
+
+
+def paint_main(args, small: bool = True) -> int:
+    """The paint section alone: the photo, then the same photo upscaled to ``--big``."""
+    import torch
+    from PIL import Image
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from spam_gui.app.qt import QtCore, QtWidgets
+    from spam_gui.app.settings import use_private_settings
+
+    tmp = Path(tempfile.mkdtemp(prefix="spam-gui-paint-"))
+    use_private_settings(tmp, "spam-gui-paint-bench")
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    from spam_gui.app.document import Params
+    from spam_gui.app.main_window import MainWindow
+    from spam_gui.app.settings import Settings
+
+    stem = args.images[0]
+    sizes = ([""] if small else []) + ([args.big] if args.big else [])
+    all_rows = []
+    for size in sizes:
+        folder = tmp / (size or "photo")
+        (folder / "priors").mkdir(parents=True)
+        im = Image.open(BSDS / "val" / "images" / f"{stem}.jpg").convert("RGB")
+        prior = Image.open(BSDS / "val" / "gt" / f"{stem}_0.png")
+        if size:
+            wh = tuple(int(v) for v in size.lower().split("x"))
+            im = im.resize(wh, Image.Resampling.BICUBIC)
+            prior = prior.resize(wh, Image.Resampling.NEAREST)
+        im.save(folder / f"{stem}.png")
+        prior.save(folder / "priors" / f"{stem}.png")
+        s = Settings()
+        s.prior_source = "maps"
+        s.encoder_mode = "none" if args.encoder == "none" else "shipped"
+        if args.encoder not in ("none", "default"):
+            s.encoder_mode, s.encoder_file = "file", str(Path(args.encoder).resolve())
+        s.device = "cpu"
+        s.precompute_next = False
+        s.default_params = Params(n_segments=args.k)
+        win = MainWindow(s)
+        win.resize(1400, 900)
+        win.show()
+
+        def wait(cond, timeout=1800.0) -> float:
+            t0 = time.perf_counter()
+            while not cond():
+                app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 5)
+                time.sleep(0.001)
+                if time.perf_counter() - t0 > timeout:
+                    raise TimeoutError("timed out")
+            return time.perf_counter() - t0
+
+        win.open_folder(folder)
+        wait(lambda win=win: win.displayed is not None and win.displayed.layers is not None)
+        o = win.displayed
+        shape = f"{o.image.shape[1]}x{o.image.shape[0]}"
+        print(f"{shape}: {o.result.n_superpixels} superpixels, {len(o.result.objects_info)} "
+              f"objects, engine {o.encoder_name or args.encoder}", flush=True)
+        all_rows += paint_rows(app, win, wait, f"{stem}.png", shape)
+        win.close()
+        win.shutdown()
+    paint_table(all_rows)
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

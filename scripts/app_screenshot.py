@@ -7,6 +7,12 @@ Run under a real X server (Xvfb is enough):
 
 The photos are copied into a temporary folder with their first ground-truth segmentation as the
 prior maps (never into the repository); settings go to a temporary QSettings file.
+
+``--annotate`` makes docs/screenshot_annotation.png instead: classes painted on the horses photo
+with the paint tool (object fills, a superpixel drag, an erased superpixel), the Classes dock
+showing their pixel counts:
+
+    DISPLAY=:99 python scripts/app_screenshot.py --annotate --out docs/screenshot_annotation.png
 """
 
 from __future__ import annotations
@@ -24,6 +30,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 BSDS = Path(os.environ.get("SPAM_BSDS", Path(__file__).resolve().parents[2] / "shared" / "data" / "bsds500"))
 # the horses photo: left click on two horses (x2), one more horse (x2), right click on the ground (x1/2)
 CLICKS = [(73, 155, "L"), (289, 154, "L"), (363, 161, "L"), (240, 300, "R")]
+# --annotate: (class, colour, what, points) on the horses photo: "fill" is a Shift+click (the
+# whole object, each horse its own instance), "drag" paints the superpixels it crosses and
+# "erase" is a right drag
+PAINT = [
+    ("sky", "#6fb7e8", "fill", [(240, 40)]),
+    ("horse", "#e6194b", "fill", [(86, 162)]),
+    ("horse", "#e6194b", "fill", [(284, 173)]),
+    ("horse", "#e6194b", "fill", [(369, 169)]),
+    ("trees", "#2e7d32", "fill", [(205, 150), (415, 132), (471, 115)]),
+    ("grass", "#c5e063", "fill", [(249, 280)]),
+]
 
 
 def main() -> int:
@@ -36,10 +53,12 @@ def main() -> int:
     ap.add_argument("--encoder", default="shipped", help="shipped, none, or a weight file")
     ap.add_argument("--k", type=int, default=400)
     ap.add_argument("--size", default="1600x940")
+    ap.add_argument("--annotate", action="store_true",
+                    help="paint classes on the photo (the annotation screenshot)")
     args = ap.parse_args()
 
     from spam_gui.app.settings import use_private_settings
-    from spam_gui.app.qt import QtCore, QtGui, QtWidgets
+    from spam_gui.app.qt import QtCore, QtWidgets
     from PySide6 import QtTest
 
     tmp = Path(tempfile.mkdtemp(prefix="spam-shot-"))
@@ -83,12 +102,17 @@ def main() -> int:
 
     win.open_folder(folder)
     wait(lambda: win.displayed is not None)
-    for stem in args.export:
+    for stem in ([] if args.annotate else args.export):
         show(stem)
         win.exports.last_export = None
         win.exports.export_current()
         wait(lambda: win.exports.last_export is not None)
     show(args.show)
+    if args.annotate:
+        paint(win, app)
+        shoot(app, args.out, w, h, win)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     for x, y, b in CLICKS:
         before = win.displayed
         button = QtCore.Qt.MouseButton.LeftButton if b == "L" else QtCore.Qt.MouseButton.RightButton
@@ -96,18 +120,70 @@ def main() -> int:
                                 win.canvas.view_pos_of(x, y))
         wait(lambda before=before: win.displayed is not None and win.displayed is not before
              and not win.fg.busy)
-    # hover over a horse so the status bar shows what hovering reports
+    shoot(app, args.out, w, h, win)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def shoot(app, out: str, w: int, h: int, win) -> None:
+    """Hover over a horse (the status bar shows what hovering reports), grab the screen."""
+    from spam_gui.app.qt import QtGui
+    from PySide6 import QtTest
+
     QtTest.QTest.mouseMove(win.canvas.viewport(), win.canvas.view_pos_of(300, 160))
     for _ in range(50):
         app.processEvents()
         time.sleep(0.01)
     shot = QtGui.QGuiApplication.primaryScreen().grabWindow(0, 0, 0, w, h)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    shot.save(args.out)
-    print(f"{args.out}: {shot.width()}x{shot.height()}; {win.models_label.text()}")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    shot.save(out)
+    print(f"{out}: {shot.width()}x{shot.height()}; {win.models_label.text()}")
     win.close()
-    shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+
+
+def paint(win, app) -> None:
+    """Paint :data:`PAINT` with the paint tool, through the canvas's mouse events."""
+    from spam_gui.app.qt import QtCore, QtGui
+
+    Qt = QtCore.Qt
+    ctl = win.annotations
+    for name, color, _, _ in PAINT:
+        if ctl.classes.by_name(name) is None:
+            ctl.add_class(name, color)
+    win.set_mode("paint")
+    vp = win.canvas.viewport()
+
+    def send(kind, x, y, buttons, mods):
+        pos = QtCore.QPointF(win.canvas.view_pos_of(x, y))
+        button = Qt.MouseButton.NoButton if kind == QtCore.QEvent.Type.MouseMove else \
+            buttons if kind == QtCore.QEvent.Type.MouseButtonPress else held[0]
+        QtCore.QCoreApplication.sendEvent(vp, QtGui.QMouseEvent(kind, pos, vp.mapToGlobal(pos),
+                                                                button, buttons, mods))
+
+    held = [Qt.MouseButton.LeftButton]   # the button a release lets go
+    for name, _, what, points in PAINT:
+        left = held[0] = (Qt.MouseButton.RightButton if what == "erase"
+                          else Qt.MouseButton.LeftButton)
+        ctl.set_current_class(ctl.classes.by_name(name).id)
+        if what == "fill":
+            for x, y in points:
+                mods = Qt.KeyboardModifier.ShiftModifier
+                send(QtCore.QEvent.Type.MouseButtonPress, x, y, left, mods)
+                send(QtCore.QEvent.Type.MouseButtonRelease, x, y, Qt.MouseButton.NoButton, mods)
+        else:
+            mods = Qt.KeyboardModifier.NoModifier
+            send(QtCore.QEvent.Type.MouseButtonPress, *points[0], left, mods)
+            for (x0, y0), (x1, y1) in zip(points, points[1:]):
+                for t in range(1, 11):
+                    send(QtCore.QEvent.Type.MouseMove, x0 + (x1 - x0) * t // 10,
+                         y0 + (y1 - y0) * t // 10, left, mods)
+            send(QtCore.QEvent.Type.MouseButtonRelease, *points[-1], Qt.MouseButton.NoButton, mods)
+        app.processEvents()
+    ctl.set_current_class(ctl.classes.by_name("horse").id)
+    win.set_layer_visible("objects", False)   # the classes alone over the photo
+    win.objects_dock.hide()      # room for the Classes dock
+    win.classes_dock.show()
+    win.classes_dock.raise_()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ left as it is: nothing is written over it until it is fixed and reloaded.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,7 +193,9 @@ class AnnotationController(QtCore.QObject):
         self._lut = class_lut(self.classes)
         self._layer: RasterLayer | None = None
         self._layer_key: tuple[int, int] | None = None    # (row, id of the image)
-        self._index: tuple[int, LabelIndex] | None = None  # (id of the labels, index)
+        # (the labels, their index being built or built)
+        self._index: tuple[np.ndarray, Future[LabelIndex]] | None = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="spam-brush-index")
         p = self.panel
         p.class_chosen.connect(self.set_current_class)
         p.add_requested.connect(self.ask_add_class)
@@ -567,12 +570,22 @@ class AnnotationController(QtCore.QObject):
             return "Wait for the superpixels of this image"
         return None
 
-    def brush_index(self, result: Any) -> LabelIndex:
-        """The :class:`LabelIndex` of the superpixels of ``result`` (built once per result)."""
+    def prepare_brush_index(self, result: Any) -> None:
+        """Start building the :class:`LabelIndex` of ``result``'s superpixels in a thread (a
+        second on a 12-megapixel image; numpy's sort leaves the GUI thread free meanwhile)."""
         labels = result.labels
-        if self._index is None or self._index[0] != id(labels) or self._index[1].labels is not labels:
-            self._index = (id(labels), LabelIndex(labels))
-        return self._index[1]
+        if self._index is None or self._index[0] is not labels:
+            self._index = (labels, self._pool.submit(LabelIndex, labels))
+
+    def brush_index(self, result: Any) -> LabelIndex:
+        """The :class:`LabelIndex` of the superpixels of ``result`` (built once per result;
+        waits for the thread when it is not ready yet)."""
+        self.prepare_brush_index(result)
+        assert self._index is not None
+        return self._index[1].result()
+
+    def forget_brush_index(self) -> None:
+        self._index = None
 
     def begin_stroke(self, erase: bool, fill: bool) -> Stroke | None:
         """Start a stroke on the current image; None (and a message) when it cannot."""
@@ -637,6 +650,16 @@ class AnnotationController(QtCore.QObject):
         self._layer_key = None
         self.w.canvas.set_class_layer(None)
 
+    def _empty_layer(self, shape: tuple[int, int]) -> None:
+        """A transparent class layer for an image without annotation (painting will fill it)."""
+        key = (self.w.row, id(self.w.canvas.image))
+        if (self._layer is not None and self._layer_key == key and self._layer.shape == shape
+                and self.w.canvas.class_layer() is self._layer.qimage):
+            return
+        self._layer = RasterLayer(np.zeros(shape + (4,), np.uint8))
+        self._layer_key = key
+        self.w.canvas.set_class_layer(self._layer.qimage)
+
     def _ensure_layer(self, ann: Annotation) -> None:
         img = self.w.canvas.image
         key = (self.w.row, id(img))
@@ -675,17 +698,16 @@ class AnnotationController(QtCore.QObject):
             self._show_classes()
             return
         ann = self.annotation(self.w.row, o.result.labels.shape)
-        if ann is None:
-            if self._layer is not None:
-                self._drop_layer()
-        else:
+        if ann is not None:
             self._ensure_layer(ann)
+        elif self.w.mode == "paint":
+            self._empty_layer(o.result.labels.shape)   # ready for the first stroke
+        elif self._layer is not None:
+            self._drop_layer()
         self._show_classes()
         self._show_brush()
-        if self.w.mode == "paint":
-            # build the brush now, not at the first click
-            QtCore.QTimer.singleShot(0, lambda r=o.result: self.w.displayed is not None
-                                     and self.w.displayed.result is r and self.brush_index(r))
+        if self.w.mode == "paint" or ann is not None:
+            self.prepare_brush_index(o.result)    # the brush is ready before the first click
 
     def set_opacity(self, v: float) -> None:
         self.w.canvas.set_class_opacity(v)

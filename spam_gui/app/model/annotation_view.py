@@ -55,6 +55,11 @@ def class_lut(classes: ClassList) -> np.ndarray:
     return lut
 
 
+def _lut32(lut: np.ndarray) -> np.ndarray:
+    """The table as one uint32 per entry, flat: entry ``2 * id + edge``."""
+    return np.ascontiguousarray(lut).view(np.uint32).reshape(-1)
+
+
 def _grow(box: BBox, shape: tuple[int, int], pad: int) -> BBox:
     y0, y1, x0, x1 = box
     return max(0, y0 - pad), min(shape[0], y1 + pad), max(0, x0 - pad), min(shape[1], x1 + pad)
@@ -86,16 +91,20 @@ def class_layer_region(ann: Annotation, lut: np.ndarray, box: BBox | None = None
     # one more pixel around, so that the edges at the region's border are right
     wy0, wy1, wx0, wx1 = _grow(region, shape, 1)
     inst = ann.instance_map[wy0:wy1, wx0:wx1]
-    edge = np.zeros(inst.shape, bool)
+    # index = 2 * class + edge, built in place (a few passes over the region, no temporaries
+    # of the image's size: this runs on every pointer move of a stroke)
+    edge = np.zeros(inst.shape, np.uint8)
     dx = inst[:, 1:] != inst[:, :-1]
     dy = inst[1:, :] != inst[:-1, :]
     edge[:, :-1] |= dx
     edge[:, 1:] |= dx
     edge[:-1, :] |= dy
     edge[1:, :] |= dy
-    edge = edge[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
-    cls = ann.class_map[y0:y1, x0:x1]
-    return region, lut[cls, edge.view(np.uint8)]
+    index = ann.class_map[y0:y1, x0:x1].astype(np.int32)
+    index <<= 1
+    index += edge[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
+    out = _lut32(lut).take(index)
+    return region, out.view(np.uint8).reshape(index.shape + (4,))
 
 
 def segment_pixels(x0: int, y0: int, x1: int, y1: int) -> tuple[np.ndarray, np.ndarray]:

@@ -28,6 +28,7 @@ class PaintTool(Tool):
     def __init__(self, window: Any) -> None:
         super().__init__(window)
         self.stroke: Any = None
+        self._lent: dict[str, Any] = {}     # action -> its shortcuts, while painting
 
     def unavailable(self) -> str | None:
         ctl = self.w.annotations
@@ -46,14 +47,21 @@ class PaintTool(Tool):
 
     def _swap_keys(self, painting: bool) -> None:
         """Keys 1–9, [ and ] pick classes and size the brush while painting; elsewhere they
-        mean 1:1 zoom and the object opacity."""
+        mean 1:1 zoom and the object opacity (those actions keep working from the menus and
+        the toolbar: only their keys are lent)."""
         acts = self.w.actions_
         for n in PAINT_ONLY_ACTIONS:
             if n in acts:
                 acts[n].setEnabled(painting)
         for n in OUTSIDE_ONLY_ACTIONS:
-            if n in acts:
-                acts[n].setEnabled(not painting)
+            a = acts.get(n)
+            if a is None:
+                continue
+            if painting:
+                self._lent.setdefault(n, a.shortcuts())
+                a.setShortcuts([])
+            elif n in self._lent:
+                a.setShortcuts(self._lent.pop(n))
 
     def press(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
         self.stroke = self.w.annotations.begin_stroke(
