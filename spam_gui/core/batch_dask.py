@@ -73,8 +73,9 @@ def local_cluster(workers: int, *, processes: bool = True, silence: bool = True)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main and processes else None
     try:
         with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+            # no dashboard; the scheduler's small HTTP server on a free port, not 8787
             return LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                                dashboard_address=None,
+                                dashboard_address=":0", scheduler_kwargs={"dashboard": False},
                                 silence_logs=logging.ERROR if silence else logging.WARNING)
     finally:
         if previous is not None:
@@ -187,6 +188,10 @@ class DaskRunner:
         """Cancel what is still queued, disconnect, and stop the local cluster (if any)."""
         futures = [f for f, _ in self._futures.values()]
         self._futures.clear()
+        if futures and not log.isEnabledFor(logging.DEBUG):
+            # workers busy with an image are killed after a grace period: expected here (the
+            # image's files are written atomically and redone next time), so not a warning
+            logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
         client = getattr(self, "client", None)
         if client is not None:
             try:
