@@ -68,6 +68,8 @@ __all__ = [
     "SuperpixelMethod",
     "make_method",
     "evaluate",
+    "evaluate_sample",
+    "summarize",
     "score_labels",
     "format_table",
     "plot_results",
@@ -318,49 +320,118 @@ def evaluate(
     bar = _progress(len(samples) * len(methods) * len(ks), progress)
     try:
         for sample in samples:
-            image, gts = sample.load()
-            gt_b = [_gt_boundary(g, r) for g in gts]
-            for mi, method in enumerate(methods):
-                prior = gts[0] if method.uses_prior else None
-                t_prep = 0.0
-                if method.prepare is not None:
-                    t0 = time.perf_counter()
-                    try:
-                        method.prepare(image)
-                    except Exception as exc:
-                        raise EvaluationError(
-                            f"{method.label} failed on {sample.image_path}: {exc}"
-                        ) from exc
-                    t_prep = time.perf_counter() - t0
-                for k in ks:
-                    if bar is not None:
-                        bar.set_postfix_str(f"{sample.id} {method.name} K={k}", refresh=False)
-                    t0 = time.perf_counter()
-                    try:
-                        labels = np.asarray(method.segment(image, k, prior))
-                    except Exception as exc:
-                        raise EvaluationError(
-                            f"{method.label} failed on {sample.image_path} at K={k}: {exc}"
-                        ) from exc
-                    seconds = time.perf_counter() - t0 + t_prep
-                    scores = score_labels(labels, image, gts, r, gt_b)
-                    entry = {"id": sample.id}
-                    entry.update({key: scores[key] for key in METRIC_KEYS})
-                    entry["n_superpixels"] = scores["n_superpixels"]
-                    entry["asa_annotator0"] = scores["asa_annotator0"]
-                    entry["delta_k"] = M.delta_k(scores["n_superpixels"], k)
-                    entry["seconds"] = seconds
-                    per_image[(mi, k)].append(entry)
-                    if bar is not None:
-                        bar.update(1)
+            def step(label: str) -> None:
+                if bar is not None:
+                    bar.set_postfix_str(label, refresh=False)
+                    bar.update(1)
+
+            for key, entry in evaluate_sample(sample, methods, ks, r=r, on_run=step).items():
+                per_image[key].append(entry)
     finally:
         if bar is not None:
             bar.close()
+    return summarize(per_image, methods, ks, r=r, root=getattr(dataset, "root", None))
 
-    results = []
-    root = getattr(dataset, "root", None)
+
+def evaluate_sample(
+    sample: Sample,
+    methods: Sequence[SuperpixelMethod],
+    n_segments: Sequence[int],
+    *,
+    r: int = 2,
+    on_run: Callable[[str], None] | None = None,
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """Run every method at every K on one image and score the results (the per-image work of
+    :func:`evaluate`; a batch run calls it on its workers).
+
+    Parameters
+    ----------
+    sample : Sample
+        The image and its ground truths.
+    methods : sequence of SuperpixelMethod
+        From :func:`make_method`.
+    n_segments : sequence of int
+        The requested numbers of superpixels K.
+    r : int
+        Boundary tolerance for BR and BP.
+    on_run : callable, optional
+        Called with ``"<id> <method> K=<k>"`` after each (method, K).
+
+    Returns
+    -------
+    dict
+        ``{(method index, K): per-image entry}`` (the ``per_image`` entries of :func:`evaluate`).
+
+    Raises
+    ------
+    DatasetError
+        The image or a ground truth cannot be read or has the wrong size (names the file).
+    EvaluationError
+        A method failed on the image (names the method and the file).
+    """
+    ks = [int(k) for k in n_segments]
+    image, gts = sample.load()
+    gt_b = [_gt_boundary(g, r) for g in gts]
+    out: dict[tuple[int, int], dict[str, Any]] = {}
     for mi, method in enumerate(methods):
+        prior = gts[0] if method.uses_prior else None
+        t_prep = 0.0
+        if method.prepare is not None:
+            t0 = time.perf_counter()
+            try:
+                method.prepare(image)
+            except Exception as exc:
+                raise EvaluationError(f"{method.label} failed on {sample.image_path}: {exc}"
+                                      ) from exc
+            t_prep = time.perf_counter() - t0
         for k in ks:
+            t0 = time.perf_counter()
+            try:
+                labels = np.asarray(method.segment(image, k, prior))
+            except Exception as exc:
+                raise EvaluationError(
+                    f"{method.label} failed on {sample.image_path} at K={k}: {exc}"
+                ) from exc
+            seconds = time.perf_counter() - t0 + t_prep
+            scores = score_labels(labels, image, gts, r, gt_b)
+            entry: dict[str, Any] = {"id": sample.id}
+            entry.update({key: scores[key] for key in METRIC_KEYS})
+            entry["n_superpixels"] = scores["n_superpixels"]
+            entry["asa_annotator0"] = scores["asa_annotator0"]
+            entry["delta_k"] = M.delta_k(scores["n_superpixels"], k)
+            entry["seconds"] = seconds
+            out[(mi, k)] = entry
+            if on_run is not None:
+                on_run(f"{sample.id} {method.name} K={k}")
+    return out
+
+
+def summarize(
+    per_image: dict[tuple[int, int], list[dict[str, Any]]],
+    methods: Sequence[SuperpixelMethod],
+    n_segments: Sequence[int],
+    *,
+    r: int = 2,
+    root: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """The result list of :func:`evaluate` from its per-image entries: one entry per
+    (method, K), means over the images, in the order of ``methods`` and ``n_segments``.
+
+    Parameters
+    ----------
+    per_image : dict
+        ``{(method index, K): [per-image entry, ...]}`` (from :func:`evaluate_sample`), each
+        list non-empty and in the dataset's order.
+    methods, n_segments :
+        As given to :func:`evaluate`.
+    r : int
+        The boundary tolerance used.
+    root : path, optional
+        The dataset folder (recorded as ``dataset``).
+    """
+    results = []
+    for mi, method in enumerate(methods):
+        for k in [int(k) for k in n_segments]:
             rows = per_image[(mi, k)]
             mean = {key: float(np.mean([row[key] for row in rows])) for key in METRIC_KEYS}
             mean["delta_k"] = float(np.mean([row["delta_k"] for row in rows]))
