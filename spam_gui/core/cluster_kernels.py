@@ -340,3 +340,115 @@ def group_sums(A: np.ndarray, offsets: np.ndarray, cand: np.ndarray, sums: np.nd
             for i in range(e - s):
                 acc += a[i]
             sums[k, f] += acc
+
+
+# -- the encoder's output layer (spam_gui.core.encoder.InferenceEncoder) --------------------
+
+@nb.njit(**_JIT)
+def _source_index(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PyTorch's bilinear source coordinates (``align_corners=False``, output size given):
+    for each output index, the two input indices and the weight of the second."""
+    scale = n_in / n_out
+    i0 = np.empty(n_out, np.int64)
+    i1 = np.empty(n_out, np.int64)
+    lam = np.empty(n_out, np.float32)
+    for o in range(n_out):
+        src = scale * (o + 0.5) - 0.5
+        if src < 0.0:
+            src = 0.0
+        a = int(src)
+        i0[o] = a
+        i1[o] = a + 1 if a < n_in - 1 else a
+        lam[o] = src - a
+    return i0, i1, lam
+
+
+@nb.njit(**_JIT)
+def taps_rows(taps: np.ndarray, width: int, out: np.ndarray, i0: int, i1: int) -> None:
+    """Horizontal half of :func:`add_upsampled_taps`, for low-resolution rows ``i0 .. i1 - 1``:
+    ``out[dy, i, x] = sum_dx up_x(taps[i, :, dy, dx])[x + dx - 1]`` (zero outside the row).
+
+    ``taps`` is (h, w, 3, 3, C), ``out`` (3, h, width, C)."""
+    w, C = taps.shape[1], taps.shape[4]
+    ci0, ci1, cl = _source_index(width, w)
+    for i in range(i0, i1):
+        for dy in range(3):
+            row = out[dy, i]
+            for x in range(width):
+                acc = row[x]
+                for c in range(C):
+                    acc[c] = 0.0
+                for dx in range(3):
+                    xx = x + dx - 1
+                    if xx < 0 or xx >= width:
+                        continue
+                    lx = cl[xx]
+                    t0 = taps[i, ci0[xx], dy, dx]
+                    t1 = taps[i, ci1[xx], dy, dx]
+                    for c in range(C):
+                        acc[c] += t0[c] + lx * (t1[c] - t0[c])
+
+
+@nb.njit(**_JIT)
+def add_taps_columns(rows: np.ndarray, out: np.ndarray, r0: int, r1: int) -> None:
+    """Vertical half of :func:`add_upsampled_taps`, for output rows ``r0 .. r1 - 1``:
+    ``out[y] += sum_dy up_y(rows[dy])[y + dy - 1]`` (zero outside the image).
+
+    ``rows`` is (3, h, W, C) from :func:`taps_rows`, ``out`` (H, W, C)."""
+    h = rows.shape[1]
+    H, W, C = out.shape
+    ri0, ri1, rl = _source_index(H, h)
+    for y in range(r0, r1):
+        o = out[y]
+        for dy in range(3):
+            yy = y + dy - 1
+            if yy < 0 or yy >= H:
+                continue
+            ly = rl[yy]
+            ra = rows[dy, ri0[yy]]
+            rb = rows[dy, ri1[yy]]
+            for x in range(W):
+                oc, pa, pb = o[x], ra[x], rb[x]
+                for c in range(C):
+                    oc[c] += pa[c] + ly * (pb[c] - pa[c])
+
+
+def add_upsampled_taps(taps: np.ndarray, out: np.ndarray, pool=None, parts: int = 1) -> None:
+    """``out[y, x] += sum_{dy, dx} up(taps[..., dy, dx, :])[y + dy - 1, x + dx - 1]``: a 3 x 3
+    convolution (zero padding) of a bilinearly upsampled map, from the low-resolution products
+    of the map with each tap's weights.
+
+    Parameters
+    ----------
+    taps:
+        (h, w, 3, 3, C) float32: at each low-resolution pixel, the map times the weights of
+        tap (dy, dx) (a 1 x 1 convolution with 9 C outputs).
+    out:
+        (H, W, C) float32 full-resolution output, added to in place.
+    pool, parts:
+        An executor and the number of row ranges to run on it (1: in this thread).
+
+    Notes
+    -----
+    ``up`` is PyTorch's ``interpolate(mode="bilinear", align_corners=False)`` to (H, W).
+    Upsampling and 1 x 1 products commute, so this equals the convolution of the upsampled
+    map up to float rounding, without the (H, W, channels) upsampled map: separable, a
+    horizontal pass on the low-resolution rows (:func:`taps_rows`) then a vertical one
+    (:func:`add_taps_columns`).
+    """
+    h = taps.shape[0]
+    H, W, C = out.shape
+    rows = np.empty((3, h, W, C), np.float32)
+    if pool is None or parts <= 1:
+        taps_rows(taps, W, rows, 0, h)
+        add_taps_columns(rows, out, 0, H)
+        return
+    for fut in [pool.submit(taps_rows, taps, W, rows, a, b) for a, b in _ranges(h, parts)]:
+        fut.result()
+    for fut in [pool.submit(add_taps_columns, rows, out, a, b) for a, b in _ranges(H, parts)]:
+        fut.result()
+
+
+def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
+    cuts = [n * i // parts for i in range(parts + 1)]
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]

@@ -558,8 +558,9 @@ class HardClustering:
     centroids_pos: torch.Tensor   # (K, 2) final unscaled position centroids
 
 
-def _kernels():
-    """The compiled kernels, or None when numba is not installed (the torch path is used)."""
+def kernels():
+    """The compiled kernels (:mod:`spam_gui.core.cluster_kernels`), or None when numba is not
+    installed (the torch paths are used then)."""
     global _KERNELS
     if _KERNELS is False:
         try:
@@ -576,7 +577,8 @@ _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
 
-def _pool() -> ThreadPoolExecutor:
+def worker_pool() -> ThreadPoolExecutor:
+    """The threads the compiled kernels run on (they release the GIL); created once."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
@@ -605,7 +607,7 @@ def _split_groups(offsets: np.ndarray, parts: int) -> list[tuple[int, int]]:
 
 def uses_kernels(device: torch.device | str = "cpu") -> bool:
     """Whether :func:`cluster` runs the compiled kernels on ``device`` (CPU with numba)."""
-    return torch.device(device).type == "cpu" and _kernels() is not None
+    return torch.device(device).type == "cpu" and kernels() is not None
 
 
 def cluster(features: PixelFeatures, groups: ClusterGroups, n_iter: int = 10,
@@ -647,7 +649,7 @@ def cluster(features: PixelFeatures, groups: ClusterGroups, n_iter: int = 10,
     n_iter = max(0, int(n_iter))
     if not uses_kernels(dev):
         return _cluster_torch(features, groups, n_iter, dev)
-    kern = _kernels()
+    kern = kernels()
     index = groups.order if features.pixels is None else np.asarray(features.pixels)[groups.order]
     index = np.ascontiguousarray(index, dtype=np.int64)
     n_app = features.n_appearance
@@ -669,7 +671,7 @@ def cluster(features: PixelFeatures, groups: ClusterGroups, n_iter: int = 10,
     cen = _initial_centroids_np(sums, groups)
 
     ranges = _split_groups(offsets, threads if threads is not None else torch.get_num_threads())
-    pool = _pool() if len(ranges) > 1 else None
+    pool = worker_pool() if len(ranges) > 1 else None
     for _ in range(n_iter):
         cen32 = np.ascontiguousarray(cen, dtype=np.float32)
         parts = [np.zeros((K, n_feat + 1), np.float64) for _ in ranges]

@@ -229,6 +229,15 @@ class InferenceEncoder:
     """An encoder prepared for fast inference: BN fused, eval mode, channels-last on CPU.
 
     Call it on an (H, W, 3) Lab array; it returns (H, W, D - 5) float32 features on ``device``.
+
+    On the CPU (with numba) the output layer is computed without its full-resolution input:
+    the 3 x 3 convolution over ``[x, s1, up(s2), up(s3)]`` is the sum of a convolution of
+    ``x`` and one of ``s1`` at full resolution, and, for each of scales 2 and 3, the products
+    of the low-resolution map with the nine taps' weights (a 1 x 1 convolution with
+    ``9 (D - 5)`` outputs), upsampled, shifted and added by
+    :func:`spam_gui.core.cluster_kernels.add_upsampled_taps`. Neither the (H, W, 195)
+    concatenation nor the two upsampled (H, W, 64) maps are ever built; the result equals
+    :meth:`SSNEncoder.forward` up to float rounding.
     """
 
     def __init__(self, model: SSNEncoder, info: EncoderInfo, device: torch.device) -> None:
@@ -239,11 +248,57 @@ class InferenceEncoder:
         if device.type == "cpu":
             net = net.to(memory_format=torch.channels_last)
         self.net = net
+        self._split: tuple[torch.Tensor, ...] | None = None
+        from spam_gui.core.clustering import kernels
+
+        if device.type == "cpu" and kernels() is not None:
+            conv = net.output[0]
+            weight, c_in, width = conv.weight.detach(), model.in_channels, model.width
+            n_out = weight.shape[0]
+
+            def taps(w: torch.Tensor) -> torch.Tensor:
+                # (out, width, 3, 3) -> (width, 9 out), output index (dy, dx, out)
+                return w.permute(2, 3, 0, 1).reshape(9 * n_out, width).t().contiguous()
+
+            self._split = (
+                weight[:, :c_in].contiguous(),
+                weight[:, c_in:c_in + width].contiguous(),
+                taps(weight[:, c_in + width:c_in + 2 * width]),
+                taps(weight[:, c_in + 2 * width:]),
+                conv.bias.detach().clone(),
+            )
 
     @torch.inference_mode()
     def __call__(self, lab: np.ndarray) -> torch.Tensor:
         x = encoder_input(lab, self.info.lambda_c).to(self.device)
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
+        if self._split is not None:
+            return self._forward_split(x)
         y = self.net(x)
         return y[0].permute(1, 2, 0).contiguous().float()
+
+    def _forward_split(self, x: torch.Tensor) -> torch.Tensor:
+        """The forward pass with the output layer split by input (see the class notes)."""
+        from spam_gui.core.cluster_kernels import add_upsampled_taps
+        from spam_gui.core.clustering import worker_pool
+
+        w_x, w_1, w_2, w_3, bias = self._split
+        net = self.net
+        s1 = net.scale1(x)
+        s2 = net.scale2(s1)
+        s3 = net.scale3(s2)
+        y = F.conv2d(s1, w_1, bias, padding=1)
+        y += F.conv2d(x, w_x, padding=1)
+        out = y[0].permute(1, 2, 0)                                  # (H, W, D - 5) view
+        if not out.is_contiguous():
+            out = out.contiguous()
+        out_np = out.numpy()
+        n_out = out_np.shape[2]
+        threads = torch.get_num_threads()
+        for s, w in ((s2, w_2), (s3, w_3)):
+            h, w_ = s.shape[-2:]
+            pix = s[0].permute(1, 2, 0).reshape(h * w_, -1)           # (hw, width), a view
+            t = torch.mm(pix, w).numpy().reshape(h, w_, 3, 3, n_out)  # each tap's products
+            add_upsampled_taps(t, out_np, worker_pool() if threads > 1 else None, threads)
+        return torch.relu_(out)
