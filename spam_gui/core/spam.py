@@ -24,7 +24,7 @@ import torch
 from spam_gui import __version__
 from spam_gui.core import budget as budget_mod
 from spam_gui.core.cache import hash_array
-from spam_gui.core.clustering import CANDIDATE_RADIUS, build_problem, soft_cluster
+from spam_gui.core.clustering import CANDIDATE_RADIUS, PixelFeatures, build_groups, cluster
 from spam_gui.core.connectivity import enforce_connectivity, renumber
 from spam_gui.core.devices import resolve_device
 from spam_gui.core.smoothing import majority_filter
@@ -462,18 +462,15 @@ class Spam:
         seeds = kmeans_seeds(pos_all[obj_pix], k_new, object_rng(p["seed"], oid))
         s = position_scale(h, w, p["n_segments_used"], p["lambda_s"])
         radius = CANDIDATE_RADIUS * math.sqrt(h * w / p["n_segments_used"]) / math.sqrt(density)
-        problem = build_problem(
+        groups = build_groups(
             pos_all[pix], np.full(pix.size, oid, np.int64), seeds,
             np.full(seeds.shape[0], oid, np.int64), np.full(seeds.shape[0], radius),
             np.full(seeds.shape[0], s * math.sqrt(density)),
-        ).to(self.device)
-        idx = torch.from_numpy(pix).to(self.device)
-        with torch.inference_mode():
-            sc = soft_cluster(feats.appearance(p["lambda_c"])[idx], feats.positions[idx], problem,
-                              p["n_iter"])
+        )
+        sc = cluster(_pixel_features(feats, p["lambda_c"], pix), groups, p["n_iter"], self.device)
         n_old = result.n_superpixels
         tmp = old_labels.astype(np.int64).copy()
-        tmp.ravel()[pix] = n_old + 1 + sc.labels.cpu().numpy()
+        tmp.ravel()[pix] = n_old + 1 + sc.labels
         label_object = np.concatenate([result.superpixel_object.astype(np.int64),
                                        np.full(seeds.shape[0], oid, np.int64)])
         new_label_ids = np.arange(n_old + 1, n_old + 1 + seeds.shape[0])
@@ -545,12 +542,11 @@ class Spam:
         seed_pos_a = np.concatenate(seed_pos)
         seed_obj_a = np.concatenate(seed_obj)
         t1 = time.perf_counter()
-        problem = build_problem(pos, objects.ravel().astype(np.int64), seed_pos_a, seed_obj_a,
-                                np.concatenate(seed_rad), np.concatenate(seed_scale)).to(self.device)
+        groups = build_groups(pos, objects.ravel(), seed_pos_a, seed_obj_a,
+                              np.concatenate(seed_rad), np.concatenate(seed_scale))
         t2 = time.perf_counter()
-        with torch.inference_mode():
-            sc = soft_cluster(feats.appearance(lambda_c), feats.positions, problem, n_iter)
-            hard = sc.labels.cpu().numpy().reshape(h, w) + 1
+        hard = cluster(_pixel_features(feats, lambda_c), groups, n_iter,
+                       self.device).labels.reshape(h, w) + 1
         t3 = time.perf_counter()
         label_object = np.concatenate([[0], seed_obj_a])
         if smoothing:
@@ -569,6 +565,15 @@ class Spam:
         return labels.astype(np.int32), sp_obj, {
             "seeds": t1 - t0, "candidates": t2 - t1, "clustering": t3 - t2, "connectivity": t4 - t3,
         }
+
+
+def _pixel_features(feats: ImageFeatures, lambda_c: float,
+                    pixels: np.ndarray | None = None) -> PixelFeatures:
+    """The clustering's view of cached features: ``[E, lambda_c * Lab]`` and positions, for
+    all pixels or the ``pixels`` given (nothing is concatenated or copied here)."""
+    colour = (feats.lab, float(lambda_c))
+    parts = [colour] if feats.deep is None else [(feats.deep, 1.0), colour]
+    return PixelFeatures(parts, feats.positions, pixels)
 
 
 def _object_index(objects: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
