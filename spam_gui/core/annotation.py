@@ -479,6 +479,11 @@ class LabelIndex:
         i = int(found[0])
         return int(self._starts[i + 1] - self._starts[i])
 
+    def count_of(self, ids: int | Iterable[int]) -> int:
+        """The number of pixels of the labels ``ids``."""
+        i = self._ids(ids)
+        return int((self._starts[i + 1] - self._starts[i]).sum())
+
     def pixels(self, ids: int | Iterable[int]) -> np.ndarray:
         """The flat pixel indices (row * W + column) of the labels ``ids`` (ids not in the map
         give none)."""
@@ -584,14 +589,15 @@ class Annotation:
             self._inst_class = instance_classes(self)
         return self._inst_class
 
-    def _update_counts(self, old: np.ndarray, new: np.ndarray) -> None:
-        if self._counts is None:
+    def _update_counts(self, old: np.ndarray, new: np.ndarray | int) -> None:
+        """Pixels of classes ``old`` became ``new`` (an array of the same size, or one class)."""
+        if self._counts is None or not old.size:
             return
-        if old.size:
-            v, n = np.unique(old, return_counts=True)
-            np.subtract.at(self._counts, v.astype(np.int64), n)
-            v, n = np.unique(new, return_counts=True)
-            np.add.at(self._counts, v.astype(np.int64), n)
+        _add_counts(self._counts, old, -1)
+        if isinstance(new, (int, np.integer)):
+            self._counts[int(new)] += old.size
+        else:
+            _add_counts(self._counts, new, 1)
 
     def _claim(self, instance_id: int, class_id: int) -> None:
         if instance_id == 0:
@@ -607,11 +613,26 @@ class Annotation:
         """Register the instances written by a patch (their classes are consistent)."""
         if self._inst_class is None:
             return
-        nz = inst != 0
-        if nz.any():
-            pairs = np.unique((inst[nz].astype(np.uint32) << 16) | cls[nz].astype(np.uint32))
-            for p in pairs.tolist():
-                self._inst_class[p >> 16] = p & 0xFFFF
+        inst, cls = inst.ravel(), cls.ravel()
+        nz = np.flatnonzero(inst)
+        if not nz.size:
+            return
+        where = np.zeros(MAX_ID + 1, np.int64)   # instance -> one of its pixels
+        where[inst[nz]] = nz
+        present = np.flatnonzero(where)
+        if inst[0] != 0:
+            present = np.union1d(present, [int(inst[0])])
+        for i, c in zip(present.tolist(), cls[where[present]].tolist()):
+            self._inst_class[i] = c
+
+
+def _add_counts(counts: np.ndarray, values: np.ndarray, sign: int) -> None:
+    """``counts[v] += sign`` for each value (a bincount for many values, else a few adds)."""
+    if values.size > 4096:
+        counts += sign * np.bincount(values.ravel(), minlength=counts.size)
+    else:
+        v, n = np.unique(values, return_counts=True)
+        counts[v.astype(np.int64)] += sign * n
 
 
 def instance_classes(ann: Annotation) -> dict[int, int]:
@@ -677,29 +698,63 @@ def _flat_bbox(idx: np.ndarray, width: int) -> BBox:
     return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
 
 
-def _write_flat(ann: Annotation, idx: np.ndarray, class_id: int, instance_id: int,
-                recorder: StrokeRecorder | None) -> BBox | None:
-    """Give the flat pixels ``idx`` (class, instance); the bbox of the pixels changed."""
+def _values(class_id: int, instance_id: int) -> tuple[int, int]:
     class_id = _check_value(class_id, "class id")
     instance_id = _check_value(instance_id, "instance id")
-    if class_id == 0:
-        instance_id = 0
+    return class_id, (0 if class_id == 0 else instance_id)
+
+
+def _write_flat(ann: Annotation, idx: np.ndarray, class_id: int, instance_id: int,
+                recorder: StrokeRecorder | None, box: BBox | None = None) -> BBox | None:
+    """Give the flat pixels ``idx`` (class, instance); the bbox of the pixels changed.
+    ``box``: the bbox of ``idx`` when known (saves computing it)."""
+    class_id, instance_id = _values(class_id, instance_id)
     if idx.size == 0:
         return None
     cflat = ann.class_map.reshape(-1)
     iflat = ann.instance_map.reshape(-1)
     old_c = cflat[idx]
-    changed = (old_c != class_id) | (iflat[idx] != instance_id)
-    if not changed.any():
-        return None
+    old_i = iflat[idx]
+    changed = (old_c != class_id) | (old_i != instance_id)
+    if not changed.all():
+        if not changed.any():
+            return None
+        idx, old_c, old_i = idx[changed], old_c[changed], old_i[changed]
+        box = None
     ann._claim(instance_id, class_id)
-    idx = idx[changed]
-    box = _flat_bbox(idx, ann.shape[1])
+    if box is None:
+        box = _flat_bbox(idx, ann.shape[1])
     if recorder is not None:
-        recorder.record(box)
-    ann._update_counts(old_c[changed], np.full(idx.size, class_id, np.uint16))
+        recorder.record(idx, old_c, old_i, box)
+    ann._update_counts(old_c, class_id)
     cflat[idx] = class_id
     iflat[idx] = instance_id
+    return box
+
+
+def _write_region(ann: Annotation, box: BBox, mask: np.ndarray, class_id: int,
+                  instance_id: int, recorder: StrokeRecorder | None) -> BBox | None:
+    """Give the pixels of ``mask`` (the size of ``box``) (class, instance), with boolean
+    operations on the box: faster than flat indices when the mask fills much of it."""
+    class_id, instance_id = _values(class_id, instance_id)
+    y0, y1, x0, x1 = box
+    rc = ann.class_map[y0:y1, x0:x1]
+    ri = ann.instance_map[y0:y1, x0:x1]
+    changed = mask & ((rc != class_id) | (ri != instance_id))
+    rows = np.flatnonzero(changed.any(axis=1))
+    if not rows.size:
+        return None
+    ann._claim(instance_id, class_id)
+    cols = np.flatnonzero(changed.any(axis=0))
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    box = (y0 + r0, y0 + r1, x0 + c0, x0 + c1)
+    changed, rc, ri = changed[r0:r1, c0:c1], rc[r0:r1, c0:c1], ri[r0:r1, c0:c1]
+    old_c = rc[changed]
+    if recorder is not None:
+        recorder.record_region(box, changed, old_c, ri[changed])
+    ann._update_counts(old_c, class_id)
+    np.copyto(rc, np.uint16(class_id), where=changed)
+    np.copyto(ri, np.uint16(instance_id), where=changed)
     return box
 
 
@@ -732,7 +787,23 @@ def paint_labels(ann: Annotation, index: LabelIndex, ids: int | Iterable[int], c
     """
     if index.shape != ann.shape:
         raise ValueError(f"label index {index.shape} and annotation {ann.shape} differ in size")
-    return _write_flat(ann, index.pixels(ids), class_id, instance_id, recorder)
+    box = index.bbox(ids)
+    if box is None:
+        _values(class_id, instance_id)
+        return None
+    y0, y1, x0, x1 = box
+    n = index.count_of(ids)
+    if n >= _DENSE_MIN and 4 * n >= (y1 - y0) * (x1 - x0):   # a large fill: boolean masks
+        lab = index.labels[y0:y1, x0:x1]
+        wanted = np.unique(np.atleast_1d(np.asarray(sorted(ids) if isinstance(ids, (set, frozenset))
+                                                    else ids, dtype=np.int64)))
+        mask = lab == wanted[0] if wanted.size == 1 else np.isin(lab, wanted)
+        return _write_region(ann, box, mask, class_id, instance_id, recorder)
+    return _write_flat(ann, index.pixels(ids), class_id, instance_id, recorder, box)
+
+
+_DENSE_MIN = 200_000
+"""Above this many pixels filling a quarter of their box, paint by boolean masks on the box."""
 
 
 def erase_labels(ann: Annotation, index: LabelIndex, ids: int | Iterable[int], *,
@@ -775,9 +846,10 @@ def paint_mask(ann: Annotation, bbox: BBox | None, mask: np.ndarray, class_id: i
     m = np.asarray(mask, dtype=bool)
     if m.shape != (y1 - y0, x1 - x0):
         raise ValueError(f"mask of shape {m.shape} does not fit bbox {box}")
-    ys, xs = np.nonzero(m)
-    idx = (ys + y0).astype(np.int64) * w + (xs + x0)
-    return _write_flat(ann, idx, class_id, instance_id, recorder)
+    if m.size == 0:
+        _values(class_id, instance_id)
+        return None
+    return _write_region(ann, box, m, class_id, instance_id, recorder)
 
 
 def disk_mask(radius: float) -> np.ndarray:
@@ -839,14 +911,22 @@ def remove_class(ann: Annotation, class_id: int, *, recorder: StrokeRecorder | N
 
 @dataclass(frozen=True, eq=False)
 class AnnotationPatch:
-    """One undo step: the maps inside ``bbox`` before and after.
+    """One undo step: the pixels a stroke changed, before and after.
+
+    Two forms, chosen by :meth:`StrokeRecorder.finish` for the smaller memory: *dense*
+    (``index`` None; the four arrays are the (y1 - y0, x1 - x0) region of ``bbox``) for a
+    stroke that changed most of its box, *sparse* (``index`` the flat pixel indices, row * W +
+    column; the arrays their values, 1-D) for one that changed a thin part of it (a long drag
+    across the image, a brush stroke).
 
     Attributes
     ----------
     bbox:
-        ``(y0, y1, x0, x1)`` of the region changed.
+        ``(y0, y1, x0, x1)`` of the pixels changed (what to redraw).
     old_class, old_inst, new_class, new_inst:
-        (y1 - y0, x1 - x0) uint16 arrays: the region before and after.
+        uint16 values before and after.
+    index:
+        None (dense), or the flat indices of the values (sparse).
     """
 
     bbox: BBox
@@ -854,18 +934,31 @@ class AnnotationPatch:
     old_inst: np.ndarray
     new_class: np.ndarray
     new_inst: np.ndarray
+    index: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
-        return int(self.old_class.nbytes + self.old_inst.nbytes + self.new_class.nbytes
-                   + self.new_inst.nbytes)
+        """The memory the patch holds."""
+        arrays = (self.old_class, self.old_inst, self.new_class, self.new_inst, self.index)
+        return int(sum(a.nbytes for a in arrays if a is not None))
+
+    @property
+    def n_pixels(self) -> int:
+        """How many pixels the patch covers."""
+        return int(self.old_class.size)
 
     def _put(self, ann: Annotation, cls: np.ndarray, inst: np.ndarray) -> BBox:
-        y0, y1, x0, x1 = self.bbox
-        region_c = ann.class_map[y0:y1, x0:x1]
-        ann._update_counts(region_c.ravel(), cls.ravel())
-        region_c[...] = cls
-        ann.instance_map[y0:y1, x0:x1] = inst
+        if self.index is None:
+            y0, y1, x0, x1 = self.bbox
+            region_c = ann.class_map[y0:y1, x0:x1]
+            ann._update_counts(region_c, cls)
+            region_c[...] = cls
+            ann.instance_map[y0:y1, x0:x1] = inst
+        else:
+            cflat = ann.class_map.reshape(-1)
+            ann._update_counts(cflat[self.index], cls)
+            cflat[self.index] = cls
+            ann.instance_map.reshape(-1)[self.index] = inst
         ann._note_instances(cls, inst)
         return self.bbox
 
@@ -883,7 +976,9 @@ class StrokeRecorder:
 
     Pass it as ``recorder=`` to every paint call of the stroke, then :meth:`finish` gives the
     :class:`AnnotationPatch` of the whole stroke (or None when nothing changed). Each call
-    copies only the region it is about to change.
+    keeps only the old values of the pixels it changes that the stroke had not changed yet
+    (a pixel's value before the stroke is kept once, however often the stroke paints it), so
+    recording and finishing cost the pixels painted, not the image.
 
     Parameters
     ----------
@@ -893,46 +988,108 @@ class StrokeRecorder:
 
     def __init__(self, ann: Annotation) -> None:
         self.ann = ann
-        self._chunks: list[tuple[BBox, np.ndarray, np.ndarray]] = []
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._boxes: list[BBox] = []
+        self._seen: np.ndarray | None = None    # pixels recorded (allocated lazily, zeroed)
+        # a first chunk given as a region (box, mask, old values), kept so until a second one
+        self._region: tuple[BBox, np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def record(self, box: BBox) -> None:
-        """Keep the current values inside ``box`` (called by the paint functions before they
-        write there)."""
-        y0, y1, x0, x1 = box
-        self._chunks.append((box, self.ann.class_map[y0:y1, x0:x1].copy(),
-                             self.ann.instance_map[y0:y1, x0:x1].copy()))
+    def _flatten_region(self) -> None:
+        if self._region is None:
+            return
+        (y0, _, x0, _), mask, oc, oi = self._region
+        self._region = None
+        ys, xs = np.nonzero(mask)
+        idx = (ys + y0).astype(np.int64) * self.ann.shape[1] + (xs + x0)
+        self._chunks.append((idx, oc, oi))
+
+    def record(self, idx: np.ndarray, old_class: np.ndarray, old_inst: np.ndarray,
+               box: BBox | None = None) -> None:
+        """Keep the values the flat pixels ``idx`` have before a paint call changes them
+        (called by the paint functions, before they write; ``box``: their bbox, if known)."""
+        if not idx.size:
+            return
+        self._flatten_region()
+        if self._chunks:
+            if self._seen is None:
+                self._seen = np.zeros(self.ann.class_map.size, bool)
+                for c in self._chunks:
+                    self._seen[c[0]] = True
+            fresh = ~self._seen[idx]
+            if not fresh.all():
+                idx, old_class, old_inst = idx[fresh], old_class[fresh], old_inst[fresh]
+                if not idx.size:
+                    return
+                box = None
+            self._seen[idx] = True
+        self._chunks.append((idx, np.asarray(old_class, np.uint16),
+                             np.asarray(old_inst, np.uint16)))
+        self._boxes.append(_flat_bbox(idx, self.ann.shape[1]) if box is None else box)
+
+    def record_region(self, box: BBox, mask: np.ndarray, old_class: np.ndarray,
+                      old_inst: np.ndarray) -> None:
+        """As :meth:`record`, for the pixels of a boolean ``mask`` over ``box`` (``old_*``:
+        their values in row-major order, as ``region[mask]`` gives them)."""
+        if self._chunks or self._region is not None:
+            y0, _, x0, _ = box
+            ys, xs = np.nonzero(mask)
+            self.record((ys + y0).astype(np.int64) * self.ann.shape[1] + (xs + x0),
+                        old_class, old_inst)
+            return
+        self._region = (box, mask.copy(), np.asarray(old_class, np.uint16),
+                        np.asarray(old_inst, np.uint16))
+        self._boxes.append(box)
 
     @property
     def bbox(self) -> BBox | None:
-        """The union of the regions recorded so far."""
-        if not self._chunks:
+        """The bounding box of the pixels recorded so far."""
+        if not self._boxes:
             return None
-        b = np.array([c[0] for c in self._chunks])
+        b = np.array(self._boxes)
         return int(b[:, 0].min()), int(b[:, 1].max()), int(b[:, 2].min()), int(b[:, 3].max())
 
     def finish(self) -> AnnotationPatch | None:
-        """The stroke's patch, cropped to the pixels that differ; None when none does."""
+        """The stroke's patch, of the pixels whose value differs from before the stroke
+        (None when none does); the recorder is empty afterwards."""
         box = self.bbox
-        if box is None:
+        region, chunks = self._region, self._chunks
+        self._region, self._chunks, self._boxes, self._seen = None, [], [], None
+        if region is not None:     # one region: the dense patch directly
+            (y0, y1, x0, x1), mask, old_c, old_i = region
+            rc = self.ann.class_map[y0:y1, x0:x1].copy()
+            ri = self.ann.instance_map[y0:y1, x0:x1].copy()
+            oc, oi = rc.copy(), ri.copy()
+            oc[mask] = old_c
+            oi[mask] = old_i
+            return AnnotationPatch((y0, y1, x0, x1), oc, oi, rc, ri)
+        if not chunks:
             return None
-        y0, y1, x0, x1 = box
-        new_c = self.ann.class_map[y0:y1, x0:x1].copy()
-        new_i = self.ann.instance_map[y0:y1, x0:x1].copy()
-        old_c, old_i = new_c.copy(), new_i.copy()
-        for (a0, a1, b0, b1), cc, ii in reversed(self._chunks):
-            old_c[a0 - y0:a1 - y0, b0 - x0:b1 - x0] = cc
-            old_i[a0 - y0:a1 - y0, b0 - x0:b1 - x0] = ii
-        self._chunks = []
+        if len(chunks) == 1:
+            idx, old_c, old_i = chunks[0]
+        else:
+            idx = np.concatenate([c[0] for c in chunks])
+            old_c = np.concatenate([c[1] for c in chunks])
+            old_i = np.concatenate([c[2] for c in chunks])
+        new_c = self.ann.class_map.reshape(-1)[idx]
+        new_i = self.ann.instance_map.reshape(-1)[idx]
         diff = (old_c != new_c) | (old_i != new_i)
-        rows = np.flatnonzero(diff.any(axis=1))
-        if not len(rows):
-            return None
-        cols = np.flatnonzero(diff.any(axis=0))
-        r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-        crop = (slice(r0, r1), slice(c0, c1))
-        return AnnotationPatch((y0 + r0, y0 + r1, x0 + c0, x0 + c1),
-                               old_c[crop].copy(), old_i[crop].copy(),
-                               new_c[crop].copy(), new_i[crop].copy())
+        if not diff.all():     # painted, then painted back within the stroke
+            idx, old_c, old_i, new_c, new_i = (a[diff] for a in (idx, old_c, old_i, new_c, new_i))
+            if not idx.size:
+                return None
+            box = None
+        w = self.ann.shape[1]
+        y0, y1, x0, x1 = box = _flat_bbox(idx, w) if box is None else box
+        area = (y1 - y0) * (x1 - x0)
+        if 8 * area > 16 * idx.size:        # sparse is smaller: 16 bytes a pixel, dense 8
+            return AnnotationPatch(box, old_c, old_i, new_c, new_i, index=np.array(idx))
+        rc = self.ann.class_map[y0:y1, x0:x1].copy()
+        ri = self.ann.instance_map[y0:y1, x0:x1].copy()
+        oc, oi = rc.copy(), ri.copy()
+        ys, xs = np.divmod(idx, w)
+        oc[ys - y0, xs - x0] = old_c
+        oi[ys - y0, xs - x0] = old_i
+        return AnnotationPatch(box, oc, oi, rc, ri)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+import spam_gui.core.annotation as annotation_module
 from spam_gui.core.annotation import (
     CLASS_PALETTE,
     CLASSES_FILE,
@@ -247,6 +248,29 @@ def test_paint_segment_is_a_capsule(radius):
     assert paint_segment(a, (-50, -50), (-40, -45), radius, 3) is None
 
 
+def test_patch_forms_dense_and_sparse():
+    ann = Annotation.empty((200, 300))
+    rec = StrokeRecorder(ann)
+    paint_segment(ann, (0, 0), (199, 299), 2, 1, recorder=rec)   # a diagonal: a thin stroke
+    paint_segment(ann, (199, 0), (0, 299), 2, 1, recorder=rec)   # crossing the first one
+    thin = rec.finish()
+    assert thin.index is not None and thin.bbox == (0, 200, 0, 300)
+    assert thin.n_pixels == int((ann.class_map == 1).sum())
+    assert thin.nbytes < 0.3 * 200 * 300 * 8                       # << four dense maps
+    rec = StrokeRecorder(ann)
+    paint_mask(ann, (50, 150, 50, 250), np.ones((100, 200), bool), 2, 3, recorder=rec)
+    block = rec.finish()
+    assert block.index is None and block.old_class.shape == (100, 200)
+    assert rec.finish() is None                                    # emptied by finish
+    block.revert(ann)
+    thin.revert(ann)
+    assert ann.is_empty() and class_pixel_counts(ann) == {}
+    thin.apply(ann)
+    block.apply(ann)
+    assert class_pixel_counts(ann) == class_pixel_counts(Annotation(ann.class_map))
+    assert instance_classes(ann) == {3: 2} and new_instance_id(ann) == 4
+
+
 def test_remove_class_and_validation():
     lab = _grid_labels()
     idx = LabelIndex(lab)
@@ -301,10 +325,21 @@ def _apply(ann: Annotation, idx: LabelIndex, op: tuple[int, ...], slots: dict[tu
 
 
 @settings(max_examples=60, deadline=None)
-@given(strokes=st.lists(st.lists(_op, min_size=1, max_size=6), min_size=1, max_size=5))
-def test_paint_undo_redo_round_trip(strokes):
+@given(strokes=st.lists(st.lists(_op, min_size=1, max_size=6), min_size=1, max_size=5),
+       dense=st.booleans())
+def test_paint_undo_redo_round_trip(strokes, dense):
     """Every stroke's patch undoes and redoes it exactly, in any number of strokes; the counts
-    and the one-class-per-instance rule hold throughout."""
+    and the one-class-per-instance rule hold throughout. ``dense``: superpixels painted by
+    boolean masks on their box (the path of large fills) rather than by pixel indices."""
+    saved = annotation_module._DENSE_MIN
+    annotation_module._DENSE_MIN = 1 if dense else saved
+    try:
+        _round_trip(strokes)
+    finally:
+        annotation_module._DENSE_MIN = saved
+
+
+def _round_trip(strokes) -> None:
     lab = _grid_labels()
     idx = LabelIndex(lab)
     ann = Annotation.empty(lab.shape)
