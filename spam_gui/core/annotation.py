@@ -411,17 +411,18 @@ def read_labels_txt(path: str | os.PathLike[str]) -> ClassList:
 
 
 class LabelIndex:
-    """Each label's pixels and bounding box in a label map, computed once.
+    """Each label's bounding box and pixel count in a label map, computed once.
 
-    One stable argsort of the flat map (a radix sort for 16-bit labels) groups the flat pixel
-    indices by label; ``pixels(ids)`` is then a few slices of it, and painting a superpixel
-    costs its own size, not the image's.
+    ``pixels(ids)`` then compares only the labels' boxes (a superpixel's box is a few times
+    its size), so painting a superpixel costs its own size, not the image's; building the
+    index is one pass (``scipy.ndimage.find_objects`` and a ``bincount``) and it holds no
+    per-pixel array of its own.
 
     Parameters
     ----------
     labels:
         (H, W) non-negative integer label map (superpixels 1..N, or prior objects with
-        0 = uncertain).
+        0 = uncertain). Kept by reference: do not change it while the index is in use.
     """
 
     def __init__(self, labels: np.ndarray) -> None:
@@ -434,68 +435,66 @@ class LabelIndex:
             raise ValueError("labels must be non-negative")
         self.shape: tuple[int, int] = (int(lab.shape[0]), int(lab.shape[1]))
         self.labels = lab
-        flat = lab.ravel()
-        top = int(flat.max()) if flat.size else 0
+        top = int(lab.max()) if lab.size else 0
         self.n_labels = top
         # sparse large ids (a prior's object ids, say): work on their ranks instead
         self._values: np.ndarray | None = None
-        if top > max(MAX_ID, 4 * flat.size):
-            values, dense = np.unique(flat, return_inverse=True)
+        dense = lab
+        if top > max(MAX_ID, 4 * lab.size) or (lab.dtype.itemsize > 4 and top >= 2**31):
+            values, ranks = np.unique(lab.ravel(), return_inverse=True)
             self._shift = 0 if values[0] == 0 else 1
             self._values = values
-            flat = dense.ravel().astype(np.int64) + self._shift
-            top = int(flat.max())
-        key = flat.astype(np.uint16, copy=False) if top <= MAX_ID else flat
-        order = np.argsort(key, kind="stable")
-        self._starts = np.searchsorted(key[order], np.arange(top + 2)).astype(np.int64)
-        self._order = order.astype(np.int32) if flat.size < 2**31 else order
-        self._top = top
+            dense = (ranks.reshape(self.shape) + self._shift).astype(np.int32)
+            top = int(dense.max())
+        elif dense.dtype == bool:
+            dense = dense.astype(np.uint8)
+        self._dense = dense
+        self._counts = np.bincount(dense.ravel(), minlength=top + 1).astype(np.int64)
         self._bbox = np.full((top + 1, 4), -1, np.int64)
         from scipy import ndimage
 
-        dense_map = flat.reshape(self.shape).astype(np.int32, copy=False)
-        for i, sl in enumerate(ndimage.find_objects(dense_map), start=1):
+        for i, sl in enumerate(ndimage.find_objects(dense), start=1):
             if sl is not None:
                 self._bbox[i] = (sl[0].start, sl[0].stop, sl[1].start, sl[1].stop)
-        if self._starts[1] > 0:
-            ys, xs = np.nonzero(dense_map == 0)
-            self._bbox[0] = (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1)
+        if self._counts[0]:
+            rows = np.flatnonzero((dense == 0).any(axis=1))
+            cols = np.flatnonzero((dense == 0).any(axis=0))
+            self._bbox[0] = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1)
 
     def _ids(self, ids: int | Iterable[int]) -> np.ndarray:
         """The internal indices of the labels ``ids`` present in the map."""
         arr = np.unique(np.atleast_1d(np.asarray(ids if not isinstance(ids, (set, frozenset))
                                                  else sorted(ids), dtype=np.int64)))
         arr = arr[(arr >= 0) & (arr <= self.n_labels)]
-        if self._values is None:
-            return arr
-        pos = np.minimum(np.searchsorted(self._values, arr), len(self._values) - 1)
-        return pos[self._values[pos] == arr] + self._shift
+        if self._values is not None:
+            pos = np.minimum(np.searchsorted(self._values, arr), len(self._values) - 1)
+            arr = pos[self._values[pos] == arr] + self._shift
+        return arr[self._counts[arr] > 0]
 
     def count(self, label: int) -> int:
         """The number of pixels of ``label``."""
-        found = self._ids(int(label))
-        if not len(found):
-            return 0
-        i = int(found[0])
-        return int(self._starts[i + 1] - self._starts[i])
+        return self.count_of(int(label))
 
     def count_of(self, ids: int | Iterable[int]) -> int:
         """The number of pixels of the labels ``ids``."""
-        i = self._ids(ids)
-        return int((self._starts[i + 1] - self._starts[i]).sum())
+        return int(self._counts[self._ids(ids)].sum())
 
     def pixels(self, ids: int | Iterable[int]) -> np.ndarray:
-        """The flat pixel indices (row * W + column) of the labels ``ids`` (ids not in the map
-        give none)."""
-        chunks = [self._order[self._starts[i]:self._starts[i + 1]] for i in self._ids(ids)]
+        """The flat pixel indices (row * W + column, int64, increasing for one label) of the
+        labels ``ids`` (ids not in the map give none)."""
+        w = self.shape[1]
+        chunks = []
+        for i in self._ids(ids).tolist():
+            y0, y1, x0, x1 = (int(v) for v in self._bbox[i])
+            ys, xs = np.nonzero(self._dense[y0:y1, x0:x1] == i)
+            chunks.append((ys + y0).astype(np.int64) * w + (xs + x0))
         if not chunks:
-            return np.zeros(0, self._order.dtype)
+            return np.zeros(0, np.int64)
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
     def bbox(self, ids: int | Iterable[int]) -> BBox | None:
         """The bounding box of the labels ``ids``, None when they have no pixel."""
         boxes = self._bbox[self._ids(ids)]
-        boxes = boxes[boxes[:, 0] >= 0]
         if not len(boxes):
             return None
         return (int(boxes[:, 0].min()), int(boxes[:, 1].max()),
@@ -802,7 +801,7 @@ def paint_labels(ann: Annotation, index: LabelIndex, ids: int | Iterable[int], c
     return _write_flat(ann, index.pixels(ids), class_id, instance_id, recorder, box)
 
 
-_DENSE_MIN = 200_000
+_DENSE_MIN = 10_000
 """Above this many pixels filling a quarter of their box, paint by boolean masks on the box."""
 
 
