@@ -1,6 +1,8 @@
-"""``spam import``: a COCO instances file as an annotation folder, to continue or correct it.
+"""``spam import``: a COCO instances file or a Pascal VOC folder as an annotation folder, to
+continue or correct the work.
 
     spam import --format coco FILE.json --out LABEL_DIR [--images IMAGE_DIR] [--overwrite]
+    spam import --format voc VOC_DIR --out LABEL_DIR [--overwrite]
 
 Writes ``LABEL_DIR/classes.json`` (the categories) and, for each image with annotations,
 ``<stem>_classes.png`` and ``<stem>_instances.png``. Everything is decoded and checked before
@@ -17,18 +19,21 @@ import sys
 from pathlib import Path
 
 NAME = "import"
-HELP = "import a COCO instances file as class and instance maps (an annotation folder)"
+HELP = "import COCO instances or Pascal VOC masks as class and instance maps (an annotation folder)"
 
-FORMATS = ("coco",)
+FORMATS = ("coco", "voc")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", metavar="FILE", type=Path, help="the COCO instances JSON file")
-    p.add_argument("--format", required=True, choices=FORMATS, help="coco: COCO instances JSON")
+    p.add_argument("source", metavar="SOURCE", type=Path,
+                   help="coco: the instances JSON file; voc: the folder holding SegmentationClass/")
+    p.add_argument("--format", required=True, choices=FORMATS,
+                   help="coco: COCO instances JSON; voc: Pascal VOC SegmentationClass / "
+                        "SegmentationObject masks")
     p.add_argument("--out", required=True, type=Path, metavar="LABEL_DIR",
                    help="annotation folder to write (e.g. <output>/spam_labels)")
     p.add_argument("--images", type=Path, metavar="IMAGE_DIR",
-                   help="check that every annotated image is in this folder, with its size")
+                   help="coco: check that every annotated image is in this folder, with its size")
     p.add_argument("--overwrite", action="store_true", help="replace files that exist already")
 
 
@@ -41,8 +46,12 @@ def run(args: argparse.Namespace) -> int:
     from spam_gui.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
     from spam_gui.core.export import OutputFolderError, check_output_folder
     from spam_gui.core.formats.coco import import_coco
+    from spam_gui.core.formats.voc import import_voc
     from spam_gui.core.image_io import FileWriteError
 
+    if args.images is not None and args.format != "coco":
+        _err("--images goes with --format coco")
+        return EXIT_USAGE
     if args.images is not None and not args.images.is_dir():
         _err(f"{args.images}: no such image folder")
         return EXIT_USAGE
@@ -52,8 +61,11 @@ def run(args: argparse.Namespace) -> int:
         _err(exc)
         return EXIT_USAGE
     try:
-        files = import_coco(args.source, args.out, image_dir=args.images,
-                            overwrite=args.overwrite)
+        if args.format == "coco":
+            files = import_coco(args.source, args.out, image_dir=args.images,
+                                overwrite=args.overwrite)
+        else:
+            files = import_voc(args.source, args.out, overwrite=args.overwrite)
     except AnnotationError as exc:
         _err(exc)
         return EXIT_USAGE

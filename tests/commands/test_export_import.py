@@ -90,6 +90,11 @@ def test_voc_export_has_the_palette_colours(dataset, tmp_path):
             assert np.array_equal(np.asarray(im), ann.instance_map)
     assert main(["export", "--format", "voc", str(labels), "--out", str(out)]) == 2
     assert main(["export", "--format", "voc", str(labels), "--out", str(out), "--overwrite"]) == 0
+    back = tmp_path / "back"
+    assert main(["import", "--format", "voc", str(out), "--out", str(back)]) == 0
+    assert _tree(back) == _tree(labels)
+    assert main(["import", "--format", "voc", str(out), "--out", str(back), "--images",
+                 str(out)]) == 2
 
 
 def test_bad_classes_json(dataset, tmp_path, capsys):

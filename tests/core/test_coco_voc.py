@@ -23,6 +23,7 @@ from spam_gui.core.annotation import (
     paint_disk,
     paint_labels,
     read_annotation,
+    read_classes,
     write_annotation,
     write_classes,
 )
@@ -36,7 +37,7 @@ from spam_gui.core.formats.coco import (
     rle_from_band,
 )
 from spam_gui.core.formats.common import image_size
-from spam_gui.core.formats.voc import export_voc, voc_colormap
+from spam_gui.core.formats.voc import export_voc, import_voc, voc_colormap
 
 H, W = 30, 40
 
@@ -297,7 +298,7 @@ def test_voc_export_opens_with_the_palette_colours(folders, tmp_path):
     _, labels, anns, classes = folders
     out = tmp_path / "voc"
     written = export_voc(labels, out)
-    assert len(written) == 6
+    assert len(written) == 7
     cmap = voc_colormap()
     for stem, ann in anns.items():
         with Image.open(out / "SegmentationClass" / f"{stem}.png") as im:
@@ -330,3 +331,64 @@ def test_voc_renumbers_large_instance_ids_and_refuses_void_class_ids(tmp_path):
     with pytest.raises(AnnotationError, match="id 255; Pascal VOC"):
         export_voc(tmp_path / "l", tmp_path / "voc2")
     assert not (tmp_path / "voc2").exists()
+
+
+def test_voc_import_round_trip_and_other_tools_class_lists(folders, tmp_path):
+    _, labels, anns, classes = folders
+    voc = tmp_path / "voc"
+    export_voc(labels, voc)
+    back = tmp_path / "back"
+    written = import_voc(voc, back)
+    assert len(written) == 5
+    for p in written:                          # classes.json kept the colours: the same bytes
+        assert p.read_bytes() == (labels / p.name).read_bytes(), p.name
+    (voc / CLASSES_FILE).unlink()              # CVAT / Datumaro: labelmap.txt
+    import_voc(voc, tmp_path / "b2")
+    cl = read_classes(tmp_path / "b2" / CLASSES_FILE)
+    assert [(c.id, c.name) for c in cl] == [(1, "sky"), (2, "car")]
+    assert read_annotation(tmp_path / "b2", "a") == anns["a"]
+    (voc / "labelmap.txt").unlink()            # labelme2voc: class_names.txt
+    (voc / "class_names.txt").write_text("_background_\nsky\ncar\n")
+    import_voc(voc, tmp_path / "b3")
+    assert [c.name for c in read_classes(tmp_path / "b3" / CLASSES_FILE)] == ["sky", "car"]
+    (voc / "class_names.txt").unlink()         # no list at all: named by id
+    import_voc(voc, tmp_path / "b4")
+    assert [c.name for c in read_classes(tmp_path / "b4" / CLASSES_FILE)] == ["class 1", "class 2"]
+    with pytest.raises(AnnotationError, match="exist"):
+        import_voc(voc, tmp_path / "b4")
+
+
+def test_voc_import_void_colour_masks_and_bad_masks(tmp_path):
+    voc = tmp_path / "voc"
+    (voc / "SegmentationClass").mkdir(parents=True)
+    (voc / "SegmentationObject").mkdir()
+    cmap = voc_colormap()
+    cls = np.zeros((6, 8), np.uint8)
+    cls[1:4, 1:4] = 15
+    cls[0, :] = 255                            # the void border
+    obj = np.where(cls == 15, 1, 0).astype(np.uint8)
+    obj[0, :] = 255
+    Image.fromarray(cmap[cls]).save(voc / "SegmentationClass" / "x.png")   # an RGB mask
+    Image.fromarray(obj).save(voc / "SegmentationObject" / "x.png")
+    import_voc(voc, tmp_path / "out")
+    ann = read_annotation(tmp_path / "out", "x")
+    assert np.array_equal(ann.class_map, np.where(cls == 15, 15, 0))
+    assert np.array_equal(ann.instance_map, np.where(cls == 15, 1, 0))
+    rgb = cmap[cls].copy()
+    rgb[5, 7] = (1, 2, 3)
+    Image.fromarray(rgb).save(voc / "SegmentationClass" / "x.png")
+    with pytest.raises(AnnotationError, match=r"x.png: colour \(1, 2, 3\) at row 5, column 7"):
+        import_voc(voc, tmp_path / "o2")
+    cls[4, 4] = 3                              # object 1 now holds two classes
+    obj[4, 4] = 1
+    Image.fromarray(cls).save(voc / "SegmentationClass" / "x.png")
+    Image.fromarray(obj).save(voc / "SegmentationObject" / "x.png")
+    with pytest.raises(AnnotationError, match="SegmentationObject/x.png: instance 1 has pixels"):
+        import_voc(voc, tmp_path / "o3")
+    Image.fromarray(obj[:5]).save(voc / "SegmentationObject" / "x.png")
+    with pytest.raises(AnnotationError, match="8x5 pixels, but x.png is 8x6"):
+        import_voc(voc, tmp_path / "o4")
+    with pytest.raises(AnnotationError, match="no SegmentationClass folder"):
+        import_voc(tmp_path, tmp_path / "o5")
+    assert not any((tmp_path / f"o{i}").exists() and any((tmp_path / f"o{i}").iterdir())
+                   for i in range(2, 6))

@@ -10,7 +10,13 @@ output folder:
   increasing order;
 * ``ImageSets/Segmentation/default.txt``: the stems, one a line;
 * ``labelmap.txt``: ``name:r,g,b::`` per class (the colour its index has in the colour map),
-  ``background`` first, as CVAT and Datumaro read it.
+  ``background`` first, as CVAT and Datumaro read it;
+* ``classes.json``: the classes with their own colours (so that an import gives them back).
+
+:func:`import_voc` reads such a folder back (and VOC folders of other tools: the classes from
+``classes.json``, else ``labelmap.txt``, else labelme's ``class_names.txt``, else named by
+their ids; masks as palette, grey or colour PNGs of the colour map), void (255) becoming
+unlabelled.
 
 Value 255 is VOC's "void" (the border left unlabelled around objects in the original data);
 it is not written, so class ids must lie in 1..254.
@@ -31,10 +37,21 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from spam_gui.core.annotation import AnnotationError, ClassList
+from spam_gui.core.annotation import (
+    CLASS_SUFFIX,
+    CLASSES_FILE,
+    INSTANCE_SUFFIX,
+    Annotation,
+    AnnotationError,
+    ClassList,
+    check_one_class_per_instance,
+    encode_annotation,
+    encode_classes,
+    read_classes,
+)
 from spam_gui.core.formats.common import StagedFiles, open_label_folder, refuse_existing
 
-__all__ = ["VOC_VOID", "export_voc", "voc_colormap"]
+__all__ = ["VOC_VOID", "export_voc", "import_voc", "read_voc_classes", "voc_colormap"]
 
 VOC_VOID = 255
 """Pascal VOC's "void" value (borders, ignored in evaluation): never written here."""
@@ -126,7 +143,8 @@ def export_voc(label_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     cls_dir, obj_dir = out / "SegmentationClass", out / "SegmentationObject"
     set_file = out / "ImageSets" / "Segmentation" / "default.txt"
     map_file = out / "labelmap.txt"
-    targets = [set_file, map_file]
+    class_file = out / CLASSES_FILE
+    targets = [set_file, map_file, class_file]
     for stem in labels.stems:
         targets += [cls_dir / f"{stem}.png", obj_dir / f"{stem}.png"]
     refuse_existing(targets, overwrite)
@@ -143,5 +161,165 @@ def export_voc(label_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
                 progress(n, len(labels.stems), stem)
         staged.add(set_file, ("\n".join(labels.stems) + "\n").encode("utf-8"))
         staged.add(map_file, ("\n".join(lines) + "\n").encode("utf-8"))
+        staged.add(class_file, encode_classes(labels.classes))
+        written = list(staged)
+    return written
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+
+
+def _color_index() -> dict[tuple[int, int, int], int]:
+    return {tuple(int(v) for v in c): i for i, c in enumerate(voc_colormap())}
+
+
+def read_voc_classes(voc_dir: str | os.PathLike[str], present: set[int]) -> ClassList:
+    """The classes of a VOC folder: ``classes.json`` if there, else ``labelmap.txt``
+    (``name:r,g,b:...``, the id being the colour's index in the colour map), else labelme's
+    ``class_names.txt`` (line i = class i, ``_background_`` first), else ``class <id>`` for each
+    id in ``present``. :class:`AnnotationError` naming the file and line when one is bad."""
+    d = Path(voc_dir)
+    if (d / CLASSES_FILE).is_file():
+        return read_classes(d / CLASSES_FILE)
+    out = ClassList()
+    lmap, names = d / "labelmap.txt", d / "class_names.txt"
+    if lmap.is_file():
+        index = _color_index()
+        for n, line in enumerate(lmap.read_text(encoding="utf-8-sig").splitlines(), start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            parts = line.split(":")
+            try:
+                rgb = tuple(int(v) for v in parts[1].split(","))
+            except (IndexError, ValueError):
+                raise AnnotationError(f"{lmap}: line {n}: expected name:r,g,b") from None
+            cid = index.get(rgb)  # type: ignore[arg-type]
+            if cid is None or cid == VOC_VOID:
+                raise AnnotationError(f"{lmap}: line {n}: colour {parts[1]} is not one of "
+                                      "Pascal VOC's colour map")
+            if cid == 0:
+                continue
+            try:
+                out = out.add(parts[0], class_id=cid)
+            except AnnotationError as exc:
+                raise AnnotationError(f"{lmap}: line {n}: {exc}") from None
+        return out
+    if names.is_file():
+        for n, line in enumerate(names.read_text(encoding="utf-8-sig").splitlines()):
+            name = line.strip()
+            if n == 0 or not name or name in ("_background_", "__ignore__", "background"):
+                continue
+            try:
+                out = out.add(name, class_id=n)
+            except AnnotationError as exc:
+                raise AnnotationError(f"{names}: line {n + 1}: {exc}") from None
+        return out
+    for cid in sorted(present):
+        out = out.add(f"class {cid}", class_id=cid)
+    return out
+
+
+def _read_mask(path: Path) -> np.ndarray:
+    """A VOC mask as indices: palette / grey PNG values, or colours of the colour map."""
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("P", "L"):
+                return np.asarray(im).astype(np.uint16)
+            rgb = np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise AnnotationError(f"{path}: not a readable PNG ({exc})") from None
+    key = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+    index = _color_index()
+    codes = np.array([(r << 16) | (g << 8) | b for (r, g, b) in index], np.int64)
+    ids = np.array(list(index.values()), np.uint16)
+    order = np.argsort(codes)
+    pos = np.clip(np.searchsorted(codes[order], key), 0, len(codes) - 1)
+    bad = codes[order][pos] != key
+    if bad.any():
+        y, x = (int(v[0]) for v in np.nonzero(bad))
+        raise AnnotationError(f"{path}: colour {tuple(int(v) for v in rgb[y, x])} at row {y}, "
+                              f"column {x} is not one of Pascal VOC's colour map")
+    return ids[order][pos]
+
+
+def _read_pair(cls_path: Path, obj_path: Path) -> Annotation:
+    """One image's class mask and (when there) object mask, void made unlabelled, checked."""
+    cls = _read_mask(cls_path)
+    cls[cls == VOC_VOID] = 0
+    if obj_path.is_file():
+        inst = _read_mask(obj_path)
+        if inst.shape != cls.shape:
+            raise AnnotationError(f"{obj_path}: {inst.shape[1]}x{inst.shape[0]} pixels, but "
+                                  f"{cls_path.name} is {cls.shape[1]}x{cls.shape[0]}")
+        inst[(inst == VOC_VOID) | (cls == 0)] = 0
+    else:
+        inst = np.zeros_like(cls)
+    ann = Annotation(cls, inst)
+    check_one_class_per_instance(ann, obj_path)
+    return ann
+
+
+def import_voc(voc_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+               overwrite: bool = False, progress: Progress | None = None) -> list[Path]:
+    """Write the annotation folder of a Pascal VOC folder: ``classes.json`` and, for each
+    ``SegmentationClass/<stem>.png``, ``<stem>_classes.png`` and ``<stem>_instances.png``
+    (from ``SegmentationObject/<stem>.png`` when there; void, 255, becomes unlabelled / no
+    instance).
+
+    Everything is read and checked first; the files are then written all or nothing.
+
+    Parameters
+    ----------
+    voc_dir:
+        The VOC folder (``SegmentationClass/``, optionally ``SegmentationObject/`` and a class
+        list, see :func:`read_voc_classes`).
+    out_dir:
+        The annotation folder (created if needed).
+    overwrite:
+        Replace files that exist already (else nothing is written when one does).
+    progress:
+        Called after each image.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    AnnotationError
+        Naming the file: no ``SegmentationClass`` folder or mask, a mask that is not a PNG of
+        the colour map, an object mask of another size, an object of two classes, a class id
+        the class list lacks, files that exist already.
+    """
+    d = Path(voc_dir)
+    cls_dir, obj_dir = d / "SegmentationClass", d / "SegmentationObject"
+    if not cls_dir.is_dir():
+        raise AnnotationError(f"{d}: no SegmentationClass folder (not a Pascal VOC folder)")
+    masks = sorted(p for p in cls_dir.iterdir() if p.suffix.lower() == ".png"
+                   and not p.name.startswith("."))
+    if not masks:
+        raise AnnotationError(f"{cls_dir}: no .png mask")
+    has_list = any((d / f).is_file() for f in (CLASSES_FILE, "labelmap.txt", "class_names.txt"))
+    present: set[int] = set()
+    if not has_list:   # the classes are the ids found: one pass over the class masks first
+        for path in masks:
+            present |= set(np.unique(_read_mask(path)).tolist()) - {0, VOC_VOID}
+    classes = read_voc_classes(d, present)
+    out = Path(out_dir)
+    targets = [out / CLASSES_FILE]
+    for path in masks:
+        targets += [out / f"{path.stem}{CLASS_SUFFIX}", out / f"{path.stem}{INSTANCE_SUFFIX}"]
+    refuse_existing(targets, overwrite)
+    with StagedFiles() as staged:
+        for n, path in enumerate(masks, start=1):
+            ann = _read_pair(path, obj_dir / path.name)
+            blobs = encode_annotation(ann, classes, str(path))
+            staged.add(out / f"{path.stem}{CLASS_SUFFIX}", blobs["classes"])
+            staged.add(out / f"{path.stem}{INSTANCE_SUFFIX}", blobs["instances"])
+            if progress is not None:
+                progress(n, len(masks), path.stem)
+        staged.add(out / CLASSES_FILE, encode_classes(classes))
         written = list(staged)
     return written
