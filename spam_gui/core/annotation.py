@@ -634,14 +634,19 @@ def _add_counts(counts: np.ndarray, values: np.ndarray, sign: int) -> None:
         counts[v.astype(np.int64)] += sign * n
 
 
+def _present(ids: np.ndarray) -> np.ndarray:
+    """The non-zero values of a uint16 map, increasing (one bincount, no sort)."""
+    found = np.flatnonzero(np.bincount(ids.ravel(), minlength=1))
+    return found[found != 0].astype(np.int64)
+
+
 def instance_classes(ann: Annotation) -> dict[int, int]:
     """Instance id -> its class id, for every instance present (the first class met when the
     map breaks the one-class rule; see :func:`check_one_class_per_instance`)."""
     inst = ann.instance_map
-    nz = inst != 0
-    if not nz.any():
+    ids = _present(inst)
+    if not ids.size:
         return {}
-    ids = np.unique(inst[nz]).astype(np.int64)
     from scipy import ndimage
 
     cls = ndimage.maximum(ann.class_map, labels=inst, index=ids)
@@ -653,12 +658,10 @@ def check_one_class_per_instance(ann: Annotation, source: str | os.PathLike[str]
     """Raise :class:`AnnotationError` naming ``source`` when an instance has pixels of two
     classes, or pixels without a class."""
     inst = ann.instance_map
-    nz = inst != 0
-    if not nz.any():
+    ids = _present(inst)
+    if not ids.size:
         return
     from scipy import ndimage
-
-    ids = np.unique(inst[nz]).astype(np.int64)
     lo = np.atleast_1d(ndimage.minimum(ann.class_map, labels=inst, index=ids))
     hi = np.atleast_1d(ndimage.maximum(ann.class_map, labels=inst, index=ids))
     bad = np.nonzero((lo != hi) | (lo == 0))[0]
