@@ -32,6 +32,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path,
                    help="coco: the JSON file to write; voc: the folder to write into")
     p.add_argument("--overwrite", action="store_true", help="replace files that exist already")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+class ProgressBar:
+    """A tqdm bar driven by the formats' ``progress(done, total, name)`` callbacks (on stderr;
+    off with ``disable`` or for a single image)."""
+
+    def __init__(self, disable: bool) -> None:
+        self.disable = disable
+        self.bar = None
+
+    def __call__(self, done: int, total: int, name: str) -> None:
+        if self.disable or total < 2:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="img", file=sys.stderr)
+        self.bar.set_postfix_str(name, refresh=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _err(msg: object) -> None:
@@ -55,24 +80,30 @@ def run(args: argparse.Namespace) -> int:
     except OutputFolderError as exc:
         _err(exc)
         return EXIT_USAGE
+    bar = ProgressBar(args.no_progress)
     try:
         if args.format == "coco":
             from spam_gui.core.formats.coco import export_coco
 
-            n = export_coco(args.label_dir, args.images, args.out, overwrite=args.overwrite)
+            n = export_coco(args.label_dir, args.images, args.out, overwrite=args.overwrite,
+                            progress=bar)
+            bar.close()   # before the summary line
             print(f"{n['annotations']} annotations of {n['annotated']} images "
                   f"({n['images']} in {args.images}), {n['categories']} categories -> {args.out}",
                   file=sys.stderr)
         else:
             from spam_gui.core.formats.voc import export_voc
 
-            files = export_voc(args.label_dir, args.out, overwrite=args.overwrite)
-            print(f"{(len(files) - 2) // 2} images -> {args.out} (SegmentationClass, "
+            files = export_voc(args.label_dir, args.out, overwrite=args.overwrite, progress=bar)
+            bar.close()   # before the summary line
+            print(f"{(len(files) - 3) // 2} images -> {args.out} (SegmentationClass, "
                   "SegmentationObject)", file=sys.stderr)
     except AnnotationError as exc:
+        bar.close()
         _err(exc)
         return EXIT_USAGE
     except (FileWriteError, OSError) as exc:
+        bar.close()
         _err(exc)
         return EXIT_FAILURE
     return EXIT_OK

@@ -35,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", type=Path, metavar="IMAGE_DIR",
                    help="coco: check that every annotated image is in this folder, with its size")
     p.add_argument("--overwrite", action="store_true", help="replace files that exist already")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _err(msg: object) -> None:
@@ -60,18 +61,24 @@ def run(args: argparse.Namespace) -> int:
     except OutputFolderError as exc:
         _err(exc)
         return EXIT_USAGE
+    from spam_gui.commands.export import ProgressBar
+
+    bar = ProgressBar(args.no_progress)
     try:
         if args.format == "coco":
             files = import_coco(args.source, args.out, image_dir=args.images,
-                                overwrite=args.overwrite)
+                                overwrite=args.overwrite, progress=bar)
         else:
-            files = import_voc(args.source, args.out, overwrite=args.overwrite)
+            files = import_voc(args.source, args.out, overwrite=args.overwrite, progress=bar)
     except AnnotationError as exc:
+        bar.close()
         _err(exc)
         return EXIT_USAGE
     except (FileWriteError, OSError) as exc:
+        bar.close()
         _err(exc)
         return EXIT_FAILURE
+    bar.close()
     print(f"{(len(files) - 1) // 2} annotated images from {args.source} -> {args.out}",
           file=sys.stderr)
     return EXIT_OK

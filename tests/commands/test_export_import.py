@@ -74,13 +74,19 @@ def test_png_coco_pycocotools_import_round_trip(dataset, tmp_path, capsys):
     back = tmp_path / "back"
     assert main(["import", "--format", "coco", str(out), "--out", str(back),
                  "--images", str(images)]) == 0
+    assert f"2 annotated images from {out} -> {back}" in capsys.readouterr().err
     assert _tree(back) == _tree(labels)                     # the same PNGs and classes.json
 
 
-def test_voc_export_has_the_palette_colours(dataset, tmp_path):
+def test_voc_export_has_the_palette_colours(dataset, tmp_path, capsys):
     _, labels, anns = dataset
     out = tmp_path / "voc"
     assert main(["export", "--format", "voc", str(labels), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"2 images -> {out}" in err and "2/2" in err          # the summary, the bar
+    assert main(["export", "--format", "voc", str(labels), "--out", str(tmp_path / "v2"),
+                 "--no-progress"]) == 0
+    assert "2/2" not in capsys.readouterr().err
     cmap = voc_colormap()
     for stem, ann in anns.items():
         with Image.open(out / "SegmentationClass" / f"{stem}.png") as im:
