@@ -135,6 +135,18 @@ class WindowActions:
           "Paint tool: pixel brush radius −25%", "Paint").setEnabled(False)
         A("brush_larger", "Larger Brush", lambda: ann.nudge_radius(1), ("]",),
           "Paint tool: pixel brush radius +25%", "Paint").setEnabled(False)
+        # editing objects (spam_gui.app.tools.edit_objects)
+        A("mode_split", "Spli&t Objects", lambda: self.w.set_mode("split"), ("K",),
+          "Split tool: a line drawn across an object cuts it into its parts", "Objects")
+        A("mode_draw_object", "&Draw Object", lambda: self.w.set_mode("draw_object"), ("W",),
+          "Draw tool: a lasso (Shift+drag: a brush) draws a new object; its pixels leave the "
+          "objects they were in; the right button erases", "Objects")
+        A("mode_erase_object", "Erase to &Uncertain", lambda: self.w.set_mode("erase_object"),
+          ("U",), "Erase tool: a lasso (Shift+drag: a brush) makes pixels uncertain (0)",
+          "Objects")
+        A("merge_objects", "&Merge Objects", self.w.objects_edit.merge_selected, ("Shift+M",),
+          "Merge the selected objects (Ctrl+click them on the image or in the Objects list)",
+          "Objects")
         A("commit_prompt", "Add Prompt Object", self.w.tools["prompt"].commit, ("Return", "Enter"),
           "Add the SAM mask of the current clicks to the prior", "Edit")
         A("undo_point", "Remove Last Prompt Point", self.w.tools["prompt"].remove_point, ("Backspace",),
@@ -189,6 +201,13 @@ class WindowActions:
             self.w.mode_group.addAction(a[n])
             m.addAction(a[n])
         m.addSeparator()
+        om = m.addMenu("&Objects")
+        for n in ("mode_split", "mode_draw_object", "mode_erase_object"):
+            a[n].setCheckable(True)
+            self.w.mode_group.addAction(a[n])
+            om.addAction(a[n])
+        om.addAction(a["merge_objects"])
+        m.addSeparator()
         for n in ("new_instance", "eraser", "pixel_brush", "brush_smaller", "brush_larger"):
             m.addAction(a[n])
         m.addSeparator()
@@ -224,7 +243,8 @@ class WindowActions:
         tb.setMovable(False)
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         for n in ("open_folder", "prev", "next", None, "mode_scale", "mode_prompt", "mode_inspect",
-                  "mode_paint", None, "undo", "redo", None, "fit", "actual", None, "export", "export_all"):
+                  "mode_paint", None, "merge_objects", "mode_split", "mode_draw_object",
+                  "mode_erase_object", None, "undo", "redo", None, "fit", "actual", None, "export", "export_all"):
             if n is None:
                 tb.addSeparator()
             else:

@@ -19,6 +19,7 @@ import numpy as np
 
 from spam_gui.app.document import DocState, Params, Prompt, state_key
 from spam_gui.app.pipeline import LRU, Outcome, next_request_id, outcome_key
+from spam_gui.app.tools.edit_objects import ObjectEditJob
 from spam_gui.app.worker import (ExportJob, Job, LayersJob, PromptJob, SaliencyJob, SamEmbedJob,
                                  SegmentJob, TransitionJob, WarmupJob)
 
@@ -69,9 +70,12 @@ class DisplayController:
             self.display_request = next_request_id()
             self.display(cached)
             return
+        if not force and self.w.objects_edit.refresh(doc, key):
+            return                                      # an object edit: only what changed
         if (not force and d is not None and d.path == doc.path and d.layers is not None
                 and d.params == doc.params and d.prompts == doc.prompts
-                and d.key.split(":")[-1] == key.split(":")[-1]):
+                and d.key.split(":")[-1] == key.split(":")[-1]
+                and self.w.objects_edit.same_objects(d, doc)):
             self.submit_transition(doc, key, cached)
             return
         if cached is not None:
@@ -94,7 +98,8 @@ class DisplayController:
         self.w.fg.submit(SegmentJob(
             rid, priority=1, group="show", path=doc.path, row=self.w.row, params=doc.params,
             ratios=dict(doc.ratios), prompts=doc.prompts, config=self.w.config, key=key,
-            style=self.w.style_, want_heatmap=self.w.canvas.layer_visible("heatmap"), purpose="show"))
+            style=self.w.style_, want_heatmap=self.w.canvas.layer_visible("heatmap"), purpose="show",
+            objects=self.w.objects_edit.objects_source(self.w.row)))
         self.update_busy()
 
     def _requested(self, key: str) -> bool:
@@ -199,7 +204,8 @@ class DisplayController:
         self.w.bg.submit(SegmentJob(
             next_request_id(), priority=2, group="precompute", path=path, row=row, params=params,
             ratios=ratios, prompts=prompts, config=self.w.config, key=key, style=self.w.style_,
-            want_heatmap=self.w.canvas.layer_visible("heatmap"), purpose="precompute"))
+            want_heatmap=self.w.canvas.layer_visible("heatmap"), purpose="precompute",
+            objects=self.w.objects_edit.objects_source(row)))
 
     def session_snapshot(self, row: int) -> tuple[Params, dict[int, float], tuple[Prompt, ...], str]:
         """(params, ratios, prompts, doc key) of a row without creating its doc."""
@@ -258,7 +264,8 @@ class DisplayController:
         return {SegmentJob: self._segment_done, TransitionJob: self._transition_done,
                 LayersJob: self._layers_done, SaliencyJob: self._saliency_done,
                 PromptJob: prompt.on_result, SamEmbedJob: prompt.on_result,
-                ExportJob: self.w.exports.finished, WarmupJob: self._warmup_done}
+                ExportJob: self.w.exports.finished, WarmupJob: self._warmup_done,
+                ObjectEditJob: self.w.objects_edit.on_result}
 
     def on_finished(self, job: Job, payload: Any) -> None:
         if self._handlers is None:
@@ -347,6 +354,8 @@ class DisplayController:
                 self.refresh(force=True)
         elif isinstance(job, (PromptJob, SamEmbedJob)):
             self.w.tools["prompt"].on_failed(job, message, details)
+        elif isinstance(job, ObjectEditJob):
+            self.w.objects_edit.on_failed(job, message, details)
         elif isinstance(job, ExportJob):
             self.w.exports.finished(job, {"done": [], "errors": [(-1, message)], "cancelled": False,
                                         "total": len(job.items), "out_dir": str(job.out_dir)})
@@ -405,7 +414,8 @@ class DisplayController:
         else:
             e = s.saved_entry(row)
             if e is not None:
-                dkey = state_key(e.params_for(s.default_params), e.ratios, e.prompts)
+                dkey = state_key(e.params_for(s.default_params), e.ratios, e.prompts,
+                                 objects=e.rasters.get("objects", ""))
                 if e.exported == dkey:
                     return DocState.EXPORTED, ""
                 if e.edited:

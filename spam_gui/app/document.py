@@ -28,7 +28,7 @@ from spam_gui.app.model.state_file import (STATE_FILE_NAME, STATE_FORMAT, STATE_
                                            ImageEntry, entry_to_json, read_state_file,
                                            validate_entry)
 from spam_gui.app.model.raster_store import (RASTER_KINDS, RasterStore, RasterStoreError,
-                                             raster_folder)
+                                             raster_folder, raster_sha256)
 from spam_gui.app.qt import QtCore, QtGui
 from spam_gui.core.image_io import atomic_write_bytes
 from spam_gui.core.image_io import list_folder as list_images  # the one lister (app and CLI)
@@ -77,6 +77,7 @@ class ImageDoc(QtCore.QObject):
         self.raster_hashes: dict[str, str] = {}       # what the state file names, kind -> sha256
         self.raster_versions: dict[str, int] = {}     # bumped on each change (cache keys)
         self.dirty_rasters: set[str] = set()          # changed since the last save
+        self._objects_key: tuple[int, Any, str] = (-1, None, "")
         self.undo_stack = QtGui.QUndoStack(self)
         self.row = -1
 
@@ -89,7 +90,18 @@ class ImageDoc(QtCore.QObject):
         return self.path.name
 
     def key(self) -> str:
-        return state_key(self.params, self.ratios, self.prompts)
+        return state_key(self.params, self.ratios, self.prompts, objects=self.objects_key())
+
+    def objects_key(self) -> str:
+        """What identifies the edited object map ("" without one): the sha256 of its saved
+        file, the same whether it is in memory or only on disk (computed once per change)."""
+        arr = self.rasters.get("objects")
+        if arr is None:
+            return self.raster_hashes.get("objects", "")
+        v = self.raster_version("objects")
+        if self._objects_key[0] != v or self._objects_key[1] is not arr:
+            self._objects_key = (v, arr, raster_sha256(arr))
+        return self._objects_key[2]
 
     @property
     def edited(self) -> bool:

@@ -102,15 +102,20 @@ class EngineSettings:
                                              "colour + position only")
         elif self.w.settings.encoder_mode != "file":
             self.w.controls.set_encoder_note(None)
-        prior = {"none": "none", "maps": "prior maps",
-                 "sam": f"SAM ({Path(c.sam_checkpoint).name})" if c.sam_checkpoint else "SAM (not set)"
-                 }[c.prior_source]
+        sam_name = f"SAM ({Path(c.sam_checkpoint).name})" if c.sam_checkpoint else "SAM (not set)"
+        prior = {"none": "none", "maps": "prior maps", "sam": sam_name, "builtin": "built-in",
+                 "auto": "auto: maps, else " + ("SAM" if c.sam_checkpoint else "built-in")
+                 }.get(c.prior_source, c.prior_source)
+        if o is not None and c.prior_source == "auto":
+            src = o.prior_info.get("source")
+            prior += {"builtin": " (built-in here)", "label map": " (map here)",
+                      "sam": " (SAM here)", "edited": " (edited here)"}.get(str(src), "")
         if o is not None and o.saliency_method:
             sal = o.saliency_method
         else:
             sal = f"DINO ({Path(c.dino_checkpoint).name})" if c.dino_checkpoint else "built-in"
         sam = ""
-        if c.sam_checkpoint and c.prior_source != "sam":
+        if c.sam_checkpoint and c.prior_source not in ("sam", "auto"):
             sam = f" · SAM prompts: {Path(c.sam_checkpoint).name}"
         self.w.models_label.setText(f"Encoder: {enc} · Prior: {prior} · Saliency: {sal}{sam} · "
                                   f"Device: {c.device}")

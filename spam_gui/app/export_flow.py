@@ -40,7 +40,8 @@ class ExportFlow:
             self.w.view.cached_outcome(doc.path, key)
         item = ExportItem(self.w.row, doc.path, doc.params, dict(doc.ratios), doc.prompts, key,
                           doc.key(), o,
-                          write_annotation=self.w.annotations.export_writer(self.w.row))
+                          write_annotation=self.w.annotations.export_writer(self.w.row),
+                          objects=self.w.objects_edit.objects_source(self.w.row))
         job = ExportJob(next_request_id(), priority=0, group="", items=[item],
                         out_dir=self.w.session.output_dir, config=self.w.config)
         self.job = job
@@ -60,7 +61,8 @@ class ExportFlow:
             o = self.w.view.displayed if (self.w.view.displayed is not None and self.w.view.displayed.path == path
                                    and self.w.view.displayed.key == key) else self.w.view.cached_outcome(path, key)
             items.append(ExportItem(row, path, params, ratios, prompts, key, dkey, o,
-                                    write_annotation=self.w.annotations.export_writer(row)))
+                                    write_annotation=self.w.annotations.export_writer(row),
+                                    objects=self.w.objects_edit.objects_source(row)))
         job = ExportJob(next_request_id(), priority=1, group="export", items=items,
                         out_dir=self.w.session.output_dir, config=self.w.config)
         self.job = job

@@ -33,6 +33,7 @@ from spam_gui.app.settings import Settings
 from spam_gui.app.pipeline import (EngineConfig, Outcome, Pipeline, next_request_id,
                                    outcome_key)
 from spam_gui.app.tools import TOOLS, Tool
+from spam_gui.app.tools.edit_objects import ObjectEditor
 from spam_gui.app.worker import (JobThread, WarmupJob)
 from spam_gui.core.image_io import IMAGE_EXTENSIONS
 
@@ -70,6 +71,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.annotations = AnnotationController(self)   # classes, painted maps, their export
         self.row = -1
         self.nav_step = 1
+        self.objects_edit = ObjectEditor(self)   # object merge / split / draw / erase
         self.tools: dict[str, Tool] = {t.name: t(self) for t in TOOLS}
         self.tool: Tool = self.tools["scale"]
         self.hover_pos: tuple[int, int] = (-1, -1)
@@ -144,6 +146,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.set_params(self.settings.default_params)
         self.engine.show()
         self.annotations.attach()
+        self.objects_edit.attach()
         self.set_mode("scale")
         geo, state = self.settings.window_layout()
         if geo is not None:

@@ -54,22 +54,47 @@ class EngineConfig:
 
     encoder: str = "default"      # "default" (shipped) | "none" | path of a weight file
     device: str = "auto"          # "auto" | "cpu" | "cuda"
-    prior_source: str = "none"    # "none" | "maps" | "sam"
+    prior_source: str = "auto"    # one of PRIOR_SOURCES
     prior_folder: str = ""        # folder of <stem>.png label maps; "" = <image folder>/priors
     sam_checkpoint: str = ""
     dino_checkpoint: str = ""
+    sam_points_per_side: int = 32  # SAM's automatic masks: the grid of point prompts per side
 
     def signature(self) -> str:
+        src = self.prior_source
         d = {
-            "encoder": self.encoder, "device": self.device, "prior": self.prior_source,
-            "folder": self.prior_folder if self.prior_source == "maps" else "",
-            "sam": self.sam_checkpoint if self.prior_source == "sam" else "",
+            "encoder": self.encoder, "device": self.device, "prior": src,
+            "folder": self.prior_folder if src in ("maps", "auto") else "",
+            "sam": self.sam_checkpoint if src in ("sam", "auto") else "",
+            "pps": self.sam_points_per_side if src in ("sam", "auto") else 0,
             "dino": self.dino_checkpoint,
         }
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def maps_folder(self, image_path: Path) -> Path:
         return Path(self.prior_folder) if self.prior_folder else Path(image_path).parent / "priors"
+
+    def source_for(self, image_path: Path) -> str:
+        """The prior source an image gets: ``"auto"`` picks a prior map file if there is one,
+        else SAM if a checkpoint is set, else the built-in prior (no download needed)."""
+        if self.prior_source != "auto":
+            return self.prior_source
+        from spam_gui.core import prior as prior_mod
+
+        if file_token(prior_mod.prior_map_path(self.maps_folder(image_path), image_path))[0] >= 0:
+            return "maps"
+        return "sam" if self.sam_checkpoint else "builtin"
+
+
+PRIOR_SOURCES: tuple[str, ...] = ("auto", "maps", "sam", "builtin", "none")
+"""Where the objects come from: ``auto`` (a prior map, else SAM with a checkpoint, else the
+built-in prior), a folder of prior maps, SAM's automatic masks, the built-in prior, or none
+(the whole image is one object)."""
+
+PRIOR_SOURCE_NAMES: dict[str, str] = {
+    "auto": "automatic", "maps": "prior map", "sam": "SAM", "builtin": "built-in prior",
+    "none": "none", "edited": "edited objects",
+}
 
 
 @dataclass
@@ -193,6 +218,8 @@ class Pipeline:
         self.priors = LRU(32, 512 * 1024**2, lambda t: t[0].nbytes if t[0] is not None else 0)
         self.saliency_maps = LRU(16, 256 * 1024**2, lambda t: t[0].nbytes)
         self.prompt_masks = LRU(64, 256 * 1024**2, lambda m: m.nbytes)
+        # built-in prior: the merge tree of an image (re-cut for any coarseness), by content
+        self.hierarchies = LRU(8, 256 * 1024**2, lambda t: t[0].fine.nbytes * 3)
         self.sam_sessions = LRU(2)
         self._sam_lock = threading.Lock()
 
@@ -216,7 +243,8 @@ class Pipeline:
             return eng
 
     def clear(self) -> None:
-        for c in (self.images, self.priors, self.saliency_maps, self.prompt_masks):
+        for c in (self.images, self.priors, self.saliency_maps, self.prompt_masks,
+                  self.hierarchies):
             c.clear()
 
     def forget_images(self) -> None:
@@ -226,6 +254,7 @@ class Pipeline:
     def forget_priors(self) -> None:
         """Drop every cached prior (the prior source changed, or Recompute)."""
         self.priors.clear()
+        self.hierarchies.clear()
 
     def forget_image(self, path: Path) -> None:
         """Drop the cached pixels of ``path`` (its file changed)."""
@@ -253,14 +282,21 @@ class Pipeline:
         return self.images.get((str(Path(path)), *file_token(Path(path))))
 
     def base_prior(self, path: Path, image: np.ndarray, config: EngineConfig,
-                   progress: Callable[[float, str], None] | None = None
+                   progress: Callable[[float, str], None] | None = None,
+                   coarseness: float | None = None
                    ) -> tuple[Any, str, str, dict[str, Any]]:
         """(core Prior or None, a note for the status bar, a key identifying the prior, how
-        the sidecar names the prior — :func:`spam_gui.core.export.run_info`)."""
+        the sidecar names the prior — :func:`spam_gui.core.export.run_info`).
+
+        The source is :meth:`EngineConfig.source_for` the image; ``coarseness`` is the built-in
+        prior's (None: its default)."""
         from spam_gui.core import prior as prior_mod
 
         h, w = image.shape[:2]
-        if config.prior_source == "maps":
+        source = config.source_for(path)
+        if source == "builtin":
+            return self._builtin_prior(image, config, coarseness)
+        if source == "maps":
             folder = config.maps_folder(path)
             mp = prior_mod.prior_map_path(folder, path)   # the CLI's rule (spam segment --prior)
             size, mtime = file_token(mp)
@@ -281,12 +317,12 @@ class Pipeline:
                        {"source": "label map", **prior_file_info(mp)})
                 self.priors.put(key, hit)
             return hit[1], hit[2], _hash_key(key), hit[3]
-        if config.prior_source == "sam":
+        if source == "sam":
             if not config.sam_checkpoint:
                 raise UserError("prior source is SAM, but no SAM checkpoint is set "
                                 "(Preferences → Models)")
             key = ("sam", str(path), config.sam_checkpoint, config.device, h, w,
-                   _image_digest(image))
+                   _image_digest(image), config.sam_points_per_side)
             hit = self.priors.get(key)
             if hit is None:
                 pr, note, info = self._sam_prior(image, config, progress)
@@ -294,6 +330,46 @@ class Pipeline:
                 self.priors.put(key, hit)
             return hit[1], hit[2], _hash_key(key), hit[3]
         return None, "no prior (whole image one object)", "none", {"source": "none"}
+
+    def hierarchy(self, image: np.ndarray, config: EngineConfig) -> tuple[Any, dict[str, Any]]:
+        """The built-in prior's merge tree of an image (computed once per content, with the
+        engine's own features: :func:`spam_gui.core.prior_builtin.build_hierarchy`)."""
+        key = (_image_digest(image), config.encoder, config.device)
+        hit = self.hierarchies.get(key)
+        if hit is None:
+            from spam_gui.core import prior_builtin
+
+            engine = self.engine(config)
+            try:
+                hier = prior_builtin.build_hierarchy(image, spam=engine)
+            except SpamError as exc:
+                raise UserError(f"built-in prior: {exc}") from None
+            hit = (hier, {"engine": engine})
+            self.hierarchies.put(key, hit)
+        return hit
+
+    def _builtin_prior(self, image: np.ndarray, config: EngineConfig,
+                       coarseness: float | None) -> tuple[Any, str, str, dict[str, Any]]:
+        """The built-in object prior (no checkpoint), cut at ``coarseness``; cached by content."""
+        from spam_gui.core import prior as prior_mod
+        from spam_gui.core import prior_builtin
+        from spam_gui.core.params import PRIOR_DEFAULTS
+
+        c = PRIOR_DEFAULTS.coarseness if coarseness is None else float(coarseness)
+        key = ("builtin", _image_digest(image), config.encoder, config.device, round(c, 4))
+        hit = self.priors.get(key)
+        if hit is None:
+            hier, extra = self.hierarchy(image, config)
+            try:
+                object_map = hier.prior(c)
+                info = prior_builtin.builtin_description(hier, c, spam=extra["engine"])
+            except SpamError as exc:
+                raise UserError(f"built-in prior: {exc}") from None
+            pr = prior_mod.prior_from_label_map(object_map)
+            note = f"built-in prior (coarseness {c:.2f}): {len(pr.objects)} objects"
+            hit = (pr.object_map, pr, note, {"source": "builtin", **info})
+            self.priors.put(key, hit)
+        return hit[1], hit[2], _hash_key(key), hit[3]
 
     def _sam_prior(self, image: np.ndarray, config: EngineConfig,
                    progress: Callable[[float, str], None] | None = None
@@ -303,6 +379,8 @@ class Pipeline:
         try:
             with self._sam_lock:  # one SAM model at a time: it is large
                 out = sam_mod.sam_prior(image, config.sam_checkpoint, device=config.device,
+                                        params=sam_mod.AmgParams(
+                                            points_per_side=config.sam_points_per_side),
                                         progress=progress)
         except SpamError as exc:  # SamCheckpointError names the file
             raise UserError(str(exc)) from None
@@ -353,11 +431,18 @@ class Pipeline:
         return m
 
     def prior(self, path: Path, image: np.ndarray, config: EngineConfig,
-              prompts: tuple[Prompt, ...], progress: Callable[[float, str], None] | None = None
+              prompts: tuple[Prompt, ...], progress: Callable[[float, str], None] | None = None,
+              coarseness: float | None = None, objects: np.ndarray | None = None
               ) -> tuple[np.ndarray | None, str, str, dict[str, Any]]:
         """The object map with the prompt objects merged in (:func:`prior.merge_mask`), a note,
-        a key and the sidecar's description of the prior."""
-        base, note, key, info = self.base_prior(path, image, config, progress)
+        a key and the sidecar's description of the prior.
+
+        ``objects``: the image's edited object map (the app's object tools), used instead of
+        the prior source; ``coarseness``: the built-in prior's."""
+        if objects is not None:
+            base, note, key, info = self._edited_prior(image, objects)
+        else:
+            base, note, key, info = self.base_prior(path, image, config, progress, coarseness)
         if not prompts:
             return (None if base is None else base.object_map), note, key, info
         from spam_gui.core import prior as prior_mod
@@ -371,6 +456,21 @@ class Pipeline:
             added += new_id is not None
         pkey = _hash_key((key, [p.points for p in prompts]))
         return pr.object_map, f"{note} + {added} prompt object(s)", pkey, info
+
+    @staticmethod
+    def _edited_prior(image: np.ndarray, objects: np.ndarray
+                      ) -> tuple[Any, str, str, dict[str, Any]]:
+        """The edited object map as the prior (it replaces the prior source of the image)."""
+        from spam_gui.core import prior as prior_mod
+
+        if tuple(objects.shape) != tuple(image.shape[:2]):
+            raise UserError(f"the edited objects are {objects.shape[1]}x{objects.shape[0]}, the "
+                            f"image {image.shape[1]}x{image.shape[0]}: recompute the objects")
+        pr = prior_mod.prior_from_label_map(objects)
+        digest = hashlib.sha256(np.ascontiguousarray(objects, np.int32).data).hexdigest()
+        return (pr, f"edited objects: {len(pr.objects)} objects", f"edited-{digest[:16]}",
+                {"source": "edited", "method": "object map edited in spam-gui (merge, split, "
+                 "draw, erase)", "objects_sha256": digest})
 
     def saliency(self, image: np.ndarray, config: EngineConfig) -> tuple[np.ndarray, str]:
         """The saliency map of an image and its method, cached by content."""
@@ -400,21 +500,27 @@ class Pipeline:
                 on_image: Callable[[np.ndarray], None] | None = None,
                 on_prior: Callable[[str], None] | None = None,
                 want_heatmap: bool = False,
-                progress: Callable[[float, str], None] | None = None) -> Outcome:
+                progress: Callable[[float, str], None] | None = None,
+                objects: Callable[[tuple[int, int]], np.ndarray | None] | None = None
+                ) -> Outcome:
+        """Segment an image; ``objects`` gives its edited object map for the image's shape
+        (None, or None returned: the prior source's objects)."""
         t0 = time.perf_counter()
         token = file_token(Path(path))
         image = self.image(path)
         if on_image is not None:
             on_image(image)
         check()
+        edited = objects(tuple(image.shape[:2])) if objects is not None else None
 
         def prior_progress(frac: float, text: str) -> None:
             check()                      # SAM's automatic masks stop here when cancelled
             if progress is not None:
                 progress(frac, text)
 
-        prior, note, prior_key, prior_info = self.prior(path, image, config, prompts,
-                                                        prior_progress)
+        prior, note, prior_key, prior_info = self.prior(
+            path, image, config, prompts, prior_progress,
+            coarseness=getattr(params, "coarseness", None), objects=edited)
         if on_prior is not None:
             on_prior(note)
         check()
@@ -444,6 +550,25 @@ class Pipeline:
                        encoder_name=getattr(engine, "encoder_name", ""), layers=layers,
                        seconds=time.perf_counter() - t0, file_token=token,
                        prior_info=prior_info, saliency_info=sal_info if params.va else None)
+
+    def edit_objects(self, base: Outcome, objects: np.ndarray, ratios: dict[int, float],
+                     key: str, config: EngineConfig, style: OverlayStyle | None) -> Outcome:
+        """``base`` with another object map: only the objects the edit touched are re-clustered
+        (:func:`spam_gui.core.object_edits.resegment_objects`); the overlays are rebuilt."""
+        from spam_gui.core.object_edits import ObjectEditError, resegment_objects
+
+        t0 = time.perf_counter()
+        engine = self.engine(config)
+        try:
+            res = resegment_objects(engine, base.result, objects, ratios)
+        except ObjectEditError as exc:
+            raise UserError(f"{base.path.name}: {exc}") from None
+        _, note, prior_key, info = self._edited_prior(base.image, objects)
+        layers = (self.layer_builder(base.image, res, style, base.saliency)
+                  if style is not None and self.layer_builder is not None else None)
+        return replace(base, key=key, ratios=dict(ratios), prompts=(), result=res,
+                       prior_note=note, prior_key=prior_key, prior_info=info, layers=layers,
+                       serial=next_request_id(), seconds=time.perf_counter() - t0)
 
     def transition(self, base: Outcome, target_ratios: dict[int, float], key: str,
                    config: EngineConfig, style: OverlayStyle, cached: Outcome | None = None

@@ -20,13 +20,18 @@ from typing import Callable
 from spam_gui.app.document import Params
 from spam_gui.app.overlays import OverlayStyle
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
-from spam_gui.app.pipeline import EngineConfig
+from spam_gui.app.pipeline import PRIOR_SOURCES, EngineConfig
 from spam_gui.core.env import ENV_CACHE_DIR, ENV_DINO_CHECKPOINT, ENV_SAM_CHECKPOINT, env_value
 from spam_gui.core.errors import CheckpointKind, validate_checkpoint
 
 Qt = QtCore.Qt
 
 MAX_RECENT = 10
+
+# SAM's automatic masks: a grid of points per side (each point is a decoder run, so the cost
+# grows with its square); "fast" is a 16 x 16 grid, a quarter of the decoder runs of SAM's 32.
+SAM_PRESETS: dict[str, int] = {"full": 32, "fast": 16}
+SAM_POINTS_RANGE = (4, 64)
 
 
 def use_private_settings(folder: Path, organization: str) -> None:
@@ -100,9 +105,9 @@ class Settings:
         self.q.setValue("engine/device", v)
 
     @property
-    def prior_source(self) -> str:            # "none" | "maps" | "sam"
-        v = self._str("engine/prior_source", "maps")
-        return v if v in ("none", "maps", "sam") else "maps"
+    def prior_source(self) -> str:            # one of pipeline.PRIOR_SOURCES
+        v = self._str("engine/prior_source", "auto")
+        return v if v in PRIOR_SOURCES else "auto"
 
     @prior_source.setter
     def prior_source(self, v: str) -> None:
@@ -132,13 +137,46 @@ class Settings:
     def dino_checkpoint(self, v: str) -> None:
         self.q.setValue("models/dino_checkpoint", v)
 
+    @property
+    def sam_preset(self) -> str:
+        """"full" (SAM's 32 x 32 points), "fast" (16 x 16) or "custom" (:attr:`sam_points_per_side`)."""
+        v = self._str("models/sam_preset", "full")
+        return v if v in (*SAM_PRESETS, "custom") else "full"
+
+    @sam_preset.setter
+    def sam_preset(self, v: str) -> None:
+        self.q.setValue("models/sam_preset", v)
+
+    @property
+    def sam_points_per_side(self) -> int:
+        """The points grid of SAM's automatic masks (the preset's, or the custom value)."""
+        preset = self.sam_preset
+        if preset in SAM_PRESETS:
+            return SAM_PRESETS[preset]
+        lo, hi = SAM_POINTS_RANGE
+        return min(max(self._int("models/sam_points_per_side", 32), lo), hi)
+
+    @sam_points_per_side.setter
+    def sam_points_per_side(self, v: int) -> None:
+        self.q.setValue("models/sam_points_per_side", int(v))
+
+    @property
+    def sam_folder_precompute(self) -> bool:
+        """With a SAM checkpoint, compute the SAM priors of the whole folder in the background."""
+        return self._bool("models/sam_folder_precompute", True)
+
+    @sam_folder_precompute.setter
+    def sam_folder_precompute(self, v: bool) -> None:
+        self.q.setValue("models/sam_folder_precompute", bool(v))
+
     def engine_config(self) -> EngineConfig:
         mode = self.encoder_mode
         encoder = {"shipped": "default", "none": "none"}.get(mode, self.encoder_file or "default")
         source = self.prior_source
         return EngineConfig(encoder=encoder, device=self.device, prior_source=source,
                             prior_folder=self.prior_folder, sam_checkpoint=self.sam_checkpoint,
-                            dino_checkpoint=self.dino_checkpoint)
+                            dino_checkpoint=self.dino_checkpoint,
+                            sam_points_per_side=self.sam_points_per_side)
 
     # -- parameters -------------------------------------------------------------------------
     @property
@@ -393,6 +431,29 @@ class PreferencesDialog(QtWidgets.QDialog):
         self.dino = CheckpointField("DINO checkpoint", validate_dino_checkpoint,
                                     "Checkpoints (*.pth *.pt *.safetensors);;All files (*)")
         form.addRow("SAM checkpoint:", self.sam)
+        self.sam_preset = QtWidgets.QComboBox()
+        self.sam_preset.setObjectName("samPreset")
+        self.sam_preset.addItem(f"full ({SAM_PRESETS['full']} × {SAM_PRESETS['full']} points, "
+                                "SAM's default)", "full")
+        self.sam_preset.addItem(f"fast ({SAM_PRESETS['fast']} × {SAM_PRESETS['fast']} points, "
+                                "¼ of the decoder runs)", "fast")
+        self.sam_preset.addItem("custom", "custom")
+        self.sam_points = QtWidgets.QSpinBox()
+        self.sam_points.setObjectName("samPointsPerSide")
+        self.sam_points.setRange(*SAM_POINTS_RANGE)
+        self.sam_points.setSuffix(" points per side")
+        self.sam_points.setToolTip("The grid of point prompts of SAM's automatic masks; the "
+                                   "time grows with its square")
+        self.sam_preset.currentIndexChanged.connect(self._on_sam_preset)
+        prow = QtWidgets.QHBoxLayout()
+        prow.setContentsMargins(0, 0, 0, 0)
+        prow.addWidget(self.sam_preset, 1)
+        prow.addWidget(self.sam_points)
+        form.addRow("SAM masks:", prow)
+        self.sam_folder = QtWidgets.QCheckBox("Compute the SAM objects of the whole folder in "
+                                              "the background (resumes after a restart)")
+        self.sam_folder.setObjectName("samFolderPrecompute")
+        form.addRow("", self.sam_folder)
         form.addRow("DINO checkpoint:", self.dino)
         note = QtWidgets.QLabel(
             "SAM gives the object prior and click prompts (e.g. <tt>sam_vit_b_01ec64.pth</tt>); "
@@ -437,11 +498,21 @@ class PreferencesDialog(QtWidgets.QDialog):
         s = self.settings
         self.sam.set_path(s.sam_checkpoint)
         self.dino.set_path(s.dino_checkpoint)
+        self.sam_preset.setCurrentIndex(max(0, self.sam_preset.findData(s.sam_preset)))
+        self.sam_points.setValue(s.sam_points_per_side)
+        self._on_sam_preset()
+        self.sam_folder.setChecked(s.sam_folder_precompute)
         st = s.style
         self._color = QtGui.QColor(*st.boundary_color)
         self._show_color()
         self.width_spin.setValue(st.boundary_width)
         self.precompute.setChecked(s.precompute_next)
+
+    def _on_sam_preset(self) -> None:
+        preset = self.sam_preset.currentData()
+        if preset in SAM_PRESETS:
+            self.sam_points.setValue(SAM_PRESETS[preset])
+        self.sam_points.setEnabled(preset == "custom")
 
     def _show_color(self) -> None:
         self.color_button.setText(self._color.name())
@@ -459,6 +530,9 @@ class PreferencesDialog(QtWidgets.QDialog):
         s = self.settings
         s.sam_checkpoint = self.sam.path()
         s.dino_checkpoint = self.dino.path()
+        s.sam_preset = self.sam_preset.currentData()
+        s.sam_points_per_side = self.sam_points.value()
+        s.sam_folder_precompute = self.sam_folder.isChecked()
         s.style = OverlayStyle(boundary_color=(self._color.red(), self._color.green(),
                                                self._color.blue()),
                                boundary_width=self.width_spin.value())

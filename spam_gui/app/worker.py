@@ -68,6 +68,8 @@ class SegmentJob(Job):
     style: OverlayStyle | None = None
     want_heatmap: bool = False
     purpose: str = "show"           # "show" | "precompute"
+    # the image's edited object map for its shape (None: the prior source's objects)
+    objects: Callable[[tuple[int, int]], np.ndarray | None] | None = None
 
     def run(self, pipeline: Pipeline, emit: "JobThread") -> Outcome:
         return pipeline.segment(
@@ -77,6 +79,7 @@ class SegmentJob(Job):
             on_prior=lambda note: emit.partial.emit(self, "prior", note),
             want_heatmap=self.want_heatmap,
             progress=lambda frac, text: emit.progress.emit(self, int(1000 * frac), 1000, text),
+            objects=self.objects,
         )
 
 
@@ -171,6 +174,7 @@ class ExportItem:
     # writes <stem>_classes.png, <stem>_instances.png and classes.json (the painted classes;
     # spam_gui.app.annotating.AnnotationController.export_writer); None: nothing painted
     write_annotation: Callable[[Path, tuple[int, int]], Any] | None = None
+    objects: Callable[[tuple[int, int]], np.ndarray | None] | None = None   # edited objects
 
 
 @dataclass
@@ -224,7 +228,8 @@ class ExportJob(Job):
                                       "on disk since it was shown: exported freshly computed"))
                 if o is None:
                     o = pipeline.segment(item.path, item.params, item.ratios, item.prompts,
-                                         self.config, item.key, None, check=self.check)
+                                         self.config, item.key, None, check=self.check,
+                                         objects=item.objects)
                 extra = run_info(program="spam-gui", prior=o.prior_info,
                                  saliency=o.saliency_info if o.params.va else None,
                                  ratios=o.ratios, prompts=[p.to_json() for p in o.prompts])

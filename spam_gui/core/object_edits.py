@@ -26,10 +26,9 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
-import torch
 from scipy import ndimage
 
-from spam_gui.core.clustering import CANDIDATE_RADIUS, build_problem, soft_cluster
+from spam_gui.core.clustering import CANDIDATE_RADIUS, PixelFeatures, build_groups, cluster
 from spam_gui.core.connectivity import enforce_connectivity, renumber
 from spam_gui.core.errors import SpamError
 from spam_gui.core.features import pixel_positions, position_scale
@@ -405,7 +404,8 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
     ratios = {int(k): float(v) for k, v in (ratios or {}).items()}
     p = result.params
     new_ids = _ids(new)
-    if not new_ids or not result.objects_info:
+    if not new_ids or not result.objects_info or getattr(result, "_work", None) is not None:
+        # nothing to keep, or a large photo clustered on a working grid: segment anew
         return _full(engine, result, new, ratios, t0)
     diff = old != new
     labels = np.asarray(result.labels)
@@ -470,15 +470,14 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
     seed_pos = np.concatenate(seeds)
     seed_o = np.concatenate(seed_obj)
     pix = np.flatnonzero(region.ravel())
-    problem = build_problem(pos_all[pix], flat_new[pix].astype(np.int64), seed_pos, seed_o,
-                            np.concatenate(seed_rad), np.concatenate(seed_scale)).to(engine.device)
+    groups = build_groups(pos_all[pix], flat_new[pix].astype(np.int64), seed_pos, seed_o,
+                          np.concatenate(seed_rad), np.concatenate(seed_scale))
     feats = engine.features(result._image)
-    idx = torch.from_numpy(pix).to(engine.device)
-    with torch.inference_mode():
-        sc = soft_cluster(feats.appearance(p["lambda_c"])[idx], feats.positions[idx], problem,
-                          p["n_iter"])
+    colour = (feats.lab, float(p["lambda_c"]))
+    parts = [colour] if feats.deep is None else [(feats.deep, 1.0), colour]
+    sc = cluster(PixelFeatures(parts, feats.positions, pix), groups, p["n_iter"], engine.device)
     tmp = labels.astype(np.int64).copy()
-    tmp.ravel()[pix] = n_old + 1 + sc.labels.cpu().numpy()
+    tmp.ravel()[pix] = n_old + 1 + np.asarray(sc.labels)
     label_object = np.concatenate([sp_obj, seed_o])
     label_object[1:n_old + 1][redo_sp[1:]] = 0   # dropped superpixels own nothing any more
     new_label_ids = np.arange(n_old + 1, n_old + 1 + seed_o.shape[0])

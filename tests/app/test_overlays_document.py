@@ -162,7 +162,7 @@ def test_settings_round_trip_and_env(qtbot, monkeypatch, tmp_path):
     from spam_gui.app.settings import Settings
 
     s = Settings()
-    assert s.prior_source == "maps" and s.encoder_mode == "shipped" and s.device == "auto"
+    assert s.prior_source == "auto" and s.encoder_mode == "shipped" and s.device == "auto"
     assert s.engine_config().encoder == "default"
     monkeypatch.setenv("SPAM_SAM_CHECKPOINT", "/models/sam.pth")
     assert s.sam_checkpoint == "/models/sam.pth"

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum
 from typing import Any
 
-from spam_gui.core.params import DEFAULTS, RATIO_MODES
+from spam_gui.core.params import DEFAULTS, PRIOR_DEFAULTS, RATIO_MODES
 
 MAX_PROMPT_POINTS = 256
 MAX_COORD = 1_000_000
@@ -24,7 +24,9 @@ class Params:
     """Segmentation parameters of one image (the engine's parameters, visual attention).
 
     The defaults are the engine's (:data:`spam_gui.core.params.DEFAULTS`); ``va`` (visual
-    attention on or off) is the app's own switch.
+    attention on or off) is the app's own switch; ``coarseness`` is the built-in object
+    prior's (:data:`spam_gui.core.params.PRIOR_DEFAULTS`), used when the image's objects come
+    from it.
     """
 
     n_segments: int = DEFAULTS.n_segments
@@ -35,6 +37,7 @@ class Params:
     va: bool = False
     attention_ratio: float = DEFAULTS.attention_ratio
     ratio_mode: str = DEFAULTS.ratio_mode
+    coarseness: float = PRIOR_DEFAULTS.coarseness
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +77,7 @@ class Params:
             smoothing=min(max(self.smoothing, 0), 5),
             attention_ratio=min(max(self.attention_ratio, 0.01), 100.0),
             ratio_mode=self.ratio_mode if self.ratio_mode in RATIO_MODES else DEFAULTS.ratio_mode,
+            coarseness=min(max(self.coarseness, 0.0), 1.0),
         )
 
 
@@ -145,15 +149,23 @@ class DocState(str, Enum):
     ERROR = "error"
 
 
-def state_key(params: Params, ratios: dict[int, float], prompts: tuple[Prompt, ...]) -> str:
-    """A short hash of everything per-image that a segmentation depends on."""
-    text = json.dumps(
-        {
-            "p": params.to_dict(),
-            "r": sorted((int(k), round(float(v), 6)) for k, v in ratios.items()
-                        if abs(float(v) - 1.0) > 1e-9),
-            "q": [pr.to_json() for pr in prompts],
-        },
-        sort_keys=True,
-    )
+def state_key(params: Params, ratios: dict[int, float], prompts: tuple[Prompt, ...],
+              objects: str = "") -> str:
+    """A short hash of everything per-image that a segmentation depends on.
+
+    ``objects`` identifies the image's edited object map ("" when it has none): the sha256 of
+    its saved PNG (:func:`spam_gui.app.model.raster_store.raster_sha256`).
+    """
+    p = params.to_dict()
+    if p.get("coarseness") == PRIOR_DEFAULTS.coarseness:
+        del p["coarseness"]   # keys of the default stay what they were before coarseness existed
+    data: dict[str, Any] = {
+        "p": p,
+        "r": sorted((int(k), round(float(v), 6)) for k, v in ratios.items()
+                    if abs(float(v) - 1.0) > 1e-9),
+        "q": [pr.to_json() for pr in prompts],
+    }
+    if objects:
+        data["o"] = objects
+    text = json.dumps(data, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]

@@ -36,6 +36,26 @@ class RasterStoreError(SpamError):
     """A saved raster that cannot be used; the message names the file and the problem."""
 
 
+def encode_raster(array: np.ndarray) -> bytes:
+    """The PNG bytes a raster is saved as (16-bit grey); raises ValueError for a map that is not
+    (H, W) with values in 0..65535."""
+    arr = np.asarray(array)
+    if arr.ndim != 2:
+        raise ValueError(f"a raster is an (H, W) map, got shape {arr.shape}")
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 65535):
+        raise ValueError(f"raster values must lie in 0..65535, got {arr.min()}..{arr.max()}")
+    buf = io.BytesIO()
+    # Fast compression: this runs on autosave; the exported files use the usual level.
+    Image.fromarray(arr.astype(np.uint16)).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def raster_sha256(array: np.ndarray) -> str:
+    """The sha256 of the file :meth:`RasterStore.save` writes for ``array`` (what the state
+    file names), computed without writing it."""
+    return hashlib.sha256(encode_raster(array)).hexdigest()
+
+
 def raster_folder(state_path: str | Path) -> Path:
     """Where the rasters of the state file ``state_path`` live."""
     p = Path(state_path)
@@ -65,14 +85,7 @@ class RasterStore:
     def save(self, image_name: str, kind: str, array: np.ndarray) -> str:
         """Write an (H, W) map with values in 0..65535; returns the sha256 of the file."""
         arr = np.asarray(array)
-        if arr.ndim != 2:
-            raise ValueError(f"a raster is an (H, W) map, got shape {arr.shape}")
-        if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 65535):
-            raise ValueError(f"raster values must lie in 0..65535, got {arr.min()}..{arr.max()}")
-        buf = io.BytesIO()
-        # Fast compression: this runs on autosave; the exported files use the usual level.
-        Image.fromarray(arr.astype(np.uint16)).save(buf, format="PNG", compress_level=1)
-        data = buf.getvalue()
+        data = encode_raster(arr)
         atomic_write_bytes(self.path(image_name, kind), data)
         return hashlib.sha256(data).hexdigest()
 

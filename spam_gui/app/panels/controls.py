@@ -76,6 +76,24 @@ class ControlsPanel(QtWidgets.QWidget):
         f.addRow("Iterations:", self.n_iter)
         f.addRow("Smoothing:", self.smoothing)
         f.addRow("Ratio mode:", self.ratio_mode)
+        # the built-in prior's coarseness (this image; undoable like the other parameters)
+        self.coarseness = QtWidgets.QSlider(Qt.Orientation.Horizontal)
+        self.coarseness.setObjectName("coarseness")
+        self.coarseness.setRange(0, 100)
+        self.coarseness.setSingleStep(5)
+        self.coarseness.setPageStep(10)
+        self.coarseness_value = QtWidgets.QLabel()
+        self.coarseness_value.setMinimumWidth(self.fontMetrics().horizontalAdvance("0.00") + 4)
+        self.coarseness.valueChanged.connect(
+            lambda v: self.coarseness_value.setText(f"{v / 100:.2f}"))
+        co_row = QtWidgets.QHBoxLayout()
+        co_row.setContentsMargins(0, 0, 0, 0)
+        co_row.addWidget(self.coarseness, 1)
+        co_row.addWidget(self.coarseness_value)
+        self.coarseness_row = QtWidgets.QWidget()
+        self.coarseness_row.setLayout(co_row)
+        self.set_coarseness_applies(True, None)
+        f.addRow("Coarseness:", self.coarseness_row)
         self.default_btn = QtWidgets.QPushButton("Use as Default")
         self.default_btn.setObjectName("useAsDefault")
         self.default_btn.setToolTip("Make these parameters the default of every image not "
@@ -111,9 +129,14 @@ class ControlsPanel(QtWidgets.QWidget):
         self.encoder_file.setStyleSheet("color: palette(mid);")
         self.prior = QtWidgets.QComboBox()
         self.prior.setObjectName("prior_source")
-        self.prior.addItem("none (whole image)", "none")
+        self.prior.addItem("automatic", "auto")
         self.prior.addItem("folder of prior maps", "maps")
         self.prior.addItem("SAM checkpoint", "sam")
+        self.prior.addItem("built-in", "builtin")
+        self.prior.addItem("none (whole image)", "none")
+        self.prior.setToolTip("Where each image's objects come from; automatic takes a prior "
+                              "map when the image has one, else SAM when a checkpoint is set, "
+                              "else the built-in prior")
         self.prior_folder = QtWidgets.QLineEdit()
         self.prior_folder.setObjectName("prior_folder")
         self.prior_folder.setPlaceholderText("<image folder>/priors")
@@ -170,7 +193,7 @@ class ControlsPanel(QtWidgets.QWidget):
         lay.addWidget(self.recompute)
         lay.addStretch(1)
 
-        for w in (self.k, self.n_iter, self.smoothing):
+        for w in (self.k, self.n_iter, self.smoothing, self.coarseness):
             w.valueChanged.connect(self._changed)
         for w in (self.lambda_s, self.lambda_c, self.attention_ratio):
             w.valueChanged.connect(self._changed)
@@ -194,6 +217,7 @@ class ControlsPanel(QtWidgets.QWidget):
             smoothing=self.smoothing.value(),
             va=self.va.isChecked(), attention_ratio=round(self.attention_ratio.value(), 6),
             ratio_mode=self.ratio_mode.currentData() or "local",
+            coarseness=round(self.coarseness.value() / 100.0, 2),
         )
 
     def set_params(self, p: Params) -> None:
@@ -210,6 +234,8 @@ class ControlsPanel(QtWidgets.QWidget):
             self.attention_ratio.setValue(p.attention_ratio)
             i = self.ratio_mode.findData(p.ratio_mode)
             self.ratio_mode.setCurrentIndex(max(i, 0))
+            self.coarseness.setValue(int(round(p.coarseness * 100)))
+            self.coarseness_value.setText(f"{p.coarseness:.2f}")
         finally:
             self._loading = False
 
@@ -230,6 +256,14 @@ class ControlsPanel(QtWidgets.QWidget):
 
     def _emit_params(self) -> None:
         self.params_edited.emit(self.params())
+
+    def set_coarseness_applies(self, applies: bool, why: str | None) -> None:
+        """Show whether the coarseness acts on this image (its objects come from the built-in
+        prior) and, when it does not, why."""
+        tip = ("How coarse the built-in prior's objects are (this image; Ctrl+Z undoes; "
+               "Use as Default makes it everyone's)")
+        self.coarseness.setToolTip(tip if applies else f"{why}. {tip}")
+        self.coarseness_row.setEnabled(applies)
 
     # -- engine -----------------------------------------------------------------------------
     def set_sam_available(self, available: bool) -> None:

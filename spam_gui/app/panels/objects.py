@@ -55,6 +55,7 @@ class ObjectsPanel(QtWidgets.QWidget):
     ratio_edited = QtCore.Signal(int, float)
     object_selected = QtCore.Signal(int)
     reset_all = QtCore.Signal()
+    merge_requested = QtCore.Signal()
 
     COLS = ("Object", "Area", "Ratio", "K_o", "SP", "Salient")
 
@@ -65,7 +66,8 @@ class ObjectsPanel(QtWidgets.QWidget):
         self.table.setHorizontalHeaderLabels(self.COLS)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        # several objects can be selected (Ctrl / Shift+click) to merge them
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.DoubleClicked
                                    | QtWidgets.QAbstractItemView.EditTrigger.EditKeyPressed
                                    | QtWidgets.QAbstractItemView.EditTrigger.AnyKeyPressed)
@@ -83,6 +85,16 @@ class ObjectsPanel(QtWidgets.QWidget):
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.summary = QtWidgets.QLabel("No image")
         self.summary.setWordWrap(True)
+        self.source = QtWidgets.QLabel()
+        self.source.setObjectName("objectsSource")
+        self.source.setWordWrap(True)
+        self.source.setToolTip("Where this image's objects come from (Controls → Engine → "
+                               "Prior; the object tools edit them)")
+        self.merge_btn = QtWidgets.QPushButton("Merge")
+        self.merge_btn.setObjectName("mergeObjects")
+        self.merge_btn.setToolTip("Merge the selected objects into one (Shift+M); select with "
+                                  "Ctrl+click here or on the image")
+        self.merge_btn.clicked.connect(self.merge_requested)
         self.double_btn = QtWidgets.QPushButton("×2")
         self.half_btn = QtWidgets.QPushButton("×½")
         self.reset_btn = QtWidgets.QPushButton("Reset")
@@ -101,9 +113,14 @@ class ObjectsPanel(QtWidgets.QWidget):
             row.addWidget(b)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.source)
         lay.addWidget(self.summary)
         lay.addWidget(self.table, 1)
         lay.addLayout(row)
+        row2 = QtWidgets.QHBoxLayout()
+        row2.addWidget(self.merge_btn)
+        row2.addStretch(1)
+        lay.addLayout(row2)
         self._rows: dict[int, int] = {}
         self._ratios: dict[int, float] = {}
         self._shown: dict[int, tuple] = {}
@@ -235,6 +252,30 @@ class ObjectsPanel(QtWidgets.QWidget):
             return 0
         it = self.table.item(rows[0].row(), 0)
         return int(it.data(Qt.ItemDataRole.UserRole)) if it is not None else 0
+
+    def selected_objects(self) -> list[int]:
+        """The ids of every selected object, in table order."""
+        model = self.table.selectionModel()
+        out = []
+        for idx in sorted(model.selectedRows() if model else [], key=lambda i: i.row()):
+            it = self.table.item(idx.row(), 0)
+            if it is not None:
+                out.append(int(it.data(Qt.ItemDataRole.UserRole)))
+        return out
+
+    def toggle_object(self, object_id: int) -> None:
+        """Add an object to the selection, or take it out (Ctrl+click on the image)."""
+        r = self._rows.get(int(object_id))
+        if r is None:
+            return
+        flag = QtCore.QItemSelectionModel.SelectionFlag
+        self.table.selectionModel().select(
+            self.table.model().index(r, 0), flag.Toggle | flag.Rows)
+        self.table.scrollToItem(self.table.item(r, 0))
+
+    def set_source(self, text: str) -> None:
+        """Say where the objects come from (the prior source, or edited by hand)."""
+        self.source.setText(text)
 
     def select_object(self, object_id: int) -> None:
         r = self._rows.get(int(object_id))

@@ -7,11 +7,12 @@ tool (paint, object editing) is one new module with a :class:`Tool` subclass, re
 """
 
 from spam_gui.app.tools.base import Tool
+from spam_gui.app.tools.edit_objects import OBJECT_TOOLS
 from spam_gui.app.tools.inspect import InspectTool
 from spam_gui.app.tools.paint import PaintTool
 from spam_gui.app.tools.sam_prompt import SamPromptTool
 from spam_gui.app.tools.scale import ScaleTool
 
-TOOLS: tuple[type[Tool], ...] = (ScaleTool, SamPromptTool, InspectTool, PaintTool)
+TOOLS: tuple[type[Tool], ...] = (ScaleTool, SamPromptTool, InspectTool, PaintTool, *OBJECT_TOOLS)
 
 __all__ = ["InspectTool", "PaintTool", "SamPromptTool", "ScaleTool", "TOOLS", "Tool"]

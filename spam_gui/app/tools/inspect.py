@@ -10,6 +10,9 @@ class InspectTool(Tool):
     hint = "Inspect: click selects an object"
 
     def click(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
+        if mods & Qt.KeyboardModifier.ControlModifier:   # select objects (to merge them)
+            self.w.objects_edit.toggle_select(x, y)
+            return
         oid = self.w.edits.object_at(x, y)
         if oid > 0:
             self.w.objects_panel.select_object(oid)

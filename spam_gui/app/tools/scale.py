@@ -12,6 +12,9 @@ class ScaleTool(Tool):
 
     def click(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
         w = self.w
+        if mods & Qt.KeyboardModifier.ControlModifier:   # select objects (to merge them)
+            w.objects_edit.toggle_select(x, y)
+            return
         oid = w.edits.object_at(x, y)
         if oid <= 0 or w.doc is None or w.view.displayed is None:
             return

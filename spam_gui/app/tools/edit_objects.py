@@ -1,0 +1,389 @@
+"""Object editing: merge the selected objects, split one with a stroke, draw a new one, erase to
+uncertain — each one undo step on the image's stack.
+
+The edited object map is the image's ``"objects"`` raster (:meth:`ImageDoc.set_raster`): it is
+autosaved with the folder's state, restored when the folder is opened again, used as the
+image's prior from then on (instead of the prior source) and exported as ``<stem>_objects.png``.
+An edit re-clusters only the objects it touched (:func:`spam_gui.core.object_edits.
+resegment_objects`, in the interactive worker); every other superpixel keeps its pixels.
+
+:class:`ObjectEditor` is the window's shared part (the current object map, the undo command,
+the incremental job and its result, the selection, the "objects from" label); the tools are
+small :class:`~spam_gui.app.tools.base.Tool` subclasses over it:
+
+- :class:`SplitTool` (K): a stroke drawn across an object cuts it into its connected parts;
+- :class:`DrawObjectTool` (W): a lasso (Shift: a brush) draws a new object, whose pixels leave
+  the objects they were in; the right button erases;
+- :class:`EraseObjectTool` (U): a lasso (Shift: a brush) makes pixels uncertain (0).
+
+Merge (Shift+M) acts on the objects selected in the Objects panel or Ctrl+clicked on the
+canvas (in any tool).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from spam_gui.app.document import ImageDoc
+from spam_gui.app.pipeline import EngineConfig, Outcome, Pipeline, next_request_id
+from spam_gui.app.qt import QtGui
+from spam_gui.app.tools.base import Qt, Tool
+from spam_gui.app.worker import Job, JobThread
+from spam_gui.core.object_edits import (ObjectEdit, ObjectEditError, carry_ratios,
+                                        erase_objects, merge_objects, paint_object,
+                                        split_object, stroke_mask)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spam_gui.app.main_window import MainWindow
+    from spam_gui.app.overlays import OverlayStyle
+
+DEFAULT_BRUSH_RADIUS = 6
+SOURCE_TITLES = {"builtin": "built-in prior", "label map": "prior map", "sam": "SAM",
+                 "edited": "edited objects", "none": "none", "automatic": "automatic"}
+
+
+# ----------------------------------------------------------------------------- job, command
+
+
+@dataclass
+class ObjectEditJob(Job):
+    """Re-cluster the objects an edit changed, from the displayed outcome."""
+
+    base: Outcome | None = None
+    objects: np.ndarray | None = None
+    ratios: dict[int, float] = field(default_factory=dict)
+    key: str = ""
+    config: EngineConfig = EngineConfig()
+    style: "OverlayStyle | None" = None
+
+    def run(self, pipeline: Pipeline, emit: JobThread) -> Outcome:
+        assert self.base is not None and self.objects is not None
+        return pipeline.edit_objects(self.base, self.objects, self.ratios, self.key,
+                                     self.config, self.style)
+
+
+class EditObjectsCommand(QtGui.QUndoCommand):
+    """One object edit: the image's object map, its ratios (carried over) and prompts (the
+    prompt objects are part of the edited map from then on)."""
+
+    def __init__(self, doc: ImageDoc, edit: ObjectEdit, ratios: dict[int, float]) -> None:
+        super().__init__(edit.description or "edit objects")
+        self.doc = doc
+        self.old = doc.rasters.get("objects")
+        self.new = edit.objects
+        self.old_ratios, self.new_ratios = dict(doc.ratios), dict(ratios)
+        self.old_prompts = doc.prompts
+
+    def redo(self) -> None:
+        self.doc.ratios = dict(self.new_ratios)
+        self.doc.prompts = ()
+        self.doc.set_raster("objects", self.new)     # one change signal, after the rest
+
+    def undo(self) -> None:
+        self.doc.ratios = dict(self.old_ratios)
+        self.doc.prompts = self.old_prompts
+        self.doc.set_raster("objects", self.old)
+
+
+# ----------------------------------------------------------------------------- the editor
+
+
+class ObjectEditor:
+    """The window's object editing, shared by the tools (see the module docstring)."""
+
+    def __init__(self, window: "MainWindow") -> None:
+        self.w = window
+        self.brush_radius = DEFAULT_BRUSH_RADIUS
+        self.request = 0
+        self._select_after = 0
+
+    def attach(self) -> None:
+        """Connect to the window's widgets (once they exist)."""
+        self.w.displayed_changed.connect(self.on_displayed)
+        self.w.objects_panel.merge_requested.connect(self.merge_selected)
+        self.w.objects_panel.table.itemSelectionChanged.connect(self._highlight_selection)
+
+    # -- the map --------------------------------------------------------------------------
+    def objects_source(self, row: int) -> Callable[[tuple[int, int]], np.ndarray | None] | None:
+        """For jobs: the edited object map of image ``row`` for its shape (loaded from the
+        folder's state when it is not in memory yet), or None when it has none."""
+        s = self.w.session
+        if s is None or not (0 <= row < len(s)) or not s.has_doc(row):
+            return None
+        doc = s.doc(row)
+        if not doc.has_raster("objects"):
+            return None
+        arr = doc.rasters.get("objects")
+        if arr is not None:
+            return lambda shape, a=arr: a if tuple(a.shape) == tuple(shape) else None
+        return lambda shape, s=s, row=row: s.raster(row, "objects", shape)
+
+    def current(self) -> Outcome | None:
+        """The displayed outcome if it is the current image's state (edits start from it)."""
+        o = self.w.view.displayed
+        doc = self.w.doc
+        if o is None or doc is None or o.path != doc.path or o.key != self.w.current_key():
+            return None
+        return o
+
+    def same_objects(self, o: Outcome, doc: ImageDoc) -> bool:
+        """Whether outcome ``o`` was made with the object map ``doc`` has (edited or not)."""
+        arr = doc.rasters.get("objects")
+        edited = o.prior_info.get("source") == "edited"
+        if arr is None:
+            return not edited and not doc.has_raster("objects")
+        return edited and arr.shape == o.result.objects.shape and np.array_equal(
+            arr, o.result.objects)
+
+    def apply(self, make: Callable[[np.ndarray], ObjectEdit]) -> bool:
+        """Make an edit of the current object map (one undo step); False when refused."""
+        doc = self.w.doc
+        o = self.current()
+        if doc is None:
+            return False
+        if o is None:
+            self.not_ready()
+            return False
+        try:
+            edit = make(np.asarray(o.result.objects))
+        except ObjectEditError as exc:
+            self.w.report_error(str(exc))
+            return False
+        if np.array_equal(edit.objects, o.result.objects):
+            return False
+        ratios = carry_ratios(doc.ratios, edit)
+        doc.undo_stack.push(EditObjectsCommand(doc, edit, ratios))
+        return True
+
+    def not_ready(self) -> None:
+        self.w.report_error("Wait until this image is shown, then edit its objects")
+
+    # -- merge and selection ----------------------------------------------------------------
+    def merge_selected(self) -> None:
+        ids = self.w.objects_panel.selected_objects()
+        if len(ids) < 2:
+            self.w.report_error("Select two or more objects to merge (Ctrl+click them on the "
+                                "image or in the Objects list), then Merge (Shift+M)")
+            return
+        keep: list[int] = []
+
+        def make(objects: np.ndarray) -> ObjectEdit:
+            e = merge_objects(objects, ids)
+            keep.extend(sorted(e.changed))
+            return e
+
+        if self.apply(make) and keep:
+            self._select_after = keep[0]
+
+    def toggle_select(self, x: int, y: int) -> None:
+        """Ctrl+click: add the object under (x, y) to the selection, or take it out."""
+        oid = self.w.edits.object_at(x, y)
+        if oid > 0:
+            self.w.objects_panel.toggle_object(oid)
+
+    def _highlight_selection(self) -> None:
+        o = self.w.view.displayed
+        ids = self.w.objects_panel.selected_objects()
+        if o is None or len(ids) < 2:
+            return   # one object: the window's own highlight
+        self.w.canvas.set_highlight(np.isin(o.result.objects, ids))
+
+    # -- display ----------------------------------------------------------------------------
+    def refresh(self, doc: ImageDoc, key: str) -> bool:
+        """Show ``doc``'s edited objects by re-clustering only what changed from the view
+        (an edit, its undo or redo); False when this does not apply (then a full job runs)."""
+        d = self.w.view.displayed
+        arr = doc.rasters.get("objects")
+        if (arr is None or doc.prompts or d is None or d.path != doc.path or d.layers is None
+                or d.params != doc.params or d.key.split(":")[-1] != key.split(":")[-1]
+                or tuple(arr.shape) != tuple(d.result.objects.shape)):
+            return False
+        view = self.w.view
+        view.display_request = rid = next_request_id()
+        self.request = rid
+        self.w.fg.submit(ObjectEditJob(
+            rid, priority=0, group="show", row=self.w.row, base=d, objects=arr,
+            ratios=dict(doc.ratios), key=key, config=self.w.config, style=self.w.style_))
+        view.update_busy()
+        return True
+
+    def on_result(self, job: Any, o: Outcome) -> None:
+        view = self.w.view
+        view.outcomes.put((str(o.path), o.key), o)
+        if job.request_id == view.display_request and job.row == self.w.row \
+                and o.key == self.w.current_key():
+            view.display(o)
+            sel = self._select_after
+            if sel:
+                self.w.objects_panel.select_object(sel)
+                self._select_after = 0
+            t = o.result.timings.get("resegment")
+            if t is not None:
+                self.w.set_status(f"{o.path.name}: {o.result.n_superpixels} superpixels, "
+                                  f"{len(o.result.objects_info)} objects · {o.prior_note} · "
+                                  f"re-clustered the edited objects in {t * 1000:.0f} ms")
+
+    def on_failed(self, job: Any, message: str, details: str) -> None:
+        self.w.report_error(message, details)
+        if job.request_id == self.w.view.display_request:
+            self.w.view.displayed = None
+            self.w.view.refresh()
+
+    def on_displayed(self) -> None:
+        """Say where the objects of the image come from (Objects panel, Controls)."""
+        o = self.w.view.displayed
+        if o is None:
+            return
+        src = str(o.prior_info.get("source", "none"))
+        title = SOURCE_TITLES.get(src, src)
+        n = len(o.result.objects_info)
+        if src == "builtin":
+            text = f"Objects: {title}, coarseness {o.params.coarseness:.2f} · {n} objects"
+        elif src == "label map":
+            text = f"Objects: {title} {o.prior_info.get('file', '')} · {n} objects"
+        elif src == "edited":
+            text = f"Objects: edited by hand · {n} objects"
+        elif src in ("none", "automatic"):
+            text = "Objects: none (the whole image is one object)"
+            if o.prior_info.get("missing_map"):
+                text = "Objects: no prior map for this image (whole image one object)"
+        else:
+            variant = o.prior_info.get("checkpoint", {}).get("variant", "")
+            text = f"Objects: {' '.join((title, variant)).strip()} · {n} objects"
+        self.w.objects_panel.set_source(text)
+        self.w.controls.set_coarseness_applies(
+            src == "builtin", None if src == "builtin" else
+            "The coarseness sets the built-in prior's objects; this image's objects come from "
+            f"{title}")
+
+
+# ----------------------------------------------------------------------------- the tools
+
+
+class _StrokeTool(Tool):
+    """A tool that draws: a plain click selects the object (Ctrl+click: adds it to the
+    selection), a drag draws a path (a lasso, or with Shift a brush of the editor's radius)."""
+
+    strokes = True
+    brush_capable = True
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.points: list[tuple[int, int]] = []
+        self.brush = False
+        self.button = Qt.MouseButton.NoButton
+
+    @property
+    def editor(self) -> ObjectEditor:
+        return self.w.objects_edit
+
+    def unavailable(self) -> str | None:
+        return None if self.w.session is not None else "Open a folder first"
+
+    def deactivate(self) -> None:
+        self._clear()
+
+    def press(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
+        self.points = [(x, y)]
+        self.button = button
+        self.mods = mods
+        self.brush = self.brush_capable and bool(mods & Qt.KeyboardModifier.ShiftModifier)
+        self.w.canvas.set_brush_radius(self.editor.brush_radius if self.brush else 0)
+
+    def drag(self, x: int, y: int) -> None:
+        if not self.points or self.points[-1] != (x, y):
+            self.points.append((x, y))
+        self.w.canvas.set_stroke_path(self.points, closed=self.closed(),
+                                      color=self.color())
+
+    def release(self, x: int, y: int, moved: bool) -> None:
+        points, button, mods = self.points, self.button, getattr(self, "mods", None)
+        self._clear()
+        if not moved:
+            if mods is not None and mods & Qt.KeyboardModifier.ControlModifier:
+                self.editor.toggle_select(x, y)
+            else:
+                oid = self.w.edits.object_at(x, y)
+                self.w.objects_panel.select_object(oid)
+            return
+        if (x, y) != points[-1]:
+            points.append((x, y))
+        o = self.editor.current()
+        if o is None:
+            self.editor.not_ready()
+            return
+        h, w = o.result.objects.shape
+        radius = self.editor.brush_radius if self.brush else self.line_radius()
+        mask = stroke_mask((h, w), points, radius=radius, closed=self.closed())
+        self.finish(mask, button)
+
+    def _clear(self) -> None:
+        self.points = []
+        self.w.canvas.set_stroke_path(None)
+        self.w.canvas.set_brush_radius(0)
+
+    def cancel(self) -> bool:
+        if not self.points:
+            return False
+        self._clear()
+        return True
+
+    # -- what a subclass says ---------------------------------------------------------------
+    def closed(self) -> bool:
+        return not self.brush
+
+    def line_radius(self) -> int:
+        return 0
+
+    def color(self) -> QtGui.QColor:
+        return QtGui.QColor(255, 220, 0)
+
+    def finish(self, mask: np.ndarray, button: Qt.MouseButton) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+class SplitTool(_StrokeTool):
+    name = "split"
+    hint = "Split: draw a line across an object to cut it into its parts; Ctrl+click selects"
+    brush_capable = False
+
+    def closed(self) -> bool:
+        return False
+
+    def line_radius(self) -> int:
+        return 1
+
+    def color(self) -> QtGui.QColor:
+        return QtGui.QColor(255, 80, 80)
+
+    def finish(self, mask: np.ndarray, button: Qt.MouseButton) -> None:
+        self.editor.apply(lambda objects: split_object(objects, mask))
+
+
+class DrawObjectTool(_StrokeTool):
+    name = "draw_object"
+    hint = ("Draw object: drag a lasso around it (Shift: brush); right button erases to "
+            "uncertain; Ctrl+click selects")
+
+    def finish(self, mask: np.ndarray, button: Qt.MouseButton) -> None:
+        if button == Qt.MouseButton.RightButton:
+            self.editor.apply(lambda objects: erase_objects(objects, mask))
+        else:
+            self.editor.apply(lambda objects: paint_object(objects, mask))
+
+
+class EraseObjectTool(_StrokeTool):
+    name = "erase_object"
+    hint = "Erase objects: drag a lasso (Shift: brush) to make pixels uncertain; Ctrl+click selects"
+
+    def color(self) -> QtGui.QColor:
+        return QtGui.QColor(200, 200, 200)
+
+    def finish(self, mask: np.ndarray, button: Qt.MouseButton) -> None:
+        self.editor.apply(lambda objects: erase_objects(objects, mask))
+
+
+OBJECT_TOOLS: tuple[type[Tool], ...] = (SplitTool, DrawObjectTool, EraseObjectTool)
