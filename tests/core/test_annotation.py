@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import spam_gui.core.annotation as annotation_module
+import spam_gui.core.annotation.paint as paint_module
 from spam_gui.core.annotation import (
     CLASS_PALETTE,
     CLASSES_FILE,
@@ -331,12 +331,12 @@ def test_paint_undo_redo_round_trip(strokes, dense):
     """Every stroke's patch undoes and redoes it exactly, in any number of strokes; the counts
     and the one-class-per-instance rule hold throughout. ``dense``: superpixels painted by
     boolean masks on their box (the path of large fills) rather than by pixel indices."""
-    saved = annotation_module._DENSE_MIN
-    annotation_module._DENSE_MIN = 1 if dense else saved
+    saved = paint_module._DENSE_MIN
+    paint_module._DENSE_MIN = 1 if dense else saved
     try:
         _round_trip(strokes)
     finally:
-        annotation_module._DENSE_MIN = saved
+        paint_module._DENSE_MIN = saved
 
 
 def _round_trip(strokes) -> None:

@@ -1,0 +1,327 @@
+"""Classes: :class:`LabelClass`, the immutable :class:`ClassList`, ``classes.json`` and
+labelme's ``labels.txt``."""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from spam_gui.core.errors import SpamError
+from spam_gui.core.image_io import commit_staged, stage_bytes
+
+__all__ = ["CLASSES_FILE", "CLASS_PALETTE", "MAX_ID", "AnnotationError", "ClassList",
+           "LabelClass", "color_table", "encode_classes", "read_classes", "read_labels_txt",
+           "write_classes"]
+
+CLASSES_FILE = "classes.json"
+"""The class list's file name, in the annotation folder."""
+MAX_ID = 65535
+"""The largest class or instance id (the maps are 16-bit)."""
+
+CLASS_PALETTE: tuple[str, ...] = (
+    "#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
+    "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3",
+    "#808000", "#ffd8b1", "#000075", "#808080",
+)
+"""The colours given to new classes, in order: 20 distinct colours (Trubetskoy's list); past
+them, colours spread around the hue circle by the golden ratio."""
+
+_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+_LABELME_SKIP = ("__ignore__", "_background_")
+
+
+class AnnotationError(SpamError):
+    """A class list or annotation file that cannot be used; the message names the file."""
+
+
+def _check_color(color: object, where: str) -> str:
+    if not isinstance(color, str) or not _COLOR_RE.match(color):
+        raise AnnotationError(f"{where}: colour {color!r} is not of the form '#rrggbb'")
+    return color.lower()
+
+
+def _check_name(name: object, where: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise AnnotationError(f"{where}: a class name must be a non-empty text")
+    name = name.strip()
+    if any(ch in name for ch in "\r\n\t"):
+        raise AnnotationError(f"{where}: class name {name!r} holds a line break or tab")
+    return name
+
+
+def _check_id(cid: object, where: str) -> int:
+    if isinstance(cid, bool) or not isinstance(cid, (int, np.integer)) or not 1 <= int(cid) <= MAX_ID:
+        raise AnnotationError(f"{where}: class id {cid!r} must be a whole number from 1 to {MAX_ID}")
+    return int(cid)
+
+
+def _palette_color(n: int) -> str:
+    """The ``n``-th colour (0-based) of the automatic colours."""
+    if n < len(CLASS_PALETTE):
+        return CLASS_PALETTE[n]
+    hue = ((n - len(CLASS_PALETTE)) * 0.618033988749895 + 0.11) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.65 + 0.3 * ((n // 7) % 2), 0.9 - 0.25 * ((n // 3) % 2))
+    return "#{:02x}{:02x}{:02x}".format(round(r * 255), round(g * 255), round(b * 255))
+
+
+@dataclass(frozen=True)
+class LabelClass:
+    """One class: its id (1..65535, the value in the class map), name and colour ``#rrggbb``."""
+
+    id: int
+    name: str
+    color: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", _check_id(self.id, "class"))
+        object.__setattr__(self, "name", _check_name(self.name, f"class {self.id}"))
+        object.__setattr__(self, "color", _check_color(self.color, f"class {self.name!r}"))
+
+    @property
+    def rgb(self) -> tuple[int, int, int]:
+        """The colour as ``(r, g, b)`` in 0..255."""
+        c = self.color
+        return int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"id": ..., "name": ..., "color": "#rrggbb"}``."""
+        return {"id": self.id, "name": self.name, "color": self.color}
+
+
+@dataclass(frozen=True)
+class ClassList:
+    """The classes of a folder, in display order; immutable (every edit returns a new list).
+
+    Ids are unique (1..65535), names unique (compared exactly, surrounding blanks removed).
+    Editing methods raise :class:`KeyError` for an unknown id and :class:`AnnotationError` for
+    a name or colour that cannot be used (empty, taken, not ``#rrggbb``).
+    """
+
+    classes: tuple[LabelClass, ...] = ()
+    _by_id: dict[int, LabelClass] = field(default_factory=dict, init=False, repr=False,
+                                          compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classes", tuple(self.classes))
+        by_id: dict[int, LabelClass] = {}
+        names: set[str] = set()
+        for c in self.classes:
+            if not isinstance(c, LabelClass):
+                raise TypeError(f"expected LabelClass, got {type(c).__name__}")
+            if c.id in by_id:
+                raise AnnotationError(f"class id {c.id} is used twice ({by_id[c.id].name!r} and "
+                                      f"{c.name!r})")
+            if c.name in names:
+                raise AnnotationError(f"class name {c.name!r} is used twice")
+            by_id[c.id] = c
+            names.add(c.name)
+        object.__setattr__(self, "_by_id", by_id)
+
+    # -- reading
+    def __iter__(self) -> Iterator[LabelClass]:
+        return iter(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def __contains__(self, class_id: object) -> bool:
+        return class_id in self._by_id
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        """The ids, in display order."""
+        return tuple(c.id for c in self.classes)
+
+    @property
+    def max_id(self) -> int:
+        """The largest id (0 for an empty list)."""
+        return max(self._by_id, default=0)
+
+    def by_id(self, class_id: int) -> LabelClass | None:
+        """The class of this id, or None."""
+        return self._by_id.get(int(class_id))
+
+    def by_name(self, name: str) -> LabelClass | None:
+        """The class of this name (surrounding blanks ignored), or None."""
+        name = name.strip()
+        return next((c for c in self.classes if c.name == name), None)
+
+    def index_of(self, class_id: int) -> int:
+        """The display position of a class; :class:`KeyError` for an unknown id."""
+        for i, c in enumerate(self.classes):
+            if c.id == class_id:
+                return i
+        raise KeyError(class_id)
+
+    def next_color(self) -> str:
+        """The colour :meth:`add` gives a class when none is named: the first palette colour
+        no class uses."""
+        used = {c.color for c in self.classes}
+        n = 0
+        while _palette_color(n) in used:
+            n += 1
+        return _palette_color(n)
+
+    # -- editing (each returns a new list)
+    def add(self, name: str, color: str | None = None, class_id: int | None = None) -> ClassList:
+        """A list with a new class at the end: id ``max + 1`` (or ``class_id``), colour
+        ``color`` or :meth:`next_color`. The new class is ``result.classes[-1]``."""
+        name = _check_name(name, "new class")
+        if self.by_name(name) is not None:
+            raise AnnotationError(f"a class named {name!r} exists already")
+        cid = self.max_id + 1 if class_id is None else _check_id(class_id, "new class")
+        if cid > MAX_ID:
+            raise AnnotationError(f"no class id left (ids go up to {MAX_ID})")
+        if cid in self._by_id:
+            raise AnnotationError(f"class id {cid} is used already by {self._by_id[cid].name!r}")
+        col = self.next_color() if color is None else _check_color(color, f"class {name!r}")
+        return ClassList(self.classes + (LabelClass(cid, name, col),))
+
+    def _replaced(self, class_id: int, new: LabelClass) -> ClassList:
+        i = self.index_of(class_id)
+        return ClassList(self.classes[:i] + (new,) + self.classes[i + 1:])
+
+    def rename(self, class_id: int, name: str) -> ClassList:
+        """A list where class ``class_id`` is called ``name``."""
+        old = self.classes[self.index_of(class_id)]
+        name = _check_name(name, f"class {class_id}")
+        other = self.by_name(name)
+        if other is not None and other.id != class_id:
+            raise AnnotationError(f"a class named {name!r} exists already")
+        return self._replaced(class_id, replace(old, name=name))
+
+    def recolor(self, class_id: int, color: str) -> ClassList:
+        """A list where class ``class_id`` has colour ``color`` (``#rrggbb``)."""
+        old = self.classes[self.index_of(class_id)]
+        return self._replaced(class_id, replace(old, color=_check_color(color, f"class {old.name!r}")))
+
+    def move(self, class_id: int, new_index: int) -> ClassList:
+        """A list where class ``class_id`` is at display position ``new_index`` (clamped to
+        the list; ids do not change)."""
+        i = self.index_of(class_id)
+        rest = list(self.classes[:i] + self.classes[i + 1:])
+        j = min(max(int(new_index), 0), len(rest))
+        rest.insert(j, self.classes[i])
+        return ClassList(tuple(rest))
+
+    def remove(self, class_id: int) -> ClassList:
+        """A list without class ``class_id`` (the pixels using it: :func:`remove_class`)."""
+        i = self.index_of(class_id)
+        return ClassList(self.classes[:i] + self.classes[i + 1:])
+
+    # -- files
+    def to_json(self) -> dict[str, Any]:
+        """``{"classes": [{"id": 1, "name": "sky", "color": "#87ceeb"}, ...]}``."""
+        return {"classes": [c.to_json() for c in self.classes]}
+
+    @classmethod
+    def from_json(cls, data: object, source: str | os.PathLike[str] = "classes") -> ClassList:
+        """Validate a parsed ``classes.json``; :class:`AnnotationError` naming ``source`` and the
+        entry at fault (not a list, a missing key, an id out of 1..65535 or used twice, an
+        empty or repeated name, a colour not ``#rrggbb``)."""
+        src = str(source)
+        if not isinstance(data, dict) or not isinstance(data.get("classes"), list):
+            raise AnnotationError(f"{src}: expected an object with a list 'classes' "
+                                  '({"classes": [{"id": 1, "name": ..., "color": "#rrggbb"}]})')
+        out: list[LabelClass] = []
+        ids: dict[int, str] = {}
+        names: set[str] = set()
+        for n, entry in enumerate(data["classes"], start=1):
+            where = f"{src}: class entry {n}"
+            if not isinstance(entry, dict):
+                raise AnnotationError(f"{where} is not an object")
+            missing = [k for k in ("id", "name", "color") if k not in entry]
+            if missing:
+                raise AnnotationError(f"{where} has no {', '.join(repr(k) for k in missing)}")
+            cid = _check_id(entry["id"], where)
+            name = _check_name(entry["name"], where)
+            color = _check_color(entry["color"], where)
+            if cid in ids:
+                raise AnnotationError(f"{where}: id {cid} is used twice ({ids[cid]!r} and {name!r})")
+            if name in names:
+                raise AnnotationError(f"{where}: name {name!r} is used twice")
+            ids[cid] = name
+            names.add(name)
+            out.append(LabelClass(cid, name, color))
+        return cls(tuple(out))
+
+    @classmethod
+    def from_names(cls, names: Iterable[str]) -> ClassList:
+        """Classes 1, 2, ... with these names and the automatic colours."""
+        out = cls()
+        for name in names:
+            out = out.add(name)
+        return out
+
+
+def color_table(classes: ClassList, size: int | None = None) -> np.ndarray:
+    """Colours indexed by class id: ``(size, 3)`` uint8 (``size`` defaults to ``max_id + 1``),
+    black for 0 and for ids no class has; for the overlay and the palette PNG."""
+    n = classes.max_id + 1 if size is None else int(size)
+    table = np.zeros((max(n, 1), 3), np.uint8)
+    for c in classes:
+        if c.id < n:
+            table[c.id] = c.rgb
+    return table
+
+
+def _read_text(path: Path, what: str) -> str:
+    if not path.is_file():
+        raise AnnotationError(f"{path}: no such {what} file")
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AnnotationError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise AnnotationError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def read_classes(path: str | os.PathLike[str]) -> ClassList:
+    """Read a ``classes.json``; :class:`AnnotationError` naming the file when it is missing,
+    not valid JSON (with the line and column) or not a valid class list."""
+    p = Path(path)
+    text = _read_text(p, "class list")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AnnotationError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                              f"{exc.msg})") from None
+    return ClassList.from_json(data, p)
+
+
+def encode_classes(classes: ClassList) -> bytes:
+    """The bytes of ``classes.json`` (indented UTF-8 JSON)."""
+    return (json.dumps(classes.to_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def write_classes(path: str | os.PathLike[str], classes: ClassList) -> Path:
+    """Write ``classes.json`` atomically."""
+    p = Path(path)
+    return commit_staged(stage_bytes(p, encode_classes(classes)), p)
+
+
+def read_labels_txt(path: str | os.PathLike[str]) -> ClassList:
+    """Read labelme's ``--labels`` file (one class name a line) as classes 1, 2, ... in order,
+    with the automatic colours. Blank lines and labelme's ``__ignore__`` / ``_background_``
+    are skipped; a name given twice raises :class:`AnnotationError` naming the file and line."""
+    p = Path(path)
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for n, line in enumerate(_read_text(p, "labels").splitlines(), start=1):
+        name = line.strip()
+        if not name or name in _LABELME_SKIP:
+            continue
+        if name in seen:
+            raise AnnotationError(f"{p}: line {n}: class {name!r} is already on line {seen[name]}")
+        seen[name] = n
+        names.append(name)
+    if not names:
+        raise AnnotationError(f"{p}: names no class")
+    return ClassList.from_names(names)
