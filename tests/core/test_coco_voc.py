@@ -116,6 +116,36 @@ def _plain_runs(mask: np.ndarray) -> list[int]:
     return runs + [n]
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # pycocotools
+@settings(max_examples=60, deadline=None)
+@given(inst=arrays(np.uint16, st.tuples(st.integers(1, 12), st.integers(1, 12)),
+                   elements=st.integers(0, 5)),
+       loose=st.data())
+def test_any_annotation_survives_coco(inst, loose):
+    """Random class and instance maps (one class per instance) -> COCO entries -> pycocotools
+    decoding and our reader give both maps back exactly."""
+    from spam_gui.core.formats.coco import CocoDataset, CocoImage, annotation_entries
+
+    free = loose.draw(arrays(np.uint16, inst.shape, elements=st.integers(0, 3)))
+    cls = np.where(inst > 0, 1 + inst % 3, free).astype(np.uint16)
+    inst = np.where(cls > 0, inst, 0).astype(np.uint16)
+    ann = Annotation(cls, inst)
+    entries = annotation_entries(ann, 7, 1)
+    h, w = inst.shape
+    got_c, got_i = np.zeros_like(cls), np.zeros_like(inst)
+    for e in entries:
+        m = mu.decode({"size": e["segmentation"]["size"],
+                       "counts": e["segmentation"]["counts"].encode()}).astype(bool)
+        assert not got_c[m].any() and e["area"] == int(m.sum()) > 0
+        got_c[m] = e["category_id"]
+        got_i[m] = e.get("instance_id", 0)
+        assert e["iscrowd"] == (0 if "instance_id" in e else 1)
+    assert np.array_equal(got_c, cls) and np.array_equal(got_i, inst)
+    ds = CocoDataset(Path("x.json"), ClassList.from_names(["a", "b", "c"]),
+                     [CocoImage(7, "x.png", h, w, entries)])
+    assert ds.annotation(ds.images[0]) == ann
+
+
 def test_segmentation_forms_and_bad_ones():
     mask = np.zeros((6, 8), bool)
     mask[1:4, 2:7] = True
