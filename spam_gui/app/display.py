@@ -372,7 +372,8 @@ class DisplayController:
 
     def update_busy(self) -> None:
         jobs = [j for j in self.w.fg.pending() + self.w.bg.pending()
-                if not (isinstance(j, SegmentJob) and j.purpose == "precompute")]
+                if not (isinstance(j, SegmentJob) and j.purpose == "precompute")
+                and not getattr(j, "quiet", False)]   # quiet: the folder's SAM priors
         busy = bool(jobs)
         if busy and not self.w.progress.isVisible():
             self.w.progress.setRange(0, 0)       # indeterminate until a job reports progress

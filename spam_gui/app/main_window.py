@@ -33,6 +33,7 @@ from spam_gui.app.settings import Settings
 from spam_gui.app.pipeline import (EngineConfig, Outcome, Pipeline, next_request_id,
                                    outcome_key)
 from spam_gui.app.tools import TOOLS, Tool
+from spam_gui.app.sam_folder import SamFolderPrecompute
 from spam_gui.app.tools.edit_objects import ObjectEditor
 from spam_gui.app.worker import (JobThread, WarmupJob)
 from spam_gui.core.image_io import IMAGE_EXTENSIONS
@@ -147,6 +148,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.engine.show()
         self.annotations.attach()
         self.objects_edit.attach()
+        self.sam_folder = SamFolderPrecompute(self)   # the folder's SAM priors, in the background
+        self.sam_folder.attach()
         self.set_mode("scale")
         geo, state = self.settings.window_layout()
         if geo is not None:

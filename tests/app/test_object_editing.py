@@ -224,3 +224,45 @@ def test_prior_source_choices(qtbot, make_window, image_folder):
     o3 = _wait_new(qtbot, win, o2)
     assert o3.prior_info["source"] == "none"
     assert "none" in win.objects_panel.source.text()
+
+
+def test_sam_priors_of_the_folder_in_the_background(qtbot, make_window, image_folder, tmp_path):
+    """With a checkpoint, every image's SAM prior is computed in the background, lowest
+    priority, with progress in the Images list and the status bar."""
+    from spam_gui.app.document import DocState
+    from spam_gui.app.pipeline import Pipeline
+    from spam_gui.core.prior import prior_from_label_map
+    from tests.app.conftest import make_prior
+
+    seen: list[int] = []
+
+    class FakeSam(Pipeline):
+        def _sam_prior(self, image, config, progress=None):
+            seen.append(config.sam_points_per_side)
+            for i in range(3):
+                if progress is not None:
+                    progress(i / 3, "SAM prompts")
+            return (prior_from_label_map(make_prior()), "SAM vit_b prior: 3 objects",
+                    {"source": "sam", "variant": "vit_b"})
+
+    ckpt = tmp_path / "sam_vit_b.pth"
+    ckpt.write_bytes(b"stand-in")
+    for p in (image_folder / "priors").iterdir():     # no maps: auto picks SAM for each image
+        p.unlink()
+    win = make_window(pipeline=FakeSam(), prior_source="auto", precompute=False)
+    win.settings.sam_checkpoint = str(ckpt)
+    win.settings.sam_preset = "fast"
+    win.engine.apply()
+    win.open_folder(image_folder)
+    o = wait_displayed(qtbot, win, "img0.png")
+    assert o.prior_info["source"] == "sam" and "SAM" in win.objects_panel.source.text()
+    qtbot.waitUntil(lambda: all(win.view.row_state(r)[0] in (DocState.PRIOR_READY,
+                                                          DocState.SUPERPIXELS_READY)
+                                for r in range(3)), timeout=30000)
+    qtbot.waitUntil(lambda: win.sam_folder.job is None, timeout=30000)
+    assert set(seen) == {16}                          # the fast preset's points grid
+    assert len(seen) == 3                             # each image once (the shown one cached)
+    assert not win.progress.isVisible()               # background work shows no busy bar
+    win.step(1)                                       # the next image's prior is ready
+    o1 = wait_displayed(qtbot, win, "img1.png")
+    assert o1.prior_info["source"] == "sam" and len(seen) == 3

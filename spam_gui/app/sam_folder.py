@@ -1,0 +1,174 @@
+"""SAM a CPU user can afford: the SAM priors of the whole folder, computed in the background.
+
+With a SAM checkpoint set (and SAM as the source of an image's objects: prior source "SAM", or
+"automatic" for an image without a prior map), :class:`SamFolderPrecompute` runs one
+:class:`SamFolderJob` on the background worker, at the lowest priority: after the image in
+view (the interactive worker) and the next one (the precompute). The job goes through the
+folder from the image in view onwards; it steps aside whenever other work is waiting (between
+two images, and inside SAM's automatic masks at each progress report) and is started again
+when the workers are idle. Each prior goes into SAM's disk cache
+(:func:`spam_gui.core.sam.sam_prior`), so the work survives a restart: images done before are
+read back in a moment. Progress shows in the Images list (the row's state becomes "prior
+ready") and in the status bar ("SAM objects 3/20").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from spam_gui.app.pipeline import Cancelled, EngineConfig, Pipeline, UserError, next_request_id
+from spam_gui.app.qt import QtWidgets
+from spam_gui.app.worker import Job, JobThread
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spam_gui.app.main_window import MainWindow
+
+LOWEST_PRIORITY = 9
+
+
+class _StepAside(Cancelled):
+    """Other work is waiting: stop now, start again later (what is done is in the cache)."""
+
+
+@dataclass
+class SamFolderJob(Job):
+    """The SAM priors of ``items`` (row, path), one after the other, into SAM's disk cache."""
+
+    quiet = True   # no busy indicator: it has its own status label
+    items: list[tuple[int, Path]] = field(default_factory=list)
+    config: EngineConfig = EngineConfig()
+    others_waiting: Callable[[], bool] = lambda: False
+
+    def run(self, pipeline: Pipeline, emit: JobThread) -> dict[str, Any]:
+        n = len(self.items)
+        done: list[int] = []
+        errors: list[tuple[int, str]] = []
+        for i, (row, path) in enumerate(self.items):
+            self.check()
+            if self.others_waiting():
+                raise _StepAside()
+
+            def progress(frac: float, text: str, i: int = i) -> None:
+                self.check()
+                if self.others_waiting():
+                    raise _StepAside()
+                emit.progress.emit(self, int(1000 * (i + frac)), 1000 * n, text)
+
+            try:
+                image = pipeline.image(path)
+                if self.config.source_for(path) != "sam":
+                    continue
+                pipeline.base_prior(path, image, self.config, progress)
+            except UserError as exc:   # a bad image or checkpoint: named, the rest goes on
+                errors.append((row, str(exc)))
+                emit.partial.emit(self, "sam_error", (row, str(exc)))
+                continue
+            done.append(row)
+            emit.partial.emit(self, "sam_prior", (row, i + 1, n))
+        return {"done": done, "errors": errors, "total": n}
+
+
+class SamFolderPrecompute:
+    """Keeps one :class:`SamFolderJob` going while the folder has SAM priors to compute."""
+
+    def __init__(self, window: "MainWindow") -> None:
+        self.w = window
+        self.job: SamFolderJob | None = None
+        self.finished_for: tuple[str, str] | None = None   # (folder, engine signature) done
+        self.label = QtWidgets.QLabel()
+        self.label.setObjectName("samFolderLabel")
+        self.label.setStyleSheet("color: palette(mid);")
+        self.label.hide()
+
+    def attach(self) -> None:
+        self.w.statusBar().addPermanentWidget(self.label)
+        self.w.displayed_changed.connect(self.start)
+        for t in (self.w.fg, self.w.bg):
+            t.idle.connect(self.start)
+        self.w.bg.partial.connect(self._on_partial)
+        self.w.bg.finished_job.connect(self._on_finished)
+        self.w.bg.cancelled_job.connect(self._on_stopped)
+        self.w.bg.failed.connect(lambda job, *_: self._on_stopped(job))
+
+    # -- when -----------------------------------------------------------------------------
+    def wanted(self) -> bool:
+        c = self.w.config
+        return (self.w.session is not None and len(self.w.session) > 0
+                and bool(c.sam_checkpoint) and c.prior_source in ("sam", "auto")
+                and self.w.settings.sam_folder_precompute)
+
+    def _signature(self) -> tuple[str, str]:
+        assert self.w.session is not None
+        return str(self.w.session.folder), self.w.config.signature()
+
+    def others_waiting(self) -> bool:
+        """Whether any job other than this one is queued or running (called by the job)."""
+        return any(not isinstance(j, SamFolderJob) for j in self.w.fg.pending() + self.w.bg.pending())
+
+    def start(self) -> None:
+        """Start (or start again) the folder's job when it is wanted and nothing else runs."""
+        if not self.wanted():
+            self.label.hide()
+            return
+        if self.job is not None and not self.job.cancelled:
+            return
+        if self.finished_for == self._signature() or self.others_waiting():
+            return
+        s = self.w.session
+        assert s is not None
+        n = len(s)
+        first = max(self.w.row, 0)
+        order = [(first + i) % n for i in range(n)]
+        items = [(r, s.paths[r]) for r in order
+                 if r not in self.w.view.prior_ready_rows and r not in self.w.view.errors]
+        if not items:
+            self.finished_for = self._signature()
+            return
+        self.job = SamFolderJob(next_request_id(), priority=LOWEST_PRIORITY, group="sam-folder",
+                                items=items, config=self.w.config,
+                                others_waiting=self.others_waiting)
+        self.w.bg.submit(self.job)
+        self._show(len(s) - len(items), len(s))
+
+    def stop(self) -> None:
+        """Cancel the folder's job (the folder closes, the engine changes)."""
+        self.w.bg.cancel(lambda j: isinstance(j, SamFolderJob))
+        self.job = None
+        self.finished_for = None
+        self.label.hide()
+
+    # -- results --------------------------------------------------------------------------
+    def _show(self, done: int, total: int) -> None:
+        self.label.setText(f"SAM objects {done}/{total}")
+        self.label.setToolTip("SAM's objects of the folder's images, computed in the background "
+                              "(lowest priority; kept in the disk cache across restarts)")
+        self.label.setVisible(done < total)
+
+    def _on_partial(self, job: Job, what: str, payload: Any) -> None:
+        if not isinstance(job, SamFolderJob) or self.w.session is None or job is not self.job:
+            return
+        if what == "sam_prior":
+            row, _i, _n = payload
+            self.w.view.prior_ready_rows.add(row)
+            self.w.refresh_row(row)
+            total = len(self.w.session)
+            self._show(len(self.w.view.prior_ready_rows), total)
+        elif what == "sam_error":
+            row, msg = payload
+            self.w.view.errors[row] = msg
+            self.w.refresh_row(row)
+
+    def _on_finished(self, job: Job, payload: Any) -> None:
+        if isinstance(job, SamFolderJob) and job is self.job and self.w.session is not None:
+            self.job = None
+            self.finished_for = self._signature()
+            self.label.hide()
+            n = len(payload["done"])
+            if n:
+                self.w.set_status(f"SAM objects ready for {n} more image(s) of the folder")
+
+    def _on_stopped(self, job: Job) -> None:
+        if isinstance(job, SamFolderJob) and job is self.job:
+            self.job = None   # stepped aside or cancelled: start() takes over when idle
