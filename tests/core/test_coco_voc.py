@@ -243,6 +243,9 @@ def test_coco_import_numbers_instances_and_stacks_small_over_large(tmp_path):
     (lambda d: d["images"][0].update(width=0), "image entry 1"),
     (lambda d: d.pop("categories"), "not a COCO file"),
     (lambda d: d["annotations"][0]["segmentation"].update(size=[3, 3]), "RLE size"),
+    (lambda d: d["annotations"][0].update(image_id=[1]), "names image [1]"),
+    (lambda d: d["annotations"][0].update(category_id="1"), "names category '1'"),
+    (lambda d: d["images"][0].update(width=10**6, height=10**6), "above the limit"),
 ])
 def test_bad_coco_names_the_file_and_writes_nothing(folders, tmp_path, edit, words):
     images, labels, _, _ = folders

@@ -56,7 +56,7 @@ from spam_gui.core.formats.common import (
     open_label_folder,
     refuse_existing,
 )
-from spam_gui.core.image_io import atomic_write_bytes
+from spam_gui.core.image_io import MAX_PIXELS, atomic_write_bytes
 
 __all__ = ["CocoImage", "CocoDataset", "build_coco", "export_coco", "import_coco",
            "counts_from_string", "mask_from_segmentation", "read_coco",
@@ -414,6 +414,10 @@ def read_coco(path: str | os.PathLike[str]) -> CocoDataset:
                                   "and a positive 'width' and 'height'")
         if im["id"] in images:
             raise AnnotationError(f"{p}: image id {im['id']} is used twice")
+        if im["width"] * im["height"] > MAX_PIXELS:
+            raise AnnotationError(f"{p}: image {im['file_name']!r} is {im['width']}x"
+                                  f"{im['height']} pixels, above the limit of "
+                                  f"{MAX_PIXELS / 1e6:.0f} million")
         entry = CocoImage(im["id"], im["file_name"], im["height"], im["width"])
         if entry.stem in stems:
             raise AnnotationError(f"{p}: images {stems[entry.stem]!r} and {entry.file_name!r} "
@@ -424,11 +428,11 @@ def read_coco(path: str | os.PathLike[str]) -> CocoDataset:
         if not isinstance(a, dict) or "segmentation" not in a:
             raise AnnotationError(f"{p}: annotation entry {n} has no 'segmentation'")
         a.setdefault("id", n)
-        img = images.get(a.get("image_id"))  # type: ignore[arg-type]
+        img = images.get(a["image_id"]) if _int(a.get("image_id")) else None
         if img is None:
             raise AnnotationError(f"{p}: annotation {a['id']} names image {a.get('image_id')!r}, "
                                   "which the file's 'images' does not list")
-        if a.get("category_id") not in classes:
+        if not _int(a.get("category_id")) or a["category_id"] not in classes:
             raise AnnotationError(f"{p}: annotation {a['id']} (image {img.file_name!r}) names "
                                   f"category {a.get('category_id')!r}, which 'categories' does "
                                   "not list")

@@ -227,7 +227,7 @@ def _read_mask(path: Path) -> np.ndarray:
             if im.mode in ("P", "L"):
                 return np.asarray(im).astype(np.uint16)
             rgb = np.asarray(im.convert("RGB"))
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise AnnotationError(f"{path}: not a readable PNG ({exc})") from None
     key = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
     index = _color_index()
