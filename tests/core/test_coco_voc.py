@@ -423,5 +423,8 @@ def test_voc_import_void_colour_masks_and_bad_masks(tmp_path):
         import_voc(voc, tmp_path / "o4")
     with pytest.raises(AnnotationError, match="no SegmentationClass folder"):
         import_voc(tmp_path, tmp_path / "o5")
+    (voc / "SegmentationClass" / "x.png").write_bytes(b"garbage")
+    with pytest.raises(AnnotationError, match="x.png: not a readable PNG"):
+        import_voc(voc, tmp_path / "o5")
     assert not any((tmp_path / f"o{i}").exists() and any((tmp_path / f"o{i}").iterdir())
                    for i in range(2, 6))
