@@ -58,7 +58,7 @@ from spam_gui.core.formats.common import (
 )
 from spam_gui.core.image_io import MAX_PIXELS, atomic_write_bytes
 
-__all__ = ["CocoImage", "CocoDataset", "build_coco", "export_coco", "import_coco",
+__all__ = ["CocoImage", "CocoDataset", "annotation_entries", "build_coco", "export_coco", "import_coco",
            "counts_from_string", "mask_from_segmentation", "read_coco",
            "rle_from_band"]
 
@@ -202,7 +202,7 @@ def annotation_entries(ann: Annotation, image_id: int, first_id: int) -> list[di
     ids from ``first_id``."""
     from scipy import ndimage
 
-    h, w = ann.shape
+    w = ann.shape[1]
     out: list[dict[str, Any]] = []
 
     def add(band: np.ndarray, x0: int, box: tuple[int, int, int, int], cls: int, crowd: int,
@@ -218,14 +218,14 @@ def annotation_entries(ann: Annotation, image_id: int, first_id: int) -> list[di
         out.append(entry)
 
     inst_map, cls_map = ann.instance_map, ann.class_map
-    for i, sl in enumerate(ndimage.find_objects(inst_map.astype(np.int32)), start=1):
+    for i, sl in enumerate(ndimage.find_objects(inst_map), start=1):
         if sl is None:
             continue
         x0, x1 = sl[1].start, sl[1].stop
         band = inst_map[:, x0:x1] == i
         cls = int(cls_map[sl][inst_map[sl] == i][0])
         add(band, x0, (sl[0].start, sl[0].stop, x0, x1), cls, 0, i)
-    loose = np.where(inst_map == 0, cls_map, 0).astype(np.int32)
+    loose = np.where(inst_map == 0, cls_map, np.uint16(0))
     for c, sl in enumerate(ndimage.find_objects(loose), start=1):
         if sl is None:
             continue
