@@ -4,6 +4,10 @@ images, side by side with scikit-image SLIC on the same images.
     python benchmarks/photo_size.py                      # 3 images, x1 x2 x4 x8, 2 threads
     python benchmarks/photo_size.py --images 10 --x16    # + x16 (39 MP), 10 images
     python benchmarks/photo_size.py --scales 8 --no-slic
+    python benchmarks/photo_size.py --scales 2 --no-slic --images 20 --work-pps 400 800
+
+``--work-pps`` compares working grids of several sizes (pixels per superpixel, see
+``spam_gui.core.fullres.WORK_PIXELS_PER_SUPERPIXEL``), one SPAM row each.
 
 Every (scale, method) runs in its own subprocess, so that its peak resident memory (the
 ``ru_maxrss`` of that process: Python, torch, the image, everything) is its own. Images are
@@ -77,8 +81,12 @@ def worker(args: argparse.Namespace) -> None:
     data = Path(args.data)
     rows = []
     if args.method == "spam":
+        from spam_gui.core import fullres
         from spam_gui.core.spam import Spam
 
+        if args.work_pps:   # another working-grid size, for a side-by-side comparison
+            fullres.WORK_PIXELS_PER_SUPERPIXEL = args.work_pps[0]
+            fullres.WORK_MIN_PIXELS = min(fullres.WORK_MIN_PIXELS, args.work_pps[0] * args.k)
         spam = Spam(encoder=args.encoder, device="cpu")
     for path in _images(data, args.images):
         img, gts = _upsampled(path, data, args.scale)
@@ -115,10 +123,12 @@ def worker(args: argparse.Namespace) -> None:
     print(json.dumps({"rows": rows, "peak_gb": peak_gb}))
 
 
-def _run(args: argparse.Namespace, scale: int, method: str) -> dict:
+def _run(args: argparse.Namespace, scale: int, method: str, pps: int | None = None) -> dict:
     cmd = [sys.executable, __file__, "--worker", "--scale", str(scale), "--method", method,
            "--images", str(args.images), "--k", str(args.k), "--rek", str(args.rek),
            "--threads", str(args.threads), "--encoder", args.encoder, "--data", args.data]
+    if pps is not None:
+        cmd += ["--work-pps", str(pps)]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         return {"error": (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]}
@@ -137,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     ap.add_argument("--encoder", default="default", help="default, none or a weight file")
     ap.add_argument("--no-slic", action="store_true", help="SPAM only")
+    ap.add_argument("--work-pps", type=int, nargs="+", default=None,
+                    help="working-grid pixels per superpixel to compare (default: the engine's)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--scale", type=int, default=1, help=argparse.SUPPRESS)
@@ -149,23 +161,28 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     scales = [1] + sorted(set(args.scales) | ({16} if args.x16 else set()) - {1})
-    methods = ["spam"] + ([] if args.no_slic else ["slic"])
+    variants: list[tuple[str, int | None]] = (
+        [("spam", None)] if not args.work_pps else [("spam", v) for v in args.work_pps])
+    methods = variants + ([] if args.no_slic else [("slic", None)])
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}, "
           f"{args.threads} thread(s); python {platform.python_version()}")
     print(f"BSDS500 val, first {args.images} images, K = {args.k} (re-K: {args.rek}), "
           f"encoder {args.encoder}")
     results: dict[str, dict] = {}
     native: dict[str, float] = {}
-    head = (f"{'scale':>5} {'MP':>5} {'method':<5} {'working':>9} {'cold s':>7} {'re-K s':>7} "
+    head = (f"{'scale':>5} {'MP':>5} {'method':<8} {'working':>9} {'cold s':>7} {'re-K s':>7} "
             f"{'rescale ms':>10} {'peak GB':>7} {'ASA':>7} {'ΔASA':>7} {'K̂':>5}")
     print(head)
     print("-" * len(head))
     for scale in scales:
-        for method in methods:
-            r = _run(args, scale, method)
-            results[f"{method}x{scale}"] = r
+        for method, pps in methods:
+            if scale == 1 and pps is not None and pps != methods[0][1]:
+                continue    # (native size: the exact path, whatever the working grid)
+            r = _run(args, scale, method, pps)
+            results[f"{method}{'' if pps is None else pps}x{scale}"] = r
+            name = method if pps is None else f"{method}/{pps}"
             if "error" in r:
-                print(f"{'x%d' % scale:>5} {'':>5} {method:<5} failed: {r['error']}")
+                print(f"{'x%d' % scale:>5} {'':>5} {name:<8} failed: {r['error']}")
                 continue
             rows = r["rows"]
             a = float(np.mean([x["asa"] for x in rows]))
@@ -177,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                     if method == "spam" else f"{'':>10}")
             work = rows[0].get("working", "") if method == "spam" else ""
             d = f"{a - native[method]:+7.4f}" if method in native else f"{'':>7}"
-            print(f"{'x%d' % scale:>5} {med['mp']:5.1f} {method:<5} {work:>9} {med['cold']:7.2f} "
+            print(f"{'x%d' % scale:>5} {med['mp']:5.1f} {name:<8} {work:>9} {med['cold']:7.2f} "
                   f"{med['rek']:7.2f} {resc} {r['peak_gb']:7.2f} {a:7.4f} {d} {med['n']:5.0f}",
                   flush=True)
     print("(the machine may be shared: compare SPAM with SLIC within one run, not across runs)")

@@ -341,12 +341,11 @@ class Centroids:
 
 
 def _kernels():
-    """The compiled clustering kernels (:mod:`spam_gui.core.cluster_kernels`), or None."""
-    try:
-        from spam_gui.core import cluster_kernels
-    except ImportError:  # pragma: no cover  (numba is a dependency; the torch path remains)
-        return None
-    return cluster_kernels
+    """The compiled clustering kernels (those of :func:`spam_gui.core.clustering.cluster`), or
+    None (the torch path is used)."""
+    from spam_gui.core.clustering import kernels
+
+    return kernels()
 
 
 def assign_nearest(features: torch.Tensor, key: np.ndarray, cand_of_key: np.ndarray,
