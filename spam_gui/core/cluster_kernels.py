@@ -452,3 +452,65 @@ def add_upsampled_taps(taps: np.ndarray, out: np.ndarray, pool=None, parts: int 
 def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
     cuts = [n * i // parts for i in range(parts + 1)]
     return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+# -- smoothing (spam_gui.core.smoothing.majority_filter) ------------------------------------
+
+@nb.njit(nogil=True, cache=True, boundscheck=False)
+def majority_pass(lab: np.ndarray, obj: np.ndarray, lab_obj: np.ndarray, constrained: bool,
+                  mutable: np.ndarray, use_mutable: bool, allowed: np.ndarray,
+                  use_allowed: bool, out: np.ndarray) -> bool:
+    """One pass of :func:`spam_gui.core.smoothing.majority_filter` from ``lab`` into ``out``
+    (both (H, W) int32); returns whether any pixel changed.
+
+    Exactly the rule of the NumPy version: borders replicated; the pixel's own label counts
+    its occurrences in the 3 x 3 window; its up, left, right and down neighbours' labels, in
+    that order, replace the current best only with a strictly higher count, and only when
+    allowed (same object unless the pixel is uncertain, in ``allowed`` when given); pixels
+    outside ``mutable`` keep their label.
+    """
+    h, w = lab.shape
+    changed = False
+    win = np.empty(9, np.int32)
+    for y in range(h):
+        y0 = y - 1 if y > 0 else 0
+        y2 = y + 1 if y < h - 1 else h - 1
+        for x in range(w):
+            cur = lab[y, x]
+            if use_mutable and not mutable[y, x]:
+                out[y, x] = cur
+                continue
+            x0 = x - 1 if x > 0 else 0
+            x2 = x + 1 if x < w - 1 else w - 1
+            win[0] = lab[y0, x0]
+            win[1] = lab[y0, x]
+            win[2] = lab[y0, x2]
+            win[3] = lab[y, x0]
+            win[4] = cur
+            win[5] = lab[y, x2]
+            win[6] = lab[y2, x0]
+            win[7] = lab[y2, x]
+            win[8] = lab[y2, x2]
+            best = cur
+            best_count = 0
+            for i in range(9):
+                best_count += win[i] == cur
+            for c in (1, 3, 5, 7):
+                cand = win[c]
+                if cand == best:
+                    continue  # its count equals best_count: never strictly better
+                count = 0
+                for i in range(9):
+                    count += win[i] == cand
+                if count <= best_count:
+                    continue
+                if constrained and lab_obj[cand] != obj[y, x] and obj[y, x] != 0:
+                    continue
+                if use_allowed and not allowed[cand]:
+                    continue
+                best = cand
+                best_count = count
+            out[y, x] = best
+            if best != cur:
+                changed = True
+    return changed

@@ -68,6 +68,13 @@ def majority_filter(
         obj = np.asarray(pixel_object)
         lab_obj = np.asarray(label_object)
         uncertain = obj == 0
+    from spam_gui.core.clustering import kernels
+
+    kern = kernels()
+    if kern is not None and lab.size:
+        return _majority_compiled(kern, lab, obj if constrained else None,
+                                  lab_obj if constrained else None, passes, mutable,
+                                  allowed_labels)
     for _ in range(max(0, int(passes))):
         pad = np.pad(lab, 1, mode="edge")
         window = [pad[dy:dy + h, dx:dx + w] for dy, dx in _OFFSETS]
@@ -93,3 +100,25 @@ def majority_filter(
             break
         lab = best
     return lab
+
+
+def _majority_compiled(kern, lab: np.ndarray, obj: np.ndarray | None, lab_obj: np.ndarray | None,
+                       passes: int, mutable: np.ndarray | None,
+                       allowed_labels: np.ndarray | None) -> np.ndarray:
+    """:func:`majority_filter` by the compiled pass of :mod:`spam_gui.core.cluster_kernels`
+    (one pass over the pixels instead of 45 whole-image comparisons; the same result)."""
+    dummy2 = np.zeros((1, 1), np.int64)
+    obj_a = dummy2 if obj is None else np.ascontiguousarray(obj, dtype=np.int64)
+    lab_obj_a = (np.zeros(1, np.int64) if lab_obj is None
+                 else np.ascontiguousarray(lab_obj, dtype=np.int64))
+    mut = (np.zeros((1, 1), bool) if mutable is None
+           else np.ascontiguousarray(mutable, dtype=bool))
+    allowed = (np.zeros(1, bool) if allowed_labels is None
+               else np.ascontiguousarray(allowed_labels, dtype=bool))
+    cur, nxt = lab, np.empty_like(lab)
+    for _ in range(max(0, int(passes))):
+        if not kern.majority_pass(cur, obj_a, lab_obj_a, obj is not None, mut,
+                                  mutable is not None, allowed, allowed_labels is not None, nxt):
+            break
+        cur, nxt = nxt, (cur if cur is not lab else np.empty_like(lab))
+    return cur if cur is not lab else lab.copy()
