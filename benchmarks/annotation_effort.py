@@ -26,8 +26,9 @@ A run that never reaches a level (the superpixels cannot get there, or the cap) 
 cap in the mean, which is then a lower bound, marked ``≥``; the *never reached* columns count
 those runs over all (image, annotator) runs. K̂ and "objects" are the mean numbers of
 superpixels and of clickable objects. The ratios compare the built-in prior's mean clicks with
-Felzenszwalb's and SLIC's at the same K (issue 14's targets: ≤ 0.8 and ≤ 0.25); a ratio is
-marked ``≥`` / ``≤`` when its numerator / denominator is a lower bound, ``~`` when both are.
+Felzenszwalb's and SLIC's at the same K (issue 14's targets: ≤ 0.8 and ≤ 0.25), paired: the
+built-in prior's clicks over the other's, summed over the (image, annotator) runs that both
+reach the level (their number in brackets), so that no cap enters a ratio.
 """
 
 from __future__ import annotations
@@ -192,9 +193,11 @@ def summarise(per_image: list[dict[str, Any]], cap: int, n_levels: int) -> dict[
             "objects": float(np.mean([e["objects"] for e in per_image]))}
 
 
-def format_table(summary: dict[tuple[str, int], dict[str, Any]], methods: Sequence[str],
+def format_table(summary: dict[tuple[str, int], dict[str, Any]],
+                 per: dict[tuple[str, int], list[dict[str, Any]]], methods: Sequence[str],
                  ks: Sequence[int], levels: Sequence[float]) -> str:
-    """The markdown table: one row per (K, method), then the built-in prior's ratios."""
+    """The markdown table: one row per (K, method), then the built-in prior's paired ratios
+    (:func:`paired_ratio`, the number of runs in brackets)."""
     pct = [f"{round(lv * 100):d} %" for lv in levels]
     head = ["K", "method", "K̂", "objects", *(f"clicks to {p}" for p in pct),
             f"never reached ({' / '.join(pct)})"]
@@ -208,24 +211,26 @@ def format_table(summary: dict[tuple[str, int], dict[str, Any]], methods: Sequen
             lines.append(f"| {k} | {LABELS[key]} | {s['k_hat']:.0f} | {objects} | "
                          + " | ".join(cells) + f" | {' / '.join(map(str, s['never']))} of {s['runs']} |")
         if "spam+builtin" in methods:
-            b = summary[("spam+builtin", k)]
             for ref in ("spam+felzenszwalb", "slic"):
                 if ref in methods:
-                    r = summary[(ref, k)]
-                    ratios = [_ratio(x, y, nx > 0, ny > 0) for x, y, nx, ny in
-                              zip(b["mean_clicks"], r["mean_clicks"], b["never"], r["never"])]
+                    cells = []
+                    for li in range(len(levels)):
+                        ratio, n = paired_ratio(per[("spam+builtin", k)], per[(ref, k)], li)
+                        cells.append("–" if ratio is None else f"{ratio:.2f} × ({n})")
                     lines.append(f"| {k} | *built-in / {SHORT[ref]}* | | | "
-                                 + " | ".join(ratios) + " | |")
+                                 + " | ".join(cells) + " | |")
     return "\n".join(lines)
 
 
-def _ratio(x: float, y: float, x_low: bool, y_low: bool) -> str:
-    """``x / y`` as a table cell: ``≥`` when only ``x`` is a lower bound (runs counted at the
-    cap), ``≤`` when only ``y`` is, ``~`` when both are (the ratio is then no bound)."""
-    if not y:
-        return "–"
-    mark = {(True, False): "≥ ", (False, True): "≤ ", (True, True): "~ "}.get((x_low, y_low), "")
-    return f"{mark}{x / y:.2f} ×"
+def paired_ratio(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]],
+                 level: int) -> tuple[float | None, int]:
+    """Clicks of method a over those of method b to one level, summed over the (image,
+    annotator) runs that both reach it; and the number of those runs."""
+    pairs = [(ca[level], cb[level]) for ea, eb in zip(rows_a, rows_b)
+             for ca, cb in zip(ea["clicks"], eb["clicks"])
+             if ca[level] is not None and cb[level] is not None]
+    den = sum(b for _, b in pairs)
+    return (sum(a for a, _ in pairs) / den if den else None), len(pairs)
 
 
 def machine_line(threads: int) -> str:
@@ -291,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.perf_counter() - t_start:.0f} s", file=sys.stderr, flush=True)
 
     summary = {key: summarise(rows, int(args.cap * key[1]), len(levels)) for key, rows in per.items()}
-    table = format_table(summary, [m.key for m in methods], ks, levels)
+    table = format_table(summary, per, [m.key for m in methods], ks, levels)
     runs = summary[(methods[0].key, ks[0])]["runs"]
     footer = [
         f"{len(data)} image(s) of {args.data.name}, {runs} (image, annotator) runs per row; "
