@@ -66,15 +66,22 @@ def _write_region(ann: Annotation, box: BBox, mask: np.ndarray, class_id: int,
     y0, y1, x0, x1 = box
     rc = ann.class_map[y0:y1, x0:x1]
     ri = ann.instance_map[y0:y1, x0:x1]
-    changed = mask & ((rc != class_id) | (ri != instance_id))
+    if instance_id and instance_id not in ann._instances():
+        changed = mask          # a new instance: every pixel of the mask changes
+    else:
+        changed = np.not_equal(rc, class_id)
+        changed |= ri != instance_id
+        changed &= mask
     rows = np.flatnonzero(changed.any(axis=1))
     if not rows.size:
         return None
     ann._claim(instance_id, class_id)
-    cols = np.flatnonzero(changed.any(axis=0))
-    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    box = (y0 + r0, y0 + r1, x0 + c0, x0 + c1)
-    changed, rc, ri = changed[r0:r1, c0:c1], rc[r0:r1, c0:c1], ri[r0:r1, c0:c1]
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1
+    cols = np.flatnonzero(changed[r0:r1].any(axis=0))
+    c0, c1 = int(cols[0]), int(cols[-1]) + 1
+    if (r0, r1, c0, c1) != (0, y1 - y0, 0, x1 - x0):
+        box = (y0 + r0, y0 + r1, x0 + c0, x0 + c1)
+        changed, rc, ri = changed[r0:r1, c0:c1], rc[r0:r1, c0:c1], ri[r0:r1, c0:c1]
     old_c = rc[changed]
     if recorder is not None:
         recorder.record_region(box, changed, old_c, ri[changed])
