@@ -514,3 +514,73 @@ def majority_pass(lab: np.ndarray, obj: np.ndarray, lab_obj: np.ndarray, constra
             if best != cur:
                 changed = True
     return changed
+
+
+# -- nearest seed (spam_gui.core.seeds.kmeans_seeds) -----------------------------------------
+
+@nb.njit(nogil=True, cache=True, boundscheck=False)
+def nearest_points(points: np.ndarray, seeds: np.ndarray, out: np.ndarray) -> None:
+    """``out[i]``: the index of the seed nearest to ``points[i]`` (squared Euclidean distance,
+    exact; ties go to the lowest index). ``points`` (n, 2) and ``seeds`` (k, 2) float64.
+
+    The seeds are bucketed in a grid of about one seed per cell; each point searches rings of
+    cells around its own until the next ring cannot hold anything as near as its best.
+    """
+    n, k = points.shape[0], seeds.shape[0]
+    lo_y = min(points[:, 0].min(), seeds[:, 0].min())
+    lo_x = min(points[:, 1].min(), seeds[:, 1].min())
+    hi_y = max(points[:, 0].max(), seeds[:, 0].max())
+    hi_x = max(points[:, 1].max(), seeds[:, 1].max())
+    span = max(hi_y - lo_y, hi_x - lo_x, 1e-9)
+    cell = max(np.sqrt(max(hi_y - lo_y, 1.0) * max(hi_x - lo_x, 1.0) / k), span / 4096.0)
+    gh = int((hi_y - lo_y) / cell) + 1
+    gw = int((hi_x - lo_x) / cell) + 1
+    # counting sort of the seeds by cell (stable: increasing index inside a cell)
+    seed_cell = np.empty(k, np.int64)
+    start = np.zeros(gh * gw + 1, np.int64)
+    for s in range(k):
+        cy = min(int((seeds[s, 0] - lo_y) / cell), gh - 1)
+        cx = min(int((seeds[s, 1] - lo_x) / cell), gw - 1)
+        seed_cell[s] = cy * gw + cx
+        start[seed_cell[s] + 1] += 1
+    for c in range(gh * gw):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    members = np.empty(k, np.int64)
+    for s in range(k):
+        members[fill[seed_cell[s]]] = s
+        fill[seed_cell[s]] += 1
+    for i in range(n):
+        py, px = points[i, 0], points[i, 1]
+        cy = min(int((py - lo_y) / cell), gh - 1)
+        cx = min(int((px - lo_x) / cell), gw - 1)
+        best_d = np.inf
+        best = -1
+        r = 0
+        while True:
+            for yy in range(cy - r, cy + r + 1):
+                if yy < 0 or yy >= gh:
+                    continue
+                edge_row = yy == cy - r or yy == cy + r
+                step = 1 if edge_row else 2 * r
+                xx = cx - r
+                while xx <= cx + r:
+                    if 0 <= xx < gw:
+                        c = yy * gw + xx
+                        for m in range(start[c], start[c + 1]):
+                            s = members[m]
+                            dy = seeds[s, 0] - py
+                            dx = seeds[s, 1] - px
+                            d = dy * dy + dx * dx
+                            if d < best_d or (d == best_d and s < best):
+                                best_d = d
+                                best = s
+                    xx += step if step > 0 else 1
+            # every cell of ring r + 1 is at least r whole cells away
+            reach = r * cell
+            if best >= 0 and reach * reach > best_d:
+                break
+            if r > gh + gw:
+                break
+            r += 1
+        out[i] = best

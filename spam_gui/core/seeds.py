@@ -28,6 +28,9 @@ def kmeans_seeds(coords: np.ndarray, k: int, rng: np.random.Generator,
 
     ``k`` distinct pixels are drawn at random, then moved by ``iterations`` Lloyd (k-means)
     steps over the object's pixel positions. With ``k == 1`` the seed is the centroid.
+    Each step assigns every point to its nearest seed (with numba: the compiled grid search
+    of :func:`spam_gui.core.cluster_kernels.nearest_points`, ties to the lowest seed index;
+    without: a k-d tree).
 
     Parameters
     ----------
@@ -54,8 +57,16 @@ def kmeans_seeds(coords: np.ndarray, k: int, rng: np.random.Generator,
         sample = pts[rng.choice(n, size=POINTS_PER_SEED * k, replace=False)]
     else:
         sample = pts
+    from spam_gui.core.clustering import kernels
+
+    kern = kernels()
+    nearest = np.empty(sample.shape[0], np.int64)
+    sample = np.ascontiguousarray(sample)
     for _ in range(iterations):
-        _, nearest = cKDTree(seeds).query(sample, k=1)
+        if kern is not None:  # exact nearest seed, ties to the lowest index
+            kern.nearest_points(sample, seeds, nearest)
+        else:
+            _, nearest = cKDTree(seeds).query(sample, k=1)
         counts = np.bincount(nearest, minlength=k).astype(np.float64)
         sums_y = np.bincount(nearest, weights=sample[:, 0], minlength=k)
         sums_x = np.bincount(nearest, weights=sample[:, 1], minlength=k)
