@@ -316,13 +316,25 @@ def main(argv: list[str] | None = None) -> int:
                "ks": ks, "levels": levels, "cap": args.cap, "felzenszwalb": FELZENSZWALB,
                "encoder": spam.encoder_name, "n_images": len(data), "notes": notes,
                "rows": [{"method": key, "k": k, **summary[(key, k)], "per_image": per[(key, k)]}
-                        for key, k in per]}
+                        for key, k in per],
+               "ratios": [{"method": "spam+builtin", "reference": ref, "k": k, "level": lv,
+                           "ratio": r, "runs": n}
+                          for ref in ("spam+felzenszwalb", "slic") for k in ks
+                          for li, lv in enumerate(levels)
+                          if ("spam+builtin", k) in per and (ref, k) in per
+                          for r, n in [paired_ratio(per[("spam+builtin", k)], per[(ref, k)], li)]]}
         atomic_write_bytes(args.out / "results" / "annotation_effort.json",
-                           json.dumps(res, indent=1).encode())
+                           json.dumps(res, separators=(",", ":")).encode())  # per run: compact
         atomic_write_bytes(args.out / "results" / "annotation_effort.md",
                            (table + "\n\n" + "\n".join(footer) + "\n").encode())
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from spam_gui.core.errors import SpamError
+
+    try:
+        sys.exit(main())
+    except SpamError as exc:  # a bad dataset folder, encoder or model file: named, no traceback
+        print(f"annotation_effort: {exc}", file=sys.stderr)
+        sys.exit(1)
