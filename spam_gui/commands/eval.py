@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
+from typing import Any
 
 from spam_gui.core.devices import DEVICE_CHOICES
 from spam_gui.core.params import DEFAULTS
@@ -93,14 +95,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="draw the Fig. 6 panels (ASA, GR, BR vs BP, EV against mean K) to FILE")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="keep each image's scores in DIR/<id>.json and the run's "
+                             "DIR/batch_report.json, so an interrupted run resumes where it "
+                             "stopped (images already scored the same way are skipped)")
+    from spam_gui.commands import add_batch_arguments
+
+    add_batch_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from spam_gui.core.datasets import DatasetError, load_dataset
-    from spam_gui.core.evaluation import (
-        EvaluationError, evaluate, format_table, make_method, plot_results,
-    )
-    from spam_gui.core.image_io import FileWriteError, write_json
+    from spam_gui.core.evaluation import EvaluationError, evaluate, make_method
 
     if args.boundary_r < 0:
         print("error: --boundary-r must be >= 0", file=sys.stderr)
@@ -108,9 +114,13 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         print("error: --limit must be at least 1", file=sys.stderr)
         return 2
-    if args.plot:
-        from pathlib import Path
+    from spam_gui.commands import batch_argument_problem
 
+    problem = batch_argument_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if args.plot:
         from matplotlib.backend_bases import FigureCanvasBase
 
         fmt = Path(args.plot).suffix.lstrip(".").lower()
@@ -124,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     encoder = None if str(args.encoder).lower() == "none" else args.encoder
+    if args.workers or args.scheduler or args.out:
+        return _evaluate_batch(args, dataset)
     if args.threads is not None and "spam" in args.method:
         import torch
 
@@ -146,6 +158,14 @@ def run(args: argparse.Namespace) -> int:
     except (DatasetError, EvaluationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return _write_results(args, results)
+
+
+def _write_results(args: argparse.Namespace, results: list, failed: bool = False) -> int:
+    """Print the table, write --json / --plot; the exit code (1 when ``failed``)."""
+    from spam_gui.core.evaluation import format_table, plot_results
+    from spam_gui.core.image_io import FileWriteError, write_json
+
     print(format_table(results, markdown=args.markdown))
     try:
         if args.json:
@@ -157,4 +177,83 @@ def run(args: argparse.Namespace) -> int:
     except (FileWriteError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if failed else 0
+
+
+def _evaluate_batch(args: argparse.Namespace, dataset: Any) -> int:
+    """Score every image as one batch job (:func:`spam_gui.core.batch_run.run_batch`): in this
+    process or on Dask workers, each image's scores kept in ``--out`` when given (resumable);
+    the table is made from the images that succeeded, the exit code is 1 if any failed."""
+    from types import SimpleNamespace
+
+    from spam_gui.core.batch import BatchJob, encoder_identity, job_signature, keep_model
+    from spam_gui.core.batch_run import REPORT_NAME, run_batch
+    from spam_gui.core.errors import SpamError
+    from spam_gui.core.evaluation import make_method, summarize
+
+    distributed = bool(args.workers or args.scheduler)
+    encoder = "none" if str(args.encoder).lower() == "none" else str(args.encoder)
+    if encoder not in ("none", "default"):
+        encoder = str(Path(encoder).expanduser().resolve())
+    common = {"methods": list(args.method), "n_segments": list(args.n_segments),
+              "r": int(args.boundary_r), "encoder": encoder, "device": str(args.device),
+              "lambda_s": float(args.lambda_s), "prior": args.prior,
+              "smoothing": int(args.smoothing)}
+    try:  # a bad encoder is one error before any image
+        if "spam" in args.method:
+            if distributed:
+                if encoder not in ("none", "default"):
+                    from spam_gui.core.errors import validate_checkpoint
+
+                    validate_checkpoint("encoder", encoder)
+            else:
+                keep_model("method", ("spam", encoder, encoder_identity(encoder)[1],
+                                      common["device"], common["lambda_s"], common["prior"],
+                                      common["smoothing"]),
+                           lambda: make_method("spam", encoder=encoder, device=args.device,
+                                               lambda_s=args.lambda_s, prior=args.prior,
+                                               smoothing=args.smoothing))
+    except (SpamError, ValueError, OSError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    models = {"encoder": encoder_identity(encoder)[1] if "spam" in args.method else None}
+    signature = job_signature("eval", common, models)
+    out_dir = ""
+    if args.out:
+        out_dir = str(Path(args.out))
+        try:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"error: {out_dir}: cannot use the output folder ({exc.strerror or exc})",
+                  file=sys.stderr)
+            return 2
+    jobs = [BatchJob("eval", str(s.image_path), s.id, out_dir,
+                     {**common, "encoder_sha256": models["encoder"],
+                      "gt_paths": [str(g) for g in s.gt_paths]}, signature,
+                     overwrite=bool(args.overwrite),
+                     threads=None if distributed else args.threads)
+            for s in dataset]
+    payloads: dict[str, Any] = {}
+    summary = run_batch(
+        jobs, command="spam eval", report_path=Path(out_dir) / REPORT_NAME if out_dir else None,
+        workers=args.workers, scheduler=args.scheduler,
+        threads_per_worker=args.threads_per_worker, progress=not args.no_progress,
+        noun="images", on_outcome=lambda o: payloads.__setitem__(o.stem, o.payload)
+        if o.payload is not None else None)
+    if summary.interrupted or summary.stopped is not None:
+        return summary.exit_code
+    per_image: dict[tuple[int, int], list] = {}
+    methods = None
+    for sample in dataset:        # in the dataset's order, whatever order they completed in
+        got = payloads.get(sample.id)
+        if got is None:
+            continue
+        methods = methods or [SimpleNamespace(**m) for m in got["methods"]]
+        for mi, k, entry in got["entries"]:
+            per_image.setdefault((int(mi), int(k)), []).append(entry)
+    if methods is None:
+        print("error: no image could be scored", file=sys.stderr)
+        return 1
+    results = summarize(per_image, methods, args.n_segments, r=args.boundary_r,
+                        root=getattr(dataset, "root", None))
+    return _write_results(args, results, failed=summary.exit_code != 0)

@@ -67,7 +67,7 @@ __all__ = [
     "write_file_set",
 ]
 
-JOB_KINDS = ("segment", "prior", "saliency")
+JOB_KINDS = ("segment", "prior", "saliency", "eval")
 BATCH_RECORD_VERSION = 1
 
 
@@ -134,6 +134,8 @@ class JobOutcome:
     messages: list[str] = field(default_factory=list)
     line: str | None = None
     attempts: int = 1
+    payload: Any = None
+    """What the job computed for the caller (``eval``: the image's scores)."""
 
 
 def job_signature(kind: str, options: Mapping[str, Any], models: Mapping[str, str | None]
@@ -405,6 +407,8 @@ def _inputs(job: BatchJob) -> dict[str, str | None]:
             found["prior"] = _file_sha_or_none(prior)
     if job.kind == "prior" and o.get("masks"):
         found["masks"] = _file_sha_or_none(_masks_file(o, image))
+    if job.kind == "eval":
+        found["gt"] = ",".join(str(_file_sha_or_none(g)) for g in o["gt_paths"])
     return found
 
 
@@ -412,6 +416,8 @@ def outputs_complete(job: BatchJob) -> bool:
     """Whether ``job``'s outputs are a complete, verified set made with the same signature
     and the same per-image inputs (so the job can be skipped)."""
     try:
+        if job.kind == "eval":
+            return _eval_saved(job) is not None
         if job.kind == "segment":
             from spam_gui.core.export import verify_output_set
 
@@ -430,11 +436,13 @@ def outputs_complete(job: BatchJob) -> bool:
 
 
 class _Result:
-    """What a task returns to :func:`run_job`: warnings and the console line."""
+    """What a task returns to :func:`run_job`: warnings, the console line, a payload."""
 
-    def __init__(self, line: str | None = None, messages: list[str] | None = None) -> None:
+    def __init__(self, line: str | None = None, messages: list[str] | None = None,
+                 payload: Any = None) -> None:
         self.line = line
         self.messages = messages or []
+        self.payload = payload
 
 
 def _segment_prior(o: Mapping[str, Any], path: Path, image: Any
@@ -641,8 +649,67 @@ def _saliency_task(job: BatchJob) -> _Result:
                    f"{time.perf_counter() - t0:.2f} s{note}]")
 
 
+class _ImageFailure(SpamError):
+    """A method failed on one image (``spam eval``); the message names the method and file."""
+
+
+EVAL_FORMAT = "spam-eval-scores"
+
+
+def _eval_saved(job: BatchJob) -> dict[str, Any] | None:
+    """The scores saved by an earlier run of the same eval job (``OUT/<id>.json``), or None."""
+    if not job.out_dir:
+        return None
+    path = Path(job.out_dir) / f"{job.stem}.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("format") != EVAL_FORMAT:
+        return None
+    record = doc.get("batch")
+    if not isinstance(record, dict) or record.get("signature") != job.signature \
+            or record.get("inputs") != _inputs(job):
+        return None
+    return doc.get("scores") if isinstance(doc.get("scores"), dict) else None
+
+
+def _eval_task(job: BatchJob) -> _Result:
+    """``spam eval`` of one image: every method at every K, scored against its ground truths
+    (:func:`spam_gui.core.evaluation.evaluate_sample`); saved as ``OUT/<id>.json`` when the
+    run has an output folder. The payload: ``{"methods": [...], "entries": [[i, K, entry]]}``."""
+    from spam_gui.core.datasets import Sample
+    from spam_gui.core.evaluation import EvaluationError, evaluate_sample, make_method
+
+    o = job.options
+    methods = []
+    for name in o["methods"]:
+        key = (name, o["encoder"], o.get("encoder_sha256"), o["device"], o["lambda_s"],
+               o["prior"], o["smoothing"])
+        methods.append(keep_model("method", key, lambda name=name: make_method(
+            name, encoder=o["encoder"], device=o["device"], lambda_s=o["lambda_s"],
+            prior=o["prior"], smoothing=o["smoothing"])))
+    sample = Sample(job.stem, Path(job.image), tuple(Path(g) for g in o["gt_paths"]))
+    inputs = _inputs(job)
+    try:
+        scores = evaluate_sample(sample, methods, o["n_segments"], r=o["r"])
+    except EvaluationError as exc:
+        raise _ImageFailure(str(exc)) from None
+    payload = {"methods": [{"name": m.name, "label": m.label, "options": dict(m.options)}
+                           for m in methods],
+               "entries": [[mi, k, entry] for (mi, k), entry in scores.items()]}
+    if job.out_dir:
+        from spam_gui.core.image_io import write_json
+
+        write_json(Path(job.out_dir) / f"{job.stem}.json",
+                   {"format": EVAL_FORMAT, "format_version": 1, "image": job.image,
+                    "scores": payload, "batch": _batch_record(job, inputs)})
+    return _Result(None, payload=payload)
+
+
 _TASKS: dict[str, Callable[[BatchJob], _Result]] = {
-    "segment": _segment_task, "prior": _prior_task, "saliency": _saliency_task}
+    "segment": _segment_task, "prior": _prior_task, "saliency": _saliency_task,
+    "eval": _eval_task}
 
 
 def _worker_name() -> str:
@@ -691,11 +758,14 @@ def run_job(job: BatchJob) -> JobOutcome:
     out = JobOutcome(image=job.image, stem=job.stem, status="done", worker=worker)
     path = Path(job.image)
     try:
-        if not job.overwrite and outputs_complete(job):
+        saved = _eval_saved(job) if job.kind == "eval" and not job.overwrite else None
+        if saved is not None:
+            out.status, out.payload = "skipped", saved
+        elif job.kind != "eval" and not job.overwrite and outputs_complete(job):
             out.status = "skipped"
         else:
             result = _TASKS[job.kind](job)
-            out.line, out.messages = result.line, result.messages
+            out.line, out.messages, out.payload = result.line, result.messages, result.payload
     except OSError as exc:
         out.status, out.error = "failed", _name_in(str(exc), path)
         if is_folder_write_error(exc):

@@ -187,7 +187,8 @@ def run_batch(jobs: list[BatchJob], *, command: str, report_path: Path | None,
               failed_before: list[JobOutcome] | None = None, workers: int | None = None,
               scheduler: str | None = None, threads_per_worker: int = 1,
               progress: bool = True, noun: str = "images",
-              stop_message: Callable[[JobOutcome, int, int], str] | None = None) -> BatchSummary:
+              stop_message: Callable[[JobOutcome, int, int], str] | None = None,
+              on_outcome: Callable[[JobOutcome], None] | None = None) -> BatchSummary:
     """Run a batch: in this process, on a local Dask cluster of ``workers`` processes, or on
     the Dask cluster at ``scheduler``; the report, a progress bar with the throughput, console
     lines for warnings and failures, a closing summary line, Ctrl+C.
@@ -213,6 +214,8 @@ def run_batch(jobs: list[BatchJob], *, command: str, report_path: Path | None,
     stop_message:
         The line printed when a fatal outcome (full disk) stops the run:
         ``stop_message(outcome, n_written, n_total)``.
+    on_outcome:
+        Called with every outcome as it comes (e.g. to collect ``payload``).
 
     Returns
     -------
@@ -271,6 +274,8 @@ def run_batch(jobs: list[BatchJob], *, command: str, report_path: Path | None,
             stream = run_in_process(jobs)
         for outcome in stream:
             report.add(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
             for m in outcome.messages:
                 _echo(f"warning: {m}", bar, sys.stderr)
             if outcome.status == "done":

@@ -318,3 +318,31 @@ def test_bad_batch_options_are_refused_before_any_work(data, tmp_path, capsys):
                  "--threads-per-worker", "0"]) == 2
     assert "--threads-per-worker" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_eval_on_dask_scores_like_the_in_process_run_and_resumes(tmp_path, cluster, capsys):
+    from tests.commands.test_eval import make_dataset
+
+    root = make_dataset(tmp_path / "data")
+    base = ["eval", "--data", str(root), "--method", "spam,grid", "--n-segments", "20,40",
+            "--encoder", "none", "--no-progress"]
+    here, there = tmp_path / "here.json", tmp_path / "there.json"
+    assert main([*base, "--json", str(here)]) == 0
+    out = tmp_path / "scores"
+    assert main([*base, "--json", str(there), "--out", str(out),
+                 "--scheduler", cluster[0].scheduler_address]) == 0, capsys.readouterr().err
+
+    def scores(path: Path) -> list:
+        rows = json.loads(path.read_text())
+        for r in rows:
+            r["mean"].pop("seconds")
+            for e in r["per_image"]:
+                e.pop("seconds")
+        return rows
+
+    assert scores(here) == scores(there)
+    assert set(_statuses(out).values()) == {"done"}
+    again = tmp_path / "again.json"
+    assert main([*base, "--json", str(again), "--out", str(out)]) == 0
+    assert set(_statuses(out).values()) == {"skipped"}          # scores read back
+    assert scores(again) == scores(here)
