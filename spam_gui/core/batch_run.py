@@ -42,7 +42,8 @@ def _now() -> str:
 
 class BatchReport:
     """``OUT/batch_report.json``: one entry per image (status ``pending`` / ``done`` /
-    ``skipped`` / ``failed``, seconds, worker, error, attempts) and the totals, rewritten
+    ``skipped`` / ``failed``, seconds, worker, error, attempts, ``at``: seconds since the
+    start when it came in) and the totals, rewritten
     atomically as outcomes come in (at most about once a second, and at the end), so a killed
     run leaves a readable report of what it had finished.
 
@@ -63,7 +64,7 @@ class BatchReport:
         self.path = path
         self.entries: list[dict[str, Any]] = [
             {"image": img, "stem": stem, "status": "pending", "seconds": None, "worker": None,
-             "error": None, "attempts": 0} for img, stem in images]
+             "error": None, "attempts": 0, "at": None} for img, stem in images]
         self._index = {img: i for i, (img, _) in enumerate(images)}
         self.meta: dict[str, Any] = {
             "format": REPORT_FORMAT, "format_version": REPORT_VERSION, "command": command,
@@ -90,7 +91,8 @@ class BatchReport:
         """Record an outcome and rewrite the file if the last write is old enough."""
         e = self.entries[self._index[outcome.image]]
         e.update(status=outcome.status, seconds=round(outcome.seconds, 4),
-                 worker=outcome.worker, error=outcome.error, attempts=outcome.attempts)
+                 worker=outcome.worker, error=outcome.error, attempts=outcome.attempts,
+                 at=round(self.elapsed, 3))
         self.write(force=False)
 
     def document(self) -> dict[str, Any]:
