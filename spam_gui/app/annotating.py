@@ -40,13 +40,15 @@ from spam_gui.core.annotation import (CLASSES_FILE, Annotation, AnnotationError,
 from spam_gui.core.errors import SpamError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from spam_gui.app.document import FolderSession, ImageDoc
+    from spam_gui.app.document import FolderSession, ImageDoc  # noqa: F401
     from spam_gui.app.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 Qt = QtCore.Qt
 
 DEFAULT_RADIUS = 6
+AUTOSAVE_PAUSE_MS = 1500
+"""The autosave of painted maps waits for this pause in painting."""
 MAX_RADIUS = 500
 
 
@@ -196,6 +198,11 @@ class AnnotationController(QtCore.QObject):
         # (the labels, their index being built or built)
         self._index: tuple[np.ndarray, Future[LabelIndex]] | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="spam-brush-index")
+        self._unsaved: set[ImageDoc] = set()               # painted, autosave not asked yet
+        self._pause = QtCore.QTimer(self)
+        self._pause.setSingleShot(True)
+        self._pause.setInterval(AUTOSAVE_PAUSE_MS)
+        self._pause.timeout.connect(self.flush_painted)
         p = self.panel
         p.class_chosen.connect(self.set_current_class)
         p.add_requested.connect(self.ask_add_class)
@@ -231,6 +238,8 @@ class AnnotationController(QtCore.QObject):
         self._read_classes()
 
     def close_folder(self) -> None:
+        self._pause.stop()
+        self._unsaved.clear()       # marked dirty: the session's last save wrote them
         self._anns.clear()
         self._active.clear()
         self._refused.clear()
@@ -558,6 +567,25 @@ class AnnotationController(QtCore.QObject):
         doc.raster_changed("classes")
         doc.raster_changed("instances")
 
+    def _mark_painted(self, doc: "ImageDoc") -> None:
+        """A stroke (or its undo) changed ``doc``'s maps. They are marked for saving at once
+        (any save writes them: closing, switching folders, an export), but the autosave is
+        asked for only when painting pauses (:data:`AUTOSAVE_PAUSE_MS`): encoding the maps of
+        a 12-megapixel image takes a few hundred ms of the GUI thread, which must not fall
+        between the strokes of a drag or a quick series of clicks."""
+        for kind in ("classes", "instances"):
+            doc.dirty_rasters.add(kind)
+            doc.raster_versions[kind] = doc.raster_versions.get(kind, 0) + 1
+        self._unsaved.add(doc)
+        self._pause.start()
+
+    def flush_painted(self) -> None:
+        """Ask the autosave for the strokes not announced yet (painting paused)."""
+        self._pause.stop()
+        docs, self._unsaved = self._unsaved, set()
+        for doc in docs:
+            self._mark_changed(doc)
+
     # -- painting --------------------------------------------------------------------------
     def paint_problem(self) -> str | None:
         """Why painting cannot start now, or None."""
@@ -624,7 +652,7 @@ class AnnotationController(QtCore.QObject):
         what = {"object": "fill", "pixel": "brush", "superpixel": "paint"}[stroke.mode]
         text = f"erase ({what})" if not stroke.class_id else f"{what} {c.name if c else stroke.class_id}"
         stroke.doc.undo_stack.push(PaintCommand(self, stroke.doc, patch, text))
-        self._mark_changed(stroke.doc)
+        self._mark_painted(stroke.doc)
         self._after_change()
 
     def apply_patch(self, doc: "ImageDoc", patch: AnnotationPatch, undo: bool) -> None:
@@ -633,7 +661,7 @@ class AnnotationController(QtCore.QObject):
         if ann is None:
             return
         box = patch.revert(ann) if undo else patch.apply(ann)
-        self._mark_changed(doc)
+        self._mark_painted(doc)
         if doc.row == self.w.row:
             self.redraw(box)
             self._after_change()

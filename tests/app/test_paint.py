@@ -206,6 +206,16 @@ def test_autosave_restore_and_nothing_crosses_images(qtbot, make_window, image_f
     qtbot.mouseClick(win.canvas.viewport(), LEFT, SHIFT, win.canvas.view_pos_of(*OBJ3_CENTER))
     ann = ann_of(win)
     cls0, inst0 = ann.class_map.copy(), ann.instance_map.copy()
+    # the autosave waits for a pause in painting, then names both maps in the state file
+    assert win.annotations._pause.isActive()
+    state = win.session.primary_state_path
+
+    def saved():
+        assert state.is_file()
+        entry = json.loads(state.read_text())["images"]["img0.png"]
+        assert set(entry["rasters"]) >= {"classes", "instances"}
+
+    qtbot.waitUntil(saved, timeout=10000)
     qtbot.keyClick(win, Qt.Key.Key_D)
     wait_displayed(qtbot, win, "img1.png")
     assert win.annotations.annotation(1) is None          # nothing copied to the next image
