@@ -346,3 +346,48 @@ def test_eval_on_dask_scores_like_the_in_process_run_and_resumes(tmp_path, clust
     assert main([*base, "--json", str(again), "--out", str(out)]) == 0
     assert set(_statuses(out).values()) == {"skipped"}          # scores read back
     assert scores(again) == scores(here)
+
+
+def _dying_task(job):
+    """On a worker: the first image to reach it (per marker file) kills the worker process;
+    an image named ``doomed`` kills every worker it reaches."""
+    from spam_gui.core import batch
+
+    marker = Path(job.out_dir) / f".died-{job.stem}"
+    if job.stem == "doomed" or not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("x")
+        os._exit(17)
+    return batch._saliency_task(job)
+
+
+def _install_dying_task():
+    from spam_gui.core import batch
+
+    batch._TASKS["saliency"] = _dying_task
+
+
+def test_a_dying_worker_has_its_image_retried_once_on_another_then_reported(data, tmp_path):
+    from spam_gui.core.batch import BatchJob, job_signature
+    from spam_gui.core.batch_dask import DaskRunner
+
+    out = tmp_path / "out"
+    Image.fromarray(_image(5)).save(data["images"] / "doomed.png")
+    opts = {"dino_checkpoint": None, "device": "cpu", "no_cache": True}
+    sig = job_signature("saliency", {"dino_checkpoint": None}, {"dino": None})
+    jobs = [BatchJob("saliency", str(data["images"] / f"{s}.png"), s, str(out), opts, sig)
+            for s in ("im1", "doomed")]
+    runner = DaskRunner(workers=2)
+    try:
+        runner.client.wait_for_workers(2, timeout=120)
+        runner.client.run(_install_dying_task)
+        got = {o.stem: o for o in runner.run(jobs[:1])}
+        assert got["im1"].status == "done"                 # on the other worker
+        assert (out / "im1.png").is_file() and (out / ".died-im1").is_file()
+        runner.client.wait_for_workers(2, timeout=120)      # the restarted worker is back
+        runner.client.run(_install_dying_task)
+        got = {o.stem: o for o in runner.run(jobs[1:])}
+    finally:
+        runner.close()
+    assert got["doomed"].status == "failed" and "died" in got["doomed"].error
+    assert "doomed.png" in got["doomed"].error
