@@ -1,20 +1,27 @@
 """Side-by-side timing and ΔK of scikit-image SLIC, SPAM without a network and SPAM with its
-encoder, on BSDS500 val images at K = 400 (issue 2).
+encoder, on BSDS500 val images at K = 400 (issues 2 and 17).
 
     python benchmarks/segment.py                        # 10 images, 2 threads
     python benchmarks/segment.py --limit 100 --threads 1
+    python benchmarks/segment.py --reference            # + the engine without its kernels
     python benchmarks/segment.py --profile              # + cProfile of one SPAM segment call
 
-Columns (medians over the images unless said otherwise):
+Columns (medians over the images unless said otherwise; every time is the best of
+``--repeat`` runs, default 2, which keeps a shared machine's noise out of the medians):
 
 - cold s: one image from scratch: features (Lab, and the encoder's forward pass) + clustering;
   SPAM's feature cache is cleared before every image;
 - re-K s: the same image again with another K (``--rek``, default 300), features cached;
-  for SLIC this is a full run (it has nothing to cache);
+  for SLIC this is a full run (it has nothing to cache); ``× slic`` is its ratio to SLIC's;
 - rescale ms: ``Spam.rescale`` of one object (×2) on a result computed with the annotator-0
-  ground truth of the image as prior (its largest object);
+  ground truth of the image as prior (its largest object): the median and the largest;
 - forward s: the encoder's forward pass alone (fused, inference mode);
 - ΔK and K̂: means of ``|K̂ - K| / K`` and of K̂ without a prior.
+
+With ``--reference`` the SPAM rows run a second time with the compiled kernels switched off
+(:func:`spam_gui.core.clustering.kernels` returning None): the PyTorch clustering
+(``soft_cluster``), the encoder's plain forward pass, the NumPy majority filter and the k-d
+tree seeding, i.e. the engine before issue 17, measured in the same run.
 
 Without ``resources/models/spam_encoder_d20.pt`` the encoder row uses random weights (saved to
 a temporary file and loaded through the real loader); the row says so. The forward-pass cost
@@ -65,10 +72,17 @@ def machine_line(threads: int) -> str:
             f"{threads} thread(s); python {platform.python_version()}")
 
 
+REPEAT = 2
+
+
 def timed(fn, *args, **kwargs):
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
+    """``(result, seconds)``: the best of ``REPEAT`` runs."""
+    best = float("inf")
+    for _ in range(max(1, REPEAT)):
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        best = min(best, time.perf_counter() - t0)
+    return out, best
 
 
 def largest_object(prior: np.ndarray) -> int:
@@ -97,9 +111,13 @@ def bench_spam(spam, images, k: int, rek: int, forward=None) -> dict:
     spam.segment(images[0][1], n_segments=k)
     spam.clear_cache()
     cold, again, resc, fwd, khat = [], [], [], [], []
-    for _, img, gt in images:
+
+    def segment_cold(img):
         spam.clear_cache()
-        res, t = timed(spam.segment, img, n_segments=k)
+        return spam.segment(img, n_segments=k)
+
+    for _, img, gt in images:
+        res, t = timed(segment_cold, img)
         cold.append(t)
         khat.append(res.n_superpixels)
         again.append(timed(spam.segment, img, n_segments=rek)[1])
@@ -114,7 +132,8 @@ def bench_spam(spam, images, k: int, rek: int, forward=None) -> dict:
 
 
 def make_forward(spam_path):
-    """A function timing the encoder's forward pass alone on an image."""
+    """A function timing the encoder's forward pass alone on an image (the path the engine
+    uses now: with or without the compiled kernels)."""
     import torch
 
     from spam_gui.core.encoder import InferenceEncoder, load_encoder
@@ -165,7 +184,14 @@ def main(argv=None) -> int:
                     help="encoder weight file (default: the shipped one, else random weights)")
     ap.add_argument("--profile", action="store_true",
                     help="also print a cProfile of one cold SPAM (with encoder) segment call")
+    ap.add_argument("--reference", action="store_true",
+                    help="also run the SPAM rows without the compiled kernels (the engine "
+                         "before issue 17)")
+    ap.add_argument("--repeat", type=int, default=2,
+                    help="runs per measurement, the best is kept (default 2)")
     args = ap.parse_args(argv)
+    global REPEAT
+    REPEAT = args.repeat
 
     import torch
 
@@ -194,29 +220,48 @@ def main(argv=None) -> int:
                                     meta={"note": "random weights (benchmark)"})
             enc_label = "SPAM, encoder with RANDOM weights (D=20)"
 
+        from spam_gui.core import clustering
+
         results = [("skimage slic (compactness 10)", bench_slic(images, k, args.rek))]
         print(f"  done: {results[-1][0]}", file=sys.stderr, flush=True)
-        results.append(("SPAM, no network (D=5)",
-                        bench_spam(Spam(encoder=None, device="cpu"), images, k, args.rek)))
-        print(f"  done: {results[-1][0]}", file=sys.stderr, flush=True)
-        spam_enc = Spam(encoder=enc_path, device="cpu")
-        results.append((enc_label, bench_spam(spam_enc, images, k, args.rek,
-                                              forward=make_forward(enc_path))))
-        print(f"  done: {results[-1][0]}", file=sys.stderr, flush=True)
+        variants = [("", False)] + ([(" — without kernels (reference)", True)]
+                                    if args.reference else [])
+        spam_enc = None
+        for suffix, reference in variants:
+            saved = clustering._KERNELS
+            if reference:
+                clustering._KERNELS = None          # every kernel user falls back
+            try:
+                results.append(("SPAM, no network (D=5)" + suffix,
+                                bench_spam(Spam(encoder=None, device="cpu"), images, k,
+                                           args.rek)))
+                print(f"  done: {results[-1][0]}", file=sys.stderr, flush=True)
+                spam = Spam(encoder=enc_path, device="cpu")
+                results.append((enc_label + suffix, bench_spam(
+                    spam, images, k, args.rek, forward=make_forward(enc_path))))
+                print(f"  done: {results[-1][0]}", file=sys.stderr, flush=True)
+                spam_enc = spam_enc or spam
+            finally:
+                clustering._KERNELS = saved
 
+        slic_rek = statistics.median(results[0][1]["rek"])
         print()
-        print("| method | cold s / image | re-K s (cached features) | rescale ms (1 object ×2) "
-              "| forward s | mean ΔK | mean K̂ |")
-        print("|---|---|---|---|---|---|---|")
+        print("| method | cold s / image | re-K s (cached features) | re-K × slic "
+              "| rescale ms (1 object ×2), median / max | forward s | mean ΔK | mean K̂ |")
+        print("|---|---|---|---|---|---|---|---|")
         for name, r in results:
             dk = statistics.fmean(abs(x - k) / k for x in r["khat"])
-            rows.append((name, fmt(r["cold"]), fmt(r["rek"]), fmt(r["rescale"], 1000, 1),
+            resc = (f"{fmt(r['rescale'], 1000, 1)} / {max(r['rescale']) * 1000:.1f}"
+                    if r["rescale"] else "-")
+            rows.append((name, fmt(r["cold"]), fmt(r["rek"]),
+                         f"{statistics.median(r['rek']) / slic_rek:.2f}", resc,
                          fmt(r["forward"]), f"{dk:.3f}", f"{statistics.fmean(r['khat']):.1f}"))
             print("| " + " | ".join(rows[-1]) + " |")
         print()
-        print("medians over images; slic's re-K is a full run; rescale uses the annotator-0 "
-              "ground truth as prior and doubles its largest object's density")
-        if args.profile:
+        print(f"medians over images of the best of {REPEAT} runs; slic's re-K is a full run; "
+              "rescale uses the annotator-0 ground truth as prior and doubles its largest "
+              "object's density")
+        if args.profile and spam_enc is not None:
             profile_segment(spam_enc, images[0][1], k, 25)
     return 0
 
