@@ -147,6 +147,9 @@ class WindowActions:
         A("merge_objects", "&Merge Objects", self.w.objects_edit.merge_selected, ("Shift+M",),
           "Merge the selected objects (Ctrl+click them on the image or in the Objects list)",
           "Objects")
+        for n, short in (("mode_split", "Split"), ("mode_draw_object", "Draw"),
+                         ("mode_erase_object", "Erase"), ("merge_objects", "Merge")):
+            self.w.actions_[n].setIconText(short)   # the toolbar's short names
         A("commit_prompt", "Add Prompt Object", self.w.tools["prompt"].commit, ("Return", "Enter"),
           "Add the SAM mask of the current clicks to the prior", "Edit")
         A("undo_point", "Remove Last Prompt Point", self.w.tools["prompt"].remove_point, ("Backspace",),

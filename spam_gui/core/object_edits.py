@@ -7,9 +7,10 @@ and an :class:`ObjectEdit` saying which objects changed and where new objects ca
 their density ratios can be carried over, :func:`carry_ratios`).
 
 :func:`resegment_objects` then turns the segmentation of the old map into one of the new map
-by re-clustering only the objects whose pixels changed (and the superpixels that reached into
-the changed pixels); every other superpixel keeps its pixels. Superpixels never cross an
-object of the new map (:func:`superpixels_within_objects` checks it).
+by re-clustering only the superpixels the edit made invalid (those that now straddle two
+objects): after a merge nothing is re-clustered, after a split only the superpixels the cut
+crosses; every other superpixel keeps its pixels. Superpixels never cross an object of the new
+map (:func:`superpixels_within_objects` checks it).
 
 No Qt here.
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -361,15 +362,18 @@ def superpixels_within_objects(labels: np.ndarray, objects: np.ndarray) -> bool:
 
 def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.ndarray,
                       ratios: Mapping[int, float] | None = None) -> "SegmentationResult":
-    """The segmentation of the same image with another object map, re-clustering only what the
-    change touched.
+    """The segmentation of the same image with another object map, re-clustering only the
+    superpixels the change made invalid.
 
-    The objects whose pixels differ between ``result.objects`` and ``objects`` are re-clustered
-    (each with a budget from its new area, its density ratio and the density it had), together
-    with every object owning a superpixel that reached into a changed pixel (such a superpixel
-    is dropped: it would cross the new border). The superpixels of every other object keep
-    their pixels, so an edit costs the edited objects only (as :meth:`Spam.rescale` does for a
-    ratio). Labels stay 1..N, renumbered in raster order.
+    A superpixel stays as it is when its certain pixels (object > 0) all lie in one object of
+    the new map (it then belongs to that object: after a merge every superpixel stays, after a
+    split only those the cut crosses are redone); a superpixel that now straddles two objects,
+    or that covers only uncertain pixels of an object that is gone, is dropped. The dropped
+    superpixels' pixels are clustered again, each object's part of them with seeds at the
+    object's own density (its mean superpixel size before the edit; SPAM's uniform density for
+    a new object), by the engine's clustering, smoothing and connectivity steps. Labels stay
+    1..N (renumbered in raster order). Objects whose ratio in ``ratios`` differs from the one
+    they had are then rescaled (:meth:`Spam.rescale`).
 
     Parameters
     ----------
@@ -381,8 +385,8 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
     objects:
         The new (H, W) object map, 0 = uncertain.
     ratios:
-        ``{object id: ratio}`` of the new map's objects (missing: 1); the re-clustered objects
-        take theirs, the others keep the ratio they had.
+        ``{object id: ratio}`` of the new map's objects (missing: 1). New objects take theirs
+        when they are clustered.
 
     Returns
     -------
@@ -407,70 +411,125 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
     if not new_ids or not result.objects_info or getattr(result, "_work", None) is not None:
         # nothing to keep, or a large photo clustered on a working grid: segment anew
         return _full(engine, result, new, ratios, t0)
-    diff = old != new
+    h, w = new.shape
     labels = np.asarray(result.labels)
     sp_obj = np.asarray(result.superpixel_object).astype(np.int64)
     n_old = sp_obj.shape[0] - 1
-    changed = {int(i) for i in np.unique(new[diff]) if i > 0}
-    redo_sp = np.zeros(n_old + 1, bool)
-    redo_sp[np.unique(labels[diff])] = True
-    redo_sp[1:] |= ~np.isin(sp_obj[1:], list(new_ids))   # owners gone
-    owners = {int(o) for o in np.unique(sp_obj[redo_sp]) if o > 0} & new_ids
-    target = changed | owners
-    redo_sp[1:] |= np.isin(sp_obj[1:], list(target))
-    redo_sp[0] = False
-    region = np.isin(new, list(target)) | redo_sp[labels]
-    if not region.any():
-        return _with_ratios(engine, result, new, ratios, t0)
-    if not target:   # only uncertain pixels to redo: the objects around them take them
-        grown = ndimage.binary_dilation(region, iterations=2)
-        target = _ids(new[grown])
-        if not target:
-            return _full(engine, result, new, ratios, t0)
-        region |= np.isin(new, list(target))
-        region |= np.isin(sp_obj, list(target))[labels]
+    lab, nf = labels.ravel(), new.ravel()
 
-    h, w = new.shape
+    # which superpixels are still valid, and whose they are now
+    cert = nf > 0
+    big = np.iinfo(np.int64).max
+    lo = np.full(n_old + 1, big, np.int64)
+    hi = np.full(n_old + 1, -1, np.int64)
+    np.minimum.at(lo, lab[cert], nf[cert])
+    np.maximum.at(hi, lab[cert], nf[cert])
+    has_cert = hi >= 0
+    owner = np.where(has_cert, lo, sp_obj)
+    valid = np.where(has_cert, lo == hi, np.isin(sp_obj, list(new_ids)))
+    valid[0] = True
+    region = ~valid[labels]
+
     k_req = int(p["n_segments_used"])
-    area_of = dict(zip(*np.unique(new[new > 0], return_counts=True)))
-    area_of = {int(k): int(v) for k, v in area_of.items()}
+    ids_all, areas_all = np.unique(nf[cert], return_counts=True)
+    area_of = {int(i): int(a) for i, a in zip(ids_all, areas_all)}
     total = float(sum(area_of.values()))
-    info = {o: i for o, i in result.objects_info.items() if o in new_ids}
-    quota_d, base_d, dens_d = dict(result._quota), dict(result._base_k), dict(result._density)
-    for o in list(quota_d):
-        if o not in new_ids:
-            quota_d.pop(o, None)
-            base_d.pop(o, None)
-            dens_d.pop(o, None)
+    uniform_size = h * w / float(k_req)
+    old_info = result.objects_info
+    old_area = {o: int(np.count_nonzero(old == o)) for o in old_info} if region.any() else {}
+
+    def mean_size(oid: int) -> float:
+        oi = old_info.get(oid)
+        if oi is not None and oi.k > 0:
+            return old_area.get(oid, oi.area) / float(oi.k)
+        return uniform_size / max(ratios.get(oid, 1.0), 1e-6)
+
+    if region.any():
+        labels_new, owner = _recluster(engine, result, new, labels, owner, region, area_of,
+                                       mean_size, ratios, uniform_size, k_req)
+    else:
+        labels_new = labels.astype(np.int64)
+    final, old_ids = renumber(labels_new)
+    sp_new = np.zeros(old_ids.shape[0], np.int32)
+    sp_new[1:] = owner[old_ids[1:]]
+    counts = np.bincount(sp_new[1:], minlength=max(new_ids) + 1)
+
+    # per-object information: objects whose pixels or superpixels changed get new figures
+    touched = {o for o in new_ids if o not in old_info or area_of.get(o, 0) != old_info[o].area}
+    touched |= {int(o) for o in np.unique(sp_new[1:]) if o > 0}
+    touched = {o for o in touched if o in new_ids and (
+        o not in old_info or counts[o] != old_info[o].k or area_of[o] != old_info[o].area)}
+    capped = next(iter(old_info.values())).attention_capped
+    info: dict[int, ObjectInfo] = {}
+    quota_d, base_d, dens_d = {}, {}, {}
+    for oid in sorted(new_ids):
+        oi = old_info.get(oid)
+        if oi is not None and oid not in touched:
+            info[oid] = oi
+            quota_d[oid] = result._quota.get(oid, 0.0)
+            base_d[oid] = result._base_k.get(oid, oi.k)
+            dens_d[oid] = result._density.get(oid, 1.0)
+            continue
+        va = float(result._density.get(oid, 1.0))
+        r = float(oi.ratio) if oi is not None else ratios.get(oid, 1.0)
+        quota = k_req * area_of[oid] / total * va
+        info[oid] = ObjectInfo(oid, area_of[oid], r, int(max(counts[oid], 1)),
+                               None if oi is None else oi.salient, capped)
+        quota_d[oid], base_d[oid], dens_d[oid] = float(quota), max(1, int(round(quota))), va
+    res = replace(result, labels=final.astype(np.int32), objects=new, superpixel_object=sp_new,
+                  objects_info=info, _quota=quota_d, _base_k=base_d, _density=dens_d,
+                  timings=dict(result.timings))
+    for oid, oi in info.items():       # ratios that differ from what an object had
+        want = ratios.get(oid, 1.0)
+        if oid in old_info and not math.isclose(want, oi.ratio):
+            res = engine.rescale(res, oid, want)
+    return replace(res, timings={**result.timings, "resegment": time.perf_counter() - t0})
+
+
+def _recluster(engine: "Spam", result: "SegmentationResult", new: np.ndarray,
+               labels: np.ndarray, owner: np.ndarray, region: np.ndarray,
+               area_of: Mapping[int, int], mean_size: Callable[[int], float],
+               ratios: Mapping[int, float], uniform_size: float, k_req: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster the pixels of ``region`` again (see :func:`resegment_objects`): returns the
+    (H, W) labels (old values outside the region, new ones above them inside) and the owner
+    of every label value."""
+    p = result.params
+    h, w = new.shape
+    n_old = owner.shape[0] - 1
+    flat = new.ravel()
+    pix = np.flatnonzero(region.ravel())
+    in_region = flat[pix]
+    ids_r = sorted(int(i) for i in np.unique(in_region) if i > 0)
     pos_all = pixel_positions(h, w)
     s = position_scale(h, w, k_req, p["lambda_s"])
     base_radius = CANDIDATE_RADIUS * math.sqrt(h * w / k_req)
-    flat_new = new.ravel()
     seeds, seed_obj, seed_rad, seed_scale = [], [], [], []
-    capped = next(iter(result.objects_info.values())).attention_capped
-    for oid in sorted(target):
-        area = area_of[oid]
-        va = float(result._density.get(oid, 1.0))
-        r = ratios.get(oid, 1.0)
-        quota = k_req * area / total * va
-        base = max(1, int(round(quota)))
-        k = base if math.isclose(r, 1.0) else max(1, int(round(r * quota)))
-        k = min(k, area)
-        density = va * r
-        obj_pix = np.flatnonzero(flat_new == oid)
-        sp = kmeans_seeds(pos_all[obj_pix], k, object_rng(p["seed"], oid))
+
+    def add(oid: int, coords: np.ndarray, k: int) -> None:
+        size = mean_size(oid)
+        density = max(uniform_size / size, 1e-6)
+        sp = kmeans_seeds(coords, int(min(max(k, 1), coords.shape[0])),
+                          object_rng(p["seed"], oid))
         seeds.append(sp)
         seed_obj.append(np.full(sp.shape[0], oid, np.int64))
         seed_rad.append(np.full(sp.shape[0], base_radius / math.sqrt(density)))
         seed_scale.append(np.full(sp.shape[0], s * math.sqrt(density)))
-        old_info = result.objects_info.get(oid)
-        info[oid] = ObjectInfo(
-            oid, area, float(r), int(k), None if old_info is None else old_info.salient, capped)
-        quota_d[oid], base_d[oid], dens_d[oid] = float(quota), int(base), va
+
+    for oid in ids_r:
+        coords = pos_all[pix[in_region == oid]]
+        add(oid, coords, int(round(coords.shape[0] / mean_size(oid))))
+    if not ids_r:   # only uncertain pixels: the neighbouring object with most contact takes them
+        grown = ndimage.binary_dilation(region, iterations=2) & ~region
+        near, cnt = np.unique(new[grown & (new > 0)], return_counts=True)
+        if near.size == 0:
+            near, cnt = np.array(sorted(area_of)), np.ones(len(area_of))
+        oid = int(near[np.argmax(cnt)])
+        coords = pos_all[pix]
+        add(oid, coords, int(round(coords.shape[0] / mean_size(oid))))
     seed_pos = np.concatenate(seeds)
     seed_o = np.concatenate(seed_obj)
-    pix = np.flatnonzero(region.ravel())
-    groups = build_groups(pos_all[pix], flat_new[pix].astype(np.int64), seed_pos, seed_o,
+    groups = build_groups(pos_all[pix], in_region.astype(np.int64), seed_pos, seed_o,
                           np.concatenate(seed_rad), np.concatenate(seed_scale))
     feats = engine.features(result._image)
     colour = (feats.lab, float(p["lambda_c"]))
@@ -478,8 +537,7 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
     sc = cluster(PixelFeatures(parts, feats.positions, pix), groups, p["n_iter"], engine.device)
     tmp = labels.astype(np.int64).copy()
     tmp.ravel()[pix] = n_old + 1 + np.asarray(sc.labels)
-    label_object = np.concatenate([sp_obj, seed_o])
-    label_object[1:n_old + 1][redo_sp[1:]] = 0   # dropped superpixels own nothing any more
+    label_object = np.concatenate([owner, seed_o])
     new_label_ids = np.arange(n_old + 1, n_old + 1 + seed_o.shape[0])
     ys, xs = np.nonzero(region)
     box = (slice(max(ys.min() - 1, 0), ys.max() + 2), slice(max(xs.min() - 1, 0), xs.max() + 2))
@@ -489,25 +547,19 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
         allowed[new_label_ids] = True
         tmp[box] = majority_filter(tmp[box], new[box], label_object, passes=passes,
                                    mutable=region[box], allowed_labels=allowed)
-    mean_size = {o: float(info[o].area) / max(int(info[o].k), 1) for o in info}
-    groups_box, piece_label = enforce_connectivity(tmp[box], new[box], label_object, mean_size,
+    sizes = {o: mean_size(o) for o in area_of}
+    groups_box, piece_label = enforce_connectivity(tmp[box], new[box], label_object, sizes,
                                                    active_labels=new_label_ids)
-    combined = tmp.copy()
     offset = int(label_object.shape[0]) + 1
     reg_box = region[box]
-    sub = combined[box]
+    sub = tmp[box]
     sub[reg_box] = offset + groups_box[reg_box]
-    combined[box] = sub
-    final, old_ids = renumber(combined)
-    sp_new = np.zeros(old_ids.shape[0], np.int32)
-    src = old_ids[1:]
-    from_old = src < offset
-    sp_new[1:][from_old] = sp_obj[src[from_old]]
-    sp_new[1:][~from_old] = label_object[piece_label[src[~from_old] - offset]]
-    timings = {**result.timings, "resegment": time.perf_counter() - t0}
-    return replace(result, labels=final.astype(np.int32), objects=new,
-                   superpixel_object=sp_new, objects_info=dict(sorted(info.items())),
-                   timings=timings, _quota=quota_d, _base_k=base_d, _density=dens_d)
+    tmp[box] = sub
+    n_groups = int(groups_box.max()) + 1
+    owner_all = np.zeros(offset + n_groups, np.int64)
+    owner_all[: label_object.shape[0]] = label_object
+    owner_all[offset:] = label_object[piece_label[:n_groups]]
+    return tmp, owner_all
 
 
 def _with_ratios(engine: "Spam", result: "SegmentationResult", objects: np.ndarray,
