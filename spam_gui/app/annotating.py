@@ -128,8 +128,18 @@ class Stroke:
 
     def to(self, x: int, y: int) -> None:
         """Paint from the last point to (x, y) (the first call paints under (x, y))."""
+        try:
+            self._to(x, y)
+        except ValueError:
+            # the instance has another class (maps opened from files): start a new one
+            if not self.class_id or self.mode == "object":
+                raise
+            self.instance_id = new_instance_id(self.ann)
+            self.ctl.instance_restarted(self.class_id, self.instance_id)
+            self._to(x, y)
+
+    def _to(self, x: int, y: int) -> None:
         x0, y0 = self.last if self.last is not None else (x, y)
-        self.last = (x, y)
         box: BBox | None
         if self.mode == "pixel":
             box = paint_segment(self.ann, (y0, x0), (y, x), self.radius, self.class_id,
@@ -138,11 +148,15 @@ class Stroke:
             sps = labels_on_segment(self.result.labels, x0, y0, x, y)
             sps = sps[~self.done[sps]]
             if not len(sps):
+                self.last = (x, y)
                 return
+            if self.mode == "object":
+                box = self._fill(sps)
+            else:
+                box = paint_labels(self.ann, self.index, sps, self.class_id, self.instance_id,
+                                   recorder=self.recorder)
             self.done[sps] = True
-            box = (self._fill(sps) if self.mode == "object" else
-                   paint_labels(self.ann, self.index, sps, self.class_id, self.instance_id,
-                                recorder=self.recorder))
+        self.last = (x, y)          # only once painted (a refused paint is tried again)
         if box is not None:
             self.ctl.redraw(box)
 
@@ -522,8 +536,9 @@ class AnnotationController(QtCore.QObject):
             ann = self._read_exported(row, shape)
         if ann is None and create:
             ann = Annotation.empty(shape)
-            doc.set_raster("classes", ann.class_map)
-            doc.set_raster("instances", ann.instance_map)
+            doc.rasters["classes"] = ann.class_map
+            doc.rasters["instances"] = ann.instance_map
+            self._mark_painted(doc)     # saved with the first stroke, when painting pauses
         if ann is not None:
             self._anns[row] = ann
         return ann
@@ -633,13 +648,17 @@ class AnnotationController(QtCore.QObject):
         if cid and not fill:
             key = (self.w.row, cid)
             inst = self._active.get(key, 0)
-            if not inst or ann._instances().get(inst, cid) != cid:
+            if not inst:
                 inst = new_instance_id(ann)
                 self._active[key] = inst
         mode = "object" if fill else ("pixel" if self.pixel_brush else "superpixel")
         self._ensure_layer(ann)
         return Stroke(self, doc, ann, o.result, self.brush_index(o.result), cid, inst, mode,
                       self.radius)
+
+    def instance_restarted(self, class_id: int, instance_id: int) -> None:
+        """A stroke had to take a new instance for ``class_id``."""
+        self._active[(self.w.row, class_id)] = instance_id
 
     def end_stroke(self, stroke: Stroke) -> None:
         """The stroke is over: one undo step (nothing when it changed no pixel)."""

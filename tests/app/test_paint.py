@@ -289,6 +289,14 @@ def test_exported_pngs_are_opened_and_bad_ones_named(qtbot, make_window, image_f
     got = win.annotations.annotation(0)
     assert got == ann
     assert win.canvas.class_layer() is not None
+    # painting goes on from there; an instance of the file's class 2 is never given class 1
+    win.set_mode("paint")
+    qtbot.keyClick(win, Qt.Key.Key_1)
+    win.annotations._active[(0, 1)] = 7
+    qtbot.mouseClick(win.canvas.viewport(), Qt.MouseButton.LeftButton,
+                     pos=win.canvas.view_pos_of(100, 10))
+    assert got.class_map[10, 100] == 1 and got.instance_map[10, 100] not in (0, 7)
+    assert (got.class_map[OBJ2] == 2).all() and (got.instance_map[OBJ2] == 7).all()
     qtbot.keyClick(win, Qt.Key.Key_D)
     wait_displayed(qtbot, win, "img1.png")
     assert "img1_classes.png" in win.last_error_message and "10x10" in win.last_error_message
