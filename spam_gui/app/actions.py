@@ -147,6 +147,9 @@ class WindowActions:
         A("merge_objects", "&Merge Objects", self.w.objects_edit.merge_selected, ("Shift+M",),
           "Merge the selected objects (Ctrl+click them on the image or in the Objects list)",
           "Objects")
+        A("reset_objects", "&Reset Edited Objects", self.w.objects_edit.reset, (),
+          "Drop this image's object edits: its objects come from the prior source again "
+          "(undoable)", "Objects")
         for n, short in (("mode_split", "Split"), ("mode_draw_object", "Draw"),
                          ("mode_erase_object", "Erase"), ("merge_objects", "Merge")):
             self.w.actions_[n].setIconText(short)   # the toolbar's short names
@@ -210,6 +213,7 @@ class WindowActions:
             self.w.mode_group.addAction(a[n])
             om.addAction(a[n])
         om.addAction(a["merge_objects"])
+        om.addAction(a["reset_objects"])
         m.addSeparator()
         for n in ("new_instance", "eraser", "pixel_brush", "brush_smaller", "brush_larger"):
             m.addAction(a[n])

@@ -164,6 +164,15 @@ def test_first_run_every_image_has_objects_and_edits_work(qtbot, make_window, pl
     assert np.array_equal(exported > 0, final > 0)
     assert len(np.unique(exported)) == len(np.unique(final))
 
+    # -- Reset Edited Objects goes back to the prior source's; undo brings the edits back
+    before = win.displayed
+    win.actions_["reset_objects"].trigger()
+    o_reset = _wait_new(qtbot, win, before)
+    assert o_reset.prior_info["source"] == "builtin" and not doc.has_raster("objects")
+    win.actions_["undo"].trigger()
+    o_back = _wait_new(qtbot, win, o_reset)
+    assert np.array_equal(o_back.result.objects, final)
+
     # -- autosave and restore: a new window finds the edited objects
     win.session.save_now()
     win.close()

@@ -69,11 +69,12 @@ class EditObjectsCommand(QtGui.QUndoCommand):
     """One object edit: the image's object map, its ratios (carried over) and prompts (the
     prompt objects are part of the edited map from then on)."""
 
-    def __init__(self, doc: ImageDoc, edit: ObjectEdit, ratios: dict[int, float]) -> None:
-        super().__init__(edit.description or "edit objects")
+    def __init__(self, doc: ImageDoc, objects: np.ndarray | None, ratios: dict[int, float],
+                 text: str) -> None:
+        super().__init__(text or "edit objects")
         self.doc = doc
         self.old = doc.rasters.get("objects")
-        self.new = edit.objects
+        self.new = objects                           # None: back to the prior source's
         self.old_ratios, self.new_ratios = dict(doc.ratios), dict(ratios)
         self.old_prompts = doc.prompts
 
@@ -155,8 +156,22 @@ class ObjectEditor:
         if np.array_equal(edit.objects, o.result.objects):
             return False
         ratios = carry_ratios(doc.ratios, edit)
-        doc.undo_stack.push(EditObjectsCommand(doc, edit, ratios))
+        doc.undo_stack.push(EditObjectsCommand(doc, edit.objects, ratios, edit.description))
         return True
+
+    def reset(self) -> None:
+        """Drop the image's edited objects: back to its prior source's (one undo step)."""
+        doc = self.w.doc
+        if doc is None:
+            return
+        if not doc.has_raster("objects"):
+            self.w.set_status("This image's objects are not edited")
+            return
+        if "objects" not in doc.rasters:      # saved, not loaded: the command keeps it for undo
+            o = self.current()
+            if o is not None and o.prior_info.get("source") == "edited":
+                doc.rasters["objects"] = np.asarray(o.result.objects)
+        doc.undo_stack.push(EditObjectsCommand(doc, None, {}, "reset the edited objects"))
 
     def not_ready(self) -> None:
         self.w.report_error("Wait until this image is shown, then edit its objects")
