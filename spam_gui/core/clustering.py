@@ -656,22 +656,29 @@ def cluster(features: PixelFeatures, groups: ClusterGroups, n_iter: int = 10,
     n_feat = n_app + 2
     # rows: appearance, y, x, then ones (the soft counts come out of the same sums)
     A = np.empty((n_feat + 1, index.shape[0]), np.float32)
-    row = 0
-    for part, weight in features.appearance:
-        a = _as_numpy(part)
-        kern.gather_rows(a, float(weight), index, A, row)
-        row += a.shape[1]
-    kern.gather_rows(_as_numpy(features.positions), 1.0, index, A, row)
+    offsets, cand, valid, s2 = groups.offsets, groups.cand, groups.valid, groups.seed_scale2
+    ranges = _split_groups(offsets, threads if threads is not None else torch.get_num_threads())
+    pool = worker_pool() if len(ranges) > 1 else None
+    sources = [(_as_numpy(part), float(weight)) for part, weight in features.appearance]
+    sources.append((_as_numpy(features.positions), 1.0))
+
+    def gather(lo: int, hi: int) -> None:
+        row = 0
+        for src, weight in sources:
+            kern.gather_rows(src, weight, index[lo:hi], A[:, lo:hi], row)
+            row += src.shape[1]
+
+    if pool is None:
+        gather(0, index.shape[0])
+    else:
+        for f in [pool.submit(gather, offsets[a], offsets[b]) for a, b in ranges]:
+            f.result()
     A[n_feat] = 1.0
 
     K = groups.n_seeds
-    offsets, cand, valid, s2 = groups.offsets, groups.cand, groups.valid, groups.seed_scale2
     sums = np.zeros((K, n_feat + 1), np.float64)
     kern.group_sums(A, offsets, cand, sums)
     cen = _initial_centroids_np(sums, groups)
-
-    ranges = _split_groups(offsets, threads if threads is not None else torch.get_num_threads())
-    pool = worker_pool() if len(ranges) > 1 else None
     for _ in range(n_iter):
         cen32 = np.ascontiguousarray(cen, dtype=np.float32)
         parts = [np.zeros((K, n_feat + 1), np.float64) for _ in ranges]
