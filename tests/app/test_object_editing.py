@@ -201,14 +201,17 @@ def test_coarseness_slider_is_undoable_and_per_image(qtbot, make_window, plain_f
     assert o1.prior_info["coarseness"] == pytest.approx(0.95)
     assert len(o1.result.objects_info) <= len(o0.result.objects_info)
     assert "coarseness 0.95" in win.objects_panel.source.text()
+    win.controls.default_btn.click()                 # Use as Default: images not edited yet
+    assert win.settings.default_params.coarseness == pytest.approx(0.95)
     win.actions_["undo"].trigger()
     qtbot.waitUntil(lambda: abs(win.doc.params.coarseness - default) < 1e-9, timeout=5000)
     assert win.controls.coarseness.value() == int(round(default * 100))
     o2 = _wait_new(qtbot, win, o1)
     assert np.array_equal(o2.result.objects, o0.result.objects)
-    win.step(1)                                      # the other image keeps the default
-    wait_displayed(qtbot, win, "photo1.png")
-    assert win.doc.params.coarseness == default
+    win.step(1)                                      # the other image takes the new default
+    o3 = wait_displayed(qtbot, win, "photo1.png")
+    assert win.doc.params.coarseness == pytest.approx(0.95)
+    assert o3.prior_info["coarseness"] == pytest.approx(0.95)
 
 
 def test_prior_source_choices(qtbot, make_window, image_folder):
