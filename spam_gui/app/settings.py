@@ -459,7 +459,7 @@ class PreferencesDialog(QtWidgets.QDialog):
             "SAM gives the object prior and click prompts (e.g. <tt>sam_vit_b_01ec64.pth</tt>); "
             "DINO gives the saliency for visual attention (e.g. "
             "<tt>dino_deitsmall16_pretrain.pth</tt>). Without them the app uses prior maps or "
-            "no prior, and its built-in saliency. Environment variables "
+            "its built-in object prior (no download), and its built-in saliency. Environment variables "
             f"<tt>{ENV_SAM_CHECKPOINT}</tt> / <tt>{ENV_DINO_CHECKPOINT}</tt> are used when these are empty.")
         note.setWordWrap(True)
         note.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
