@@ -19,7 +19,10 @@ upsampled with bicubic interpolation, the ground truths with nearest neighbour. 
 - re-K s: the same image again at another K (``--rek``), features cached (SLIC: a full run);
 - rescale ms: ``Spam.rescale`` ×2 of the largest object, on a result computed with the
   annotator-0 ground truth as prior;
-- peak GB: the process's peak resident memory;
+- peak GB: the process's peak resident memory over cold and re-K (the image and the engine;
+  measured before the ground truths and the prior run are loaded); B/px: that peak minus
+  the process's memory before the first image (Python, torch, the model, the compiled
+  kernels), per pixel of the image;
 - ASA: mean over the images of the mean ASA over the annotators, against the equally
   upsampled ground truth; ΔASA: minus the same method's ASA at x1 (native size).
 """
@@ -52,18 +55,28 @@ def _images(data: Path, limit: int) -> list[Path]:
     return files
 
 
-def _upsampled(path: Path, data: Path, scale: int) -> tuple[np.ndarray, list[np.ndarray]]:
+def _upsampled_image(path: Path, scale: int) -> np.ndarray:
     import cv2
 
-    from spam_gui.core.image_io import read_image, read_label_map
+    from spam_gui.core.image_io import read_image
 
     img = read_image(path)
+    return img if scale == 1 else cv2.resize(img, None, fx=scale, fy=scale,
+                                             interpolation=cv2.INTER_CUBIC)
+
+
+def _upsampled_gts(path: Path, data: Path, scale: int) -> list[np.ndarray]:
+    import cv2
+
+    from spam_gui.core.image_io import read_label_map
+
     gts = [read_label_map(g) for g in sorted((data / "gt").glob(f"{path.stem}_*.png"))]
-    if scale == 1:
-        return img, gts
-    big = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-    return big, [cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-                 for g in gts]
+    return gts if scale == 1 else [
+        cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) for g in gts]
+
+
+def _rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
 def _largest_object(prior: np.ndarray) -> int:
@@ -88,8 +101,13 @@ def worker(args: argparse.Namespace) -> None:
             fullres.WORK_PIXELS_PER_SUPERPIXEL = args.work_pps[0]
             fullres.WORK_MIN_PIXELS = min(fullres.WORK_MIN_PIXELS, args.work_pps[0] * args.k)
         spam = Spam(encoder=args.encoder, device="cpu")
+        spam.segment(np.zeros((64, 64, 3), np.uint8), n_segments=8)   # compiled kernels
+    else:
+        from skimage.segmentation import slic
+    base_gb = _rss_gb()
+    seg_peak_gb = base_gb
     for path in _images(data, args.images):
-        img, gts = _upsampled(path, data, args.scale)
+        img = _upsampled_image(path, args.scale)
         row: dict[str, float | str] = {"id": path.stem, "mp": img.shape[0] * img.shape[1] / 1e6}
         if args.method == "spam":
             spam.clear_cache()
@@ -100,6 +118,8 @@ def worker(args: argparse.Namespace) -> None:
             spam.segment(img, n_segments=args.rek)
             row["rek"] = time.perf_counter() - t0
             labels = res.labels
+            seg_peak_gb = _rss_gb()      # the image and the engine (no ground truth yet)
+            gts = _upsampled_gts(path, data, args.scale)
             with_prior = spam.segment(img, n_segments=args.k, prior=gts[0])
             t0 = time.perf_counter()
             spam.rescale(with_prior, _largest_object(gts[0]), 2.0)
@@ -107,20 +127,20 @@ def worker(args: argparse.Namespace) -> None:
             row["working"] = "x".join(map(str, res.params.get("working_size", ["full"])))
             del with_prior, res
         else:
-            from skimage.segmentation import slic
-
             t0 = time.perf_counter()
             labels = slic(img, n_segments=args.k, start_label=1)
             row["cold"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             slic(img, n_segments=args.rek, start_label=1)
             row["rek"] = time.perf_counter() - t0
+            seg_peak_gb = _rss_gb()
+            gts = _upsampled_gts(path, data, args.scale)
         row["asa"] = float(np.mean([asa(labels, g) for g in gts]))
         row["n"] = int(np.unique(labels).size)
         rows.append(row)
         del img, gts, labels
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
-    print(json.dumps({"rows": rows, "peak_gb": peak_gb}))
+    print(json.dumps({"rows": rows, "base_gb": base_gb, "peak_gb": seg_peak_gb,
+                      "peak_all_gb": _rss_gb()}))
 
 
 def _run(args: argparse.Namespace, scale: int, method: str, pps: int | None = None) -> dict:
@@ -171,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict] = {}
     native: dict[str, float] = {}
     head = (f"{'scale':>5} {'MP':>5} {'method':<8} {'working':>9} {'cold s':>7} {'re-K s':>7} "
-            f"{'rescale ms':>10} {'peak GB':>7} {'ASA':>7} {'ΔASA':>7} {'K̂':>5}")
+            f"{'rescale ms':>10} {'peak GB':>7} {'B/px':>5} {'ASA':>7} {'ΔASA':>7} {'K̂':>5}")
     print(head)
     print("-" * len(head))
     for scale in scales:
@@ -194,8 +214,10 @@ def main(argv: list[str] | None = None) -> int:
                     if method == "spam" else f"{'':>10}")
             work = rows[0].get("working", "") if method == "spam" else ""
             d = f"{a - native[method]:+7.4f}" if method in native else f"{'':>7}"
+            bpp = (r["peak_gb"] - r["base_gb"]) * 1e9 / (max(x["mp"] for x in rows) * 1e6)
             print(f"{'x%d' % scale:>5} {med['mp']:5.1f} {name:<8} {work:>9} {med['cold']:7.2f} "
-                  f"{med['rek']:7.2f} {resc} {r['peak_gb']:7.2f} {a:7.4f} {d} {med['n']:5.0f}",
+                  f"{med['rek']:7.2f} {resc} {r['peak_gb']:7.2f} {bpp:5.0f} {a:7.4f} {d} "
+                  f"{med['n']:5.0f}",
                   flush=True)
     print("(the machine may be shared: compare SPAM with SLIC within one run, not across runs)")
     if args.json:

@@ -36,8 +36,9 @@ os.umask(_UMASK)
 
 MAX_PIXELS = 100_000_000
 """The largest image SPAM Studio segments (100 MP, e.g. 12,000 x 8,000): the working-resolution
-engine (:mod:`spam_gui.core.fullres`) holds a few tens of bytes per full-resolution pixel at
-its peak (``benchmarks/photo_size.py`` measures it). Larger images are refused up front by
+engine (:mod:`spam_gui.core.fullres`) peaks at about 50 bytes per full-resolution pixel (in
+connectivity; measured on a 9.9 MP photo), so 100 MP needs about 5 GB besides the program's
+own ~1 GB (``benchmarks/photo_size.py`` measures it). Larger images are refused up front by
 :func:`check_image_size`, before decoding."""
 # PIL's decompression-bomb guard at the same limit; our own check (with its message) comes first
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
