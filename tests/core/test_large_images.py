@@ -264,3 +264,20 @@ def test_read_image_refuses_from_the_header(tmp_path, size):
     assert str(err.value).startswith(str(path))
     assert f"({size[0] * size[1] / 1e6:.1f} MP)" in str(err.value)
     assert f"{MAX_PIXELS / 1e6:.0f} MP" in str(err.value)
+
+
+def test_spam_segment_writes_full_resolution_16_bit_labels(tmp_path, photo):
+    from PIL import Image
+
+    from spam_gui.cli import main
+    from spam_gui.core.image_io import read_label_map
+
+    src = tmp_path / "photo.png"
+    Image.fromarray(photo).save(src)
+    out = tmp_path / "out"
+    assert main(["segment", str(src), "--out", str(out), "--encoder", "none", "-k", str(K),
+                 "--no-progress"]) == 0
+    with Image.open(out / "photo.png") as im:
+        assert im.mode == "I;16" and im.size == (W, H)
+    labels = read_label_map(out / "photo.png")
+    assert labels.min() == 1 and np.unique(labels).size == labels.max()
