@@ -129,6 +129,8 @@ class MainWindow(QtWidgets.QMainWindow):
                                        Qt.DockWidgetArea.RightDockWidgetArea)
         self.classes_dock = self._dock("Classes", "classesDock", self.annotations.panel,
                                        Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.objects_dock, self.classes_dock)   # the paint tool raises it
+        self.objects_dock.raise_()
         self.undo_group = QtGui.QUndoGroup(self)
 
         self.menus.build_status_bar()

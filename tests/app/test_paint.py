@@ -43,6 +43,8 @@ def ready(qtbot, make_window, folder, classes=("red box", "green box")):
         assert win.annotations.add_class(name)
     qtbot.keyClick(win, Qt.Key.Key_L)
     assert win.mode == "paint"
+    assert win.classes_dock.isVisible()
+    assert not win.classes_dock.visibleRegion().isEmpty()     # raised over the Objects tab
     qtbot.keyClick(win, Qt.Key.Key_1)
     return win
 
@@ -106,8 +108,11 @@ def test_click_drag_fill_erase_with_undo(qtbot, make_window, image_folder):
     assert (ann.instance_map[superpixel_mask(win, x, y)] == 0).all()
     assert stack.count() == 4
     # the hover readout names class and instance
-    qtbot.mouseMove(win.canvas.viewport(), win.canvas.view_pos_of(*OBJ2_CENTER))
-    qtbot.waitUntil(lambda: "red box, instance" in win.hover_label.text(), timeout=3000)
+    def hovered():          # moved again if the view was laid out anew meanwhile
+        qtbot.mouseMove(win.canvas.viewport(), win.canvas.view_pos_of(*OBJ2_CENTER))
+        assert "red box, instance" in win.hover_label.text()
+
+    qtbot.waitUntil(hovered, timeout=5000)
     # undo / redo step by stroke
     before_erase = None
     qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
