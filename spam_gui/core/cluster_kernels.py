@@ -584,3 +584,53 @@ def nearest_points(points: np.ndarray, seeds: np.ndarray, out: np.ndarray) -> No
                 break
             r += 1
         out[i] = best
+
+
+# -- connectivity (spam_gui.core.connectivity.find_pieces) -----------------------------------
+
+@nb.njit(nogil=True, cache=True, boundscheck=False)
+def piece_stats(comp: np.ndarray, certain: np.ndarray, n: int, size: np.ndarray,
+                first: np.ndarray, n_certain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per piece of ``comp`` ((H, W) ids 0..n-1): its pixel count, first raster index and
+    number of ``certain`` pixels (into the (n,) output arrays); returns the sorted codes
+    ``lo * n + hi`` of the 4-adjacent piece pairs (lo < hi) and their border lengths."""
+    h, w = comp.shape
+    for c in range(n):
+        size[c] = 0
+        first[c] = -1
+        n_certain[c] = 0
+    for y in range(h):
+        for x in range(w):
+            c = comp[y, x]
+            size[c] += 1
+            if first[c] < 0:
+                first[c] = y * w + x
+            if certain[y, x]:
+                n_certain[c] += 1
+    codes = np.empty(2 * h * w, np.int64)
+    m = 0
+    for y in range(h):
+        for x in range(w):
+            a = comp[y, x]
+            if x + 1 < w:
+                b = comp[y, x + 1]
+                if a != b:
+                    codes[m] = min(a, b) * np.int64(n) + max(a, b)
+                    m += 1
+            if y + 1 < h:
+                b = comp[y + 1, x]
+                if a != b:
+                    codes[m] = min(a, b) * np.int64(n) + max(a, b)
+                    m += 1
+    srt = np.sort(codes[:m])
+    uniq = np.empty(m, np.int64)
+    count = np.empty(m, np.int64)
+    u = 0
+    for i in range(m):
+        if u > 0 and srt[i] == uniq[u - 1]:
+            count[u - 1] += 1
+        else:
+            uniq[u] = srt[i]
+            count[u] = 1
+            u += 1
+    return uniq[:u], count[:u]

@@ -37,6 +37,18 @@ def find_pieces(labels: np.ndarray, pixel_object: np.ndarray) -> Pieces:
     comp = connected_components(labels, background=0, connectivity=1).astype(np.int32) - 1
     flat = comp.ravel()
     n = int(flat.max()) + 1 if flat.size else 0
+    from spam_gui.core.clustering import kernels
+
+    kern = kernels()
+    if kern is not None and n:
+        # one compiled pass: sizes, first pixels, certain counts and the sorted border pairs
+        size, first = np.empty(n, np.int64), np.empty(n, np.int64)
+        n_certain = np.empty(n, np.int64)
+        code, border = kern.piece_stats(comp, np.asarray(pixel_object) > 0, n, size, first,
+                                        n_certain)
+        pairs = (np.stack([code // n, code % n], axis=1) if code.size
+                 else np.zeros((0, 2), np.int64))
+        return Pieces(comp, labels.ravel()[first], size, n_certain, pairs, border)
     size = np.bincount(flat, minlength=n)
     first = np.zeros(n, dtype=np.int64)
     first[flat[::-1]] = np.arange(flat.size - 1, -1, -1)
@@ -104,7 +116,12 @@ def enforce_connectivity(
     n = pieces.size.size
     obj = np.asarray(label_object)[pieces.comp_label]
     active = np.ones(n, bool) if active_labels is None else np.isin(pieces.comp_label, active_labels)
-    thr = np.array([fraction * mean_size.get(int(o), 0.0) for o in obj]) if n else np.zeros(0)
+    if n:  # (one look-up per object, not per piece)
+        obj_ids, obj_of_piece = np.unique(obj, return_inverse=True)
+        thr = np.array([fraction * mean_size.get(int(o), 0.0) for o in obj_ids])[
+            obj_of_piece.ravel()]
+    else:
+        thr = np.zeros(0)
     small = np.flatnonzero(active & (pieces.size < thr))
     # bounding box of each group (root piece): rows y0..y1, columns x0..x1 (inclusive)
     box = np.zeros((n, 4), dtype=np.int64)
