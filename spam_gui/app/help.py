@@ -19,11 +19,15 @@ MOUSE_ROWS = [
     ("Mouse", "Paint tool: Shift+click", "Fill the whole object with the current class "
      "(one new instance)"),
     ("Mouse", "Paint tool: right click, right drag", "Unlabel (Shift: the whole object)"),
+    ("Mouse", "Ctrl+click", "Select objects, one more each time (then Merge, Shift+M)"),
+    ("Mouse", "Split tool: drag across an object", "Cut it into its parts along the line"),
+    ("Mouse", "Draw / Erase tool: drag", "A lasso: a new object / uncertain pixels inside it "
+     "(Shift+drag: a brush; Draw tool: the right button erases)"),
     ("Mouse", "Drag (any button; middle button always)", "Pan (the paint tool: middle button)"),
     ("Mouse", "Wheel", "Zoom about the pointer"),
     ("Mouse", "Drop a folder or image", "Open it"),
 ]
-GROUP_ORDER = ["Files", "Navigate", "Edit", "Paint", "View", "Help", "Mouse"]
+GROUP_ORDER = ["Files", "Navigate", "Edit", "Objects", "Paint", "View", "Help", "Mouse"]
 
 
 def shortcut_rows(specs: Iterable[Any]) -> list[tuple[str, str, str]]:
