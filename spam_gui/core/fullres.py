@@ -49,9 +49,9 @@ from spam_gui.core.seeds import kmeans_seeds, object_rng
 from spam_gui.core.smoothing import majority_filter
 
 __all__ = [
-    "EXACT_MIN_PIXELS", "SMALL_POINTS_PER_SEED", "TILE_PIXELS", "WORK_MAX_PIXELS",
+    "ASPECT_TOLERANCE", "EXACT_MIN_PIXELS", "SMALL_POINTS_PER_SEED", "TILE_PIXELS", "WORK_MAX_PIXELS",
     "WORK_MIN_PIXELS", "WORK_PIXELS_PER_SUPERPIXEL", "WorkState", "WorkingGrid",
-    "cluster_working", "exact_max_pixels", "object_areas", "plan_working_grid",
+    "cluster_working", "exact_max_pixels", "map_onto", "object_areas", "plan_working_grid",
     "rescale_working", "sum_per_object", "working_pixels",
 ]
 
@@ -189,6 +189,53 @@ def plan_working_grid(height: int, width: int, n_segments: int) -> WorkingGrid |
     f = math.sqrt(working_pixels(n_segments) / n_pix)
     return WorkingGrid(int(height), int(width), max(1, int(round(height * f))),
                        max(1, int(round(width * f))))
+
+
+# -- maps of another resolution -----------------------------------------------------------
+ASPECT_TOLERANCE = 0.02
+"""A prior or saliency map of another size is resized onto the image when its aspect ratio is
+within this fraction of the image's (a map computed on a downscaled copy); else refused."""
+
+
+def map_onto(values: np.ndarray, height: int, width: int, what: str, nearest: bool) -> np.ndarray:
+    """A 2-D map of another resolution, resized onto an H x W image.
+
+    Parameters
+    ----------
+    values:
+        (h', w') map: a prior's object ids (``nearest=True``: each pixel takes the id at its
+        centre, no new ids appear) or a saliency map (bilinear, float32).
+    height, width:
+        The image's size.
+    what:
+        How a message names the map ("the prior", "the saliency map").
+    nearest:
+        Nearest-neighbour (ids) or bilinear (values) resampling.
+
+    Returns
+    -------
+    (H, W) array: ``values`` itself when it already has that size.
+
+    Raises
+    ------
+    ValueError
+        When the map is not 2-D or its aspect ratio differs from the image's by more than
+        :data:`ASPECT_TOLERANCE`, with both sizes in the message.
+    """
+    arr = np.asarray(values)
+    if arr.shape == (height, width):
+        return arr
+    if arr.ndim != 2 or not arr.size:
+        raise ValueError(f"{what} has shape {arr.shape}; the image is {width}x{height} (W x H)")
+    mh, mw = arr.shape
+    if abs((mw / mh) / (width / height) - 1.0) > ASPECT_TOLERANCE:
+        raise ValueError(f"{what} has size {mw}x{mh} (W x H), the image {width}x{height}: "
+                         "they must match, or have the same aspect ratio")
+    if nearest:
+        rows = np.minimum(((np.arange(height) * 2 + 1) * mh) // (2 * height), mh - 1)
+        cols = np.minimum(((np.arange(width) * 2 + 1) * mw) // (2 * width), mw - 1)
+        return arr[rows][:, cols]
+    return cv2.resize(arr.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 # -- object ids ---------------------------------------------------------------------------

@@ -262,6 +262,9 @@ class Spam:
             K, the number of superpixels wanted (clamped to the pixel count, with a warning).
         prior:
             (H, W) integer object map, 0 = uncertain; any ids. None: the image is one object.
+            A map of another size with the image's aspect ratio (computed on a downscaled
+            copy) is resized onto the image, nearest neighbour
+            (:func:`spam_gui.core.fullres.map_onto`).
         ratios:
             ``{object_id: r}`` density multipliers (paper Fig. 4b).
         lambda_s, lambda_c:
@@ -273,7 +276,8 @@ class Spam:
         saliency:
             (H, W) map in [0, 1]; when given, visual-attention budgets (paper §3.3): objects
             whose mean saliency exceeds ``saliency_threshold`` get ``attention_ratio`` times
-            the density, the rest share what is left so the total stays K.
+            the density, the rest share what is left so the total stays K. A map of another
+            size with the image's aspect ratio is resized onto the image (bilinear).
         ratio_mode:
             ``"local"`` or ``"keep-total"`` (see :func:`spam_gui.core.budget.ratio_budget`).
         saliency_method:
@@ -330,9 +334,10 @@ class Spam:
         salient: np.ndarray | None = None
         capped: bool | None = None
         if saliency is not None and not no_objects:
-            sal = np.asarray(saliency, dtype=np.float64)
-            if sal.shape != (h, w):
-                raise ValueError(f"saliency map has shape {sal.shape}, the image is {(h, w)}")
+            sal = np.asarray(saliency, dtype=np.float64 if grid is None else np.float32)
+            if sal.shape != (h, w):   # another resolution: same aspect ratio, resized
+                sal = fullres.map_onto(sal, h, w, "the saliency map", nearest=False).astype(
+                    sal.dtype, copy=False)
             sums = (_sum_per_object(sal, order, starts) if grid is None
                     else fullres.sum_per_object(sal, objects, ids))
             salient = (sums / areas) > float(saliency_threshold)
@@ -504,9 +509,8 @@ class Spam:
         if prior is None:
             return np.ones((h, w), dtype=np.int32)
         pr = np.asarray(prior)
-        if pr.shape != (h, w):
-            raise ValueError(f"the prior has size {pr.shape[1] if pr.ndim > 1 else '?'}x{pr.shape[0]} "
-                             f"(W x H), the image {w}x{h}: they must match")
+        if pr.shape != (h, w):   # a prior of another resolution: same aspect ratio, resized
+            pr = fullres.map_onto(pr, h, w, "the prior", nearest=True)
         if not np.issubdtype(pr.dtype, np.integer):
             if np.issubdtype(pr.dtype, np.floating) and np.all(np.mod(pr, 1) == 0):
                 pr = pr.astype(np.int64)

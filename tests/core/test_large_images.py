@@ -281,3 +281,20 @@ def test_spam_segment_writes_full_resolution_16_bit_labels(tmp_path, photo):
         assert im.mode == "I;16" and im.size == (W, H)
     labels = read_label_map(out / "photo.png")
     assert labels.min() == 1 and np.unique(labels).size == labels.max()
+
+
+def test_prior_and_saliency_of_another_resolution(photo):
+    prior = _prior()
+    saliency = np.zeros((H, W), np.float32)
+    saliency[prior == 7] = 1.0
+    spam = Spam(encoder=None)
+    # maps computed on a copy at half and a quarter of the size map onto the full image
+    res = spam.segment(photo, n_segments=K, prior=prior[::2, ::2], saliency=saliency[::4, ::4])
+    assert res.objects.shape == (H, W)
+    assert np.array_equal(res.objects, prior[::2, ::2].repeat(2, 0).repeat(2, 1))
+    _check_invariants(res, res.objects)
+    assert res.objects_info[7].salient and not res.objects_info[1].salient
+    with pytest.raises(ValueError, match="same aspect ratio"):
+        spam.segment(photo, n_segments=K, prior=prior[:, ::2])
+    with pytest.raises(ValueError, match="same aspect ratio"):
+        spam.segment(photo, n_segments=K, saliency=saliency[::2])
