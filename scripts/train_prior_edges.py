@@ -41,11 +41,28 @@ from spam_gui.core.spam import Spam  # noqa: E402
 
 
 def _graph_arrays(g: _Graph) -> dict[str, np.ndarray]:
-    return {k: getattr(g, k) for k in ("area", "perim", "lab_sum", "lab_sq", "deep_sum", "pairs",
-                                       "b_len", "b_lab", "b_lab2", "b_deep")}
+    return {"regions": g.regions, "pairs": g.pairs, "borders": g.borders,
+            "n_deep": np.array(g.n_deep), "n_tex": np.array(g.n_tex)}
 
 
-def prepare(samples, spam: Spam, cache: Path) -> list[dict]:
+def make_textons(samples, spam: Spam, n_textons: int, per_image: int, seed: int = 0
+                 ) -> np.ndarray:
+    """k-means centres of the encoder's deep features over pixels of the given images."""
+    from scipy.cluster.vq import kmeans2
+
+    rng = np.random.default_rng(seed)
+    xs = []
+    for s in samples:
+        img = s.load_image()
+        deep = spam.features(img).deep.cpu().numpy()
+        xs.append(deep[rng.choice(deep.shape[0], min(per_image, deep.shape[0]), replace=False)])
+        spam.clear_cache()
+    x = np.concatenate(xs).astype(np.float64)
+    centres, _ = kmeans2(x, n_textons, iter=30, minit="++", seed=seed)
+    return centres.astype(np.float32)
+
+
+def prepare(samples, spam: Spam, cache: Path, textons: np.ndarray) -> list[dict]:
     """Per image: fine labels, the graph's sums and the leaves' GT histograms (cached)."""
     out = []
     cache.mkdir(parents=True, exist_ok=True)
@@ -63,14 +80,14 @@ def prepare(samples, spam: Spam, cache: Path) -> list[dict]:
             res = spam.segment(img, n_segments=fine_segments_for((h, w)))
             _, fine = np.unique(res.labels, return_inverse=True)
             fine = fine.reshape(h, w)
-            g = _build_graph(fine, lab, deep)
+            g = _build_graph(fine, lab, deep, textons)
             d = _graph_arrays(g)
             d["fine"] = fine.astype(np.int32)
             d["gts"] = np.stack([np.unique(gt, return_inverse=True)[1].reshape(h, w)
                                  for gt in gts]).astype(np.int32)
             np.savez(f, **d)
             spam.clear_cache()
-        n = int(d["area"].shape[0])
+        n = int(d["regions"].shape[0])
         hists = []
         for gt in d["gts"]:
             L = int(gt.max()) + 1
@@ -85,13 +102,12 @@ def prepare(samples, spam: Spam, cache: Path) -> list[dict]:
 
 
 def as_graph(d: dict) -> _Graph:
-    return _Graph(n=int(d["area"].shape[0]), **{k: d[k] for k in (
-        "area", "perim", "lab_sum", "lab_sq", "deep_sum", "pairs", "b_len", "b_lab", "b_lab2",
-        "b_deep")})
+    return _Graph(n=int(d["regions"].shape[0]), regions=d["regions"], pairs=d["pairs"],
+                  borders=d["borders"], n_deep=int(d["n_deep"]), n_tex=int(d["n_tex"]))
 
 
 def node_hists(d: dict, children: np.ndarray) -> list[np.ndarray]:
-    n = int(d["area"].shape[0])
+    n = int(d["regions"].shape[0])
     out = []
     for hst in d["hists"]:
         full = np.zeros((2 * n - 1, hst.shape[1]))
@@ -111,26 +127,25 @@ def targets(hists: list[np.ndarray], ia: np.ndarray, ib: np.ndarray) -> np.ndarr
 def level0(d: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     g = as_graph(d)
     a, b = g.pairs[:, 0], g.pairs[:, 1]
-    total = float(g.area.sum())
-    x = edge_features(g.area[a], g.area[b], g.perim[a], g.perim[b], g.lab_sum[a], g.lab_sum[b],
-                      g.lab_sq[a], g.lab_sq[b], g.deep_sum[a], g.deep_sum[b], g.b_len, g.b_lab,
-                      g.b_lab2, g.b_deep, total)
+    total = float(g.regions[:, 0].sum())
+    x = edge_features(g.regions[a], g.regions[b], g.borders, g.layout, total)
     y = targets(d["hists"], a, b)
-    wgt = np.sqrt(np.minimum(g.area[a], g.area[b]) / total)
+    wgt = np.sqrt(np.minimum(g.regions[a, 0], g.regions[b, 0]) / total)
     return x, y, wgt
 
 
 def run_merge(d: dict, model: EdgeModel, collect: bool):
     g = as_graph(d)
     rec: list | None = [] if collect else None
-    children, heights, areas, ucm = _agglomerate(g, model, float(g.area.sum()), record=rec)
+    children, heights, areas, ucm = _agglomerate(g, model, float(g.regions[:, 0].sum()),
+                                                 record=rec)
     hier = ObjectHierarchy(fine=d["fine"], children=children, heights=heights, areas=areas,
                            edge_ucm=ucm, edge_pairs=g.pairs)
     if not collect:
         return hier, None
     hists = node_hists(d, children)
     xs, ys, ws = [], [], []
-    total = float(g.area.sum())
+    total = float(g.regions[:, 0].sum())
     for x, ia, ib in rec:
         xs.append(x)
         ys.append(targets(hists, ia, ib))
@@ -138,8 +153,8 @@ def run_merge(d: dict, model: EdgeModel, collect: bool):
     return hier, (np.concatenate(xs), np.concatenate(ys), np.concatenate(ws))
 
 
-def fit_model(x: np.ndarray, y: np.ndarray, w: np.ndarray, hidden: int = 16,
-              epochs: int = 200, seed: int = 0) -> EdgeModel:
+def fit_model(x: np.ndarray, y: np.ndarray, w: np.ndarray, textons: np.ndarray | None,
+              hidden: int = 16, epochs: int = 200, seed: int = 0) -> EdgeModel:
     """A one-hidden-layer network fitted by weighted binary cross-entropy with soft targets
     (full-batch L-BFGS; 0 hidden units: a logistic regression)."""
     mean = np.average(x, axis=0, weights=w)
@@ -168,7 +183,7 @@ def fit_model(x: np.ndarray, y: np.ndarray, w: np.ndarray, hidden: int = 16,
     lin = [m for m in net if isinstance(m, torch.nn.Linear)]
     layers = tuple((m.weight.detach().double().numpy().T, m.bias.detach().double().numpy())
                    for m in lin)
-    return EdgeModel(layers=layers, mean=mean, scale=scale)
+    return EdgeModel(layers=layers, mean=mean, scale=scale, textons=textons)
 
 
 def _subsample(x, y, w, n: int, rng: np.random.Generator):
@@ -192,7 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "bsds500"))
     ap.add_argument("--out", default=None, help="where to write the model (.npz)")
-    ap.add_argument("--cache", default="/tmp/spam_prior_edges_cache")
+    ap.add_argument("--cache", default="/tmp/spam_prior_edges_cache_v2")
+    ap.add_argument("--textons", type=int, default=32, help="texton codebook size")
+    ap.add_argument("--texton-images", type=int, default=40,
+                    help="train images whose pixels make the codebook")
     ap.add_argument("--limit", type=int, default=200, help="train images used")
     ap.add_argument("--holdout", type=int, default=40,
                     help="last train images kept out of fitting, for the coarseness")
@@ -206,7 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     ds = load_dataset(Path(args.data) / "train", limit=args.limit)
     spam = Spam("default", device="cpu", cache_size=1)
-    data = prepare(list(ds), spam, Path(args.cache))
+    cache = Path(args.cache)
+    tex_file = cache / f"textons_{args.textons}.npy"
+    if tex_file.is_file():
+        textons = np.load(tex_file, allow_pickle=False)
+    else:
+        textons = make_textons(list(ds)[: args.texton_images], spam, args.textons, 4000)
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(tex_file, textons)
+    print(f"{textons.shape[0]} textons ({time.perf_counter() - t0:.0f} s)", flush=True)
+    data = prepare(list(ds), spam, cache, textons)
     fit, hold = data[: len(data) - args.holdout], data[len(data) - args.holdout:]
     print(f"{len(fit)} fitting, {len(hold)} held-out train images; prepared in "
           f"{time.perf_counter() - t0:.0f} s", flush=True)
@@ -215,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     Y = np.concatenate([p[1] for p in parts])
     W = np.concatenate([p[2] for p in parts])
     rng = np.random.default_rng(0)
-    model = fit_model(X, Y, W, hidden=args.hidden)
+    model = fit_model(X, Y, W, textons, hidden=args.hidden)
     grid = np.round(np.linspace(0.05, 0.95, 19), 3)
     for r in range(1, args.rounds + 1):
         xs, ys, ws = [X], [Y], [W]
@@ -226,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             ys.append(y)
             ws.append(w)
         X, Y, W = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
-        model = fit_model(X, Y, W, hidden=args.hidden)
+        model = fit_model(X, Y, W, textons, hidden=args.hidden)
         print(f"round {r}: {X.shape[0]} edges, {time.perf_counter() - t0:.0f} s", flush=True)
     curve = covering_curve(hold, model, grid)
     best = int(np.argmax(curve))
@@ -245,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             "encoder": "spam_encoder_d20.pt",
         }
         meta["hidden"] = args.hidden
-        EdgeModel(model.layers, model.mean, model.scale, meta).save(args.out)
+        EdgeModel(model.layers, model.mean, model.scale, textons, meta).save(args.out)
         print("wrote", args.out)
     return 0
 

@@ -74,6 +74,8 @@ EDGE_FEATURES: tuple[str, ...] = (
     "lab_l",           # |mean L difference| / 10
     "lab_std",         # |Lab standard deviation difference| / 10
     "deep_mean",       # |mean deep feature difference|
+    "chi2_lab",        # χ² distance of the Lab histograms (mean over L, a, b)
+    "chi2_texton",     # χ² distance of the texton (deep-feature cluster) histograms
     "border_lab",      # mean Lab gradient along the shared border / 10
     "border_deep",     # mean deep-feature gradient along the shared border
     "border_max_lab",  # 90th percentile-like: mean of the squared gradient, rooted, / 10
@@ -105,6 +107,9 @@ class EdgeModel:
         ``((W_1, b_1), ..., (W_L, b_L))``: W_1 is (F, h_1), the last W_L is (h_{L-1}, 1).
     mean, scale:
         One value per feature.
+    textons:
+        (T, d) cluster centres of the encoder's deep features for the texton histograms
+        (``chi2_texton``); None or features of another dimension: that feature is 0.
     meta:
         Provenance (training data, date, scores), kept in the file.
     """
@@ -112,10 +117,16 @@ class EdgeModel:
     layers: tuple[tuple[np.ndarray, np.ndarray], ...]
     mean: np.ndarray
     scale: np.ndarray
+    textons: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(EDGE_FEATURES)
+        if self.textons is not None:
+            t = np.asarray(self.textons, dtype=np.float32)
+            if t.ndim != 2:
+                raise BuiltinPriorError(f"edge model: textons must be (T, d), got {t.shape}")
+            object.__setattr__(self, "textons", t)
         for name in ("mean", "scale"):
             arr = np.asarray(getattr(self, name), dtype=np.float64).ravel()
             if arr.shape != (n,):
@@ -158,6 +169,8 @@ class EdgeModel:
             "format": np.array(EDGE_MODEL_FORMAT), "features": np.array(EDGE_FEATURES),
             "mean": self.mean, "scale": self.scale, "n_layers": np.array(len(self.layers)),
             "meta": np.array(json.dumps(self.meta))}
+        if self.textons is not None:
+            arrays["textons"] = self.textons
         for i, (w, b) in enumerate(self.layers):
             arrays[f"w{i}"] = w
             arrays[f"b{i}"] = b
@@ -191,7 +204,8 @@ class EdgeModel:
                                             f"this version's {EDGE_FEATURES}")
                 n_layers = int(z["n_layers"])
                 layers = tuple((z[f"w{i}"], z[f"b{i}"]) for i in range(n_layers))
-                return cls(layers=layers, mean=z["mean"], scale=z["scale"],
+                textons = z["textons"] if "textons" in z.files else None
+                return cls(layers=layers, mean=z["mean"], scale=z["scale"], textons=textons,
                            meta=json.loads(str(z["meta"])))
         except BuiltinPriorError as exc:
             msg = str(exc)
@@ -542,42 +556,109 @@ def _split_channels(img: np.ndarray, size: int = 512) -> list[np.ndarray]:
     return [img[..., i: i + size] for i in range(0, img.shape[2], size)]
 
 
+LAB_BINS = 8
+"""Bins per CIELAB channel of the region colour histograms (L in 0..100, a and b in -60..60)."""
+_LAB_RANGES = ((0.0, 100.0), (-60.0, 60.0), (-60.0, 60.0))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Columns of the per-region sum matrix: area, perimeter, Lab, Lab², deep, histograms."""
+
+    n_deep: int
+    n_tex: int
+
+    @property
+    def lab(self) -> slice:
+        return slice(2, 5)
+
+    @property
+    def lab_sq(self) -> slice:
+        return slice(5, 8)
+
+    @property
+    def deep(self) -> slice:
+        return slice(8, 8 + self.n_deep)
+
+    @property
+    def lab_hist(self) -> slice:
+        s = 8 + self.n_deep
+        return slice(s, s + 3 * LAB_BINS)
+
+    @property
+    def tex_hist(self) -> slice:
+        s = 8 + self.n_deep + 3 * LAB_BINS
+        return slice(s, s + self.n_tex)
+
+    @property
+    def width(self) -> int:
+        return 8 + self.n_deep + 3 * LAB_BINS + self.n_tex
+
+
 @dataclass
 class _Graph:
-    """The fine RAG: per-region sums and per-edge border sums."""
+    """The fine RAG: per-region sums (one row per region, :class:`_Layout` columns) and
+    per-edge border sums (``[pixel pairs, Lab gradient, Lab gradient², deep gradient]``)."""
 
     n: int
-    area: np.ndarray        # (n,)
-    perim: np.ndarray       # (n,) pixel pairs on the region's border
-    lab_sum: np.ndarray     # (n, 3)
-    lab_sq: np.ndarray      # (n, 3)
-    deep_sum: np.ndarray    # (n, d) (d may be 0)
-    pairs: np.ndarray       # (m, 2) a < b
-    b_len: np.ndarray       # (m,)
-    b_lab: np.ndarray       # (m,) sum of Lab gradient along the border
-    b_lab2: np.ndarray      # (m,) sum of squared Lab gradient
-    b_deep: np.ndarray      # (m,) sum of deep gradient along the border
+    regions: np.ndarray     # (n, layout.width)
+    pairs: np.ndarray       # (m, 2), a < b
+    borders: np.ndarray     # (m, 4)
+    n_deep: int
+    n_tex: int
+
+    @property
+    def layout(self) -> _Layout:
+        return _Layout(self.n_deep, self.n_tex)
 
 
-def _build_graph(fine: np.ndarray, lab: np.ndarray, deep: np.ndarray | None) -> _Graph:
+def _bin_codes(values: np.ndarray, lo: float, hi: float, bins: int) -> np.ndarray:
+    q = np.floor((values - lo) * (bins / (hi - lo))).astype(np.int64)
+    return np.clip(q, 0, bins - 1)
+
+
+def texton_codes(deep: np.ndarray, textons: np.ndarray) -> np.ndarray:
+    """The nearest texton (row of ``textons``, (T, d)) of every pixel of (H, W, d) features."""
+    x = deep.reshape(-1, deep.shape[-1]).astype(np.float32)
+    t = np.asarray(textons, dtype=np.float32)
+    d2 = (t * t).sum(1)[None, :] - 2.0 * (x @ t.T)   # |x|² is the same for every texton
+    return np.argmin(d2, axis=1)
+
+
+def _build_graph(fine: np.ndarray, lab: np.ndarray, deep: np.ndarray | None,
+                 textons: np.ndarray | None = None) -> _Graph:
     h, w = fine.shape
     n = int(fine.max()) + 1
-    flat = fine.ravel()
-    area = np.bincount(flat, minlength=n).astype(np.float64)
+    flat = fine.ravel().astype(np.int64)
+    n_deep = 0 if deep is None else int(deep.shape[-1])
+    use_tex = (textons is not None and n_deep > 0 and textons.ndim == 2
+               and textons.shape[1] == n_deep and textons.shape[0] > 0)
+    n_tex = int(textons.shape[0]) if use_tex else 0
+    lay = _Layout(n_deep, n_tex)
+    R = np.zeros((n, lay.width))
+    R[:, 0] = np.bincount(flat, minlength=n)
     lab2 = lab.reshape(-1, 3).astype(np.float64)
-    lab_sum = np.stack([np.bincount(flat, lab2[:, c], n) for c in range(3)], axis=1)
-    lab_sq = np.stack([np.bincount(flat, lab2[:, c] ** 2, n) for c in range(3)], axis=1)
+    for c in range(3):
+        R[:, 2 + c] = np.bincount(flat, lab2[:, c], n)
+        R[:, 5 + c] = np.bincount(flat, lab2[:, c] ** 2, n)
+        codes = _bin_codes(lab2[:, c], *_LAB_RANGES[c], LAB_BINS)
+        s = lay.lab_hist.start + c * LAB_BINS
+        R[:, s: s + LAB_BINS] = np.bincount(flat * LAB_BINS + codes,
+                                            minlength=n * LAB_BINS).reshape(n, LAB_BINS)
     g_lab = _gradient_strength(lab.astype(np.float32))
-    if deep is not None and deep.shape[-1] > 0:
-        d2 = deep.reshape(-1, deep.shape[-1]).astype(np.float64)
-        deep_sum = np.stack([np.bincount(flat, d2[:, c], n) for c in range(d2.shape[1])], axis=1)
+    if n_deep:
+        d2 = deep.reshape(-1, n_deep).astype(np.float64)
+        for c in range(n_deep):
+            R[:, 8 + c] = np.bincount(flat, d2[:, c], n)
         g_deep = np.sqrt(sum(_gradient_strength(np.ascontiguousarray(part)) ** 2
                              for part in _split_channels(deep.astype(np.float32))))
+        if use_tex:
+            tc = texton_codes(deep, textons)
+            R[:, lay.tex_hist] = np.bincount(flat * n_tex + tc,
+                                             minlength=n * n_tex).reshape(n, n_tex)
     else:
-        deep_sum = np.zeros((n, 0))
         g_deep = np.zeros((h, w), dtype=np.float32)
     codes_l, gl_l, gd_l = [], [], []
-    perim = np.zeros(n, dtype=np.float64)
     for axis in (0, 1):
         if axis == 0:
             a, b = fine[:-1, :], fine[1:, :]
@@ -592,55 +673,79 @@ def _build_graph(fine: np.ndarray, lab: np.ndarray, deep: np.ndarray | None) -> 
         codes_l.append(np.minimum(aa, bb) * n + np.maximum(aa, bb))
         gl_l.append(ga[m].astype(np.float64))
         gd_l.append(gd[m].astype(np.float64))
-        perim += np.bincount(aa, minlength=n) + np.bincount(bb, minlength=n)
+        R[:, 1] += np.bincount(aa, minlength=n) + np.bincount(bb, minlength=n)
     codes = np.concatenate(codes_l)
     gl = np.concatenate(gl_l)
     gd = np.concatenate(gd_l)
     uniq, inv = np.unique(codes, return_inverse=True)
     m_e = uniq.size
     pairs = np.stack([uniq // n, uniq % n], axis=1)
-    return _Graph(
-        n=n, area=area, perim=perim, lab_sum=lab_sum, lab_sq=lab_sq, deep_sum=deep_sum,
-        pairs=pairs, b_len=np.bincount(inv, minlength=m_e).astype(np.float64),
-        b_lab=np.bincount(inv, gl, m_e), b_lab2=np.bincount(inv, gl * gl, m_e),
-        b_deep=np.bincount(inv, gd, m_e),
-    )
+    borders = np.stack([np.bincount(inv, minlength=m_e).astype(np.float64),
+                        np.bincount(inv, gl, m_e), np.bincount(inv, gl * gl, m_e),
+                        np.bincount(inv, gd, m_e)], axis=1)
+    return _Graph(n=n, regions=R, pairs=pairs, borders=borders, n_deep=n_deep, n_tex=n_tex)
 
 
-def edge_features(area_a: np.ndarray, area_b: np.ndarray, perim_a: np.ndarray,
-                  perim_b: np.ndarray, lab_a: np.ndarray, lab_b: np.ndarray,
-                  sq_a: np.ndarray, sq_b: np.ndarray, deep_a: np.ndarray, deep_b: np.ndarray,
-                  b_len: np.ndarray, b_lab: np.ndarray, b_lab2: np.ndarray,
-                  b_deep: np.ndarray, total_area: float) -> np.ndarray:
-    """The :data:`EDGE_FEATURES` of edges between regions ``a`` and ``b``, from their sums.
+def _chi2(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Row-wise χ² distance ``0.5 Σ (p - q)² / (p + q)`` of histograms that sum to 1."""
+    s = p + q
+    return 0.5 * np.sum(np.where(s > 0, (p - q) ** 2 / np.where(s > 0, s, 1.0), 0.0), axis=1)
 
-    Every argument is an array with one row per edge (sums over the region's pixels or the
-    shared border's pixel pairs); returns an (n_edges, F) float64 array.
+
+def edge_features(ra: np.ndarray, rb: np.ndarray, borders: np.ndarray, layout: _Layout,
+                  total_area: float) -> np.ndarray:
+    """The :data:`EDGE_FEATURES` of edges between regions ``a`` and ``b``.
+
+    Parameters
+    ----------
+    ra, rb:
+        (n_edges, layout.width) region sums of the two sides (area, perimeter, Lab, Lab²,
+        deep features, Lab and texton histograms).
+    borders:
+        (n_edges, 4) sums over the shared border's pixel pairs: count, Lab gradient, squared
+        Lab gradient, deep-feature gradient.
+    layout:
+        The columns of ``ra`` and ``rb``.
+    total_area:
+        The image's pixel count.
+
+    Returns
+    -------
+    (n_edges, F) float64.
     """
-    area_a = area_a[:, None]
-    area_b = area_b[:, None]
-    ma, mb = lab_a / area_a, lab_b / area_b
-    sa = np.sqrt(np.maximum(sq_a / area_a - ma * ma, 0.0))
-    sb = np.sqrt(np.maximum(sq_b / area_b - mb * mb, 0.0))
-    if deep_a.shape[1]:
-        dd = np.linalg.norm(deep_a / area_a - deep_b / area_b, axis=1)
+    area_a = ra[:, 0:1]
+    area_b = rb[:, 0:1]
+    ma, mb = ra[:, layout.lab] / area_a, rb[:, layout.lab] / area_b
+    sa = np.sqrt(np.maximum(ra[:, layout.lab_sq] / area_a - ma * ma, 0.0))
+    sb = np.sqrt(np.maximum(rb[:, layout.lab_sq] / area_b - mb * mb, 0.0))
+    if layout.n_deep:
+        dd = np.linalg.norm(ra[:, layout.deep] / area_a - rb[:, layout.deep] / area_b, axis=1)
     else:
-        dd = np.zeros(area_a.shape[0])
-    amin = np.minimum(area_a[:, 0], area_b[:, 0])
-    amax = np.maximum(area_a[:, 0], area_b[:, 0])
-    pmin = np.where(area_a[:, 0] <= area_b[:, 0], perim_a, perim_b)
-    bl = np.maximum(b_len, 1.0)
+        dd = np.zeros(ra.shape[0])
+    ha, hb = ra[:, layout.lab_hist] / area_a, rb[:, layout.lab_hist] / area_b
+    chi_lab = _chi2(ha, hb) / 3.0
+    if layout.n_tex:
+        chi_tex = _chi2(ra[:, layout.tex_hist] / area_a, rb[:, layout.tex_hist] / area_b)
+    else:
+        chi_tex = np.zeros(ra.shape[0])
+    a1, b1 = area_a[:, 0], area_b[:, 0]
+    amin = np.minimum(a1, b1)
+    amax = np.maximum(a1, b1)
+    pmin = np.where(a1 <= b1, ra[:, 1], rb[:, 1])
+    bl = np.maximum(borders[:, 0], 1.0)
     return np.stack([
         np.linalg.norm(ma - mb, axis=1) / 10.0,
         np.abs(ma[:, 0] - mb[:, 0]) / 10.0,
         np.linalg.norm(sa - sb, axis=1) / 10.0,
         dd,
-        b_lab / bl / 10.0,
-        b_deep / bl,
-        np.sqrt(b_lab2 / bl) / 10.0,
+        chi_lab,
+        chi_tex,
+        borders[:, 1] / bl / 10.0,
+        borders[:, 3] / bl,
+        np.sqrt(borders[:, 2] / bl) / 10.0,
         np.log(amin / total_area),
         np.log(amax / total_area),
-        b_len / np.maximum(pmin, 1.0),
+        borders[:, 0] / np.maximum(pmin, 1.0),
     ], axis=1)
 
 
@@ -649,39 +754,31 @@ def _agglomerate(g: _Graph, model: EdgeModel, total_area: float, record: list | 
     """Greedy merging of the RAG: the pair with the lowest P(different) first.
 
     Returns ``(children, heights, areas, edge_ucm)``; ``record``, when a list, receives
-    ``(features, node_a, node_b)`` of every edge scored (for training).
+    ``(features, node_a, node_b)`` of every batch of edges scored (for training).
     """
     n = g.n
     total = 2 * n - 1
-    d = g.deep_sum.shape[1]
-    area = np.zeros(total)
-    perim = np.zeros(total)
-    lab = np.zeros((total, 3))
-    sq = np.zeros((total, 3))
-    deep = np.zeros((total, d))
-    area[:n], perim[:n], lab[:n], sq[:n], deep[:n] = g.area, g.perim, g.lab_sum, g.lab_sq, g.deep_sum
-    # adjacency: node -> {neighbour: [len, lab, lab2, deep, edge index list]}
+    lay = g.layout
+    R = np.zeros((total, lay.width))
+    R[:n] = g.regions
+    # adjacency: node -> {neighbour: [border sums (4,), fine edge indices]}
     adj: list[dict[int, list]] = [dict() for _ in range(total)]
     for e, (a, b) in enumerate(g.pairs.tolist()):
-        entry = [g.b_len[e], g.b_lab[e], g.b_lab2[e], g.b_deep[e], [e]]
+        entry = [g.borders[e].copy(), [e]]
         adj[a][b] = entry
         adj[b][a] = entry
 
-    def score(pairs_a: list[int], pairs_b: list[int], entries: list[list]) -> np.ndarray:
-        ia = np.asarray(pairs_a, dtype=np.int64)
-        ib = np.asarray(pairs_b, dtype=np.int64)
-        ent = np.asarray([e[:4] for e in entries], dtype=np.float64).reshape(-1, 4)
-        x = edge_features(area[ia], area[ib], perim[ia], perim[ib], lab[ia], lab[ib], sq[ia],
-                          sq[ib], deep[ia], deep[ib], ent[:, 0], ent[:, 1], ent[:, 2], ent[:, 3],
-                          total_area)
+    def score(ia: np.ndarray, ib: np.ndarray, borders: np.ndarray) -> np.ndarray:
+        x = edge_features(R[ia], R[ib], borders, lay, total_area)
         if record is not None:
             record.append((x, ia, ib))
         return model.probability(x)
 
-    pa, pb = g.pairs[:, 0].tolist(), g.pairs[:, 1].tolist()
-    p0 = score(pa, pb, [adj[a][b] for a, b in zip(pa, pb)]) if pa else np.zeros(0)
-    heap = [(float(p), a, b) for p, a, b in zip(p0.tolist(), pa, pb)]
-    heapq.heapify(heap)
+    heap: list[tuple[float, int, int]] = []
+    if g.pairs.shape[0]:
+        p0 = score(g.pairs[:, 0], g.pairs[:, 1], g.borders)
+        heap = [(float(p), int(a), int(b)) for p, (a, b) in zip(p0.tolist(), g.pairs.tolist())]
+        heapq.heapify(heap)
     alive = np.zeros(total, dtype=bool)
     alive[:n] = True
     children = np.zeros((max(n - 1, 0), 2), dtype=np.int64)
@@ -699,16 +796,12 @@ def _agglomerate(g: _Graph, model: EdgeModel, total_area: float, record: list | 
         alive[node] = True
         hgt = max(p, sub_h[a], sub_h[b])
         sub_h[node] = hgt
-        i = node - n
-        children[i] = (a, b)
-        heights[i] = hgt
-        edge_ucm[adj[a][b][4]] = hgt
-        area[node] = area[a] + area[b]
-        lab[node] = lab[a] + lab[b]
-        sq[node] = sq[a] + sq[b]
-        deep[node] = deep[a] + deep[b]
-        shared = adj[a][b][0]
-        perim[node] = perim[a] + perim[b] - 2 * shared
+        children[node - n] = (a, b)
+        heights[node - n] = hgt
+        shared = adj[a][b]
+        edge_ucm[shared[1]] = hgt
+        R[node] = R[a] + R[b]
+        R[node, 1] -= 2.0 * shared[0][0]   # the shared border is inside the merged region
         merged: dict[int, list] = {}
         for src in (a, b):
             for c, ent in adj[src].items():
@@ -716,13 +809,10 @@ def _agglomerate(g: _Graph, model: EdgeModel, total_area: float, record: list | 
                     continue
                 cur = merged.get(c)
                 if cur is None:
-                    merged[c] = [ent[0], ent[1], ent[2], ent[3], list(ent[4])]
+                    merged[c] = [ent[0].copy(), list(ent[1])]
                 else:
                     cur[0] += ent[0]
-                    cur[1] += ent[1]
-                    cur[2] += ent[2]
-                    cur[3] += ent[3]
-                    cur[4].extend(ent[4])
+                    cur[1].extend(ent[1])
                 del adj[c][src]
         adj[a] = {}
         adj[b] = {}
@@ -730,21 +820,21 @@ def _agglomerate(g: _Graph, model: EdgeModel, total_area: float, record: list | 
             adj[node][c] = ent
             adj[c][node] = ent
         if merged:
-            cs = list(merged)
-            ps = score([node] * len(cs), cs, [merged[c] for c in cs])
-            for c, q in zip(cs, ps.tolist()):
+            cs = np.fromiter(merged, dtype=np.int64, count=len(merged))
+            ps = score(np.full(cs.size, node, dtype=np.int64), cs,
+                       np.stack([merged[int(c)][0] for c in cs]))
+            for c, q in zip(cs.tolist(), ps.tolist()):
                 heapq.heappush(heap, (q, node, c))
     if nxt < total:  # a disconnected graph (never for an image); join what is left at height 1
         roots = [int(r) for r in np.flatnonzero(alive)]
         while len(roots) > 1 and nxt < total:
             a, b = roots.pop(), roots.pop()
-            i = nxt - n
-            children[i] = (a, b)
-            heights[i] = 1.0
-            area[nxt] = area[a] + area[b]
+            children[nxt - n] = (a, b)
+            heights[nxt - n] = 1.0
+            R[nxt] = R[a] + R[b]
             roots.append(nxt)
             nxt += 1
-    return children, heights, area.astype(np.int64), edge_ucm
+    return children, heights, R[:, 0].astype(np.int64), edge_ucm
 
 
 def _engine(encoder: str | os.PathLike[str] | None, device: str) -> "Spam":
@@ -827,9 +917,9 @@ def build_hierarchy(
     _, fine = np.unique(fine_raw, return_inverse=True)
     fine = fine.reshape(h, w).astype(np.int32)
     t1 = time.perf_counter()
-    g = _build_graph(fine, lab, deep)
-    t2 = time.perf_counter()
     model = default_edge_model() if edge_model is None else edge_model
+    g = _build_graph(fine, lab, deep, model.textons)
+    t2 = time.perf_counter()
     children, heights, areas, edge_ucm = _agglomerate(g, model, float(h * w))
     t3 = time.perf_counter()
     return ObjectHierarchy(fine=fine, children=children, heights=heights, areas=areas,
