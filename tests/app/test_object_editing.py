@@ -3,6 +3,8 @@ and editing objects on the real window — merge, split, draw, erase, undo, redo
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -163,6 +165,8 @@ def test_first_run_every_image_has_objects_and_edits_work(qtbot, make_window, pl
     exported = np.asarray(Image.open(out)).astype(np.int32)
     assert np.array_equal(exported > 0, final > 0)
     assert len(np.unique(exported)) == len(np.unique(final))
+    side = json.loads((win.session.output_dir / "photo0.json").read_text())
+    assert side["prior"]["source"] == "edited" and len(side["prior"]["objects_sha256"]) == 64
 
     # -- Reset Edited Objects goes back to the prior source's; undo brings the edits back
     before = win.displayed
