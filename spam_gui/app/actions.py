@@ -147,6 +147,11 @@ class WindowActions:
         A("merge_objects", "&Merge Objects", self.w.objects_edit.merge_selected, ("Shift+M",),
           "Merge the selected objects (Ctrl+click them on the image or in the Objects list)",
           "Objects")
+        A("object_brush_larger", "Larger Object Brush", lambda: self.w.objects_edit.nudge_brush(1),
+          ("Alt+]",), "Draw / Erase tools: the brush (Shift+drag) radius +25%", "Objects")
+        A("object_brush_smaller", "Smaller Object Brush",
+          lambda: self.w.objects_edit.nudge_brush(-1), ("Alt+[",),
+          "Draw / Erase tools: the brush (Shift+drag) radius −25%", "Objects")
         A("reset_objects", "&Reset Edited Objects", self.w.objects_edit.reset, (),
           "Drop this image's object edits: its objects come from the prior source again "
           "(undoable)", "Objects")
@@ -213,6 +218,8 @@ class WindowActions:
             self.w.mode_group.addAction(a[n])
             om.addAction(a[n])
         om.addAction(a["merge_objects"])
+        om.addAction(a["object_brush_larger"])
+        om.addAction(a["object_brush_smaller"])
         om.addAction(a["reset_objects"])
         m.addSeparator()
         for n in ("new_instance", "eraser", "pixel_brush", "brush_smaller", "brush_larger"):

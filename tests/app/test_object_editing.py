@@ -135,6 +135,8 @@ def test_first_run_every_image_has_objects_and_edits_work(qtbot, make_window, pl
 
     # -- erase with the brush (Shift+drag): pixels become uncertain
     win.set_mode("erase_object")
+    win.actions_["object_brush_larger"].trigger()
+    assert win.objects_edit.brush_radius > 6
     _stroke(win, [(x, 8) for x in range(10, 60, 4)], mods=Qt.KeyboardModifier.ShiftModifier)
     o4 = _wait_new(qtbot, win, o3)
     assert np.all(o4.result.objects[8, 12:58] == 0)

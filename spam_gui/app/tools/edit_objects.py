@@ -173,6 +173,15 @@ class ObjectEditor:
                 doc.rasters["objects"] = np.asarray(o.result.objects)
         doc.undo_stack.push(EditObjectsCommand(doc, None, {}, "reset the edited objects"))
 
+    def nudge_brush(self, step: int) -> None:
+        """The object brush (Shift+drag in the draw and erase tools) 25 % larger or smaller."""
+        new = int(round(self.brush_radius * (1.25 if step > 0 else 0.8)))
+        if new == self.brush_radius:
+            new += 1 if step > 0 else -1
+        self.brush_radius = min(max(new, 1), 200)
+        self.w.set_status(f"Object brush radius: {self.brush_radius} px (Shift+drag in the "
+                          "Draw and Erase tools)")
+
     def not_ready(self) -> None:
         self.w.report_error("Wait until this image is shown, then edit its objects")
 
