@@ -28,9 +28,9 @@ def kmeans_seeds(coords: np.ndarray, k: int, rng: np.random.Generator,
 
     ``k`` distinct pixels are drawn at random, then moved by ``iterations`` Lloyd (k-means)
     steps over the object's pixel positions. With ``k == 1`` the seed is the centroid.
-    Each step assigns every point to its nearest seed (with numba: the compiled grid search
-    of :func:`spam_gui.core.cluster_kernels.nearest_points`, ties to the lowest seed index;
-    without: a k-d tree).
+    Each step assigns every point to its nearest seed: a k-d tree for the first step (seeds
+    on pixels: its tie-breaking decides), then, with numba, the compiled exact grid search of
+    :func:`spam_gui.core.cluster_kernels.nearest_points`.
 
     Parameters
     ----------
@@ -62,8 +62,11 @@ def kmeans_seeds(coords: np.ndarray, k: int, rng: np.random.Generator,
     kern = kernels()
     nearest = np.empty(sample.shape[0], np.int64)
     sample = np.ascontiguousarray(sample)
-    for _ in range(iterations):
-        if kern is not None:  # exact nearest seed, ties to the lowest index
+    for it in range(iterations):
+        # the first step's seeds are pixels, whose equal distances to a pixel are common: the
+        # k-d tree settles those ties as it always has; later seeds are means, and the exact
+        # compiled search (ties to the lowest index) gives the same nearest seeds
+        if kern is not None and it > 0:
             kern.nearest_points(sample, seeds, nearest)
         else:
             _, nearest = cKDTree(seeds).query(sample, k=1)
