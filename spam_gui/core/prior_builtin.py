@@ -40,6 +40,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -568,29 +569,29 @@ class _Layout:
     n_deep: int
     n_tex: int
 
-    @property
+    @cached_property
     def lab(self) -> slice:
         return slice(2, 5)
 
-    @property
+    @cached_property
     def lab_sq(self) -> slice:
         return slice(5, 8)
 
-    @property
+    @cached_property
     def deep(self) -> slice:
         return slice(8, 8 + self.n_deep)
 
-    @property
+    @cached_property
     def lab_hist(self) -> slice:
         s = 8 + self.n_deep
         return slice(s, s + 3 * LAB_BINS)
 
-    @property
+    @cached_property
     def tex_hist(self) -> slice:
         s = 8 + self.n_deep + 3 * LAB_BINS
         return slice(s, s + self.n_tex)
 
-    @property
+    @cached_property
     def width(self) -> int:
         return 8 + self.n_deep + 3 * LAB_BINS + self.n_tex
 
