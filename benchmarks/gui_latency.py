@@ -20,12 +20,22 @@ maps (so the prior is a file read: "prior cached"). Prints:
   a second: each pointer move paints and repaints synchronously), an object fill (Shift+click)
   until drawn, and its undo; each beside the time to build the brush's index once per
   segmentation.
+- full size (``--size 4000x3000``): the same photos upsampled to that size (bicubic; their
+  priors by nearest neighbour) measured beside the native size, each size in a process of its
+  own so that its peak RSS is its own: switch → drawn (cold), click → drawn with the share of
+  ``Spam.rescale``, hover (one pointer move over the canvas), repaint of the whole view at fit
+  and at 1:1, a zoom step and a pan step (until painted), an object edit (erase a disc of the
+  largest object → drawn) and its undo, the bytes the overlays and the edit's undo step hold,
+  and the peak RSS of the app process. ``--size`` prints one table for every size.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import subprocess
 import shutil
 import statistics
 import sys
@@ -51,9 +61,14 @@ def main() -> int:
     ap.add_argument("--paint", action="store_true", help="also measure the paint tool")
     ap.add_argument("--paint-only", action="store_true", help="measure only the paint tool")
     ap.add_argument("--big", default="4000x3000", help="size of the large image (WxH; '' skips)")
+    ap.add_argument("--size", default="",
+                    help="also measure the app on the photos upsampled to WxH (e.g. 4000x3000)")
+    ap.add_argument("--one-size", default=None, help=argparse.SUPPRESS)  # a child of --size
     args = ap.parse_args()
     if args.paint_only:
         return paint_main(args)
+    if args.size and args.one_size is None:
+        return sizes_main(args)
 
     import torch
 
@@ -65,9 +80,13 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="spam-gui-bench-"))
     folder = tmp / "images"
     (folder / "priors").mkdir(parents=True)
+    size = args.one_size or ""
     for i in args.images:
-        shutil.copy(BSDS / "val" / "images" / f"{i}.jpg", folder / f"{i}.jpg")
-        shutil.copy(BSDS / "val" / "gt" / f"{i}_0.png", folder / "priors" / f"{i}.png")
+        if size:
+            upsample(i, size, folder)
+        else:
+            shutil.copy(BSDS / "val" / "images" / f"{i}.jpg", folder / f"{i}.jpg")
+            shutil.copy(BSDS / "val" / "gt" / f"{i}_0.png", folder / "priors" / f"{i}.png")
     use_private_settings(tmp, "spam-gui-bench")
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
 
@@ -192,12 +211,213 @@ def main() -> int:
               f"{ms(statistics.median(eng))}")
     print(f"longest GUI-thread stall: {ms(max(gaps))} (timer ticks every 5 ms; "
           f"{sum(g > 0.05 for g in gaps)} of {len(gaps)} gaps over 50 ms)")
+    if args.one_size is not None:
+        view = view_rows(app, win, wait)
+        record = {"size": f"{o.image.shape[1]}x{o.image.shape[0]}", "cold": cold, "warm": warm,
+                  "clicks": [{"frac": frac, "lat": lat, "eng": eng}
+                             for _, frac, _, lat, eng in rows],
+                  "stall": max(gaps), **view,
+                  "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "rss": rss_now()}
+        print("RESULT " + json.dumps(record), flush=True)
     if args.paint:
         paint_table(paint_rows(app, win, wait, names[1], f"{o.image.shape[1]}x{o.image.shape[0]}"))
     win.close()
     shutil.rmtree(tmp, ignore_errors=True)
     if args.paint and args.big:
         return paint_main(args, small=False)
+    return 0
+
+
+# ----------------------------------------------------------------------------- full size
+
+
+def upsample(stem: str, size: str, folder: Path) -> None:
+    """BSDS val photo ``stem`` and its first ground truth (the prior) resized to ``size``."""
+    from PIL import Image
+
+    wh = tuple(int(v) for v in size.lower().split("x"))
+    im = Image.open(BSDS / "val" / "images" / f"{stem}.jpg").convert("RGB")
+    im.resize(wh, Image.Resampling.BICUBIC).save(folder / f"{stem}.jpg", quality=95)
+    prior = Image.open(BSDS / "val" / "gt" / f"{stem}_0.png")
+    prior.resize(wh, Image.Resampling.NEAREST).save(folder / "priors" / f"{stem}.png")
+
+
+def rss_now() -> int:
+    """Resident set size of this process now, in bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def layer_bytes(win) -> int:
+    """Bytes held by the overlays of the outcome on screen and the class layer."""
+    total = 0
+    layers = win.displayed.layers if win.displayed is not None else None
+    if layers is not None:
+        total += int(layers.nbytes()) if hasattr(layers, "nbytes") else sum(
+            getattr(layers, n).qimage.sizeInBytes() for n in ("objects", "boundaries", "meanfill"))
+    cl = win.canvas.class_layer()
+    if cl is not None:
+        total += cl.sizeInBytes()
+    return total
+
+
+def undo_bytes(stack) -> int:
+    """Bytes of numpy arrays held by the commands of an undo stack (object edits)."""
+    import numpy as np
+
+    seen: set[int] = set()
+    total = 0
+    for i in range(stack.count()):
+        cmd = stack.command(i)
+        for v in vars(cmd).values() if hasattr(cmd, "__dict__") else ():
+            if isinstance(v, np.ndarray) and id(v) not in seen:
+                seen.add(id(v))
+                total += v.nbytes
+    return total
+
+
+def view_rows(app, win, wait) -> dict:
+    """Hover, repaint at fit and at 1:1, zoom and pan, an object edit and its undo."""
+    import numpy as np
+    from spam_gui.app.qt import QtCore, QtGui
+    from spam_gui.core.object_edits import erase_objects
+
+    Qt = QtCore.Qt
+    vp = win.canvas.viewport()
+    flags = QtCore.QEventLoop.ProcessEventsFlag.AllEvents
+    out: dict = {}
+
+    def timed(fn, n=10) -> list[float]:
+        ts = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        return ts
+
+    win.set_mode("scale")
+    win.canvas.fit()
+    app.processEvents()
+    out["repaint_fit"] = timed(vp.repaint)
+    # hover: pointer moves across the view, each handled synchronously (readout and cursor)
+    rect = vp.rect()
+    xs = np.linspace(rect.width() * 0.1, rect.width() * 0.9, 60)
+    ys = np.linspace(rect.height() * 0.2, rect.height() * 0.8, 60)
+    hov = []
+    for x, y in zip(xs, ys):
+        pos = QtCore.QPointF(float(x), float(y))
+        ev = QtGui.QMouseEvent(QtCore.QEvent.Type.MouseMove, pos, vp.mapToGlobal(pos),
+                               Qt.MouseButton.NoButton, Qt.MouseButton.NoButton,
+                               Qt.KeyboardModifier.NoModifier)
+        t0 = time.perf_counter()
+        QtCore.QCoreApplication.sendEvent(vp, ev)
+        app.processEvents(flags)
+        hov.append(time.perf_counter() - t0)
+    out["hover"] = hov
+
+    factor = [1.25]
+
+    def zoom_step() -> None:
+        win.canvas.zoom_by(factor[0])
+        factor[0] = 1 / factor[0]
+        vp.repaint()
+
+    out["zoom_fit"] = timed(zoom_step)
+    win.canvas.fit()
+    win.canvas.actual_size()
+    app.processEvents()
+    out["repaint_1to1"] = timed(vp.repaint)
+    bar = win.canvas.horizontalScrollBar()
+
+    step = [40]
+
+    def pan_step() -> None:
+        bar.setValue(bar.value() + step[0])
+        step[0] = -step[0]
+        app.processEvents(flags)
+
+    out["pan_1to1"] = timed(pan_step)
+    win.canvas.fit()
+    app.processEvents()
+    out["layer_bytes"] = layer_bytes(win)
+    # an object edit: erase a disc in the middle of the largest object, then undo it
+    o = win.displayed
+    res = o.result
+    big = max(res.objects_info.values(), key=lambda i: i.area)
+    ys_, xs_ = (res.objects == big.id).nonzero()
+    j = len(ys_) // 2
+    cx, cy = int(xs_[j]), int(ys_[j])
+    h, w = res.objects.shape
+    r = max(4, min(h, w) // 20)
+    yy, xx = np.ogrid[:h, :w]
+    mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+    before = o.key
+    t0 = time.perf_counter()
+    win.objects_edit.apply(lambda objects: erase_objects(objects, mask))
+    wait(lambda: win.displayed is not None and win.displayed.layers is not None
+         and win.displayed.key != before and win.displayed.key == win.current_key()
+         and not win.fg.busy)
+    vp.repaint()
+    out["edit"] = [time.perf_counter() - t0]
+    out["undo_bytes"] = undo_bytes(win.doc.undo_stack)
+    edited = win.displayed.key
+    t0 = time.perf_counter()
+    win.undo_group.undo()
+    wait(lambda: win.displayed is not None and win.displayed.layers is not None
+         and win.displayed.key != edited and win.displayed.key == win.current_key()
+         and not win.fg.busy)
+    vp.repaint()
+    out["edit_undo"] = [time.perf_counter() - t0]
+    return out
+
+
+def sizes_main(args) -> int:
+    """The native size and ``--size``, each in a child process; one table for both."""
+    records = []
+    for size in ("", args.size):
+        cmd = [sys.executable, __file__, "--one-size", size, "--encoder", args.encoder,
+               "--k", str(args.k), "--clicks", str(args.clicks), "--threads", str(args.threads),
+               "--images", *args.images] + (["--cached"] if args.cached else [])
+        print(f"== {size or 'native size'}", flush=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        for line in proc.stdout.splitlines():
+            if line.startswith("RESULT "):
+                records.append(json.loads(line[len("RESULT "):]))
+            else:
+                print("   " + line)
+        if proc.returncode:
+            print(proc.stderr[-4000:])
+            return proc.returncode
+    med = statistics.median
+    ms = lambda v: f"{1000 * v:.0f}"  # noqa: E731
+    rows = [("switch → drawn, cold (median)", lambda r: ms(med(r["cold"]))),
+            ("switch → drawn, precomputed", lambda r: ms(r["warm"]))]
+    for i in range(len(records[0]["clicks"])):
+        rows.append((f"click → drawn, object #{i + 1} by size (median; of which Spam.rescale)",
+                     lambda r, i=i: f"{ms(med(r['clicks'][i]['lat']))} "
+                                    f"({ms(med(r['clicks'][i]['eng']))}; "
+                                    f"{100 * r['clicks'][i]['frac']:.0f}% of the image)"))
+    rows += [
+        ("click → drawn beyond the rescale, median over all clicks",
+         lambda r: ms(med([a - b for c in r["clicks"] for a, b in zip(c["lat"], c["eng"])]))),
+        ("hover: one pointer move (median / max)",
+         lambda r: f"{1000 * med(r['hover']):.1f} / {1000 * max(r['hover']):.1f}"),
+        ("repaint of the view at fit (median)", lambda r: f"{1000 * med(r['repaint_fit']):.1f}"),
+        ("zoom step at fit → painted (median)", lambda r: f"{1000 * med(r['zoom_fit']):.1f}"),
+        ("repaint of the view at 1:1 (median)", lambda r: f"{1000 * med(r['repaint_1to1']):.1f}"),
+        ("pan step at 1:1 → painted (median)", lambda r: f"{1000 * med(r['pan_1to1']):.1f}"),
+        ("object edit (erase a disc) → drawn", lambda r: ms(r["edit"][0])),
+        ("undo of the edit → drawn", lambda r: ms(r["edit_undo"][0])),
+        ("longest GUI-thread stall", lambda r: ms(r["stall"])),
+        ("overlay layers held (MB)", lambda r: f"{r['layer_bytes'] / 1e6:.0f}"),
+        ("the edit's undo step holds (MB)", lambda r: f"{r['undo_bytes'] / 1e6:.1f}"),
+        ("peak RSS of the app process (MB)", lambda r: f"{r['peak_rss'] / 1e6:.0f}"),
+    ]
+    print("| ms unless noted | " + " | ".join(r["size"] for r in records) + " |")
+    print("|---" * (len(records) + 1) + "|")
+    for title, fmt in rows:
+        print(f"| {title} | " + " | ".join(fmt(r) for r in records) + " |")
     return 0
 
 

@@ -127,6 +127,7 @@ class Canvas(QtWidgets.QGraphicsView):
         self.items["objects"].setOpacity(0.35)
         self.items["heatmap"].setOpacity(0.7)
         self.items["meanfill"].setVisible(False)
+        self.meanfill_shown = False
         self.items["heatmap"].setVisible(False)
         self._points: list[QtWidgets.QGraphicsItem] = []
         self._highlight: QtWidgets.QGraphicsPathItem | None = None
@@ -221,6 +222,8 @@ class Canvas(QtWidgets.QGraphicsView):
 
     def set_layer_visible(self, name: str, visible: bool) -> None:
         self.items[name].setVisible(bool(visible))
+        if name == "meanfill":
+            self.meanfill_shown = bool(visible)   # a plain flag the layer builders may read
 
     def layer_visible(self, name: str) -> bool:
         return self.items[name].isVisible()

@@ -151,8 +151,9 @@ class DisplayController:
             self.w.canvas.set_image(o.image)
         if self.displayed is not None and self.displayed is not o and self.displayed.layers is o.layers:
             self.displayed.layers = None
-        self.w.canvas.set_layers(o.layers)
         self.displayed = o
+        self.ensure_meanfill(draw=False)
+        self.w.canvas.set_layers(o.layers)
         self.w.canvas.set_message("")
         self.w.canvas.set_prompt(self.w.tools["prompt"].points, None)
         self.after_display()
@@ -431,6 +432,17 @@ class DisplayController:
         if row in self.prior_ready_rows:
             return DocState.PRIOR_READY, ""
         return DocState.NOT_COMPUTED, ""
+
+    def ensure_meanfill(self, draw: bool = True) -> None:
+        """Build the mean-colour layer of the outcome on screen if it is shown and has none
+        (layers are built without it while it is hidden)."""
+        o = self.displayed
+        if (o is None or o.layers is None or o.layers.meanfill is not None
+                or not self.w.canvas.meanfill_shown):
+            return
+        o.layers.build_meanfill(o.image, o.result.labels)
+        if draw:
+            self.w.canvas.set_layers(o.layers)
 
     def request_heatmap(self) -> None:
         o = self.displayed

@@ -61,7 +61,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings = settings or Settings()
         self.pipeline = pipeline or Pipeline()
         if self.pipeline.layer_builder is None:
-            self.pipeline.layer_builder = build_layers
+            # the mean-colour layer only while it is shown (DisplayController.ensure_meanfill)
+            self.pipeline.layer_builder = lambda image, res, style, sal=None: build_layers(
+                image, res, style, sal, meanfill=self.canvas.meanfill_shown)
         self.config: EngineConfig = self.settings.engine_config()
         self.style_: OverlayStyle = self.settings.style
 
@@ -447,6 +449,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.set_layer_visible(name, visible)
         if name == "heatmap" and visible:
             self.view.request_heatmap()
+        if name == "meanfill" and visible:
+            self.view.ensure_meanfill()
 
 
     def _on_opacity(self, v: float) -> None:

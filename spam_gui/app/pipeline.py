@@ -134,8 +134,7 @@ class Outcome:
         if self.saliency is not None:
             n += self.saliency.nbytes
         if self.layers is not None:
-            h, w = self.layers.shape
-            n += h * w * 4 * (3 + (self.layers.heatmap is not None))
+            n += self.layers.nbytes()
         return n
 
 
@@ -592,7 +591,7 @@ class Pipeline:
         patch = None
         region = changed_region(base.result, res, changed) if changed else None
         if region is not None:
-            patch = make_patch(base.image, res, region, style)
+            patch = make_patch(base.image, res, region, style, changed)
         target.seconds = time.perf_counter() - t0
         return target, patch
 

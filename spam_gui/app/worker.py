@@ -111,7 +111,7 @@ class LayersJob(Job):
     def run(self, pipeline: Pipeline, emit: "JobThread") -> LayerSet:
         o = self.outcome
         assert o is not None
-        return build_layers(o.image, o.result, self.style, o.saliency)
+        return (pipeline.layer_builder or build_layers)(o.image, o.result, self.style, o.saliency)
 
 
 @dataclass

@@ -173,33 +173,106 @@ def heatmap_bgra(saliency: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Patch:
-    """New pixels for the region of one object after a rescale."""
+    """New pixels for the region of one object after a rescale.
+
+    ``meanfill_mask`` (region-sized, or None for all of it) says which mean-colour pixels are
+    new: those of the changed objects' superpixels. Every other superpixel kept its pixels, so
+    its colour on screen is already right, and its mean never needs its whole extent.
+    """
 
     region: Region
     boundaries: np.ndarray
     meanfill: np.ndarray
     style: OverlayStyle
+    meanfill_mask: np.ndarray | None = None
+
+
+def _box(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> Region | None:
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    oy, ox = offset
+    return oy + int(rows[0]), oy + int(rows[-1]) + 1, ox + int(cols[0]), ox + int(cols[-1]) + 1
+
+
+def _union(a: Region | None, b: Region | None) -> Region | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
 
 
 def changed_region(old: Any, new: Any, object_ids: set[int] | list[int]) -> Region | None:
     """Bounding box of every pixel that belongs to a superpixel of ``object_ids`` before or after.
 
-    Returns None when nothing belongs to those objects.
+    Parameters
+    ----------
+    old, new:
+        Two results of the same image (``labels``, ``objects``, ``superpixel_object``).
+    object_ids:
+        The objects whose superpixels changed.
+
+    Returns
+    -------
+    ``(y0, y1, x0, x1)``, half-open, or None when nothing belongs to those objects.
+
+    Notes
+    -----
+    Without a full-image gather: a superpixel lies in one object and the uncertain pixels (0)
+    it took (the engine's containment guarantee), so the box is the objects' own pixels (the
+    same map before and after) plus the uncertain pixels whose superpixel belongs to them. Only
+    when the two object maps differ is every pixel's owner looked up.
     """
-    ids = np.asarray(sorted(object_ids), np.int64)
+    ids = np.asarray(sorted(int(i) for i in object_ids), np.int64)
+    if ids.size == 0:
+        return None
+    objects = np.asarray(old.objects)
+    if objects is not np.asarray(new.objects) and not np.array_equal(objects, new.objects):
+        return _owner_region(old, new, ids)
+    box = _box(np.isin(objects, ids) if ids.size > 1 else objects == ids[0])
+    unc = np.flatnonzero(objects.ravel() == 0)
+    if unc.size:
+        w = objects.shape[1]
+        hit = np.zeros(unc.size, bool)
+        for r in (old, new):
+            hit |= np.isin(np.asarray(r.superpixel_object)[np.asarray(r.labels).ravel()[unc]], ids)
+        if hit.any():
+            ys, xs = np.divmod(unc[hit], w)
+            box = _union(box, (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1))
+    return box
+
+
+def _owner_region(old: Any, new: Any, ids: np.ndarray) -> Region | None:
+    """:func:`changed_region` by looking up the owner of every pixel (the general case)."""
     m = np.isin(np.asarray(old.superpixel_object)[old.labels], ids)
     m |= np.isin(np.asarray(new.superpixel_object)[new.labels], ids)
-    rows = np.flatnonzero(m.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(m.any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return _box(m)
 
 
-def make_patch(image: np.ndarray, result: Any, region: Region, style: OverlayStyle) -> Patch:
+def make_patch(image: np.ndarray, result: Any, region: Region, style: OverlayStyle,
+               object_ids: set[int] | list[int] | None = None) -> Patch:
     """Overlay pixels of ``region`` for ``result`` (boundaries and mean colours).
 
-    The region is grown by the boundary width so that lines at its edge are redrawn whole.
+    Parameters
+    ----------
+    image:
+        The (H, W, 3) RGB image.
+    result:
+        The new result (``labels``, ``superpixel_object``).
+    region:
+        ``(y0, y1, x0, x1)`` from :func:`changed_region`; grown by the boundary width so that
+        lines at its edge are redrawn whole.
+    style:
+        How the boundaries are drawn.
+    object_ids:
+        The objects that changed. Given, only their superpixels' mean colours are computed,
+        from the region alone (they lie inside it), and the patch's ``meanfill_mask`` marks
+        them: the cost is the region's, not the image's. None: every superpixel seen in the
+        region, each over its whole extent (a full-image pass).
+
+    Returns
+    -------
+    The :class:`Patch` to paste with :meth:`~spam_gui.app.overlays.LayerSet.apply`.
     """
     labels = np.asarray(result.labels)
     h, w = labels.shape
@@ -211,6 +284,14 @@ def make_patch(image: np.ndarray, result: Any, region: Region, style: OverlaySty
     window = labels[wy0:wy1, wx0:wx1]
     bmask = boundary_mask(window, style.boundary_width)[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
     sub = labels[y0:y1, x0:x1]
+    boundaries = boundaries_bgra(bmask, style.boundary_color)
+    if object_ids is not None:
+        ids = np.asarray(sorted(int(i) for i in object_ids), np.int64)
+        mask = np.isin(np.asarray(result.superpixel_object)[sub], ids)
+        mine = np.where(mask, sub, 0)
+        return Patch(region=(y0, y1, x0, x1), boundaries=boundaries,
+                     meanfill=meanfill_bgra(mean_color_lut(image[y0:y1, x0:x1], mine), mine),
+                     style=style, meanfill_mask=mask)
     ids = np.unique(sub)
     # Mean colours of the superpixels seen in the region, each over its whole extent.
     n = int(labels.max()) + 1
@@ -223,6 +304,5 @@ def make_patch(image: np.ndarray, result: Any, region: Region, style: OverlaySty
     for c in range(3):
         sums = np.bincount(flat, weights=image[..., c][sel], minlength=n)
         lut[:, c] = np.clip(np.rint(sums / counts), 0, 255).astype(np.uint8)
-    return Patch(region=(y0, y1, x0, x1),
-                 boundaries=boundaries_bgra(bmask, style.boundary_color),
+    return Patch(region=(y0, y1, x0, x1), boundaries=boundaries,
                  meanfill=meanfill_bgra(lut, sub), style=style)
