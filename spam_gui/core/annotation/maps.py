@@ -99,6 +99,33 @@ class LabelIndex:
             return np.zeros(0, np.int64)
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
+    def mask(self, ids: int | Iterable[int], box: BBox) -> np.ndarray:
+        """A boolean mask over ``box`` of the pixels of the labels ``ids``.
+
+        One lookup in a table of the labels wanted (``wanted[labels]``): a single pass over
+        the box however many labels are asked, where ``np.isin`` sorts them.
+
+        Parameters
+        ----------
+        ids:
+            One label or several (ids not in the map select nothing).
+        box:
+            ``(y0, y1, x0, x1)`` inside the map, usually :meth:`bbox` of ``ids``.
+
+        Returns
+        -------
+        numpy.ndarray
+            (y1 - y0, x1 - x0) bool.
+        """
+        y0, y1, x0, x1 = box
+        sub = self._dense[y0:y1, x0:x1]
+        inner = self._ids(ids)
+        if inner.size == 1:
+            return sub == inner[0]
+        wanted = np.zeros(self._counts.size, bool)
+        wanted[inner] = True
+        return wanted[sub]
+
     def bbox(self, ids: int | Iterable[int]) -> BBox | None:
         """The bounding box of the labels ``ids``, None when they have no pixel."""
         boxes = self._bbox[self._ids(ids)]
@@ -192,14 +219,30 @@ class Annotation:
         return self._inst_class
 
     def _update_counts(self, old: np.ndarray, new: np.ndarray | int) -> None:
-        """Pixels of classes ``old`` became ``new`` (an array of the same size, or one class)."""
+        """Pixels of classes ``old`` became ``new`` (an array of the same shape, or one class).
+
+        Only the pixels whose class changes are counted, and when their old (and new) values
+        are one class each, which is what a fill, its undo and its redo write, no histogram
+        is taken at all (a few passes of min / max over the region instead of a ``bincount``
+        of it)."""
         if self._counts is None or not old.size:
             return
-        _add_counts(self._counts, old, -1)
         if isinstance(new, (int, np.integer)):
-            self._counts[int(new)] += old.size
-        else:
+            _count_change(self._counts, old, int(new), None)
+            return
+        if old.size <= _SMALL:
+            _add_counts(self._counts, old, -1)
             _add_counts(self._counts, new, 1)
+            return
+        diff = np.not_equal(old, new)
+        _count_change(self._counts, old, new, diff)
+
+    def _count_mask(self, old: np.ndarray, where: np.ndarray, new: int) -> None:
+        """The pixels ``where`` of classes ``old`` (a region and a mask of its shape) became
+        class ``new``."""
+        if self._counts is None:
+            return
+        _count_change(self._counts, old, int(new), where)
 
     def _claim(self, instance_id: int, class_id: int) -> None:
         if instance_id == 0:
@@ -211,26 +254,81 @@ class Annotation:
                              "instance has one class (start a new instance)")
         table[instance_id] = class_id
 
-    def _note_instances(self, cls: np.ndarray, inst: np.ndarray) -> None:
-        """Register the instances written by a patch (their classes are consistent)."""
+    def _note_instances(self, cls: np.ndarray, inst: np.ndarray,
+                        where: np.ndarray | None = None) -> None:
+        """Register the instances written by a patch (their classes are consistent).
+
+        ``where``: the pixels of ``cls`` / ``inst`` that changed (the others hold instances the
+        table knows already); None: all of them."""
         if self._inst_class is None:
             return
+        if where is not None and inst.size > _SMALL:
+            n = int(np.count_nonzero(where))
+            if not n:
+                return
+            lo, hi = _value_range(inst, where)
+            if lo == hi:            # one instance written (a fill, its undo or redo)
+                if lo:
+                    self._inst_class[lo] = int(np.max(cls, where=where, initial=0))
+                return
+            cls, inst = cls[where], inst[where]
         inst, cls = inst.ravel(), cls.ravel()
         nz = np.flatnonzero(inst)
         if not nz.size:
             return
-        where = np.zeros(MAX_ID + 1, np.int64)   # instance -> one of its pixels
-        where[inst[nz]] = nz
-        present = np.flatnonzero(where)
+        where_px = np.zeros(MAX_ID + 1, np.int64)   # instance -> one of its pixels
+        where_px[inst[nz]] = nz
+        present = np.flatnonzero(where_px)
         if inst[0] != 0:
             present = np.union1d(present, [int(inst[0])])
-        for i, c in zip(present.tolist(), cls[where[present]].tolist()):
+        for i, c in zip(present.tolist(), cls[where_px[present]].tolist()):
             self._inst_class[i] = c
+
+
+_SMALL = 4096
+"""Up to this many values, counts change by ``np.unique`` of the values themselves."""
+
+
+def _value_range(values: np.ndarray, where: np.ndarray | None) -> tuple[int, int]:
+    """(min, max) of ``values`` at the pixels ``where`` (all when None; not empty): the whole
+    region's first (vectorised), the masked one's only when the region holds two values."""
+    lo, hi = int(values.min()), int(values.max())
+    if lo == hi or where is None:
+        return lo, hi
+    return (int(np.min(values, where=where, initial=MAX_ID)),
+            int(np.max(values, where=where, initial=0)))
+
+
+def _count_change(counts: np.ndarray, old: np.ndarray, new: np.ndarray | int,
+                  where: np.ndarray | None) -> None:
+    """``counts`` after the pixels ``where`` (all when None) of classes ``old`` became
+    ``new`` (one class, or an array of ``old``'s shape).
+
+    When the pixels' old values are one class and so are their new ones (min == max, taken
+    over the pixels ``where``), the change is two additions; otherwise the values at the
+    pixels are gathered and counted (:func:`_add_counts`)."""
+    n = old.size if where is None else int(np.count_nonzero(where))
+    if not n:
+        return
+    o_lo, o_hi = _value_range(old, where)
+    if isinstance(new, (int, np.integer)):
+        n_lo = n_hi = int(new)
+    else:
+        n_lo, n_hi = _value_range(new, where)
+    if o_lo == o_hi:
+        counts[o_lo] -= n
+    else:
+        _add_counts(counts, old if where is None else old[where], -1)
+    if n_lo == n_hi:
+        counts[n_lo] += n
+    else:
+        assert not isinstance(new, (int, np.integer))
+        _add_counts(counts, new if where is None else new[where], 1)
 
 
 def _add_counts(counts: np.ndarray, values: np.ndarray, sign: int) -> None:
     """``counts[v] += sign`` for each value (a bincount for many values, else a few adds)."""
-    if values.size > 4096:
+    if values.size > _SMALL:
         counts += sign * np.bincount(values.ravel(), minlength=counts.size)
     else:
         v, n = np.unique(values, return_counts=True)

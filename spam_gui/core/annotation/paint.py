@@ -82,10 +82,9 @@ def _write_region(ann: Annotation, box: BBox, mask: np.ndarray, class_id: int,
     if (r0, r1, c0, c1) != (0, y1 - y0, 0, x1 - x0):
         box = (y0 + r0, y0 + r1, x0 + c0, x0 + c1)
         changed, rc, ri = changed[r0:r1, c0:c1], rc[r0:r1, c0:c1], ri[r0:r1, c0:c1]
-    old_c = rc[changed]
     if recorder is not None:
-        recorder.record_region(box, changed, old_c, ri[changed])
-    ann._update_counts(old_c, class_id)
+        recorder.record_box(box, changed)
+    ann._count_mask(rc, changed, class_id)
     np.copyto(rc, np.uint16(class_id), where=changed)
     np.copyto(ri, np.uint16(instance_id), where=changed)
     return box
@@ -127,11 +126,7 @@ def paint_labels(ann: Annotation, index: LabelIndex, ids: int | Iterable[int], c
     y0, y1, x0, x1 = box
     n = index.count_of(ids)
     if n >= _DENSE_MIN and 4 * n >= (y1 - y0) * (x1 - x0):   # a large fill: boolean masks
-        lab = index.labels[y0:y1, x0:x1]
-        wanted = np.unique(np.atleast_1d(np.asarray(sorted(ids) if isinstance(ids, (set, frozenset))
-                                                    else ids, dtype=np.int64)))
-        mask = lab == wanted[0] if wanted.size == 1 else np.isin(lab, wanted)
-        return _write_region(ann, box, mask, class_id, instance_id, recorder)
+        return _write_region(ann, box, index.mask(ids, box), class_id, instance_id, recorder)
     return _write_flat(ann, index.pixels(ids), class_id, instance_id, recorder, box)
 
 

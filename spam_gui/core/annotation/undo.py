@@ -54,15 +54,19 @@ class AnnotationPatch:
         if self.index is None:
             y0, y1, x0, x1 = self.bbox
             region_c = ann.class_map[y0:y1, x0:x1]
+            region_i = ann.instance_map[y0:y1, x0:x1]
+            changed = np.not_equal(region_c, cls)
             ann._update_counts(region_c, cls)
+            changed |= region_i != inst
             region_c[...] = cls
-            ann.instance_map[y0:y1, x0:x1] = inst
+            region_i[...] = inst
+            ann._note_instances(cls, inst, changed)
         else:
             cflat = ann.class_map.reshape(-1)
             ann._update_counts(cflat[self.index], cls)
             cflat[self.index] = cls
             ann.instance_map.reshape(-1)[self.index] = inst
-        ann._note_instances(cls, inst)
+            ann._note_instances(cls, inst)
         return self.bbox
 
     def apply(self, ann: Annotation) -> BBox:
@@ -94,17 +98,18 @@ class StrokeRecorder:
         self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._boxes: list[BBox] = []
         self._seen: np.ndarray | None = None    # pixels recorded (allocated lazily, zeroed)
-        # a first chunk given as a region (box, mask, old values), kept so until a second one
+        # a first chunk given as a region (box, mask, the box's class and instance values
+        # before the stroke), kept so until a second one
         self._region: tuple[BBox, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _flatten_region(self) -> None:
         if self._region is None:
             return
-        (y0, _, x0, _), mask, oc, oi = self._region
+        (y0, _, x0, _), mask, cbox, ibox = self._region
         self._region = None
         ys, xs = np.nonzero(mask)
         idx = (ys + y0).astype(np.int64) * self.ann.shape[1] + (xs + x0)
-        self._chunks.append((idx, oc, oi))
+        self._chunks.append((idx, cbox[mask], ibox[mask]))
 
     def record(self, idx: np.ndarray, old_class: np.ndarray, old_inst: np.ndarray,
                box: BBox | None = None) -> None:
@@ -139,8 +144,26 @@ class StrokeRecorder:
             self.record((ys + y0).astype(np.int64) * self.ann.shape[1] + (xs + x0),
                         old_class, old_inst)
             return
-        self._region = (box, mask.copy(), np.asarray(old_class, np.uint16),
-                        np.asarray(old_inst, np.uint16))
+        y0, y1, x0, x1 = box
+        cbox = self.ann.class_map[y0:y1, x0:x1].copy()
+        ibox = self.ann.instance_map[y0:y1, x0:x1].copy()
+        cbox[mask] = old_class
+        ibox[mask] = old_inst
+        self._region = (box, mask.copy(), cbox, ibox)
+        self._boxes.append(box)
+
+    def record_box(self, box: BBox, mask: np.ndarray) -> None:
+        """As :meth:`record_region`, called before the pixels of ``mask`` over ``box``
+        change, with the values read from the maps: for the first call of a stroke, two
+        copies of the box (no gather of the pixels, none to scatter back at :meth:`finish`),
+        which is what a large fill costs least with."""
+        y0, y1, x0, x1 = box
+        if self._chunks or self._region is not None:
+            self.record_region(box, mask, self.ann.class_map[y0:y1, x0:x1][mask],
+                               self.ann.instance_map[y0:y1, x0:x1][mask])
+            return
+        self._region = (box, mask.copy(), self.ann.class_map[y0:y1, x0:x1].copy(),
+                        self.ann.instance_map[y0:y1, x0:x1].copy())
         self._boxes.append(box)
 
     @property
@@ -158,12 +181,9 @@ class StrokeRecorder:
         region, chunks = self._region, self._chunks
         self._region, self._chunks, self._boxes, self._seen = None, [], [], None
         if region is not None:     # one region: the dense patch directly
-            (y0, y1, x0, x1), mask, old_c, old_i = region
+            (y0, y1, x0, x1), _mask, oc, oi = region
             rc = self.ann.class_map[y0:y1, x0:x1].copy()
             ri = self.ann.instance_map[y0:y1, x0:x1].copy()
-            oc, oi = rc.copy(), ri.copy()
-            oc[mask] = old_c
-            oi[mask] = old_i
             return AnnotationPatch((y0, y1, x0, x1), oc, oi, rc, ri)
         if not chunks:
             return None
