@@ -129,8 +129,8 @@ def _tree_rss(root: int) -> dict[int, tuple[str, int]]:
     for p in procs:
         try:
             cmd = " ".join(p.cmdline())
-            role = ("command" if p.pid == root else "dask worker" if "spawn_main" in cmd
-                    or "multiprocessing" in cmd else Path(p.name()).name)
+            role = ("command" if p.pid == root else "helper" if "resource_tracker" in cmd
+                    else "dask worker")
             found[p.pid] = (role, p.memory_info().rss)
         except psutil.Error:
             continue
