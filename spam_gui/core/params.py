@@ -88,7 +88,7 @@ class PriorParams:
     coarseness: float = 0.6
     fine_segments: int = 800
     band_width: int = 2
-    band_margin: float = 0.1
+    band_margin: float = 0.3
 
 
 PRIOR_DEFAULTS = PriorParams()

@@ -256,3 +256,16 @@ def test_covering_bounds(seed, n_pred, n_gt):
     c = segmentation_covering(p, g)
     assert 0.0 < c <= 1.0
     assert segmentation_covering(g, g) == pytest.approx(1.0)
+
+
+def test_ucm_matches_the_cuts(spam):
+    hier = build_hierarchy(_scene(seed=4), spam=spam)
+    ucm = hier.ucm()
+    assert ucm.shape == hier.shape and ucm.dtype == np.float32
+    assert 0.0 <= ucm.min() and ucm.max() <= 1.0
+    for c in (0.3, 0.6, 0.9):
+        part = hier.partition(c, a_min=0)
+        border = np.zeros(part.shape, dtype=bool)   # pixels whose right / lower neighbour differs
+        border[:, :-1] |= part[:, 1:] != part[:, :-1]
+        border[:-1, :] |= part[1:, :] != part[:-1, :]
+        assert (ucm[border] > c).all() and (ucm[~border] <= c).all()
