@@ -79,7 +79,7 @@ EDGE_FEATURES: tuple[str, ...] = (
     "chi2_texton",     # χ² distance of the texton (deep-feature cluster) histograms
     "border_lab",      # mean Lab gradient along the shared border / 10
     "border_deep",     # mean deep-feature gradient along the shared border
-    "border_max_lab",  # 90th percentile-like: mean of the squared gradient, rooted, / 10
+    "border_max_lab",  # root mean square Lab gradient along the shared border / 10
     "log_min_area",    # log of the smaller region's area fraction
     "log_max_area",    # log of the larger region's area fraction
     "border_frac",     # shared border / smaller region's perimeter
