@@ -306,6 +306,7 @@ class DisplayController:
         d.layers = None
         target.layers = layers
         self.displayed = target
+        self.ensure_meanfill()     # shown since the patch was made without it
         if patch is not None:
             self.w.canvas.update_region(patch.region)
         else:

@@ -58,8 +58,9 @@ class RasterLayer:
         y0, y1, x0, x1 = region
         if mask is None:
             self.view[y0:y1, x0:x1] = bgra
-        else:
-            np.copyto(self.view[y0:y1, x0:x1], bgra, where=mask[..., None])
+        else:   # 4-byte pixels under a 2-D mask
+            np.copyto(self.view[y0:y1, x0:x1].view(np.uint32)[..., 0],
+                      np.ascontiguousarray(bgra).view(np.uint32)[..., 0], where=mask)
         self.version += 1
 
 
@@ -87,7 +88,10 @@ class LayerSet:
     def apply(self, patch: Patch) -> None:
         self.boundaries.paste(patch.region, patch.boundaries)
         if self.meanfill is not None:
-            self.meanfill.paste(patch.region, patch.meanfill, patch.meanfill_mask)
+            if patch.meanfill is None:   # made while the layer was hidden: build it again
+                self.meanfill = None
+            else:
+                self.meanfill.paste(patch.region, patch.meanfill, patch.meanfill_mask)
 
     def build_meanfill(self, image: np.ndarray, labels: np.ndarray) -> None:
         """The mean-colour layer of ``labels`` (when it is shown for the first time)."""

@@ -591,7 +591,8 @@ class Pipeline:
         patch = None
         region = changed_region(base.result, res, changed) if changed else None
         if region is not None:
-            patch = make_patch(base.image, res, region, style, changed)
+            patch = make_patch(base.image, res, region, style, changed,
+                               meanfill=getattr(base.layers, "meanfill", None) is not None)
         target.seconds = time.perf_counter() - t0
         return target, patch
 

@@ -108,6 +108,9 @@ def test_meanfill_is_built_only_when_shown():
     assert np.array_equal(lazy.boundaries.view, full.boundaries.view)
     lazy.build_meanfill(image, labels)
     assert np.array_equal(lazy.meanfill.view, full.meanfill.view)
+    # a patch made while the layer was not built drops it (it is built again when shown)
+    full.apply(make_patch(image, r, (0, 24, 15, 30), style, {2}, meanfill=False))
+    assert full.meanfill is None
 
 
 # ----------------------------------------------------------------------------- the window

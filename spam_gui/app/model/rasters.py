@@ -138,24 +138,26 @@ def objects_bgra(objects: np.ndarray, colors: dict[int, tuple[int, int, int]] | 
 
 def mean_color_lut(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(N + 1, 3) uint8 mean RGB of each label (index 0 unused when labels start at 1)."""
-    n = int(labels.max()) + 1
-    flat = labels.ravel()
+    return _label_means(labels.ravel(), np.asarray(image).reshape(-1, 3), int(labels.max()) + 1)
+
+
+def _label_means(flat: np.ndarray, rgb: np.ndarray, n: int) -> np.ndarray:
+    """(n, 3) uint8 mean of the (P, 3) colours ``rgb`` of each label in ``flat`` (P,)."""
     counts = np.maximum(np.bincount(flat, minlength=n), 1).astype(np.float64)
     lut = np.empty((n, 3), np.uint8)
     for c in range(3):
-        sums = np.bincount(flat, weights=image[..., c].ravel(), minlength=n)
+        sums = np.bincount(flat, weights=rgb[:, c], minlength=n)
         lut[:, c] = np.clip(np.rint(sums / counts), 0, 255).astype(np.uint8)
     return lut
 
 
 def meanfill_bgra(lut: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    rgb = lut[labels]
-    out = np.empty(labels.shape + (4,), np.uint8)
-    out[..., 0] = rgb[..., 2]
-    out[..., 1] = rgb[..., 1]
-    out[..., 2] = rgb[..., 0]
-    out[..., 3] = 255
-    return out
+    """Each pixel in its label's colour ((N + 1, 3) RGB ``lut``), opaque BGRA: one gather of
+    4-byte pixels from a BGRA table."""
+    bgra = np.empty((lut.shape[0], 4), np.uint8)
+    bgra[:, :3] = lut[:, ::-1]
+    bgra[:, 3] = 255
+    return bgra.view(np.uint32).reshape(-1)[labels].view(np.uint8).reshape(labels.shape + (4,))
 
 
 def heatmap_bgra(saliency: np.ndarray) -> np.ndarray:
@@ -182,7 +184,7 @@ class Patch:
 
     region: Region
     boundaries: np.ndarray
-    meanfill: np.ndarray
+    meanfill: np.ndarray | None      # None: made for layers without the mean-colour layer
     style: OverlayStyle
     meanfill_mask: np.ndarray | None = None
 
@@ -250,7 +252,7 @@ def _owner_region(old: Any, new: Any, ids: np.ndarray) -> Region | None:
 
 
 def make_patch(image: np.ndarray, result: Any, region: Region, style: OverlayStyle,
-               object_ids: set[int] | list[int] | None = None) -> Patch:
+               object_ids: set[int] | list[int] | None = None, meanfill: bool = True) -> Patch:
     """Overlay pixels of ``region`` for ``result`` (boundaries and mean colours).
 
     Parameters
@@ -267,8 +269,10 @@ def make_patch(image: np.ndarray, result: Any, region: Region, style: OverlaySty
     object_ids:
         The objects that changed. Given, only their superpixels' mean colours are computed,
         from the region alone (they lie inside it), and the patch's ``meanfill_mask`` marks
-        them: the cost is the region's, not the image's. None: every superpixel seen in the
-        region, each over its whole extent (a full-image pass).
+        them: the cost is the changed superpixels', not the image's. None: every superpixel
+        seen in the region, each over its whole extent (a full-image pass).
+    meanfill:
+        False: no mean colours (for layers that do not hold the mean-colour layer).
 
     Returns
     -------
@@ -286,12 +290,19 @@ def make_patch(image: np.ndarray, result: Any, region: Region, style: OverlaySty
     sub = labels[y0:y1, x0:x1]
     boundaries = boundaries_bgra(bmask, style.boundary_color)
     if object_ids is not None:
-        ids = np.asarray(sorted(int(i) for i in object_ids), np.int64)
-        mask = np.isin(np.asarray(result.superpixel_object)[sub], ids)
-        mine = np.where(mask, sub, 0)
+        sp_obj = np.asarray(result.superpixel_object)
+        changed = np.zeros(sp_obj.shape[0], bool)
+        changed[np.isin(sp_obj, np.asarray(sorted(int(i) for i in object_ids), np.int64))] = True
+        if not meanfill:
+            return Patch(region=(y0, y1, x0, x1), boundaries=boundaries, meanfill=None,
+                         style=style)
+        mask = changed[sub]          # the pixels of the changed objects' superpixels
+        sel = mask.ravel()
+        lut = _label_means(sub.ravel()[sel], image[y0:y1, x0:x1].reshape(-1, 3)[sel],
+                           sp_obj.shape[0])
         return Patch(region=(y0, y1, x0, x1), boundaries=boundaries,
-                     meanfill=meanfill_bgra(mean_color_lut(image[y0:y1, x0:x1], mine), mine),
-                     style=style, meanfill_mask=mask)
+                     meanfill=meanfill_bgra(lut, np.where(mask, sub, 0)), style=style,
+                     meanfill_mask=mask)
     ids = np.unique(sub)
     # Mean colours of the superpixels seen in the region, each over its whole extent.
     n = int(labels.max()) + 1
