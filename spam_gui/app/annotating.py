@@ -585,9 +585,10 @@ class AnnotationController(QtCore.QObject):
     def _mark_painted(self, doc: "ImageDoc") -> None:
         """A stroke (or its undo) changed ``doc``'s maps. They are marked for saving at once
         (any save writes them: closing, switching folders, an export), but the autosave is
-        asked for only when painting pauses (:data:`AUTOSAVE_PAUSE_MS`): encoding the maps of
-        a 12-megapixel image takes a few hundred ms of the GUI thread, which must not fall
-        between the strokes of a drag or a quick series of clicks."""
+        asked for only when painting pauses (:data:`AUTOSAVE_PAUSE_MS`): the autosave encodes
+        and writes them in a thread (:meth:`FolderSession.save_in_background`), but first
+        copies them on the GUI thread (a few ms a map at 12 megapixels), which need not
+        fall between the strokes of a drag or a quick series of clicks."""
         for kind in ("classes", "instances"):
             doc.dirty_rasters.add(kind)
             doc.raster_versions[kind] = doc.raster_versions.get(kind, 0) + 1

@@ -16,8 +16,9 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -257,13 +258,66 @@ class SetPromptsCommand(QtGui.QUndoCommand):
 # ----------------------------------------------------------------------------- folder
 
 
-def _copy_raster(old: RasterStore, new: RasterStore, name: str, kind: str) -> None:
-    src = old.path(name, kind)
+def _copy_raster(old: RasterStore, new: RasterStore, name: str, kind: str, sha256: str) -> None:
     try:
-        data = src.read_bytes()
-    except OSError:
+        _, data = old.read_bytes(name, kind, sha256)
+    except RasterStoreError:
         return  # named when it is loaded
-    atomic_write_bytes(new.path(name, kind), data)
+    new.write_bytes(name, kind, data)
+
+
+@dataclass(eq=False)
+class _SavePlan:
+    """What one save writes, taken on the GUI thread (:meth:`FolderSession._plan`): copies of
+    the changed rasters and the JSON without their hashes, so that encoding and writing can
+    run in a thread while the arrays go on changing."""
+
+    targets: tuple[Path, ...]                  # the state files to try, in order
+    old_root: Path | None                      # the raster folder of the state file in use
+    writes: list[tuple[ImageDoc, str, np.ndarray]]
+    deletes: list[tuple[ImageDoc, str]]
+    carried: list[tuple[str, str, str]]        # (image, kind, sha256) saved files, for a move
+    data: dict[str, Any]
+    # filled by :func:`_run_save`
+    target: Path | None = None
+    digests: dict[tuple[str, str], str] = field(default_factory=dict)
+    error: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def _run_save(plan: _SavePlan) -> None:
+    """Carry out a save (in the autosave thread, or in the caller's for :meth:`save_now`):
+    for the first target that works, the rasters (each version a file of its own), then the
+    JSON naming them, then the removal of the versions it no longer names."""
+    errors = []
+    for target in plan.targets:
+        try:
+            store = RasterStore(raster_folder(target))
+            digests = {(doc.name, kind): store.save(doc.name, kind, arr)
+                       for doc, kind, arr in plan.writes}
+            if plan.old_root is not None and store.root != plan.old_root:
+                old = RasterStore(plan.old_root)
+                for name, kind, sha in plan.carried:
+                    _copy_raster(old, store, name, kind, sha)
+            images = plan.data["images"]
+            for (name, kind), digest in digests.items():
+                entry = images.get(name)
+                if entry is not None:
+                    entry["rasters"] = dict(sorted({**entry.get("rasters", {}),
+                                                    kind: digest}.items()))
+            payload = json.dumps({**plan.data, "saved_at": time.time()}, indent=1,
+                                 sort_keys=True).encode()
+            atomic_write_bytes(target, payload)
+            # the JSON on disk names the new versions: the older ones can go
+            for (name, kind), digest in digests.items():
+                store.prune(name, kind, digest)
+            for doc, kind in plan.deletes:
+                store.delete(doc.name, kind)
+            plan.target, plan.digests = target, digests
+            return
+        except (OSError, ValueError) as exc:
+            errors.append(str(exc))
+    plan.error = "state not saved: " + "; ".join(errors)
 
 
 def fallback_state_path(folder: Path) -> Path:
@@ -282,6 +336,7 @@ class FolderSession(QtCore.QObject):
 
     doc_changed = QtCore.Signal(int)
     save_failed = QtCore.Signal(str)
+    _save_done = QtCore.Signal(object)      # from the autosave thread: its _SavePlan
 
     def __init__(self, folder: Path, paths: list[Path], output_dir: Path, default_params: Params,
                  parent: QtCore.QObject | None = None, autosave_ms: int = 300) -> None:
@@ -300,7 +355,10 @@ class FolderSession(QtCore.QObject):
         self._timer = QtCore.QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(autosave_ms)
-        self._timer.timeout.connect(self.save_now)
+        self._timer.timeout.connect(self.save_in_background)
+        self._inflight: tuple[_SavePlan, threading.Thread] | None = None
+        self._again = False          # a save was asked for while one was running
+        self._save_done.connect(self._on_save_done, QtCore.Qt.ConnectionType.QueuedConnection)
         self._load()
 
     # -- state file -----------------------------------------------------------------------
@@ -333,56 +391,124 @@ class FolderSession(QtCore.QObject):
     def schedule_save(self) -> None:
         self._timer.start()
 
-    def save_now(self) -> bool:
-        """Write the state file now (atomically). Returns False and signals when it fails."""
+    @property
+    def saving(self) -> bool:
+        """Whether a save runs in the autosave thread now."""
+        return self._inflight is not None
+
+    def save_in_background(self) -> None:
+        """The autosave: take what is to be saved now (copies of the changed rasters, the
+        JSON) and write it in a thread; the window goes on meanwhile. A save asked for while
+        one runs starts when it ends."""
         self._timer.stop()
+        if self._inflight is not None:
+            self._again = True
+            return
+        plan = self._plan()
+        if plan is None:
+            return
+        thread = threading.Thread(target=self._work, args=(plan,), name="spam-autosave")
+        self._inflight = (plan, thread)
+        thread.start()
+
+    def _work(self, plan: _SavePlan) -> None:
+        try:
+            _run_save(plan)
+        except Exception as exc:  # noqa: BLE001 - reported on the GUI thread, never lost
+            log.exception("autosave failed")
+            plan.error = f"state not saved: {exc}"
+        finally:
+            plan.done.set()
+        try:
+            self._save_done.emit(plan)
+        except RuntimeError:      # the session is gone (its last save_now waited for this)
+            pass
+
+    @QtCore.Slot(object)
+    def _on_save_done(self, plan: _SavePlan) -> None:
+        if self._inflight is None or self._inflight[0] is not plan:
+            return                # taken by save_now already
+        self._inflight = None
+        self._finish(plan)
+        if self._again:
+            self._again = False
+            self.schedule_save()
+
+    def _wait(self) -> None:
+        """Wait for the save running in the thread, if any, and take its outcome."""
+        if self._inflight is None:
+            return
+        plan, thread = self._inflight
+        thread.join()
+        self._inflight = None
+        self._finish(plan)
+
+    def save_now(self) -> bool:
+        """Write the state file now (atomically), waiting for a save already running in the
+        thread first: everything is on disk when it returns (closing the window or the folder
+        calls it). Returns False and signals when it fails."""
+        self._timer.stop()
+        self._again = False
+        self._wait()
+        plan = self._plan()
+        if plan is None:
+            return True  # nothing to save, and nothing saved before: do not create folders
+        _run_save(plan)
+        return self._finish(plan)
+
+    def _plan(self) -> _SavePlan | None:
+        """What a save writes now, or None when there is nothing to save. Takes the rasters
+        changed since the last save off the docs' dirty lists (they go back on them when the
+        save fails)."""
         if (not any(d.worth_saving for d in self._docs.values()) and not self._saved
                 and self.state_path is None):
-            return True  # nothing to save, and nothing saved before: do not create folders
-        errors = []
-        for target in (self.primary_state_path, fallback_state_path(self.folder)):
-            try:
-                self._save_rasters(target)
-                images = {name: entry_to_json(e) for name, e in self._saved.items()}
-                for doc in self._docs.values():
-                    if doc.worth_saving:
-                        images[doc.name] = doc.to_json()
-                    else:
-                        images.pop(doc.name, None)
-                data = {
-                    "format": STATE_FORMAT, "version": STATE_VERSION, "folder": str(self.folder),
-                    "saved_at": time.time(), "current": self.current_name, "images": images,
-                }
-                payload = json.dumps(data, indent=1, sort_keys=True).encode()
-                atomic_write_bytes(target, payload)
-                self.state_path = target
-                return True
-            except OSError as exc:
-                errors.append(str(exc))
-        msg = "state not saved: " + "; ".join(errors)
+            return None
+        old_root = raster_folder(self.state_path) if self.state_path is not None else None
+        writes: list[tuple[ImageDoc, str, np.ndarray]] = []
+        deletes: list[tuple[ImageDoc, str]] = []
+        carried: list[tuple[str, str, str]] = []
+        for doc in self._docs.values():
+            for kind in RASTER_KINDS:
+                arr = doc.rasters.get(kind)
+                digest = doc.raster_hashes.get(kind)
+                if arr is not None and (kind in doc.dirty_rasters or digest is None):
+                    writes.append((doc, kind, np.array(arr, copy=True)))
+                elif arr is None and kind in doc.dirty_rasters:
+                    deletes.append((doc, kind))
+                elif digest is not None:
+                    carried.append((doc.name, kind, digest))
+            doc.dirty_rasters.clear()
+        for name, entry in self._saved.items():
+            carried += [(name, kind, digest) for kind, digest in entry.rasters.items()]
+        images = {name: entry_to_json(e) for name, e in self._saved.items()}
+        for doc in self._docs.values():
+            if doc.worth_saving:
+                images[doc.name] = doc.to_json()
+            else:
+                images.pop(doc.name, None)
+        data = {"format": STATE_FORMAT, "version": STATE_VERSION, "folder": str(self.folder),
+                "current": self.current_name, "images": images}
+        return _SavePlan((self.primary_state_path, fallback_state_path(self.folder)), old_root,
+                         writes, deletes, carried, data)
+
+    def _finish(self, plan: _SavePlan) -> bool:
+        """Take a save's outcome on the GUI thread: the hashes the state file now names, or
+        (failed) the rasters marked for the next save again and the failure signalled."""
+        if plan.error is None and plan.target is not None:
+            self.state_path = plan.target
+            for doc, kind, _ in plan.writes:
+                digest = plan.digests.get((doc.name, kind))
+                if digest is not None and kind in doc.rasters:
+                    doc.raster_hashes[kind] = digest
+            return True
+        for doc, kind, _ in plan.writes:
+            doc.dirty_rasters.add(kind)
+        for doc, kind in plan.deletes:
+            doc.dirty_rasters.add(kind)
+        msg = plan.error or "state not saved"
         log.warning(msg)
         self.save_failed.emit(msg)
         return False
-
-    def _save_rasters(self, target: Path) -> None:
-        """Write the changed rasters beside ``target`` (first, so the JSON never names a file
-        that is not there). Moving to another state file copies the saved ones along."""
-        store = RasterStore(raster_folder(target))
-        old = (RasterStore(raster_folder(self.state_path))
-               if self.state_path is not None and self.state_path != target else None)
-        for doc in self._docs.values():
-            for kind in RASTER_KINDS:
-                if kind in doc.rasters and (kind in doc.dirty_rasters or old is not None):
-                    doc.raster_hashes[kind] = store.save(doc.name, kind, doc.rasters[kind])
-                elif kind not in doc.rasters and kind in doc.dirty_rasters:
-                    store.delete(doc.name, kind)
-                elif old is not None and kind in doc.raster_hashes:
-                    _copy_raster(old, store, doc.name, kind)
-            doc.dirty_rasters.clear()
-        if old is not None:
-            for name, entry in self._saved.items():
-                for kind in entry.rasters:
-                    _copy_raster(old, store, name, kind)
 
     def raster(self, row: int, kind: str, shape: tuple[int, int]) -> np.ndarray | None:
         """Raster ``kind`` of image ``row``: in memory, else the saved one (loaded once), else

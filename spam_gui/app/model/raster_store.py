@@ -10,9 +10,13 @@ state file (``<output>/.spam_state.json.d/``)::
 
 The state file's entry of the image names each raster with the sha256 of its bytes
 (``"rasters": {"objects": "<sha256>", ...}``), so a raster that does not match what the JSON
-says (a crash between the two writes, a file copied from elsewhere) is named and not used, and
-the JSON stays the one index of the saved work. Files are written atomically
-(:func:`spam_gui.core.image_io.atomic_write_bytes`).
+says (a file copied from elsewhere) is named and not used, and the JSON stays the one index of
+the saved work. Each version of a raster is a file of its own, named by the start of its hash
+(``photo-1a2b3c4d.classes.<16 hex digits>.png``): a save writes the new version, then the JSON
+that names it, then removes the older versions (:meth:`RasterStore.prune`), so the JSON on disk
+names complete files at every moment, a crash between the writes included. Files written by
+earlier versions of the app without the hash in their name (``photo-1a2b3c4d.classes.png``)
+are still read. Files are written atomically (:func:`spam_gui.core.image_io.atomic_write_bytes`).
 """
 
 from __future__ import annotations
@@ -74,20 +78,84 @@ class RasterStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
-    def path(self, image_name: str, kind: str) -> Path:
-        """The file of raster ``kind`` of the image called ``image_name``."""
+    def _base(self, image_name: str, kind: str) -> str:
         if kind not in RASTER_KINDS:
             raise ValueError(f"unknown raster kind {kind!r} (one of {RASTER_KINDS})")
         stem = _SAFE.sub("_", Path(image_name).stem)[:80] or "image"
         digest = hashlib.sha1(image_name.encode("utf-8")).hexdigest()[:8]
-        return self.root / f"{stem}-{digest}.{kind}.png"
+        return f"{stem}-{digest}.{kind}"
+
+    def path(self, image_name: str, kind: str, sha256: str | None = None) -> Path:
+        """The file of raster ``kind`` of the image called ``image_name``: the version whose
+        bytes have the hash ``sha256``, or (None) the name without a hash that earlier
+        versions of the app wrote."""
+        base = self._base(image_name, kind)
+        if sha256 is None:
+            return self.root / f"{base}.png"
+        return self.root / f"{base}.{sha256[:_HASH_CHARS]}.png"
+
+    def versions(self, image_name: str, kind: str) -> list[Path]:
+        """Every file of raster ``kind`` of ``image_name`` in the folder (all versions)."""
+        base = self._base(image_name, kind)
+        pattern = re.compile(re.escape(base) + r"(\.[0-9a-f]{%d})?\.png" % _HASH_CHARS)
+        try:
+            return sorted(p for p in self.root.glob(f"{base}*.png") if pattern.fullmatch(p.name))
+        except OSError:
+            return []
 
     def save(self, image_name: str, kind: str, array: np.ndarray) -> str:
-        """Write an (H, W) map with values in 0..65535; returns the sha256 of the file."""
+        """Write an (H, W) map with values in 0..65535 as a version of its own; returns the
+        sha256 of the file. The older versions stay until :meth:`prune`."""
         arr = np.asarray(array)
         data = encode_raster(arr)
-        atomic_write_bytes(self.path(image_name, kind), data)
-        return hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256(data).hexdigest()
+        atomic_write_bytes(self.path(image_name, kind, digest), data)
+        return digest
+
+    def write_bytes(self, image_name: str, kind: str, data: bytes) -> str:
+        """Write a raster's file as it is (moving it from another folder); its sha256."""
+        digest = hashlib.sha256(data).hexdigest()
+        atomic_write_bytes(self.path(image_name, kind, digest), data)
+        return digest
+
+    def read_bytes(self, image_name: str, kind: str, sha256: str | None = None
+                   ) -> tuple[Path, bytes]:
+        """The file of raster ``kind`` of ``image_name`` and its bytes: the version named
+        ``sha256``, else the file without a hash in its name, else the newest other version
+        (whose hash then tells it is not the one asked for).
+
+        Raises
+        ------
+        RasterStoreError
+            No file of that raster, or it cannot be read.
+        """
+        wanted = self.path(image_name, kind, sha256)
+        candidates = [wanted]
+        if sha256 is not None:
+            legacy = self.path(image_name, kind)
+            others = [p for p in self.versions(image_name, kind) if p not in (wanted, legacy)]
+            others.sort(key=_mtime, reverse=True)
+            candidates += [legacy] + others
+        for p in candidates:
+            try:
+                return p, p.read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise RasterStoreError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+        raise RasterStoreError(f"{wanted}: the saved {kind} of {image_name} is missing")
+
+    def prune(self, image_name: str, kind: str, keep: str | None) -> None:
+        """Remove the files of raster ``kind`` of ``image_name`` other than the version
+        ``keep`` (a sha256; None removes them all). Call it once the state file naming
+        ``keep`` is written."""
+        keep_path = None if keep is None else self.path(image_name, kind, keep)
+        for p in self.versions(image_name, kind):
+            if p != keep_path:
+                try:
+                    p.unlink()
+                except FileNotFoundError:
+                    pass
 
     def load(self, image_name: str, kind: str, shape: tuple[int, int],
              sha256: str | None = None) -> np.ndarray:
@@ -99,13 +167,7 @@ class RasterStore:
             The file is missing, unreadable, not the bytes the state file names (``sha256``),
             or not of ``shape`` (the image changed since).
         """
-        p = self.path(image_name, kind)
-        try:
-            data = p.read_bytes()
-        except FileNotFoundError:
-            raise RasterStoreError(f"{p}: the saved {kind} of {image_name} is missing") from None
-        except OSError as exc:
-            raise RasterStoreError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+        p, data = self.read_bytes(image_name, kind, sha256)
         if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
             raise RasterStoreError(f"{p}: not the {kind} the state file saved for {image_name} "
                                    "(changed or half-written); not used")
@@ -123,8 +185,16 @@ class RasterStore:
         return arr.astype(np.int32)
 
     def delete(self, image_name: str, kind: str) -> None:
-        """Remove a raster (nothing happens when there is none)."""
-        try:
-            self.path(image_name, kind).unlink()
-        except FileNotFoundError:
-            pass
+        """Remove a raster, every version of it (nothing happens when there is none)."""
+        self.prune(image_name, kind, None)
+
+
+_HASH_CHARS = 16
+"""Hex digits of a version's sha256 in its file name."""
+
+
+def _mtime(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:
+        return 0.0
