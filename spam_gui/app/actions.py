@@ -86,7 +86,7 @@ class WindowActions:
         # Undo / redo act on the current image's own stack (a QUndoGroup switches stacks);
         # fixed texts keep the toolbar steady, the command shows in the tooltip.
         undo = A("undo", "&Undo", self.w.undo_group.undo, ("Ctrl+Z",),
-                 "Undo a ratio, parameter or prompt change", "Edit")
+                 "Undo the last change of this image (ratio, parameter, prompt, object edit, paint stroke)", "Edit")
         redo = A("redo", "&Redo", self.w.undo_group.redo, ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo",
                  "Edit")
         undo.setEnabled(False)

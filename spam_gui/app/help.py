@@ -38,6 +38,18 @@ def shortcut_rows(specs: Iterable[Any]) -> list[tuple[str, str, str]]:
                   else len(GROUP_ORDER))
 
 
+def shortcut_markdown(rows: Iterable[tuple[str, str, str]]) -> str:
+    """The same table as Markdown (the README's "Keyboard shortcuts" section is this text;
+    ``python scripts/shortcut_table.py`` prints it, a test keeps the two equal)."""
+    lines = ["| | Keys | Action |", "|---|---|---|"]
+    group = None
+    for g, keys, what in rows:
+        k = " / ".join(f"`{x.strip()}`" for x in keys.split(", "))
+        lines.append(f"| {g if g != group else ''} | {k} | {what.replace('|', '/')} |")
+        group = g
+    return "\n".join(lines) + "\n"
+
+
 def help_html(rows: Iterable[tuple[str, str, str]]) -> str:
     """Every shortcut and mouse gesture, grouped, as an HTML table."""
     parts = ["<style>td { padding: 2px 10px 2px 0; } th { text-align: left; padding-top: 10px; }"
