@@ -5,10 +5,10 @@
     python benchmarks/annotation_effort.py --images 8 --ks 400 --levels 90
     python benchmarks/annotation_effort.py --images 20 --out docs  # + docs/results/annotation_effort.{json,md}
 
-The annotator (:func:`spam_gui.core.evaluation.simulate_annotation`): each annotator's ground
-truth of an image is its class map; one click labels a superpixel, or fills a whole object, with
-its majority class (overwriting); each click is the one that adds the most right pixels; at most
-``--cap`` × K clicks (default 3). Methods (rows):
+The annotator (:func:`spam_gui.core.annotation_effort.simulate_annotation`): each annotator's
+ground truth of an image is its class map; one click labels a superpixel, or fills a whole
+object, with its majority class (overwriting); each click is the one that adds the most right
+pixels; at most ``--cap`` × K clicks (default 3). Methods (rows):
 
 - ``slic``: scikit-image SLIC (compactness 10, as ``spam eval``), superpixel clicks only;
 - ``spam``: SPAM with the shipped encoder, no prior (the image is one object), superpixel
@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 from spam_gui.core.datasets import load_dataset  # noqa: E402
-from spam_gui.core.evaluation import simulate_annotation  # noqa: E402
+from spam_gui.core.annotation_effort import simulate_annotation  # noqa: E402
 from spam_gui.core.image_io import atomic_write_bytes  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "bsds500" / "val"
