@@ -737,3 +737,36 @@ def _cluster_torch(features: PixelFeatures, groups: ClusterGroups, n_iter: int,
         sc = soft_cluster(app, pos, problem_from_groups(groups).to(device), n_iter)
     return HardClustering(sc.labels.cpu().numpy(), sc.centroids_app.float(),
                           sc.centroids_pos.float())
+
+
+def warm_up_kernels() -> bool:
+    """Compile (the first time on a machine) or load from numba's disk cache every kernel the
+    engine uses, on tiny inputs, so that the first real image does not wait for them.
+
+    The first compilation takes seconds; a process that finds the cache loads them in a
+    fraction of one. Call it from a background thread (the app's engine warm-up). Returns
+    whether the kernels are in use (False without numba: nothing to do).
+    """
+    kern = kernels()
+    if kern is None:
+        return False
+    from spam_gui.core.connectivity import enforce_connectivity
+    from spam_gui.core.seeds import kmeans_seeds, object_rng
+    from spam_gui.core.smoothing import majority_filter
+
+    rng = np.random.default_rng(0)
+    h, w = 12, 16
+    pos = np.stack(np.mgrid[0:h, 0:w], -1).reshape(-1, 2).astype(np.float32)
+    objects = np.ones(h * w, np.int64)
+    objects[: w] = 0
+    seeds = kmeans_seeds(pos, 4, object_rng(0, 1))
+    groups = build_groups(pos, objects, seeds, np.ones(4, np.int64), np.full(4, 8.0),
+                          np.full(4, 0.5))
+    feats = PixelFeatures([(rng.random((h * w, 3), dtype=np.float32), 1.0)], pos)
+    labels = cluster(feats, groups, 1, threads=1).labels.reshape(h, w) + 1
+    label_object = np.ones(6, np.int64)
+    labels = majority_filter(labels, objects.reshape(h, w), label_object, passes=1)
+    enforce_connectivity(labels, objects.reshape(h, w), label_object, {1: 40.0})
+    taps = rng.random((3, 4, 3, 3, 2), dtype=np.float32)
+    kern.add_upsampled_taps(taps, np.zeros((6, 8, 2), np.float32))
+    return True

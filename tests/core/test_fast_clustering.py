@@ -206,3 +206,7 @@ def test_engine_without_kernels_keeps_its_guarantees(monkeypatch):
                                                       np.arange(1, labels.max() + 1))
         owner = r.superpixel_object[labels]
         assert np.all(owner[prior > 0] == prior[prior > 0])
+
+
+def test_warm_up_runs_every_kernel():
+    assert clustering.warm_up_kernels() is (clustering.kernels() is not None)
