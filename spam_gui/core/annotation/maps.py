@@ -271,7 +271,14 @@ class Annotation:
                 if lo:
                     self._inst_class[lo] = int(np.max(cls, where=where, initial=0))
                 return
-            cls, inst = cls[where], inst[where]
+            # several: those the table knows keep their class (one class per instance);
+            # the others (rare: an undo past the moment the table was built) are looked up
+            present = np.flatnonzero(_histogram(inst, where, n))
+            for i in present[present != 0].tolist():
+                if i not in self._inst_class:
+                    self._inst_class[i] = int(np.max(cls, where=where & (inst == i),
+                                                     initial=0))
+            return
         inst, cls = inst.ravel(), cls.ravel()
         nz = np.flatnonzero(inst)
         if not nz.size:
@@ -318,12 +325,35 @@ def _count_change(counts: np.ndarray, old: np.ndarray, new: np.ndarray | int,
     if o_lo == o_hi:
         counts[o_lo] -= n
     else:
-        _add_counts(counts, old if where is None else old[where], -1)
+        counts -= _histogram(old, where, n)
     if n_lo == n_hi:
         counts[n_lo] += n
     else:
         assert not isinstance(new, (int, np.integer))
-        _add_counts(counts, new if where is None else new[where], 1)
+        counts += _histogram(new, where, n)
+
+
+_HIST_MAX = 1 << 24
+"""Below this many values OpenCV's histogram is exact (float32 bins)."""
+
+
+def _histogram(values: np.ndarray, where: np.ndarray | None, n: int) -> np.ndarray:
+    """The (65536,) int64 histogram of the uint16 ``values`` at the pixels ``where`` (all
+    when None; ``n`` of them), without gathering them: OpenCV's 16-bit histogram of the
+    values with the other pixels set to 0 (a copy of the region), 0's count then corrected;
+    ``np.bincount`` of the values gathered for a region too large for its float32 bins."""
+    if values.size < _HIST_MAX and values.dtype == np.uint16 and values.ndim <= 2:
+        import cv2
+
+        v = np.ascontiguousarray(values) if where is None else np.where(where, values,
+                                                                        np.uint16(0))
+        hist = cv2.calcHist([v], [0], None, [MAX_ID + 1], [0, MAX_ID + 1])
+        out = np.rint(hist.ravel()).astype(np.int64)
+        if where is not None:
+            out[0] -= values.size - n
+        return out
+    picked = values if where is None else values[where]
+    return np.bincount(picked.ravel(), minlength=MAX_ID + 1).astype(np.int64)
 
 
 def _add_counts(counts: np.ndarray, values: np.ndarray, sign: int) -> None:
