@@ -35,6 +35,7 @@ References
 from __future__ import annotations
 
 import heapq
+import logging
 import math
 import os
 import threading
@@ -51,6 +52,8 @@ from scipy import ndimage
 from spam_gui.core.errors import SpamError
 from spam_gui.core.image_io import to_rgb_uint8
 from spam_gui.core.params import PRIOR_DEFAULTS
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # pragma: no cover
     from spam_gui.core.spam import Spam
@@ -838,6 +841,13 @@ def _agglomerate(g: _Graph, model: EdgeModel, total_area: float, record: list | 
     return children, heights, R[:, 0].astype(np.int64), edge_ucm
 
 
+def _shipped_features(spam: "Spam") -> bool:
+    """Whether ``spam`` computes the features the edge model was trained on (the shipped
+    encoder's)."""
+    info = getattr(spam, "encoder_info", None)
+    return bool(info is not None and info.meta.get("shipped"))
+
+
 def _engine(encoder: str | os.PathLike[str] | None, device: str) -> "Spam":
     from spam_gui.core.spam import Spam
 
@@ -877,7 +887,9 @@ def build_hierarchy(
         ``spam`` is given.
     spam:
         An engine already built (the app's, the CLI's): its per-image feature cache is used,
-        so the encoder runs once per image for the prior and the superpixels.
+        so the encoder runs once per image for the prior and the superpixels. The edge model
+        was trained on the shipped encoder's features, so an engine with another encoder (or
+        none) is not used: the shipped encoder computes the prior's features instead.
     fine_labels:
         (H, W) fine superpixels to merge, instead of computing SPAM ones.
     fine_segments:
@@ -903,7 +915,15 @@ def build_hierarchy(
     if h * w == 0:
         raise BuiltinPriorError("the image is empty")
     t0 = time.perf_counter()
-    eng = spam if spam is not None else _engine(encoder, device)
+    if spam is not None and not _shipped_features(spam):
+        # The edge model was trained on the shipped encoder's features; another engine's
+        # (no network, a user's own weights) would mislead it (everything merges into one
+        # object). Its superpixels are not reused either: one more encoder pass.
+        log.info("built-in prior: the engine's encoder (%s) is not the shipped one; the "
+                 "prior uses the shipped encoder", spam.encoder_name)
+        eng = _engine("default", str(spam.device))
+    else:
+        eng = spam if spam is not None else _engine(encoder, device)
     feats = eng.features(rgb)
     lab = feats.lab.detach().cpu().numpy().reshape(h, w, 3)
     deep = None if feats.deep is None else feats.deep.detach().cpu().numpy().reshape(h, w, -1)

@@ -269,3 +269,13 @@ def test_ucm_matches_the_cuts(spam):
         border[:, :-1] |= part[:, 1:] != part[:, :-1]
         border[:-1, :] |= part[1:, :] != part[:-1, :]
         assert (ucm[border] > c).all() and (ucm[~border] <= c).all()
+
+
+def test_an_engine_without_the_shipped_encoder_still_gets_objects(spam):
+    """The edge model needs the shipped encoder's features: with the app's "no network"
+    engine the prior is the same as with the shipped one (not one object)."""
+    img = _scene(seed=3)
+    with_shipped = builtin_prior(img, 0.5, spam=spam)
+    with_none = builtin_prior(img, 0.5, spam=Spam(encoder=None, device="cpu"))
+    assert np.array_equal(with_none, with_shipped)
+    assert with_none.max() > 1
