@@ -41,9 +41,18 @@ LAYER_TITLES = {
 
 
 class RasterItem(QtWidgets.QGraphicsItem):
-    """Draws a QImage at 1 scene unit per pixel, repainting only the exposed rectangle."""
+    """Draws a QImage at 1 scene unit per pixel, repainting only the exposed rectangle.
 
-    def __init__(self, z: float, smooth: bool = False) -> None:
+    ``pooled`` (thin lines: the boundaries): zoomed out below 1:2, the item draws a copy
+    max-pooled by the power of two that brings it to at least one screen pixel per pooled pixel,
+    so every line stays visible at screen resolution instead of being dropped by the nearest-
+    pixel sampling. Each level is built on first use (a dilation and a stride, OpenCV) and
+    patched by :meth:`pixels_changed` (the changed rectangle only).
+    """
+
+    MAX_POOL = 32
+
+    def __init__(self, z: float, smooth: bool = False, pooled: bool = False) -> None:
         super().__init__()
         self.setZValue(z)
         self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
@@ -51,20 +60,69 @@ class RasterItem(QtWidgets.QGraphicsItem):
         self._rect = QtCore.QRectF()
         self._keep: object = None  # keeps the numpy buffer of a zero-copy QImage alive
         self.smooth = smooth
+        self.pooled = pooled
+        self._pools: dict[int, QtGui.QImage] = {}   # factor -> max-pooled copy
 
     def set_image(self, qimage: QtGui.QImage | None, keep: object = None) -> None:
         self.prepareGeometryChange()
         self._qimage = qimage
         self._keep = keep
+        self._pools = {}
         self._rect = QtCore.QRectF(0, 0, qimage.width(), qimage.height()) if qimage else QtCore.QRectF()
         self.update()
+
+    def pixels_changed(self, region: Region | None = None) -> None:
+        """The QImage's pixels changed in ``region`` (y0, y1, x0, x1; None: anywhere) through
+        its numpy view: patch the pooled copies."""
+        if not self._pools or self._qimage is None:
+            return
+        if region is None:
+            self._pools = {}
+            return
+        for f in sorted(self._pools):     # each level from the one below it
+            self._pool_level(f, region)
+
+    def pooled_image(self, factor: int) -> QtGui.QImage:
+        """The QImage max-pooled by ``factor`` (a power of two; each output pixel: the
+        channel-wise maximum of its ``factor`` × ``factor`` block), built on first use from the
+        level below it."""
+        assert self._qimage is not None
+        img = self._pools.get(factor)
+        if img is None:
+            if factor > 2:
+                self.pooled_image(factor // 2)
+            w, h = self._qimage.width(), self._qimage.height()
+            img = QtGui.QImage(-(-w // factor), -(-h // factor), self._qimage.format())
+            self._pools[factor] = img
+            self._pool_level(factor, (0, h, 0, w))
+        return img
+
+    def _pool_level(self, f: int, region: Region) -> None:
+        """Pool level ``f`` over ``region`` (full-resolution pixels) from level ``f / 2``."""
+        import cv2
+
+        from spam_gui.app.qt import qimage2ndarray
+
+        below = self._qimage if f == 2 else self._pools[f // 2]
+        src = qimage2ndarray.byte_view(below)
+        dst = qimage2ndarray.byte_view(self._pools[f])
+        g = f // 2                                  # one pixel of ``src`` covers g × g
+        y0, y1, x0, x1 = region
+        y0, x0 = (y0 // f) * 2, (x0 // f) * 2       # whole 2 × 2 blocks of ``src``
+        y1, x1 = min(src.shape[0], -(-y1 // f) * 2), min(src.shape[1], -(-x1 // f) * 2)
+        if y1 <= y0 or x1 <= x0 or g < 1:
+            return
+        # a 2 × 2 dilation anchored at each block's first pixel, sampled every 2: the block max
+        grown = cv2.dilate(np.ascontiguousarray(src[y0:y1, x0:x1]), np.ones((2, 2), np.uint8),
+                           anchor=(0, 0), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        dst[y0 // 2:-(-y1 // 2), x0 // 2:-(-x1 // 2)] = grown[::2, ::2]
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt API
+        return self._rect
 
     @property
     def qimage(self) -> QtGui.QImage | None:
         return self._qimage
-
-    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt API
-        return self._rect
 
     @guarded(None)
     def paint(self, painter: QtGui.QPainter, option: QtWidgets.QStyleOptionGraphicsItem,
@@ -74,9 +132,17 @@ class RasterItem(QtWidgets.QGraphicsItem):
         r = option.exposedRect.toAlignedRect().intersected(self._rect.toAlignedRect())
         if r.isEmpty():
             return
-        zoomed_out = painter.worldTransform().m11() < 1.0
+        scale = painter.worldTransform().m11()
+        zoomed_out = scale < 1.0
         painter.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform,
                               self.smooth and zoomed_out)
+        if self.pooled and 0 < scale <= 0.5:
+            f = 1
+            while f * scale < 1.0 and f < self.MAX_POOL:
+                f *= 2
+            src = QtCore.QRectF(r.x() / f, r.y() / f, r.width() / f, r.height() / f)
+            painter.drawImage(QtCore.QRectF(r), self.pooled_image(f), src)
+            return
         painter.drawImage(QtCore.QRectF(r), self._qimage, QtCore.QRectF(r))
 
 
@@ -119,7 +185,7 @@ class Canvas(QtWidgets.QGraphicsView):
             "objects": RasterItem(2),
             "classes": RasterItem(2.5),   # the annotation (spam_gui.app.annotating)
             "heatmap": RasterItem(3, smooth=True),
-            "boundaries": RasterItem(4),
+            "boundaries": RasterItem(4, pooled=True),
             "prompt": RasterItem(5),
         }
         for it in self.items.values():
@@ -211,13 +277,17 @@ class Canvas(QtWidgets.QGraphicsView):
         self.items["heatmap"].set_image(layer.qimage if layer is not None else None)
 
     def update_region(self, region: Region) -> None:
+        """The layers' pixels changed in ``region`` (a patch): repaint that rectangle."""
         y0, y1, x0, x1 = region
         rect = QtCore.QRectF(x0, y0, x1 - x0, y1 - y0)
         for name in ("boundaries", "meanfill"):
+            self.items[name].pixels_changed(region)
             self.items[name].update(rect)
 
     def refresh_all(self) -> None:
+        """The layers' pixels may have changed anywhere: repaint everything."""
         for it in self.items.values():
+            it.pixels_changed(None)
             it.update()
 
     def set_layer_visible(self, name: str, visible: bool) -> None:

@@ -299,10 +299,10 @@ class DisplayController:
             return
         layers = d.layers
         if patch is not None:
+            layers.apply(patch)
             if patch.style != layers.style:
                 layers.restyle(target.result.labels, self.w.style_)
-            else:
-                layers.apply(patch)
+                patch = None      # every boundary pixel may have changed: repaint them all
         d.layers = None
         target.layers = layers
         self.displayed = target

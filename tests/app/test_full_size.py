@@ -182,3 +182,60 @@ def test_undo_step_refuses_a_map_changed_outside_the_stack(tmp_path):
     doc.rasters["objects"] = np.ones((10, 10), np.int32)
     with pytest.raises(RuntimeError, match="a.png"):
         doc.undo_stack.command(1).undo()
+
+
+# ----------------------------------------------------------------------------- pooled drawing
+
+
+def _pool_reference(a: np.ndarray, f: int) -> np.ndarray:
+    h, w = a.shape[:2]
+    ph, pw = -(-h // f), -(-w // f)
+    pad = np.zeros((ph * f, pw * f, 4), np.uint8)
+    pad[:h, :w] = a
+    return pad.reshape(ph, f, pw, f, 4).max(axis=(1, 3))
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (64, 48)])
+def test_pooled_levels_are_block_maxima_and_follow_patches(qapp, shape):
+    from spam_gui.app.canvas import RasterItem
+    from spam_gui.app.overlays import RasterLayer
+    from spam_gui.app.qt import qimage2ndarray
+
+    rng = np.random.default_rng(3)
+    a = np.zeros(shape + (4,), np.uint8)
+    a[rng.random(shape) < 0.05] = (0, 230, 255, 255)
+    layer = RasterLayer(a)
+    item = RasterItem(0, pooled=True)
+    item.set_image(layer.qimage)
+    for f in (2, 4, 8, 16):
+        assert np.array_equal(qimage2ndarray.byte_view(item.pooled_image(f)), _pool_reference(a, f))
+    a[5:19, 7:30] = (9, 8, 7, 255)
+    a[9:12, 10:13] = 0
+    layer.paste((5, 19, 7, 30), a[5:19, 7:30])
+    item.pixels_changed((5, 19, 7, 30))
+    for f in (2, 4, 8, 16):
+        assert np.array_equal(qimage2ndarray.byte_view(item.pooled_image(f)), _pool_reference(a, f))
+
+
+@pytest.mark.parametrize("pooled", [True, False])
+def test_a_thin_line_stays_visible_zoomed_out_only_when_pooled(qapp, pooled):
+    from spam_gui.app.canvas import RasterItem
+    from spam_gui.app.overlays import RasterLayer
+    from spam_gui.app.qt import QtCore, QtGui, QtWidgets, qimage2ndarray
+
+    a = np.zeros((256, 256, 4), np.uint8)
+    a[:, 130] = (0, 230, 255, 255)           # a 1-pixel line nearest sampling at 1/4 skips
+    layer = RasterLayer(a)
+    item = RasterItem(0, pooled=pooled)
+    item.set_image(layer.qimage)
+    out = QtGui.QImage(64, 64, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+    out.fill(0)
+    painter = QtGui.QPainter(out)
+    painter.scale(0.25, 0.25)
+    option = QtWidgets.QStyleOptionGraphicsItem()
+    option.exposedRect = QtCore.QRectF(0, 0, 256, 256)
+    item.paint(painter, option, None)
+    painter.end()
+    alpha = qimage2ndarray.byte_view(out)[..., 3]
+    assert (alpha[:, 32] > 0).all() == pooled
+    assert (alpha.sum(axis=0) > 0).sum() <= 1     # one column wide, at the line
