@@ -29,6 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prior", type=Path, default=None,
                    help="prior object map: a label-map file, or a folder holding <stem>.png per image "
                         "(0 = uncertain)")
+    p.add_argument("--builtin-prior", action="store_true",
+                   help="objects from the built-in prior (no checkpoint, no prior maps; the "
+                        "same maps as spam prior --method builtin)")
+    p.add_argument("--coarseness", type=float, default=None,
+                   help="with --builtin-prior: how coarse the objects are, 0 (fine) to 1 "
+                        "(one object); default: the built-in prior's")
     p.add_argument("--sam-checkpoint", type=Path,
                    default=env_value(ENV_SAM_CHECKPOINT),
                    help="compute the prior with Segment Anything from this local checkpoint "
@@ -83,6 +89,15 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    if args.builtin_prior and args.prior is not None:
+        print("error: --builtin-prior and --prior are two prior sources; give one",
+              file=sys.stderr)
+        return 2
+    if args.coarseness is not None and not (args.builtin_prior
+                                            and 0.0 <= args.coarseness <= 1.0):
+        print("error: --coarseness needs --builtin-prior and a value in [0, 1]",
+              file=sys.stderr)
+        return 2
     if args.prior is not None and not args.prior.exists():
         print(f"error: {args.prior}: no such prior file or folder", file=sys.stderr)
         return 2
@@ -121,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             from spam_gui.core.batch import engine
 
             spam = engine(args.encoder, args.device)
-        if args.sam_checkpoint is not None and args.prior is None:
+        if args.sam_checkpoint is not None and args.prior is None and not args.builtin_prior:
             if distributed:
                 validate_checkpoint("sam", args.sam_checkpoint)
             else:
@@ -181,7 +196,8 @@ def _options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str | 
     def absolute(p: Path | None) -> str | None:
         return None if p is None else str(Path(p).expanduser().resolve())
 
-    sam = absolute(args.sam_checkpoint) if args.prior is None else None
+    sam = (absolute(args.sam_checkpoint)
+           if args.prior is None and not args.builtin_prior else None)
     dino = absolute(args.dino_checkpoint) if args.visual_attention else None
     _, encoder_sha = encoder_identity(args.encoder)
     encoder = args.encoder if str(args.encoder) in ("default", "none") else absolute(args.encoder)
@@ -195,11 +211,21 @@ def _options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str | 
         "visual_attention": bool(args.visual_attention), "ratio": float(args.ratio),
         "saliency_threshold": float(args.saliency_threshold), "dino_checkpoint": dino,
     }
+    if args.builtin_prior:
+        from spam_gui.core.params import PRIOR_DEFAULTS
+
+        opts["builtin_prior"] = True
+        opts["coarseness"] = float(PRIOR_DEFAULTS.coarseness if args.coarseness is None
+                                   else args.coarseness)
     from spam_gui.core.cache import hash_file_cached
 
     models = {"encoder": encoder_sha,
               "sam": hash_file_cached(sam) if sam else None,
               "dino": hash_file_cached(dino) if dino else None}
+    if args.builtin_prior:
+        from spam_gui.core.prior_builtin import edge_model_path
+
+        models["builtin_edges"] = hash_file_cached(str(edge_model_path()))
     return opts, models
 
 

@@ -445,7 +445,7 @@ class _Result:
         self.payload = payload
 
 
-def _segment_prior(o: Mapping[str, Any], path: Path, image: Any
+def _segment_prior(o: Mapping[str, Any], path: Path, image: Any, spam: Any = None
                    ) -> tuple[Any, dict[str, Any], str | None]:
     """The prior object map of one image for ``spam segment``, where it came from, and a
     warning. A ``prior`` folder without ``<stem>.png`` gives the automatic prior and a warning
@@ -465,6 +465,13 @@ def _segment_prior(o: Mapping[str, Any], path: Path, image: Any
         from spam_gui.core.export import prior_file_info
 
         return prior.object_map, {"source": "label map", **prior_file_info(src)}, None
+    if o.get("builtin_prior"):
+        from spam_gui.core.prior_builtin import build_hierarchy, builtin_description
+
+        hierarchy = build_hierarchy(image, spam=spam, device=o["device"])
+        c = float(o["coarseness"])
+        return (hierarchy.prior(c), {"source": "builtin",
+                                     **builtin_description(hierarchy, c, spam)}, None)
     if o.get("sam_checkpoint"):
         from spam_gui.core.sam import AmgParams, sam_prior
 
@@ -488,7 +495,7 @@ def _segment_task(job: BatchJob) -> _Result:
     inputs = _inputs(job)
     image = read_image(path)
     messages: list[str] = []
-    prior, prior_info, prior_warning = _segment_prior(o, path, image)
+    prior, prior_info, prior_warning = _segment_prior(o, path, image, spam)
     if prior_warning:
         messages.append(prior_warning)
     saliency = sal_info = method = None

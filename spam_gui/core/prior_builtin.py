@@ -34,6 +34,8 @@ References
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import heapq
 import logging
 import math
@@ -223,6 +225,18 @@ _model_lock = threading.Lock()
 _model_cache: dict[str, EdgeModel] = {}
 
 
+def edge_model_path() -> Path:
+    """The shipped edge model's file (``resources/models/builtin_prior_edges.npz``)."""
+    from spam_gui.resources import resource_path
+
+    return Path(resource_path("models", EDGE_MODEL_FILE))
+
+
+@functools.lru_cache(maxsize=4)
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def default_edge_model() -> EdgeModel:
     """The shipped edge model (``resources/models/builtin_prior_edges.npz``), loaded once.
 
@@ -231,9 +245,7 @@ def default_edge_model() -> EdgeModel:
     BuiltinPriorError
         The file is missing or unreadable (a broken installation); the message names it.
     """
-    from spam_gui.resources import resource_path
-
-    path = resource_path("models", EDGE_MODEL_FILE)
+    path = edge_model_path()
     key = str(path)
     with _model_lock:
         if key not in _model_cache:
@@ -1016,7 +1028,10 @@ def builtin_description(hierarchy: ObjectHierarchy, coarseness: float | None = N
         "edge_model": str(model.meta.get("name", EDGE_MODEL_FILE)),
         "timings": {k: round(v, 4) for k, v in hierarchy.seconds.items()},
     }
+    if spam is not None and not _shipped_features(spam):
+        spam = _engine("default", str(spam.device))   # what build_hierarchy used
     if spam is not None:
         out["encoder"] = spam.encoder_name
         out["encoder_sha256"] = spam.encoder_sha256
+    out["edge_model_sha256"] = model.meta.get("sha256") or _file_sha256(edge_model_path())
     return out

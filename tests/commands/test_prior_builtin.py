@@ -81,3 +81,30 @@ def test_coarseness_and_method_flags(folder, tmp_path, capsys):
     assert main(["prior", str(img), "--out", str(fine), "--encoder",
                  str(tmp_path / "nope.pt")]) == 2
     assert "nope.pt" in capsys.readouterr().err
+
+
+def test_segment_with_the_builtin_prior(folder, tmp_path, capsys):
+    """``spam segment --builtin-prior``: the same objects as ``spam prior``, superpixels inside
+    them, the prior named in the sidecar; another coarseness is redone, not skipped."""
+    img = folder / "a.png"
+    priors, out = tmp_path / "priors", tmp_path / "seg"
+    assert main(["prior", str(img), "--out", str(priors), "--coarseness", "0.3"]) == 0
+    assert main(["segment", str(img), "--out", str(out), "--builtin-prior", "--coarseness",
+                 "0.3", "-k", "30", "--no-progress"]) == 0
+    objects = read_label_map(out / "a_objects.png")
+    assert np.array_equal(objects, read_label_map(priors / "a.png"))
+    labels = read_label_map(out / "a.png")
+    for sp in np.unique(labels):
+        assert len(np.unique(objects[(labels == sp) & (objects > 0)])) <= 1
+    side = json.loads((out / "a.json").read_text())
+    assert side["prior"]["source"] == "builtin"
+    assert side["prior"]["coarseness"] == pytest.approx(0.3)
+    assert len(side["prior"]["edge_model_sha256"]) == 64
+    capsys.readouterr()
+    assert main(["segment", str(img), "--out", str(out), "--builtin-prior", "--coarseness",
+                 "0.8", "-k", "30", "--no-progress"]) == 0
+    assert "1 done, 0 skipped" in capsys.readouterr().err
+    assert main(["segment", str(img), "--out", str(out), "--builtin-prior", "--prior",
+                 str(priors)]) == 2
+    assert main(["segment", str(img), "--out", str(out), "--coarseness", "0.3"]) == 2
+    assert "--builtin-prior" in capsys.readouterr().err
