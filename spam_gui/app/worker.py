@@ -153,12 +153,18 @@ class SamEmbedJob(Job):
 
 @dataclass
 class WarmupJob(Job):
-    """Load the engine (imports torch, reads the encoder) before the first image needs it."""
+    """Load the engine (imports torch, reads the encoder) and the compiled clustering kernels
+    (compiled once per machine, then loaded from numba's cache) before the first image needs
+    them."""
 
     config: EngineConfig = EngineConfig()
 
     def run(self, pipeline: Pipeline, emit: "JobThread") -> str:
-        return str(getattr(pipeline.engine(self.config), "encoder_name", ""))
+        name = str(getattr(pipeline.engine(self.config), "encoder_name", ""))
+        from spam_gui.core.clustering import warm_up_kernels
+
+        warm_up_kernels()
+        return name
 
 
 @dataclass
