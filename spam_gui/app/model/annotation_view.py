@@ -100,10 +100,10 @@ def class_layer_region(ann: Annotation, lut: np.ndarray, box: BBox | None = None
     edge[:, 1:] |= dx
     edge[:-1, :] |= dy
     edge[1:, :] |= dy
-    index = ann.class_map[y0:y1, x0:x1].astype(np.int32)
+    index = ann.class_map[y0:y1, x0:x1].astype(np.intp)    # take's own index type: no cast
     index <<= 1
     index += edge[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
-    out = _lut32(lut).take(index)
+    out = _lut32(lut).take(index, mode="clip")     # 2 * 65535 + 1 at most: no bounds checks
     return region, out.view(np.uint8).reshape(index.shape + (4,))
 
 

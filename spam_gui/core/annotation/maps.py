@@ -124,7 +124,7 @@ class LabelIndex:
             return sub == inner[0]
         wanted = np.zeros(self._counts.size, bool)
         wanted[inner] = True
-        return wanted[sub]
+        return wanted.take(sub, mode="clip")     # every label is in the table: no checks
 
     def bbox(self, ids: int | Iterable[int]) -> BBox | None:
         """The bounding box of the labels ``ids``, None when they have no pixel."""
@@ -269,7 +269,7 @@ class Annotation:
             lo, hi = _value_range(inst, where)
             if lo == hi:            # one instance written (a fill, its undo or redo)
                 if lo:
-                    self._inst_class[lo] = int(np.max(cls, where=where, initial=0))
+                    self._inst_class[lo] = int(cls.flat[int(np.argmax(where))])
                 return
             # several: those the table knows keep their class (one class per instance);
             # the others (rare: an undo past the moment the table was built) are looked up
@@ -297,13 +297,10 @@ _SMALL = 4096
 
 
 def _value_range(values: np.ndarray, where: np.ndarray | None) -> tuple[int, int]:
-    """(min, max) of ``values`` at the pixels ``where`` (all when None; not empty): the whole
-    region's first (vectorised), the masked one's only when the region holds two values."""
-    lo, hi = int(values.min()), int(values.max())
-    if lo == hi or where is None:
-        return lo, hi
-    return (int(np.min(values, where=where, initial=MAX_ID)),
-            int(np.max(values, where=where, initial=0)))
+    """(min, max) of the whole region ``values`` (not empty; vectorised, a fraction of a
+    pass): when they are equal, the pixels ``where`` hold that one value too; otherwise the
+    callers take a histogram (as fast as a masked min and max, and exact either way)."""
+    return int(values.min()), int(values.max())
 
 
 def _count_change(counts: np.ndarray, old: np.ndarray, new: np.ndarray | int,
@@ -311,9 +308,9 @@ def _count_change(counts: np.ndarray, old: np.ndarray, new: np.ndarray | int,
     """``counts`` after the pixels ``where`` (all when None) of classes ``old`` became
     ``new`` (one class, or an array of ``old``'s shape).
 
-    When the pixels' old values are one class and so are their new ones (min == max, taken
-    over the pixels ``where``), the change is two additions; otherwise the values at the
-    pixels are gathered and counted (:func:`_add_counts`)."""
+    When the region's old values are one class and so are its new ones (min == max), the
+    change is two additions; otherwise a histogram of the values at the pixels
+    (:func:`_histogram`)."""
     n = old.size if where is None else int(np.count_nonzero(where))
     if not n:
         return
