@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,6 +30,10 @@ class AnnotationPatch:
         uint16 values before and after.
     index:
         None (dense), or the flat indices of the values (sparse).
+    table:
+        The annotation's instance table while the stroke was recorded, when it had one: it
+        holds every instance of the patch (before and after), so as long as the annotation
+        keeps that same table, undo and redo have no instance to register.
     """
 
     bbox: BBox
@@ -38,6 +42,7 @@ class AnnotationPatch:
     new_class: np.ndarray
     new_inst: np.ndarray
     index: np.ndarray | None = None
+    table: dict[int, int] | None = field(default=None, repr=False)
 
     @property
     def nbytes(self) -> int:
@@ -57,16 +62,20 @@ class AnnotationPatch:
             region_i = ann.instance_map[y0:y1, x0:x1]
             changed = np.not_equal(region_c, cls)
             ann._update_counts(region_c, cls)
-            changed |= region_i != inst
+            known = self.table is not None and ann._inst_class is self.table
+            if not known:
+                changed |= region_i != inst
             region_c[...] = cls
             region_i[...] = inst
-            ann._note_instances(cls, inst, changed)
+            if not known:
+                ann._note_instances(cls, inst, changed)
         else:
             cflat = ann.class_map.reshape(-1)
             ann._update_counts(cflat[self.index], cls)
             cflat[self.index] = cls
             ann.instance_map.reshape(-1)[self.index] = inst
-            ann._note_instances(cls, inst)
+            if self.table is None or ann._inst_class is not self.table:
+                ann._note_instances(cls, inst)
         return self.bbox
 
     def apply(self, ann: Annotation) -> BBox:
@@ -101,6 +110,13 @@ class StrokeRecorder:
         # a first chunk given as a region (box, mask, the box's class and instance values
         # before the stroke), kept so until a second one
         self._region: tuple[BBox, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._table: dict[int, int] | None = None    # the instance table at the first record
+        self._started = False
+
+    def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._table = self.ann._inst_class
 
     def _flatten_region(self) -> None:
         if self._region is None:
@@ -117,6 +133,7 @@ class StrokeRecorder:
         (called by the paint functions, before they write; ``box``: their bbox, if known)."""
         if not idx.size:
             return
+        self._start()
         self._flatten_region()
         if self._chunks:
             if self._seen is None:
@@ -138,6 +155,7 @@ class StrokeRecorder:
                       old_inst: np.ndarray) -> None:
         """As :meth:`record`, for the pixels of a boolean ``mask`` over ``box`` (``old_*``:
         their values in row-major order, as ``region[mask]`` gives them)."""
+        self._start()
         if self._chunks or self._region is not None:
             y0, _, x0, _ = box
             ys, xs = np.nonzero(mask)
@@ -157,6 +175,7 @@ class StrokeRecorder:
         change, with the values read from the maps: for the first call of a stroke, two
         copies of the box (no gather of the pixels, none to scatter back at :meth:`finish`),
         which is what a large fill costs least with."""
+        self._start()
         y0, y1, x0, x1 = box
         if self._chunks or self._region is not None:
             self.record_region(box, mask, self.ann.class_map[y0:y1, x0:x1][mask],
@@ -180,11 +199,14 @@ class StrokeRecorder:
         box = self.bbox
         region, chunks = self._region, self._chunks
         self._region, self._chunks, self._boxes, self._seen = None, [], [], None
+        table = (self._table if self._table is not None and self.ann._inst_class is self._table
+                 else None)
+        self._table, self._started = None, False
         if region is not None:     # one region: the dense patch directly
             (y0, y1, x0, x1), _mask, oc, oi = region
             rc = self.ann.class_map[y0:y1, x0:x1].copy()
             ri = self.ann.instance_map[y0:y1, x0:x1].copy()
-            return AnnotationPatch((y0, y1, x0, x1), oc, oi, rc, ri)
+            return AnnotationPatch((y0, y1, x0, x1), oc, oi, rc, ri, table=table)
         if not chunks:
             return None
         if len(chunks) == 1:
@@ -205,11 +227,12 @@ class StrokeRecorder:
         y0, y1, x0, x1 = box = _flat_bbox(idx, w) if box is None else box
         area = (y1 - y0) * (x1 - x0)
         if 8 * area > 16 * idx.size:        # sparse is smaller: 16 bytes a pixel, dense 8
-            return AnnotationPatch(box, old_c, old_i, new_c, new_i, index=np.array(idx))
+            return AnnotationPatch(box, old_c, old_i, new_c, new_i, index=np.array(idx),
+                                   table=table)
         rc = self.ann.class_map[y0:y1, x0:x1].copy()
         ri = self.ann.instance_map[y0:y1, x0:x1].copy()
         oc, oi = rc.copy(), ri.copy()
         ys, xs = np.divmod(idx, w)
         oc[ys - y0, xs - x0] = old_c
         oi[ys - y0, xs - x0] = old_i
-        return AnnotationPatch(box, oc, oi, rc, ri)
+        return AnnotationPatch(box, oc, oi, rc, ri, table=table)
