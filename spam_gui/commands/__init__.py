@@ -5,6 +5,14 @@ Each module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args
 parse, call :mod:`spam_gui.core`, and report.
 """
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: importing a command stays cheap
+    import argparse
+    from pathlib import Path
+
+    from spam_gui.core.batch import BatchJob, JobOutcome
+
 COMMANDS = ["segment", "prior", "saliency", "eval", "train", "export", "import"]
 
 
@@ -69,3 +77,65 @@ def batch_argument_problem(args: "object") -> "str | None":
     if workers is not None and getattr(args, "scheduler", None):
         return "give --workers (a local cluster) or --scheduler (an existing one), not both"
     return None
+
+
+def run_batch_in_folder(jobs: "list[BatchJob]", refused: "list[JobOutcome]", out_dir: "Path",
+                        args: "argparse.Namespace", command: str) -> int:
+    """Run a batch command's jobs into ``out_dir`` as its only writer; the exit code.
+
+    The folder is created and locked (:class:`spam_gui.core.locking.FolderLock`) against a
+    second run, its stale temporary files are removed (all of them when the lock was taken
+    over from a run that is gone), and the jobs run in this process or on Dask workers
+    (:func:`spam_gui.core.batch_run.run_batch`, options from :func:`add_batch_arguments`),
+    with ``OUT/batch_report.json``. The lock is released however the run ends.
+
+    Parameters
+    ----------
+    jobs:
+        The :class:`spam_gui.core.batch.BatchJob` of each image.
+    refused:
+        :class:`spam_gui.core.batch.JobOutcome` of the inputs refused before the run
+        (counted as failed in the report).
+    out_dir:
+        The output folder (a :class:`pathlib.Path`).
+    args:
+        The parsed command line (``workers``, ``scheduler``, ``threads_per_worker``,
+        ``no_progress``).
+    command:
+        The command line's name for the lock and the report (``"spam prior"``).
+
+    Returns
+    -------
+    int
+        :data:`spam_gui.core.errors.EXIT_USAGE` when the folder cannot be used or is locked,
+        else the batch's exit code; a one-line error on stderr for each problem.
+    """
+    import sys
+    from pathlib import Path
+
+    from spam_gui.core.batch_run import REPORT_NAME, run_batch
+    from spam_gui.core.errors import EXIT_USAGE
+    from spam_gui.core.image_io import remove_stale_temp_files
+    from spam_gui.core.locking import FolderLock, FolderLockedError
+
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(out, program=command).acquire()
+    except (FolderLockedError, OSError) as exc:
+        msg = (str(exc) if isinstance(exc, FolderLockedError)
+               else f"{out}: cannot use the output folder ({exc.strerror or exc})")
+        print(f"error: {msg}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    try:
+        remove_stale_temp_files(out, 0.0 if lock.took_over is not None else 60.0)
+        summary = run_batch(jobs, command=command, report_path=out / REPORT_NAME,
+                            failed_before=refused, workers=args.workers,
+                            scheduler=args.scheduler, threads_per_worker=args.threads_per_worker,
+                            progress=not args.no_progress, noun="images")
+    finally:
+        lock.release()
+    if summary.failed:
+        print(f"error: {summary.failed} of {summary.total} image(s) failed", file=sys.stderr,
+              flush=True)
+    return summary.exit_code

@@ -182,11 +182,8 @@ def _prior_all(args: argparse.Namespace, images: list[Path], out_dir: Path,
                opts: dict[str, Any], models: dict[str, str | None]) -> int:
     """Every image's prior into ``out_dir`` (locked against a second writer), in this process
     or on Dask workers (:func:`spam_gui.core.batch_run.run_batch`); the exit code."""
+    from spam_gui.commands import run_batch_in_folder
     from spam_gui.core.batch import BatchJob, JobOutcome, job_signature
-    from spam_gui.core.batch_run import REPORT_NAME, run_batch
-    from spam_gui.core.errors import EXIT_USAGE
-    from spam_gui.core.image_io import remove_stale_temp_files
-    from spam_gui.core.locking import FolderLock, FolderLockedError
 
     same = {k: v for k, v in opts.items() if k != "no_cache"}   # what the maps depend on
     if "amg" in same:
@@ -206,21 +203,4 @@ def _prior_all(args: argparse.Namespace, images: list[Path], out_dir: Path,
         seen[stem] = img_path
         jobs.append(BatchJob("prior", str(img_path), stem, str(out_dir), opts, signature,
                              overwrite=bool(args.overwrite)))
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        lock = FolderLock(out_dir, program="spam prior").acquire()
-    except (FolderLockedError, OSError) as exc:
-        _err(str(exc) if isinstance(exc, FolderLockedError)
-             else f"{out_dir}: cannot use the output folder ({exc.strerror or exc})")
-        return EXIT_USAGE
-    try:
-        remove_stale_temp_files(out_dir, 0.0 if lock.took_over is not None else 60.0)
-        summary = run_batch(jobs, command="spam prior", report_path=out_dir / REPORT_NAME,
-                            failed_before=refused, workers=args.workers,
-                            scheduler=args.scheduler, threads_per_worker=args.threads_per_worker,
-                            progress=not args.no_progress, noun="images")
-    finally:
-        lock.release()
-    if summary.failed:
-        _err(f"{summary.failed} of {summary.total} image(s) failed")
-    return summary.exit_code
+    return run_batch_in_folder(jobs, refused, out_dir, args, "spam prior")

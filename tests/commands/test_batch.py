@@ -391,3 +391,26 @@ def test_a_dying_worker_has_its_image_retried_once_on_another_then_reported(data
         runner.close()
     assert got["doomed"].status == "failed" and "died" in got["doomed"].error
     assert "doomed.png" in got["doomed"].error
+
+
+def test_prior_and_saliency_refuse_a_locked_folder_and_release_their_lock(data, tmp_path,
+                                                                           capsys):
+    """Both run through ``commands.run_batch_in_folder``: a folder another run holds is
+    refused (exit code 2, nothing written); a finished run leaves no lock behind."""
+    from spam_gui.core.locking import LOCK_NAME, FolderLock
+
+    runs = {"saliency": ["--builtin", "--no-cache"], "prior": ["--method", "builtin"]}
+    for command, extra in runs.items():
+        out = tmp_path / f"out_{command}"
+        out.mkdir()
+        with FolderLock(out, program="another spam run"):
+            rc = main([command, str(data["images"]), "--out", str(out), "--no-progress",
+                       *extra])
+            err = capsys.readouterr().err
+            assert rc == 2, err
+            assert str(out) in err and "another spam run" in err
+        assert list(out.iterdir()) == []
+        assert main([command, str(data["images"]), "--out", str(out), "--no-progress",
+                     *extra]) == 0, capsys.readouterr().err
+        assert not (out / LOCK_NAME).exists()
+        assert _statuses(out) == dict.fromkeys(STEMS, "done")
