@@ -58,7 +58,7 @@ def _load(s, digest, kind="classes", image="a.png"):
 
 def test_a_save_in_progress_does_not_block_and_the_json_names_complete_files(
         qtbot, tmp_path, monkeypatch):
-    s = _session(tmp_path)
+    s = _session(tmp_path, autosave_ms=60_000)          # saves start when the test says
     d = s.doc(0)
     arr = np.zeros(SHAPE, np.uint16)
     arr[5:9] = 3
@@ -70,6 +70,8 @@ def test_a_save_in_progress_does_not_block_and_the_json_names_complete_files(
     slow = SlowEncoder(monkeypatch)
     arr[10:20] = 4
     d.raster_changed("classes")          # a stroke: the autosave timer starts
+    assert s._timer.isActive()
+    s.save_in_background()               # what the timer does when it fires
     qtbot.waitUntil(slow.entered.is_set, timeout=5000)
     assert s.saving and slow.threads == {"spam-autosave"}
     # the window goes on meanwhile: its event loop runs (a timer fires) while the encoder waits
@@ -83,15 +85,21 @@ def test_a_save_in_progress_does_not_block_and_the_json_names_complete_files(
     snapshot = arr.copy()
     arr[30:] = 7                         # painted while the save runs: for the next save
     d.raster_changed("classes")
+    s.save_in_background()               # asked for while one runs: it waits for its end
+    assert s.saving
     slow.go.set()
-    qtbot.waitUntil(lambda: not s.saving and _named(s) != first, timeout=10000)
+    qtbot.waitUntil(lambda: not s.saving, timeout=10000)
     second = _named(s)
+    assert second != first
     assert np.array_equal(_load(s, second), snapshot)        # what was there when it started
     store = RasterStore(raster_folder(s.primary_state_path))
     # once the JSON names the new version, the older one is gone
     assert not store.path("a.png", "classes", first).exists()
     # the change made during the save is saved by the one that follows it
-    qtbot.waitUntil(lambda: not s.saving and _named(s) not in (first, second), timeout=10000)
+    assert s._timer.isActive() and "classes" in d.dirty_rasters
+    s.save_in_background()
+    qtbot.waitUntil(lambda: not s.saving, timeout=10000)
+    assert _named(s) not in (first, second)
     assert np.array_equal(_load(s, _named(s)), arr)
     assert [p.name for p in store.versions("a.png", "classes")] == [
         store.path("a.png", "classes", _named(s)).name]
