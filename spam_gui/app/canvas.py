@@ -183,10 +183,10 @@ class Canvas(QtWidgets.QGraphicsView):
             "image": RasterItem(0, smooth=True),
             "meanfill": RasterItem(1),
             "objects": RasterItem(2),
-            "classes": RasterItem(2.5),   # the annotation (spam_gui.app.annotating)
-            "heatmap": RasterItem(3, smooth=True),
-            "boundaries": RasterItem(4, pooled=True),
-            "prompt": RasterItem(5),
+            "classes": RasterItem(3),   # the annotation (spam_gui.app.annotating)
+            "heatmap": RasterItem(4, smooth=True),
+            "boundaries": RasterItem(5, pooled=True),
+            "prompt": RasterItem(6),
         }
         for it in self.items.values():
             self._scene.addItem(it)
@@ -334,7 +334,7 @@ class Canvas(QtWidgets.QGraphicsView):
             dot.setPen(QtGui.QPen(Qt.GlobalColor.white, 1.5))
             dot.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
             dot.setPos(x + 0.5, y + 0.5)
-            dot.setZValue(7)
+            dot.setZValue(8)
             self._scene.addItem(dot)
             self._points.append(dot)
         if mask is None:
@@ -366,7 +366,7 @@ class Canvas(QtWidgets.QGraphicsView):
         pen.setCosmetic(True)
         pen.setStyle(Qt.PenStyle.DashLine)
         item.setPen(pen)
-        item.setZValue(6)
+        item.setZValue(7)
         self._scene.addItem(item)
         self._highlight = item
 
@@ -448,7 +448,7 @@ class Canvas(QtWidgets.QGraphicsView):
             fill = QtGui.QColor(pen.color())
             fill.setAlpha(50)
             item.setBrush(fill)
-        item.setZValue(8)
+        item.setZValue(9)
         self._scene.addItem(item)
         self._stroke_item = item
 
@@ -465,7 +465,7 @@ class Canvas(QtWidgets.QGraphicsView):
             pen.setCosmetic(True)
             self._brush_item = QtWidgets.QGraphicsEllipseItem()
             self._brush_item.setPen(pen)
-            self._brush_item.setZValue(9)
+            self._brush_item.setZValue(10)
             self._brush_item.setVisible(False)
             self._scene.addItem(self._brush_item)
 
