@@ -32,29 +32,25 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from spam_gui import __version__
 from spam_gui.core.annotation import (
-    CLASS_SUFFIX,
-    CLASSES_FILE,
-    INSTANCE_SUFFIX,
     MAX_ID,
     Annotation,
     AnnotationError,
     ClassList,
     LabelClass,
-    encode_annotation,
-    encode_classes,
 )
 from spam_gui.core.formats.common import (
-    StagedFiles,
+    Progress,
     image_size,
     match_images,
     open_label_folder,
     refuse_existing,
+    write_annotation_folder,
 )
 from spam_gui.core.image_io import MAX_PIXELS, atomic_write_bytes
 
@@ -63,9 +59,6 @@ __all__ = ["CocoImage", "CocoDataset", "annotation_entries", "build_coco", "expo
            "rle_from_band"]
 
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
-
-Progress = Callable[[int, int, str], None]
-"""``progress(done, total, name)``, called after each image."""
 
 
 def _int(v: object) -> bool:
@@ -487,18 +480,7 @@ def import_coco(coco_file: str | os.PathLike[str], out_dir: str | os.PathLike[st
             if (h, w) != (im.height, im.width):
                 raise AnnotationError(f"{ds.path}: image {im.file_name!r} is {w}x{h} pixels in "
                                       f"{root}, but {im.width}x{im.height} in the file")
-    targets = [out / CLASSES_FILE]
-    for im in todo:
-        targets += [out / f"{im.stem}{CLASS_SUFFIX}", out / f"{im.stem}{INSTANCE_SUFFIX}"]
-    refuse_existing(targets, overwrite)
-    with StagedFiles() as staged:
-        for n, im in enumerate(todo, start=1):
-            ann = ds.annotation(im)
-            blobs = encode_annotation(ann, ds.classes, f"{ds.path}: image {im.file_name!r}")
-            staged.add(out / f"{im.stem}{CLASS_SUFFIX}", blobs["classes"])
-            staged.add(out / f"{im.stem}{INSTANCE_SUFFIX}", blobs["instances"])
-            if progress is not None:
-                progress(n, len(todo), im.file_name)
-        staged.add(out / CLASSES_FILE, encode_classes(ds.classes))
-        written = list(staged)
-    return written
+    return write_annotation_folder(
+        out, ds.classes, [(im.stem, im.file_name) for im in todo],
+        lambda i: (ds.annotation(todo[i]), f"{ds.path}: image {todo[i].file_name!r}"),
+        overwrite=overwrite, progress=progress)

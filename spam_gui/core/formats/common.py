@@ -7,12 +7,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 from PIL import Image, UnidentifiedImageError
 
 from spam_gui.core.annotation import (
+    CLASS_SUFFIX,
     CLASSES_FILE,
+    INSTANCE_SUFFIX,
     Annotation,
     AnnotationError,
     ClassList,
@@ -25,8 +27,12 @@ from spam_gui.core.annotation import (
 )
 from spam_gui.core.image_io import commit_staged, discard_staged, list_folder, stage_bytes, sync_folder
 
-__all__ = ["AnnotationCopy", "LabelFolder", "StagedFiles", "image_size", "match_images",
-           "open_label_folder", "prepare_annotation_copy", "refuse_existing"]
+__all__ = ["AnnotationCopy", "LabelFolder", "Progress", "StagedFiles", "image_size",
+           "match_images", "open_label_folder", "prepare_annotation_copy", "refuse_existing",
+           "write_annotation_folder"]
+
+Progress = Callable[[int, int, str], None]
+"""Called after each image: (images done, images in all, the image's name)."""
 
 _TRANSPOSED = (5, 6, 7, 8)   # EXIF orientations that swap width and height
 
@@ -211,3 +217,60 @@ class StagedFiles:
             for tmp, _ in pending:
                 discard_staged(tmp)
             pending.clear()
+
+
+def write_annotation_folder(out_dir: str | os.PathLike[str], classes: ClassList,
+                            images: Sequence[tuple[str, str]],
+                            read: Callable[[int], tuple[Annotation, str]], *,
+                            overwrite: bool = False,
+                            progress: Progress | None = None) -> list[Path]:
+    """Write an annotation folder all or nothing: ``classes.json`` and, for each image,
+    ``<stem>_classes.png`` and ``<stem>_instances.png`` (what the importers of the exchange
+    formats end with).
+
+    Every target is checked first (:func:`refuse_existing`); each image's maps are read,
+    checked and staged in turn, and only when all are staged are the files renamed into place
+    (:class:`StagedFiles`): an error on the last image leaves the folder as it was.
+
+    Parameters
+    ----------
+    out_dir:
+        The annotation folder (created if needed).
+    classes:
+        The class list written to ``classes.json`` and checked against each map.
+    images:
+        ``(stem, name)`` of each image: the stem of its files, the name given to ``progress``.
+    read:
+        ``read(i)``: the annotation of ``images[i]`` and the place its errors name (a file,
+        or a file and an image in it).
+    overwrite:
+        Replace files that exist already (else nothing is written when one does).
+    progress:
+        Called after each image.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    AnnotationError
+        Files that exist already; whatever ``read`` raises; a map that breaks the folder's
+        rules (:func:`spam_gui.core.annotation.encode_annotation`), naming its place.
+    """
+    out = Path(out_dir)
+    targets = [out / CLASSES_FILE]
+    for stem, _ in images:
+        targets += [out / f"{stem}{CLASS_SUFFIX}", out / f"{stem}{INSTANCE_SUFFIX}"]
+    refuse_existing(targets, overwrite)
+    with StagedFiles() as staged:
+        for n, (stem, name) in enumerate(images, start=1):
+            ann, where = read(n - 1)
+            blobs = encode_annotation(ann, classes, where)
+            staged.add(out / f"{stem}{CLASS_SUFFIX}", blobs["classes"])
+            staged.add(out / f"{stem}{INSTANCE_SUFFIX}", blobs["instances"])
+            if progress is not None:
+                progress(n, len(images), name)
+        staged.add(out / CLASSES_FILE, encode_classes(classes))
+        return list(staged)

@@ -32,31 +32,32 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
 
 from spam_gui.core.annotation import (
-    CLASS_SUFFIX,
     CLASSES_FILE,
-    INSTANCE_SUFFIX,
     Annotation,
     AnnotationError,
     ClassList,
     check_one_class_per_instance,
-    encode_annotation,
     encode_classes,
     read_classes,
 )
-from spam_gui.core.formats.common import StagedFiles, open_label_folder, refuse_existing
+from spam_gui.core.formats.common import (
+    Progress,
+    StagedFiles,
+    open_label_folder,
+    refuse_existing,
+    write_annotation_folder,
+)
 
 __all__ = ["VOC_VOID", "export_voc", "import_voc", "read_voc_classes", "voc_colormap"]
 
 VOC_VOID = 255
 """Pascal VOC's "void" value (borders, ignored in evaluation): never written here."""
 
-Progress = Callable[[int, int, str], None]
 
 
 def voc_colormap(n: int = 256) -> np.ndarray:
@@ -307,19 +308,7 @@ def import_voc(voc_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
         for path in masks:
             present |= set(np.unique(_read_mask(path)).tolist()) - {0, VOC_VOID}
     classes = read_voc_classes(d, present)
-    out = Path(out_dir)
-    targets = [out / CLASSES_FILE]
-    for path in masks:
-        targets += [out / f"{path.stem}{CLASS_SUFFIX}", out / f"{path.stem}{INSTANCE_SUFFIX}"]
-    refuse_existing(targets, overwrite)
-    with StagedFiles() as staged:
-        for n, path in enumerate(masks, start=1):
-            ann = _read_pair(path, obj_dir / path.name)
-            blobs = encode_annotation(ann, classes, str(path))
-            staged.add(out / f"{path.stem}{CLASS_SUFFIX}", blobs["classes"])
-            staged.add(out / f"{path.stem}{INSTANCE_SUFFIX}", blobs["instances"])
-            if progress is not None:
-                progress(n, len(masks), path.stem)
-        staged.add(out / CLASSES_FILE, encode_classes(classes))
-        written = list(staged)
-    return written
+    return write_annotation_folder(
+        out_dir, classes, [(path.stem, path.stem) for path in masks],
+        lambda i: (_read_pair(masks[i], obj_dir / masks[i].name), str(masks[i])),
+        overwrite=overwrite, progress=progress)
