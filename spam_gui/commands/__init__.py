@@ -5,13 +5,16 @@ Each module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args
 parse, call :mod:`spam_gui.core`, and report.
 """
 
-from typing import TYPE_CHECKING
+import sys
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 if TYPE_CHECKING:  # annotations only: importing a command stays cheap
     import argparse
     from pathlib import Path
 
     from spam_gui.core.batch import BatchJob, JobOutcome
+
+T = TypeVar("T")
 
 COMMANDS = ["segment", "prior", "saliency", "eval", "train", "export", "import"]
 
@@ -139,3 +142,71 @@ def run_batch_in_folder(jobs: "list[BatchJob]", refused: "list[JobOutcome]", out
         print(f"error: {summary.failed} of {summary.total} image(s) failed", file=sys.stderr,
               flush=True)
     return summary.exit_code
+
+
+class ProgressBar:
+    """A tqdm bar driven by the formats' ``progress(done, total, name)`` callbacks (on stderr;
+    off with ``disable`` or for a single image)."""
+
+    def __init__(self, disable: bool) -> None:
+        self.disable = disable
+        self.bar = None
+
+    def __call__(self, done: int, total: int, name: str) -> None:
+        if self.disable or total < 2:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="img", file=sys.stderr)
+        self.bar.set_postfix_str(name, refresh=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def write_annotation_files(out_folder: "Path", no_progress: bool,
+                           write: "Callable[[ProgressBar], T]") -> "tuple[int, T | None]":
+    """Run a ``spam export`` / ``spam import`` writer with a progress bar; the exit code and
+    what the writer returned.
+
+    Parameters
+    ----------
+    out_folder:
+        The folder written into, checked first
+        (:func:`spam_gui.core.export.check_output_folder`).
+    no_progress:
+        No progress bar.
+    write:
+        Writes the files, called with the bar as its ``progress``.
+
+    Returns
+    -------
+    tuple
+        ``(EXIT_OK, result)`` (the bar closed, so that a summary line can follow), or
+        ``(EXIT_USAGE, None)`` for a folder that cannot be used or bad annotations (nothing
+        written) and ``(EXIT_FAILURE, None)`` for a failed write, with a one-line error on
+        stderr.
+    """
+    from spam_gui.core.annotation import AnnotationError
+    from spam_gui.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+    from spam_gui.core.export import OutputFolderError, check_output_folder
+    from spam_gui.core.image_io import FileWriteError
+
+    try:
+        check_output_folder(out_folder)
+    except OutputFolderError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_USAGE, None
+    bar = ProgressBar(no_progress)
+    try:
+        return EXIT_OK, write(bar)
+    except (AnnotationError, FileWriteError, OSError) as exc:
+        bar.close()   # before the error line
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return (EXIT_USAGE if isinstance(exc, AnnotationError) else EXIT_FAILURE), None
+    finally:
+        bar.close()

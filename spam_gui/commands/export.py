@@ -35,39 +35,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-class ProgressBar:
-    """A tqdm bar driven by the formats' ``progress(done, total, name)`` callbacks (on stderr;
-    off with ``disable`` or for a single image)."""
-
-    def __init__(self, disable: bool) -> None:
-        self.disable = disable
-        self.bar = None
-
-    def __call__(self, done: int, total: int, name: str) -> None:
-        if self.disable or total < 2:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="img", file=sys.stderr)
-        self.bar.set_postfix_str(name, refresh=False)
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
 def _err(msg: object) -> None:
     print(f"error: {msg}", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    from spam_gui.core.annotation import AnnotationError
-    from spam_gui.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-    from spam_gui.core.export import OutputFolderError, check_output_folder
-    from spam_gui.core.image_io import FileWriteError
+    from spam_gui.commands import write_annotation_files
+    from spam_gui.core.errors import EXIT_USAGE
 
     if args.format == "coco" and args.images is None:
         _err("--format coco needs --images IMAGE_DIR (the images' names and sizes)")
@@ -75,35 +49,25 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "coco" and args.out.is_dir():
         _err(f"{args.out}: is a folder; --out names the COCO JSON file to write")
         return EXIT_USAGE
-    try:
-        check_output_folder(args.out.parent if args.format == "coco" else args.out)
-    except OutputFolderError as exc:
-        _err(exc)
-        return EXIT_USAGE
-    bar = ProgressBar(args.no_progress)
-    try:
-        if args.format == "coco":
-            from spam_gui.core.formats.coco import export_coco
+    if args.format == "coco":
+        from spam_gui.core.formats.coco import export_coco
 
-            n = export_coco(args.label_dir, args.images, args.out, overwrite=args.overwrite,
-                            progress=bar)
-            bar.close()   # before the summary line
+        rc, n = write_annotation_files(
+            args.out.parent, args.no_progress,
+            lambda bar: export_coco(args.label_dir, args.images, args.out,
+                                    overwrite=args.overwrite, progress=bar))
+        if n is not None:
             print(f"{n['annotations']} annotations of {n['annotated']} images "
-                  f"({n['images']} in {args.images}), {n['categories']} categories -> {args.out}",
-                  file=sys.stderr)
-        else:
-            from spam_gui.core.formats.voc import export_voc
+                  f"({n['images']} in {args.images}), {n['categories']} categories -> "
+                  f"{args.out}", file=sys.stderr)
+        return rc
+    from spam_gui.core.formats.voc import export_voc
 
-            files = export_voc(args.label_dir, args.out, overwrite=args.overwrite, progress=bar)
-            bar.close()   # before the summary line
-            print(f"{(len(files) - 3) // 2} images -> {args.out} (SegmentationClass, "
-                  "SegmentationObject)", file=sys.stderr)
-    except AnnotationError as exc:
-        bar.close()
-        _err(exc)
-        return EXIT_USAGE
-    except (FileWriteError, OSError) as exc:
-        bar.close()
-        _err(exc)
-        return EXIT_FAILURE
-    return EXIT_OK
+    rc, files = write_annotation_files(
+        args.out, args.no_progress,
+        lambda bar: export_voc(args.label_dir, args.out, overwrite=args.overwrite,
+                               progress=bar))
+    if files is not None:
+        print(f"{(len(files) - 3) // 2} images -> {args.out} (SegmentationClass, "
+              "SegmentationObject)", file=sys.stderr)
+    return rc

@@ -43,12 +43,10 @@ def _err(msg: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spam_gui.core.annotation import AnnotationError
-    from spam_gui.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-    from spam_gui.core.export import OutputFolderError, check_output_folder
+    from spam_gui.commands import write_annotation_files
+    from spam_gui.core.errors import EXIT_USAGE
     from spam_gui.core.formats.coco import import_coco
     from spam_gui.core.formats.voc import import_voc
-    from spam_gui.core.image_io import FileWriteError
 
     if args.images is not None and args.format != "coco":
         _err("--images goes with --format coco")
@@ -56,29 +54,17 @@ def run(args: argparse.Namespace) -> int:
     if args.images is not None and not args.images.is_dir():
         _err(f"{args.images}: no such image folder")
         return EXIT_USAGE
-    try:
-        check_output_folder(args.out)
-    except OutputFolderError as exc:
-        _err(exc)
-        return EXIT_USAGE
-    from spam_gui.commands.export import ProgressBar
-
-    bar = ProgressBar(args.no_progress)
-    try:
-        if args.format == "coco":
-            files = import_coco(args.source, args.out, image_dir=args.images,
-                                overwrite=args.overwrite, progress=bar)
-        else:
-            files = import_voc(args.source, args.out, overwrite=args.overwrite, progress=bar)
-    except AnnotationError as exc:
-        bar.close()
-        _err(exc)
-        return EXIT_USAGE
-    except (FileWriteError, OSError) as exc:
-        bar.close()
-        _err(exc)
-        return EXIT_FAILURE
-    bar.close()
-    print(f"{(len(files) - 1) // 2} annotated images from {args.source} -> {args.out}",
-          file=sys.stderr)
-    return EXIT_OK
+    if args.format == "coco":
+        rc, files = write_annotation_files(
+            args.out, args.no_progress,
+            lambda bar: import_coco(args.source, args.out, image_dir=args.images,
+                                    overwrite=args.overwrite, progress=bar))
+    else:
+        rc, files = write_annotation_files(
+            args.out, args.no_progress,
+            lambda bar: import_voc(args.source, args.out, overwrite=args.overwrite,
+                                   progress=bar))
+    if files is not None:
+        print(f"{(len(files) - 1) // 2} annotated images from {args.source} -> {args.out}",
+              file=sys.stderr)
+    return rc

@@ -219,3 +219,28 @@ def test_segment_refuses_bad_annotations_before_any_work(dataset, tmp_path, caps
     assert _segment(images, out, "--labels", str(labels)) == 2
     assert f"{labels / CLASSES_FILE}: expected an object" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_failed_write_exits_1_and_leaves_nothing(dataset, tmp_path, capsys, monkeypatch):
+    """A full disk while staging (``spam export --format voc``, ``spam import``): exit code 1,
+    the error names the file, no file and no temporary file is left."""
+    import errno
+
+    from spam_gui.core import image_io
+
+    images, labels, _ = dataset
+    src = tmp_path / "coco.json"
+    assert main(["export", "--format", "coco", str(labels), "--images", str(images),
+                 "--out", str(src)]) == 0
+    capsys.readouterr()
+
+    def full_disk(path, data):
+        raise image_io.FileWriteError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr("spam_gui.core.formats.common.stage_bytes", full_disk)
+    for argv, out in ((["export", "--format", "voc", str(labels)], tmp_path / "voc"),
+                      (["import", "--format", "coco", str(src)], tmp_path / "back")):
+        assert main([*argv, "--out", str(out), "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "No space left" in err and str(out) in err
+        assert not out.exists() or _tree(out) == {}
