@@ -814,48 +814,79 @@ def cluster_working(
 
 
 # -- re-clustering one object ----------------------------------------------------------------
-def _relabel_box(old_labels: np.ndarray, old_sp_obj: np.ndarray, groups: np.ndarray,
-                 region: np.ndarray, box: tuple[slice, slice], oid: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Give the re-clustered object's new groups label values, keeping every other
-    superpixel's value; labels stay exactly 1..N (holes are filled from the top).
+def relabel_values(old_sp_obj: np.ndarray, region_groups: np.ndarray, oid: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The label values of a re-clustered object's new superpixels, keeping every other
+    superpixel's value, so that the labels stay exactly 1..N.
 
-    The rule of the exact path's relabelling, with ``groups`` and ``region`` given on the
-    region's bounding ``box`` only: new groups take the object's freed values in raster order
-    of first appearance, then new values after N.
+    New groups take the object's freed values in raster order of first appearance, then new
+    values after N; when the object has fewer superpixels than before, the values above the
+    new count move into the holes left (from the top). The one rule of
+    :meth:`spam_gui.core.spam.Spam.rescale` at any size.
+
+    Parameters
+    ----------
+    old_sp_obj:
+        (N + 1,) the object of each label value before (index 0 unused).
+    region_groups:
+        The new group of each pixel of the object's region, in raster order.
+    oid:
+        The object re-clustered.
+
+    Returns
+    -------
+    values : ndarray
+        (len(region_groups),) int64, the new label value of each region pixel.
+    superpixel_object : ndarray
+        (N' + 1,) int32, the object of each label value after.
+    mapping : ndarray or None
+        (N + M + 1,) int64 to apply to the whole label map once ``values`` are written (value
+        -> final value), or None where no label moves.
     """
     n_old = old_sp_obj.shape[0] - 1
     freed = sorted(np.flatnonzero(old_sp_obj == oid).tolist())
-    g = groups[region]
-    uniq, first, inverse = np.unique(g, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
+    uniq, first, inverse = np.unique(region_groups, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")   # new groups in raster order of appearance
     m = uniq.size
     assigned = freed[:m] + list(range(n_old + 1, n_old + 1 + max(0, m - len(freed))))
     value_of_group = np.empty(m, dtype=np.int64)
     value_of_group[order] = assigned
-    labels = old_labels.astype(np.int32, copy=True)
-    sub = labels[box]
-    sub[region] = value_of_group[inverse.ravel()]
+    values = value_of_group[inverse.ravel()]
     n_new = n_old + max(0, m - len(freed))
     sp_obj = np.zeros(n_new + 1, dtype=np.int32)
     sp_obj[: n_old + 1] = old_sp_obj
     sp_obj[assigned] = oid
     holes = freed[m:]
-    if holes:
-        hole_set = set(holes)
-        n_final = n_new - len(holes)
-        movers = [i for i in range(n_final + 1, n_new + 1) if i not in hole_set]
-        targets = [i for i in holes if i <= n_final]
-        mapping = np.arange(n_new + 1, dtype=np.int32)
-        mapping[movers] = targets
-        used = np.array([i for i in range(1, n_new + 1) if i not in hole_set], dtype=np.int64)
-        new_sp = np.zeros(n_final + 1, dtype=np.int32)
-        new_sp[mapping[used]] = sp_obj[used]
-        if movers:
-            for y0 in range(0, labels.shape[0], max(1, TILE_PIXELS // max(1, labels.shape[1]))):
-                rows = labels[y0:y0 + max(1, TILE_PIXELS // max(1, labels.shape[1]))]
-                rows[...] = mapping[rows]
-        sp_obj = new_sp
+    if not holes:
+        return values, sp_obj, None
+    # move the labels above the new count into the holes, so that values stay 1..N
+    hole_set = set(holes)
+    n_final = n_new - len(holes)
+    movers = [i for i in range(n_final + 1, n_new + 1) if i not in hole_set]
+    targets = [i for i in holes if i <= n_final]
+    mapping = np.arange(n_new + 1, dtype=np.int64)
+    mapping[movers] = targets
+    used = np.array([i for i in range(1, n_new + 1) if i not in hole_set], dtype=np.int64)
+    new_sp = np.zeros(n_final + 1, dtype=np.int32)
+    new_sp[mapping[used]] = sp_obj[used]
+    return values, new_sp, (mapping if movers else None)
+
+
+def _relabel_box(old_labels: np.ndarray, old_sp_obj: np.ndarray, groups: np.ndarray,
+                 region: np.ndarray, box: tuple[slice, slice], oid: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Give the re-clustered object's new groups label values (:func:`relabel_values`), with
+    ``groups`` and ``region`` given on the region's bounding ``box`` only; the label map is
+    remapped in row tiles."""
+    values, sp_obj, mapping = relabel_values(old_sp_obj, groups[region], oid)
+    labels = old_labels.astype(np.int32, copy=True)
+    sub = labels[box]
+    sub[region] = values
+    if mapping is not None:
+        step = max(1, TILE_PIXELS // max(1, labels.shape[1]))
+        for y0 in range(0, labels.shape[0], step):
+            rows = labels[y0:y0 + step]
+            rows[...] = mapping[rows]
     return labels, sp_obj
 
 

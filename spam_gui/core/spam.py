@@ -608,35 +608,11 @@ def _relabel_object(old_labels: np.ndarray, old_sp_obj: np.ndarray, groups: np.n
                     piece_label: np.ndarray, region: np.ndarray, oid: int
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Give the re-clustered object's new superpixels label values, keeping every other
-    superpixel's value; labels stay exactly 1..N (holes are filled from the top)."""
-    n_old = old_sp_obj.shape[0] - 1
-    freed = sorted(np.flatnonzero(old_sp_obj == oid).tolist())
+    superpixel's value; labels stay exactly 1..N (:func:`fullres.relabel_values`)."""
     reg = region.ravel()
-    g = groups.ravel()[reg]
-    uniq, first, inverse = np.unique(g, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")  # new groups in raster order of appearance
-    m = uniq.size
-    assigned = freed[:m] + list(range(n_old + 1, n_old + 1 + max(0, m - len(freed))))
+    values, sp_obj, mapping = fullres.relabel_values(old_sp_obj, groups.ravel()[reg], oid)
     labels = old_labels.astype(np.int64).copy()
-    value_of_group = np.empty(m, dtype=np.int64)
-    value_of_group[order] = assigned
-    labels.ravel()[reg] = value_of_group[inverse.ravel()]
-    n_new = n_old + max(0, m - len(freed))
-    sp_obj = np.zeros(n_new + 1, dtype=np.int32)
-    sp_obj[: n_old + 1] = old_sp_obj
-    sp_obj[assigned] = oid
-    holes = freed[m:]
-    if holes:
-        # move the labels above the new count into the holes, so that values stay 1..N
-        hole_set = set(holes)
-        n_final = n_new - len(holes)
-        movers = [i for i in range(n_final + 1, n_new + 1) if i not in hole_set]
-        targets = [i for i in holes if i <= n_final]
-        mapping = np.arange(n_new + 1)
-        mapping[movers] = targets
-        used = np.array([i for i in range(1, n_new + 1) if i not in hole_set], dtype=np.int64)
-        new_sp = np.zeros(n_final + 1, dtype=np.int32)
-        new_sp[mapping[used]] = sp_obj[used]
+    labels.ravel()[reg] = values
+    if mapping is not None:
         labels = mapping[labels]
-        sp_obj = new_sp
     return labels.astype(np.int32), sp_obj

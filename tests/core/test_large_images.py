@@ -172,6 +172,27 @@ def test_box_relabelling_matches_the_exact_rule():
         assert np.array_equal(got_l, want_l) and np.array_equal(got_s, want_s)
 
 
+def test_relabel_values_keep_other_superpixels_and_labels_1_to_n():
+    """Fewer, as many and more new groups than the object had superpixels: the others keep
+    their pixels (moved values included), the values stay exactly 1..N, sp_obj follows."""
+    rng = np.random.default_rng(4)
+    labels = (np.arange(40)[:, None] // 10 * 4 + np.arange(40)[None, :] // 10 + 1).astype(np.int32)
+    sp_obj = np.array([0] + [1 if v in (2, 6, 7, 10) else 2 for v in range(1, 17)], np.int32)
+    region = np.isin(labels, [2, 6, 7, 10])
+    for n_groups in (1, 2, 4, 7):
+        groups = np.where(region, rng.integers(100, 100 + n_groups, labels.shape), 0)
+        got_l, got_s = _relabel_object(labels, sp_obj, groups, np.zeros(1), region, 1)
+        n = int(got_l.max())
+        assert n == 12 + np.unique(groups[region]).size
+        assert set(np.unique(got_l).tolist()) == set(range(1, n + 1))
+        assert got_s.shape == (n + 1,) and np.array_equal(got_s[got_l], np.where(region, 1, 2))
+        for v in np.unique(labels[~region]):    # every other superpixel: one value, same pixels
+            assert np.unique(got_l[labels == v]).size == 1
+            assert np.array_equal(got_l == got_l[labels == v][0], labels == v)
+        for g in np.unique(groups[region]):      # each new group: one value of its own
+            assert np.unique(got_l[groups == g]).size == 1
+
+
 def test_object_ids_of_any_size():
     objects = np.array([[0, 5, 5], [2**30, 5, 0]], np.int32)
     ids, areas = fullres.object_areas(objects)
