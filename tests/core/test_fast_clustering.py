@@ -210,3 +210,14 @@ def test_engine_without_kernels_keeps_its_guarantees(monkeypatch):
 
 def test_warm_up_runs_every_kernel():
     assert clustering.warm_up_kernels() is (clustering.kernels() is not None)
+
+
+def test_best_candidate_is_the_first_highest_score():
+    """The running maximum of the hard assignment equals numpy's argmax (first of ties)."""
+    from spam_gui.core.clustering import best_candidate
+
+    rng = np.random.default_rng(7)
+    score = torch.from_numpy(rng.integers(0, 4, (5, 9, 33)).astype(np.float32))   # many ties
+    got = best_candidate(score)
+    assert got.dtype == torch.int64 and got.shape == (5, 33)
+    assert np.array_equal(got.numpy(), np.argmax(score.numpy(), axis=1))
