@@ -30,13 +30,12 @@ import numpy as np
 from scipy import ndimage
 
 from spam_gui.core.clustering import CANDIDATE_RADIUS, PixelFeatures, build_groups, cluster
-from spam_gui.core.connectivity import enforce_connectivity, renumber
+from spam_gui.core.connectivity import renumber
 from spam_gui.core.errors import SpamError
 from spam_gui.core.features import pixel_positions, position_scale
 from spam_gui.core.seeds import kmeans_seeds, object_rng
-from spam_gui.core.smoothing import majority_filter
 
-from spam_gui.core.spam import ObjectInfo
+from spam_gui.core.spam import ObjectInfo, smooth_and_connect_region
 
 if TYPE_CHECKING:  # pragma: no cover
     from spam_gui.core.spam import SegmentationResult, Spam
@@ -539,17 +538,9 @@ def _recluster(engine: "Spam", result: "SegmentationResult", new: np.ndarray,
     tmp.ravel()[pix] = n_old + 1 + np.asarray(sc.labels)
     label_object = np.concatenate([owner, seed_o])
     new_label_ids = np.arange(n_old + 1, n_old + 1 + seed_o.shape[0])
-    ys, xs = np.nonzero(region)
-    box = (slice(max(ys.min() - 1, 0), ys.max() + 2), slice(max(xs.min() - 1, 0), xs.max() + 2))
-    passes = int(p.get("smoothing", 0))
-    if passes:
-        allowed = np.zeros(label_object.shape[0], bool)
-        allowed[new_label_ids] = True
-        tmp[box] = majority_filter(tmp[box], new[box], label_object, passes=passes,
-                                   mutable=region[box], allowed_labels=allowed)
-    sizes = {o: mean_size(o) for o in area_of}
-    groups_box, piece_label = enforce_connectivity(tmp[box], new[box], label_object, sizes,
-                                                   active_labels=new_label_ids)
+    box, groups_box, piece_label = smooth_and_connect_region(
+        tmp, new, label_object, new_label_ids, region, int(p.get("smoothing", 0)),
+        {o: mean_size(o) for o in area_of})
     offset = int(label_object.shape[0]) + 1
     reg_box = region[box]
     sub = tmp[box]

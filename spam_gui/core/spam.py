@@ -479,19 +479,9 @@ class Spam:
         label_object = np.concatenate([result.superpixel_object.astype(np.int64),
                                        np.full(seeds.shape[0], oid, np.int64)])
         new_label_ids = np.arange(n_old + 1, n_old + 1 + seeds.shape[0])
-        # smoothing and connectivity only need the region's box (one pixel wider, to see
-        # the neighbours)
-        ys, xs = np.nonzero(region)
-        box = (slice(max(ys.min() - 1, 0), ys.max() + 2), slice(max(xs.min() - 1, 0), xs.max() + 2))
-        passes = int(p.get("smoothing", 0))
-        if passes:
-            allowed = np.zeros(label_object.shape[0], bool)
-            allowed[new_label_ids] = True
-            tmp[box] = majority_filter(tmp[box], result.objects[box], label_object, passes=passes,
-                                       mutable=region[box], allowed_labels=allowed)
-        groups_box, piece_label = enforce_connectivity(
-            tmp[box], result.objects[box], label_object, {oid: old.area / k_new},
-            active_labels=new_label_ids)
+        box, groups_box, piece_label = smooth_and_connect_region(
+            tmp, result.objects, label_object, new_label_ids, region,
+            int(p.get("smoothing", 0)), {oid: old.area / k_new})
         groups = np.zeros(tmp.shape, dtype=np.int64)
         groups[box] = groups_box
         labels, sp_obj = _relabel_object(old_labels, result.superpixel_object, groups, piece_label,
@@ -602,6 +592,58 @@ def _sum_per_object(values: np.ndarray, order: np.ndarray, starts: np.ndarray) -
     flat = values.ravel()[order]
     csum = np.concatenate([[0.0], np.cumsum(flat, dtype=np.float64)])
     return csum[starts[1:]] - csum[starts[:-1]]
+
+
+def smooth_and_connect_region(labels: np.ndarray, objects: np.ndarray, label_object: np.ndarray,
+                              new_label_ids: np.ndarray, region: np.ndarray, passes: int,
+                              sizes: Mapping[int, float]
+                              ) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]:
+    """Smooth and split into connected pieces the superpixels just clustered in a region (a
+    rescaled object, edited objects), on the region's box only (one pixel wider, to see the
+    neighbours).
+
+    Parameters
+    ----------
+    labels:
+        (H, W) int64 label map holding the new labels in ``region``; its box is smoothed in
+        place.
+    objects:
+        (H, W) the object of each pixel.
+    label_object:
+        The object of each label value (new labels included).
+    new_label_ids:
+        The label values of the new superpixels: only those are smoothed and split.
+    region:
+        (H, W) bool, the pixels clustered anew.
+    passes:
+        Majority-filter passes (:func:`spam_gui.core.smoothing.majority_filter`; 0: none).
+    sizes:
+        The mean superpixel area of each object re-clustered (for the connectivity's
+        small-piece merge).
+
+    Returns
+    -------
+    box : tuple of slice
+        The region's box.
+    groups : ndarray
+        The connected groups on the box (:func:`spam_gui.core.connectivity.enforce_connectivity`).
+    piece_label : ndarray
+        The label each group came from.
+
+    References
+    ----------
+    ``docs/algorithm.md`` §4 (the majority filter and the object-constrained connectivity).
+    """
+    ys, xs = np.nonzero(region)
+    box = (slice(max(ys.min() - 1, 0), ys.max() + 2), slice(max(xs.min() - 1, 0), xs.max() + 2))
+    if passes:
+        allowed = np.zeros(label_object.shape[0], bool)
+        allowed[new_label_ids] = True
+        labels[box] = majority_filter(labels[box], objects[box], label_object, passes=passes,
+                                      mutable=region[box], allowed_labels=allowed)
+    groups, piece_label = enforce_connectivity(labels[box], objects[box], label_object, sizes,
+                                               active_labels=new_label_ids)
+    return box, groups, piece_label
 
 
 def _relabel_object(old_labels: np.ndarray, old_sp_obj: np.ndarray, groups: np.ndarray,
