@@ -13,7 +13,7 @@ import pytest
 from spam_gui.app.model import raster_store
 from spam_gui.app.model.raster_store import RasterStore, raster_folder
 from spam_gui.app.qt import QtCore
-from tests.app.conftest import OBJ3_CENTER, wait_displayed
+from tests.app.conftest import OBJ3_CENTER
 
 SHAPE = (40, 50)
 
@@ -150,7 +150,7 @@ def test_a_failed_background_save_keeps_the_rasters_for_the_next(qtbot, tmp_path
 
 def test_painting_goes_on_during_the_autosave_and_closing_waits_for_it(
         qtbot, make_window, image_folder, monkeypatch):
-    from tests.app.test_paint import LEFT, SHIFT, ann_of, ready
+    from tests.app.test_paint import LEFT, SHIFT, ann_of, ready, reopened_annotation
 
     win = ready(qtbot, make_window, image_folder)
     qtbot.mouseClick(win.canvas.viewport(), LEFT, SHIFT, win.canvas.view_pos_of(*OBJ3_CENTER))
@@ -167,10 +167,5 @@ def test_painting_goes_on_during_the_autosave_and_closing_waits_for_it(
     threading.Timer(0.3, slow.go.set).start()
     win.close()                              # waits for the save running, then saves the rest
     assert slow.go.is_set()
-    win2 = make_window()
-    win2.open_folder(image_folder)
-    win2.show_row(0)
-    wait_displayed(qtbot, win2, "img0.png")
-    back = win2.annotations.annotation(0)
-    assert back is not None
+    _, back = reopened_annotation(qtbot, make_window, image_folder)
     assert np.array_equal(back.class_map, cls) and np.array_equal(back.instance_map, inst)

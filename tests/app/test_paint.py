@@ -53,6 +53,18 @@ def ann_of(win):
     return win.annotations.annotation(win.row)
 
 
+def reopened_annotation(qtbot, make_window, folder):
+    """A new window on ``folder`` (the state saved by the last one), showing the first image:
+    the window and that image's annotation, which must be there."""
+    win = make_window()
+    win.open_folder(folder)
+    win.show_row(0)
+    wait_displayed(qtbot, win, "img0.png")
+    back = win.annotations.annotation(0)
+    assert back is not None
+    return win, back
+
+
 def superpixel_mask(win, x, y):
     labels = win.displayed.result.labels
     return labels == labels[y, x]
@@ -226,12 +238,7 @@ def test_autosave_restore_and_nothing_crosses_images(qtbot, make_window, image_f
     assert win.annotations.annotation(1) is None          # nothing copied to the next image
     assert win.canvas.class_layer() is None or win.annotations._layer.view[..., 3].max() == 0
     win.close()
-    win2 = make_window()
-    win2.open_folder(image_folder)
-    win2.show_row(0)
-    wait_displayed(qtbot, win2, "img0.png")
-    back = win2.annotations.annotation(0)
-    assert back is not None
+    win2, back = reopened_annotation(qtbot, make_window, image_folder)
     assert np.array_equal(back.class_map, cls0) and np.array_equal(back.instance_map, inst0)
     assert win2.canvas.class_layer() is not None
     assert [c.name for c in win2.annotations.classes] == ["red box", "green box"]
