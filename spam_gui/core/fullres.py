@@ -744,23 +744,11 @@ def cluster_working(
     point_oi = index(pts.obj)
     by_obj = np.argsort(point_oi, kind="stable")
     starts = np.searchsorted(point_oi[by_obj], np.arange(ids.size + 1))
-    s = position_scale(h, w, k_req, lambda_s)
-    base_radius = CANDIDATE_RADIUS * math.sqrt(h * w / k_req)
-    seed_pos, seed_obj, seed_rad, seed_scale = [], [], [], []
-    for i, oid in enumerate(ids.tolist()):
-        members = by_obj[starts[i]:starts[i + 1]]
-        if not members.size:
-            continue
-        sp = kmeans_seeds(pts.pos[members], int(k_obj[i]), object_rng(seed, oid))
-        seed_pos.append(sp)
-        seed_obj.append(np.full(sp.shape[0], oid, np.int64))
-        seed_rad.append(np.full(sp.shape[0], base_radius / math.sqrt(density[i])))
-        seed_scale.append(np.full(sp.shape[0], s * math.sqrt(density[i])))
-    seed_pos_a = np.concatenate(seed_pos)
-    seed_obj_a = np.concatenate(seed_obj)
+    seed_pos_a, seed_obj_a, seed_rad, seed_scale = object_seeds(
+        lambda i: pts.pos[by_obj[starts[i]:starts[i + 1]]], ids, k_obj, density, h, w, k_req,
+        lambda_s, seed)
     t1 = time.perf_counter()
-    groups = build_groups(pts.pos, pts.obj, seed_pos_a, seed_obj_a, np.concatenate(seed_rad),
-                          np.concatenate(seed_scale))
+    groups = build_groups(pts.pos, pts.obj, seed_pos_a, seed_obj_a, seed_rad, seed_scale)
     t2 = time.perf_counter()
     deep = app_w[:, :deep_dim] if deep_dim else None
     with torch.inference_mode():
@@ -803,6 +791,59 @@ def cluster_working(
         "seeds": t1 - t0, "candidates": t2 - t1, "clustering": t3 - t2,
         "labelling": t4 - t3, "connectivity": t5 - t4,
     }, state
+
+
+def object_seeds(points_of: Callable[[int], np.ndarray], ids: np.ndarray, k_obj: np.ndarray,
+                 density: np.ndarray, h: int, w: int, k_req: int, lambda_s: float, seed: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every object's seeds (k-means on its points), with their candidate radius and position
+    scale: the seeding of the engine at any size.
+
+    Parameters
+    ----------
+    points_of:
+        ``points_of(i)``: (n, 2) float32 positions of object ``ids[i]``'s points (pixels or
+        working cells); an object without points gets no seed.
+    ids, k_obj, density:
+        The objects, their superpixel counts and their seed densities (the ratio r_o).
+    h, w:
+        The size of the grid the positions are on.
+    k_req:
+        The requested superpixel count K (the mean superpixel size H W / K).
+    lambda_s:
+        The position weight.
+    seed:
+        The run's seed (each object's generator: :func:`spam_gui.core.seeds.object_rng`).
+
+    Returns
+    -------
+    seed_pos : ndarray
+        (S, 2) float32 seed positions, object by object.
+    seed_object : ndarray
+        (S,) int64 object of each seed.
+    seed_radius : ndarray
+        (S,) candidate radius 1.65 sqrt(H W / K) / sqrt(r_o).
+    seed_scale : ndarray
+        (S,) position scale of each seed's object (times sqrt(r_o)).
+
+    References
+    ----------
+    ``docs/algorithm.md`` §3 (seeds) and §4 (candidates).
+    """
+    s = position_scale(h, w, k_req, lambda_s)
+    base_radius = CANDIDATE_RADIUS * math.sqrt(h * w / k_req)
+    seed_pos, seed_obj, seed_rad, seed_scale = [], [], [], []
+    for i, oid in enumerate(ids.tolist()):
+        pts = points_of(i)
+        if not pts.shape[0]:
+            continue
+        sp = kmeans_seeds(pts, int(k_obj[i]), object_rng(seed, oid))
+        seed_pos.append(sp)
+        seed_obj.append(np.full(sp.shape[0], oid, np.int64))
+        seed_rad.append(np.full(sp.shape[0], base_radius / math.sqrt(density[i])))
+        seed_scale.append(np.full(sp.shape[0], s * math.sqrt(density[i])))
+    return (np.concatenate(seed_pos), np.concatenate(seed_obj), np.concatenate(seed_rad),
+            np.concatenate(seed_scale))
 
 
 # -- re-clustering one object ----------------------------------------------------------------

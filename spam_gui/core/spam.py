@@ -522,22 +522,15 @@ class Spam:
         t0 = time.perf_counter()
         h, w = objects.shape
         pos = pixel_positions(h, w)
-        seed_pos, seed_obj, seed_rad, seed_scale = [], [], [], []
-        s = position_scale(h, w, k_req, lambda_s)
-        base_radius = CANDIDATE_RADIUS * math.sqrt(h * w / k_req)
-        for i, oid in enumerate(ids):
+
+        def points_of(i: int) -> np.ndarray:
             pix = order[starts[i]:starts[i + 1]]
-            pts = pos if pix.size == pos.shape[0] else pos[pix]  # (pix is then 0..P-1)
-            sp = kmeans_seeds(pts, int(k_obj[i]), object_rng(seed, int(oid)))
-            seed_pos.append(sp)
-            seed_obj.append(np.full(sp.shape[0], oid, np.int64))
-            seed_rad.append(np.full(sp.shape[0], base_radius / math.sqrt(density[i])))
-            seed_scale.append(np.full(sp.shape[0], s * math.sqrt(density[i])))
-        seed_pos_a = np.concatenate(seed_pos)
-        seed_obj_a = np.concatenate(seed_obj)
+            return pos if pix.size == pos.shape[0] else pos[pix]  # (pix is then 0..P-1)
+
+        seed_pos_a, seed_obj_a, seed_rad, seed_scale = fullres.object_seeds(
+            points_of, ids, k_obj, density, h, w, k_req, lambda_s, seed)
         t1 = time.perf_counter()
-        groups = build_groups(pos, objects.ravel(), seed_pos_a, seed_obj_a,
-                              np.concatenate(seed_rad), np.concatenate(seed_scale))
+        groups = build_groups(pos, objects.ravel(), seed_pos_a, seed_obj_a, seed_rad, seed_scale)
         t2 = time.perf_counter()
         hard = cluster(_pixel_features(feats, lambda_c), groups, n_iter,
                        self.device).labels.reshape(h, w) + 1
