@@ -91,22 +91,8 @@ def main() -> int:
     use_private_settings(tmp, "spam-gui-bench")
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
 
-    from spam_gui.app.document import Params
-    from spam_gui.app.main_window import MainWindow
-    from spam_gui.app.settings import Settings
-
-    s = Settings()
-    s.prior_source = "maps"
-    if args.encoder in ("none", "default"):
-        s.encoder_mode = "none" if args.encoder == "none" else "shipped"
-    else:
-        s.encoder_mode, s.encoder_file = "file", str(Path(args.encoder).resolve())
-    s.device = "cpu"
-    s.precompute_next = False
-    s.default_params = Params(n_segments=args.k)
-    win = MainWindow(s)
-    win.resize(1400, 900)
-    win.show()
+    win = bench_window(args)
+    s = win.settings
     win.view.measure_paint = True
 
     # GUI-thread stall watchdog
@@ -123,13 +109,7 @@ def main() -> int:
     timer.timeout.connect(tick)
 
     def wait(cond, timeout=300.0) -> float:
-        t0 = time.perf_counter()
-        while not cond():
-            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 5)
-            time.sleep(0.001)
-            if time.perf_counter() - t0 > timeout:
-                raise TimeoutError("timed out")
-        return time.perf_counter() - t0
+        return wait_until(app, cond, timeout)
 
     def shown(name: str):
         def ok() -> bool:
@@ -231,6 +211,43 @@ def main() -> int:
 
 
 # ----------------------------------------------------------------------------- full size
+
+
+def bench_window(args):
+    """The app's main window as every benchmark here runs it, shown at 1400 x 900: priors from
+    ``priors/`` maps, the engine of ``--encoder`` (none, the shipped one or a file) on the CPU,
+    no precomputing of the next image, K = ``--k``."""
+    from spam_gui.app.document import Params
+    from spam_gui.app.main_window import MainWindow
+    from spam_gui.app.settings import Settings
+
+    s = Settings()
+    s.prior_source = "maps"
+    if args.encoder in ("none", "default"):
+        s.encoder_mode = "none" if args.encoder == "none" else "shipped"
+    else:
+        s.encoder_mode, s.encoder_file = "file", str(Path(args.encoder).resolve())
+    s.device = "cpu"
+    s.precompute_next = False
+    s.default_params = Params(n_segments=args.k)
+    win = MainWindow(s)
+    win.resize(1400, 900)
+    win.show()
+    return win
+
+
+def wait_until(app, cond, timeout: float) -> float:
+    """Run the event loop until ``cond()`` holds; the seconds it took (TimeoutError after
+    ``timeout``)."""
+    from spam_gui.app.qt import QtCore
+
+    t0 = time.perf_counter()
+    while not cond():
+        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 5)
+        time.sleep(0.001)
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError("timed out")
+    return time.perf_counter() - t0
 
 
 def upsample(stem: str, size: str, folder: Path) -> None:
@@ -586,15 +603,12 @@ def paint_main(args, small: bool = True) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from spam_gui.app.qt import QtCore, QtWidgets
+    from spam_gui.app.qt import QtWidgets
     from spam_gui.app.settings import use_private_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="spam-gui-paint-"))
     use_private_settings(tmp, "spam-gui-paint-bench")
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    from spam_gui.app.document import Params
-    from spam_gui.app.main_window import MainWindow
-    from spam_gui.app.settings import Settings
 
     stem = args.images[0]
     sizes = ([""] if small else []) + ([args.big] if args.big else [])
@@ -610,26 +624,10 @@ def paint_main(args, small: bool = True) -> int:
             prior = prior.resize(wh, Image.Resampling.NEAREST)
         im.save(folder / f"{stem}.png")
         prior.save(folder / "priors" / f"{stem}.png")
-        s = Settings()
-        s.prior_source = "maps"
-        s.encoder_mode = "none" if args.encoder == "none" else "shipped"
-        if args.encoder not in ("none", "default"):
-            s.encoder_mode, s.encoder_file = "file", str(Path(args.encoder).resolve())
-        s.device = "cpu"
-        s.precompute_next = False
-        s.default_params = Params(n_segments=args.k)
-        win = MainWindow(s)
-        win.resize(1400, 900)
-        win.show()
+        win = bench_window(args)
 
-        def wait(cond, timeout=1800.0) -> float:
-            t0 = time.perf_counter()
-            while not cond():
-                app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 5)
-                time.sleep(0.001)
-                if time.perf_counter() - t0 > timeout:
-                    raise TimeoutError("timed out")
-            return time.perf_counter() - t0
+        def wait(cond, timeout=1800.0, app=app) -> float:
+            return wait_until(app, cond, timeout)
 
         win.open_folder(folder)
         wait(lambda win=win: win.displayed is not None and win.displayed.layers is not None)
