@@ -235,7 +235,7 @@ def write_annotation_folder(out_dir: str | os.PathLike[str], classes: ClassList,
     Parameters
     ----------
     out_dir:
-        The annotation folder (created if needed).
+        The annotation folder to write into; made when missing.
     classes:
         The class list written to ``classes.json`` and checked against each map.
     images:
@@ -244,14 +244,15 @@ def write_annotation_folder(out_dir: str | os.PathLike[str], classes: ClassList,
         ``read(i)``: the annotation of ``images[i]`` and the place its errors name (a file,
         or a file and an image in it).
     overwrite:
-        Replace files that exist already (else nothing is written when one does).
+        Replace the files there; by default one file there already stops it before anything
+        is written.
     progress:
-        Called after each image.
+        ``progress(done, total, name)`` once each image's maps are staged.
 
     Returns
     -------
     list of Path
-        The files written.
+        The files written: each image's two maps, then ``classes.json``.
 
     Raises
     ------
