@@ -104,7 +104,7 @@ class DisplayController:
 
     def _requested(self, key: str) -> bool:
         """Whether the job that will draw ``key`` for the current image is queued or running."""
-        for j in self.w.fg.pending():
+        for j in self.w.fg.in_flight():
             if (j.request_id == self.display_request and not j.cancelled
                     and j.row == self.w.row
                     and (getattr(j, "key", None) == key

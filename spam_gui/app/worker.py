@@ -280,7 +280,11 @@ class JobThread(QtCore.QThread):
         self._cond = threading.Condition()
         self._stop = False
         self._running: Job | None = None
+        # finished in the thread, its result not handled by the GUI thread yet: still on its way
+        self._delivering: list[Job] = []
         self._order = itertools.count()
+        for sig in (self.finished_job, self.failed, self.cancelled_job):
+            sig.connect(self._delivered)   # first connection: runs before the result's handlers
 
     # -- API (GUI thread) -----------------------------------------------------------------
     def submit(self, job: Job) -> Job:
@@ -318,6 +322,17 @@ class JobThread(QtCore.QThread):
         with self._cond:
             return ([self._running] if self._running is not None else []) + list(self._queue)
 
+    def in_flight(self) -> list[Job]:
+        """:meth:`pending` plus the jobs that ended in the thread but whose result the GUI
+        thread has not handled yet (so a refresh in between does not ask for them again)."""
+        with self._cond:
+            return list(self._delivering) + list(self._queue)   # the running job is delivering
+
+    @QtCore.Slot()
+    def _delivered(self, job: Job, *_args: Any) -> None:
+        with self._cond:
+            self._delivering = [j for j in self._delivering if j is not job]
+
     def stop(self, wait_ms: int = 60000) -> None:
         """Cancel everything and end the thread (a running stage finishes first; SAM's
         automatic masks stop at their next progress report)."""
@@ -337,6 +352,9 @@ class JobThread(QtCore.QThread):
                     return
                 job = self._queue.pop(0)
                 self._running = job
+                # on its way until the GUI thread handles its result (_delivered), which may
+                # be after this loop has moved on: listed before any result is emitted
+                self._delivering.append(job)
             try:
                 if job.cancelled:
                     raise Cancelled()
