@@ -85,7 +85,7 @@ class PriorParams:
         A border is weak when its merge height is below ``coarseness + band_margin``.
     """
 
-    coarseness: float = 0.6
+    coarseness: float = 0.5
     fine_segments: int = 800
     band_width: int = 2
     band_margin: float = 0.3
