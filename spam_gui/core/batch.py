@@ -28,6 +28,9 @@ Failures
     stops. Anything else is a bug or a dying worker and is raised, so that the runner retries
     the image once (Dask: on another worker) before reporting it.
 
+This module holds the model cache, the task of each kind and :func:`run_job`; it re-exports
+the job and its signature (:mod:`spam_gui.core.batch_job`), the prior and saliency file sets
+(:mod:`spam_gui.core.batch_files`) and the resume check (:mod:`spam_gui.core.batch_resume`).
 Running a batch (the report, the progress bar, Ctrl+C): :mod:`spam_gui.core.batch_run`.
 
 No Qt here; no torch at import time.
@@ -35,20 +38,22 @@ No Qt here; no torch at import time.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import socket
 import threading
 import time
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from spam_gui import __version__
+from spam_gui.core.batch_files import FileSetError, verify_file_set, write_file_set  # noqa: F401
+from spam_gui.core.batch_job import (  # noqa: F401
+    BATCH_RECORD_VERSION, JOB_KINDS, BatchJob, JobOutcome, _file_sha_or_none, _name_in,
+    _sha256_file, job_signature)
+from spam_gui.core.batch_resume import (  # noqa: F401
+    EVAL_FORMAT, _batch_record, _eval_saved, _inputs, _masks_file, outputs_complete)
 from spam_gui.core.errors import SpamError
 
 log = logging.getLogger(__name__)
@@ -66,122 +71,6 @@ __all__ = [
     "verify_file_set",
     "write_file_set",
 ]
-
-JOB_KINDS = ("segment", "prior", "saliency", "eval")
-BATCH_RECORD_VERSION = 1
-
-
-class FileSetError(SpamError):
-    """A prior or saliency output set is missing, partial or changed; names the file."""
-
-
-# ----------------------------------------------------------------------------- job and outcome
-
-
-@dataclass(frozen=True)
-class BatchJob:
-    """One image of a batch run: what to compute and where to write it.
-
-    Parameters
-    ----------
-    kind:
-        One of :data:`JOB_KINDS`.
-    image:
-        The image file's path; the process running the job reads it (no pixels travel).
-    stem:
-        Base name of the outputs in ``out_dir``.
-    out_dir:
-        The output folder.
-    options:
-        JSON-ready parameters of the kind (see the ``_<kind>_task`` functions).
-    signature:
-        :func:`job_signature` of ``kind``, ``options`` and the model hashes: what a sidecar
-        must record for the job to be skipped.
-    overwrite:
-        Redo the image even when its outputs are complete and up to date.
-    threads:
-        Torch CPU threads of the process running the job (None: leave it as it is).
-    """
-
-    kind: str
-    image: str
-    stem: str
-    out_dir: str
-    options: Mapping[str, Any]
-    signature: str
-    overwrite: bool = False
-    threads: int | None = None
-
-
-@dataclass
-class JobOutcome:
-    """What became of one :class:`BatchJob`.
-
-    ``status`` is ``"done"``, ``"skipped"`` (outputs complete and up to date) or
-    ``"failed"`` (``error`` says why, naming the file). ``fatal`` marks a failure every later
-    image would share (full disk): the run stops. ``messages`` are warnings for the console,
-    ``line`` the one-line console summary of a done image.
-    """
-
-    image: str
-    stem: str
-    status: str
-    seconds: float = 0.0
-    worker: str = ""
-    error: str | None = None
-    fatal: bool = False
-    errno: int | None = None
-    messages: list[str] = field(default_factory=list)
-    line: str | None = None
-    attempts: int = 1
-    payload: Any = None
-    """What the job computed for the caller (``eval``: the image's scores)."""
-
-
-def job_signature(kind: str, options: Mapping[str, Any], models: Mapping[str, str | None]
-                  ) -> str:
-    """The hash that ties outputs to how they were made: ``kind``, the ``options`` and the
-    sha256 of each model file (``models``: role -> sha256 or None).
-
-    Parameters
-    ----------
-    kind:
-        One of :data:`JOB_KINDS`.
-    options:
-        The job's JSON-ready options (paths of per-image inputs included; their content is
-        checked per image, see :func:`outputs_complete`).
-    models:
-        ``{"encoder": sha256, "sam": sha256, ...}``: the model files' contents, so a
-        changed checkpoint redoes the images even under the same file name.
-
-    Returns
-    -------
-    str
-        64 hexadecimal digits.
-    """
-    text = json.dumps({"v": BATCH_RECORD_VERSION, "kind": kind, "options": dict(options),
-                       "models": dict(models)}, sort_keys=True, default=str,
-                      separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _sha256_file(path: str | os.PathLike[str]) -> str:
-    from spam_gui.core.cache import hash_file
-
-    return hash_file(path)
-
-
-def _file_sha_or_none(path: str | os.PathLike[str] | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return _sha256_file(path)
-    except OSError:
-        return None
-
-
-def _name_in(msg: str, path: Path) -> str:
-    return msg if str(path) in msg or path.name in msg else f"{path}: {msg}"
 
 
 # ----------------------------------------------------------------------------- the model cache
@@ -300,138 +189,6 @@ def _dino_model(checkpoint: str, device: str) -> Any:
     return keep_model("dino", key, lambda: get_dino(checkpoint, dev))
 
 
-# ----------------------------------------------------------------------------- file sets
-
-
-def write_file_set(out_dir: str | os.PathLike[str], files: Mapping[str, tuple[str, bytes]],
-                   sidecar_name: str, doc: dict[str, Any]) -> dict[str, Path]:
-    """Write data files and their sidecar as one set: everything is staged to temporary
-    files first (a full disk fails before anything is replaced), the data files are renamed
-    into place, the sidecar last, recording each data file's name and sha256 under
-    ``"files"`` (read back with :func:`verify_file_set`).
-
-    Parameters
-    ----------
-    out_dir:
-        The output folder.
-    files:
-        ``{key: (file name, bytes)}``.
-    sidecar_name:
-        The sidecar's file name (JSON).
-    doc:
-        The sidecar's content (``"files"`` is added).
-
-    Returns
-    -------
-    dict
-        ``{key: path}``, with ``"sidecar"``.
-
-    Raises
-    ------
-    spam_gui.core.image_io.FileWriteError
-        A file could not be written; names it, ``errno`` says why.
-    """
-    from spam_gui.core.image_io import commit_staged, discard_staged, stage_bytes, sync_folder
-
-    d = Path(out_dir)
-    doc = dict(doc)
-    doc["files"] = {key: {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
-                    for key, (name, data) in files.items()}
-    blobs = {key: (d / name, data) for key, (name, data) in files.items()}
-    blobs["sidecar"] = (d / sidecar_name,
-                        (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    staged: dict[str, Path] = {}
-    try:
-        for key, (path, data) in blobs.items():
-            staged[key] = stage_bytes(path, data)
-        for key in [k for k in blobs if k != "sidecar"] + ["sidecar"]:   # the sidecar last
-            commit_staged(staged.pop(key), blobs[key][0])
-    finally:
-        for tmp in staged.values():
-            discard_staged(tmp)
-    sync_folder(d)
-    return {key: path for key, (path, _) in blobs.items()}
-
-
-def verify_file_set(out_dir: str | os.PathLike[str], sidecar_name: str) -> dict[str, Any]:
-    """The sidecar of a set written by :func:`write_file_set`, after checking that every file
-    it lists exists with the recorded sha256.
-
-    Raises
-    ------
-    FileSetError
-        No sidecar, an unreadable one, one without ``"files"``, or a file missing or changed
-        (an interrupted run, an edited file); the message names the file.
-    """
-    d = Path(out_dir)
-    side = d / sidecar_name
-    if not side.is_file():
-        raise FileSetError(f"{side}: no sidecar, so no complete output set")
-    try:
-        doc = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise FileSetError(f"{side}: not a readable sidecar ({exc})") from None
-    files = doc.get("files") if isinstance(doc, dict) else None
-    if not isinstance(files, dict) or not files:
-        raise FileSetError(f"{side}: records no file hashes; the set cannot be verified")
-    for entry in files.values():
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise FileSetError(f"{side}: a 'files' entry names no file")
-        path = d / entry["name"]
-        try:
-            digest = _sha256_file(path)
-        except OSError:
-            raise FileSetError(f"{path}: missing; {side.name} belongs to an incomplete set"
-                               ) from None
-        if digest != entry.get("sha256"):
-            raise FileSetError(f"{path}: does not match its sidecar {side.name} (sha256 differs)")
-    return doc
-
-
-def _batch_record(job: BatchJob, inputs: Mapping[str, str | None]) -> dict[str, Any]:
-    return {"version": BATCH_RECORD_VERSION, "signature": job.signature, "inputs": dict(inputs)}
-
-
-def _inputs(job: BatchJob) -> dict[str, str | None]:
-    """sha256 of the per-image inputs of a job (image file; prior map or mask file)."""
-    o = job.options
-    image = Path(job.image)
-    found: dict[str, str | None] = {"image": _sha256_file(image)}
-    if job.kind == "segment" and o.get("prior"):
-        prior = Path(o["prior"])
-        if o.get("prior_is_dir"):
-            from spam_gui.core.prior import prior_map_path
-
-            found["prior"] = _file_sha_or_none(prior_map_path(prior, image))
-        else:
-            found["prior"] = _file_sha_or_none(prior)
-    if job.kind == "prior" and o.get("masks"):
-        found["masks"] = _file_sha_or_none(_masks_file(o, image))
-    if job.kind == "eval":
-        found["gt"] = ",".join(str(_file_sha_or_none(g)) for g in o["gt_paths"])
-    return found
-
-
-def outputs_complete(job: BatchJob) -> bool:
-    """Whether ``job``'s outputs are a complete, verified set made with the same signature
-    and the same per-image inputs (so the job can be skipped)."""
-    try:
-        if job.kind == "eval":
-            return _eval_saved(job) is not None
-        if job.kind == "segment":
-            from spam_gui.core.export import verify_output_set
-
-            doc = verify_output_set(job.out_dir, job.stem)
-        else:
-            doc = verify_file_set(job.out_dir, f"{job.stem}.json")
-        record = doc.get("batch")
-        if not isinstance(record, dict) or record.get("signature") != job.signature:
-            return False
-        return record.get("inputs") == _inputs(job)
-    except (SpamError, OSError):
-        return False
-
-
 # ----------------------------------------------------------------------------- the tasks
 
 
@@ -520,10 +277,6 @@ def _segment_task(job: BatchJob) -> _Result:
     save_result(job.out_dir, job.stem, res, image_path=path, extra=extra)
     return _Result(None, messages)
 
-
-def _masks_file(o: Mapping[str, Any], image: Path) -> Path:
-    masks = Path(o["masks"])
-    return masks / f"{image.stem}.npz" if o.get("masks_is_dir") else masks
 
 
 def _prior_cache() -> Any:
@@ -658,27 +411,6 @@ def _saliency_task(job: BatchJob) -> _Result:
 
 class _ImageFailure(SpamError):
     """A method failed on one image (``spam eval``); the message names the method and file."""
-
-
-EVAL_FORMAT = "spam-eval-scores"
-
-
-def _eval_saved(job: BatchJob) -> dict[str, Any] | None:
-    """The scores saved by an earlier run of the same eval job (``OUT/<id>.json``), or None."""
-    if not job.out_dir:
-        return None
-    path = Path(job.out_dir) / f"{job.stem}.json"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(doc, dict) or doc.get("format") != EVAL_FORMAT:
-        return None
-    record = doc.get("batch")
-    if not isinstance(record, dict) or record.get("signature") != job.signature \
-            or record.get("inputs") != _inputs(job):
-        return None
-    return doc.get("scores") if isinstance(doc.get("scores"), dict) else None
 
 
 def _eval_task(job: BatchJob) -> _Result:

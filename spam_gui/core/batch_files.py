@@ -1,0 +1,110 @@
+"""File sets of a batch job (``spam prior``, ``spam saliency``): data files and their JSON
+sidecar written as one set (:func:`write_file_set`, the sidecar last, recording every file's
+sha256) and read back only when complete and unchanged (:func:`verify_file_set`,
+:class:`FileSetError`).
+
+Re-exported by :mod:`spam_gui.core.batch`. No Qt here; no torch at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from spam_gui.core.batch_job import _sha256_file
+from spam_gui.core.errors import SpamError
+
+
+class FileSetError(SpamError):
+    """A prior or saliency output set is missing, partial or changed; names the file."""
+
+
+# ----------------------------------------------------------------------------- file sets
+
+
+def write_file_set(out_dir: str | os.PathLike[str], files: Mapping[str, tuple[str, bytes]],
+                   sidecar_name: str, doc: dict[str, Any]) -> dict[str, Path]:
+    """Write data files and their sidecar as one set: everything is staged to temporary
+    files first (a full disk fails before anything is replaced), the data files are renamed
+    into place, the sidecar last, recording each data file's name and sha256 under
+    ``"files"`` (read back with :func:`verify_file_set`).
+
+    Parameters
+    ----------
+    out_dir:
+        The output folder.
+    files:
+        ``{key: (file name, bytes)}``.
+    sidecar_name:
+        The sidecar's file name (JSON).
+    doc:
+        The sidecar's content (``"files"`` is added).
+
+    Returns
+    -------
+    dict
+        ``{key: path}``, with ``"sidecar"``.
+
+    Raises
+    ------
+    spam_gui.core.image_io.FileWriteError
+        A file could not be written; names it, ``errno`` says why.
+    """
+    from spam_gui.core.image_io import commit_staged, discard_staged, stage_bytes, sync_folder
+
+    d = Path(out_dir)
+    doc = dict(doc)
+    doc["files"] = {key: {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
+                    for key, (name, data) in files.items()}
+    blobs = {key: (d / name, data) for key, (name, data) in files.items()}
+    blobs["sidecar"] = (d / sidecar_name,
+                        (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    staged: dict[str, Path] = {}
+    try:
+        for key, (path, data) in blobs.items():
+            staged[key] = stage_bytes(path, data)
+        for key in [k for k in blobs if k != "sidecar"] + ["sidecar"]:   # the sidecar last
+            commit_staged(staged.pop(key), blobs[key][0])
+    finally:
+        for tmp in staged.values():
+            discard_staged(tmp)
+    sync_folder(d)
+    return {key: path for key, (path, _) in blobs.items()}
+
+
+def verify_file_set(out_dir: str | os.PathLike[str], sidecar_name: str) -> dict[str, Any]:
+    """The sidecar of a set written by :func:`write_file_set`, after checking that every file
+    it lists exists with the recorded sha256.
+
+    Raises
+    ------
+    FileSetError
+        No sidecar, an unreadable one, one without ``"files"``, or a file missing or changed
+        (an interrupted run, an edited file); the message names the file.
+    """
+    d = Path(out_dir)
+    side = d / sidecar_name
+    if not side.is_file():
+        raise FileSetError(f"{side}: no sidecar, so no complete output set")
+    try:
+        doc = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise FileSetError(f"{side}: not a readable sidecar ({exc})") from None
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files, dict) or not files:
+        raise FileSetError(f"{side}: records no file hashes; the set cannot be verified")
+    for entry in files.values():
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise FileSetError(f"{side}: a 'files' entry names no file")
+        path = d / entry["name"]
+        try:
+            digest = _sha256_file(path)
+        except OSError:
+            raise FileSetError(f"{path}: missing; {side.name} belongs to an incomplete set"
+                               ) from None
+        if digest != entry.get("sha256"):
+            raise FileSetError(f"{path}: does not match its sidecar {side.name} (sha256 differs)")
+    return doc

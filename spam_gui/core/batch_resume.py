@@ -1,0 +1,86 @@
+"""Resuming a batch: the ``"batch"`` record a job writes into its sidecars (signature and
+the sha256 of the per-image inputs), and whether a job's outputs are already complete and up
+to date (:func:`outputs_complete`; ``spam eval``: :func:`_eval_saved`), so it can be skipped.
+
+Re-exported by :mod:`spam_gui.core.batch`. No Qt here; no torch at import time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from spam_gui.core.batch_files import verify_file_set
+from spam_gui.core.batch_job import (BATCH_RECORD_VERSION, BatchJob, _file_sha_or_none,
+                                     _sha256_file)
+from spam_gui.core.errors import SpamError
+
+EVAL_FORMAT = "spam-eval-scores"
+
+
+def _batch_record(job: BatchJob, inputs: Mapping[str, str | None]) -> dict[str, Any]:
+    return {"version": BATCH_RECORD_VERSION, "signature": job.signature, "inputs": dict(inputs)}
+
+
+def _inputs(job: BatchJob) -> dict[str, str | None]:
+    """sha256 of the per-image inputs of a job (image file; prior map or mask file)."""
+    o = job.options
+    image = Path(job.image)
+    found: dict[str, str | None] = {"image": _sha256_file(image)}
+    if job.kind == "segment" and o.get("prior"):
+        prior = Path(o["prior"])
+        if o.get("prior_is_dir"):
+            from spam_gui.core.prior import prior_map_path
+
+            found["prior"] = _file_sha_or_none(prior_map_path(prior, image))
+        else:
+            found["prior"] = _file_sha_or_none(prior)
+    if job.kind == "prior" and o.get("masks"):
+        found["masks"] = _file_sha_or_none(_masks_file(o, image))
+    if job.kind == "eval":
+        found["gt"] = ",".join(str(_file_sha_or_none(g)) for g in o["gt_paths"])
+    return found
+
+
+def outputs_complete(job: BatchJob) -> bool:
+    """Whether ``job``'s outputs are a complete, verified set made with the same signature
+    and the same per-image inputs (so the job can be skipped)."""
+    try:
+        if job.kind == "eval":
+            return _eval_saved(job) is not None
+        if job.kind == "segment":
+            from spam_gui.core.export import verify_output_set
+
+            doc = verify_output_set(job.out_dir, job.stem)
+        else:
+            doc = verify_file_set(job.out_dir, f"{job.stem}.json")
+        record = doc.get("batch")
+        if not isinstance(record, dict) or record.get("signature") != job.signature:
+            return False
+        return record.get("inputs") == _inputs(job)
+    except (SpamError, OSError):
+        return False
+
+
+def _masks_file(o: Mapping[str, Any], image: Path) -> Path:
+    masks = Path(o["masks"])
+    return masks / f"{image.stem}.npz" if o.get("masks_is_dir") else masks
+
+
+def _eval_saved(job: BatchJob) -> dict[str, Any] | None:
+    """The scores saved by an earlier run of the same eval job (``OUT/<id>.json``), or None."""
+    if not job.out_dir:
+        return None
+    path = Path(job.out_dir) / f"{job.stem}.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("format") != EVAL_FORMAT:
+        return None
+    record = doc.get("batch")
+    if not isinstance(record, dict) or record.get("signature") != job.signature \
+            or record.get("inputs") != _inputs(job):
+        return None
+    return doc.get("scores") if isinstance(doc.get("scores"), dict) else None
