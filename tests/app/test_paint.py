@@ -121,7 +121,9 @@ def test_click_drag_fill_erase_with_undo(qtbot, make_window, image_folder):
     assert stack.count() == 4
     # the hover readout names class and instance
     def hovered():          # moved again if the view was laid out anew meanwhile
-        qtbot.mouseMove(win.canvas.viewport(), win.canvas.view_pos_of(*OBJ2_CENTER))
+        x, y = OBJ2_CENTER  # by a neighbour first: a move to where the pointer is already is
+        qtbot.mouseMove(win.canvas.viewport(), win.canvas.view_pos_of(x + 2, y))  # not sent
+        qtbot.mouseMove(win.canvas.viewport(), win.canvas.view_pos_of(x, y))
         assert "red box, instance" in win.hover_label.text()
 
     qtbot.waitUntil(hovered, timeout=5000)
