@@ -37,6 +37,25 @@ class Editing:
             oid = int(res.superpixel_object[res.labels[y, x]])
         return oid if oid in res.objects_info else 0
 
+    def drop_stale_ratios(self) -> None:
+        """After a display: ratios the engine did not use because the prior has no such object
+        any more (the prior map changed since they were saved) leave the document, and the
+        status bar says which (``params["dropped_ratios"]`` of the result)."""
+        o = self.w.view.displayed
+        doc = self.w.doc
+        if o is None or doc is None or o.path != doc.path:
+            return
+        dropped = o.result.params.get("dropped_ratios") or {}
+        if not dropped:
+            return
+        from spam_gui.core.spam import dropped_ratio_message
+
+        ids = {int(k): float(v) for k, v in dropped.items()}
+        message = f"{doc.name}: {dropped_ratio_message(ids)}; they were removed from this image"
+        self.w.report_error(message)
+        if any(oid in doc.ratios for oid in ids):
+            doc._set_ratios({k: v for k, v in doc.ratios.items() if k not in ids})
+
     def set_ratio(self, object_id: int, ratio: float) -> None:
         doc = self.w.doc
         if doc is None or self.w.view.displayed is None:

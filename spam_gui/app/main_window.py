@@ -120,6 +120,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.use_as_default.connect(self.edits.use_as_default)
         self.objects_panel = ObjectsPanel()
         self.objects_panel.ratio_edited.connect(self.edits.set_ratio)
+        self.displayed_changed.connect(self.edits.drop_stale_ratios)
         self.objects_panel.object_selected.connect(self._on_object_selected)
         self.objects_panel.reset_all.connect(self.edits.reset_all_ratios)
 

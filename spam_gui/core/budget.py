@@ -229,8 +229,24 @@ def density_ratios(areas: Sequence[int] | np.ndarray, budgets: Sequence[int] | n
     return k / (n_segments * a / a.sum())
 
 
+def split_ratios(object_ids: Sequence[int], ratios: Mapping[int, float] | None
+                 ) -> tuple[dict[int, float], dict[int, float]]:
+    """``ratios`` split into those of objects in ``object_ids`` and those of objects that are
+    not there (a ratio saved for an object of an earlier prior map): ``(kept, dropped)``."""
+    ids = {int(i) for i in object_ids}
+    kept: dict[int, float] = {}
+    dropped: dict[int, float] = {}
+    for oid, r in (ratios or {}).items():
+        (kept if int(oid) in ids else dropped)[int(oid)] = float(r)
+    return kept, dropped
+
+
 def ratios_array(object_ids: Sequence[int], ratios: Mapping[int, float] | None) -> np.ndarray:
-    """The ratio of each object id (1 where none is given); unknown ids raise ValueError."""
+    """The ratio of each object id (1 where none is given); an unknown id or a ratio that is not
+    positive raises :class:`~spam_gui.core.errors.SpamError` (see :func:`split_ratios` to drop
+    the unknown ones first)."""
+    from spam_gui.core.errors import SpamError
+
     ids = [int(i) for i in object_ids]
     out = np.ones(len(ids), dtype=np.float64)
     if not ratios:
@@ -238,8 +254,8 @@ def ratios_array(object_ids: Sequence[int], ratios: Mapping[int, float] | None) 
     index = {oid: i for i, oid in enumerate(ids)}
     for oid, r in ratios.items():
         if int(oid) not in index:
-            raise ValueError(f"ratio given for object {oid}, which is not in the prior")
-        if not r > 0:
-            raise ValueError(f"ratio of object {oid} must be positive, got {r}")
+            raise SpamError(f"ratio given for object {oid}, which is not in the prior")
+        if not float(r) > 0:
+            raise SpamError(f"ratio of object {oid} must be positive, got {r}")
         out[index[int(oid)]] = float(r)
     return out

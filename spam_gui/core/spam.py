@@ -42,6 +42,19 @@ DEFAULT_ENCODER_FILE = "spam_encoder_d20.pt"
 MAX_LABELS = 65535
 
 
+class DroppedRatiosWarning(UserWarning):
+    """Density ratios given for objects the prior does not have were not used (the prior map
+    changed since they were chosen); the message names the objects."""
+
+
+def dropped_ratio_message(dropped: Mapping[int, float]) -> str:
+    """How a result reports ratios it did not use: ``"ratios of objects 11, 12 not used: the
+    prior has no such objects (it changed since)"``."""
+    ids = ", ".join(str(int(o)) for o in sorted(dropped))
+    what = "ratio of object" if len(dropped) == 1 else "ratios of objects"
+    return f"{what} {ids} not used: the prior has no such object (it changed since)"
+
+
 def default_encoder_path() -> Path:
     """The shipped encoder weights (``resources/models/spam_encoder_d20.pt``)."""
     return resource_path("models", DEFAULT_ENCODER_FILE)
@@ -329,7 +342,14 @@ class Spam:
                 ids, areas, order, starts = _object_index(work_objects)
             else:
                 ids, areas = fullres.object_areas(work_objects)
-        r_user = budget_mod.ratios_array(ids, None if no_objects else ratios)
+        # a ratio saved for an object the prior no longer has (a changed prior map) is dropped
+        # and reported (``params["dropped_ratios"]``), never an error on every later run
+        kept_ratios, dropped_ratios = budget_mod.split_ratios(
+            ids, None if no_objects else ratios)
+        if dropped_ratios:
+            warnings.warn(DroppedRatiosWarning(dropped_ratio_message(dropped_ratios)),
+                          stacklevel=2)
+        r_user = budget_mod.ratios_array(ids, kept_ratios)
 
         salient: np.ndarray | None = None
         capped: bool | None = None
@@ -379,6 +399,8 @@ class Spam:
             "attention_capped": capped,
             "program_version": __version__,
         }
+        if dropped_ratios:
+            params["dropped_ratios"] = {str(o): r for o, r in sorted(dropped_ratios.items())}
         work_state = None
         if grid is None:
             labels, sp_obj, t_parts = self._cluster(
