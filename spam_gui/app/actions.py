@@ -167,8 +167,8 @@ class WindowActions:
         A("reset_all", "Reset All Ratios", self.w.edits.reset_all_ratios, ("Ctrl+R",),
           "Ratio 1 for every object of this image", "Edit")
         A("recompute", "Recompute", self.w.edits.recompute, ("F5",), "Segment this image again", "Edit")
-        A("cancel", "Cancel", self.w.view.cancel_work, ("Esc",),
-          "Clear SAM clicks, or cancel the running computation", "Edit")
+        A("cancel", "Cancel", self.w.escape, ("Esc",),
+          "Clear SAM clicks or the selection, or cancel the running computation", "Edit")
         A("va", "Visual &Attention", self.w.edits.toggle_va, ("T",), "Visual attention on / off", "Edit",
           checkable=True)
 

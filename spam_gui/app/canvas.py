@@ -218,6 +218,14 @@ class Canvas(QtWidgets.QGraphicsView):
         self._message_label.setWordWrap(True)
         self._message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._message_label.hide()
+        self._selection_label = QtWidgets.QLabel(self)
+        self._selection_label.setObjectName("canvasSelection")
+        self._selection_label.setWordWrap(True)
+        self._selection_label.setStyleSheet(
+            "QLabel { background: rgba(20, 20, 24, 200); color: #bff6ff; border-radius: 5px;"
+            " padding: 3px 8px; }")
+        self._selection_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self._selection_label.hide()
         self.mode = "view"
         self._update_cursor()
 
@@ -344,8 +352,10 @@ class Canvas(QtWidgets.QGraphicsView):
         rgba[mask] = (60, 200, 255, 120)
         self.items["prompt"].set_image(_rgba_qimage(rgba))
 
-    def set_highlight(self, mask: np.ndarray | None, region: Region | None = None) -> None:
-        """Outline one object (the selected row of the objects panel)."""
+    def set_highlight(self, mask: np.ndarray | None, region: Region | None = None,
+                      merge: bool = False) -> None:
+        """Outline the selected objects: one object a click acted on (white, dashed), or the
+        objects selected to merge (``merge``: cyan, solid)."""
         if self._highlight is not None:
             self._scene.removeItem(self._highlight)
             self._highlight = None
@@ -362,13 +372,41 @@ class Canvas(QtWidgets.QGraphicsView):
                 path.addPolygon(QtGui.QPolygonF(pts))
                 path.closeSubpath()
         item = QtWidgets.QGraphicsPathItem(path)
-        pen = QtGui.QPen(QtGui.QColor(255, 255, 255), 2.0)
+        if merge:
+            pen = QtGui.QPen(QtGui.QColor(0, 230, 255), 2.5)
+        else:
+            pen = QtGui.QPen(QtGui.QColor(255, 255, 255), 2.0)
+            pen.setStyle(Qt.PenStyle.DashLine)
         pen.setCosmetic(True)
-        pen.setStyle(Qt.PenStyle.DashLine)
         item.setPen(pen)
         item.setZValue(7)
         self._scene.addItem(item)
         self._highlight = item
+
+    def highlighted(self) -> bool:
+        """Whether an object outline is drawn (see :meth:`set_highlight`)."""
+        return self._highlight is not None
+
+    def set_selection_text(self, text: str) -> None:
+        """A note over the bottom-left corner of the view saying what is selected ('' hides
+        it)."""
+        lab = self._selection_label
+        lab.setText(text)
+        lab.setVisible(bool(text))
+        if text:
+            lab.adjustSize()
+            self._place_selection_label()
+
+    def selection_text(self) -> str:
+        return self._selection_label.text() if self._selection_label.isVisible() else ""
+
+    def _place_selection_label(self) -> None:
+        lab = self._selection_label
+        lab.setMaximumWidth(max(200, self.viewport().width() - 24))
+        lab.adjustSize()
+        vp = self.viewport().geometry()
+        lab.move(vp.x() + 12, max(0, vp.bottom() - lab.height() - 10))
+        lab.raise_()
 
     # -- view -----------------------------------------------------------------------------
     def current_scale(self) -> float:
@@ -491,6 +529,8 @@ class Canvas(QtWidgets.QGraphicsView):
     # -- events ---------------------------------------------------------------------------
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
+        if self._selection_label.isVisible():
+            self._place_selection_label()
         if self._fit_mode:
             self.fit()
 

@@ -25,6 +25,7 @@ from spam_gui.app.display import DisplayController
 from spam_gui.app.editing import Editing
 from spam_gui.app.engine_settings import EngineSettings
 from spam_gui.app.export_flow import ExportFlow
+from spam_gui.app.model.selection import ObjectSelection
 from spam_gui.app.document import (DocState, FolderSession, list_images)
 from spam_gui.app.overlays import OverlayStyle, build_layers
 from spam_gui.app.panels import ControlsPanel, FilePanel, ObjectsPanel
@@ -75,6 +76,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.row = -1
         self.nav_step = 1
         self.objects_edit = ObjectEditor(self)   # object merge / split / draw / erase
+        self.selection = ObjectSelection()       # what is selected on this image, for what
         self.tools: dict[str, Tool] = {t.name: t(self) for t in TOOLS}
         self.tool: Tool = self.tools["scale"]
         self.hover_pos: tuple[int, int] = (-1, -1)
@@ -121,7 +123,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.objects_panel = ObjectsPanel()
         self.objects_panel.ratio_edited.connect(self.edits.set_ratio)
         self.displayed_changed.connect(self.edits.drop_stale_ratios)
-        self.objects_panel.object_selected.connect(self._on_object_selected)
         self.objects_panel.reset_all.connect(self.edits.reset_all_ratios)
 
         self.file_dock = self._dock("Images", "filesDock", self.file_panel,
@@ -288,6 +289,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tools["prompt"].clear()
         self.annotations.close_folder()
         self.objects_panel.clear()
+        self.objects_edit.clear_selection()
 
     def open_folder_dialog(self) -> None:
         d = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a folder of images",
@@ -359,6 +361,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if row != self.row:
             self.tools["prompt"].clear()
         self.row = row
+        if self.selection.row != row:
+            self.objects_edit.clear_selection()   # a selection belongs to its image
         self.session.set_current(row)
         self.file_panel.select_row(row)
         doc = self.session.doc(row)
@@ -483,6 +487,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.tool.deactivate()
             self.tool = new
             new.activate()
+            self.objects_edit.clear_selection()   # a selection serves the tool it was made in
         for n in ("commit_prompt", "undo_point"):
             self.actions_[n].setEnabled(new.name == "prompt")
         self.canvas.set_mode(new.name)
@@ -493,12 +498,15 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.set_status(new.hint)
 
-    def _on_object_selected(self, oid: int) -> None:
-        o = self.view.displayed
-        if o is None or oid <= 0:
-            self.canvas.set_highlight(None)
+    def escape(self) -> None:
+        """Esc: the tool drops what it holds; else the selection is cleared; else the running
+        computation is cancelled."""
+        if self.tool.cancel():
             return
-        self.canvas.set_highlight(o.result.objects == oid)
+        if self.objects_edit.clear_selection():
+            self.set_status("Selection cleared")
+            return
+        self.view.cancel_work()
 
     # ================================================================== engine settings
 

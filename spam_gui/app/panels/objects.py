@@ -49,11 +49,14 @@ class RatioDelegate(QtWidgets.QStyledItemDelegate):
 class ObjectsPanel(QtWidgets.QWidget):
     """The objects of the current image: colour, id, area, ratio (editable), K_o, superpixels.
 
-    ``ratio_edited(object_id, ratio)``, ``object_selected(object_id or 0)``.
+    ``ratio_edited(object_id, ratio)``, ``object_selected(object_id or 0)`` and
+    ``selection_edited(ids)``: the rows the user picked in the list (not the ones the window
+    shows selected through :meth:`show_selection` / :meth:`select_object`).
     """
 
     ratio_edited = QtCore.Signal(int, float)
     object_selected = QtCore.Signal(int)
+    selection_edited = QtCore.Signal(list)
     reset_all = QtCore.Signal()
     merge_requested = QtCore.Signal()
 
@@ -126,6 +129,7 @@ class ObjectsPanel(QtWidgets.QWidget):
         self._shown: dict[int, tuple] = {}
         self._colors: dict[int, tuple[int, int, int]] = {}
         self._filling = False
+        self._syncing = False      # the window sets the selection: not the user's pick
 
     def clear(self, text: str = "No image") -> None:
         self._filling = True
@@ -173,7 +177,7 @@ class ObjectsPanel(QtWidgets.QWidget):
                 self._shown = rows
                 self._fit_numbers()
                 return
-            sel = self.selected_object()
+            sel = self.selected_objects()
             self.table.setUpdatesEnabled(False)
             try:
                 self.table.setRowCount(len(ids))
@@ -191,8 +195,8 @@ class ObjectsPanel(QtWidgets.QWidget):
             self.table.setSortingEnabled(True)   # re-sorts by the header's column
             self._reindex()
             self._filling = False
-        if sel in self._rows:
-            self.select_object(sel)
+        if sel:
+            self.show_selection(sel)
 
     def _reindex(self) -> None:
         """Object id → table row, after a fill or a sort."""
@@ -264,7 +268,7 @@ class ObjectsPanel(QtWidgets.QWidget):
         return out
 
     def toggle_object(self, object_id: int) -> None:
-        """Add an object to the selection, or take it out (Ctrl+click on the image)."""
+        """Add an object to the selection, or take it out (as the user would in the list)."""
         r = self._rows.get(int(object_id))
         if r is None:
             return
@@ -273,17 +277,37 @@ class ObjectsPanel(QtWidgets.QWidget):
             self.table.model().index(r, 0), flag.Toggle | flag.Rows)
         self.table.scrollToItem(self.table.item(r, 0))
 
+    def show_selection(self, ids: list[int]) -> None:
+        """Show exactly ``ids`` selected (the window's selection; emits nothing). Unlike
+        ``selectRow`` this ignores the keyboard modifiers held: a Shift+click on the image
+        never range-selects rows here."""
+        model = self.table.selectionModel()
+        if model is None:
+            return
+        flag = QtCore.QItemSelectionModel.SelectionFlag
+        sel = QtCore.QItemSelection()
+        rows = [self._rows[i] for i in ids if i in self._rows]
+        for r in rows:
+            sel.select(self.table.model().index(r, 0),
+                       self.table.model().index(r, self.table.columnCount() - 1))
+        was = self._syncing
+        self._syncing = True
+        try:
+            model.select(sel, flag.ClearAndSelect)
+            if rows:
+                model.setCurrentIndex(self.table.model().index(rows[-1], 0), flag.NoUpdate)
+                self.table.scrollToItem(self.table.item(rows[-1], 0))
+        finally:
+            self._syncing = was
+
     def set_source(self, text: str) -> None:
         """Say where the objects come from (the prior source, or edited by hand)."""
         self.source.setText(text)
 
     def select_object(self, object_id: int) -> None:
-        r = self._rows.get(int(object_id))
-        if r is None:
-            self.table.clearSelection()
-            return
-        self.table.selectRow(r)
-        self.table.scrollToItem(self.table.item(r, 0))
+        """Show one object selected (0 or an unknown id: none); emits nothing."""
+        oid = int(object_id)
+        self.show_selection([oid] if oid in self._rows else [])
 
     def ratio_of(self, object_id: int) -> float:
         return self._ratios.get(int(object_id), 1.0)
@@ -314,5 +338,6 @@ class ObjectsPanel(QtWidgets.QWidget):
             self.ratio_edited.emit(oid, v)
 
     def _on_selection(self) -> None:
-        if not self._filling:
+        if not self._filling and not self._syncing:
             self.object_selected.emit(self.selected_object())
+            self.selection_edited.emit(self.selected_objects())

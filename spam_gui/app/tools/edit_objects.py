@@ -16,8 +16,9 @@ small :class:`~spam_gui.app.tools.base.Tool` subclasses over it:
   the objects they were in; the right button erases;
 - :class:`EraseObjectTool` (U): a lasso (Shift: a brush) makes pixels uncertain (0).
 
-Merge (Shift+M) acts on the objects selected in the Objects panel or Ctrl+clicked on the
-canvas (in any tool).
+Merge (Shift+M) acts on the objects Ctrl+clicked on the canvas (in any tool) or picked
+together in the Objects list, on this image, since the last tool or image change
+(:class:`~spam_gui.app.model.selection.ObjectSelection`); a plain click only focuses one.
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ class ObjectEditor:
         """Connect to the window's widgets (once they exist)."""
         self.w.displayed_changed.connect(self.on_displayed)
         self.w.objects_panel.merge_requested.connect(self.merge_selected)
-        self.w.objects_panel.table.itemSelectionChanged.connect(self._highlight_selection)
+        self.w.objects_panel.selection_edited.connect(self.on_list_selection)
 
     # -- the map --------------------------------------------------------------------------
     def objects_source(self, row: int) -> Callable[[tuple[int, int]], np.ndarray | None] | None:
@@ -233,8 +234,10 @@ class ObjectEditor:
         self.w.report_error("Wait until this image is shown, then edit its objects")
 
     # -- merge and selection ----------------------------------------------------------------
+    # The selection is the window's :class:`~spam_gui.app.model.selection.ObjectSelection`
+    # (one image, one purpose); this shows it on the canvas and in the Objects list.
     def merge_selected(self) -> None:
-        ids = self.w.objects_panel.selected_objects()
+        ids = self.w.selection.merge_ids(self.w.row)
         if len(ids) < 2:
             self.w.report_error("Select two or more objects to merge (Ctrl+click them on the "
                                 "image or in the Objects list), then Merge (Shift+M)")
@@ -247,20 +250,51 @@ class ObjectEditor:
             return e
 
         if self.apply(make) and keep:
+            self.w.selection.clear(self.w.row)
             self._select_after = keep[0]
+            self.show_selection()
 
     def toggle_select(self, x: int, y: int) -> None:
-        """Ctrl+click: add the object under (x, y) to the selection, or take it out."""
+        """Ctrl+click: add the object under (x, y) to the objects to merge, or take it out."""
         oid = self.w.edits.object_at(x, y)
         if oid > 0:
-            self.w.objects_panel.toggle_object(oid)
+            self.w.selection.toggle_merge(self.w.row, oid)
+            self.show_selection()
 
-    def _highlight_selection(self) -> None:
+    def focus(self, object_id: int) -> None:
+        """A plain click acted on ``object_id``: it alone is selected (not for merging)."""
+        self.w.selection.set_focus(self.w.row, object_id)
+        self.show_selection()
+
+    def on_list_selection(self, ids: list[int]) -> None:
+        """Rows picked in the Objects list by the user."""
+        self.w.selection.set_list(self.w.row, ids)
+        self.show_selection()
+
+    def clear_selection(self) -> bool:
+        """Nothing selected (a tool or image change, Esc); True when something was."""
+        had = bool(self.w.selection.shown(self.w.selection.row))
+        self.w.selection.clear(self.w.row)
+        self.show_selection()
+        return had
+
+    def show_selection(self) -> None:
+        """Show the selection in the Objects list and on the canvas (outline and a note)."""
+        sel, row = self.w.selection, self.w.row
         o = self.w.view.displayed
-        ids = self.w.objects_panel.selected_objects()
-        if o is None or len(ids) < 2:
-            return   # one object: the window's own highlight
-        self.w.canvas.set_highlight(np.isin(o.result.objects, ids))
+        doc = self.w.doc
+        current = o is not None and doc is not None and o.path == doc.path
+        if current:
+            sel.keep_only(o.result.objects_info)
+        ids = sel.shown(row)
+        self.w.objects_panel.show_selection(ids)
+        if not ids or not current:
+            self.w.canvas.set_highlight(None)
+            self.w.canvas.set_selection_text("")
+            return
+        self.w.canvas.set_highlight(np.isin(o.result.objects, ids),
+                                    merge=bool(sel.merge_ids(row)))
+        self.w.canvas.set_selection_text(sel.describe())
 
     # -- display ----------------------------------------------------------------------------
     def refresh(self, doc: ImageDoc, key: str) -> bool:
@@ -289,8 +323,8 @@ class ObjectEditor:
             view.display(o)
             sel = self._select_after
             if sel:
-                self.w.objects_panel.select_object(sel)
                 self._select_after = 0
+                self.focus(sel)
             t = o.result.timings.get("resegment")
             if t is not None:
                 self.w.set_status(f"{o.path.name}: {o.result.n_superpixels} superpixels, "
@@ -308,6 +342,7 @@ class ObjectEditor:
         o = self.w.view.displayed
         if o is None:
             return
+        self.show_selection()   # objects gone with the new result leave the selection
         src = str(o.prior_info.get("source", "none"))
         title = SOURCE_TITLES.get(src, src)
         n = len(o.result.objects_info)
@@ -377,8 +412,7 @@ class _StrokeTool(Tool):
             if mods is not None and mods & Qt.KeyboardModifier.ControlModifier:
                 self.editor.toggle_select(x, y)
             else:
-                oid = self.w.edits.object_at(x, y)
-                self.w.objects_panel.select_object(oid)
+                self.editor.focus(self.w.edits.object_at(x, y))
             return
         if (x, y) != points[-1]:
             points.append((x, y))

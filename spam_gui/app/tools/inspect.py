@@ -13,6 +13,4 @@ class InspectTool(Tool):
         if mods & Qt.KeyboardModifier.ControlModifier:   # select objects (to merge them)
             self.w.objects_edit.toggle_select(x, y)
             return
-        oid = self.w.edits.object_at(x, y)
-        if oid > 0:
-            self.w.objects_panel.select_object(oid)
+        self.w.objects_edit.focus(self.w.edits.object_at(x, y))

@@ -27,5 +27,5 @@ class ScaleTool(Tool):
             new = cur * 0.5
         else:
             return
-        w.objects_panel.select_object(oid)
+        w.objects_edit.focus(oid)
         w.edits.set_ratio(oid, new)

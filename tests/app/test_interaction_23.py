@@ -1,0 +1,113 @@
+"""Issue 23, the interaction surprises, on the real window: the selection belongs to one image
+and one purpose, docks keep their width, focus comes back to the canvas, one meaning per key,
+Space+drag pans in every tool, Ctrl+S exports, the round brush, the smaller items."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spam_gui.app.qt import QtCore, QtGui
+from tests.app.conftest import OBJ2_CENTER, OBJ3_CENTER, wait_displayed
+
+Qt = QtCore.Qt
+LEFT, RIGHT = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton
+CTRL = Qt.KeyboardModifier.ControlModifier
+SHIFT = Qt.KeyboardModifier.ShiftModifier
+BG = (6, 6)    # a pixel of object 1 (the background)
+
+
+def click(qtbot, win, x, y, button=LEFT, mods=Qt.KeyboardModifier.NoModifier):
+    qtbot.mouseClick(win.canvas.viewport(), button, mods, win.canvas.view_pos_of(x, y))
+
+
+def wait_new(qtbot, win, before):
+    def ok():
+        o = win.displayed
+        assert o is not None and o is not before and o.layers is not None
+        assert o.key == win.current_key()
+    qtbot.waitUntil(ok, timeout=60000)
+    return win.displayed
+
+
+def wait_current(qtbot, win):
+    def ok():
+        o = win.displayed
+        assert o is not None and o.layers is not None and o.key == win.current_key()
+    qtbot.waitUntil(ok, timeout=60000)
+    return win.displayed
+
+
+def opened(qtbot, make_window, folder, **kw):
+    win = make_window(precompute=False, **kw)
+    win.open_folder(folder)
+    wait_displayed(qtbot, win, "img0.png")
+    return win
+
+
+# ----------------------------------------------------------------------------- 1 selection
+
+
+def test_merge_after_a_scale_click_merges_only_the_ctrl_clicked(qtbot, make_window,
+                                                               image_folder):
+    win = opened(qtbot, make_window, image_folder)
+    o0 = win.displayed
+    assert sorted(o0.result.objects_info) == [1, 2, 3]
+    win.set_mode("scale")
+    click(qtbot, win, *BG)                                   # a plain click: scales object 1
+    o1 = wait_new(qtbot, win, o0)
+    assert win.doc.ratios == {1: 2.0}
+    assert win.objects_panel.selected_objects() == [1]       # focused, shown in the list
+    assert "object 1" in win.canvas.selection_text()
+    click(qtbot, win, *OBJ2_CENTER, mods=CTRL)
+    click(qtbot, win, *OBJ3_CENTER, mods=CTRL)
+    assert win.selection.merge_ids(win.row) == [2, 3]
+    assert sorted(win.objects_panel.selected_objects()) == [2, 3]
+    text = win.canvas.selection_text()
+    assert "merge" in text and "2, 3" in text and "Shift+M" in text   # the canvas says it
+    assert win.canvas.highlighted()
+    qtbot.keyClick(win, Qt.Key.Key_M, SHIFT)
+    o2 = wait_new(qtbot, win, o1)
+    objs = o2.result.objects
+    assert len(o2.result.objects_info) == 2                  # two merged, not three
+    a = objs[OBJ2_CENTER[1], OBJ2_CENTER[0]]
+    assert a == objs[OBJ3_CENTER[1], OBJ3_CENTER[0]]
+    assert objs[BG[1], BG[0]] != a
+    # Esc clears the selection (the merged object was focused)
+    assert win.selection.shown(win.row) == [a]
+    qtbot.keyClick(win, Qt.Key.Key_Escape)
+    assert win.selection.shown(win.row) == [] and not win.canvas.highlighted()
+    assert win.objects_panel.selected_objects() == []
+
+
+def test_selection_is_cleared_by_a_tool_or_image_change(qtbot, make_window, image_folder):
+    win = opened(qtbot, make_window, image_folder)
+    win.set_mode("scale")
+    click(qtbot, win, *OBJ2_CENTER, mods=CTRL)
+    click(qtbot, win, *OBJ3_CENTER, mods=CTRL)
+    assert win.selection.merge_ids(win.row) == [2, 3]
+    win.set_mode("inspect")                                  # another tool: nothing selected
+    assert win.selection.merge_ids(win.row) == []
+    assert not win.canvas.highlighted() and win.canvas.selection_text() == ""
+    assert win.objects_panel.selected_objects() == []
+    click(qtbot, win, *OBJ2_CENTER, mods=CTRL)
+    click(qtbot, win, *OBJ3_CENTER)                          # a plain click replaces it
+    assert win.selection.merge_ids(win.row) == [] and win.selection.shown(win.row) == [3]
+    qtbot.keyClick(win, Qt.Key.Key_D)                        # the next image
+    wait_displayed(qtbot, win, "img1.png")
+    assert win.row == 1
+    assert win.selection.shown(1) == [] and not win.canvas.highlighted()
+    assert win.objects_panel.selected_objects() == []
+    qtbot.keyClick(win, Qt.Key.Key_M, SHIFT)                 # nothing to merge here
+    assert "Select two or more" in win.status_label.text()
+
+
+def test_shift_click_in_scale_mode_does_not_range_select_rows(qtbot, make_window, image_folder):
+    win = opened(qtbot, make_window, image_folder)
+    win.set_mode("scale")
+    o0 = win.displayed
+    click(qtbot, win, *BG)
+    o1 = wait_new(qtbot, win, o0)
+    click(qtbot, win, *OBJ3_CENTER, mods=SHIFT)              # reset object 3: no range
+    assert win.objects_panel.selected_objects() == [3]
+    assert win.selection.merge_ids(win.row) == []
+    del o1
