@@ -111,3 +111,40 @@ def test_shift_click_in_scale_mode_does_not_range_select_rows(qtbot, make_window
     assert win.objects_panel.selected_objects() == [3]
     assert win.selection.merge_ids(win.row) == []
     del o1
+
+
+# ----------------------------------------------------------------------------- 2 docks
+
+
+def paint_ready(qtbot, make_window, folder, classes=("fur", "background", "sky")):
+    win = opened(qtbot, make_window, folder)
+    for name in classes:
+        assert win.annotations.add_class(name)
+    win.canvas.setFocus()
+    qtbot.keyClick(win, Qt.Key.Key_L)
+    assert win.mode == "paint"
+    return win
+
+
+def test_docks_keep_their_width_and_the_view_its_scale(qtbot, make_window, image_folder):
+    long = ("fur", "background: the long grass behind the animals, to the horizon",
+            "sky with clouds, sun and the odd bird in it, seen from the valley floor")
+    win = paint_ready(qtbot, make_window, image_folder, classes=long)
+    qtbot.wait(50)
+    width, scale = win.classes_dock.width(), win.canvas.current_scale()
+    center = win.canvas.mapToScene(win.canvas.viewport().rect().center())
+    for key in (Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_1, Qt.Key.Key_2):
+        win.actions_[f"class_{int(key) - int(Qt.Key.Key_0)}"].trigger()
+        click(qtbot, win, *OBJ2_CENTER)                      # a stroke: "…: instance 1"
+        qtbot.wait(20)
+        assert win.classes_dock.width() == width
+        assert win.canvas.current_scale() == scale
+    win.actions_["new_instance"].trigger()
+    qtbot.wait(20)
+    assert win.classes_dock.width() == width and win.canvas.current_scale() == scale
+    for x in (OBJ2_CENTER[0] + 1, OBJ2_CENTER[0]):                # the readout names the class
+        qtbot.mouseMove(win.canvas.viewport(), win.canvas.view_pos_of(x, OBJ2_CENTER[1]))
+        qtbot.wait(20)
+    assert "background: the long grass" in win.hover_label.text()
+    assert win.classes_dock.width() == width and win.canvas.current_scale() == scale
+    assert win.canvas.mapToScene(win.canvas.viewport().rect().center()) == center

@@ -12,7 +12,7 @@ from typing import Mapping
 
 from spam_gui.app.panels.common import dot
 from spam_gui.app.qt import QtCore, QtWidgets
-from spam_gui.app.widgets import guard_wheel, keep_editing_keys
+from spam_gui.app.widgets import ElidedLabel, guard_wheel, keep_editing_keys
 from spam_gui.core.annotation import ClassList
 
 Qt = QtCore.Qt
@@ -147,7 +147,8 @@ class ClassesPanel(QtWidgets.QWidget):
         self.new_instance.setToolTip("The next stroke starts another instance of the current "
                                      "class (Shift+click fills a whole object as one instance)")
         self.new_instance.clicked.connect(self.new_instance_requested)
-        self.instance_label = QtWidgets.QLabel()
+        # elided, not sized by its text: the dock's width must not follow the class name
+        self.instance_label = ElidedLabel(mode=Qt.TextElideMode.ElideRight)
         self.instance_label.setObjectName("instanceLabel")
         self.instance_label.setStyleSheet("color: palette(mid);")
         fb.addWidget(self.eraser, 0, 0)
