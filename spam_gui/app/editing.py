@@ -38,21 +38,23 @@ class Editing:
         return oid if oid in res.objects_info else 0
 
     def drop_stale_ratios(self) -> None:
-        """After a display: ratios the engine did not use because the prior has no such object
-        any more (the prior map changed since they were saved) leave the document, and the
-        status bar says which (``params["dropped_ratios"]`` of the result)."""
+        """After a display: say on screen what the engine noted about the result
+        (``params["notes"]``: K more than the pixels, far fewer superpixels than K, ratios
+        not used), as the CLI prints them; ratios the engine did not use because the prior
+        has no such object any more (the prior map changed since they were saved,
+        ``params["dropped_ratios"]``) leave the document."""
         o = self.w.view.displayed
         doc = self.w.doc
         if o is None or doc is None or o.path != doc.path:
             return
+        notes = list(o.result.params.get("notes") or [])
         dropped = o.result.params.get("dropped_ratios") or {}
-        if not dropped:
+        if not notes and not dropped:
             return
-        from spam_gui.core.spam import dropped_ratio_message
-
         ids = {int(k): float(v) for k, v in dropped.items()}
-        message = f"{doc.name}: {dropped_ratio_message(ids)}; they were removed from this image"
-        self.w.report_error(message)
+        if ids:
+            notes.append("the ratios not used were removed from this image")
+        self.w.report_error(f"{doc.name}: " + "; ".join(notes))
         if any(oid in doc.ratios for oid in ids):
             doc._set_ratios({k: v for k, v in doc.ratios.items() if k not in ids})
 

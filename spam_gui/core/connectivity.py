@@ -18,6 +18,11 @@ from scipy import ndimage as ndi
 from skimage.measure import label as connected_components
 
 SMALL_PIECE_FRACTION = 0.15
+THIN_MIN_MEAN_SIZE = 4.0
+"""The thin pass leaves alone the superpixels of an object whose mean superpixel size is below
+this (2 x 2 pixels): at such a density (K near the pixel count) most superpixels are one
+pixel thick by nature, and merging them would collapse the object into one superpixel. Nor
+does it run on an image one pixel high or wide, where every superpixel is thin."""
 
 
 @dataclass
@@ -128,7 +133,14 @@ def enforce_connectivity(
     for i, sl in enumerate(ndi.find_objects(pieces.comp + 1)):
         if sl is not None:
             box[i] = (sl[0].start, sl[0].stop - 1, sl[1].start, sl[1].stop - 1)
-    thin = active & ((box[:, 0] == box[:, 1]) | (box[:, 2] == box[:, 3])) if merge_thin \
+    merge_thin = merge_thin and min(labels.shape) > 1
+    if n and merge_thin:
+        # objects dense enough that thin superpixels are normal keep them (see THIN_MIN_MEAN_SIZE)
+        active_thin = active & (np.array([mean_size.get(int(o), 0.0) >= THIN_MIN_MEAN_SIZE
+                                          for o in obj_ids])[obj_of_piece.ravel()])
+    else:
+        active_thin = np.zeros(n, bool)
+    thin = active_thin & ((box[:, 0] == box[:, 1]) | (box[:, 2] == box[:, 3])) if merge_thin \
         else np.zeros(n, bool)
     if not small.size and not thin.any():
         return pieces.comp.astype(np.int64), pieces.comp_label
@@ -191,7 +203,7 @@ def enforce_connectivity(
         # one-pixel-thick groups, smallest first, until a pass merges nothing (each merge
         # removes a group, so this ends)
         while True:
-            roots = np.flatnonzero((parent == np.arange(n)) & active
+            roots = np.flatnonzero((parent == np.arange(n)) & active_thin
                                    & ((box[:, 0] == box[:, 1]) | (box[:, 2] == box[:, 3]))).tolist()
             merged = False
             for c in sorted(roots, key=lambda i: (size[i], i)):

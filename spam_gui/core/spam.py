@@ -32,14 +32,17 @@ from spam_gui.core.encoder import EncoderInfo, InferenceEncoder, load_encoder
 from spam_gui.core.features import pixel_positions, position_scale, rgb_to_lab
 from spam_gui.core import fullres
 from spam_gui.core.image_io import check_image_size, to_rgb_uint8
-from spam_gui.core.params import DEFAULTS
+from spam_gui.core.params import DEFAULTS, SegmentParams
 from spam_gui.core.seeds import kmeans_seeds, object_rng
-from spam_gui.resources import resource_path
+from spam_gui.core.resources import resource_path
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENCODER_FILE = "spam_encoder_d20.pt"
 MAX_LABELS = 65535
+SHORT_OF_K = 0.75
+"""A result with fewer than this fraction of the K asked says so (a warning and
+``params["notes"]``) instead of delivering far fewer superpixels silently."""
 
 
 class DroppedRatiosWarning(UserWarning):
@@ -56,7 +59,9 @@ def dropped_ratio_message(dropped: Mapping[int, float]) -> str:
 
 
 def default_encoder_path() -> Path:
-    """The shipped encoder weights (``resources/models/spam_encoder_d20.pt``)."""
+    """The shipped encoder weights (``resources/models/spam_encoder_d20.pt``); raises
+    :class:`~spam_gui.core.resources.MissingResourceError` naming it when this installation
+    lacks it."""
     return resource_path("models", DEFAULT_ENCODER_FILE)
 
 
@@ -161,9 +166,10 @@ class Spam:
     Parameters
     ----------
     encoder:
-        ``"default"``: the shipped trained encoder (no network if it is absent); ``None`` or
-        ``"none"``: no network (D = 5, SLIC-like clustering on colour and position); or the
-        path of an encoder weight file (:func:`spam_gui.core.encoder.save_encoder`).
+        ``"default"``: the shipped trained encoder (a missing one is a broken installation:
+        :class:`~spam_gui.core.resources.MissingResourceError`, never a silent fallback);
+        ``None`` or ``"none"``: no network (D = 5, SLIC-like clustering on colour and position);
+        or the path of an encoder weight file (:func:`spam_gui.core.encoder.save_encoder`).
     device:
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     cache_size:
@@ -183,9 +189,6 @@ class Spam:
             return
         if str(encoder) == "default":
             path = default_encoder_path()
-            if not path.is_file():
-                log.warning("shipped encoder %s not found; using no network (D = 5)", path)
-                return
         else:
             path = Path(encoder)
         model, info = load_encoder(path)
@@ -262,6 +265,8 @@ class Spam:
         ratio_mode: str = DEFAULTS.ratio_mode,
         saliency_method: str | None = None,
         smoothing: int = DEFAULTS.smoothing,
+        *,
+        params: SegmentParams | None = None,
     ) -> SegmentationResult:
         """Segment ``image`` into about ``n_segments`` superpixels inside the prior's objects.
 
@@ -300,7 +305,17 @@ class Spam:
             connectivity (:func:`spam_gui.core.smoothing.majority_filter`); 0 keeps the plain
             argmax labels of docs/algorithm.md §4. One pass removes most single-pixel speckle, so fewer
             stray pieces survive as extra superpixels (lower ΔK) and shapes are more regular.
+        params:
+            Every tunable parameter at once (:class:`spam_gui.core.params.SegmentParams`):
+            when given, it replaces ``n_segments``, ``lambda_s``, ``lambda_c``, ``n_iter``,
+            ``seed``, ``attention_ratio``, ``saliency_threshold``, ``ratio_mode`` and
+            ``smoothing``.
         """
+        if params is not None:
+            n_segments, lambda_s, lambda_c = params.n_segments, params.lambda_s, params.lambda_c
+            n_iter, seed, smoothing = params.n_iter, params.seed, params.smoothing
+            attention_ratio, saliency_threshold = params.attention_ratio, params.saliency_threshold
+            ratio_mode = params.ratio_mode
         t_start = time.perf_counter()
         check_image_size(np.shape(image)[1], np.shape(image)[0])
         rgb = to_rgb_uint8(image)
@@ -309,9 +324,11 @@ class Spam:
         k_req = int(n_segments)
         if k_req < 1:
             raise ValueError(f"n_segments must be >= 1, got {n_segments}")
+        notes: list[str] = []   # what the caller is told (warnings, params["notes"])
         if k_req > n_pix:
-            warnings.warn(f"n_segments={k_req} exceeds the {n_pix} pixels of the image; using {n_pix}",
-                          stacklevel=2)
+            notes.append(f"n_segments={k_req} exceeds the {n_pix} pixels of the image; "
+                         f"using {n_pix}")
+            warnings.warn(notes[-1], stacklevel=2)
             k_req = n_pix
         if n_iter < 0:
             raise ValueError("n_iter must be >= 0")
@@ -347,8 +364,8 @@ class Spam:
         kept_ratios, dropped_ratios = budget_mod.split_ratios(
             ids, None if no_objects else ratios)
         if dropped_ratios:
-            warnings.warn(DroppedRatiosWarning(dropped_ratio_message(dropped_ratios)),
-                          stacklevel=2)
+            notes.append(dropped_ratio_message(dropped_ratios))
+            warnings.warn(DroppedRatiosWarning(notes[-1]), stacklevel=2)
         r_user = budget_mod.ratios_array(ids, kept_ratios)
 
         salient: np.ndarray | None = None
@@ -418,6 +435,13 @@ class Spam:
             params["working_size"] = [grid.work_width, grid.work_height]
         if no_objects:
             sp_obj = np.zeros_like(sp_obj)
+        delivered = int(sp_obj.shape[0] - 1)
+        if delivered < SHORT_OF_K * k_req:
+            notes.append(f"n_segments={k_req} asked, {delivered} superpixels delivered: this "
+                         "image (or its prior's objects) cannot hold more at this density")
+            warnings.warn(notes[-1], stacklevel=2)
+        if notes:
+            params["notes"] = list(notes)
         timings = {"features": t_feat - t_start, **t_parts,
                    "total": time.perf_counter() - t_start}
         return SegmentationResult(

@@ -30,3 +30,15 @@ def test_ratio_saved_for_an_object_the_new_prior_lacks_is_dropped_and_said(qtbot
     win.session.save_now()
     saved = json.loads(state.read_text())["images"]["img0.png"]["ratios"]
     assert saved == {"2": 2.0}
+
+
+def test_k_above_the_pixel_count_is_said_on_screen_as_the_cli_prints_it(qtbot, make_window,
+                                                                         image_folder):
+    """14: the window says what the CLI prints (the core's notes), and delivers one
+    superpixel per pixel instead of collapsing."""
+    win = make_window(precompute=False, k=20000, prior_source="none")
+    win.open_folder(image_folder)
+    o = wait_displayed(qtbot, win, "img0.png")
+    assert o.result.n_superpixels == 96 * 128
+    qtbot.waitUntil(lambda: "exceeds the 12288 pixels" in win.status_label.text(),
+                    timeout=30000)
