@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # annotations only: importing a command stays cheap
 
 T = TypeVar("T")
 
-COMMANDS = ["segment", "prior", "saliency", "eval", "train", "export", "import"]
+COMMANDS = ["segment", "prior", "saliency", "eval", "train", "export", "import", "models"]
 
 
 def missing_inputs(inputs: "list[str] | list[object]") -> list[str]:
