@@ -1,4 +1,4 @@
-"""The README's BSDS500 val table and plot: SLIC, SPAM without a network (D = 5) and SPAM with
+"""The BSDS500 val table and plot of docs/benchmarks.md: SLIC, SPAM without a network (D = 5) and SPAM with
 the shipped encoder (D = 20), at several K, in one run.
 
     python benchmarks/bsds_table.py                      # 100 val images, K = 200, 400, 600
