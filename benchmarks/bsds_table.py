@@ -1,5 +1,5 @@
-"""The BSDS500 val table and plot of docs/benchmarks.md: SLIC, SPAM without a network (D = 5) and SPAM with
-the shipped encoder (D = 20), at several K, in one run.
+"""The BSDS500 val table and plot of docs/benchmarks.md: SLIC, SPAM without a network (D = 5)
+and SPAM with the shipped encoder (D = 20), at several K, in one run.
 
     python benchmarks/bsds_table.py                      # 100 val images, K = 200, 400, 600
     python benchmarks/bsds_table.py --limit 20 --n-segments 400
