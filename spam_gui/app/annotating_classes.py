@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from spam_gui.app.qt import QtGui, QtWidgets
+from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 from spam_gui.core.annotation import (AnnotationError, class_pixel_counts, read_labels_txt,
                                       remove_class)
 from spam_gui.core.errors import SpamError
@@ -52,6 +52,12 @@ class ClassEditing:
             return
         self.add_class(name)
         self.panel.search.clear()
+        self.back_to_canvas()
+
+    def back_to_canvas(self) -> None:
+        """A class was added or picked by name: the keys (1–9, L, N…) go to the image again,
+        not into the search field."""
+        self.w.canvas.setFocus(QtCore.Qt.FocusReason.OtherFocusReason)
 
     def rename_class(self, class_id: int, name: str) -> bool:
         ok = self._edit(lambda: self.classes.rename(class_id, name))
@@ -129,10 +135,8 @@ class ClassEditing:
         except SpamError as exc:
             self.w.report_error(str(exc))
             return 0
-        new = self.classes
-        for n in names:
-            if new.by_name(n) is None:
-                new = new.add(n)
+        have = {c.name for c in self.classes}
+        new = self.classes.add_many((n, None, None) for n in names if n not in have)
         added = len(new) - len(self.classes)
         if added and self._set_classes(new):
             self.w.set_status(f"{added} class(es) imported from {Path(path).name}")

@@ -7,9 +7,10 @@ import colorsys
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from spam_gui.core.errors import SpamError
 from spam_gui.core.image_io import commit_staged, stage_bytes
 
 __all__ = ["CLASSES_FILE", "CLASS_PALETTE", "MAX_ID", "AnnotationError", "ClassList",
-           "LabelClass", "color_table", "encode_classes", "read_classes", "read_labels_txt",
+           "LabelClass", "auto_color", "color_table", "encode_classes", "read_classes", "read_labels_txt",
            "write_classes"]
 
 CLASSES_FILE = "classes.json"
@@ -63,12 +64,58 @@ def _check_id(cid: object, where: str) -> int:
 
 
 def _palette_color(n: int) -> str:
-    """The ``n``-th colour (0-based) of the automatic colours."""
+    """The ``n``-th candidate (0-based) of the golden-ratio hue walk that follows the fixed
+    list; it repeats itself after a few thousand colours (see :func:`auto_color`)."""
     if n < len(CLASS_PALETTE):
         return CLASS_PALETTE[n]
     hue = ((n - len(CLASS_PALETTE)) * 0.618033988749895 + 0.11) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.65 + 0.3 * ((n // 7) % 2), 0.9 - 0.25 * ((n // 3) % 2))
     return "#{:02x}{:02x}{:02x}".format(round(r * 255), round(g * 255), round(b * 255))
+
+
+_HUE_WALK_END = 17666
+"""The hue walk gives its last new colour (the 3,824th distinct one) at candidate 17,665; past
+it the automatic colours come from :func:`_spread_color`."""
+_AUTO: list[str] = []
+_AUTO_SEEN: set[str] = set()
+_AUTO_NEXT = [0]          # the next candidate to try
+_AUTO_LOCK = threading.Lock()
+
+
+def _spread_color(j: int) -> str:
+    """The ``j``-th colour of a walk through all 2**24 colours: ``j * 0x9E3779`` (an odd number,
+    so the walk is a permutation of 0 .. 2**24 - 1, each colour once)."""
+    v = (j * 0x9E3779 + 0x5BD1E9) & 0xFFFFFF
+    return f"#{v:06x}"
+
+
+def _too_dark(color: str) -> bool:
+    r, g, b = int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+    return max(r, g, b) < 96
+
+
+def auto_color(k: int) -> str:
+    """The ``k``-th (0-based) automatic class colour; the colours are all distinct, for any
+    ``k`` below 2**23 (far more than the 65,535 class ids).
+
+    First the 20 colours of :data:`CLASS_PALETTE`, then the golden-ratio hue walk (its 3,804
+    distinct colours, in the order they first appear), then a permutation of all 24-bit
+    colours without the darkest (those black-like on the overlay). Computed once, in order,
+    and kept: the ``k``-th colour costs O(1) after the first call that reaches it.
+    """
+    if k < len(_AUTO):
+        return _AUTO[k]
+    with _AUTO_LOCK:
+        while len(_AUTO) <= k:
+            n = _AUTO_NEXT[0]
+            _AUTO_NEXT[0] = n + 1
+            c = _palette_color(n) if n < _HUE_WALK_END else _spread_color(n - _HUE_WALK_END)
+            if n >= _HUE_WALK_END and _too_dark(c):
+                continue
+            if c not in _AUTO_SEEN:
+                _AUTO_SEEN.add(c)
+                _AUTO.append(c)
+    return _AUTO[k]
 
 
 @dataclass(frozen=True)
@@ -161,28 +208,63 @@ class ClassList:
         raise KeyError(class_id)
 
     def next_color(self) -> str:
-        """The colour :meth:`add` gives a class when none is named: the first palette colour
-        no class uses."""
+        """The colour :meth:`add` gives a class when none is named: the first automatic colour
+        (:func:`auto_color`) no class uses."""
         used = {c.color for c in self.classes}
-        n = 0
-        while _palette_color(n) in used:
-            n += 1
-        return _palette_color(n)
+        k = 0
+        while auto_color(k) in used:
+            k += 1
+        return auto_color(k)
 
     # -- editing (each returns a new list)
     def add(self, name: str, color: str | None = None, class_id: int | None = None) -> ClassList:
         """A list with a new class at the end: id ``max + 1`` (or ``class_id``), colour
         ``color`` or :meth:`next_color`. The new class is ``result.classes[-1]``."""
-        name = _check_name(name, "new class")
-        if self.by_name(name) is not None:
-            raise AnnotationError(f"a class named {name!r} exists already")
-        cid = self.max_id + 1 if class_id is None else _check_id(class_id, "new class")
-        if cid > MAX_ID:
-            raise AnnotationError(f"no class id left (ids go up to {MAX_ID})")
-        if cid in self._by_id:
-            raise AnnotationError(f"class id {cid} is used already by {self._by_id[cid].name!r}")
-        col = self.next_color() if color is None else _check_color(color, f"class {name!r}")
-        return ClassList(self.classes + (LabelClass(cid, name, col),))
+        return self.add_many([(name, color, class_id)])
+
+    def add_many(self, entries: Iterable[tuple[str, str | None, int | None]],
+                 where: Callable[[int], str] | None = None) -> ClassList:
+        """A list with new classes at the end, in one pass (thousands of classes in
+        milliseconds): each entry ``(name, color or None, class_id or None)`` as :meth:`add`
+        takes it, the automatic colours given in turn to the entries without one.
+
+        :class:`AnnotationError` for the first entry that cannot be added; its message starts
+        with ``where(i)`` (``i`` the entry's 0-based position) when ``where`` is given.
+        """
+        classes = list(self.classes)
+        by_id = dict(self._by_id)
+        names = {c.name for c in classes}
+        used = {c.color for c in classes}
+        top = self.max_id
+        k = 0                      # every automatic colour before k is used
+        for i, (name, color, class_id) in enumerate(entries):
+            try:
+                name = _check_name(name, "new class")
+                if name in names:
+                    raise AnnotationError(f"a class named {name!r} exists already")
+                cid = top + 1 if class_id is None else _check_id(class_id, "new class")
+                if cid > MAX_ID:
+                    raise AnnotationError(f"no class id left (ids go up to {MAX_ID})")
+                if cid in by_id:
+                    raise AnnotationError(f"class id {cid} is used already by "
+                                          f"{by_id[cid].name!r}")
+                if color is None:
+                    while auto_color(k) in used:
+                        k += 1
+                    col = auto_color(k)
+                else:
+                    col = _check_color(color, f"class {name!r}")
+            except AnnotationError as exc:
+                if where is None:
+                    raise
+                raise AnnotationError(f"{where(i)}: {exc}") from None
+            c = LabelClass(cid, name, col)
+            classes.append(c)
+            by_id[cid] = c
+            names.add(name)
+            used.add(col)
+            top = max(top, cid)
+        return ClassList(tuple(classes))
 
     def _replaced(self, class_id: int, new: LabelClass) -> ClassList:
         i = self.index_of(class_id)
@@ -255,10 +337,7 @@ class ClassList:
     @classmethod
     def from_names(cls, names: Iterable[str]) -> ClassList:
         """Classes 1, 2, ... with these names and the automatic colours."""
-        out = cls()
-        for name in names:
-            out = out.add(name)
-        return out
+        return cls().add_many((name, None, None) for name in names)
 
 
 def color_table(classes: ClassList, size: int | None = None) -> np.ndarray:

@@ -386,16 +386,14 @@ def read_coco(path: str | os.PathLike[str]) -> CocoDataset:
                                              for k in ("images", "annotations", "categories")):
         raise AnnotationError(f"{p}: not a COCO file (it needs the lists 'images', "
                               "'annotations' and 'categories')")
-    classes = ClassList()
+    cats: list[tuple[str, str | None, int]] = []
     for n, cat in enumerate(data["categories"], start=1):
         if not isinstance(cat, dict) or not _int(cat.get("id")) or not isinstance(cat.get("name"), str):
             raise AnnotationError(f"{p}: category entry {n} needs an integer 'id' and a 'name'")
         color = cat.get("color")
         color = color if isinstance(color, str) and _COLOR.fullmatch(color) else None
-        try:
-            classes = classes.add(cat["name"], color, class_id=cat["id"])
-        except AnnotationError as exc:
-            raise AnnotationError(f"{p}: category entry {n}: {exc}") from None
+        cats.append((cat["name"], color, cat["id"]))
+    classes = ClassList().add_many(cats, where=lambda i: f"{p}: category entry {i + 1}")
     images: dict[int, CocoImage] = {}
     stems: dict[str, str] = {}
     for n, im in enumerate(data["images"], start=1):

@@ -10,7 +10,8 @@ output folder:
   increasing order;
 * ``ImageSets/Segmentation/default.txt``: the stems, one a line;
 * ``labelmap.txt``: ``name:r,g,b::`` per class (the colour its index has in the colour map),
-  ``background`` first, as CVAT and Datumaro read it;
+  value 0 first as ``background`` (as CVAT and Datumaro read it; ``_background_`` when a class
+  is itself named "background", so that no name is listed twice, :func:`background_name`);
 * ``classes.json``: the classes with their own colours (so that an import gives them back).
 
 :func:`import_voc` reads such a folder back (and VOC folders of other tools: the classes from
@@ -53,7 +54,7 @@ from spam_gui.core.formats.common import (
     write_annotation_folder,
 )
 
-__all__ = ["VOC_VOID", "export_voc", "import_voc", "read_voc_classes", "voc_colormap"]
+__all__ = ["VOC_VOID", "background_name", "export_voc", "import_voc", "read_voc_classes", "voc_colormap"]
 
 VOC_VOID = 255
 """Pascal VOC's "void" value (borders, ignored in evaluation): never written here."""
@@ -75,6 +76,21 @@ def voc_colormap(n: int = 256) -> np.ndarray:
             c >>= 3
         cmap[i] = (r, g, b)
     return cmap
+
+
+def background_name(classes: ClassList) -> str:
+    """The name ``labelmap.txt`` gives value 0 (unlabelled): ``background``, as CVAT and
+    Datumaro expect, unless a class has that name (compared without case); then the first of
+    ``_background_`` (the VOC development kit's and labelme's name), ``background_0``,
+    ``background_1``, ... that no class has, so that every name is listed once."""
+    taken = {c.name.casefold() for c in classes}
+    for name in ("background", "_background_"):
+        if name not in taken:
+            return name
+    n = 0
+    while f"background_{n}" in taken:
+        n += 1
+    return f"background_{n}"
 
 
 def _palette_png(values: np.ndarray) -> bytes:
@@ -150,7 +166,7 @@ def export_voc(label_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
         targets += [cls_dir / f"{stem}.png", obj_dir / f"{stem}.png"]
     refuse_existing(targets, overwrite)
     cmap = voc_colormap()
-    lines = ["# label:color_rgb:parts:actions", "background:0,0,0::"]
+    lines = ["# label:color_rgb:parts:actions", f"{background_name(labels.classes)}:0,0,0::"]
     lines += [f"{c.name}:{','.join(str(int(v)) for v in cmap[c.id])}::" for c in labels.classes]
     with StagedFiles() as staged:
         for n, stem in enumerate(labels.stems, start=1):
@@ -183,7 +199,8 @@ def read_voc_classes(voc_dir: str | os.PathLike[str], present: set[int]) -> Clas
     d = Path(voc_dir)
     if (d / CLASSES_FILE).is_file():
         return read_classes(d / CLASSES_FILE)
-    out = ClassList()
+    entries: list[tuple[str, str | None, int | None]] = []
+    lines: list[int] = []
     lmap, names = d / "labelmap.txt", d / "class_names.txt"
     if lmap.is_file():
         index = _color_index()
@@ -201,24 +218,18 @@ def read_voc_classes(voc_dir: str | os.PathLike[str], present: set[int]) -> Clas
                                       "Pascal VOC's colour map")
             if cid == 0:
                 continue
-            try:
-                out = out.add(parts[0], class_id=cid)
-            except AnnotationError as exc:
-                raise AnnotationError(f"{lmap}: line {n}: {exc}") from None
-        return out
+            entries.append((parts[0], None, cid))
+            lines.append(n)
+        return ClassList().add_many(entries, where=lambda i: f"{lmap}: line {lines[i]}")
     if names.is_file():
         for n, line in enumerate(names.read_text(encoding="utf-8-sig").splitlines()):
             name = line.strip()
             if n == 0 or not name or name in ("_background_", "__ignore__", "background"):
                 continue
-            try:
-                out = out.add(name, class_id=n)
-            except AnnotationError as exc:
-                raise AnnotationError(f"{names}: line {n + 1}: {exc}") from None
-        return out
-    for cid in sorted(present):
-        out = out.add(f"class {cid}", class_id=cid)
-    return out
+            entries.append((name, None, n))
+            lines.append(n + 1)
+        return ClassList().add_many(entries, where=lambda i: f"{names}: line {lines[i]}")
+    return ClassList().add_many((f"class {cid}", None, cid) for cid in sorted(present))
 
 
 def _read_mask(path: Path) -> np.ndarray:
