@@ -116,6 +116,7 @@ class AnnotationController(ClassEditing, ClassLayer, QtCore.QObject):
         p.pixel_brush_toggled.connect(self.set_pixel_brush)
         p.radius_changed.connect(self.set_radius)
         p.new_instance_requested.connect(self.new_instance)
+        p.typing_done.connect(self.back_to_canvas)
 
     def attach(self) -> None:
         """Connect to the window's parts (called once they exist)."""

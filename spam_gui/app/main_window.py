@@ -36,6 +36,7 @@ from spam_gui.app.pipeline import (EngineConfig, Outcome, Pipeline, next_request
 from spam_gui.app.tools import TOOLS, Tool
 from spam_gui.app.sam_folder import SamFolderPrecompute
 from spam_gui.app.tools.edit_objects import ObjectEditor
+from spam_gui.app.widgets import escape_leaves_fields
 from spam_gui.app.worker import (JobThread, WarmupJob)
 from spam_gui.core.image_io import IMAGE_EXTENSIONS
 
@@ -171,6 +172,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.set_message("Open a folder of images: Ctrl+O, File → Open Recent, "
                                 "or drop a folder here.")
         self.update_actions()
+        escape_leaves_fields(self, self.canvas)   # Esc in a text field: back to the image
         self.canvas.setFocus()
         self.bg.submit(WarmupJob(next_request_id(), priority=3, group="warmup", config=self.config))
 

@@ -5,6 +5,8 @@
   are on, as in every well-behaved settings panel.
 - :func:`keep_editing_keys`: a field being edited gets Enter, Backspace and Esc itself, before
   any window-wide shortcut on those keys (SAM's "add prompt object" on Enter, say).
+- :func:`escape_leaves_fields`: Esc in a text field leaves it, the keyboard goes back to the
+  canvas.
 """
 
 from __future__ import annotations
@@ -61,6 +63,66 @@ def keep_editing_keys(editor: QtWidgets.QWidget) -> None:
     editor.installEventFilter(_editing_keys)
     for le in editor.findChildren(QtWidgets.QLineEdit):
         le.installEventFilter(_editing_keys)
+
+
+TEXT_FIELDS = (QtWidgets.QLineEdit, QtWidgets.QAbstractSpinBox, QtWidgets.QTextEdit,
+               QtWidgets.QPlainTextEdit)
+
+
+class _EscapeLeaves(QtCore.QObject):
+    """Esc in a text field leaves it: the keyboard goes back to ``home``."""
+
+    def __init__(self, home: QtWidgets.QWidget) -> None:
+        super().__init__(home)
+        self.home = home
+
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802
+        t = event.type()
+        if t not in (QtCore.QEvent.Type.ShortcutOverride, QtCore.QEvent.Type.KeyPress):
+            return False
+        if (not isinstance(event, QtGui.QKeyEvent) or event.key() != Qt.Key.Key_Escape
+                or event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier):
+            return False
+        field = obj
+        if isinstance(field, QtWidgets.QLineEdit) and isinstance(field.parentWidget(),
+                                                                 QtWidgets.QAbstractSpinBox):
+            field = field.parentWidget()
+        if not isinstance(field, TEXT_FIELDS):
+            return False
+        if t == QtCore.QEvent.Type.ShortcutOverride:
+            event.accept()               # the press comes here, not to the window's Esc
+            return True
+        if isinstance(field, QtWidgets.QLineEdit) and field.property("clearOnEscape"):
+            field.clear()
+        field.clearFocus()               # a spin box takes what was typed (editingFinished)
+        self.home.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        return True
+
+
+def escape_leaves_fields(root: QtWidgets.QWidget, home: QtWidgets.QWidget) -> None:
+    """Esc in any text field under ``root`` (line edits, spin boxes) leaves it and gives the
+    keyboard back to ``home`` (the canvas); a field with the property ``clearOnEscape`` (a
+    search) is emptied as well. Item-view editors are not under it: they close on Esc
+    themselves."""
+    f = root.findChild(_EscapeLeaves, "escapeLeaves")
+    if f is None:
+        f = _EscapeLeaves(home)
+        f.setObjectName("escapeLeaves")
+        f.setParent(root)
+    for w in root.findChildren(QtWidgets.QWidget):
+        if isinstance(w, TEXT_FIELDS) and not _in_item_view(w):
+            w.installEventFilter(f)
+            for le in w.findChildren(QtWidgets.QLineEdit):
+                le.installEventFilter(f)
+
+
+def _in_item_view(w: QtWidgets.QWidget) -> bool:
+    p = w.parentWidget()
+    while p is not None:
+        if isinstance(p, QtWidgets.QAbstractItemView):
+            return True
+        p = p.parentWidget()
+    return False
 
 
 class ElidedLabel(QtWidgets.QLabel):

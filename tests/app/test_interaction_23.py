@@ -148,3 +148,41 @@ def test_docks_keep_their_width_and_the_view_its_scale(qtbot, make_window, image
     assert "background: the long grass" in win.hover_label.text()
     assert win.classes_dock.width() == width and win.canvas.current_scale() == scale
     assert win.canvas.mapToScene(win.canvas.viewport().rect().center()) == center
+
+
+# ----------------------------------------------------------------------------- 3 focus
+
+
+def focused():
+    from spam_gui.app.qt import QtWidgets
+    return QtWidgets.QApplication.focusWidget()
+
+
+def test_keys_reach_the_canvas_after_adding_a_class(qtbot, make_window, image_folder):
+    win = opened(qtbot, make_window, image_folder)
+    search = win.annotations.panel.search
+    win.classes_dock.show()
+    win.classes_dock.raise_()
+    search.setFocus()
+    qtbot.waitUntil(lambda: focused() is search)
+    qtbot.keyClicks(search, "fur")
+    qtbot.keyClick(search, Qt.Key.Key_Return)
+    assert [c.name for c in win.annotations.classes] == ["fur"]
+    assert focused() is win.canvas                          # back to the image
+    qtbot.keyClick(focused(), Qt.Key.Key_L)                 # a key typed now reaches the canvas
+    assert win.mode == "paint" and search.text() == ""
+    # Esc always leaves a text field (and a search field forgets its filter)
+    search.setFocus()
+    qtbot.waitUntil(lambda: focused() is search)
+    qtbot.keyClicks(search, "zz")
+    assert win.annotations.panel.table.isRowHidden(0)
+    qtbot.keyClick(search, Qt.Key.Key_Escape)
+    assert focused() is win.canvas and search.text() == ""
+    assert not win.annotations.panel.table.isRowHidden(0)
+    k = win.controls.k                                      # a spin box too
+    k.setFocus()
+    qtbot.waitUntil(lambda: focused() in (k, k.lineEdit()))
+    qtbot.keyClick(focused(), Qt.Key.Key_Escape)
+    assert focused() is win.canvas
+    qtbot.keyClick(focused(), Qt.Key.Key_V)
+    assert win.mode == "inspect"

@@ -41,6 +41,7 @@ class ClassesPanel(QtWidgets.QWidget):
     pixel_brush_toggled = QtCore.Signal(bool)
     radius_changed = QtCore.Signal(int)
     new_instance_requested = QtCore.Signal()
+    typing_done = QtCore.Signal()       # Enter in the search field did its work
 
     COLS = ("Key", "Class", "Pixels")
 
@@ -65,6 +66,7 @@ class ClassesPanel(QtWidgets.QWidget):
         self.search.setObjectName("classSearch")
         self.search.setPlaceholderText("Search or type a new class, Enter picks it")
         self.search.setClearButtonEnabled(True)
+        self.search.setProperty("clearOnEscape", True)   # Esc: no filter, back to the image
         self.search.textChanged.connect(self._filter)
         self.search.returnPressed.connect(self._on_search_enter)
         keep_editing_keys(self.search)
@@ -315,3 +317,4 @@ class ClassesPanel(QtWidgets.QWidget):
             else:
                 self.add_requested.emit(text)
         self.search.clear()
+        self.typing_done.emit()
