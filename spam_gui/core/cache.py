@@ -19,7 +19,7 @@ import threading
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -29,6 +29,68 @@ from spam_gui.core.image_io import atomic_write_bytes
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
+DEFAULT_MAX_INFLATE = 256 * 1024**2
+"""The most the arrays of one cache entry may inflate to unless the caller says more
+(:meth:`DiskCache.get_arrays` ``max_bytes``)."""
+
+
+def read_npz_bounded(data: bytes, max_bytes: int) -> dict[str, np.ndarray]:
+    """The arrays of an npz archive held in ``data``, refusing (``ValueError``, in our words)
+    an archive whose members would inflate past ``max_bytes`` in all, an array whose header
+    does not match its data, and object arrays. Sizes are checked from the zip directory and
+    each array's header before its data is read."""
+    if data[:2] != b"PK":
+        raise ValueError("not an archive of named arrays")
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+        total = sum(int(i.file_size) for i in infos)
+        if total > max_bytes:
+            raise ValueError(f"its arrays would inflate to {total} bytes, more than the "
+                             f"{max_bytes} allowed")
+        for info in infos:
+            if not info.filename.endswith(".npy"):
+                raise ValueError(f"member {info.filename!r} is not an array")
+            with zf.open(info) as fh:
+                head = fh.read(min(int(info.file_size), 65536 + 16))
+                f = io.BytesIO(head)
+                version = np.lib.format.read_magic(f)
+                reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)
+                shape, _fortran, dtype = reader(f)
+                if dtype.hasobject:
+                    raise ValueError(f"array {info.filename[:-4]!r} holds Python objects")
+                n = 1
+                for d in shape:
+                    n *= int(d)
+                if n * dtype.itemsize != int(info.file_size) - f.tell():
+                    raise ValueError(f"array {info.filename[:-4]!r}: its header does not "
+                                     "match its data")
+                raw = head + fh.read()
+            out[info.filename[:-4]] = np.lib.format.read_array(io.BytesIO(raw),
+                                                               allow_pickle=False)
+    return out
+
+
+def check_map(arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...],
+              kind: str = "int") -> np.ndarray:
+    """``arrays[name]`` if it has ``shape`` and is an integer map without negative values
+    (``kind="int"``) or a finite real map (``kind="float"``); else ``ValueError`` naming
+    the problem (for the ``check`` of :meth:`DiskCache.get_arrays`)."""
+    a = arrays[name]
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{name} is {tuple(a.shape)}, expected {tuple(shape)}")
+    if kind == "int":
+        if not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"{name} holds {a.dtype}, not integers")
+        if a.size and a.min() < 0:
+            raise ValueError(f"{name} holds negative ids")
+    else:
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+            raise ValueError(f"{name} holds {a.dtype}, not numbers")
+        if a.size and not np.isfinite(a).all():
+            raise ValueError(f"{name} holds NaN or infinite values")
+    return a
 
 
 def default_cache_dir() -> Path:
@@ -139,33 +201,35 @@ class DiskCache:
         self._evict()
         return True
 
-    def get_arrays(self, key: str, required: Iterable[str] = ()) -> dict[str, np.ndarray] | None:
+    def get_arrays(self, key: str, required: Iterable[str] = (),
+                   check: Callable[[dict[str, np.ndarray]], None] | None = None,
+                   max_bytes: int | None = None) -> dict[str, np.ndarray] | None:
         """Arrays stored by :meth:`put_arrays`, or None (a miss).
 
-        A bad entry (truncated, garbage, not an npz, or without every name in ``required``) is
-        deleted and treated as a miss, so that the caller recomputes and stores it again.
-        Nothing is unpickled (``allow_pickle=False``).
+        A bad entry is deleted and treated as a miss, so that the caller recomputes and stores
+        it again: truncated, garbage, not an npz, without every name in ``required``, whose
+        arrays would inflate past ``max_bytes`` (:data:`DEFAULT_MAX_INFLATE` when None; the
+        sizes are read from the archive's and the arrays' headers before anything is
+        decompressed), or refused by ``check`` (the caller's test of what it holds: types,
+        shapes, values; it raises ``ValueError`` naming the problem). Nothing is unpickled
+        (``allow_pickle=False``, object arrays refused).
         """
         data = self.get(key)
         if data is None:
             return None
+        limit = DEFAULT_MAX_INFLATE if max_bytes is None else int(max_bytes)
         try:
-            loaded = np.load(io.BytesIO(data), allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
-                raise ValueError("not an archive of named arrays")
-            with loaded as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile,
-                zlib.error) as exc:
+            arrays = read_npz_bounded(data, limit)
+            missing = [name for name in required if name not in arrays]
+            if missing:
+                raise ValueError("without " + ", ".join(missing))
+            if check is not None:
+                check(arrays)
+        except (OSError, ValueError, EOFError, KeyError, TypeError, IndexError, zipfile.BadZipFile,
+                zlib.error, MemoryError, UnicodeDecodeError) as exc:
             # np.load raises all of these for truncated or garbage data
-            log.warning("corrupt cache entry %s/%s dropped (%s: %s)", self.dir.name, key,
-                        type(exc).__name__, exc)
-            self.delete(key)
-            return None
-        missing = [name for name in required if name not in arrays]
-        if missing:
-            log.warning("cache entry %s/%s without %s dropped", self.dir.name, key,
-                        ", ".join(missing))
+            log.warning("bad cache entry %s/%s dropped, it will be recomputed (%s)",
+                        self.dir.name, key, exc)
             self.delete(key)
             return None
         return arrays

@@ -119,3 +119,148 @@ def test_cli_segment_of_a_tiny_image_gives_one_superpixel_per_pixel(tmp_path, ca
                     "-k", "9", "--encoder", "none", "--device", "cpu"])
     assert rc == 0
     assert "exceeds the 4 pixels" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- 15 cache entries
+
+
+def _npy_member(zf, name: str, header_shape: tuple[int, ...], data: bytes) -> None:
+    """An npz member whose header claims ``header_shape`` float64 but holds ``data``."""
+    import io as _io
+
+    buf = _io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
+                                               "shape": header_shape})
+    zf.writestr(name + ".npy", buf.getvalue() + data)
+
+
+def test_checkpoint_hash_entry_of_random_bytes_is_recomputed(tmp_path):
+    """15: 64 random bytes in the SAM checkpoint-hash entry broke every later SAM run
+    ('ascii' codec can't decode)."""
+    import hashlib
+
+    from spam_gui.core.cache import DiskCache
+    from spam_gui.core.sam.checkpoint import checkpoint_sha256
+
+    ckpt = tmp_path / "sam.pth"
+    ckpt.write_bytes(b"weights" * 100)
+    cache = DiskCache("sam", root=tmp_path / "cache")
+    right = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    assert checkpoint_sha256(ckpt, cache) == right
+    (entry,) = cache.entries()
+    entry.write_bytes(np.random.default_rng(0).integers(128, 256, 64, dtype=np.uint8).tobytes())
+    assert checkpoint_sha256(ckpt, cache) == right            # no UnicodeDecodeError
+    (entry,) = cache.entries()
+    assert entry.read_bytes() == right.encode()               # and the entry is whole again
+    entry.write_bytes(b"g" * 64)                                # ascii, but not hex
+    assert checkpoint_sha256(ckpt, cache) == right
+
+
+def test_an_entry_that_would_inflate_past_its_bound_is_dropped_unread(tmp_path):
+    import zipfile
+
+    from spam_gui.core.cache import DiskCache, make_key
+
+    cache = DiskCache("test", root=tmp_path)
+    key = make_key("big")
+    cache.put_arrays(key, a=np.zeros((1024, 1024)))           # 8 MiB of zeros: 8 KB on disk
+    (entry,) = cache.entries()
+    assert entry.stat().st_size < 100_000
+    assert cache.get_arrays(key, max_bytes=1024**2) is None   # refused from the zip directory
+    assert not cache.entries()                                # and deleted
+    # an array header that claims 80 GB (a 3 MB entry that took 3.7 GB): refused before reading
+    buf = __import__("io").BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        _npy_member(zf, "a", (10_000_000_000,), b"\0" * 64)
+    cache.put(key, buf.getvalue())
+    assert cache.get_arrays(key) is None and not cache.entries()
+
+
+def test_a_saliency_entry_with_nan_or_the_wrong_shape_is_recomputed(tmp_path):
+    import json
+
+    from spam_gui.core import saliency as S
+    from spam_gui.core.cache import DiskCache
+
+    cache = DiskCache("saliency", root=tmp_path)
+    img = _image()
+    first = S.compute_saliency_info(img, cache=cache)
+    (entry,) = cache.entries()
+    key = entry.stem
+    info = np.array(json.dumps(first.info))
+    bad_maps = [np.full(first.saliency.shape, np.nan, np.float32),
+                np.zeros((3, 3), np.float32),
+                np.zeros(first.saliency.shape, np.int64).astype(object).astype(str)]
+    for bad in bad_maps:
+        cache.put_arrays(key, saliency=bad, info=info)
+        again = S.compute_saliency_info(img, cache=cache)
+        assert not again.from_cache
+        np.testing.assert_array_equal(again.saliency, first.saliency)
+    assert S.compute_saliency_info(img, cache=cache).from_cache
+
+
+@pytest.fixture(scope="module")
+def tiny_sam_ckpt(tmp_path_factory):
+    import torch
+
+    from tests.core.test_sam import _tiny_sam
+
+    path = tmp_path_factory.mktemp("sam") / "tiny_sam.pth"
+    torch.save(_tiny_sam().state_dict(), path)
+    return path
+
+
+def _sam_image():
+    rng = np.random.default_rng(1)
+    img = (rng.random((48, 64, 3)) * 60).astype(np.uint8)
+    img[8:30, 10:34] = (220, 40, 40)
+    img[20:44, 36:60] = (30, 200, 60)
+    return img
+
+
+@pytest.mark.parametrize("damage", ["negative ids", "wrong shape", "float ids", "nan scores",
+                                    "too many masks", "nan embedding"])
+def test_sam_cache_entries_with_wrong_data_are_recomputed(tmp_path, tiny_sam_ckpt, damage):
+    """15: valid archives with wrong data (type, shape, negative ids, NaN) changed results or
+    broke runs; each is now dropped and recomputed, the result as from a clean cache."""
+    from spam_gui.core.cache import DiskCache, read_npz_bounded
+    from spam_gui.core.sam import AmgParams, sam_prior
+
+    params = AmgParams(points_per_side=4, pred_iou_thresh=-1e9, stability_score_thresh=0.0,
+                       stability_score_offset=0.05)
+    img = _sam_image()
+    cache = DiskCache("sam", root=tmp_path)
+    clean = sam_prior(img, tiny_sam_ckpt, params=params, device="cpu", cache=cache,
+                      keep_proposals=True)
+    entries = {p: read_npz_bounded(p.read_bytes(), 1 << 30) for p in cache.entries()
+               if p.stat().st_size > 64}
+    kinds = {p: ("prior" if "object_map" in a else "proposals" if "bits" in a else "embedding")
+             for p, a in entries.items()}
+    target = {"negative ids": "prior", "wrong shape": "prior", "float ids": "prior",
+              "nan scores": "proposals", "too many masks": "proposals",
+              "nan embedding": "embedding"}[damage]
+    (path,) = [p for p, k in kinds.items() if k == target]
+    a = dict(entries[path])
+    if damage == "negative ids":
+        a["object_map"] = a["object_map"] - 5
+    elif damage == "wrong shape":
+        a["object_map"] = a["object_map"][:, :10]
+    elif damage == "float ids":
+        a["object_map"] = a["object_map"].astype(np.float64) + 0.5
+    elif damage == "nan scores":
+        a["scores"] = np.full_like(a["scores"], np.nan)
+    elif damage == "too many masks":
+        a["shape"] = np.array([10**6, 48, 64], np.int64)
+    else:
+        a["features"] = np.full_like(a["features"], np.nan)
+    cache.put_arrays(path.stem, **a)
+    if target == "embedding":      # the embedding is read when SAM runs: drop the later entries
+        for p, k in kinds.items():
+            if k != "embedding":
+                cache.delete(p.stem)
+    again = sam_prior(img, tiny_sam_ckpt, params=params, device="cpu", cache=cache,
+                      keep_proposals=target != "prior")
+    np.testing.assert_array_equal(again.prior.object_map, clean.prior.object_map)
+    fixed = read_npz_bounded(path.read_bytes(), 1 << 30)     # stored again, whole
+    for name, arr in entries[path].items():
+        np.testing.assert_array_equal(fixed[name], arr)

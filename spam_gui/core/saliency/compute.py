@@ -82,8 +82,10 @@ def compute_saliency_info(image: np.ndarray, dino_checkpoint: str | os.PathLike[
         info_base = {"checkpoint": None, "checkpoint_sha256": None, "params": params}
 
     if store is not None:
-        hit = store.get_arrays(key, required=("saliency", "info"))
-        if hit is not None and hit["saliency"].shape == (h, w):
+        hit = store.get_arrays(key, required=("saliency", "info"),
+                               check=lambda a: _check_saliency_entry(a, h, w),
+                               max_bytes=h * w * 8 + 16 * 1024**2)
+        if hit is not None:
             try:
                 info = json.loads(str(hit["info"]))
                 method = str(info["method"])
@@ -139,3 +141,17 @@ def compute_saliency(image: np.ndarray, dino_checkpoint: str | os.PathLike[str] 
     """
     res = compute_saliency_info(image, dino_checkpoint=dino_checkpoint, device=device, cache=cache)
     return res.saliency, res.method
+
+
+def _check_saliency_entry(a: dict[str, np.ndarray], h: int, w: int) -> None:
+    """A cached saliency map: (h, w) finite numbers and a JSON description naming its method,
+    else ``ValueError`` naming the problem (the entry is then recomputed)."""
+    from spam_gui.core.cache import check_map
+
+    check_map(a, "saliency", (h, w), "float")
+    info = a["info"]
+    if info.ndim != 0 or info.dtype.kind != "U":
+        raise ValueError("info is not a JSON text")
+    d = json.loads(str(info))
+    if not isinstance(d, dict) or not isinstance(d.get("method"), str):
+        raise ValueError("info names no method")

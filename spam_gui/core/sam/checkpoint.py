@@ -424,8 +424,13 @@ def checkpoint_sha256(path: str | os.PathLike[str], cache: DiskCache | None = No
     key = make_key("file-sha256", str(p), st.st_size, st.st_mtime_ns)
     if cache is not None:
         got = cache.get(key)
-        if got is not None and len(got) == 64:
-            return got.decode("ascii")
+        if got is not None:
+            if len(got) == 64 and all(c in b"0123456789abcdef" for c in got):
+                return got.decode("ascii")
+            # a damaged entry (not 64 hex digits): dropped, the file is hashed again
+            log.warning("bad cache entry %s/%s dropped, it will be recomputed (not a sha256)",
+                        cache.dir.name, key)
+            cache.delete(key)
     digest = hash_file_cached(p)
     if cache is not None:
         cache.put(key, digest.encode("ascii"))

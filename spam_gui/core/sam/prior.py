@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from spam_gui.core.cache import DiskCache, hash_array, make_key
+from spam_gui.core.cache import DiskCache, check_map, hash_array, make_key
 from spam_gui.core.image_io import to_rgb_uint8
 from spam_gui.core.prior import (DEFAULT_OPENING, Prior, aggregate_proposals, prior_from_arrays,
                                  prior_to_arrays)
@@ -99,7 +99,9 @@ def sam_prior(image: np.ndarray, checkpoint: str | os.PathLike[str], *,
         "image_sha256": img_hash,
     }
     if cache is not None and not keep_proposals:
-        got = cache.get_arrays(prior_key)
+        got = cache.get_arrays(prior_key, required=("object_map", "meta"),
+                               check=lambda a: _check_prior_entry(a, hh, ww),
+                               max_bytes=hh * ww * 4 + _META_BYTES)
         if got is not None:
             try:
                 prior = prior_from_arrays(got)
@@ -116,7 +118,11 @@ def sam_prior(image: np.ndarray, checkpoint: str | os.PathLike[str], *,
     cache_hit = None
     variant_info: dict[str, Any] = {}
     if cache is not None:
-        got = cache.get_arrays(prop_key)
+        n_max = _max_proposals(params)
+        got = cache.get_arrays(prop_key, required=("bits", "shape", "scores", "stability",
+                                                   "points", "boxes"),
+                               check=lambda a: _check_proposals_entry(a, hh, ww, n_max),
+                               max_bytes=n_max * ((hh * ww + 7) // 8 + 64) + _META_BYTES)
         if got is not None:
             try:
                 proposals = Proposals.from_arrays(got)
@@ -147,6 +153,44 @@ def sam_prior(image: np.ndarray, checkpoint: str | os.PathLike[str], *,
                  "n_proposals": len(proposals)})
     prov.update(prior.to_json())
     return SamPrior(prior=prior, proposals=proposals, provenance=prov)
+
+
+_META_BYTES = 16 * 1024**2
+"""What a cached prior's or proposals' JSON description may take at most."""
+
+
+def _max_proposals(params: AmgParams) -> int:
+    """The most masks SAM's generator can propose: three per point of its grid."""
+    return 3 * int(params.points_per_side) ** 2
+
+
+def _check_prior_entry(a: Mapping[str, np.ndarray], h: int, w: int) -> None:
+    """A cached prior holds an (h, w) map of non-negative integer ids and its description."""
+    check_map(dict(a), "object_map", (h, w), "int")
+    if a["meta"].dtype != np.uint8 or a["meta"].ndim != 1:
+        raise ValueError("meta is not a JSON text")
+    prior_from_arrays(dict(a))          # the description parses (ValueError, KeyError, ...)
+
+
+def _check_proposals_entry(a: Mapping[str, np.ndarray], h: int, w: int, n_max: int) -> None:
+    """Cached proposals: n masks of the image's size as packed bits, n finite scores,
+    stabilities, points and boxes."""
+    shape = a["shape"]
+    if shape.shape != (3,) or not np.issubdtype(shape.dtype, np.integer):
+        raise ValueError("shape is not three integers")
+    n, sh, sw = (int(x) for x in shape)
+    if (sh, sw) != (h, w) or not 0 <= n <= n_max:
+        raise ValueError(f"{n} masks of {sw}x{sh} pixels, expected at most {n_max} of {w}x{h}")
+    bits = a["bits"]
+    if bits.dtype != np.uint8 or (n and bits.shape != (n, (h * w + 7) // 8)):
+        raise ValueError(f"bits are {bits.dtype} {bits.shape}, not the packed masks")
+    for name, cols in (("scores", None), ("stability", None), ("points", 2), ("boxes", 4)):
+        arr = a[name]
+        want = (n,) if cols is None else (n, cols)
+        if tuple(arr.shape) != want or not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(f"{name} is {arr.dtype} {tuple(arr.shape)}, expected {want}")
+        if arr.size and not np.isfinite(arr).all():
+            raise ValueError(f"{name} holds NaN or infinite values")
 
 
 def _meta_array(d: dict[str, Any]) -> dict[str, np.ndarray]:

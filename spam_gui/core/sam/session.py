@@ -57,7 +57,9 @@ class SamSession:
         key = None
         if self._cache is not None:
             key = self._embedding_key()
-            got = self._cache.get_arrays(key, required=("features", "input_size"))
+            got = self._cache.get_arrays(key, required=("features", "input_size"),
+                                         check=_check_embedding_entry,
+                                         max_bytes=64 * 1024**2)
             if got is not None:
                 p = self.predictor
                 p.reset_image()
@@ -110,3 +112,16 @@ class SamSession:
         """SAM's automatic masks on this image (see
         :func:`~spam_gui.core.sam.generator.generate_proposals`)."""
         return generate_proposals(self, params, method=method, progress=progress)
+
+
+def _check_embedding_entry(a: dict[str, np.ndarray]) -> None:
+    """A cached SAM embedding: (1, C, h, w) finite floats and SAM's input size (two positive
+    integers), else ``ValueError`` naming the problem (the entry is then recomputed)."""
+    f, size = a["features"], a["input_size"]
+    if f.ndim != 4 or f.shape[0] != 1 or not np.issubdtype(f.dtype, np.floating):
+        raise ValueError(f"features are {f.dtype} {tuple(f.shape)}, not one image's embedding")
+    if not np.isfinite(f).all():
+        raise ValueError("features hold NaN or infinite values")
+    if (size.shape != (2,) or not np.issubdtype(size.dtype, np.integer)
+            or not (size > 0).all() or (size > 4096).any()):
+        raise ValueError(f"input_size is {size.tolist()}, not SAM's input size")
