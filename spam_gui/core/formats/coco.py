@@ -54,9 +54,9 @@ from spam_gui.core.formats.common import (
 )
 from spam_gui.core.image_io import MAX_PIXELS, atomic_write_bytes
 
-__all__ = ["CocoImage", "CocoDataset", "annotation_entries", "build_coco", "export_coco", "import_coco",
-           "counts_from_string", "mask_from_segmentation", "read_coco",
-           "rle_from_band"]
+__all__ = ["CocoImage", "CocoDataset", "Shape", "annotation_entries", "build_coco",
+           "check_segmentation", "counts_from_string", "export_coco", "import_coco",
+           "mask_from_segmentation", "read_coco", "rle_from_band"]
 
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
@@ -141,21 +141,139 @@ def counts_from_string(text: str | bytes, where: str = "RLE") -> list[int]:
     return counts
 
 
-def _mask_from_counts(counts: list[int], height: int, width: int, where: str) -> np.ndarray:
-    arr = np.asarray(counts, dtype=np.int64)
-    if arr.size and arr.min() < 0:
+_POLY_MARGIN = 1.0
+"""How far (pixels) a polygon vertex may lie outside the image (exporters round outwards);
+vertices in the margin are moved onto the image's edge."""
+
+
+@dataclass
+class Shape:
+    """One annotation's ``segmentation``, checked (:func:`check_segmentation`) and decoded
+    only on demand, into its own bounding box: a 100 MP image with many small instances never
+    holds an image-sized mask per instance.
+
+    RLE keeps its runs (non-negative, covering exactly the image); polygons keep their vertices
+    (finite, on the image), rasterised by pycocotools inside their box.
+    """
+
+    height: int
+    width: int
+    counts: np.ndarray | None = None            # RLE: the runs (int64), zeros first
+    polygons: list[np.ndarray] | None = None    # polygons: (n, 2) x, y of each
+    _area: int | None = field(default=None, repr=False)
+
+    @property
+    def area(self) -> int:
+        """The mask's pixel count."""
+        if self._area is None:
+            if self.counts is not None:
+                self._area = int(self.counts[1::2].sum())
+            else:
+                box = self.box_mask()
+                self._area = 0 if box is None else int(box[2].sum())
+        return self._area
+
+    def box_mask(self) -> tuple[int, int, np.ndarray] | None:
+        """``(y0, x0, mask)``: the mask over its bounding box (``mask`` boolean, its top-left
+        pixel at row ``y0``, column ``x0``), or None when it is empty."""
+        if self.counts is not None:
+            return _rle_box(self.counts, self.height)
+        return _polygon_box(self.polygons or [], self.height, self.width)
+
+    def full_mask(self) -> np.ndarray:
+        """The (H, W) boolean mask (for small images and tests; the import paints box-wise)."""
+        out = np.zeros((self.height, self.width), bool)
+        box = self.box_mask()
+        if box is not None:
+            y0, x0, m = box
+            out[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = m
+        return out
+
+
+def _rle_box(counts: np.ndarray, h: int) -> tuple[int, int, np.ndarray] | None:
+    """Decode checked runs over the columns their ones touch only (COCO runs go down the
+    columns), then crop to the rows they touch."""
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    on_s, on_e = starts[1::2], ends[1::2]
+    nz = on_e > on_s
+    if not nz.any():
+        return None
+    x0 = int(on_s[nz][0]) // h
+    x1 = (int(on_e[nz][-1]) - 1) // h + 1
+    lo, hi = x0 * h, x1 * h
+    lengths = np.clip(ends, lo, hi) - np.clip(starts, lo, hi)
+    flat = np.repeat((np.arange(counts.size) % 2).astype(bool), lengths)
+    band = flat.reshape(x1 - x0, h).T
+    rows = np.flatnonzero(band.any(axis=1))
+    y0, y1 = int(rows[0]), int(rows[-1]) + 1
+    return y0, x0, np.ascontiguousarray(band[y0:y1])
+
+
+def _polygon_box(polygons: list[np.ndarray], h: int, w: int
+                 ) -> tuple[int, int, np.ndarray] | None:
+    """Rasterise checked polygons (their union, as pycocotools does) inside their bounding
+    box."""
+    if not polygons:
+        return None
+    pts = np.concatenate(polygons)
+    x0 = max(int(np.floor(pts[:, 0].min())) - 1, 0)
+    y0 = max(int(np.floor(pts[:, 1].min())) - 1, 0)
+    x1 = min(int(np.ceil(pts[:, 0].max())) + 2, w)
+    y1 = min(int(np.ceil(pts[:, 1].max())) + 2, h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    mu = _mask_utils()
+    moved = [(p - (x0, y0)).ravel().tolist() for p in polygons]
+    rle = mu.merge(mu.frPyObjects(moved, y1 - y0, x1 - x0))
+    box = _rle_box(np.asarray(counts_from_string(rle["counts"]), np.int64), y1 - y0)
+    if box is None:
+        return None
+    return y0 + box[0], x0 + box[1], box[2]
+
+
+def _checked_counts(counts: list[int], height: int, width: int, where: str) -> np.ndarray:
+    """Runs as int64 once they are known to be whole, non-negative and to cover the image
+    exactly (summed as Python integers: no wrap-around past 2**64)."""
+    if not all(_int(c) for c in counts):
+        raise AnnotationError(f"{where}: RLE counts must be whole numbers")
+    if any(c < 0 for c in counts):
         raise AnnotationError(f"{where}: RLE holds a negative run")
-    if int(arr.sum()) != height * width:
-        raise AnnotationError(f"{where}: RLE runs cover {int(arr.sum())} pixels, not the image's "
+    total = sum(counts)
+    if total != height * width:
+        raise AnnotationError(f"{where}: RLE runs cover {total} pixels, not the image's "
                               f"{height * width}")
-    flat = np.repeat((np.arange(arr.size) % 2).astype(bool), arr)
-    return flat.reshape(width, height).T
+    return np.asarray(counts, dtype=np.int64)
 
 
-def mask_from_segmentation(segm: object, height: int, width: int, where: str) -> np.ndarray:
-    """Decode a COCO ``segmentation`` (compressed RLE, uncompressed RLE or polygons) to an
-    (H, W) boolean mask; :class:`AnnotationError` naming ``where`` when it is malformed or of
-    another size."""
+def _checked_polygons(segm: list[Any], height: int, width: int, where: str) -> list[np.ndarray]:
+    """Polygons as (n, 2) float arrays once every number is finite and on the image (a
+    :data:`_POLY_MARGIN` outside is moved onto its edge)."""
+    out = []
+    for p in segm:
+        if not (isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)):
+            raise AnnotationError(f"{where}: a polygon must be a list of at least 3 x, y pairs")
+        xs, ys = p[0::2], p[1::2]
+        # compared as Python numbers: NaN, infinities and 1e300 (or 10**400) all fail here
+        for v, top in zip(p, (width, height) * (len(p) // 2)):
+            if not -_POLY_MARGIN <= v <= top + _POLY_MARGIN:
+                raise AnnotationError(f"{where}: polygon coordinate {v!r} is not a finite "
+                                      f"number within the image ({width}x{height})")
+        arr = np.array([xs, ys], dtype=np.float64).T
+        arr[:, 0] = np.clip(arr[:, 0], 0, width)
+        arr[:, 1] = np.clip(arr[:, 1], 0, height)
+        out.append(arr)
+    if not out:
+        raise AnnotationError(f"{where}: a polygon must be a list of at least 3 x, y pairs")
+    return out
+
+
+def check_segmentation(segm: object, height: int, width: int, where: str) -> Shape:
+    """Check a COCO ``segmentation`` (compressed RLE, uncompressed RLE or polygons) number by
+    number before any decoder sees it: RLE of the image's size whose runs are whole,
+    non-negative and add up (as Python integers) to exactly H x W; polygons of at least 3
+    finite points within the image. :class:`AnnotationError` naming ``where`` otherwise."""
     if isinstance(segm, dict):
         size = segm.get("size")
         counts = segm.get("counts")
@@ -163,26 +281,24 @@ def mask_from_segmentation(segm: object, height: int, width: int, where: str) ->
                 or list(size) != [height, width]):
             raise AnnotationError(f"{where}: RLE size {size!r} is not the image's "
                                   f"[{height}, {width}] (height, width)")
-        if isinstance(counts, list):
-            if not all(_int(c) for c in counts):
-                raise AnnotationError(f"{where}: RLE counts must be whole numbers")
-        elif isinstance(counts, (str, bytes)):
+        if isinstance(counts, (str, bytes)):
             try:
                 counts = counts_from_string(counts, where)
             except UnicodeEncodeError:
                 raise AnnotationError(f"{where}: RLE string is not ASCII") from None
-        else:
+        elif not isinstance(counts, list):
             raise AnnotationError(f"{where}: RLE 'counts' must be a list or a string")
-        return _mask_from_counts(counts, height, width, where)
+        return Shape(height, width, counts=_checked_counts(counts, height, width, where))
     if isinstance(segm, list):
-        polys = [p for p in segm if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0
-                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)]
-        if not polys or len(polys) != len(segm):
-            raise AnnotationError(f"{where}: a polygon must be a list of at least 3 x, y pairs")
-        mu = _mask_utils()
-        rle = mu.merge(mu.frPyObjects([[float(v) for v in p] for p in polys], height, width))
-        return _mask_from_counts(counts_from_string(rle["counts"], where), height, width, where)
+        return Shape(height, width, polygons=_checked_polygons(segm, height, width, where))
     raise AnnotationError(f"{where}: 'segmentation' must be RLE or polygons")
+
+
+def mask_from_segmentation(segm: object, height: int, width: int, where: str) -> np.ndarray:
+    """Decode a COCO ``segmentation`` (compressed RLE, uncompressed RLE or polygons) to an
+    (H, W) boolean mask, checked first (:func:`check_segmentation`); :class:`AnnotationError`
+    naming ``where`` when it is malformed or of another size."""
+    return check_segmentation(segm, height, width, where).full_mask()
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,6 +433,7 @@ class CocoImage:
     height: int
     width: int
     annotations: list[dict[str, Any]] = field(default_factory=list)
+    shapes: list[Shape] | None = None      # each annotation's checked segmentation
 
     @property
     def stem(self) -> str:
@@ -331,33 +448,47 @@ class CocoDataset:
     classes: ClassList
     images: list[CocoImage]
 
+    def shapes(self, image: CocoImage) -> list[Shape]:
+        """The checked segmentation of each of the image's annotations (checked once)."""
+        if image.shapes is None or len(image.shapes) != len(image.annotations):
+            image.shapes = [
+                check_segmentation(a["segmentation"], image.height, image.width,
+                                   f"{self.path}: annotation {a.get('id')} (image "
+                                   f"{image.file_name!r})")
+                for a in image.annotations]
+        return image.shapes
+
     def annotation(self, image: CocoImage) -> Annotation:
         """The class and instance maps of one image (see the module's notes for overlaps and
-        instance ids)."""
+        instance ids), painted one annotation at a time, each decoded into its own box only."""
         ann = Annotation.empty((image.height, image.width))
         cls_map, inst_map = ann.class_map, ann.instance_map
-        decoded = []
-        for a in image.annotations:
-            where = f"{self.path}: annotation {a['id']} (image {image.file_name!r})"
-            mask = mask_from_segmentation(a["segmentation"], image.height, image.width, where)
-            decoded.append((a, mask))
-        things = [(a, m) for a, m in decoded if not a.get("iscrowd")]
-        ids = [a.get("instance_id") for a, _ in things]
+        shapes = self.shapes(image)
+        entries = image.annotations
+        things = [k for k, a in enumerate(entries) if not a.get("iscrowd")]
+        ids = [entries[k].get("instance_id") for k in things]
         keep = (all(isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_ID
                     for i in ids) and len(set(ids)) == len(ids))
         inst_ids = ids if keep else list(range(1, len(things) + 1))
         if len(inst_ids) > MAX_ID:
             raise AnnotationError(f"{self.path}: image {image.file_name!r} has {len(inst_ids)} "
                                   f"instances; at most {MAX_ID}")
-        for a, m in decoded:
+
+        def paint(k: int, inst: int) -> None:
+            box = shapes[k].box_mask()
+            if box is None:
+                return
+            y0, x0, m = box
+            sl = (slice(y0, y0 + m.shape[0]), slice(x0, x0 + m.shape[1]))
+            cls_map[sl][m] = entries[k]["category_id"]
+            inst_map[sl][m] = inst
+
+        for k, a in enumerate(entries):
             if a.get("iscrowd"):
-                cls_map[m] = a["category_id"]
-                inst_map[m] = 0
-        order = sorted(range(len(things)), key=lambda k: -int(things[k][1].sum()))
-        for k in order:
-            a, m = things[k]
-            cls_map[m] = a["category_id"]
-            inst_map[m] = inst_ids[k]
+                paint(k, 0)
+        order = sorted(range(len(things)), key=lambda j: -shapes[things[j]].area)
+        for j in order:
+            paint(things[j], inst_ids[j])
         ann.invalidate()
         return ann
 
@@ -428,7 +559,10 @@ def read_coco(path: str | os.PathLike[str]) -> CocoDataset:
                                   f"category {a.get('category_id')!r}, which 'categories' does "
                                   "not list")
         img.annotations.append(a)
-    return CocoDataset(p, classes, list(images.values()))
+    ds = CocoDataset(p, classes, list(images.values()))
+    for img in ds.images:      # every number checked before anything is decoded or written
+        ds.shapes(img)
+    return ds
 
 
 def import_coco(coco_file: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
