@@ -52,6 +52,8 @@ def add_batch_arguments(parser: "object") -> None:
     """The options of a batch run (``spam segment | prior | saliency | eval``): where it runs
     (this process, a local Dask cluster, an existing one) and whether finished images are
     redone (:mod:`spam_gui.core.batch`)."""
+    from spam_gui.core.scheduler_address import CONNECT_TIMEOUT_S
+
     g = parser.add_argument_group(  # type: ignore[attr-defined]
         "batch", "run on several processes or machines (Dask); resume an interrupted run")
     g.add_argument("--workers", type=int, default=None, metavar="N",
@@ -60,7 +62,11 @@ def add_batch_arguments(parser: "object") -> None:
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on an existing Dask cluster (e.g. tcp://host:8786, started with "
                         "`dask scheduler` and `dask worker`); every worker must see the input "
-                        "and output paths")
+                        "and output paths. Trusted network only: anyone who can reach a "
+                        "scheduler can run code on it and its workers; bind it to 127.0.0.1 or "
+                        "a private interface, or use tls://host:8786 with Dask's TLS security "
+                        "(docs/batch.md). Connecting gives up after "
+                        f"{CONNECT_TIMEOUT_S} s")
     g.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
                    help="torch CPU threads of each worker process (default 1: N processes share "
                         "the cores instead of fighting over them)")
@@ -77,8 +83,13 @@ def batch_argument_problem(args: "object") -> "str | None":
         return f"--workers must be at least 1, got {workers}"
     if threads is not None and threads < 1:
         return f"--threads-per-worker must be at least 1, got {threads}"
-    if workers is not None and getattr(args, "scheduler", None):
+    scheduler = getattr(args, "scheduler", None)
+    if workers is not None and scheduler:
         return "give --workers (a local cluster) or --scheduler (an existing one), not both"
+    if scheduler is not None:
+        from spam_gui.core.scheduler_address import check_scheduler_address
+
+        return check_scheduler_address(scheduler)
     return None
 
 

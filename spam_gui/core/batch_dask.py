@@ -35,12 +35,11 @@ from typing import Any, Iterable, Iterator
 
 from spam_gui.core.batch import BatchJob, JobOutcome, run_job
 from spam_gui.core.errors import SpamError
+from spam_gui.core.scheduler_address import CONNECT_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DaskRunner", "SchedulerError", "local_cluster"]
-
-CONNECT_TIMEOUT_S = 30
+__all__ = ["CONNECT_TIMEOUT_S", "DaskRunner", "SchedulerError", "local_cluster"]
 
 
 class SchedulerError(SpamError):
@@ -110,6 +109,12 @@ class DaskRunner:
                 logging.getLogger(name).setLevel(logging.WARNING)
         self.cluster: Any = None
         self._futures: dict[str, Any] = {}
+        if isinstance(scheduler, str):
+            from spam_gui.core.scheduler_address import check_scheduler_address
+
+            problem = check_scheduler_address(scheduler)
+            if problem:
+                raise SchedulerError(problem)
         try:
             if scheduler is not None:
                 self.client = Client(scheduler, timeout=CONNECT_TIMEOUT_S,
@@ -119,8 +124,18 @@ class DaskRunner:
                 self.client = Client(self.cluster, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             self.close()
-            where = scheduler if scheduler is not None else "the local cluster"
-            raise SchedulerError(f"{where}: cannot reach the Dask scheduler ({exc})") from None
+            if scheduler is None:
+                raise SchedulerError(f"the local cluster: cannot start ({exc})") from None
+            raise SchedulerError(f"--scheduler {scheduler}: no Dask scheduler answered within "
+                                 f"{CONNECT_TIMEOUT_S} s (is it running, and reachable "
+                                 "from here?)") from None
+        except Exception as exc:  # noqa: BLE001 - e.g. a TLS or handshake problem: our words
+            self.close()
+            where = (f"--scheduler {scheduler}" if scheduler is not None
+                     else "the local cluster")
+            raise SchedulerError(f"{where}: cannot connect ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})"
+                                 ) from None
 
     @property
     def slots(self) -> int:

@@ -264,3 +264,75 @@ def test_sam_cache_entries_with_wrong_data_are_recomputed(tmp_path, tiny_sam_ckp
     fixed = read_npz_bounded(path.read_bytes(), 1 << 30)     # stored again, whole
     for name, arr in entries[path].items():
         np.testing.assert_array_equal(fixed[name], arr)
+
+
+# ----------------------------------------------------------------------------- 16 --scheduler
+
+
+@pytest.mark.parametrize("address, ok", [
+    ("tcp://10.0.0.1:8786", True), ("tls://scheduler.example:8786", True),
+    ("127.0.0.1:8786", True), ("tcp://[::1]:8786", True), ("notaurl", False),
+    ("http://host:8786", False), ("tcp://host", False), ("tcp://host:99999", False),
+    ("tcp://ho st:8786", False), ("", False), ("tcp://[zz]:1", False)])
+def test_scheduler_address_form_is_checked_at_once(address, ok):
+    from spam_gui.core.scheduler_address import check_scheduler_address
+
+    problem = check_scheduler_address(address)
+    assert (problem is None) == ok
+    if not ok:
+        assert problem.startswith("--scheduler") and "tcp://10.0.0.1:8786" in problem
+
+
+def test_cli_refuses_a_scheduler_that_is_not_an_address_before_any_work(tmp_path, capsys):
+    from PIL import Image
+
+    from spam_gui.cli import main as spam_main
+
+    Image.fromarray(_image()).save(tmp_path / "a.png")
+    rc = spam_main(["segment", str(tmp_path / "a.png"), "--out", str(tmp_path / "out"),
+                    "--encoder", "none", "--scheduler", "notaurl"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "--scheduler notaurl: no port" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_scheduler_is_given_up_after_the_stated_timeout(monkeypatch, tmp_path,
+                                                                       capsys):
+    import socket
+
+    from PIL import Image
+
+    from spam_gui.cli import main as spam_main
+    from spam_gui.core import batch_dask
+
+    with socket.socket() as s:            # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(batch_dask, "CONNECT_TIMEOUT_S", 1)
+    with pytest.raises(batch_dask.SchedulerError,
+                       match=rf"--scheduler tcp://127.0.0.1:{port}: no Dask scheduler answered "
+                             r"within 1 s"):
+        batch_dask.DaskRunner(scheduler=f"tcp://127.0.0.1:{port}")
+    Image.fromarray(_image()).save(tmp_path / "a.png")                  # the same from the CLI
+    rc = spam_main(["segment", str(tmp_path / "a.png"), "--out", str(tmp_path / "out"),
+                    "--encoder", "none", "--scheduler", f"127.0.0.1:{port}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no Dask scheduler answered within 1 s" in err
+    assert "Traceback" not in err
+    with pytest.raises(batch_dask.SchedulerError, match="not a port number"):
+        batch_dask.DaskRunner(scheduler="tcp://127.0.0.1:0")
+
+
+def test_help_and_docs_say_trusted_network_only_and_show_tls(capsys):
+    from pathlib import Path
+
+    from spam_gui.cli import main as spam_main
+
+    with pytest.raises(SystemExit):
+        spam_main(["segment", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Trusted network only" in text and "tls://" in text and "gives up after 10 s" in text
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "batch.md").read_text()
+    assert "dask scheduler --host 127.0.0.1" in doc
+    assert "--tls-ca-file" in doc and "tls://" in doc and "trusted network" in doc.lower()
