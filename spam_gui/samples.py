@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 
 from spam_gui.core.env import ENV_DATA_DIR
-from spam_gui.resources import resource_path
+from spam_gui.core.resources import MissingResourceError, resource_path
 
 PRIORS_SUBDIR = "priors"
 
@@ -31,7 +31,10 @@ class SampleError(OSError):
 
 
 def bundled_samples_dir() -> Path:
-    """The read-only sample set shipped with the program (``resources/samples``)."""
+    """The read-only sample set shipped with the program (``resources/samples``).
+
+    Raises :class:`~spam_gui.core.resources.MissingResourceError` when this installation lacks it.
+    """
     return resource_path("samples")
 
 
@@ -72,7 +75,10 @@ def sample_folder(dest: str | os.PathLike[str] | None = None) -> Path:
     files are copied (``priors/<stem>.png`` too); existing ones are left as they are. Raises
     :class:`SampleError` when the bundled set is missing or the copy fails.
     """
-    src = bundled_samples_dir()
+    try:
+        src = bundled_samples_dir()
+    except MissingResourceError as exc:
+        raise SampleError(str(exc)) from None
     if not src.is_dir():
         raise SampleError(f"{src}: the bundled sample set is missing from this installation")
     target = Path(dest).expanduser() if dest is not None else user_data_dir() / "samples"

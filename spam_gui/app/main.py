@@ -110,12 +110,14 @@ def _startup_target(args: argparse.Namespace, settings) -> str | None:
 
 
 def _icon(QtGui):  # noqa: N803
-    from spam_gui.resources import resource_path
+    """The window icon. A missing icon file (a broken installation) is reported by name in the
+    log and the window goes without its icon: everything else works."""
+    from spam_gui.core.resources import MissingResourceError, resource_path
 
-    for name in ("icons/spam-studio.svg", "icons/spam-studio.png", "spam-studio.png"):
-        p = resource_path(*name.split("/"))
-        if p.is_file():
-            return QtGui.QIcon(str(p))
+    try:
+        return QtGui.QIcon(str(resource_path("icons/spam-studio.svg")))
+    except MissingResourceError as exc:
+        logging.getLogger(__name__).warning("no window icon: %s", exc)
     return QtGui.QIcon()
 
 

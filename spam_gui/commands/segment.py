@@ -129,13 +129,21 @@ def run(args: argparse.Namespace) -> int:
         if distributed:  # checked here without building the models: the workers load them
             from spam_gui.core.errors import validate_checkpoint
 
-            if str(args.encoder).lower() not in ("none", "default"):
+            if str(args.encoder) == "default":   # a missing shipped file is named here, once
+                from spam_gui.core.spam import default_encoder_path
+
+                default_encoder_path()
+            elif str(args.encoder).lower() != "none":
                 validate_checkpoint("encoder", args.encoder)
             spam = None
         else:  # loaded here once and kept for the run (spam_gui.core.batch.engine)
             from spam_gui.core.batch import engine
 
             spam = engine(args.encoder, args.device)
+        if args.builtin_prior:   # the shipped edge model: a missing one is named before any work
+            from spam_gui.core.prior_builtin import edge_model_path
+
+            edge_model_path()
         if args.sam_checkpoint is not None and args.prior is None and not args.builtin_prior:
             if distributed:
                 validate_checkpoint("sam", args.sam_checkpoint)

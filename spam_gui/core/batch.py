@@ -120,9 +120,7 @@ def encoder_identity(encoder: str) -> tuple[str, str | None]:
     if str(encoder) == "default":
         from spam_gui.core.spam import default_encoder_path
 
-        path = default_encoder_path()
-        if not path.is_file():
-            return "default (absent)", None
+        path = default_encoder_path()   # MissingResourceError names a missing shipped file
     else:
         path = Path(encoder)
     p = path.expanduser()

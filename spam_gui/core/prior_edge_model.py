@@ -174,10 +174,14 @@ _model_cache: dict[str, EdgeModel] = {}
 
 
 def edge_model_path() -> Path:
-    """The shipped edge model's file (``resources/models/builtin_prior_edges.npz``)."""
-    from spam_gui.resources import resource_path
+    """The shipped edge model's file (``resources/models/builtin_prior_edges.npz``).
 
-    return Path(resource_path("models", EDGE_MODEL_FILE))
+    Raises :class:`~spam_gui.core.resources.MissingResourceError` (a SpamError) naming it when
+    this installation lacks it.
+    """
+    from spam_gui.core.resources import resource_path
+
+    return resource_path("models", EDGE_MODEL_FILE)
 
 
 @functools.lru_cache(maxsize=4)
@@ -190,8 +194,10 @@ def default_edge_model() -> EdgeModel:
 
     Raises
     ------
+    MissingResourceError
+        The file is missing (a broken installation); the message names it.
     BuiltinPriorError
-        The file is missing or unreadable (a broken installation); the message names it.
+        The file is unreadable; the message names it.
     """
     path = edge_model_path()
     key = str(path)
