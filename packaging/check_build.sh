@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=$(cd "${1:-dist/spam-studio}" && pwd)
-S=$D/_internal/resources/samples
+S=$D/_internal/spam_gui/_resources/samples
 W=$(mktemp -d /tmp/spam-check.XXXXXX)
 export SPAM_CACHE_DIR=$W/cache QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
 echo "== build: $D ($(du -sh "$D" | cut -f1))"
