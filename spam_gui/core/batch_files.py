@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -23,6 +24,35 @@ class FileSetError(SpamError):
 
 
 # ----------------------------------------------------------------------------- file sets
+
+MAX_SIDECAR_BYTES = 64 * 1024**2
+"""The largest sidecar a resume check reads."""
+MAX_SET_FILE_BYTES = 8 * 1024**3
+"""The largest data file of an output set a resume check hashes."""
+
+
+def output_file_problem(folder: str | os.PathLike[str], name: object,
+                        max_bytes: int) -> str | None:
+    """Why ``folder / name`` is not a file a resume check may read, or None: ``name`` must be
+    a plain file name (no folder part, no ``..``, not absolute), naming a regular file (not a
+    link, a device, a pipe or a folder) of at most ``max_bytes`` bytes inside ``folder``. A
+    sidecar can then never make a rerun open a file elsewhere, or read ``/dev/zero``
+    forever."""
+    if not isinstance(name, str) or not name or "\0" in name:
+        return "names no file"
+    if name in (".", "..") or "/" in name or "\\" in name or os.path.isabs(name):
+        return f"names {name!r}, which is not a file of the output folder"
+    path = Path(folder) / name
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return "missing"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (a link, a device, a pipe or a folder)"
+    if st.st_size > max_bytes:
+        return f"{st.st_size} bytes, more than the {max_bytes} a resume check reads"
+    return None
+
 
 
 def write_file_set(out_dir: str | os.PathLike[str], files: Mapping[str, tuple[str, bytes]],
@@ -87,8 +117,11 @@ def verify_file_set(out_dir: str | os.PathLike[str], sidecar_name: str) -> dict[
     """
     d = Path(out_dir)
     side = d / sidecar_name
-    if not side.is_file():
+    problem = output_file_problem(d, sidecar_name, MAX_SIDECAR_BYTES)
+    if problem == "missing":
         raise FileSetError(f"{side}: no sidecar, so no complete output set")
+    if problem:
+        raise FileSetError(f"{side}: not used as a sidecar: {problem}")
     try:
         doc = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -100,6 +133,10 @@ def verify_file_set(out_dir: str | os.PathLike[str], sidecar_name: str) -> dict[
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise FileSetError(f"{side}: a 'files' entry names no file")
         path = d / entry["name"]
+        problem = output_file_problem(d, entry["name"], MAX_SET_FILE_BYTES)
+        if problem and problem != "missing":
+            raise FileSetError(f"{side}: its 'files' entry {entry['name']!r} is not read: "
+                               f"{problem}")
         try:
             digest = _sha256_file(path)
         except OSError:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from spam_gui.core.batch_files import verify_file_set
+from spam_gui.core.batch_files import MAX_SIDECAR_BYTES, output_file_problem, verify_file_set
 from spam_gui.core.batch_job import (BATCH_RECORD_VERSION, BatchJob, _file_sha_or_none,
                                      _sha256_file)
 from spam_gui.core.errors import SpamError
@@ -73,6 +73,8 @@ def _eval_saved(job: BatchJob) -> dict[str, Any] | None:
     if not job.out_dir:
         return None
     path = Path(job.out_dir) / f"{job.stem}.json"
+    if output_file_problem(path.parent, path.name, MAX_SIDECAR_BYTES):
+        return None        # missing, or not a regular file of a sane size: never read
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):

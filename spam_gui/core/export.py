@@ -329,9 +329,15 @@ def verify_output_set(out_dir: str | os.PathLike[str], stem: str) -> dict[str, A
     the file otherwise: a missing sidecar (an interrupted export), a PNG missing or changed
     (a mixed set: an export stopped between files, or a file edited or copied over).
     """
+    from spam_gui.core.batch_files import (MAX_SET_FILE_BYTES, MAX_SIDECAR_BYTES,
+                                           output_file_problem)
+
     paths = output_paths(out_dir, stem)
     side = paths["sidecar"]
-    if not side.is_file():
+    problem = output_file_problem(side.parent, side.name, MAX_SIDECAR_BYTES)
+    if problem and problem != "missing":
+        raise OutputSetError(f"{side}: not used as a sidecar: {problem}")
+    if problem:
         there = [paths[k].name for k in ("labels", "objects") if paths[k].exists()]
         hint = (f" ({', '.join(there)} without it: an export was interrupted; export again)"
                 if there else "")
@@ -353,9 +359,12 @@ def verify_output_set(out_dir: str | os.PathLike[str], stem: str) -> dict[str, A
         if not isinstance(entry, dict) or entry.get("name") != png.name \
                 or not isinstance(entry.get("sha256"), str):
             raise OutputSetError(f"{side}: its 'files' entry does not describe {png.name}")
-        if not png.is_file():
+        problem = output_file_problem(png.parent, png.name, MAX_SET_FILE_BYTES)
+        if problem == "missing":
             raise OutputSetError(f"{png}: missing; {side.name} belongs to an incomplete set "
                                  "(export again)")
+        if problem:
+            raise OutputSetError(f"{png}: not read: {problem}")
         try:
             digest = _sha256_file(png)
         except OSError as exc:

@@ -336,3 +336,117 @@ def test_help_and_docs_say_trusted_network_only_and_show_tls(capsys):
     doc = (Path(__file__).resolve().parents[2] / "docs" / "batch.md").read_text()
     assert "dask scheduler --host 127.0.0.1" in doc
     assert "--tls-ca-file" in doc and "tls://" in doc and "trusted network" in doc.lower()
+
+
+# ----------------------------------------------------------------------------- 17 sidecars, COCO
+
+
+def _coco_file(path, file_name: str):
+    import json
+
+    path.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": file_name, "width": 4, "height": 3}],
+        "categories": [{"id": 1, "name": "cat"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
+                         "segmentation": [[0, 0, 3, 0, 3, 2, 0, 2]]}]}))
+    return path
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../x.png", "sub/../../x.png", "a\0b.png",
+                                  "link/x.png"])
+def test_coco_file_names_leaving_the_image_folder_are_refused(tmp_path, capsys, name):
+    from PIL import Image
+
+    from spam_gui.cli import main as spam_main
+
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.zeros((3, 4, 3), np.uint8)).save(tmp_path / "x.png")   # outside
+    (images / "link").symlink_to(tmp_path)
+    coco = _coco_file(tmp_path / "coco.json", name)
+    rc = spam_main(["import", str(coco), "--format", "coco", "--out", str(tmp_path / "labels"),
+                    "--images", str(images)])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "coco.json" in err and "image folder" in err and "refused" in err
+    assert "Traceback" not in err and "ValueError" not in err
+    assert not any((tmp_path / "labels").glob("*.png"))
+
+
+def test_coco_file_name_inside_the_image_folder_is_taken(tmp_path, capsys):
+    from PIL import Image
+
+    from spam_gui.cli import main as spam_main
+
+    images = tmp_path / "images"
+    (images / "sub").mkdir(parents=True)
+    Image.fromarray(np.zeros((3, 4, 3), np.uint8)).save(images / "sub" / "x.png")
+    coco = _coco_file(tmp_path / "coco.json", "sub/x.png")
+    rc = spam_main(["import", str(coco), "--format", "coco", "--out", str(tmp_path / "labels"),
+                    "--images", str(images)])
+    assert rc == 0, capsys.readouterr().err
+
+
+def _saliency_run(folder, out, capsys):
+    from spam_gui.cli import main as spam_main
+
+    rc = spam_main(["saliency", str(folder), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    return err
+
+
+@pytest.mark.parametrize("planted", ["../../../../etc/hostname", "/etc/hostname", "zero-link",
+                                     "fifo", "huge"])
+def test_resume_reads_only_regular_files_of_the_output_folder(tmp_path, capsys, monkeypatch,
+                                                              planted):
+    """17: a sidecar naming ../../../../etc/hostname made the resume check open it, and
+    /dev/zero hung it forever. Now such an entry is not read: the image is redone."""
+    import json
+    import os
+
+    from PIL import Image
+
+    from spam_gui.core import batch_files, batch_job
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(_image()).save(folder / "a.png")
+    out = tmp_path / "out"
+    _saliency_run(folder, out, capsys)
+    side = out / "a.json"
+    doc = json.loads(side.read_text())
+    entry = next(iter(doc["files"].values()))
+    if planted == "zero-link":
+        (out / "zero.png").symlink_to("/dev/zero")
+        entry["name"] = "zero.png"
+    elif planted == "fifo":
+        os.mkfifo(out / "pipe.png")
+        entry["name"] = "pipe.png"
+    elif planted == "huge":
+        monkeypatch.setattr(batch_files, "MAX_SET_FILE_BYTES", 10)
+    else:
+        entry["name"] = planted
+    side.write_text(json.dumps(doc))
+    opened = []
+    real = batch_job._sha256_file
+    monkeypatch.setattr(batch_files, "_sha256_file",
+                        lambda p: opened.append(str(p)) or real(p))
+    with pytest.raises(batch_files.FileSetError, match="is not read: "):
+        batch_files.verify_file_set(out, "a.json")
+    assert opened == []                         # nothing outside, no device, no pipe opened
+    _saliency_run(folder, out, capsys)          # the rerun redoes the image (no hang)
+    assert json.loads(side.read_text())["files"] != doc["files"] or planted == "huge"
+    report = json.loads((out / "batch_report.json").read_text())
+    assert "done" in json.dumps(report)
+
+
+def test_a_sidecar_that_is_a_link_to_a_device_is_not_read(tmp_path):
+    from spam_gui.core.batch_files import FileSetError, verify_file_set
+    from spam_gui.core.export import OutputSetError, verify_output_set
+
+    (tmp_path / "a.json").symlink_to("/dev/zero")
+    with pytest.raises(FileSetError, match="not a regular file"):
+        verify_file_set(tmp_path, "a.json")
+    with pytest.raises(OutputSetError, match="not a regular file"):
+        verify_output_set(tmp_path, "a")

@@ -565,6 +565,23 @@ def read_coco(path: str | os.PathLike[str]) -> CocoDataset:
     return ds
 
 
+def _image_in_folder(root: Path, name: str, where: str) -> Path:
+    """``root / name`` when ``name`` stays inside ``root`` (no absolute path, no ``..``, no
+    NUL byte, no link leading out); else :class:`AnnotationError` naming the file."""
+    parts = Path(name).parts
+    if "\0" in name or Path(name).is_absolute() or ".." in parts or not parts:
+        raise AnnotationError(f"{where}: the file name leaves the image folder {root}; refused")
+    f = root / name
+    try:
+        inside = f.resolve().is_relative_to(root.resolve())
+    except (OSError, ValueError, RuntimeError):
+        inside = False
+    if not inside:
+        raise AnnotationError(f"{where}: the file name leads out of the image folder {root} "
+                              "(a link); refused")
+    return f
+
+
 def import_coco(coco_file: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
                 image_dir: str | os.PathLike[str] | None = None, overwrite: bool = False,
                 progress: Progress | None = None) -> list[Path]:
@@ -604,7 +621,7 @@ def import_coco(coco_file: str | os.PathLike[str], out_dir: str | os.PathLike[st
     if image_dir is not None:
         root = Path(image_dir)
         for im in todo:
-            f = root / im.file_name
+            f = _image_in_folder(root, im.file_name, f"{ds.path}: image {im.file_name!r}")
             if not f.is_file():
                 raise AnnotationError(f"{ds.path}: image {im.file_name!r} (id {im.id}) is not in "
                                       f"{root}")
