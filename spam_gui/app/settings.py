@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from spam_gui.app.document import Params
+from spam_gui.app.model_downloads import ModelsPanel
 from spam_gui.app.overlays import OverlayStyle
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 from spam_gui.app.pipeline import PRIOR_SOURCES, EngineConfig
@@ -466,6 +467,9 @@ class PreferencesDialog(QtWidgets.QDialog):
                            QtWidgets.QSizePolicy.Policy.Minimum)
         note.setStyleSheet("color: palette(mid);")
         form.addRow(note)
+        self.downloads = ModelsPanel(parent=self)   # download SAM / DINO on request
+        self.downloads.model_ready.connect(self._use_downloaded_model)
+        form.addRow(self.downloads)
 
         look = QtWidgets.QGroupBox("Appearance")
         lform = QtWidgets.QFormLayout(look)
@@ -507,6 +511,22 @@ class PreferencesDialog(QtWidgets.QDialog):
         self._show_color()
         self.width_spin.setValue(st.boundary_width)
         self.precompute.setChecked(s.precompute_next)
+
+    def _use_downloaded_model(self, kind: str, path: str) -> None:
+        """A model downloaded (and verified) from Preferences → Models becomes the SAM or
+        DINO checkpoint, in the field and in the settings at once (the file is there, whatever
+        the dialog's OK / Cancel)."""
+        field = self.sam if kind == "sam" else self.dino
+        field.set_path(path)
+        if kind == "sam":
+            self.settings.sam_checkpoint = path
+        else:
+            self.settings.dino_checkpoint = path
+        self.settings.sync()
+
+    def done(self, result: int) -> None:
+        self.downloads.cancel_all()   # a download stops with the dialog; the next one resumes
+        super().done(result)
 
     def _on_sam_preset(self) -> None:
         preset = self.sam_preset.currentData()
