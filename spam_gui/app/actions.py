@@ -105,7 +105,9 @@ class WindowActions:
           "(needs a SAM checkpoint)", "Edit")
         A("mode_inspect", "&Inspect Mode", lambda: self.w.set_mode("inspect"), ("V",),
           "Inspect mode: a click only selects the object", "Edit")
-        # painting classes (spam_gui.app.tools.paint); the keys below act in the paint tool only
+        # painting classes (spam_gui.app.tools.paint). One meaning per key in every tool
+        # (tests/app/test_interaction_23.py checks the table): the class keys, E and X choose
+        # the paint tool too; [ and ] size the brush of the tool in use.
         ann = self.w.annotations
         A("mode_paint", "Pain&t Classes", lambda: self.w.set_mode("paint"), ("L",),
           "Paint tool: click / drag paints superpixels with the current class, Shift+click fills "
@@ -116,25 +118,23 @@ class WindowActions:
             act.setShortcut(Key(str(i)))
             act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             act.triggered.connect(lambda _=False, i=i: ann.pick_key(i))
-            act.setEnabled(False)
             self.w.addAction(act)
             self.w.actions_[f"class_{i}"] = act
         self.w.action_specs.append(ActionSpec(
             "class_keys", "Class 1 … 9", ("1 … 9",),
-            "Paint tool: the n-th class of the Classes panel becomes current", "Paint"))
+            "The n-th class of the Classes panel becomes current (and the paint tool)", "Paint"))
         A("new_instance", "&New Instance", ann.new_instance, ("N",),
-          "Paint tool: the next stroke starts another instance of the current class",
-          "Paint").setEnabled(False)
+          "The next stroke starts another instance of the current class", "Paint")
         A("eraser", "&Eraser", ann.toggle_eraser, ("E",),
-          "Paint tool: the left button unlabels too (the right button always does)",
-          "Paint").setEnabled(False)
-        A("pixel_brush", "Pi&xel Brush", ann.toggle_pixel_brush, ("X",),
-          "Paint tool: paint a disk of pixels instead of whole superpixels",
-          "Paint").setEnabled(False)
-        A("brush_smaller", "Smaller Brush", lambda: ann.nudge_radius(-1), ("[",),
-          "Paint tool: pixel brush radius −25%", "Paint").setEnabled(False)
-        A("brush_larger", "Larger Brush", lambda: ann.nudge_radius(1), ("]",),
-          "Paint tool: pixel brush radius +25%", "Paint").setEnabled(False)
+          "Paint tool with the eraser: the left button unlabels too (the right button always "
+          "does); E again paints", "Paint")
+        A("pixel_brush", "Round &Brush", ann.toggle_pixel_brush, ("X",),
+          "Paint tool: a round brush of pixels / whole superpixels", "Paint")
+        A("brush_smaller", "Smaller Brush", lambda: self.w.nudge_brush(-1), ("[",),
+          "The brush of the tool in use (paint, draw, erase) −25% (Ctrl+wheel: any size)",
+          "Paint")
+        A("brush_larger", "Larger Brush", lambda: self.w.nudge_brush(1), ("]",),
+          "The brush of the tool in use (paint, draw, erase) +25%", "Paint")
         # editing objects (spam_gui.app.tools.edit_objects)
         A("mode_split", "Spli&t Objects", lambda: self.w.set_mode("split"), ("K",),
           "Split tool: a line drawn across an object cuts it into its parts", "Objects")
@@ -148,10 +148,11 @@ class WindowActions:
           "Merge the selected objects (Ctrl+click them on the image or in the Objects list)",
           "Objects")
         A("object_brush_larger", "Larger Object Brush", lambda: self.w.objects_edit.nudge_brush(1),
-          ("Alt+]",), "Draw / Erase tools: the brush (Shift+drag) radius +25%", "Objects")
+          (), "Draw / Erase tools: the brush (Shift+drag) radius +25% (] in those tools)",
+          "Objects")
         A("object_brush_smaller", "Smaller Object Brush",
-          lambda: self.w.objects_edit.nudge_brush(-1), ("Alt+[",),
-          "Draw / Erase tools: the brush (Shift+drag) radius −25%", "Objects")
+          lambda: self.w.objects_edit.nudge_brush(-1), (),
+          "Draw / Erase tools: the brush (Shift+drag) radius −25% ([ in those tools)", "Objects")
         A("reset_objects", "&Reset Edited Objects", self.w.objects_edit.reset, (),
           "Drop this image's object edits: its objects come from the prior source again "
           "(undoable)", "Objects")
@@ -176,13 +177,13 @@ class WindowActions:
             A(f"layer_{n}", f"Show {LAYER_TITLES[n]}", lambda v, n=n: self.w.set_layer_visible(n, v),
               (LAYER_KEYS[n],), f"Show / hide the {LAYER_TITLES[n].lower()} layer", "View",
               checkable=True)
-        A("opacity_down", "Objects More Transparent", lambda: self.w.nudge_opacity(-0.1), ("[",),
-          "Object fill opacity −10%", "View")
-        A("opacity_up", "Objects More Opaque", lambda: self.w.nudge_opacity(0.1), ("]",),
+        A("opacity_down", "Objects More Transparent", lambda: self.w.nudge_opacity(-0.1),
+          ("Alt+[",), "Object fill opacity −10%", "View")
+        A("opacity_up", "Objects More Opaque", lambda: self.w.nudge_opacity(0.1), ("Alt+]",),
           "Object fill opacity +10%", "View")
         A("fit", "&Fit to Window", self.w.canvas.fit, ("F",), "Fit the image to the window", "View")
-        A("actual", "Actual Size (1:1)", self.w.canvas.actual_size, ("1",), "One image pixel per "
-          "screen pixel", "View")
+        A("actual", "Actual Size (1:1)", self.w.canvas.actual_size, ("Ctrl+0",), "One image pixel "
+          "per screen pixel", "View")
         A("zoom_in", "Zoom In", lambda: self.w.canvas.zoom_by(1.25), ("+", "="), "Zoom in", "View")
         A("zoom_out", "Zoom Out", lambda: self.w.canvas.zoom_by(0.8), ("-",), "Zoom out", "View")
         A("help", "&Keyboard Shortcuts", self.w.show_help, ("F1",), "This list", "Help")

@@ -177,7 +177,15 @@ class ClassEditing:
         self._show_brush()
 
     def toggle_eraser(self) -> None:
+        """E: the eraser on / off, in the paint tool (chosen if another one is in use)."""
         self.set_eraser(not self.eraser)
+        self._to_paint()
+        self.w.set_status("Eraser: the left button unlabels (E again paints)" if self.eraser
+                          else "Eraser off: the left button paints")
+
+    def _to_paint(self) -> None:
+        if self.w.mode != "paint":
+            self.w.set_mode("paint")
 
     def set_pixel_brush(self, on: bool) -> None:
         self.pixel_brush = bool(on)
@@ -185,7 +193,9 @@ class ClassEditing:
         self._update_brush_outline()
 
     def toggle_pixel_brush(self) -> None:
+        """X: the round brush / whole superpixels, in the paint tool."""
         self.set_pixel_brush(not self.pixel_brush)
+        self._to_paint()
 
     def set_radius(self, r: int) -> None:
         self.radius = min(max(int(r), 0), MAX_RADIUS)

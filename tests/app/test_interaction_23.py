@@ -186,3 +186,56 @@ def test_keys_reach_the_canvas_after_adding_a_class(qtbot, make_window, image_fo
     assert focused() is win.canvas
     qtbot.keyClick(focused(), Qt.Key.Key_V)
     assert win.mode == "inspect"
+
+
+# ----------------------------------------------------------------------------- 4 keys
+
+
+TOOLS = ("scale", "inspect", "paint", "split", "draw_object", "erase_object")
+
+
+def key_table(win):
+    """Every key sequence of the window's actions -> the actions it triggers."""
+    from spam_gui.app.qt import QtGui
+    out: dict[str, list[str]] = {}
+    for a in win.findChildren(QtGui.QAction):
+        for k in a.shortcuts():
+            out.setdefault(k.toString(QtGui.QKeySequence.SequenceFormat.PortableText),
+                           []).append(a.objectName() or a.text())
+    return out
+
+
+def test_one_meaning_per_key_in_every_tool(qtbot, make_window, image_folder):
+    win = opened(qtbot, make_window, image_folder)
+    assert win.annotations.add_class("fur") and win.annotations.add_class("sky")
+    tables = []
+    for mode in TOOLS:
+        win.set_mode(mode)
+        assert win.mode == mode
+        table = key_table(win)
+        clash = {k: v for k, v in table.items() if len(v) > 1}
+        assert not clash, f"{mode}: keys with several actions: {clash}"
+        tables.append(table)
+    assert all(t == tables[0] for t in tables), "a key changed its action with the tool"
+    keys = [k for spec in win.action_specs for k in spec.shortcuts]   # the F1 / README table
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+    # the same key does the same thing from any tool
+    win.set_mode("scale")
+    win.canvas.setFocus()
+    qtbot.keyClick(win, Qt.Key.Key_2)
+    assert win.mode == "paint" and win.annotations.current_class == 2
+    qtbot.keyClick(win, Qt.Key.Key_0, CTRL)                 # 1:1 in the paint tool too
+    assert abs(win.canvas.current_scale() - 1.0) < 1e-6
+    op = win.canvas.object_opacity()
+    r = win.annotations.radius
+    qtbot.keyClick(win, Qt.Key.Key_BracketRight)             # ] is the brush, never the opacity
+    assert win.annotations.radius > r and win.canvas.object_opacity() == op
+    win.set_mode("scale")
+    qtbot.keyClick(win, Qt.Key.Key_BracketRight)
+    assert win.canvas.object_opacity() == op
+    win.set_mode("draw_object")
+    b = win.objects_edit.brush_radius
+    qtbot.keyClick(win, Qt.Key.Key_BracketRight)
+    assert win.objects_edit.brush_radius > b
+    qtbot.keyClick(win, Qt.Key.Key_BracketRight, Qt.KeyboardModifier.AltModifier)
+    assert win.canvas.object_opacity() > op

@@ -336,7 +336,7 @@ def test_layer_keys_zoom_and_hover(qtbot, make_window, image_folder):
     qtbot.waitUntil(lambda: win.canvas.items["heatmap"].qimage is not None, timeout=30000)
     assert win.canvas.layer_visible("heatmap") and not win.displayed.params.va
     # zoom: 1:1, wheel zoom about the cursor, fit
-    qtbot.keyClick(win, Qt.Key.Key_1)
+    qtbot.keyClick(win, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
     assert abs(win.canvas.current_scale() - 1.0) < 1e-6
     before = win.canvas.current_scale()
     win.canvas.zoom_by(2.0, anchor_under_mouse=True)

@@ -13,11 +13,6 @@ from typing import Any
 
 from spam_gui.app.tools.base import Qt, Tool
 
-# actions that mean something else outside the paint tool (same keys)
-PAINT_ONLY_ACTIONS = tuple(f"class_{i}" for i in range(1, 10)) + (
-    "new_instance", "eraser", "pixel_brush", "brush_smaller", "brush_larger")
-OUTSIDE_ONLY_ACTIONS = ("actual", "opacity_down", "opacity_up")   # 1, [ and ] elsewhere
-
 
 class PaintTool(Tool):
     name = "paint"
@@ -28,7 +23,6 @@ class PaintTool(Tool):
     def __init__(self, window: Any) -> None:
         super().__init__(window)
         self.stroke: Any = None
-        self._lent: dict[str, Any] = {}     # action -> its shortcuts, while painting
 
     def unavailable(self) -> str | None:
         ctl = self.w.annotations
@@ -37,7 +31,6 @@ class PaintTool(Tool):
         return None
 
     def activate(self) -> None:
-        self._swap_keys(True)
         self.w.classes_dock.show()      # the classes are what painting needs at hand
         self.w.classes_dock.raise_()
         self.w.annotations._update_brush_outline()
@@ -45,25 +38,6 @@ class PaintTool(Tool):
 
     def deactivate(self) -> None:
         self.stroke = None
-        self._swap_keys(False)
-
-    def _swap_keys(self, painting: bool) -> None:
-        """Keys 1–9, [ and ] pick classes and size the brush while painting; elsewhere they
-        mean 1:1 zoom and the object opacity (those actions keep working from the menus and
-        the toolbar: only their keys are lent)."""
-        acts = self.w.actions_
-        for n in PAINT_ONLY_ACTIONS:
-            if n in acts:
-                acts[n].setEnabled(painting)
-        for n in OUTSIDE_ONLY_ACTIONS:
-            a = acts.get(n)
-            if a is None:
-                continue
-            if painting:
-                self._lent.setdefault(n, a.shortcuts())
-                a.setShortcuts([])
-            elif n in self._lent:
-                a.setShortcuts(self._lent.pop(n))
 
     def press(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
         self.stroke = self.w.annotations.begin_stroke(
