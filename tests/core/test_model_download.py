@@ -260,3 +260,17 @@ def test_spam_models_download_offline_exit_code_and_message(tmp_path, capsys, mo
     assert rc == EXIT_FAILURE
     assert err.count("error:") == 1 and url in err and str(tmp_path / spec.filename) in err
     assert main(["models", "download", "no_such_model", "--dir", str(tmp_path)]) == EXIT_USAGE
+
+
+def test_spam_models_interrupted_keeps_the_part_message(tmp_path, capsys, monkeypatch):
+    import spam_gui.core.models as models_pkg
+    from spam_gui.cli import main
+    from spam_gui.core.errors import EXIT_INTERRUPTED, EXIT_USAGE
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(models_pkg, "download_model", interrupted)
+    rc = main(["models", "download", "sam_vit_b", "--dir", str(tmp_path), "--no-progress"])
+    assert rc == EXIT_INTERRUPTED and "resume" in capsys.readouterr().err
+    assert main(["models"]) == EXIT_USAGE
