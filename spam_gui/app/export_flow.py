@@ -89,6 +89,7 @@ class ExportFlow:
         if job is self.job:
             self.job = None
         n_ok, errs = len(summary["done"]), summary["errors"]
+        self._forget_replaced_images(errs)
         msg = f"Exported {n_ok}/{summary['total']} image(s) to {summary['out_dir']}"
         if summary["total"] == 1 and n_ok == 1 and self.w.session is not None:
             stem = self.w.session.paths[summary["done"][0][0]].stem
@@ -111,6 +112,27 @@ class ExportFlow:
             self.w.session.save_now()
         self.last_export = summary
 
+
+    def _forget_replaced_images(self, errors: list[tuple[int, str]]) -> None:
+        """Images the export refused because their content changed on disk
+        (:class:`spam_gui.core.export.ImageChangedError`, even with the same size and time):
+        their cached pixels and results are dropped and the current one is recomputed, so that
+        the next export writes labels of the image that is there now."""
+        from spam_gui.core.export import IMAGE_CHANGED_TEXT
+
+        session = self.w.session
+        if session is None:
+            return
+        for row, text in errors:
+            if IMAGE_CHANGED_TEXT not in text or not 0 <= row < len(session):
+                continue
+            path = session.paths[row]
+            self.w.pipeline.forget_image(path)
+            for key in self.w.view.outcomes.keys():
+                if key[0] == str(path):
+                    self.w.view.outcomes.pop(key)
+            if row == self.w.row:
+                self.w.view.refresh(force=True)
 
     def open_output_folder(self) -> bool:
         """Open the export folder in the system's file manager (it is created if needed)."""

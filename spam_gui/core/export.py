@@ -56,6 +56,35 @@ class OutputSetError(SpamError):
     """An output set is missing, partial, mixed or changed; the message names the file."""
 
 
+IMAGE_CHANGED_TEXT = "the file's content changed since it was segmented"
+
+
+class ImageChangedError(SpamError):
+    """The image file's content is not what was segmented (it was replaced since it was read,
+    even with the same size and modification time); nothing is written. Names the file."""
+
+
+def _check_image_content(image_path: Path, result: "SegmentationResult",
+                         image: np.ndarray | None) -> None:
+    """Raise :class:`ImageChangedError` when the pixels of ``image_path`` now differ from
+    those that were segmented (``result.image_key``, else ``image``); a file that cannot be
+    read is left to the caller (the sidecar then records no hash)."""
+    from spam_gui.core.cache import hash_array
+    from spam_gui.core.image_io import read_image, to_rgb_uint8
+
+    key = result.image_key or (hash_array(to_rgb_uint8(image)) if image is not None else "")
+    if not key:
+        return
+    try:
+        now = read_image(image_path)
+    except (OSError, ImageReadError, SpamError):
+        return
+    if hash_array(to_rgb_uint8(now)) != key:
+        raise ImageChangedError(
+            f"{image_path}: {IMAGE_CHANGED_TEXT} (replaced on disk); not exported, so that the labels never go out with another image's hash: "
+            "segment it again, then export")
+
+
 class OutputFolderError(FileWriteError):
     """The output folder cannot be used (a file, read-only, not creatable); names the folder."""
 
@@ -255,6 +284,9 @@ def save_result(out_dir: str | os.PathLike[str], stem: str, result: "Segmentatio
     ------
     ValueError
         More than 65535 superpixels or prior objects (a 16-bit PNG cannot hold them).
+    ImageChangedError
+        ``image_path``'s pixels are no longer those that were segmented (the file was replaced,
+        whatever its size and modification time): nothing is written.
     spam_gui.core.image_io.FileWriteError
         A file could not be written (read-only folder, full disk); the message names it and
         ``errno`` says why (see :func:`is_folder_write_error`).
@@ -275,6 +307,8 @@ def save_result(out_dir: str | os.PathLike[str], stem: str, result: "Segmentatio
             sha = hashlib.sha256(Path(image_path).read_bytes()).hexdigest()
         except OSError:
             sha = None
+        if sha is not None:   # the content hash is checked before anything is written
+            _check_image_content(Path(image_path), result, image)
     # encode everything first, so a bad input fails before any file is touched
     objects = result.objects if renumbering is None else _renumbered(result.objects, renumbering)
     data = {"labels": encode_png(result.labels.astype(np.uint16)),

@@ -42,3 +42,47 @@ def test_k_above_the_pixel_count_is_said_on_screen_as_the_cli_prints_it(qtbot, m
     assert o.result.n_superpixels == 96 * 128
     qtbot.waitUntil(lambda: "exceeds the 12288 pixels" in win.status_label.text(),
                     timeout=30000)
+
+
+def test_export_of_an_image_replaced_with_the_same_size_and_time_is_refused_then_right(
+        qtbot, make_window, tmp_path):
+    """18: same byte size, modification time restored: the export checks the content hash,
+    refuses the stale labels, and the view recomputes; the next export is the new image's."""
+    import hashlib
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    from tests.app.conftest import make_image
+
+    folder = tmp_path / "bmps"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(make_image(i)).save(folder / f"img{i}.bmp")
+    win = make_window(precompute=False, prior_source="none")
+    win.open_folder(folder)
+    old = wait_displayed(qtbot, win, "img0.bmp")
+    target = folder / "img0.bmp"
+    st = target.stat()
+    new_pixels = np.ascontiguousarray(make_image(7)[::-1])
+    Image.fromarray(new_pixels).save(target)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert target.stat().st_size == st.st_size
+    win.exports.export_current()
+    qtbot.waitUntil(lambda: win.exports.last_export is not None, timeout=30000)
+    assert not win.exports.last_export["done"]
+    assert "content changed" in win.last_error_details
+    sidecar = folder / "spam_labels" / "img0.json"
+    assert not sidecar.exists()
+    o = wait_displayed(qtbot, win, "img0.bmp")            # recomputed from the new pixels
+    qtbot.waitUntil(lambda: win.displayed is not old and np.array_equal(win.displayed.image,
+                                                                      new_pixels),
+                    timeout=30000)
+    win.exports.last_export = None
+    win.exports.export_current()
+    qtbot.waitUntil(lambda: win.exports.last_export is not None, timeout=30000)
+    assert win.exports.last_export["done"], win.last_error_details
+    meta = json.loads(sidecar.read_text())
+    assert hashlib.sha256(target.read_bytes()).hexdigest() in json.dumps(meta)
+    assert o is not None

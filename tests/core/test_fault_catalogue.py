@@ -450,3 +450,32 @@ def test_a_sidecar_that_is_a_link_to_a_device_is_not_read(tmp_path):
         verify_file_set(tmp_path, "a.json")
     with pytest.raises(OutputSetError, match="not a regular file"):
         verify_output_set(tmp_path, "a")
+
+
+# ----------------------------------------------------------------------------- 18 export hash
+
+
+def test_export_refuses_an_image_replaced_with_the_same_size_and_time(tmp_path):
+    """18: a replaced image of the same byte size, its modification time restored, exported
+    the old labels with the new file's hash. The content is now checked before writing."""
+    import os
+
+    from PIL import Image
+
+    from spam_gui.core.export import ImageChangedError, save_result
+    from spam_gui.core.image_io import read_image
+    from spam_gui.core.spam import Spam
+
+    path = tmp_path / "a.bmp"                      # BMP: same byte size for any pixels
+    Image.fromarray(_image()).save(path)
+    st = path.stat()
+    res = Spam(encoder=None, device="cpu").segment(read_image(path), n_segments=20, n_iter=2)
+    Image.fromarray(_image()[::-1].copy()).save(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    with pytest.raises(ImageChangedError, match=r"a\.bmp: the file's content changed"):
+        save_result(tmp_path / "out", "a", res, image_path=path)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    res2 = Spam(encoder=None, device="cpu").segment(read_image(path), n_segments=20, n_iter=2)
+    save_result(tmp_path / "out", "a", res2, image_path=path)       # the image there now: fine
+    assert (tmp_path / "out" / "a.json").is_file()
