@@ -15,8 +15,9 @@ Strokes: when the active tool draws (``set_stroke_mode(True)``: paint, split, la
 left and right buttons no longer pan or click; a press, the moves while held and the release are
 reported as ``stroke_started(x, y, button, modifiers)``, ``stroke_moved(x, y)`` and
 ``stroke_finished(x, y, moved)`` in image pixels clamped to the image (a stroke may start or
-leave outside it). The middle button always pans. ``set_stroke_path`` previews a stroke or a
-lasso; ``set_brush_radius`` shows the brush outline under the pointer.
+leave outside it). The middle button always pans, and so does any button while Space is held
+(Space+drag, as in CVAT, GIMP and Photoshop), in every tool. ``set_stroke_path`` previews a
+stroke or a lasso; ``set_brush_radius`` shows the brush outline under the pointer.
 """
 
 from __future__ import annotations
@@ -204,6 +205,7 @@ class Canvas(QtWidgets.QGraphicsView):
         self._fit_mode = True
         self._press: tuple[QtCore.QPointF, Qt.MouseButton] | None = None
         self._panning = False
+        self._space = False            # Space held: any drag pans
         self._last_pan = QtCore.QPointF()
         self.stroke_mode = False
         self._stroking = False
@@ -444,8 +446,40 @@ class Canvas(QtWidgets.QGraphicsView):
         self._update_cursor()
 
     def _update_cursor(self) -> None:
-        shape = Qt.CursorShape.OpenHandCursor if self.mode == "view" else Qt.CursorShape.CrossCursor
+        shape = (Qt.CursorShape.OpenHandCursor if self.mode == "view" or self._space
+                 else Qt.CursorShape.CrossCursor)
         self.viewport().setCursor(shape)
+
+    @property
+    def space_held(self) -> bool:
+        return self._space
+
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.modifiers():
+            if not event.isAutoRepeat() and not self._space:
+                self._space = True
+                if not self._panning:
+                    self._update_cursor()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self._space = False
+                if not self._panning:
+                    self._update_cursor()
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event: QtGui.QFocusEvent) -> None:  # noqa: N802
+        if self._space:      # the release will not come here
+            self._space = False
+            if not self._panning:
+                self._update_cursor()
+        super().focusOutEvent(event)
 
     # -- strokes --------------------------------------------------------------------------
     def set_stroke_mode(self, on: bool) -> None:
@@ -541,6 +575,13 @@ class Canvas(QtWidgets.QGraphicsView):
         event.accept()
 
     def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
+        if self._space and not self._stroking:       # Space+drag: pan, whatever the tool
+            self._press = (event.position(), event.button())
+            self._last_pan = event.position()
+            self._panning = True
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            event.accept()
+            return
         if (self.stroke_mode and self._image_size is not None and event.button()
                 in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton)):
             self._stroking, self._stroke_moved = True, False

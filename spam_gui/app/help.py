@@ -23,7 +23,8 @@ MOUSE_ROWS = [
     ("Mouse", "Split tool: drag across an object", "Cut it into its parts along the line"),
     ("Mouse", "Draw / Erase tool: drag", "A lasso: a new object / uncertain pixels inside it "
      "(Shift+drag: a brush; Draw tool: the right button erases)"),
-    ("Mouse", "Drag (any button; middle button always)", "Pan (the paint tool: middle button)"),
+    ("Mouse", "Space+drag (any tool), middle drag", "Pan (in the scale, SAM and inspect tools "
+     "any drag pans too)"),
     ("Mouse", "Wheel", "Zoom about the pointer"),
     ("Mouse", "Drop a folder or image", "Open it"),
 ]

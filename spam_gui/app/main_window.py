@@ -81,6 +81,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tools: dict[str, Tool] = {t.name: t(self) for t in TOOLS}
         self.tool: Tool = self.tools["scale"]
         self.hover_pos: tuple[int, int] = (-1, -1)
+        self._told_space_pans = False
         self.last_error_details = ""
         self.exports = ExportFlow(self)
         self.engine = EngineSettings(self)
@@ -221,6 +222,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session = FolderSession(folder, paths, out, self.settings.default_params, self)
         self.session.doc_changed.connect(self.edits.on_doc_changed)
         self.session.save_failed.connect(lambda m: self.report_error(m))
+        self.session.raster_problem.connect(self._report_raster_problem)
         self.annotations.open_folder(self.session)
         self.file_panel.model.set_files(paths, self.view.row_state)
         self.file_panel.summary.setText(f"{len(paths)} image(s) in {folder.name}")
@@ -272,6 +274,21 @@ class MainWindow(QtWidgets.QMainWindow):
         box.setDetailedText(details)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.last_error_message, self.last_error_details = head, details
+        self.state_notice = box
+        box.open()   # window-modal, does not block the event loop
+
+    def _report_raster_problem(self, message: str) -> None:
+        """A saved map of this folder's work (an edited object map, class or instance map in
+        ``.spam_state.json.d/``) could not be used: said on screen, with where the file was
+        kept; the rest of the image's work is restored."""
+        head = f"saved work not restored: {message}"
+        self.report_error(head)
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, APP_NAME, head + ".",
+                                    QtWidgets.QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("rasterProblem")
+        box.setInformativeText("What could be read was restored; the damaged file was kept "
+                               "aside, nothing was deleted.")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.state_notice = box
         box.open()   # window-modal, does not block the event loop
 
@@ -497,6 +514,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.actions_[f"mode_{new.name}"].setChecked(True)
         if refused:
             self.report_error(refused)
+        elif new.strokes and not self._told_space_pans:
+            self._told_space_pans = True      # said once: drags draw here, Space+drag pans
+            self.set_status(new.hint + " · Space+drag pans (in every tool)")
         else:
             self.set_status(new.hint)
 

@@ -239,3 +239,57 @@ def test_one_meaning_per_key_in_every_tool(qtbot, make_window, image_folder):
     assert win.objects_edit.brush_radius > b
     qtbot.keyClick(win, Qt.Key.Key_BracketRight, Qt.KeyboardModifier.AltModifier)
     assert win.canvas.object_opacity() > op
+
+
+# ----------------------------------------------------------------------------- 5 Space+drag
+
+
+def drag(win, a, b, button=LEFT, steps=6):
+    """Press at view point a, move to b in steps, release (real mouse events)."""
+    vp = win.canvas.viewport()
+    T = QtCore.QEvent.Type
+
+    def send(kind, p, btn, btns):
+        ev = QtGui.QMouseEvent(kind, QtCore.QPointF(p), vp.mapToGlobal(QtCore.QPointF(p)), btn,
+                               btns, Qt.KeyboardModifier.NoModifier)
+        QtCore.QCoreApplication.sendEvent(vp, ev)
+
+    send(T.MouseButtonPress, a, button, button)
+    for i in range(1, steps + 1):
+        p = QtCore.QPointF(a.x() + (b.x() - a.x()) * i / steps, a.y() + (b.y() - a.y()) * i / steps)
+        send(T.MouseMove, p, Qt.MouseButton.NoButton, button)
+    send(T.MouseButtonRelease, b, button, Qt.MouseButton.NoButton)
+
+
+def test_space_drag_pans_in_the_paint_tool(qtbot, make_window, image_folder):
+    win = paint_ready(qtbot, make_window, image_folder)
+    assert "Space+drag pans" in win.status_label.text()      # said when a drawing tool comes
+    stack = win.doc.undo_stack
+    c = win.canvas
+    c.zoom_by(4.0)
+    qtbot.wait(10)
+    h, v = c.horizontalScrollBar().value(), c.verticalScrollBar().value()
+    center = c.mapToScene(c.viewport().rect().center())
+    c.setFocus()
+    qtbot.keyPress(c, Qt.Key.Key_Space)
+    assert c.space_held
+    mid = c.viewport().rect().center()
+    drag(win, mid, mid + QtCore.QPoint(-80, -50))
+    qtbot.keyRelease(c, Qt.Key.Key_Space)
+    assert not c.space_held
+    dh, dv = c.horizontalScrollBar().value() - h, c.verticalScrollBar().value() - v
+    assert abs(dh - 80) <= 4 and abs(dv - 50) <= 4            # the view followed the pointer
+    assert c.mapToScene(c.viewport().rect().center()) != center
+    assert stack.count() == 0                                 # nothing was painted
+    ann = win.annotations.annotation(win.row)
+    assert ann is None or not ann.class_map.any()
+    # without Space the same drag paints; the hint is not repeated
+    drag(win, c.view_pos_of(*OBJ2_CENTER), c.view_pos_of(OBJ2_CENTER[0] + 4, OBJ2_CENTER[1]))
+    assert stack.count() == 1
+    win.set_mode("split")
+    assert "Space+drag" not in win.status_label.text()
+    qtbot.keyPress(c, Qt.Key.Key_Space)                      # in the split tool too
+    drag(win, mid, mid + QtCore.QPoint(30, 0))
+    qtbot.keyRelease(c, Qt.Key.Key_Space)
+    assert c.horizontalScrollBar().value() < h + dh - 20
+    assert stack.count() == 1
