@@ -29,7 +29,7 @@ from spam_gui.app.model.state_file import (STATE_FILE_NAME, STATE_FORMAT, STATE_
                                            ImageEntry, entry_to_json, read_state_file,
                                            validate_entry)
 from spam_gui.app.model.raster_store import (RASTER_KINDS, RasterStore, RasterStoreError,
-                                             raster_folder, raster_sha256)
+                                             keep_aside, raster_folder, raster_sha256)
 from spam_gui.app.qt import QtCore, QtGui
 from spam_gui.core.image_io import atomic_write_bytes
 from spam_gui.core.image_io import list_folder as list_images  # the one lister (app and CLI)
@@ -336,6 +336,7 @@ class FolderSession(QtCore.QObject):
 
     doc_changed = QtCore.Signal(int)
     save_failed = QtCore.Signal(str)
+    raster_problem = QtCore.Signal(str)     # a saved raster not used: what and where it is kept
     _save_done = QtCore.Signal(object)      # from the autosave thread: its _SavePlan
 
     def __init__(self, folder: Path, paths: list[Path], output_dir: Path, default_params: Params,
@@ -526,9 +527,15 @@ class FolderSession(QtCore.QObject):
         try:
             arr = RasterStore(raster_folder(self.state_path)).load(doc.name, kind, shape, digest)
         except RasterStoreError as exc:
-            log.warning("%s", exc)
-            self.load_problems.append(str(exc))
+            message = str(exc)
+            if exc.path is not None:             # damaged or not fitting: kept aside, named
+                kept = keep_aside(exc.path)
+                if kept is not None:
+                    message += f"; the file was kept as {kept.name}"
+            log.warning("%s", message)
+            self.load_problems.append(message)
             doc.raster_hashes.pop(kind, None)
+            self.raster_problem.emit(message)
             return None
         doc.rasters[kind] = arr
         return arr

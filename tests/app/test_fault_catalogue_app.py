@@ -86,3 +86,49 @@ def test_export_of_an_image_replaced_with_the_same_size_and_time_is_refused_then
     meta = json.loads(sidecar.read_text())
     assert hashlib.sha256(target.read_bytes()).hexdigest() in json.dumps(meta)
     assert o is not None
+
+
+def _saved_rasters(qtbot, folder):
+    """img0's class and instance maps saved in the folder's state, as the window saves them."""
+    import numpy as np
+
+    from spam_gui.app.document import FolderSession, Params, list_images
+    from tests.app.conftest import H, W
+
+    out = folder / "spam_labels"
+    s = FolderSession(folder, list_images(folder), out, Params())
+    d = s.doc(0)
+    classes = np.zeros((H, W), np.int32)
+    classes[10:40, 10:50] = 1
+    instances = (classes > 0).astype(np.int32)
+    d.set_raster("classes", classes)
+    d.set_raster("instances", instances)
+    assert s.save_now()
+    s.deleteLater()
+    return out / ".spam_state.json.d", classes
+
+
+def test_a_damaged_annotation_raster_is_said_on_screen_and_kept_aside(qtbot, make_window,
+                                                                       image_folder):
+    """19: a damaged instance map in .spam_state.json.d/ was silently not restored (a log line
+    only). Now the window says it, restores what was found (the class map), and keeps the
+    broken file aside."""
+    import numpy as np
+
+    rasters, classes = _saved_rasters(qtbot, image_folder)
+    (inst,) = rasters.glob("*.instances.*png")
+    inst.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    win = make_window(precompute=False)
+    win.open_folder(image_folder)
+    wait_displayed(qtbot, win, "img0.png")
+    qtbot.waitUntil(lambda: "saved work not restored" in win.status_label.text(),
+                    timeout=30000)
+    box = win.state_notice
+    assert box is not None and box.objectName() == "rasterProblem" and box.isVisible()
+    assert inst.name in box.text() and ".broken-" in box.text()
+    box.accept()
+    assert not inst.exists()
+    (kept,) = rasters.glob(inst.name + ".broken-*")
+    assert b"garbage" in kept.read_bytes()                      # kept as it was
+    ann = win.annotations.annotation(0)
+    assert ann is not None and np.array_equal(ann.class_map, classes)   # what was found

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 from pathlib import Path
 
@@ -37,7 +38,31 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class RasterStoreError(SpamError):
-    """A saved raster that cannot be used; the message names the file and the problem."""
+    """A saved raster that cannot be used; the message names the file and the problem.
+
+    ``path`` is the file found (None when none was), so that a damaged one can be kept aside
+    (:func:`keep_aside`)."""
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def keep_aside(path: Path) -> Path | None:
+    """Rename a raster file that cannot be used to ``<name>.broken-<time>`` beside it (never
+    taken for a version again, never pruned); the new path, or None when it cannot be moved."""
+    import time
+
+    target = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+    try:
+        os.replace(path, target)
+    except OSError:
+        return None
+    return target
 
 
 def encode_raster(array: np.ndarray) -> bytes:
@@ -142,7 +167,8 @@ class RasterStore:
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                raise RasterStoreError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+                raise RasterStoreError(f"{p}: cannot be read ({exc.strerror or exc})",
+                                       p) from None
         raise RasterStoreError(f"{wanted}: the saved {kind} of {image_name} is missing")
 
     def prune(self, image_name: str, kind: str, keep: str | None) -> None:
@@ -170,18 +196,19 @@ class RasterStore:
         p, data = self.read_bytes(image_name, kind, sha256)
         if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
             raise RasterStoreError(f"{p}: not the {kind} the state file saved for {image_name} "
-                                   "(changed or half-written); not used")
+                                   "(changed or half-written); not used", p)
         try:
             with Image.open(io.BytesIO(data)) as im:
                 arr = np.asarray(im)
         except Exception:  # noqa: BLE001 - PIL raises many kinds for a damaged PNG
-            raise RasterStoreError(f"{p}: not a readable PNG; not used") from None
+            raise RasterStoreError(f"{p}: not a readable PNG; not used", p) from None
         if arr.ndim != 2:
-            raise RasterStoreError(f"{p}: not a single-channel map; not used")
+            raise RasterStoreError(f"{p}: not a single-channel map; not used", p)
         if tuple(arr.shape) != tuple(shape):
             raise RasterStoreError(
                 f"{p}: {arr.shape[1]}×{arr.shape[0]} pixels, but {image_name} has "
-                f"{shape[1]}×{shape[0]}; the image changed since, so the saved {kind} is not used")
+                f"{shape[1]}×{shape[0]}; the image changed since, so the saved {kind} is not used",
+                p)
         return arr.astype(np.int32)
 
     def delete(self, image_name: str, kind: str) -> None:
