@@ -207,7 +207,8 @@ def main(argv=None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from spam_gui.core import Spam
     from spam_gui.core.encoder import SSNEncoder, save_encoder
-    from spam_gui.core.spam import default_encoder_path
+    from spam_gui.core.resources import missing_resources
+    from spam_gui.core.spam import DEFAULT_ENCODER_FILE, default_encoder_path
 
     images = load_images(args.data, args.limit)
     h, w = images[0][1].shape[:2]
@@ -220,7 +221,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if args.encoder:
             enc_path, enc_label = Path(args.encoder), f"SPAM, encoder {Path(args.encoder).name}"
-        elif default_encoder_path().is_file():
+        elif not missing_resources((f"models/{DEFAULT_ENCODER_FILE}",)):
             enc_path, enc_label = default_encoder_path(), "SPAM, shipped encoder (D=20)"
         else:
             torch.manual_seed(0)
