@@ -156,6 +156,7 @@ def read_label_map(path: str | os.PathLike[str]) -> np.ndarray:
         raise ImageReadError(f"{p}: no such file")
     try:
         with Image.open(p) as im:
+            _check_label_map_size(p, im.width, im.height)    # before any pixel is decoded
             if im.mode in ("RGB", "RGBA"):
                 arr = np.asarray(im.convert("RGB"))
                 if not (np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2])):
@@ -165,16 +166,64 @@ def read_label_map(path: str | os.PathLike[str]) -> np.ndarray:
                 arr = arr[..., 0]
             else:
                 arr = np.asarray(im)
+    except ImageReadError:
+        raise                      # ours: names the file once
     except UnidentifiedImageError:
         raise ImageReadError(f"{p}: not an image file") from None
+    except Image.DecompressionBombError as exc:   # (PIL's guard, at open)
+        raise _label_map_bomb(p, exc) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(f"{p}: corrupt or truncated label map ({exc})") from None
+        raise ImageReadError(f"{p}: corrupt or truncated label map ({_reason(exc, p)})") from None
     if arr.ndim != 2:
         raise ImageReadError(f"{p}: a label map must be single-channel, got shape {arr.shape}")
     try:
         return integer_labels(arr)
     except ValueError as exc:
         raise ImageReadError(f"{p}: {exc}") from None
+
+
+def _check_label_map_size(p: Path, width: int, height: int) -> None:
+    """Refuse a label map of more than :data:`MAX_PIXELS` pixels from its header."""
+    n = int(width) * int(height)
+    if n > MAX_PIXELS:
+        raise ImageTooLargeError(
+            f"{p}: the label map is {int(width)} x {int(height)} pixels ({n / 1e6:.1f} MP), "
+            f"more than the {MAX_PIXELS / 1e6:.0f} MP SPAM Studio reads; not read")
+
+
+def label_map_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(height, width) of a label map from its header alone (nothing decoded); raises
+    :class:`ImageReadError` naming the file when it is missing, not an image, or larger than
+    :data:`MAX_PIXELS`."""
+    p = Path(path)
+    if not p.is_file():
+        raise ImageReadError(f"{p}: no such file")
+    try:
+        with Image.open(p) as im:
+            _check_label_map_size(p, im.width, im.height)
+            return int(im.height), int(im.width)
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{p}: not an image file") from None
+    except Image.DecompressionBombError as exc:   # (PIL's guard, at open)
+        raise _label_map_bomb(p, exc) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"{p}: corrupt or truncated label map ({_reason(exc, p)})") from None
+
+
+def _label_map_bomb(p: Path, exc: BaseException) -> ImageTooLargeError:
+    """PIL's decompression-bomb refusal of a label map, in our words."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f" ({int(found.group(1)) / 1e6:.1f} MP)" if found else ""
+    return ImageTooLargeError(f"{p}: the label map{size} is more than the "
+                              f"{MAX_PIXELS / 1e6:.0f} MP SPAM Studio reads; not read")
+
+
+def _reason(exc: BaseException, p: Path) -> str:
+    """A library's message without the path it may repeat."""
+    text = str(exc).replace(f"'{p}'", "").replace(str(p), "").strip(" :")
+    return text or type(exc).__name__
 
 
 def integer_labels(labels: np.ndarray) -> np.ndarray:

@@ -392,21 +392,31 @@ def prior_from_label_map(labels: Any, *, a_min: float | None = None,
 def read_prior(path: str | os.PathLike[str], shape: Sequence[int] | None = None) -> Prior:
     """Read a prior from a label-map file (8/16-bit PNG, TIFF; 0 = uncertain).
 
-    ``shape`` is the image's (H, W) (or (H, W, C)); a label map of another size raises
-    :class:`PriorError` naming the file and both sizes.
+    The map's size is read from its header before any pixel is decoded: more than
+    :data:`~spam_gui.core.image_io.MAX_PIXELS` pixels, or (with ``shape``, the image's (H, W)
+    or (H, W, C)) another aspect ratio than the image's, raises :class:`PriorError` naming the
+    file and both sizes. A map of the image's aspect ratio at another size (computed on a
+    downscaled copy) is resized onto the image, nearest neighbour
+    (:func:`spam_gui.core.fullres.map_onto`), as :meth:`spam_gui.core.spam.Spam.segment` does.
     """
+    from spam_gui.core.fullres_grid import ASPECT_TOLERANCE, map_onto
+    from spam_gui.core.image_io import label_map_size
+
     p = Path(path)
     try:
+        mh, mw = label_map_size(p)          # the size from the header, before decoding
+        if shape is not None:
+            h, w = int(shape[0]), int(shape[1])
+            if (mh, mw) != (h, w) and abs((mw / mh) / (w / h) - 1.0) > ASPECT_TOLERANCE:
+                raise PriorError(
+                    f"{p}: the prior is {mw}x{mh} but the image is {w}x{h} (width x height); "
+                    "a prior must have the image's size, or its aspect ratio (it is then "
+                    "resized, nearest neighbour)")
         labels = read_label_map(p)
     except ImageReadError as exc:
         raise PriorError(str(exc)) from None
-    if shape is not None:
-        h, w = int(shape[0]), int(shape[1])
-        if labels.shape != (h, w):
-            raise PriorError(
-                f"{p}: the prior is {labels.shape[1]}x{labels.shape[0]} but the image is "
-                f"{w}x{h} (width x height); a prior must have the image's size"
-            )
+    if shape is not None and labels.shape != (h, w):
+        labels = map_onto(labels, h, w, f"{p}: the prior", nearest=True)
     return prior_from_label_map(labels)
 
 

@@ -132,3 +132,22 @@ def test_a_damaged_annotation_raster_is_said_on_screen_and_kept_aside(qtbot, mak
     assert b"garbage" in kept.read_bytes()                      # kept as it was
     ann = win.annotations.annotation(0)
     assert ann is not None and np.array_equal(ann.class_map, classes)   # what was found
+
+
+def test_a_half_size_prior_map_is_taken_by_the_window_as_by_the_cli(qtbot, make_window,
+                                                                     image_folder):
+    """20: a prior map at half the image's size, same aspect ratio, is resized (nearest
+    neighbour) in the app as `spam segment --prior` does."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.app.conftest import make_prior
+
+    for p in (image_folder / "priors").glob("*.png"):
+        Image.fromarray(make_prior()[::2, ::2].copy()).save(p)
+    win = make_window(precompute=False)
+    win.open_folder(image_folder)
+    o = wait_displayed(qtbot, win, "img0.png")
+    assert o.result.objects.shape == (96, 128)
+    assert sorted(o.result.objects_info) == [1, 2, 3]
+    assert np.array_equal(np.unique(o.result.objects), [1, 2, 3])

@@ -479,3 +479,85 @@ def test_export_refuses_an_image_replaced_with_the_same_size_and_time(tmp_path):
     res2 = Spam(encoder=None, device="cpu").segment(read_image(path), n_segments=20, n_iter=2)
     save_result(tmp_path / "out", "a", res2, image_path=path)       # the image there now: fine
     assert (tmp_path / "out" / "a.json").is_file()
+
+
+# ----------------------------------------------------------------------------- 20 prior maps
+
+
+def _png_header_only(path, width: int, height: int):
+    """A PNG whose header says width x height (8-bit grey) and whose data is a few bytes:
+    anything that decodes it fails as truncated, so a size refusal proves the header was read
+    first (a 150 MP prior of 290 KB used 1.8 GB before being refused)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("width, height", [(12248, 12248), (30000, 30000)])
+def test_a_huge_prior_is_refused_from_its_header_naming_the_prior(tmp_path, width, height):
+    from spam_gui.core.prior import PriorError, read_prior
+
+    p = _png_header_only(tmp_path / "prior.png", width, height)
+    with pytest.raises(PriorError) as info:
+        read_prior(p, shape=(40, 60))
+    msg = str(info.value)
+    assert msg.startswith(f"{p}: ") and msg.count(str(p)) == 1
+    assert "label map" in msg or "the prior is" in msg
+    assert "DecompressionBomb" not in msg and "truncated" not in msg
+    with pytest.raises(PriorError, match=r"label map.*MP.*more than the 100 MP"):
+        read_prior(p)                                   # no image size given: the MP limit
+
+
+def test_cli_segment_takes_a_half_size_prior_of_the_same_aspect_ratio(tmp_path, capsys):
+    """20: the README says a half-size prior with the image's aspect ratio is resized;
+    `spam segment --prior` refused it. Another aspect ratio is still refused by name."""
+    import json
+
+    from PIL import Image
+
+    from spam_gui.cli import main as spam_main
+
+    Image.fromarray(_image(40, 60)).save(tmp_path / "a.png")
+    half = np.ones((20, 30), np.uint8)
+    half[:, 15:] = 2
+    Image.fromarray(half).save(tmp_path / "half.png")
+    rc = spam_main(["segment", str(tmp_path / "a.png"), "--out", str(tmp_path / "out"),
+                    "--prior", str(tmp_path / "half.png"), "-k", "20", "--encoder", "none",
+                    "--device", "cpu", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    objects = np.asarray(Image.open(tmp_path / "out" / "a_objects.png"))
+    assert objects.shape == (40, 60)
+    assert set(np.unique(objects).tolist()) == {1, 2}
+    assert (objects[:, :30] == 1).all() and (objects[:, 30:] == 2).all()
+    assert json.loads((tmp_path / "out" / "a.json").read_text())
+    Image.fromarray(np.ones((20, 20), np.uint8)).save(tmp_path / "square.png")
+    rc = spam_main(["segment", str(tmp_path / "a.png"), "--out", str(tmp_path / "out2"),
+                    "--prior", str(tmp_path / "square.png"), "-k", "20", "--encoder", "none",
+                    "--device", "cpu", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "square.png: the prior is 20x20 but the image is 60x40" in err
+    assert "Traceback" not in err
+
+
+def test_a_colour_prior_is_named_once_in_our_words(tmp_path):
+    from PIL import Image
+
+    from spam_gui.core.prior import PriorError, read_prior
+
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb[..., 0] = 200
+    Image.fromarray(rgb).save(tmp_path / "colour.png")
+    with pytest.raises(PriorError) as info:
+        read_prior(tmp_path / "colour.png", shape=(40, 60))
+    msg = str(info.value)
+    assert msg.count("colour.png") == 1 and "single-channel" in msg
+    assert "corrupt or truncated" not in msg
