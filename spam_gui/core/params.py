@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["DEFAULTS", "PRIOR_DEFAULTS", "PriorParams", "RATIO_MODES", "SegmentParams"]
+__all__ = ["DEFAULTS", "POLYGON_DEFAULTS", "PRIOR_DEFAULTS", "PolygonParams", "PriorParams",
+           "RATIO_MODES", "SegmentParams"]
 
 RATIO_MODES: tuple[str, ...] = ("local", "keep-total")
 """How per-object density ratios share the budget (see :func:`spam_gui.core.budget.ratio_budget`)."""
@@ -93,3 +94,23 @@ class PriorParams:
 
 PRIOR_DEFAULTS = PriorParams()
 """The built-in prior's defaults: ``PRIOR_DEFAULTS.coarseness`` and so on."""
+
+
+@dataclass(frozen=True)
+class PolygonParams:
+    """The defaults of the polygon exports (YOLO-seg, labelme, COCO ``--polygons``;
+    :mod:`spam_gui.core.formats.polygons`).
+
+    Attributes
+    ----------
+    tolerance:
+        Douglas-Peucker tolerance in pixels: the largest distance the simplified outline may
+        stray from the traced one (1.4 px, CVAT's and labelme's convention; 0 keeps every
+        corner of the traced outline).
+    """
+
+    tolerance: float = 1.4
+
+
+POLYGON_DEFAULTS = PolygonParams()
+"""The polygon exports' defaults: ``POLYGON_DEFAULTS.tolerance``."""

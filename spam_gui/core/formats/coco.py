@@ -12,6 +12,14 @@ Writing (:func:`build_coco`, :func:`export_coco`):
   gives the same map back); the pixels of a class that belong to no instance make one
   ``iscrowd: 1`` annotation per class and image.
 
+With ``polygons`` (``spam export --format coco --polygons``) each instance's mask is written as
+polygons instead of RLE: one polygon per 4-connected part of the instance (COCO's list of
+polygons of one annotation, their union), each hole joined to its part's outline by a
+zero-width bridge (COCO polygons cannot cut holes otherwise; pycocotools' even-odd rasteriser
+leaves the hole empty), simplified with a tolerance in pixels (1.4 by default); vertices in
+pixel-edge coordinates. Crowd regions stay RLE. RLE is exact; polygons lose what the
+simplification cuts (at 0 tolerance they are exact too).
+
 Reading (:func:`read_coco`, :func:`import_coco`) accepts compressed and uncompressed RLE and
 polygons. Crowd regions are painted first, then the instances from the largest to the smallest
 (a smaller object lying over a larger one stays visible); each instance keeps its
@@ -32,25 +40,33 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from spam_gui import __version__
 from spam_gui.core.annotation import (
-    MAX_ID,
     Annotation,
     AnnotationError,
     ClassList,
     LabelClass,
 )
 from spam_gui.core.formats.common import (
+    AnnotationSource,
     Progress,
+    as_source,
     image_size,
     match_images,
-    open_label_folder,
     refuse_existing,
     write_annotation_folder,
+)
+from spam_gui.core.formats.polygons import DEFAULT_TOLERANCE, mask_polygons, regions
+from spam_gui.core.formats.shapes import (
+    Shape,
+    _mask_utils,
+    check_polygons,
+    counts_from_string,
+    paint_shapes,
 )
 from spam_gui.core.image_io import MAX_PIXELS, atomic_write_bytes
 
@@ -63,12 +79,6 @@ _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 def _int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _mask_utils() -> Any:
-    from pycocotools import mask as mask_utils
-
-    return mask_utils
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,127 +121,6 @@ def rle_from_band(band: np.ndarray, x0: int, width: int) -> dict[str, Any]:
     return {"size": [int(h), int(width)], "counts": rle["counts"].decode("ascii")}
 
 
-def counts_from_string(text: str | bytes, where: str = "RLE") -> list[int]:
-    """The run lengths of pycocotools' compressed RLE string (its ``rleFrString``, in Python).
-
-    Decoding is done here, not by pycocotools' C code, which trusts the runs to add up to the
-    image's size; :class:`AnnotationError` naming ``where`` for a string cut short.
-    """
-    s = text.encode("ascii") if isinstance(text, str) else bytes(text)
-    counts: list[int] = []
-    p, n = 0, len(s)
-    while p < n:
-        x, k, more = 0, 0, True
-        while more:
-            if p >= n:
-                raise AnnotationError(f"{where}: RLE string cut short")
-            c = s[p] - 48
-            if not 0 <= c < 64:
-                raise AnnotationError(f"{where}: RLE string holds a character outside its "
-                                      "alphabet")
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
-    return counts
-
-
-_POLY_MARGIN = 1.0
-"""How far (pixels) a polygon vertex may lie outside the image (exporters round outwards);
-vertices in the margin are moved onto the image's edge."""
-
-
-@dataclass
-class Shape:
-    """One annotation's ``segmentation``, checked (:func:`check_segmentation`) and decoded
-    only on demand, into its own bounding box: a 100 MP image with many small instances never
-    holds an image-sized mask per instance.
-
-    RLE keeps its runs (non-negative, covering exactly the image); polygons keep their vertices
-    (finite, on the image), rasterised by pycocotools inside their box.
-    """
-
-    height: int
-    width: int
-    counts: np.ndarray | None = None            # RLE: the runs (int64), zeros first
-    polygons: list[np.ndarray] | None = None    # polygons: (n, 2) x, y of each
-    _area: int | None = field(default=None, repr=False)
-
-    @property
-    def area(self) -> int:
-        """The mask's pixel count."""
-        if self._area is None:
-            if self.counts is not None:
-                self._area = int(self.counts[1::2].sum())
-            else:
-                box = self.box_mask()
-                self._area = 0 if box is None else int(box[2].sum())
-        return self._area
-
-    def box_mask(self) -> tuple[int, int, np.ndarray] | None:
-        """``(y0, x0, mask)``: the mask over its bounding box (``mask`` boolean, its top-left
-        pixel at row ``y0``, column ``x0``), or None when it is empty."""
-        if self.counts is not None:
-            return _rle_box(self.counts, self.height)
-        return _polygon_box(self.polygons or [], self.height, self.width)
-
-    def full_mask(self) -> np.ndarray:
-        """The (H, W) boolean mask (for small images and tests; the import paints box-wise)."""
-        out = np.zeros((self.height, self.width), bool)
-        box = self.box_mask()
-        if box is not None:
-            y0, x0, m = box
-            out[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = m
-        return out
-
-
-def _rle_box(counts: np.ndarray, h: int) -> tuple[int, int, np.ndarray] | None:
-    """Decode checked runs over the columns their ones touch only (COCO runs go down the
-    columns), then crop to the rows they touch."""
-    ends = np.cumsum(counts)
-    starts = ends - counts
-    on_s, on_e = starts[1::2], ends[1::2]
-    nz = on_e > on_s
-    if not nz.any():
-        return None
-    x0 = int(on_s[nz][0]) // h
-    x1 = (int(on_e[nz][-1]) - 1) // h + 1
-    lo, hi = x0 * h, x1 * h
-    lengths = np.clip(ends, lo, hi) - np.clip(starts, lo, hi)
-    flat = np.repeat((np.arange(counts.size) % 2).astype(bool), lengths)
-    band = flat.reshape(x1 - x0, h).T
-    rows = np.flatnonzero(band.any(axis=1))
-    y0, y1 = int(rows[0]), int(rows[-1]) + 1
-    return y0, x0, np.ascontiguousarray(band[y0:y1])
-
-
-def _polygon_box(polygons: list[np.ndarray], h: int, w: int
-                 ) -> tuple[int, int, np.ndarray] | None:
-    """Rasterise checked polygons (their union, as pycocotools does) inside their bounding
-    box."""
-    if not polygons:
-        return None
-    pts = np.concatenate(polygons)
-    x0 = max(int(np.floor(pts[:, 0].min())) - 1, 0)
-    y0 = max(int(np.floor(pts[:, 1].min())) - 1, 0)
-    x1 = min(int(np.ceil(pts[:, 0].max())) + 2, w)
-    y1 = min(int(np.ceil(pts[:, 1].max())) + 2, h)
-    if x1 <= x0 or y1 <= y0:
-        return None
-    mu = _mask_utils()
-    moved = [(p - (x0, y0)).ravel().tolist() for p in polygons]
-    rle = mu.merge(mu.frPyObjects(moved, y1 - y0, x1 - x0))
-    box = _rle_box(np.asarray(counts_from_string(rle["counts"]), np.int64), y1 - y0)
-    if box is None:
-        return None
-    return y0 + box[0], x0 + box[1], box[2]
-
-
 def _checked_counts(counts: list[int], height: int, width: int, where: str) -> np.ndarray:
     """Runs as int64 once they are known to be whole, non-negative and to cover the image
     exactly (summed as Python integers: no wrap-around past 2**64)."""
@@ -244,29 +133,6 @@ def _checked_counts(counts: list[int], height: int, width: int, where: str) -> n
         raise AnnotationError(f"{where}: RLE runs cover {total} pixels, not the image's "
                               f"{height * width}")
     return np.asarray(counts, dtype=np.int64)
-
-
-def _checked_polygons(segm: list[Any], height: int, width: int, where: str) -> list[np.ndarray]:
-    """Polygons as (n, 2) float arrays once every number is finite and on the image (a
-    :data:`_POLY_MARGIN` outside is moved onto its edge)."""
-    out = []
-    for p in segm:
-        if not (isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)):
-            raise AnnotationError(f"{where}: a polygon must be a list of at least 3 x, y pairs")
-        xs, ys = p[0::2], p[1::2]
-        # compared as Python numbers: NaN, infinities and 1e300 (or 10**400) all fail here
-        for v, top in zip(p, (width, height) * (len(p) // 2)):
-            if not -_POLY_MARGIN <= v <= top + _POLY_MARGIN:
-                raise AnnotationError(f"{where}: polygon coordinate {v!r} is not a finite "
-                                      f"number within the image ({width}x{height})")
-        arr = np.array([xs, ys], dtype=np.float64).T
-        arr[:, 0] = np.clip(arr[:, 0], 0, width)
-        arr[:, 1] = np.clip(arr[:, 1], 0, height)
-        out.append(arr)
-    if not out:
-        raise AnnotationError(f"{where}: a polygon must be a list of at least 3 x, y pairs")
-    return out
 
 
 def check_segmentation(segm: object, height: int, width: int, where: str) -> Shape:
@@ -290,7 +156,7 @@ def check_segmentation(segm: object, height: int, width: int, where: str) -> Sha
             raise AnnotationError(f"{where}: RLE 'counts' must be a list or a string")
         return Shape(height, width, counts=_checked_counts(counts, height, width, where))
     if isinstance(segm, list):
-        return Shape(height, width, polygons=_checked_polygons(segm, height, width, where))
+        return Shape(height, width, polygons=check_polygons(segm, height, width, where))
     raise AnnotationError(f"{where}: 'segmentation' must be RLE or polygons")
 
 
@@ -305,41 +171,36 @@ def mask_from_segmentation(segm: object, height: int, width: int, where: str) ->
 # writing
 
 
-def annotation_entries(ann: Annotation, image_id: int, first_id: int) -> list[dict[str, Any]]:
+def annotation_entries(ann: Annotation, image_id: int, first_id: int, polygons: bool = False,
+                       tolerance: float = DEFAULT_TOLERANCE) -> list[dict[str, Any]]:
     """The COCO annotations of one image: one per instance (increasing instance id), then one
     ``iscrowd: 1`` per class (increasing id) for its pixels without an instance; annotation
-    ids from ``first_id``."""
-    from scipy import ndimage
+    ids from ``first_id``.
 
-    w = ann.shape[1]
+    Masks are RLE (exact); with ``polygons`` an instance's mask is its polygons instead, one
+    per 4-connected part, holes joined in by zero-width bridges, simplified with ``tolerance``
+    pixels (:mod:`spam_gui.core.formats.polygons`); crowd regions stay RLE, as COCO has them.
+    ``area`` and ``bbox`` are the pixels' in both cases.
+    """
+    h, w = ann.shape
     out: list[dict[str, Any]] = []
-
-    def add(band: np.ndarray, x0: int, box: tuple[int, int, int, int], cls: int, crowd: int,
-            inst: int) -> None:
-        y0, y1, bx0, bx1 = box
+    for r in regions(ann, pieces=False):
+        rh, rw = r.mask.shape
+        if polygons and r.instance:
+            segm: Any = [[round(float(v), 3) for v in p.ravel()]
+                         for p in mask_polygons(r.mask, tolerance, r.y0, r.x0)]
+        else:
+            band = np.zeros((h, rw), bool)
+            band[r.y0:r.y0 + rh] = r.mask
+            segm = rle_from_band(band, r.x0, w)
         entry: dict[str, Any] = {
-            "id": first_id + len(out), "image_id": image_id, "category_id": int(cls),
-            "segmentation": rle_from_band(band, x0, w), "area": int(band.sum()),
-            "bbox": [float(bx0), float(y0), float(bx1 - bx0), float(y1 - y0)],
-            "iscrowd": crowd}
-        if inst:
-            entry["instance_id"] = int(inst)
+            "id": first_id + len(out), "image_id": image_id, "category_id": r.class_id,
+            "segmentation": segm, "area": int(r.mask.sum()),
+            "bbox": [float(r.x0), float(r.y0), float(rw), float(rh)],
+            "iscrowd": 0 if r.instance else 1}
+        if r.instance:
+            entry["instance_id"] = r.instance
         out.append(entry)
-
-    inst_map, cls_map = ann.instance_map, ann.class_map
-    for i, sl in enumerate(ndimage.find_objects(inst_map), start=1):
-        if sl is None:
-            continue
-        x0, x1 = sl[1].start, sl[1].stop
-        band = inst_map[:, x0:x1] == i
-        cls = int(cls_map[sl][inst_map[sl] == i][0])
-        add(band, x0, (sl[0].start, sl[0].stop, x0, x1), cls, 0, i)
-    loose = np.where(inst_map == 0, cls_map, np.uint16(0))
-    for c, sl in enumerate(ndimage.find_objects(loose), start=1):
-        if sl is None:
-            continue
-        x0, x1 = sl[1].start, sl[1].stop
-        add(loose[:, x0:x1] == c, x0, (sl[0].start, sl[0].stop, x0, x1), c, 1, 0)
     return out
 
 
@@ -347,20 +208,26 @@ def _category(c: LabelClass) -> dict[str, Any]:
     return {"id": c.id, "name": c.name, "supercategory": "", "color": c.color}
 
 
-def build_coco(label_dir: str | os.PathLike[str], image_dir: str | os.PathLike[str],
-               progress: Progress | None = None) -> dict[str, Any]:
+def build_coco(label_dir: str | os.PathLike[str] | AnnotationSource,
+               image_dir: str | os.PathLike[str] | Sequence[Path],
+               progress: Progress | None = None, *, polygons: bool = False,
+               tolerance: float = DEFAULT_TOLERANCE) -> dict[str, Any]:
     """The COCO dataset of an annotation folder and its image folder (see the module's notes).
 
     Parameters
     ----------
     label_dir:
         The annotation folder (``classes.json``, ``<stem>_classes.png``,
-        ``<stem>_instances.png``).
+        ``<stem>_instances.png``), or annotations in memory
+        (:class:`spam_gui.core.formats.common.MemorySource`).
     image_dir:
-        The folder of the images; each annotated stem must have exactly one image there, of
-        the annotation's size.
+        The folder of the images (or a list of images, listed in that order); each annotated
+        stem must have exactly one image there, of the annotation's size.
     progress:
         Called after each image.
+    polygons, tolerance:
+        Instances as polygons simplified with ``tolerance`` pixels (see
+        :func:`annotation_entries`); RLE by default.
 
     Returns
     -------
@@ -373,9 +240,10 @@ def build_coco(label_dir: str | os.PathLike[str], image_dir: str | os.PathLike[s
         Naming the file: a bad ``classes.json``, a class map without an image or of another
         size than its image, a class not in ``classes.json``, an instance of two classes.
     """
-    labels = open_label_folder(label_dir)
+    labels = as_source(label_dir)
     images, matched = match_images(labels, image_dir)
-    image_root = Path(image_dir)
+    image_root = images[0].parent if isinstance(image_dir, (list, tuple)) and images \
+        else Path(image_dir)  # type: ignore[arg-type]
     stem_of = {p: s for s, p in matched.items()}
     entries: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
@@ -386,7 +254,7 @@ def build_coco(label_dir: str | os.PathLike[str], image_dir: str | os.PathLike[s
         stem = stem_of.get(path)
         if stem is not None:
             ann = labels.read(stem, shape=(h, w))
-            annotations += annotation_entries(ann, n, len(annotations) + 1)
+            annotations += annotation_entries(ann, n, len(annotations) + 1, polygons, tolerance)
         if progress is not None:
             progress(n, len(images), path.name)
     return {
@@ -400,11 +268,14 @@ def build_coco(label_dir: str | os.PathLike[str], image_dir: str | os.PathLike[s
     }
 
 
-def export_coco(label_dir: str | os.PathLike[str], image_dir: str | os.PathLike[str],
+def export_coco(label_dir: str | os.PathLike[str] | AnnotationSource,
+                image_dir: str | os.PathLike[str] | Sequence[Path],
                 out_file: str | os.PathLike[str], *, overwrite: bool = False,
-                progress: Progress | None = None) -> dict[str, int]:
+                progress: Progress | None = None, polygons: bool = False,
+                tolerance: float = DEFAULT_TOLERANCE) -> dict[str, int]:
     """Write :func:`build_coco`'s dataset to ``out_file`` (atomically: everything is checked
     before the file is written). An existing ``out_file`` is kept unless ``overwrite``.
+    ``polygons`` / ``tolerance``: instances as polygons (:func:`annotation_entries`).
 
     Returns
     -------
@@ -413,7 +284,7 @@ def export_coco(label_dir: str | os.PathLike[str], image_dir: str | os.PathLike[
     """
     out = Path(out_file)
     refuse_existing([out], overwrite)
-    data = build_coco(label_dir, image_dir, progress)
+    data = build_coco(label_dir, image_dir, progress, polygons=polygons, tolerance=tolerance)
     atomic_write_bytes(out, (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8"))
     return {"images": len(data["images"]),
             "annotated": len({a["image_id"] for a in data["annotations"]}),
@@ -460,37 +331,15 @@ class CocoDataset:
 
     def annotation(self, image: CocoImage) -> Annotation:
         """The class and instance maps of one image (see the module's notes for overlaps and
-        instance ids), painted one annotation at a time, each decoded into its own box only."""
-        ann = Annotation.empty((image.height, image.width))
-        cls_map, inst_map = ann.class_map, ann.instance_map
+        instance ids), painted one annotation at a time, each decoded into its own box only
+        (:func:`spam_gui.core.formats.shapes.paint_shapes`)."""
         shapes = self.shapes(image)
-        entries = image.annotations
-        things = [k for k, a in enumerate(entries) if not a.get("iscrowd")]
-        ids = [entries[k].get("instance_id") for k in things]
-        keep = (all(isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_ID
-                    for i in ids) and len(set(ids)) == len(ids))
-        inst_ids = ids if keep else list(range(1, len(things) + 1))
-        if len(inst_ids) > MAX_ID:
-            raise AnnotationError(f"{self.path}: image {image.file_name!r} has {len(inst_ids)} "
-                                  f"instances; at most {MAX_ID}")
-
-        def paint(k: int, inst: int) -> None:
-            box = shapes[k].box_mask()
-            if box is None:
-                return
-            y0, x0, m = box
-            sl = (slice(y0, y0 + m.shape[0]), slice(x0, x0 + m.shape[1]))
-            cls_map[sl][m] = entries[k]["category_id"]
-            inst_map[sl][m] = inst
-
-        for k, a in enumerate(entries):
-            if a.get("iscrowd"):
-                paint(k, 0)
-        order = sorted(range(len(things)), key=lambda j: -shapes[things[j]].area)
-        for j in order:
-            paint(things[j], inst_ids[j])
-        ann.invalidate()
-        return ann
+        regions = [(a["category_id"],
+                    None if a.get("iscrowd") else
+                    (a["instance_id"] if a.get("instance_id") is not None else -1), sh)
+                   for a, sh in zip(image.annotations, shapes)]
+        return paint_shapes((image.height, image.width), regions,
+                            f"{self.path}: image {image.file_name!r}")
 
 
 def read_coco(path: str | os.PathLike[str]) -> CocoDataset:
@@ -511,6 +360,8 @@ def read_coco(path: str | os.PathLike[str]) -> CocoDataset:
         data = json.loads(p.read_bytes().decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AnnotationError(f"{p}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise AnnotationError(f"{p}: nested too deeply to be a COCO file; not read") from None
     except OSError as exc:
         raise AnnotationError(f"{p}: cannot be read ({exc.strerror or exc})") from None
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list)
@@ -534,6 +385,8 @@ def read_coco(path: str | os.PathLike[str]) -> CocoDataset:
         if not ok:
             raise AnnotationError(f"{p}: image entry {n} needs an integer 'id', a 'file_name' "
                                   "and a positive 'width' and 'height'")
+        if "\0" in im["file_name"]:
+            raise AnnotationError(f"{p}: image entry {n}: its 'file_name' holds a NUL byte")
         if im["id"] in images:
             raise AnnotationError(f"{p}: image id {im['id']} is used twice")
         if im["width"] * im["height"] > MAX_PIXELS:

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 
 from PIL import Image, UnidentifiedImageError
 
@@ -19,6 +19,8 @@ from spam_gui.core.annotation import (
     AnnotationError,
     ClassList,
     annotation_paths,
+    check_one_class_per_instance,
+    class_pixel_counts,
     encode_annotation,
     encode_classes,
     find_annotations,
@@ -27,9 +29,9 @@ from spam_gui.core.annotation import (
 )
 from spam_gui.core.image_io import commit_staged, discard_staged, list_folder, stage_bytes, sync_folder
 
-__all__ = ["AnnotationCopy", "LabelFolder", "Progress", "StagedFiles", "image_size",
-           "match_images", "open_label_folder", "prepare_annotation_copy", "refuse_existing",
-           "write_annotation_folder"]
+__all__ = ["AnnotationCopy", "AnnotationSource", "LabelFolder", "MemorySource", "Progress",
+           "StagedFiles", "as_source", "image_size", "match_images", "open_label_folder",
+           "prepare_annotation_copy", "refuse_existing", "write_annotation_folder"]
 
 Progress = Callable[[int, int, str], None]
 """Called after each image: (images done, images in all, the image's name)."""
@@ -77,6 +79,61 @@ class LabelFolder:
         return annotation_paths(self.folder, stem)["classes"]
 
 
+def check_annotation(ann: Annotation, classes: ClassList, where: str) -> None:
+    """:class:`AnnotationError` naming ``where`` when the maps use a class ``classes`` lacks or
+    an instance has two classes (what reading a map from a file checks)."""
+    unknown = sorted(set(class_pixel_counts(ann)) - set(classes.ids))
+    if unknown:
+        raise AnnotationError(f"{where}: the class map uses class id(s) "
+                              f"{', '.join(map(str, unknown[:10]))} that {CLASSES_FILE} does not "
+                              "list")
+    check_one_class_per_instance(ann, where)
+
+
+@dataclass(frozen=True)
+class MemorySource:
+    """Annotations held by a program (the app's painted maps) read like a :class:`LabelFolder`:
+    the classes, the stems, and a loader per stem returning ``(class map, instance map)``.
+
+    :meth:`read` checks what a file would be checked for (size, classes known, one class per
+    instance); errors name ``where / <stem>``.
+    """
+
+    classes: ClassList
+    loaders: dict[str, Callable[[], tuple[Any, Any]]]
+    where: Path = Path("annotation")
+
+    @property
+    def stems(self) -> tuple[str, ...]:
+        return tuple(self.loaders)
+
+    def read(self, stem: str, shape: tuple[int, int] | None = None) -> Annotation:
+        cm, im = self.loaders[stem]()
+        ann = Annotation(cm, im)
+        if shape is not None and ann.shape != tuple(shape):
+            raise AnnotationError(f"{self.class_png(stem)}: the annotation is "
+                                  f"{ann.shape[1]}x{ann.shape[0]} pixels, the image "
+                                  f"{shape[1]}x{shape[0]}")
+        check_annotation(ann, self.classes, str(self.class_png(stem)))
+        return ann
+
+    def class_png(self, stem: str) -> Path:
+        return self.where / stem
+
+
+AnnotationSource = Union[LabelFolder, MemorySource]
+"""What the exporters read: an annotation folder, or annotations in memory."""
+
+
+def as_source(labels: str | os.PathLike[str] | LabelFolder | MemorySource
+              ) -> LabelFolder | MemorySource:
+    """An open source as it is; a path opened as an annotation folder
+    (:func:`open_label_folder`)."""
+    if isinstance(labels, (LabelFolder, MemorySource)):
+        return labels
+    return open_label_folder(labels)
+
+
 def open_label_folder(folder: str | os.PathLike[str]) -> LabelFolder:
     """Open an annotation folder: ``classes.json`` read and validated, the ``<stem>_classes.png``
     files listed. :class:`AnnotationError` naming the folder or file when it is not a folder,
@@ -94,20 +151,26 @@ def open_label_folder(folder: str | os.PathLike[str]) -> LabelFolder:
     return LabelFolder(d, classes, stems)
 
 
-def match_images(labels: LabelFolder, image_dir: str | os.PathLike[str]) -> tuple[list[Path],
-                                                                                 dict[str, Path]]:
-    """The images of ``image_dir`` (natural order) and, for each annotated stem, its image.
+def match_images(labels: LabelFolder | MemorySource,
+                 image_dir: str | os.PathLike[str] | Sequence[Path]
+                 ) -> tuple[list[Path], dict[str, Path]]:
+    """The images of ``image_dir`` (natural order; or the images of a list, in its order) and,
+    for each annotated stem, its image.
 
     Raises :class:`AnnotationError` naming the class map when no image of ``image_dir`` has its
     stem, or when two images do (``a.jpg`` and ``a.png``).
     """
-    d = Path(image_dir)
-    if not d.is_dir():
-        raise AnnotationError(f"{d}: no such image folder")
-    try:
-        images = list_folder(d)
-    except OSError as exc:
-        raise AnnotationError(f"{d}: cannot list the image folder ({exc})") from None
+    if isinstance(image_dir, (list, tuple)):
+        images = [Path(p) for p in image_dir]
+        d = images[0].parent if images else Path(".")
+    else:
+        d = Path(image_dir)
+        if not d.is_dir():
+            raise AnnotationError(f"{d}: no such image folder")
+        try:
+            images = list_folder(d)
+        except OSError as exc:
+            raise AnnotationError(f"{d}: cannot list the image folder ({exc})") from None
     by_stem: dict[str, list[Path]] = {}
     for p in images:
         by_stem.setdefault(p.stem, []).append(p)
