@@ -27,7 +27,7 @@ def _inputs(job: BatchJob) -> dict[str, str | None]:
     """sha256 of the per-image inputs of a job (image file; prior map or mask file)."""
     o = job.options
     image = Path(job.image)
-    found: dict[str, str | None] = {"image": _sha256_file(image)}
+    found: dict[str, str | None] = {"image": _image_sha256(image)}
     if job.kind == "segment" and o.get("prior"):
         prior = Path(o["prior"])
         if o.get("prior_is_dir"):
@@ -41,6 +41,28 @@ def _inputs(job: BatchJob) -> dict[str, str | None]:
     if job.kind == "eval":
         found["gt"] = ",".join(str(_file_sha_or_none(g)) for g in o["gt_paths"])
     return found
+
+
+def _image_sha256(image: Path) -> str:
+    """The sha256 of an image file; a file that cannot be read raises
+    :class:`~spam_gui.core.image_io.ImageReadError` naming it in our words (a dangling link,
+    a missing file), never the system's ``[Errno 2] ...``."""
+    import os
+
+    from spam_gui.core.image_io import ImageReadError
+
+    try:
+        return _sha256_file(image)
+    except OSError as exc:
+        if image.is_symlink() and not image.exists():
+            try:
+                target = os.readlink(image)
+            except OSError:
+                target = "a file"
+            raise ImageReadError(f"{image}: a link to {target}, which does not exist") from None
+        if not image.exists():
+            raise ImageReadError(f"{image}: no such file") from None
+        raise ImageReadError(f"{image}: cannot be read ({exc.strerror or exc})") from None
 
 
 def outputs_complete(job: BatchJob) -> bool:

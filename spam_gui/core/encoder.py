@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spam_gui.core.errors import torch_load_tensors
 from spam_gui.core.errors import (CheckpointError, checkpoint_message, guess_model_kind,
                                   load_failure_reason, missing_checkpoint_message,
                                   other_kind_reason)
@@ -178,7 +179,7 @@ def load_encoder(path: str | os.PathLike[str]) -> tuple[SSNEncoder, EncoderInfo]
     import io
 
     try:
-        obj = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+        obj = torch_load_tensors(io.BytesIO(raw), map_location="cpu")
     except Exception as exc:  # noqa: BLE001  (torch.load raises many types on a bad file)
         # never torch's own text: it advises loading with weights_only=False
         raise fail(load_failure_reason(exc, raw[:16])) from None

@@ -36,6 +36,7 @@ __all__ = [
     "missing_checkpoint_message",
     "other_kind_reason",
     "load_failure_reason",
+    "torch_load_tensors",
     "validate_checkpoint",
 ]
 
@@ -114,6 +115,19 @@ def load_failure_reason(exc: BaseException, head: bytes = b"") -> str:
     if len(head) >= 9 and head[8:9] == b"{":
         return "truncated or corrupt safetensors file"
     return "unrecognised content: not a PyTorch or safetensors file, or a corrupt one"
+
+
+def torch_load_tensors(f: object, map_location: object = "cpu", **kwargs: object) -> object:
+    """``torch.load(f, weights_only=True)``, PyTorch's own warnings kept off the console (its
+    "pickle protocol ... please file an issue" note for a file written with another pickle
+    protocol): what goes wrong is worded by :func:`load_failure_reason`."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.load(f, map_location=map_location, weights_only=True, **kwargs)
 
 
 def guess_model_kind(obj: object) -> str | None:

@@ -489,7 +489,13 @@ def read_masks_npz(path: str | os.PathLike[str], shape: Sequence[int] | None = N
             stability = npz["stability"] if "stability" in files else None
     except PriorError:
         raise
-    except (OSError, ValueError, EOFError, KeyError) as exc:
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):     # numpy's text advises loading it unsafely: never
+            raise PriorError(f"{p}: it holds Python objects, not boolean masks; they are "
+                             "never loaded, because loading them could run code from the "
+                             "file") from None
+        raise PriorError(f"{p}: not a readable .npz file ({exc})") from None
+    except (OSError, EOFError, KeyError) as exc:
         raise PriorError(f"{p}: not a readable .npz file ({exc})") from None
     except Exception as exc:  # zipfile.BadZipFile and friends
         raise PriorError(f"{p}: not a readable .npz file ({type(exc).__name__}: {exc})") from None

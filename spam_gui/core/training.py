@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from spam_gui.core.clustering import CANDIDATE_RADIUS, build_problem, soft_cluster
 from spam_gui.core.encoder import SSNEncoder, encoder_input, save_encoder
+from spam_gui.core.errors import torch_load_tensors
 from spam_gui.core.errors import (CheckpointError, checkpoint_message, guess_model_kind,
                                   load_failure_reason, missing_checkpoint_message,
                                   other_kind_reason)
@@ -101,7 +102,7 @@ def read_training_checkpoint(path: str | Path, device: torch.device | str = "cpu
             head = fh.read(16)
         if not head:
             raise TrainingCheckpointError(checkpoint_message(p, "training", "the file is empty"))
-        st = torch.load(p, map_location=device, weights_only=True)
+        st = torch_load_tensors(p, map_location=device)
     except TrainingCheckpointError:
         raise
     except OSError as exc:

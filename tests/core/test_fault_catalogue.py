@@ -561,3 +561,102 @@ def test_a_colour_prior_is_named_once_in_our_words(tmp_path):
     msg = str(info.value)
     assert msg.count("colour.png") == 1 and "single-channel" in msg
     assert "corrupt or truncated" not in msg
+
+
+# ----------------------------------------------------------------------------- 21 our words
+
+
+def _coco_run(tmp_path, capsys, data, name="coco.json"):
+    import json
+
+    from spam_gui.cli import main as spam_main
+
+    p = tmp_path / name
+    p.write_text(data if isinstance(data, str) else json.dumps(data))
+    rc = spam_main(["import", str(p), "--format", "coco", "--out", str(tmp_path / "labels")])
+    return rc, capsys.readouterr().err
+
+
+def _ours(err: str, name: str) -> None:
+    assert name in err
+    for library in ("Traceback", "RecursionError", "OverflowError", "ValueError",
+                    "[Errno", "please file an issue", "allow_pickle", "unsafe"):
+        assert library not in err, err
+
+
+def test_a_deeply_nested_coco_file_is_refused_by_name(tmp_path, capsys):
+    rc, err = _coco_run(tmp_path, capsys, '{"images": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert rc == 2 and "nested too deeply" in err
+    _ours(err, "coco.json")
+
+
+def test_a_nul_byte_in_a_coco_file_name_is_refused_by_name(tmp_path, capsys):
+    import json
+
+    data = json.loads(_coco_file(tmp_path / "tmp.json", "a\0b.png").read_text())
+    rc, err = _coco_run(tmp_path, capsys, data)
+    assert rc == 2 and "NUL byte" in err
+    _ours(err, "coco.json")
+
+
+def test_coco_counts_above_2_to_the_64_are_refused_with_exit_2(tmp_path, capsys):
+    import json
+
+    data = json.loads(_coco_file(tmp_path / "tmp.json", "x.png").read_text())
+    data["annotations"][0]["segmentation"] = {"size": [3, 4], "counts": [2**64 + 5, 7]}
+    rc, err = _coco_run(tmp_path, capsys, data)
+    assert rc == 2
+    _ours(err, "coco.json")
+
+
+def test_a_dangling_link_in_the_image_folder_is_named_in_our_words(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from spam_gui.cli import main as spam_main
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(_image()).save(folder / "b.png")
+    (folder / "a.png").symlink_to(tmp_path / "gone.png")
+    rc = spam_main(["segment", str(folder), "--out", str(tmp_path / "out"), "-k", "20",
+                    "--encoder", "none", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1                                     # one image failed, the other done
+    assert "a.png: a link to" in err and "gone.png, which does not exist" in err
+    _ours(err, "a.png")
+    report = json.loads((tmp_path / "out" / "batch_report.json").read_text())
+    assert "which does not exist" in json.dumps(report)
+
+
+def test_an_object_array_in_a_masks_file_is_refused_in_our_words(tmp_path):
+    from spam_gui.core.prior import PriorError, read_masks_npz
+
+    np.savez(tmp_path / "masks.npz", masks=np.array([object()] * 2, dtype=object))
+    with pytest.raises(PriorError) as info:
+        read_masks_npz(tmp_path / "masks.npz")
+    msg = str(info.value)
+    assert msg.startswith(f"{tmp_path / 'masks.npz'}: it holds Python objects")
+    assert "allow_pickle" not in msg and "unsafe" not in msg
+
+
+@pytest.mark.parametrize("kind", ["encoder", "sam", "dino"])
+def test_a_raw_pickle_of_another_protocol_gets_no_pytorch_note(tmp_path, capfd, kind):
+    """PyTorch's "please file an issue" warning for a pickle of protocol 4 reached the
+    console before our message."""
+    import collections
+    import pickle
+
+    from spam_gui.core.errors import CheckpointError, validate_checkpoint
+
+    path = tmp_path / "raw.pth"
+    with open(path, "wb") as fh:
+        pickle.dump(collections.OrderedDict(a=1), fh, protocol=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # no library warning escapes either
+        with pytest.raises(CheckpointError) as info:
+            validate_checkpoint(kind, path)
+    assert str(info.value).startswith(f"{path}: not a valid")
+    out = capfd.readouterr()
+    assert "please file an issue" not in out.out + out.err

@@ -27,6 +27,7 @@ from spam_gui.core.cache import hash_file_cached
 from spam_gui.core.devices import resolve_device
 from spam_gui.core.env import ENV_DINO_CHECKPOINT, env_value
 from spam_gui.core.errors import CheckpointError as BaseCheckpointError
+from spam_gui.core.errors import torch_load_tensors
 from spam_gui.core.errors import (checkpoint_message, guess_model_kind, load_failure_reason,
                                   missing_checkpoint_message, other_kind_reason)
 from spam_gui.core.image_io import to_rgb_uint8
@@ -110,7 +111,7 @@ def _read_checkpoint_file(path: Path) -> Any:
         # Only tensors and plain containers (plus the argparse.Namespace of DINO's full
         # training checkpoints) are accepted: never unpickle arbitrary code.
         with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(str(path), map_location="cpu", weights_only=True)
+            return torch_load_tensors(str(path), map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - pickle / zip / runtime errors of every kind
         # our words only: torch's text advises loading with weights_only=False
         raise checkpoint_error(path, load_failure_reason(exc, head)) from None

@@ -19,6 +19,7 @@ import torch
 
 from spam_gui.core.cache import DiskCache, hash_file_cached, make_key
 from spam_gui.core.devices import resolve_device
+from spam_gui.core.errors import torch_load_tensors
 from spam_gui.core.errors import (CheckpointError, checkpoint_message, guess_model_kind,
                                   load_failure_reason, missing_checkpoint_message,
                                   other_kind_reason)
@@ -276,7 +277,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     last_exc: Exception | None = None
     for mmap in (True, False):
         try:
-            obj = torch.load(p, map_location="cpu", weights_only=True, mmap=mmap)
+            obj = torch_load_tensors(p, map_location="cpu", mmap=mmap)
             break
         except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
             last_exc = exc
