@@ -368,7 +368,8 @@ def test_coco_file_names_leaving_the_image_folder_are_refused(tmp_path, capsys, 
                     "--images", str(images)])
     err = capsys.readouterr().err
     assert rc == 2, err
-    assert "coco.json" in err and "image folder" in err and "refused" in err
+    assert "coco.json" in err
+    assert ("image folder" in err and "refused" in err) or "NUL byte" in err
     assert "Traceback" not in err and "ValueError" not in err
     assert not any((tmp_path / "labels").glob("*.png"))
 
