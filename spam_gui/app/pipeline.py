@@ -27,6 +27,10 @@ from spam_gui.app.model.doc_data import Params, Prompt
 from spam_gui.app.model.rasters import OverlayStyle, Patch, changed_region, make_patch
 from spam_gui.core.errors import SpamError
 from spam_gui.core.image_io import ImageReadError, read_image
+from spam_gui.core.params import SAM_DEFAULTS
+from spam_gui.core.pipeline import ImageRequest, image_digest, run_image, saliency_of
+from spam_gui.core.prior_sources import (EditedSource, PriorOutcome, PriorSource, SamSource,
+                                         SourceContext, choose_source)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +62,7 @@ class EngineConfig:
     prior_folder: str = ""        # folder of <stem>.png label maps; "" = <image folder>/priors
     sam_checkpoint: str = ""
     dino_checkpoint: str = ""
-    sam_points_per_side: int = 32  # SAM's automatic masks: the grid of point prompts per side
+    sam_points_per_side: int = SAM_DEFAULTS.points_per_side  # SAM's grid of point prompts
 
     def signature(self) -> str:
         src = self.prior_source
@@ -74,27 +78,22 @@ class EngineConfig:
     def maps_folder(self, image_path: Path) -> Path:
         return Path(self.prior_folder) if self.prior_folder else Path(image_path).parent / "priors"
 
+    def source(self, image_path: Path, coarseness: float | None = None,
+               objects: np.ndarray | None = None, sam_lock: Any = None) -> PriorSource:
+        """The prior source of an image (:func:`spam_gui.core.prior_sources.choose_source`):
+        ``auto`` picks a prior map file if there is one, else SAM if a checkpoint is set, else
+        the built-in prior (no download needed); an edited object map replaces any source."""
+        return choose_source(image_path, self.prior_source,
+                             maps_folder=self.maps_folder(image_path), coarseness=coarseness,
+                             sam_checkpoint=self.sam_checkpoint or None,
+                             points_per_side=self.sam_points_per_side, objects=objects,
+                             sam_lock=sam_lock)
+
     def source_for(self, image_path: Path) -> str:
-        """The prior source an image gets: ``"auto"`` picks a prior map file if there is one,
-        else SAM if a checkpoint is set, else the built-in prior (no download needed)."""
+        """The name of the prior source an image gets (:meth:`source`)."""
         if self.prior_source != "auto":
             return self.prior_source
-        from spam_gui.core import prior as prior_mod
-
-        if file_token(prior_mod.prior_map_path(self.maps_folder(image_path), image_path))[0] >= 0:
-            return "maps"
-        return "sam" if self.sam_checkpoint else "builtin"
-
-
-PRIOR_SOURCES: tuple[str, ...] = ("auto", "maps", "sam", "builtin", "none")
-"""Where the objects come from: ``auto`` (a prior map, else SAM with a checkpoint, else the
-built-in prior), a folder of prior maps, SAM's automatic masks, the built-in prior, or none
-(the whole image is one object)."""
-
-PRIOR_SOURCE_NAMES: dict[str, str] = {
-    "auto": "automatic", "maps": "prior map", "sam": "SAM", "builtin": "built-in prior",
-    "none": "none", "edited": "edited objects",
-}
+        return self.source(image_path).name
 
 
 @dataclass
@@ -214,11 +213,11 @@ class Pipeline:
         self._engines: dict[tuple[str, str], Any] = {}
         self._engine_lock = threading.Lock()
         self.images = LRU(8, 512 * 1024**2, lambda a: a.nbytes)
-        self.priors = LRU(32, 512 * 1024**2, lambda t: t[0].nbytes if t[0] is not None else 0)
+        # the prior sources' objects and the built-in prior's merge trees (re-cut for any
+        # coarseness), by content (spam_gui.core.prior_sources)
+        self.priors = LRU(40, 768 * 1024**2, _prior_nbytes)
         self.saliency_maps = LRU(16, 256 * 1024**2, lambda t: t[0].nbytes)
         self.prompt_masks = LRU(64, 256 * 1024**2, lambda m: m.nbytes)
-        # built-in prior: the merge tree of an image (re-cut for any coarseness), by content
-        self.hierarchies = LRU(8, 256 * 1024**2, lambda t: t[0].fine.nbytes * 3)
         self.sam_sessions = LRU(2)
         self._sam_lock = threading.Lock()
 
@@ -242,8 +241,7 @@ class Pipeline:
             return eng
 
     def clear(self) -> None:
-        for c in (self.images, self.priors, self.saliency_maps, self.prompt_masks,
-                  self.hierarchies):
+        for c in (self.images, self.priors, self.saliency_maps, self.prompt_masks):
             c.clear()
 
     def forget_images(self) -> None:
@@ -253,7 +251,6 @@ class Pipeline:
     def forget_priors(self) -> None:
         """Drop every cached prior (the prior source changed, or Recompute)."""
         self.priors.clear()
-        self.hierarchies.clear()
 
     def forget_image(self, path: Path) -> None:
         """Drop the cached pixels of ``path`` (its file changed)."""
@@ -280,114 +277,50 @@ class Pipeline:
         """The pixels of ``path`` if they are cached and the file has not changed since."""
         return self.images.get((str(Path(path)), *file_token(Path(path))))
 
-    def base_prior(self, path: Path, image: np.ndarray, config: EngineConfig,
-                   progress: Callable[[float, str], None] | None = None,
-                   coarseness: float | None = None
-                   ) -> tuple[Any, str, str, dict[str, Any]]:
-        """(core Prior or None, a note for the status bar, a key identifying the prior, how
-        the sidecar names the prior — :func:`spam_gui.core.export.run_info`).
-
-        The source is :meth:`EngineConfig.source_for` the image; ``coarseness`` is the built-in
-        prior's (None: its default)."""
-        from spam_gui.core import prior as prior_mod
+    def _context(self, image: np.ndarray, config: EngineConfig, n_segments: int,
+                 progress: Callable[[float, str], None] | None = None) -> SourceContext:
+        """What a prior source needs for ``image`` (its working grid decided by the core)."""
+        from spam_gui.core.pipeline import working_grid
 
         h, w = image.shape[:2]
-        source = config.source_for(path)
-        if source == "builtin":
-            return self._builtin_prior(image, config, coarseness)
-        if source == "maps":
-            folder = config.maps_folder(path)
-            mp = prior_mod.prior_map_path(folder, path)   # the CLI's rule (spam segment --prior)
-            size, mtime = file_token(mp)
-            if size < 0:
-                return (None, prior_mod.missing_prior_map_message(path, folder), "none",
-                        {"source": "automatic", "automatic": prior_mod.AUTOMATIC_PRIOR,
-                         "missing_map": str(mp)})
-            key = ("maps", str(mp), size, mtime, h, w)
-            hit = self.priors.get(key)
-            if hit is None:
-                try:
-                    pr = prior_mod.read_prior(mp, shape=(h, w))
-                except (prior_mod.PriorError, ImageReadError) as exc:  # they name the file
-                    raise UserError(str(exc)) from None
-                from spam_gui.core.export import prior_file_info
+        grid = working_grid(h, w, n_segments)
+        return SourceContext(image=image, digest=_image_digest(image), grid=grid,
+                             work_image=image if grid is None else grid.resize(image),
+                             engine=self.engine(config), device=config.device,
+                             memo=self.priors, progress=progress)
 
-                hit = (pr.object_map, pr, f"prior map {mp.name}",
-                       {"source": "label map", **prior_file_info(mp)})
-                self.priors.put(key, hit)
-            return hit[1], hit[2], _hash_key(key), hit[3]
-        if source == "sam":
-            if not config.sam_checkpoint:
-                raise UserError("prior source is SAM, but no SAM checkpoint is set "
-                                "(Preferences → Models)")
-            key = ("sam", str(path), config.sam_checkpoint, config.device, h, w,
-                   _image_digest(image), config.sam_points_per_side)
-            hit = self.priors.get(key)
-            if hit is None:
-                pr, note, info = self._sam_prior(image, config, progress)
-                hit = (pr.object_map, pr, note, info)
-                self.priors.put(key, hit)
-            return hit[1], hit[2], _hash_key(key), hit[3]
-        return None, "no prior (whole image one object)", "none", {"source": "none"}
+    def _source(self, path: Path, config: EngineConfig, coarseness: float | None = None,
+                objects: np.ndarray | None = None) -> PriorSource:
+        try:
+            src = config.source(path, coarseness, objects, sam_lock=self._sam_lock)
+        except SpamError as exc:   # SAM chosen without a checkpoint
+            raise UserError(str(exc)) from None
+        if isinstance(src, SamSource):
+            src.run = lambda image, progress, _device: self._sam_prior(image, config, progress)
+        return src
 
-    def hierarchy(self, image: np.ndarray, config: EngineConfig) -> tuple[Any, dict[str, Any]]:
-        """The built-in prior's merge tree of an image (computed once per content, with the
-        engine's own features: :func:`spam_gui.core.prior_builtin.build_hierarchy`)."""
-        key = (_image_digest(image), config.encoder, config.device)
-        hit = self.hierarchies.get(key)
-        if hit is None:
-            from spam_gui.core import prior_builtin
-
-            engine = self.engine(config)
-            try:
-                hier = prior_builtin.build_hierarchy(image, spam=engine)
-            except SpamError as exc:
-                raise UserError(f"built-in prior: {exc}") from None
-            hit = (hier, {"engine": engine})
-            self.hierarchies.put(key, hit)
-        return hit
-
-    def _builtin_prior(self, image: np.ndarray, config: EngineConfig,
-                       coarseness: float | None) -> tuple[Any, str, str, dict[str, Any]]:
-        """The built-in object prior (no checkpoint), cut at ``coarseness``; cached by content."""
-        from spam_gui.core import prior as prior_mod
-        from spam_gui.core import prior_builtin
-        from spam_gui.core.params import PRIOR_DEFAULTS
-
-        c = PRIOR_DEFAULTS.coarseness if coarseness is None else float(coarseness)
-        key = ("builtin", _image_digest(image), config.encoder, config.device, round(c, 4))
-        hit = self.priors.get(key)
-        if hit is None:
-            hier, extra = self.hierarchy(image, config)
-            try:
-                object_map = hier.prior(c)
-                info = prior_builtin.builtin_description(hier, c, spam=extra["engine"])
-            except SpamError as exc:
-                raise UserError(f"built-in prior: {exc}") from None
-            pr = prior_mod.prior_from_label_map(object_map)
-            note = f"built-in prior (coarseness {c:.2f}): {len(pr.objects)} objects"
-            hit = (pr.object_map, pr, note, {"source": "builtin", **info})
-            self.priors.put(key, hit)
-        return hit[1], hit[2], _hash_key(key), hit[3]
+    def base_prior(self, path: Path, image: np.ndarray, config: EngineConfig,
+                   progress: Callable[[float, str], None] | None = None,
+                   coarseness: float | None = None, n_segments: int = 400) -> PriorOutcome:
+        """The objects of an image from its prior source (kept in :attr:`priors`): what the
+        folder's SAM precompute calls ahead of time."""
+        try:
+            return self._source(path, config, coarseness).compute(
+                self._context(image, config, n_segments, progress))
+        except SpamError as exc:   # a bad prior map or checkpoint: named
+            raise UserError(str(exc)) from None
 
     def _sam_prior(self, image: np.ndarray, config: EngineConfig,
                    progress: Callable[[float, str], None] | None = None
                    ) -> tuple[Any, str, dict[str, Any]]:
-        """The SAM prior (automatic masks + aggregation, docs/algorithm.md §5), through SAM's disk cache."""
-        sam_mod = self._sam_module()
+        """The SAM prior (automatic masks + aggregation, docs/algorithm.md §5), through SAM's
+        disk cache, one SAM model at a time: (prior, note, sidecar record)."""
+        self._sam_module()   # SAM support installed, or a UserError
+        src = SamSource(config.sam_checkpoint, config.sam_points_per_side, self._sam_lock)
         try:
-            with self._sam_lock:  # one SAM model at a time: it is large
-                out = sam_mod.sam_prior(image, config.sam_checkpoint, device=config.device,
-                                        params=sam_mod.AmgParams(
-                                            points_per_side=config.sam_points_per_side),
-                                        progress=progress)
+            return src._sam(image, progress, config.device)
         except SpamError as exc:  # SamCheckpointError names the file
             raise UserError(str(exc)) from None
-        pr = out.prior
-        variant = out.provenance.get("checkpoint", {}).get("variant", "")
-        cached = " (cached)" if out.provenance.get("cache") == "prior" else ""
-        note = " ".join(f"SAM {variant} prior{cached}: {len(pr.objects)} objects".split())
-        return pr, note, {"source": "sam", **out.provenance}
 
     @staticmethod
     def _sam_module() -> Any:
@@ -429,48 +362,6 @@ class Pipeline:
         self.prompt_masks.put(key, m)
         return m
 
-    def prior(self, path: Path, image: np.ndarray, config: EngineConfig,
-              prompts: tuple[Prompt, ...], progress: Callable[[float, str], None] | None = None,
-              coarseness: float | None = None, objects: np.ndarray | None = None
-              ) -> tuple[np.ndarray | None, str, str, dict[str, Any]]:
-        """The object map with the prompt objects merged in (:func:`prior.merge_mask`), a note,
-        a key and the sidecar's description of the prior.
-
-        ``objects``: the image's edited object map (the app's object tools), used instead of
-        the prior source; ``coarseness``: the built-in prior's."""
-        if objects is not None:
-            base, note, key, info = self._edited_prior(image, objects)
-        else:
-            base, note, key, info = self.base_prior(path, image, config, progress, coarseness)
-        if not prompts:
-            return (None if base is None else base.object_map), note, key, info
-        from spam_gui.core import prior as prior_mod
-
-        pr = base if base is not None else prior_mod.prior_from_label_map(
-            np.ones(image.shape[:2], np.int32))
-        added = 0
-        for prompt in prompts:
-            mask = self.prompt_mask(image, prompt, config)
-            pr, new_id = prior_mod.merge_mask(pr, mask)
-            added += new_id is not None
-        pkey = _hash_key((key, [p.points for p in prompts]))
-        return pr.object_map, f"{note} + {added} prompt object(s)", pkey, info
-
-    @staticmethod
-    def _edited_prior(image: np.ndarray, objects: np.ndarray
-                      ) -> tuple[Any, str, str, dict[str, Any]]:
-        """The edited object map as the prior (it replaces the prior source of the image)."""
-        from spam_gui.core import prior as prior_mod
-
-        if tuple(objects.shape) != tuple(image.shape[:2]):
-            raise UserError(f"the edited objects are {objects.shape[1]}x{objects.shape[0]}, the "
-                            f"image {image.shape[1]}x{image.shape[0]}: recompute the objects")
-        pr = prior_mod.prior_from_label_map(objects)
-        digest = hashlib.sha256(np.ascontiguousarray(objects, np.int32).data).hexdigest()
-        return (pr, f"edited objects: {len(pr.objects)} objects", f"edited-{digest[:16]}",
-                {"source": "edited", "method": "object map edited in spam-gui (merge, split, "
-                 "draw, erase)", "objects_sha256": digest})
-
     def saliency(self, image: np.ndarray, config: EngineConfig) -> tuple[np.ndarray, str]:
         """The saliency map of an image and its method, cached by content."""
         sal, info = self.saliency_info(image, config)
@@ -479,19 +370,11 @@ class Pipeline:
     def saliency_info(self, image: np.ndarray, config: EngineConfig
                       ) -> tuple[np.ndarray, dict[str, Any]]:
         """The saliency map and how the sidecar describes it (method, model...)."""
-        key = (_image_digest(image), config.dino_checkpoint, config.device)
-        hit = self.saliency_maps.get(key)
-        if hit is None:
-            from spam_gui.core import saliency as sal_mod
-
-            try:
-                out = sal_mod.compute_saliency_info(
-                    image, dino_checkpoint=config.dino_checkpoint or None, device=config.device)
-            except sal_mod.CheckpointError as exc:   # it names the file
-                raise UserError(str(exc)) from None
-            hit = (np.asarray(out.saliency, np.float32), dict(out.info))
-            self.saliency_maps.put(key, hit)
-        return hit
+        try:
+            return saliency_of(image, config.dino_checkpoint or None, config.device,
+                               self.saliency_maps)
+        except SpamError as exc:   # a bad DINO checkpoint: named
+            raise UserError(str(exc)) from None
 
     def segment(self, path: Path, params: Params, ratios: dict[int, float],
                 prompts: tuple[Prompt, ...], config: EngineConfig, key: str,
@@ -502,8 +385,9 @@ class Pipeline:
                 progress: Callable[[float, str], None] | None = None,
                 objects: Callable[[tuple[int, int]], np.ndarray | None] | None = None
                 ) -> Outcome:
-        """Segment an image; ``objects`` gives its edited object map for the image's shape
-        (None, or None returned: the prior source's objects)."""
+        """Segment an image through the core's per-image run
+        (:func:`spam_gui.core.pipeline.run_image`); ``objects`` gives its edited object map
+        for the image's shape (None, or None returned: the prior source's objects)."""
         t0 = time.perf_counter()
         token = file_token(Path(path))
         image = self.image(path)
@@ -517,38 +401,33 @@ class Pipeline:
             if progress is not None:
                 progress(frac, text)
 
-        prior, note, prior_key, prior_info = self.prior(
-            path, image, config, prompts, prior_progress,
-            coarseness=getattr(params, "coarseness", None), objects=edited)
-        if on_prior is not None:
-            on_prior(note)
-        check()
-        sal, method, sal_info = None, None, None
-        if params.va or want_heatmap:
-            sal, sal_info = self.saliency_info(image, config)
-            method = str(sal_info["method"])
-            check()
+        source = self._source(path, config, getattr(params, "coarseness", None), edited)
+        masks = [self.prompt_mask(image, prompt, config) for prompt in prompts]
+        request = ImageRequest(image, params.segment_params(), source,
+                               ratios={int(k): float(v) for k, v in ratios.items()} or None,
+                               attention=params.va, saliency=want_heatmap,
+                               dino_checkpoint=config.dino_checkpoint or None, masks=masks,
+                               device=config.device, digest=_image_digest(image))
         engine = self.engine(config)
         try:
-            res = engine.segment(
-                image, n_segments=params.n_segments, prior=prior,
-                ratios={int(k): float(v) for k, v in ratios.items()} or None,
-                lambda_s=params.lambda_s, lambda_c=params.lambda_c, n_iter=params.n_iter,
-                smoothing=params.smoothing,
-                saliency=sal if params.va else None, attention_ratio=params.attention_ratio,
-                ratio_mode=params.ratio_mode, saliency_method=method if params.va else None,
-            )
+            run = run_image(request, engine, memo=self.priors, saliency_memo=self.saliency_maps,
+                            check=check, progress=prior_progress, on_prior=on_prior)
         except SpamError as exc:   # only the core's named errors; anything else is a bug
-            raise UserError(f"{Path(path).name}: {exc}") from None
+            msg = str(exc)
+            raise UserError(msg if Path(path).name in msg else f"{Path(path).name}: {msg}"
+                            ) from None
         check()
+        res, sal = run.result, run.saliency
         layers = (self.layer_builder(image, res, style, sal)
                   if style is not None and self.layer_builder is not None else None)
+        sal_info = run.saliency_info
         return Outcome(path=Path(path), key=key, params=params, ratios=dict(ratios),
-                       prompts=tuple(prompts), image=image, result=res, prior_note=note,
-                       prior_key=prior_key, saliency=sal, saliency_method=method,
+                       prompts=tuple(prompts), image=image, result=res,
+                       prior_note=run.prior_note, prior_key=run.prior_key, saliency=sal,
+                       saliency_method=None if sal_info is None else str(sal_info["method"]),
                        encoder_name=getattr(engine, "encoder_name", ""), layers=layers,
                        seconds=time.perf_counter() - t0, file_token=token,
-                       prior_info=prior_info, saliency_info=sal_info if params.va else None)
+                       prior_info=run.prior_info, saliency_info=sal_info if params.va else None)
 
     def edit_objects(self, base: Outcome, objects: np.ndarray, ratios: dict[int, float],
                      key: str, config: EngineConfig, style: OverlayStyle | None) -> Outcome:
@@ -560,14 +439,17 @@ class Pipeline:
         engine = self.engine(config)
         try:
             res = resegment_objects(engine, base.result, objects, ratios)
+            edited = EditedSource(objects).compute(self._context(base.image, config, 1))
         except ObjectEditError as exc:
             raise UserError(f"{base.path.name}: {exc}") from None
-        _, note, prior_key, info = self._edited_prior(base.image, objects)
+        except SpamError as exc:
+            raise UserError(str(exc)) from None
         layers = (self.layer_builder(base.image, res, style, base.saliency)
                   if style is not None and self.layer_builder is not None else None)
         return replace(base, key=key, ratios=dict(ratios), prompts=(), result=res,
-                       prior_note=note, prior_key=prior_key, prior_info=info, layers=layers,
-                       serial=next_request_id(), seconds=time.perf_counter() - t0)
+                       prior_note=edited.note, prior_key=edited.key, prior_info=edited.info,
+                       layers=layers, serial=next_request_id(),
+                       seconds=time.perf_counter() - t0)
 
     def transition(self, base: Outcome, target_ratios: dict[int, float], key: str,
                    config: EngineConfig, style: OverlayStyle, cached: Outcome | None = None
@@ -611,9 +493,7 @@ def _image_digest(image: np.ndarray) -> str:
         hit = _digests.get(id(image))
         if hit is not None and hit[0]() is image:
             return hit[1]
-    h = hashlib.sha256(repr((image.shape, image.dtype.str)).encode())
-    h.update(np.ascontiguousarray(image).data)
-    digest = h.hexdigest()
+    digest = image_digest(image)
     try:
         ref = weakref.ref(image, lambda _r, k=id(image): _forget_digest(k, _r))
     except TypeError:  # a view of something that takes no weak reference: do not keep it
@@ -640,5 +520,10 @@ def file_token(path: Path) -> tuple[int, int]:
     return (st.st_size, st.st_mtime_ns)
 
 
-def _hash_key(obj: Any) -> str:
-    return hashlib.sha1(repr(obj).encode()).hexdigest()[:12]
+def _prior_nbytes(value: Any) -> int:
+    """Memory of what :attr:`Pipeline.priors` keeps: objects, or a merge tree."""
+    if isinstance(value, PriorOutcome):
+        return 0 if value.object_map is None else int(value.object_map.nbytes)
+    fine = getattr(value, "fine", None)
+    return 0 if fine is None else int(fine.nbytes) * 3
+

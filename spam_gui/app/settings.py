@@ -21,7 +21,8 @@ from spam_gui.app.document import Params
 from spam_gui.app.model_downloads import ModelsPanel
 from spam_gui.app.overlays import OverlayStyle
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
-from spam_gui.app.pipeline import PRIOR_SOURCES, EngineConfig
+from spam_gui.app.pipeline import EngineConfig
+from spam_gui.core.prior_sources import PRIOR_SOURCES
 from spam_gui.core.env import ENV_CACHE_DIR, ENV_DINO_CHECKPOINT, ENV_SAM_CHECKPOINT, env_value
 from spam_gui.core.errors import CheckpointKind, validate_checkpoint
 
@@ -106,7 +107,7 @@ class Settings:
         self.q.setValue("engine/device", v)
 
     @property
-    def prior_source(self) -> str:            # one of pipeline.PRIOR_SOURCES
+    def prior_source(self) -> str:            # one of prior_sources.PRIOR_SOURCES
         v = self._str("engine/prior_source", "auto")
         return v if v in PRIOR_SOURCES else "auto"
 

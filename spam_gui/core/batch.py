@@ -200,81 +200,58 @@ class _Result:
         self.payload = payload
 
 
-def _segment_prior(o: Mapping[str, Any], path: Path, image: Any, spam: Any = None
-                   ) -> tuple[Any, dict[str, Any], str | None]:
-    """The prior object map of one image for ``spam segment``, where it came from, and a
-    warning. A ``prior`` folder without ``<stem>.png`` gives the automatic prior and a warning
-    (the app's rule, :func:`spam_gui.core.prior.find_prior_map`)."""
-    from spam_gui.core.prior import AUTOMATIC_PRIOR, find_prior_map, read_prior
+def _segment_source(o: Mapping[str, Any], path: Path) -> Any:
+    """The prior source of one image for ``spam segment``
+    (:func:`spam_gui.core.prior_sources.choose_source`): ``--prior`` (a file, or a folder of
+    ``<stem>.png`` maps: a missing one gives the automatic prior and a warning),
+    ``--builtin-prior``, ``--sam-checkpoint``, else none."""
+    from spam_gui.core.prior_sources import choose_source
 
     if o.get("prior"):
-        prior_path = Path(o["prior"])
         if o.get("prior_is_dir"):
-            found = find_prior_map(prior_path, path, shape=image.shape)
-            if found.prior is None:
-                return None, {"source": "automatic", "automatic": AUTOMATIC_PRIOR,
-                              "missing_map": str(found.path)}, found.warning
-            src, prior = found.path, found.prior
-        else:
-            src, prior = prior_path, read_prior(prior_path, shape=image.shape)
-        from spam_gui.core.export import prior_file_info
-
-        return prior.object_map, {"source": "label map", **prior_file_info(src)}, None
+            return choose_source(path, "maps", maps_folder=o["prior"])
+        return choose_source(path, "maps", map_file=o["prior"])
     if o.get("builtin_prior"):
-        from spam_gui.core.prior_builtin import build_hierarchy, builtin_description
-
-        hierarchy = build_hierarchy(image, spam=spam, device=o["device"])
-        c = float(o["coarseness"])
-        return (hierarchy.prior(c), {"source": "builtin",
-                                     **builtin_description(hierarchy, c, spam)}, None)
+        return choose_source(path, "builtin", coarseness=float(o["coarseness"]))
     if o.get("sam_checkpoint"):
-        from spam_gui.core.sam import AmgParams, sam_prior
-
         _sam_model(o["sam_checkpoint"], o["device"])
-        res = sam_prior(image, o["sam_checkpoint"],
-                        params=AmgParams(points_per_side=int(o["points_per_side"])),
-                        device=o["device"])
-        return res.prior.object_map, {"source": "sam", **res.provenance}, None
-    return None, {"source": "none"}, None
+        return choose_source(path, "sam", sam_checkpoint=o["sam_checkpoint"],
+                             points_per_side=int(o["points_per_side"]))
+    return choose_source(path, "none")
 
 
 def _segment_task(job: BatchJob) -> _Result:
-    """``spam segment`` of one image: ``<stem>.png``, ``<stem>_objects.png``, ``<stem>.json``
+    """``spam segment`` of one image (:func:`spam_gui.core.pipeline.run_image`):
+    ``<stem>.png``, ``<stem>_objects.png``, ``<stem>.json``
     (:func:`spam_gui.core.export.save_result`)."""
     from spam_gui.core.export import run_info, save_result
     from spam_gui.core.image_io import read_image
+    from spam_gui.core.params import SegmentParams
+    from spam_gui.core.pipeline import ImageRequest, run_image
 
     o = job.options
     path = Path(job.image)
     spam = engine(o["encoder"], o["device"], o.get("encoder_sha256"))
     inputs = _inputs(job)
     image = read_image(path)
-    messages: list[str] = []
-    prior, prior_info, prior_warning = _segment_prior(o, path, image, spam)
-    if prior_warning:
-        messages.append(prior_warning)
-    saliency = sal_info = method = None
-    if o.get("visual_attention"):
-        from spam_gui.core.saliency import compute_saliency_info
-
-        if o.get("dino_checkpoint"):
-            _dino_model(o["dino_checkpoint"], o["device"])
-        sal = compute_saliency_info(image, dino_checkpoint=o.get("dino_checkpoint"),
-                                    device=o["device"])
-        saliency, method, sal_info = sal.saliency, sal.method, sal.info
+    attention = bool(o.get("visual_attention"))
+    if attention and o.get("dino_checkpoint"):
+        _dino_model(o["dino_checkpoint"], o["device"])
+    params = SegmentParams(
+        n_segments=o["n_segments"], lambda_s=o["lambda_s"], lambda_c=o["lambda_c"],
+        n_iter=o["iterations"], smoothing=o["smoothing"], seed=o["seed"],
+        attention_ratio=o["ratio"], saliency_threshold=o["saliency_threshold"])
+    request = ImageRequest(image, params, _segment_source(o, path), attention=attention,
+                           dino_checkpoint=o.get("dino_checkpoint"), device=o["device"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = spam.segment(
-            image, n_segments=o["n_segments"], prior=prior, lambda_s=o["lambda_s"],
-            lambda_c=o["lambda_c"], n_iter=o["iterations"], seed=o["seed"],
-            smoothing=o["smoothing"], saliency=saliency, attention_ratio=o["ratio"],
-            saliency_threshold=o["saliency_threshold"], saliency_method=method)
-    messages += [f"{path.name}: {w.message}" for w in caught]
-    extra = run_info(program="spam segment", prior=prior_info, saliency=sal_info)
+        run = run_image(request, spam)
+    messages = list(run.warnings) + [f"{path.name}: {w.message}" for w in caught]
+    extra = run_info(program="spam segment", prior=run.prior_info,
+                     saliency=run.saliency_info if attention else None)
     extra["batch"] = _batch_record(job, inputs)
-    save_result(job.out_dir, job.stem, res, image_path=path, extra=extra)
+    save_result(job.out_dir, job.stem, run.result, image_path=path, extra=extra)
     return _Result(None, messages)
-
 
 
 def _prior_cache() -> Any:
@@ -306,12 +283,24 @@ def _prior_task(job: BatchJob) -> _Result:
     files: dict[str, tuple[str, bytes]] = {}
     method = o.get("method") or ("masks" if o.get("masks") else "sam")
     if method == "builtin":
+        from spam_gui.core.params import DEFAULTS
+
+        from spam_gui.core.fullres_grid import map_onto
+        from spam_gui.core.pipeline import working_grid
         from spam_gui.core.prior import prior_from_label_map
-        from spam_gui.core.prior_builtin import build_hierarchy, builtin_description
+        from spam_gui.core.prior_builtin import builtin_description, cached_hierarchy
 
         spam = engine(o["encoder"], o["device"], o.get("encoder_sha256"))
-        hierarchy = build_hierarchy(image, spam=spam)
-        prior = prior_from_label_map(hierarchy.prior(o["coarseness"], a_min=o.get("a_min")))
+        # on the working grid of spam segment's default K, as in spam segment --builtin-prior
+        grid = working_grid(h, w, DEFAULTS.n_segments)
+        hierarchy = cached_hierarchy(image if grid is None else grid.resize(image), spam)
+        a_min = o.get("a_min")
+        if a_min is not None and grid is not None:   # given in image pixels
+            a_min = float(a_min) * grid.work_pixels / (h * w)
+        omap = hierarchy.prior(o["coarseness"], a_min=a_min)
+        if grid is not None:   # each pixel takes its working cell's object
+            omap = map_onto(omap, h, w, "the prior", nearest=True)
+        prior = prior_from_label_map(omap)
         side.update({"image_sha256": hash_array(image), "source": "builtin",
                      "builtin": builtin_description(hierarchy, o["coarseness"], spam)})
         side.update(prior.to_json())

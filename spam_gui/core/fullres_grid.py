@@ -136,3 +136,74 @@ def map_onto(values: np.ndarray, height: int, width: int, what: str, nearest: bo
         cols = np.minimum(((np.arange(width) * 2 + 1) * mw) // (2 * width), mw - 1)
         return arr[rows][:, cols]
     return cv2.resize(arr.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+# -- object maps computed on the working grid ---------------------------------------------
+def objects_onto_image(work_objects: np.ndarray, grid: WorkingGrid
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """An object map computed on the working grid, brought to full resolution.
+
+    Each full-resolution pixel takes the object of its working cell, except along the
+    objects' borders: a cell with a neighbour (8-connected) of another value is a *border
+    cell*, and its pixels are left uncertain (0) so that the full-resolution clustering
+    decides, by colour at full resolution, which side each of them joins
+    (:func:`fill_from_superpixels` then gives them that side's object). Objects with no cell
+    off the border (one or two cells wide) keep all their cells, so no object disappears.
+    Uncertain cells (0) stay uncertain.
+
+    Parameters
+    ----------
+    work_objects:
+        (h, w) integer object map on the grid (0 = uncertain).
+    grid:
+        The working grid of the image.
+
+    Returns
+    -------
+    objects : (H, W) int32
+        The full-resolution map, 0 on the border band and where ``work_objects`` is 0.
+    band : (H, W) bool
+        The full-resolution pixels of the border band (their objects are to be filled in).
+    """
+    wo = np.asarray(work_objects).astype(np.int32, copy=False)
+    if wo.shape != grid.shape:
+        raise ValueError(f"the object map is {wo.shape[1]}x{wo.shape[0]}, the working grid "
+                         f"{grid.work_width}x{grid.work_height}")
+    pad = np.pad(wo, 1, mode="edge")
+    h, w = wo.shape
+    border = np.zeros(wo.shape, bool)
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            if dy != 1 or dx != 1:
+                border |= pad[dy:dy + h, dx:dx + w] != wo
+    border &= wo > 0
+    inner = np.unique(wo[~border & (wo > 0)])
+    thin = ~np.isin(wo, inner) & (wo > 0)    # objects with no inner cell keep every cell
+    border &= ~thin
+    rows, cols = grid.row_cell(np.arange(grid.height)), grid.col_cell(np.arange(grid.width))
+    cleared = np.where(border, 0, wo)
+    objects = np.empty((grid.height, grid.width), np.int32)
+    band = np.empty((grid.height, grid.width), bool)
+    for y0, y1 in grid.tiles():   # row tiles: no (H, W) int64 index arrays
+        objects[y0:y1] = cleared[rows[y0:y1]][:, cols]
+        band[y0:y1] = border[rows[y0:y1]][:, cols]
+    return objects, band
+
+
+def fill_from_superpixels(objects: np.ndarray, band: np.ndarray, labels: np.ndarray,
+                          superpixel_object: np.ndarray) -> np.ndarray:
+    """The full-resolution object map: the band of :func:`objects_onto_image` filled with the
+    object of the superpixel each of its pixels joined.
+
+    Every superpixel lies in one object, so the filled map keeps containment: the objects'
+    borders are now the superpixels' borders, drawn at full resolution.
+    """
+    out = np.array(objects, dtype=np.int32, copy=True)
+    sp = np.asarray(superpixel_object).astype(np.int32, copy=False)
+    step = max(1, TILE_PIXELS // max(1, out.shape[1]))
+    for y0 in range(0, out.shape[0], step):
+        b = band[y0:y0 + step]
+        if b.any():
+            tile = out[y0:y0 + step]
+            tile[b] = sp[labels[y0:y0 + step][b]]
+    return out

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = ["DEFAULTS", "POLYGON_DEFAULTS", "PRIOR_DEFAULTS", "PolygonParams", "PriorParams",
-           "RATIO_MODES", "SegmentParams"]
+           "RATIO_MODES", "SAM_DEFAULTS", "SamParams", "SegmentParams"]
 
 RATIO_MODES: tuple[str, ...] = ("local", "keep-total")
 """How per-object density ratios share the budget (see :func:`spam_gui.core.budget.ratio_budget`)."""
@@ -94,6 +94,23 @@ class PriorParams:
 
 PRIOR_DEFAULTS = PriorParams()
 """The built-in prior's defaults: ``PRIOR_DEFAULTS.coarseness`` and so on."""
+
+
+@dataclass(frozen=True)
+class SamParams:
+    """The defaults of Segment Anything's automatic masks (:mod:`spam_gui.core.sam`).
+
+    Attributes
+    ----------
+    points_per_side:
+        The grid of single-point prompts per image side (SAM's own default).
+    """
+
+    points_per_side: int = 32
+
+
+SAM_DEFAULTS = SamParams()
+"""SAM's defaults: ``SAM_DEFAULTS.points_per_side``."""
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,9 @@ __all__ = [
     "build_hierarchy",
     "builtin_description",
     "builtin_prior",
+    "cached_hierarchy",
     "default_edge_model",
+    "hierarchy_cache_key",
     "fine_segments_for",
     "EDGE_FEATURES",
 ]
@@ -221,6 +223,82 @@ def build_hierarchy(
     return ObjectHierarchy(fine=fine, children=children, heights=heights, areas=areas,
                            edge_ucm=edge_ucm, edge_pairs=g.pairs,
                            seconds={"superpixels": t1 - t0, "graph": t2 - t1, "merge": t3 - t2})
+
+
+HIERARCHY_CACHE = "builtin-hierarchy"
+"""The disk cache's namespace of built-in prior hierarchies (:func:`cached_hierarchy`)."""
+HIERARCHY_FORMAT = 1
+_HIERARCHY_ARRAYS = ("fine", "children", "heights", "areas", "edge_ucm", "edge_pairs",
+                     "seconds")
+
+
+def hierarchy_cache_key(image: np.ndarray, spam: "Spam", seed: int = 0) -> str:
+    """The disk-cache key of an image's hierarchy: its pixels and everything that shaped the
+    tree (the encoder and edge model files, the fine superpixels' count and seed, the format)."""
+    from spam_gui.core.cache import hash_array, make_key
+
+    eng = spam if _shipped_features(spam) else _engine("default", str(spam.device))
+    return make_key(HIERARCHY_CACHE, HIERARCHY_FORMAT, hash_array(image), eng.encoder_sha256,
+                    _file_sha256(edge_model_path()), fine_segments_for(image.shape[:2]),
+                    int(seed))
+
+
+def cached_hierarchy(image: np.ndarray, spam: "Spam", *, cache: Any = "default",
+                     seed: int = 0) -> ObjectHierarchy:
+    """:func:`build_hierarchy` of ``image`` through the disk cache.
+
+    The entry is keyed by :func:`hierarchy_cache_key`; a missing, unreadable or inconsistent
+    entry is recomputed (and stored again). ``cache``: a
+    :class:`~spam_gui.core.cache.DiskCache`, ``"default"`` (the user's cache folder) or None
+    (no cache). Reopening an image in a later session then costs a file read.
+    """
+    from spam_gui.core.cache import DiskCache
+
+    rgb = to_rgb_uint8(image)
+    store = DiskCache(HIERARCHY_CACHE) if cache == "default" else cache
+    key = hierarchy_cache_key(rgb, spam, seed) if store is not None else ""
+    if store is not None:
+        arrays = store.get_arrays(key, required=_HIERARCHY_ARRAYS)
+        hier = _hierarchy_from_arrays(arrays, rgb.shape[:2]) if arrays is not None else None
+        if hier is not None:
+            return hier
+        if arrays is not None:
+            log.warning("built-in prior: inconsistent cache entry %s dropped", key)
+            store.delete(key)
+    hier = build_hierarchy(rgb, spam=spam, seed=seed)
+    if store is not None:
+        store.put_arrays(key, fine=hier.fine, children=hier.children, heights=hier.heights,
+                         areas=hier.areas, edge_ucm=hier.edge_ucm, edge_pairs=hier.edge_pairs,
+                         seconds=np.array([hier.seconds.get(k, 0.0) for k in _SECONDS]))
+    return hier
+
+
+_SECONDS = ("superpixels", "graph", "merge")
+
+
+def _hierarchy_from_arrays(a: dict[str, np.ndarray], shape: tuple[int, int]
+                           ) -> ObjectHierarchy | None:
+    """A hierarchy from its cached arrays, or None when they do not make one of this size."""
+    try:
+        fine = a["fine"].astype(np.int32, copy=False)
+        children = a["children"].astype(np.int64, copy=False)
+        heights = a["heights"].astype(np.float64, copy=False)
+        areas = a["areas"].astype(np.int64, copy=False)
+        n = int(fine.max()) + 1 if fine.size else 0
+        ok = (fine.shape == tuple(shape) and fine.min(initial=0) >= 0
+              and children.shape == (max(n - 1, 0), 2) and heights.shape == (max(n - 1, 0),)
+              and areas.shape == (2 * n - 1,) and np.isfinite(heights).all()
+              and (children.size == 0 or (children.min() >= 0 and children.max() < 2 * n - 1))
+              and a["edge_ucm"].shape[0] == a["edge_pairs"].shape[0]
+              and a["seconds"].shape == (len(_SECONDS),))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+    if not ok:
+        return None
+    return ObjectHierarchy(fine=fine, children=children, heights=heights, areas=areas,
+                           edge_ucm=a["edge_ucm"].astype(np.float64, copy=False),
+                           edge_pairs=a["edge_pairs"].astype(np.int64, copy=False),
+                           seconds={k: float(v) for k, v in zip(_SECONDS, a["seconds"])})
 
 
 def builtin_prior(

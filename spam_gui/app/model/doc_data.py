@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum
 from typing import Any
 
-from spam_gui.core.params import DEFAULTS, PRIOR_DEFAULTS, RATIO_MODES
+from spam_gui.core.params import DEFAULTS, PRIOR_DEFAULTS, RATIO_MODES, SegmentParams
 
 MAX_PROMPT_POINTS = 256
 MAX_COORD = 1_000_000
@@ -41,6 +41,14 @@ class Params:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def segment_params(self) -> SegmentParams:
+        """The engine's parameters (:class:`spam_gui.core.params.SegmentParams`) of these."""
+        return SegmentParams(
+            n_segments=int(self.n_segments), lambda_s=float(self.lambda_s),
+            lambda_c=float(self.lambda_c), n_iter=int(self.n_iter),
+            smoothing=int(self.smoothing), attention_ratio=float(self.attention_ratio),
+            ratio_mode=self.ratio_mode)
 
     @classmethod
     def from_dict(cls, data: Any, base: "Params | None" = None) -> "Params":
