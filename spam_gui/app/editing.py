@@ -22,6 +22,7 @@ class Editing:
 
     def __init__(self, window: "MainWindow") -> None:
         self.w = window
+        self._said: dict[str, str] = {}   # a note whose change recomputes the image, by path
 
     def object_at(self, x: int, y: int) -> int:
         """The object under image pixel (x, y) in the displayed result (0 if none)."""
@@ -49,13 +50,30 @@ class Editing:
             return
         notes = list(o.result.params.get("notes") or [])
         dropped = o.result.params.get("dropped_ratios") or {}
+        h, w = o.image.shape[:2]
+        # a prompt with a click outside the image (the image changed since it was saved)
+        # made an object from nowhere: it no longer applies
+        stale = [p for p in doc.prompts
+                 if any(not (0 <= x < w and 0 <= y < h) for x, y, _ in p.points)]
+        if stale:
+            notes.append(f"{len(stale)} prompt object(s) with clicks outside the {w}x{h} image "
+                         "removed (the image changed since they were made)")
         if not notes and not dropped:
+            held = self._said.pop(str(doc.path), None)
+            if held is not None:       # said before the recompute it caused: say it again
+                self.w.report_error(held)
             return
         ids = {int(k): float(v) for k, v in dropped.items()}
         if ids:
             notes.append("the ratios not used were removed from this image")
-        self.w.report_error(f"{doc.name}: " + "; ".join(notes))
-        if any(oid in doc.ratios for oid in ids):
+        message = f"{doc.name}: " + "; ".join(notes)
+        self.w.report_error(message)
+        if stale:
+            self._said[str(doc.path)] = message
+        if stale:
+            doc._set_prompts(tuple(p for p in doc.prompts if p not in stale),
+                             {k: v for k, v in doc.ratios.items() if k not in ids})
+        elif any(oid in doc.ratios for oid in ids):
             doc._set_ratios({k: v for k, v in doc.ratios.items() if k not in ids})
 
     def set_ratio(self, object_id: int, ratio: float) -> None:

@@ -151,3 +151,38 @@ def test_a_half_size_prior_map_is_taken_by_the_window_as_by_the_cli(qtbot, make_
     assert o.result.objects.shape == (96, 128)
     assert sorted(o.result.objects_info) == [1, 2, 3]
     assert np.array_equal(np.unique(o.result.objects), [1, 2, 3])
+
+
+def test_a_saved_prompt_with_clicks_outside_the_image_is_dropped_and_said(qtbot, make_window,
+                                                                           image_folder,
+                                                                           tmp_path):
+    """13: a prompt saved for an earlier (larger) image no longer applies: it is removed and
+    named, the image recomputed without it."""
+    import numpy as np
+
+    from spam_gui.app.pipeline import Pipeline
+
+    asked = []
+
+    class FakeSam(Pipeline):
+        def prompt_mask(self, image, prompt, config):
+            asked.append(prompt.points)
+            m = np.zeros(image.shape[:2], bool)
+            m[:10, :10] = True
+            return m
+
+    ckpt = tmp_path / "sam_vit_b.pth"
+    ckpt.write_bytes(b"stand-in")
+    state = _state(image_folder, {"img0.png": {"prompts": [[[5, 5, 1]], [[900, 700, 1]]]}})
+    win = make_window(pipeline=FakeSam(), precompute=False)
+    win.settings.sam_checkpoint = str(ckpt)
+    win.engine.apply()
+    win.open_folder(image_folder)
+    wait_displayed(qtbot, win, "img0.png")
+    qtbot.waitUntil(lambda: "clicks outside the 128x96 image" in win.status_label.text(),
+                    timeout=30000)
+    assert [p.points for p in win.doc.prompts] == [((5, 5, 1),)]
+    o = wait_displayed(qtbot, win, "img0.png")
+    assert len(o.prompts) == 1                   # recomputed with the prompt that applies
+    win.session.save_now()
+    assert json.loads(state.read_text())["images"]["img0.png"]["prompts"] == [[[5, 5, 1]]]
