@@ -282,8 +282,12 @@ class WindowActions:
 
     def build_status_bar(self) -> None:
         sb = self.w.statusBar()
-        self.w.hover_label = QtWidgets.QLabel()
+        # elided where it does not fit: a long class name never widens the window
+        self.w.hover_label = ElidedLabel(mode=Qt.TextElideMode.ElideRight)
         self.w.hover_label.setObjectName("hoverLabel")
+        self.w.hover_label.setMinimumWidth(160)
+        self.w.hover_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
+                                         QtWidgets.QSizePolicy.Policy.Preferred)
         self.w.models_label = ElidedLabel(mode=Qt.TextElideMode.ElideRight)
         self.w.models_label.setObjectName("modelsLabel")
         self.w.models_label.setMaximumWidth(420)

@@ -117,6 +117,8 @@ class AnnotationController(ClassEditing, ClassLayer, QtCore.QObject):
         p.radius_changed.connect(self.set_radius)
         p.new_instance_requested.connect(self.new_instance)
         p.typing_done.connect(self.back_to_canvas)
+        p.offer_accepted.connect(self.use_offered_classes)
+        self._offer: ClassList | None = None
 
     def attach(self) -> None:
         """Connect to the window's parts (called once they exist)."""
@@ -166,7 +168,48 @@ class AnnotationController(ClassEditing, ClassLayer, QtCore.QObject):
         self._set_classes(classes, save=False)
         if self.classes and self.current_class not in self.classes:
             self.current_class = self.classes.ids[0]
+        self._offer_last_classes()
         self._show_classes()
+
+    def _offer_last_classes(self) -> None:
+        """A folder without classes: offer those of the most recent folder that has some
+        (classes live in each output folder's ``classes.json``)."""
+        self._offer = None
+        self.panel.set_offer(None)
+        s = self.w.session
+        if s is None or len(self.classes) or self.classes_error:
+            return
+        for f in self.w.settings.recent_folders:
+            folder = Path(f)
+            if folder == s.folder:
+                continue
+            path = self.w.settings.output_dir_for(folder) / CLASSES_FILE
+            try:
+                if not path.is_file():
+                    continue
+                found = read_classes(path)
+            except (SpamError, OSError):
+                continue
+            if not len(found):
+                continue
+            names = ", ".join(c.name for c in list(found)[:6]) + (", …" if len(found) > 6 else "")
+            self._offer = found
+            self.panel.set_offer(f"No classes in this folder yet. The classes of {folder.name}: "
+                                 f"{names}")
+            return
+
+    def use_offered_classes(self) -> bool:
+        """Take the offered class list (written to this folder's ``classes.json``)."""
+        offer, self._offer = self._offer, None
+        if offer is None or len(self.classes):
+            self.panel.set_offer(None)
+            return False
+        ok = self._set_classes(offer)
+        self.panel.set_offer(None)
+        if ok:
+            self.w.set_status(f"{len(offer)} classes taken from the last folder")
+            self.back_to_canvas()
+        return ok
 
     def _set_classes(self, classes: ClassList, save: bool = True) -> bool:
         """Take a new class list (and write it); False when it could not be written."""
@@ -182,6 +225,9 @@ class AnnotationController(ClassEditing, ClassLayer, QtCore.QObject):
                                     f"({getattr(exc, 'strerror', None) or exc})")
                 return False
         self.classes = classes
+        if len(classes) and self._offer is not None:
+            self._offer = None
+            self.panel.set_offer(None)
         if self.current_class not in classes:
             self.current_class = classes.ids[0] if len(classes) else 0
         self._lut = class_lut(classes)
@@ -373,3 +419,6 @@ class AnnotationController(ClassEditing, ClassLayer, QtCore.QObject):
         if ann is not None:
             self.panel.set_counts(class_pixel_counts(ann))
         self._show_brush()
+        x, y = self.w.hover_pos
+        if x >= 0:
+            self.w.show_hover(x, y)   # the readout under a still pointer says what is painted

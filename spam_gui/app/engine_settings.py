@@ -117,5 +117,14 @@ class EngineSettings:
         sam = ""
         if c.sam_checkpoint and c.prior_source not in ("sam", "auto"):
             sam = f" · SAM prompts: {Path(c.sam_checkpoint).name}"
-        self.w.models_label.setText(f"Encoder: {enc} · Prior: {prior} · Saliency: {sal}{sam} · "
-                                  f"Device: {c.device}")
+        short_prior = {"none": "no", "maps": "map", "sam": "SAM", "builtin": "built-in",
+                       "auto": "auto"}.get(c.prior_source, c.prior_source)
+        if o is not None and c.prior_source == "auto":
+            short_prior = {"builtin": "built-in", "label map": "map", "sam": "SAM",
+                           "edited": "edited"}.get(str(o.prior_info.get("source")), "auto")
+        short_sal = "DINO" if "DINO" in sal else "built-in"
+        # the whole text where it fits (and in the tooltip), else a short one: never cut
+        self.w.models_label.setText(
+            f"Encoder: {enc} · Prior: {prior} · Saliency: {sal}{sam} · Device: {c.device}",
+            short=f"{enc.split(' ')[0]} · {short_prior} prior · {short_sal} saliency · "
+                  f"{c.device}")

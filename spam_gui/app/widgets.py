@@ -133,15 +133,20 @@ class ElidedLabel(QtWidgets.QLabel):
                  mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle) -> None:
         super().__init__(parent)
         self._full = ""
+        self._short = ""
         self._mode = mode
         self.setMinimumWidth(40)
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
                            QtWidgets.QSizePolicy.Policy.Preferred)
         self.setText(text)
 
-    def setText(self, text: str) -> None:  # noqa: N802 - Qt API
+    def setText(self, text: str, short: str = "") -> None:  # noqa: N802 - Qt API
+        """Show ``text``; where it does not fit, ``short`` (a shorter wording, whole) when
+        given, else ``text`` elided."""
         self._full = text or ""
-        self.setToolTip(self._full if len(self._full) > 40 else "")
+        self._short = short or ""
+        self.setToolTip(self._full if len(self._full) > 40 or self._short else "")
+        self.updateGeometry()
         self._elide()
 
     def text(self) -> str:  # noqa: D102 - the whole text, not what fits
@@ -151,10 +156,24 @@ class ElidedLabel(QtWidgets.QLabel):
         fm = self.fontMetrics()
         return QtCore.QSize(fm.horizontalAdvance(self._full) + 8, super().sizeHint().height())
 
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 - Qt API
+        if not self._short:
+            return super().minimumSizeHint()
+        fm = self.fontMetrics()       # the short wording always fits
+        return QtCore.QSize(fm.horizontalAdvance(self._short) + 8, super().sizeHint().height())
+
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
         self._elide()
 
     def _elide(self) -> None:
-        shown = self.fontMetrics().elidedText(self._full, self._mode, max(self.width() - 4, 0))
-        super().setText(shown)
+        room = max(self.width() - 4, 0)
+        fm = self.fontMetrics()
+        text = self._full
+        if self._short and fm.horizontalAdvance(text) > room:
+            text = self._short
+        super().setText(fm.elidedText(text, self._mode, room))
+
+    def shown_text(self) -> str:
+        """What the label shows now (the short wording, or an elided text)."""
+        return super().text()

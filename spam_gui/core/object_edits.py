@@ -372,7 +372,8 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
     object's own density (its mean superpixel size before the edit; SPAM's uniform density for
     a new object), by the engine's clustering, smoothing and connectivity steps. Labels stay
     1..N (renumbered in raster order). Objects whose ratio in ``ratios`` differs from the one
-    they had are then rescaled (:meth:`Spam.rescale`).
+    they had are then rescaled (:meth:`Spam.rescale`), and so is an object that took in others
+    (a merge), at its ratio: its parts would otherwise keep their old, different densities.
 
     Parameters
     ----------
@@ -478,11 +479,39 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
     res = replace(result, labels=final.astype(np.int32), objects=new, superpixel_object=sp_new,
                   objects_info=info, _quota=quota_d, _base_k=base_d, _density=dens_d,
                   timings=dict(result.timings))
+    merged = _merged_objects(old, new, new_ids & set(old_info))
     for oid, oi in info.items():       # ratios that differ from what an object had
         want = ratios.get(oid, 1.0)
-        if oid in old_info and not math.isclose(want, oi.ratio):
+        if oid in merged:
+            # an object that took in others keeps their superpixels at their old sizes:
+            # re-cluster it whole at its own ratio (one density, K_o from its ratio)
+            if math.isclose(want, oi.ratio):     # rescale keeps k at the same ratio
+                k_t = base_d[oid] if math.isclose(want, 1.0) else max(
+                    1, int(round(want * quota_d[oid])))
+                cur = res.objects_info[oid]
+                res = replace(res, objects_info={**res.objects_info, oid: replace(
+                    cur, k=int(min(k_t, cur.area)))})
+            res = engine.rescale(res, oid, want)
+        elif oid in old_info and not math.isclose(want, oi.ratio):
             res = engine.rescale(res, oid, want)
     return replace(res, timings={**result.timings, "resegment": time.perf_counter() - t0})
+
+
+def _merged_objects(old: np.ndarray, new: np.ndarray, ids: set[int]) -> set[int]:
+    """The objects of ``ids`` whose pixels in the new map come from more than one object of
+    the old map (a merge took others into them)."""
+    if not ids:
+        return set()
+    of, nf = old.ravel(), new.ravel()
+    m = (nf > 0) & (of > 0) & np.isin(nf, list(ids))
+    if not m.any():
+        return set()
+    top = int(nf[m].max()) + 1
+    lo = np.full(top, np.iinfo(np.int64).max, np.int64)
+    hi = np.full(top, -1, np.int64)
+    np.minimum.at(lo, nf[m], of[m])
+    np.maximum.at(hi, nf[m], of[m])
+    return {o for o in ids if o < top and hi[o] >= 0 and lo[o] != hi[o]}
 
 
 def _recluster(engine: "Spam", result: "SegmentationResult", new: np.ndarray,

@@ -5,6 +5,7 @@ Space+drag pans in every tool, Ctrl+S exports, the round brush, the smaller item
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from spam_gui.app.qt import QtCore, QtGui
 from tests.app.conftest import OBJ2_CENTER, OBJ3_CENTER, wait_displayed
@@ -293,3 +294,115 @@ def test_space_drag_pans_in_the_paint_tool(qtbot, make_window, image_folder):
     qtbot.keyRelease(c, Qt.Key.Key_Space)
     assert c.horizontalScrollBar().value() < h + dh - 20
     assert stack.count() == 1
+
+
+# ----------------------------------------------------------------------------- 8 smaller items
+
+
+def test_hover_readout_follows_a_stroke_under_a_still_pointer(qtbot, make_window, image_folder):
+    win = paint_ready(qtbot, make_window, image_folder)
+    win.actions_["class_1"].trigger()                        # fur
+    x, y = OBJ3_CENTER
+    for px in (x + 1, x):
+        qtbot.mouseMove(win.canvas.viewport(), win.canvas.view_pos_of(px, y))
+        qtbot.wait(10)
+    assert "object 3" in win.hover_label.text() and "fur" not in win.hover_label.text()
+    click(qtbot, win, x, y)                                   # paint, the pointer stays
+    assert "fur, instance" in win.hover_label.text()
+    win.actions_["undo"].trigger()
+    assert "unlabelled" in win.hover_label.text()
+
+
+@pytest.fixture
+def odd_prior_folder(tmp_path):
+    """One image whose prior has an uncertain band (0) and a 26-pixel object."""
+    from PIL import Image
+    from tests.app.conftest import make_image, make_prior
+
+    root = tmp_path / "odd"
+    (root / "priors").mkdir(parents=True)
+    Image.fromarray(make_image(3)).save(root / "odd.png")
+    prior = make_prior()
+    prior[:, :14] = 0                                         # uncertain
+    prior[90:92, 100:113] = 4                                 # 2 x 13 = 26 pixels
+    Image.fromarray(prior).save(root / "priors" / "odd.png")
+    return root
+
+
+def test_objects_panel_counts_like_the_sidecar_and_shows_tiny_areas(qtbot, make_window,
+                                                                    odd_prior_folder):
+    win = make_window(precompute=False)
+    win.open_folder(odd_prior_folder)
+    o = wait_displayed(qtbot, win, "odd.png")
+    res = o.result
+    certain = res.certain_superpixel_object()[1:]
+    assert ((certain == 0) & (res.superpixel_object[1:] > 0)).any()   # uncertain-only ones
+    t = win.objects_panel.table
+    shown = {int(t.item(r, 0).data(Qt.ItemDataRole.UserRole)): t.item(r, 4).text()
+             for r in range(t.rowCount())}
+    for oid, text in shown.items():                           # as the sidecar counts them
+        assert int(text) == int(np.count_nonzero(certain == oid)), (oid, text)
+    assert "uncertain pixels only" in win.objects_panel.summary.text()
+    r4 = win.objects_panel._rows[4]
+    assert t.item(r4, 1).text() == "26 px"                    # not "0.0%"
+
+
+def test_merged_object_is_reclustered_at_one_density(qtbot, make_window, image_folder):
+    win = opened(qtbot, make_window, image_folder)
+    o = win.displayed
+    win.edits.set_ratio(2, 4.0)                               # object 2 four times as dense
+    o = wait_new(qtbot, win, o)
+    click(qtbot, win, *OBJ2_CENTER, mods=CTRL)
+    click(qtbot, win, *OBJ3_CENTER, mods=CTRL)
+    win.actions_["merge_objects"].trigger()
+    o = wait_new(qtbot, win, o)
+    res = o.result
+    oid = int(res.objects[OBJ2_CENTER[1], OBJ2_CENTER[0]])
+    assert oid == int(res.objects[OBJ3_CENTER[1], OBJ3_CENTER[0]])
+    from tests.app.conftest import OBJ2, OBJ3
+    sizes = []
+    for box in (OBJ2, OBJ3):
+        inner = (slice(box[0].start + 4, box[0].stop - 4), slice(box[1].start + 4, box[1].stop - 4))
+        lab = res.labels[inner]
+        sizes.append(lab.size / np.unique(lab).size)          # mean superpixel size in the box
+    assert max(sizes) / min(sizes) < 1.8, sizes               # one density, not 4x apart
+    info = res.objects_info[oid]
+    assert info.k == res.superpixel_counts()[oid]             # K_o is what it has
+
+
+def test_a_new_folder_is_offered_the_last_folders_classes(qtbot, make_window, image_folder,
+                                                          tmp_path):
+    import shutil
+    win = opened(qtbot, make_window, image_folder)
+    for name in ("fur", "sky", "grass"):
+        assert win.annotations.add_class(name)
+    other = tmp_path / "other"
+    shutil.copytree(image_folder, other, ignore=shutil.ignore_patterns("spam_labels"))
+    win.open_folder(other)
+    wait_displayed(qtbot, win, "img0.png")
+    panel = win.annotations.panel
+    assert len(win.annotations.classes) == 0
+    assert panel.offer.isVisible() and "fur, sky, grass" in panel.offer.text()
+    qtbot.mouseClick(panel.offer_btn, LEFT)
+    assert [c.name for c in win.annotations.classes] == ["fur", "sky", "grass"]
+    assert (other / "spam_labels" / "classes.json").is_file()
+    assert not panel.offer.isVisible()
+
+
+def test_default_class_colours_are_not_the_boundary_yellow(qtbot, make_window, image_folder):
+    win = opened(qtbot, make_window, image_folder)
+    for name in ("a", "b", "c", "d", "e"):
+        win.annotations.add_class(name)
+    by = np.array(win.style_.boundary_color, float)
+    for c in win.annotations.classes:
+        rgb = np.array([int(c.color[i:i + 2], 16) for i in (1, 3, 5)], float)
+        assert np.linalg.norm(rgb - by) > 80, (c.name, c.color)   # #ffe119 was 25 away
+
+
+def test_status_bar_right_side_is_not_cut(qtbot, make_window, image_folder):
+    from spam_gui.app.qt import QtWidgets
+    win = opened(qtbot, make_window, image_folder)
+    qtbot.wait(20)
+    shown = QtWidgets.QLabel.text(win.models_label)
+    assert "…" not in shown and shown
+    assert "Prior: prior maps" in win.models_label.toolTip()

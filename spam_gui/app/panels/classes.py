@@ -42,6 +42,7 @@ class ClassesPanel(QtWidgets.QWidget):
     radius_changed = QtCore.Signal(int)
     new_instance_requested = QtCore.Signal()
     typing_done = QtCore.Signal()       # Enter in the search field did its work
+    offer_accepted = QtCore.Signal()     # use the classes of the last folder
 
     COLS = ("Key", "Class", "Pixels")
 
@@ -61,6 +62,17 @@ class ClassesPanel(QtWidgets.QWidget):
         self.reload.clicked.connect(self.reload_requested)
         self.error.hide()
         self.reload.hide()
+        # a new folder starts without classes: the last folder's are offered
+        self.offer = QtWidgets.QLabel()
+        self.offer.setObjectName("classesOffer")
+        self.offer.setWordWrap(True)
+        self.offer_btn = QtWidgets.QPushButton("Use these classes")
+        self.offer_btn.setObjectName("useLastClasses")
+        self.offer_btn.setToolTip("Copy them into this folder's classes.json (same names, "
+                                  "colours and order); you can still add, rename or delete")
+        self.offer_btn.clicked.connect(self.offer_accepted)
+        self.offer.hide()
+        self.offer_btn.hide()
 
         self.search = QtWidgets.QLineEdit()
         self.search.setObjectName("classSearch")
@@ -165,6 +177,8 @@ class ClassesPanel(QtWidgets.QWidget):
         lay.addWidget(self.error)
         lay.addWidget(self.reload)
         lay.addWidget(self.search)
+        lay.addWidget(self.offer)
+        lay.addWidget(self.offer_btn)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.empty)
         lay.addLayout(buttons)
@@ -237,6 +251,12 @@ class ClassesPanel(QtWidgets.QWidget):
         for w in (self.search, self.table, self.add_btn, self.import_btn):
             w.setEnabled(not message)
         self._update_buttons()
+
+    def set_offer(self, text: str | None) -> None:
+        """Offer a class list (``text`` says whose and which; None hides the offer)."""
+        self.offer.setText(text or "")
+        self.offer.setVisible(bool(text))
+        self.offer_btn.setVisible(bool(text))
 
     def set_brush(self, eraser: bool, pixel: bool, radius: int, instance_text: str) -> None:
         """Show the brush state without emitting anything."""

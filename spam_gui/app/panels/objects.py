@@ -26,6 +26,25 @@ class _SortItem(QtWidgets.QTableWidgetItem):
         return a < b
 
 
+def object_superpixel_counts(result: Any) -> tuple[dict[int, int], dict[int, int]]:
+    """Per object: the superpixels with pixels of it (what the sidecar counts), and those that
+    grew from its seeds over uncertain pixels only (the sidecar's uncertain ones)."""
+    if not hasattr(result, "superpixel_object"):
+        return {}, {}
+    import numpy as np
+
+    sp_obj = np.asarray(result.superpixel_object)[1:]
+    if hasattr(result, "certain_superpixel_object") and not np.asarray(result.objects).all():
+        certain = np.asarray(result.certain_superpixel_object())[1:]
+    else:
+        certain = sp_obj
+    ids, n = np.unique(certain[certain > 0], return_counts=True)
+    counts = {int(i): int(c) for i, c in zip(ids, n)}
+    gone = sp_obj[(certain == 0) & (sp_obj > 0)]
+    ids, n = np.unique(gone, return_counts=True)
+    return counts, {int(i): int(c) for i, c in zip(ids, n)}
+
+
 class RatioDelegate(QtWidgets.QStyledItemDelegate):
     def createEditor(self, parent: QtWidgets.QWidget, option: Any, index: QtCore.QModelIndex) -> QtWidgets.QWidget:  # noqa: N802
         ed = QtWidgets.QDoubleSpinBox(parent)
@@ -129,6 +148,7 @@ class ObjectsPanel(QtWidgets.QWidget):
         self._shown: dict[int, tuple] = {}
         self._colors: dict[int, tuple[int, int, int]] = {}
         self._filling = False
+        self._uncertain: dict[int, int] = {}
         self._syncing = False      # the window sets the selection: not the user's pick
 
     def clear(self, text: str = "No image") -> None:
@@ -148,14 +168,17 @@ class ObjectsPanel(QtWidgets.QWidget):
         With the same objects as shown, only the rows whose values changed are rewritten.
         """
         info = result.objects_info
-        counts = result.superpixel_counts() if hasattr(result, "superpixel_counts") else {}
+        counts, extra = object_superpixel_counts(result)
+        self._uncertain = extra
         ids = sorted(info)
         rows = {oid: (float(info[oid].ratio), int(info[oid].k), counts.get(oid, 0),
                       info[oid].salient if salient_known else None, int(info[oid].area))
                 for oid in ids}
         n = int(result.n_superpixels)
         capped = any(getattr(info[o], "attention_capped", None) for o in ids)
+        n_unc = sum(extra.values())
         self.summary.setText(f"{len(ids)} object(s), {n} superpixels"
+                             + (f" ({n_unc} of uncertain pixels only)" if n_unc else "")
                              + (" · attention capped: salient objects cover so much that the "
                                 "background keeps a fifth of its share" if capped else ""))
         self.summary.setToolTip(
@@ -237,6 +260,13 @@ class ObjectsPanel(QtWidgets.QWidget):
         c0.setIcon(dot(QtGui.QColor(*rgb).name(), 12))
         c0.setData(Qt.ItemDataRole.UserRole, int(oi.id))
         pct = 100.0 * oi.area / max(total_area, 1)
+        # a small object is never "0.0 %": under 100 pixels they are counted
+        if 0 < oi.area < 100:
+            area_text = f"{int(oi.area)} px"
+        elif pct >= 0.1 or oi.area == 0:
+            area_text = f"{pct:.1f}%"
+        else:
+            area_text = f"{pct:.2f}%" if pct >= 0.01 else "<0.01%"
         ratio = item(f"{oi.ratio:g}", editable=True)
         if not math.isclose(oi.ratio, 1.0):
             f = ratio.font()
@@ -245,9 +275,13 @@ class ObjectsPanel(QtWidgets.QWidget):
         sal = "–" if not salient_known or oi.salient is None else ("yes" if oi.salient else "no")
         c0.setData(SortRole, int(oi.id))
         ratio.setData(SortRole, float(oi.ratio))
-        for c, it in enumerate((c0, item(f"{pct:.1f}%", key=float(oi.area)), ratio,
-                                item(str(oi.k), key=int(oi.k)), item(str(n_sp), key=int(n_sp)),
-                                item(sal))):
+        sp = item(str(n_sp), key=int(n_sp))
+        unc = self._uncertain.get(int(oi.id), 0)
+        sp.setToolTip("Superpixels with pixels of this object (as the export's sidecar counts "
+                      "them)" + (f"; {unc} more grew from its seeds over uncertain pixels only "
+                                 "(exported as uncertain, 0)" if unc else ""))
+        for c, it in enumerate((c0, item(area_text, key=float(oi.area)), ratio,
+                                item(str(oi.k), key=int(oi.k)), sp, item(sal))):
             self.table.setItem(r, c, it)
 
     def selected_object(self) -> int:

@@ -27,12 +27,13 @@ MAX_ID = 65535
 """The largest class or instance id (the maps are 16-bit)."""
 
 CLASS_PALETTE: tuple[str, ...] = (
-    "#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
-    "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3",
-    "#808000", "#ffd8b1", "#000075", "#808080",
+    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c",
+    "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3", "#808000",
+    "#ffd8b1", "#000075", "#808080", "#ffffff",
 )
-"""The colours given to new classes, in order: 20 distinct colours (Trubetskoy's list); past
-them, colours spread around the hue circle by the golden ratio."""
+"""The colours given to new classes, in order: 20 distinct colours (Trubetskoy's list without
+its yellow, #ffe119, which is the boundaries' yellow, and with white); past them, colours
+spread around the hue circle by the golden ratio."""
 
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 _LABELME_SKIP = ("__ignore__", "_background_")
