@@ -339,8 +339,10 @@ def test_bad_arguments(spam):
         spam.segment(img, n_segments=0)
     with pytest.raises(ValueError, match="ratio_mode"):
         spam.segment(img, n_segments=5, ratio_mode="global")
-    with pytest.raises(ValueError, match="object 4"):
-        spam.segment(img, n_segments=5, prior=np.ones((10, 10), int), ratios={4: 2.0})
+    # a ratio of an object the prior does not have (a changed prior) is dropped and reported
+    with pytest.warns(UserWarning, match="object 4 not used"):
+        res = spam.segment(img, n_segments=5, prior=np.ones((10, 10), int), ratios={4: 2.0})
+    assert res.params["dropped_ratios"] == {"4": 2.0}
     with pytest.raises(ValueError):
         spam.segment(np.zeros((10, 10, 5), np.uint8), n_segments=5)
 
