@@ -255,7 +255,7 @@ class DisplayController:
             self.w.progress.setRange(0, max(total, 1))
             self.w.progress.setValue(done)
             if text:
-                self.w.canvas.set_message(f"{job.path.name}: {text}…")
+                self.w.canvas.set_message(f"{job.path.name}: {text}…{_estimate(job, done, total)}")
             return
         self.w.exports.on_progress(job, done, total, text)
 
@@ -455,3 +455,15 @@ class DisplayController:
             return
         self.w.fg.submit(SaliencyJob(next_request_id(), priority=0, outcome=o, row=self.w.row,
                                    config=self.w.config))
+
+
+def _estimate(job: Job, done: int, total: int) -> str:
+    """" (about N s left)" once a job has run a second and reported some progress."""
+    started = getattr(job, "t_started", 0.0)
+    if not started or total <= 0 or done <= 0:
+        return ""
+    elapsed = time.perf_counter() - started
+    frac = done / total
+    if elapsed < 1.0 or frac >= 1.0:
+        return ""
+    return f" (about {max(1, round(elapsed * (1 - frac) / frac))} s left)"

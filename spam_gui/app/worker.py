@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ class Job:
     group: str = ""
     row: int = -1                   # the image (row of the folder) the job is for; -1: none
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    t_started: float = field(default=0.0, repr=False)   # perf_counter() when it began to run
 
     @property
     def cancelled(self) -> bool:
@@ -358,6 +360,7 @@ class JobThread(QtCore.QThread):
             try:
                 if job.cancelled:
                     raise Cancelled()
+                job.t_started = time.perf_counter()
                 self.started_job.emit(job)
                 payload = job.run(self.pipeline, self)
             except Cancelled:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -132,6 +133,7 @@ def cluster_working(
     deep_dim: int, ids: np.ndarray, areas: np.ndarray, k_obj: np.ndarray,
     density: np.ndarray, k_req: int, lambda_s: float, lambda_c: float, n_iter: int,
     seed: int, smoothing: int, device: torch.device,
+    check: Callable[[], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float], WorkState]:
     """Superpixels of a large photo: clustering on ``grid``, labels at full resolution.
 
@@ -155,6 +157,8 @@ def cluster_working(
         As in :meth:`spam_gui.core.spam.Spam.segment`.
     device:
         Torch device of the clustering.
+    check:
+        Called between stages and row tiles; what it raises stops the run.
 
     Returns
     -------
@@ -169,6 +173,7 @@ def cluster_working(
         The :class:`WorkState` for :func:`rescale_working`.
     """
     t0 = time.perf_counter()
+    tick = check or (lambda: None)
     H, W = objects.shape
     h, w = grid.shape
     index = ObjectIndex(ids)
@@ -201,6 +206,7 @@ def cluster_working(
         lambda i: pts.pos[by_obj[starts[i]:starts[i + 1]]], ids, k_obj, density, h, w, k_req,
         lambda_s, seed)
     t1 = time.perf_counter()
+    tick()
     groups = build_groups(pts.pos, pts.obj, seed_pos_a, seed_obj_a, seed_rad, seed_scale)
     t2 = time.perf_counter()
     deep = app_w[:, :deep_dim] if deep_dim else None
@@ -209,6 +215,7 @@ def cluster_working(
         hc = cluster(PixelFeatures([(appearance, 1.0)], pts.pos), groups, n_iter, device)
         point_labels = hc.labels
         t3 = time.perf_counter()
+        tick()
         work_labels = np.full(h * w, -1, np.int64)
         work_labels[cells] = point_labels[:cells.size]
         lab = _Labeller(grid, rgb, objects, work_labels.reshape(h, w), seed_obj_a,
@@ -220,7 +227,7 @@ def cluster_working(
         if pixels.size:
             hard.reshape(-1)[pixels] = point_labels[cells.size:]
             todo.reshape(-1)[pixels] = False
-        lab.label_box(hard, (0, H), (0, W), todo)
+        lab.label_box(hard, (0, H), (0, W), todo, check=check)
         del todo
     hard += 1
     label_object = np.concatenate([[0], seed_obj_a])
@@ -230,6 +237,7 @@ def cluster_working(
                               None if one_object else label_object, smoothing,
                               max(1, TILE_PIXELS // max(1, W)))
     t4 = time.perf_counter()
+    tick()
     mean_size = {int(o): float(a) / float(k) for o, a, k in zip(ids, areas, k_obj)}
     groups, piece_label = enforce_connectivity(hard, objects, label_object, mean_size)
     del hard

@@ -10,6 +10,7 @@ Part of :mod:`spam_gui.core.fullres`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -254,9 +255,10 @@ class _Labeller:
     lambda_c: float
 
     def label_box(self, out: np.ndarray, rows: tuple[int, int], cols: tuple[int, int],
-                  todo_mask: np.ndarray) -> None:
+                  todo_mask: np.ndarray, check: Callable[[], None] | None = None) -> None:
         """Write the seed of every pixel of ``todo_mask`` (a box-sized bool map of the box
-        ``rows`` x ``cols``) into ``out`` (box-sized), one row tile at a time."""
+        ``rows`` x ``cols``) into ``out`` (box-sized), one row tile at a time; ``check`` is
+        called before each tile (what it raises stops the pass)."""
         g = self.grid
         y0, y1 = rows
         x0, x1 = cols
@@ -268,6 +270,8 @@ class _Labeller:
         wx_all = g.work_x(np.arange(x0, x1))
         tap_x = _bilinear_taps(wx_all, g.work_width)[0]
         for ta, tb in g.tiles(y0, y1, width=x1 - x0):
+            if check is not None:
+                check()
             obj = self.objects[ta:tb, x0:x1]
             todo = todo_mask[ta - y0:tb - y0]
             o_tile = out[ta - y0:tb - y0]

@@ -46,6 +46,11 @@ __all__ = ["ImageRequest", "ImageRun", "image_digest", "run_image", "saliency_of
            "working_grid"]
 
 
+PRIOR_SHARE = 0.5
+"""The objects' share of a run in the fraction given to ``progress`` (a built-in prior and
+the superpixels take about as long on a large photo)."""
+
+
 def working_grid(height: int, width: int, n_segments: int) -> "WorkingGrid | None":
     """The working grid of an H x W image for K superpixels (None: the image itself).
 
@@ -207,9 +212,12 @@ def run_image(request: ImageRequest, engine: "Spam", *, memo: Memo | None = None
     grid = working_grid(h, w, p.n_segments)
     work = rgb if grid is None else grid.resize(rgb)
     digest = request.digest or image_digest(rgb)
+    # the stages' shares of the run, for one fraction over the whole run (the app's estimate)
+    prior_progress = None if progress is None else (
+        lambda frac, stage: progress(PRIOR_SHARE * frac, stage))
     ctx = SourceContext(image=rgb, digest=digest, grid=grid, work_image=work, engine=engine,
                         device=request.device, memo=memo if memo is not None else NoMemo(),
-                        progress=progress)
+                        progress=prior_progress)
     outcome = request.prior.compute(ctx)
     object_map, band = outcome.object_map, None
     if object_map is not None and outcome.on_grid and grid is not None:
@@ -233,9 +241,12 @@ def run_image(request: ImageRequest, engine: "Spam", *, memo: Memo | None = None
         tick()
     t_sal = time.perf_counter()
 
+    if progress is not None:
+        progress(PRIOR_SHARE, "superpixels")
     res = engine.segment(rgb, params=p, prior=object_map, ratios=request.ratios or None,
                          saliency=sal if request.attention else None,
-                         saliency_method=str(sal_info["method"]) if sal_info else None)
+                         saliency_method=str(sal_info["method"]) if sal_info else None,
+                         check=check)
     if band is not None and band.any():
         res = _filled(res, fill_from_superpixels(res.objects, band, res.labels,
                                                  res.superpixel_object))

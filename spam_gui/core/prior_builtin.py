@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -151,6 +151,7 @@ def build_hierarchy(
     edge_model: EdgeModel | None = None,
     device: str = "auto",
     seed: int = 0,
+    progress: Callable[[float, str], None] | None = None,
 ) -> ObjectHierarchy:
     """The merge tree of ``image``'s fine superpixels (see the module docstring).
 
@@ -177,6 +178,8 @@ def build_hierarchy(
         Torch device of the engine built when ``spam`` is None.
     seed:
         Seed of the fine superpixels' seed placement.
+    progress:
+        ``progress(fraction, stage)`` before each stage (what it raises stops the build).
 
     Returns
     -------
@@ -192,6 +195,8 @@ def build_hierarchy(
     if h * w == 0:
         raise BuiltinPriorError("the image is empty")
     t0 = time.perf_counter()
+    report = progress or (lambda frac, stage: None)
+    report(0.0, "objects: deep features")
     if spam is not None and not _shipped_features(spam):
         # The edge model was trained on the shipped encoder's features; another engine's
         # (no network, a user's own weights) would mislead it (everything merges into one
@@ -205,6 +210,7 @@ def build_hierarchy(
     lab = feats.lab.detach().cpu().numpy().reshape(h, w, 3)
     deep = None if feats.deep is None else feats.deep.detach().cpu().numpy().reshape(h, w, -1)
     if fine_labels is None:
+        report(0.3, "objects: fine superpixels")
         k = fine_segments_for((h, w), fine_segments)
         res = eng.segment(rgb, n_segments=k, seed=seed)
         fine_raw = res.labels
@@ -216,8 +222,10 @@ def build_hierarchy(
     fine = fine.reshape(h, w).astype(np.int32)
     t1 = time.perf_counter()
     model = default_edge_model() if edge_model is None else edge_model
+    report(0.6, "objects: region graph")
     g = _build_graph(fine, lab, deep, model.textons)
     t2 = time.perf_counter()
+    report(0.8, "objects: merging")
     children, heights, areas, edge_ucm = _agglomerate(g, model, float(h * w))
     t3 = time.perf_counter()
     return ObjectHierarchy(fine=fine, children=children, heights=heights, areas=areas,
@@ -244,7 +252,8 @@ def hierarchy_cache_key(image: np.ndarray, spam: "Spam", seed: int = 0) -> str:
 
 
 def cached_hierarchy(image: np.ndarray, spam: "Spam", *, cache: Any = "default",
-                     seed: int = 0) -> ObjectHierarchy:
+                     seed: int = 0, progress: Callable[[float, str], None] | None = None
+                     ) -> ObjectHierarchy:
     """:func:`build_hierarchy` of ``image`` through the disk cache.
 
     The entry is keyed by :func:`hierarchy_cache_key`; a missing, unreadable or inconsistent
@@ -265,7 +274,7 @@ def cached_hierarchy(image: np.ndarray, spam: "Spam", *, cache: Any = "default",
         if arrays is not None:
             log.warning("built-in prior: inconsistent cache entry %s dropped", key)
             store.delete(key)
-    hier = build_hierarchy(rgb, spam=spam, seed=seed)
+    hier = build_hierarchy(rgb, spam=spam, seed=seed, progress=progress)
     if store is not None:
         store.put_arrays(key, fine=hier.fine, children=hier.children, heights=hier.heights,
                          areas=hier.areas, edge_ucm=hier.edge_ucm, edge_pairs=hier.edge_pairs,

@@ -200,9 +200,7 @@ class BuiltinSource(PriorSource):
                None if ctx.grid is None else ctx.grid.shape)
         hier = ctx.memo.get(key)
         if hier is None:
-            if ctx.progress is not None:
-                ctx.progress(0.0, "objects (built-in prior)")
-            hier = cached_hierarchy(ctx.work_image, spam=ctx.engine)
+            hier = cached_hierarchy(ctx.work_image, spam=ctx.engine, progress=ctx.progress)
             ctx.memo.put(key, hier)
         return hier
 

@@ -16,7 +16,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -267,6 +267,7 @@ class Spam:
         smoothing: int = DEFAULTS.smoothing,
         *,
         params: SegmentParams | None = None,
+        check: Callable[[], None] | None = None,
     ) -> SegmentationResult:
         """Segment ``image`` into about ``n_segments`` superpixels inside the prior's objects.
 
@@ -310,6 +311,9 @@ class Spam:
             when given, it replaces ``n_segments``, ``lambda_s``, ``lambda_c``, ``n_iter``,
             ``seed``, ``attention_ratio``, ``saliency_threshold``, ``ratio_mode`` and
             ``smoothing``.
+        check:
+            Called between the stages of a large photo's run (and between its row tiles);
+            an exception it raises stops the run (the app's cancellation).
         """
         if params is not None:
             n_segments, lambda_s, lambda_c = params.n_segments, params.lambda_s, params.lambda_c
@@ -428,7 +432,8 @@ class Spam:
             labels, sp_obj, t_parts, work_state = fullres.cluster_working(
                 rgb, work_objects, grid, work_rgb, feats.appearance(lambda_c),
                 0 if feats.deep is None else int(feats.deep.shape[1]), ids, areas, k_obj,
-                density, k_req, lambda_s, lambda_c, n_iter, seed, int(smoothing), self.device)
+                density, k_req, lambda_s, lambda_c, n_iter, seed, int(smoothing), self.device,
+                check=check)
             if sp_obj.shape[0] - 1 > MAX_LABELS:
                 warnings.warn(f"{sp_obj.shape[0] - 1} superpixels: more than a 16-bit PNG can "
                               "hold", stacklevel=2)
