@@ -62,14 +62,18 @@ class WindowActions:
           "Open a folder of images", "Files")
         A("open_image", "Open &Image…", self.w.open_image_dialog, ("Ctrl+Shift+O",),
           "Open one image (and the folder it is in)", "Files")
-        A("export", "&Export Current", self.w.exports.export_current, ("Ctrl+E",),
-          "Write the label PNG, object map and sidecar JSON of this image", "Files")
+        A("export", "&Export Current", self.w.exports.export_current, ("Ctrl+E", "Ctrl+S"),
+          "Write the label PNG, object map and sidecar JSON of this image (and its painted "
+          "classes); your work is autosaved anyway, this writes the files", "Files")
         A("export_all", "Export &Folder…", self.w.exports.export_folder, ("Ctrl+Shift+E",),
           "Export every image of the folder", "Files")
         A("output_dir", "Set &Output Folder…", self.w.exports.choose_output_dir, ("Ctrl+Shift+S",),
           "Where exports go (default <folder>/spam_labels)", "Files")
         A("open_output", "Open Output &Folder", self.w.exports.open_output_folder, ("Ctrl+Shift+F",),
           "Show the folder where exports go in the file manager", "Files")
+        A("export_on_leave", "Export Each Image on &Leaving It", self.w.exports.set_on_leave,
+          (), "Write an image's files when you go to another image (as Ctrl+S would)", "Files",
+          checkable=True)
         A("prefs", "&Preferences…", self.w.engine.open_preferences, ("Ctrl+,",),
           "Models (SAM, DINO checkpoints), appearance", "Files")
         A("quit", "&Quit", self.w.close, ("Ctrl+Q",), "Quit (everything is saved)", "Files")
@@ -199,6 +203,7 @@ class WindowActions:
         m.addSeparator()
         for n in ("export", "export_all", "output_dir", "open_output"):
             m.addAction(a[n])
+        m.addAction(a["export_on_leave"])
         m.addSeparator()
         m.addAction(a["prefs"])
         m.addSeparator()

@@ -32,22 +32,52 @@ class ExportFlow:
         self.last_export: dict[str, Any] | None = None
 
     def export_current(self) -> None:
-        doc = self.w.doc
-        if doc is None or self.w.session is None:
+        """Ctrl+E / Ctrl+S: write this image's files."""
+        self.export_row(self.w.row)
+
+    def export_row(self, row: int, leaving: bool = False) -> None:
+        """Write image ``row``'s files (``leaving``: the image is being left, with
+        :meth:`set_on_leave` on: the export runs while the next image is shown)."""
+        s = self.w.session
+        if s is None or not 0 <= row < len(s):
             return
-        key = self.w.current_key()
-        o = self.w.view.displayed if self.w.view.displayed is not None and self.w.view.displayed.key == key else \
+        self.w.controls.flush()
+        doc = s.doc(row)
+        key = outcome_key(doc.key(), self.w.config)
+        d = self.w.view.displayed
+        o = d if d is not None and d.path == doc.path and d.key == key else \
             self.w.view.cached_outcome(doc.path, key)
-        item = ExportItem(self.w.row, doc.path, doc.params, dict(doc.ratios), doc.prompts, key,
+        item = ExportItem(row, doc.path, doc.params, dict(doc.ratios), doc.prompts, key,
                           doc.key(), o,
-                          write_annotation=self.w.annotations.export_writer(self.w.row),
-                          objects=self.w.objects_edit.objects_source(self.w.row))
+                          write_annotation=self.w.annotations.export_writer(row),
+                          objects=self.w.objects_edit.objects_source(row))
         job = ExportJob(next_request_id(), priority=0, group="", items=[item],
-                        out_dir=self.w.session.output_dir, config=self.w.config)
-        self.job = job
+                        out_dir=s.output_dir, config=self.w.config)
+        if self.dialog is None:          # a folder export keeps its own job (and dialog)
+            self.job = job
         self.w.fg.submit(job)
-        self.w.set_status(f"Exporting {doc.name}…")
+        if not leaving:
+            self.w.set_status(f"Exporting {doc.name}…")
         self.w.view.update_busy()
+
+    def set_on_leave(self, on: bool) -> None:
+        """File → Export Each Image on Leaving It."""
+        self.w.settings.export_on_leave = bool(on)
+        self.w.set_status("Each image is exported when you leave it" if on else
+                          "Images are exported with Ctrl+S / Ctrl+E only")
+
+    def leaving(self, row: int) -> None:
+        """Image ``row`` is being left: export it when the option is on and its files are not
+        up to date."""
+        from spam_gui.app.document import DocState
+
+        s = self.w.session
+        if (not self.w.settings.export_on_leave or s is None or not 0 <= row < len(s)
+                or not s.has_doc(row)):
+            return
+        if self.w.view.row_state(row)[0] == DocState.EXPORTED:
+            return
+        self.export_row(row, leaving=True)
 
     def export_folder(self) -> None:
         if self.w.session is None or not len(self.w.session):

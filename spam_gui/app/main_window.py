@@ -144,6 +144,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.action_specs: list[ActionSpec] = []
         self.menus.build()
         self.menus.build_menus()
+        self.actions_["export_on_leave"].blockSignals(True)
+        self.actions_["export_on_leave"].setChecked(self.settings.export_on_leave)
+        self.actions_["export_on_leave"].blockSignals(False)
 
         # -- restore ----------------------------------------------------------------------
         vis = {n: self.settings.layer_visible(n, LAYER_DEFAULTS[n]) for n in LAYER_NAMES}
@@ -379,6 +382,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view.t_switch = time.perf_counter()
         if row != self.row:
             self.tools["prompt"].clear()
+            self.exports.leaving(self.row)     # File → Export Each Image on Leaving It
         self.row = row
         if self.selection.row != row:
             self.objects_edit.clear_selection()   # a selection belongs to its image

@@ -201,6 +201,15 @@ class Settings:
     def precompute_next(self, v: bool) -> None:
         self.q.setValue("engine/precompute_next", bool(v))
 
+    @property
+    def export_on_leave(self) -> bool:
+        """Export each image when another one is shown (File → Export Each Image on Leaving)."""
+        return self._bool("files/export_on_leave", False)
+
+    @export_on_leave.setter
+    def export_on_leave(self, v: bool) -> None:
+        self.q.setValue("files/export_on_leave", bool(v))
+
     # -- view -------------------------------------------------------------------------------
     @property
     def style(self) -> OverlayStyle:

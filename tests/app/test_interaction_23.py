@@ -406,3 +406,33 @@ def test_status_bar_right_side_is_not_cut(qtbot, make_window, image_folder):
     shown = QtWidgets.QLabel.text(win.models_label)
     assert "…" not in shown and shown
     assert "Prior: prior maps" in win.models_label.toolTip()
+
+
+# ----------------------------------------------------------------------------- 9 saving
+
+
+def test_ctrl_s_exports_and_images_export_when_left(qtbot, make_window, image_folder):
+    win = opened(qtbot, make_window, image_folder)
+    out = win.session.output_dir
+    win.canvas.setFocus()
+    qtbot.keyClick(win, Qt.Key.Key_S, CTRL)                  # as labelme: Ctrl+S writes files
+    qtbot.waitUntil(lambda: (out / "img0.json").is_file() and (out / "img0.png").is_file(),
+                    timeout=60000)
+    stamp = (out / "img0.json").stat().st_mtime_ns
+    assert not win.actions_["export_on_leave"].isChecked()
+    win.actions_["export_on_leave"].trigger()
+    assert win.settings.export_on_leave
+    qtbot.keyClick(win, Qt.Key.Key_D)                        # leave img0 (exported already)
+    wait_displayed(qtbot, win, "img1.png")
+    win.edits.set_ratio(2, 2.0)                              # some work on img1
+    qtbot.keyClick(win, Qt.Key.Key_D)                        # leave img1: it is exported
+    wait_displayed(qtbot, win, "img2.png")
+    qtbot.waitUntil(lambda: (out / "img1.json").is_file(), timeout=60000)
+    import json
+    side = json.loads((out / "img1.json").read_text())
+    assert {o["id"]: o["ratio"] for o in side["objects"]}[2] == 2.0   # with the work done
+    assert (out / "img0.json").stat().st_mtime_ns == stamp   # not written again
+    assert not (out / "img2.json").exists()                  # not left yet
+    # the option is remembered
+    win2 = make_window(precompute=False)
+    assert win2.actions_["export_on_leave"].isChecked()
