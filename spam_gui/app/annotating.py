@@ -114,7 +114,7 @@ class AnnotationController(ClassEditing, ClassLayer, QtCore.QObject):
         p.reload_requested.connect(self.reload_classes)
         p.eraser_toggled.connect(self.set_eraser)
         p.pixel_brush_toggled.connect(self.set_pixel_brush)
-        p.radius_changed.connect(self.set_radius)
+        p.radius_changed.connect(self.size_from_panel)
         p.new_instance_requested.connect(self.new_instance)
         p.typing_done.connect(self.back_to_canvas)
         p.offer_accepted.connect(self.use_offered_classes)

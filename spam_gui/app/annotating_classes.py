@@ -202,6 +202,12 @@ class ClassEditing:
         self._show_brush()
         self._update_brush_outline()
 
+    def size_from_panel(self, r: int) -> None:
+        """The size slider or box of the Classes panel: the round brush, that radius."""
+        self.set_radius(r)
+        if not self.pixel_brush:
+            self.set_pixel_brush(True)
+
     def nudge_radius(self, direction: int) -> None:
         """[ and ]: the pixel brush ~25% smaller / larger (at least one pixel)."""
         r = self.radius
@@ -209,7 +215,8 @@ class ClassEditing:
         self.set_radius(r + step if direction > 0 else r - step)
         if not self.pixel_brush:
             self.set_pixel_brush(True)
-        self.w.set_status(f"Pixel brush radius {self.radius} px")
+        self.w.set_status(f"Round brush radius {self.radius} px (Ctrl+wheel, [ ] or the slider; "
+                          "X: whole superpixels)")
 
     def new_instance(self) -> None:
         """The next stroke of the current class starts another instance."""

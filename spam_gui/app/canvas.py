@@ -162,6 +162,7 @@ class Canvas(QtWidgets.QGraphicsView):
     stroke_finished = QtCore.Signal(int, int, bool)             # x, y, moved beyond a click
     files_dropped = QtCore.Signal(list)
     zoom_changed = QtCore.Signal(float)
+    brush_wheel = QtCore.Signal(int)    # Ctrl+wheel notches (+: larger) where a tool has a brush
 
     MIN_SCALE, MAX_SCALE = 0.02, 64.0
     DRAG_THRESHOLD = 4
@@ -213,6 +214,8 @@ class Canvas(QtWidgets.QGraphicsView):
         self._stroke_item: QtWidgets.QGraphicsPathItem | None = None
         self._brush_item: QtWidgets.QGraphicsEllipseItem | None = None
         self._brush_radius = 0
+        self.brush_wheel_enabled = False   # Ctrl+wheel sizes the brush instead of zooming
+        self._wheel_acc = 0
         self.message = ""
         self.message_is_error = False
         self._message_label = QtWidgets.QLabel(self)
@@ -540,6 +543,20 @@ class Canvas(QtWidgets.QGraphicsView):
             self._brush_item.setZValue(10)
             self._brush_item.setVisible(False)
             self._scene.addItem(self._brush_item)
+        # drawn at once where the pointer is (not only from its next move)
+        vp = self.viewport()
+        pos = vp.mapFromGlobal(QtGui.QCursor.pos())
+        if vp.rect().contains(pos) and self._image_size is not None:
+            self._move_brush(*self.image_pos(pos))
+        elif self._brush_item.isVisible():
+            r = self._brush_radius
+            c = self._brush_item.rect().center()
+            self._brush_item.setRect(c.x() - r, c.y() - r, 2 * r, 2 * r)
+
+    def brush_outline(self) -> QtCore.QRectF | None:
+        """The brush outline drawn under the pointer (scene rectangle), or None."""
+        it = self._brush_item
+        return it.rect() if it is not None and it.isVisible() else None
 
     def _move_brush(self, x: int, y: int) -> None:
         if self._brush_item is None:
@@ -570,6 +587,14 @@ class Canvas(QtWidgets.QGraphicsView):
 
     def wheelEvent(self, event: QtGui.QWheelEvent) -> None:  # noqa: N802
         delta = event.angleDelta().y() or event.pixelDelta().y()
+        if self.brush_wheel_enabled and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self._wheel_acc += delta      # touchpads send small deltas: whole notches only
+            steps = int(self._wheel_acc / 120)
+            if steps:
+                self._wheel_acc -= steps * 120
+                self.brush_wheel.emit(steps)
+            event.accept()
+            return
         if delta:
             self.zoom_by(1.0015 ** delta, anchor_under_mouse=True)
         event.accept()

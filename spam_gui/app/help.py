@@ -15,7 +15,7 @@ MOUSE_ROWS = [
     ("Mouse", "Right click", "Scale mode: ×½ density; SAM mode: negative point"),
     ("Mouse", "Shift+click", "Scale mode: reset the object's ratio to 1"),
     ("Mouse", "Paint tool: click, drag", "Paint the superpixels under the pointer with the "
-     "current class (the pixel brush: a disk)"),
+     "current class (the round brush, X: a disk)"),
     ("Mouse", "Paint tool: Shift+click", "Fill the whole object with the current class "
      "(one new instance)"),
     ("Mouse", "Paint tool: right click, right drag", "Unlabel (Shift: the whole object)"),
@@ -26,6 +26,8 @@ MOUSE_ROWS = [
     ("Mouse", "Space+drag (any tool), middle drag", "Pan (in the scale, SAM and inspect tools "
      "any drag pans too)"),
     ("Mouse", "Wheel", "Zoom about the pointer"),
+    ("Mouse", "Ctrl+wheel", "Paint, Draw and Erase tools: the brush size (its outline follows "
+     "the pointer); elsewhere zoom"),
     ("Mouse", "Drop a folder or image", "Open it"),
 ]
 GROUP_ORDER = ["Files", "Navigate", "Edit", "Objects", "Paint", "View", "Help", "Mouse"]

@@ -109,6 +109,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.stroke_moved.connect(lambda x, y: self.tool.drag(x, y))
         self.canvas.stroke_finished.connect(lambda x, y, moved: self.tool.release(x, y, moved))
         self.canvas.hovered.connect(self.show_hover)
+        self.canvas.brush_wheel.connect(
+            lambda steps: [self.nudge_brush(1 if steps > 0 else -1) for _ in range(abs(steps))])
         self.canvas.files_dropped.connect(self._on_dropped)
 
         self.file_panel = FilePanel()
@@ -515,6 +517,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.actions_[n].setEnabled(new.name == "prompt")
         self.canvas.set_mode(new.name)
         self.canvas.set_stroke_mode(new.strokes)
+        # Ctrl+wheel sizes the brush of the tools that have one (elsewhere it zooms)
+        self.canvas.brush_wheel_enabled = new.name in ("paint", "draw_object", "erase_object")
         self.actions_[f"mode_{new.name}"].setChecked(True)
         if refused:
             self.report_error(refused)

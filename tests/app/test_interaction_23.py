@@ -436,3 +436,48 @@ def test_ctrl_s_exports_and_images_export_when_left(qtbot, make_window, image_fo
     # the option is remembered
     win2 = make_window(precompute=False)
     assert win2.actions_["export_on_leave"].isChecked()
+
+
+# ----------------------------------------------------------------------------- 7 the brush
+
+
+def wheel(win, x, y, notches, mods=CTRL):
+    vp = win.canvas.viewport()
+    pos = QtCore.QPointF(win.canvas.view_pos_of(x, y))
+    ev = QtGui.QWheelEvent(pos, vp.mapToGlobal(pos), QtCore.QPoint(0, 0),
+                           QtCore.QPoint(0, 120 * notches), Qt.MouseButton.NoButton, mods,
+                           Qt.ScrollPhase.NoScrollPhase, False)
+    QtCore.QCoreApplication.sendEvent(vp, ev)
+
+
+def test_round_brush_sized_by_ctrl_wheel_and_slider_with_its_outline(qtbot, make_window,
+                                                                    image_folder):
+    win = paint_ready(qtbot, make_window, image_folder)
+    ctl, panel, c = win.annotations, win.annotations.panel, win.canvas
+    assert panel.superpixels.isChecked() and panel.pixel.isVisibleTo(panel)   # in sight
+    scale = c.current_scale()
+    x, y = OBJ3_CENTER
+    for px in (x + 1, x):
+        qtbot.mouseMove(c.viewport(), c.view_pos_of(px, y))
+        qtbot.wait(10)
+    r0 = ctl.radius
+    wheel(win, x, y, 2)                                       # Ctrl+wheel: the brush grows
+    assert ctl.pixel_brush and panel.pixel.isChecked() and ctl.radius > r0
+    assert c.current_scale() == scale                         # not a zoom
+    rect = c.brush_outline()                                  # its outline, under the pointer
+    assert rect is not None and abs(rect.width() - 2 * ctl.radius) < 1e-6
+    assert abs(rect.center().x() - (x + 0.5)) < 1e-6 and abs(rect.center().y() - (y + 0.5)) < 1e-6
+    assert panel.size_slider.value() == ctl.radius            # the slider follows
+    panel.size_slider.setValue(3)                             # and sets it
+    assert ctl.radius == 3 and abs(c.brush_outline().width() - 6) < 1e-6
+    wheel(win, x, y, -1)
+    assert ctl.radius == 2
+    click(qtbot, win, x, y)                                   # a disk of radius 2
+    painted = win.annotations.annotation(win.row).class_map > 0
+    yy, xx = np.nonzero(painted)
+    assert painted.sum() == 13 and abs(xx.mean() - x) < 1e-6 and abs(yy.mean() - y) < 1e-6
+    qtbot.mouseClick(panel.superpixels, LEFT)                 # whole superpixels again
+    assert not ctl.pixel_brush and c.brush_outline() is None
+    win.set_mode("scale")                                     # Ctrl+wheel zooms elsewhere
+    wheel(win, x, y, 1)
+    assert c.current_scale() > scale

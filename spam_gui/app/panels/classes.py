@@ -143,19 +143,35 @@ class ClassesPanel(QtWidgets.QWidget):
         self.eraser.setObjectName("eraser")
         self.eraser.setToolTip("Left button unlabels (the right button always does)")
         self.eraser.toggled.connect(lambda v: None if self._loading else self.eraser_toggled.emit(v))
-        self.pixel = QtWidgets.QCheckBox("Pixel brush (X)")
+        # what a click or drag paints: whole superpixels, or a round brush of pixels (X)
+        self.superpixels = QtWidgets.QRadioButton("Superpixels")
+        self.superpixels.setObjectName("superpixelBrush")
+        self.superpixels.setToolTip("A click or drag paints the whole superpixels under the "
+                                    "pointer (X switches)")
+        self.pixel = QtWidgets.QRadioButton("Round brush (X)")
         self.pixel.setObjectName("pixelBrush")
-        self.pixel.setToolTip("Paint pixels in a disk instead of whole superpixels")
+        self.pixel.setToolTip("A click or drag paints the pixels inside a circle, its outline "
+                              "under the pointer; size: Ctrl+wheel, [ ], or the slider")
         self.pixel.toggled.connect(
             lambda v: None if self._loading else self.pixel_brush_toggled.emit(v))
+        mode = QtWidgets.QButtonGroup(self)
+        mode.addButton(self.superpixels)
+        mode.addButton(self.pixel)
+        self.superpixels.setChecked(True)
         self.radius = QtWidgets.QSpinBox()
         self.radius.setObjectName("brushRadius")
         self.radius.setRange(0, 500)
         self.radius.setSuffix(" px")
-        self.radius.setToolTip("Radius of the pixel brush ([ and ] in the paint tool)")
+        self.radius.setToolTip("Radius of the round brush (Ctrl+wheel on the image, [ and ])")
         self.radius.valueChanged.connect(
             lambda v: None if self._loading else self.radius_changed.emit(v))
         keep_editing_keys(self.radius)
+        self.size_slider = QtWidgets.QSlider(Qt.Orientation.Horizontal)
+        self.size_slider.setObjectName("brushSize")
+        self.size_slider.setRange(1, 100)
+        self.size_slider.setToolTip(self.radius.toolTip())
+        self.size_slider.valueChanged.connect(
+            lambda v: None if self._loading else self.radius_changed.emit(v))
         self.new_instance = QtWidgets.QPushButton("New instance (N)")
         self.new_instance.setObjectName("newInstance")
         self.new_instance.setToolTip("The next stroke starts another instance of the current "
@@ -165,12 +181,16 @@ class ClassesPanel(QtWidgets.QWidget):
         self.instance_label = ElidedLabel(mode=Qt.TextElideMode.ElideRight)
         self.instance_label.setObjectName("instanceLabel")
         self.instance_label.setStyleSheet("color: palette(mid);")
-        fb.addWidget(self.eraser, 0, 0)
+        fb.addWidget(self.superpixels, 0, 0)
         fb.addWidget(self.pixel, 0, 1)
-        fb.addWidget(QtWidgets.QLabel("Radius:"), 1, 0)
-        fb.addWidget(self.radius, 1, 1)
-        fb.addWidget(self.new_instance, 2, 0)
-        fb.addWidget(self.instance_label, 2, 1)
+        size = QtWidgets.QHBoxLayout()
+        size.addWidget(self.size_slider, 1)
+        size.addWidget(self.radius)
+        fb.addWidget(QtWidgets.QLabel("Size:"), 1, 0)
+        fb.addLayout(size, 1, 1)
+        fb.addWidget(self.eraser, 2, 0)
+        fb.addWidget(self.new_instance, 3, 0)
+        fb.addWidget(self.instance_label, 3, 1)
 
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -263,9 +283,9 @@ class ClassesPanel(QtWidgets.QWidget):
         self._loading = True
         try:
             self.eraser.setChecked(eraser)
-            self.pixel.setChecked(pixel)
+            (self.pixel if pixel else self.superpixels).setChecked(True)
             self.radius.setValue(radius)
-            self.radius.setEnabled(pixel)
+            self.size_slider.setValue(max(1, min(radius, self.size_slider.maximum())))
             self.instance_label.setText(instance_text)
         finally:
             self._loading = False

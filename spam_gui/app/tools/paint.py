@@ -1,7 +1,8 @@
 """Paint classes: a click gives the superpixel under the pointer the current class, a drag
 paints every superpixel it crosses, Shift+click fills the whole prior object (one instance),
-the right button (or the eraser, E) unlabels; the pixel brush (X, radius with [ and ]) paints a
-disk for fixes finer than a superpixel. Each stroke is one undo step.
+the right button (or the eraser, E) unlabels; the round brush (X; its size: Ctrl+wheel, [ and ],
+or the Classes panel's slider; its outline follows the pointer) paints a disk of pixels for
+fixes finer than a superpixel. Each stroke is one undo step.
 
 The work is in :class:`spam_gui.app.annotating.AnnotationController`; this tool turns the
 canvas's strokes into its calls.
@@ -17,7 +18,7 @@ from spam_gui.app.tools.base import Qt, Tool
 class PaintTool(Tool):
     name = "paint"
     hint = ("Paint: click or drag paints superpixels, Shift+click fills the object, right "
-            "button erases; 1–9 class, N new instance, X pixel brush, [ ] radius")
+            "button erases; 1–9 class, N new instance, X round brush (size: Ctrl+wheel, [ ])")
     strokes = True
 
     def __init__(self, window: Any) -> None:
@@ -38,6 +39,7 @@ class PaintTool(Tool):
 
     def deactivate(self) -> None:
         self.stroke = None
+        self.w.canvas.set_brush_radius(0)     # the round brush's outline is the paint tool's
 
     def press(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
         self.stroke = self.w.annotations.begin_stroke(
