@@ -1,7 +1,7 @@
 """Build configuration that pyproject.toml cannot express: the top-level ``resources/`` folder
 (the shipped encoder, the built-in prior's edge model, the sample set, the icons) goes into the
 wheel and the sdist as the package ``spam_gui._resources``, found at run time by
-:mod:`spam_gui.core.resources`. Everything else is in pyproject.toml.
+:mod:`spam_gui.core.io.resources`. Everything else is in pyproject.toml.
 """
 
 from pathlib import Path

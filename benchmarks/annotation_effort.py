@@ -5,7 +5,7 @@
     python benchmarks/annotation_effort.py --images 8 --ks 400 --levels 90
     python benchmarks/annotation_effort.py --images 20 --out docs  # + docs/results/annotation_effort.{json,md}
 
-The annotator (:func:`spam_gui.core.annotation_effort.simulate_annotation`): each annotator's
+The annotator (:func:`spam_gui.core.evaluation.annotation_effort.simulate_annotation`): each annotator's
 ground truth of an image is its class map; one click labels a superpixel, or fills a whole
 object, with its majority class (overwriting); each click is the one that adds the most right
 pixels; at most ``--cap`` × K clicks (default 3). Methods (rows):
@@ -53,9 +53,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _machine import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
-from spam_gui.core.datasets import load_dataset  # noqa: E402
-from spam_gui.core.annotation_effort import simulate_annotation  # noqa: E402
-from spam_gui.core.image_io import atomic_write_bytes  # noqa: E402
+from spam_gui.core.evaluation.datasets import load_dataset  # noqa: E402
+from spam_gui.core.evaluation.annotation_effort import simulate_annotation  # noqa: E402
+from spam_gui.core.io.images import atomic_write_bytes  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "bsds500" / "val"
 FELZENSZWALB = {"scale": 800, "sigma": 0.8, "min_size": 20}

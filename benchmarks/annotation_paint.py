@@ -65,7 +65,7 @@ def _maps(image_path: Path, data: Path, size: tuple[int, int]) -> tuple[np.ndarr
     import cv2
     from skimage.segmentation import slic
 
-    from spam_gui.core.image_io import read_image, read_label_map
+    from spam_gui.core.io.images import read_image, read_label_map
 
     img = read_image(image_path)
     sp = slic(img, n_segments=1000, compactness=10, start_label=1).astype(np.int32)

@@ -42,7 +42,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bsds50
 def _maps(data: Path, stem: str, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     import cv2
 
-    from spam_gui.core.image_io import read_label_map
+    from spam_gui.core.io.images import read_label_map
 
     gt = read_label_map(sorted((data / "gt").glob(f"{stem}_*.png"))[0]).astype(np.int32)
     w, h = size

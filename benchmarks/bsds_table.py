@@ -22,9 +22,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from spam_gui.core.datasets import load_dataset  # noqa: E402
-from spam_gui.core.evaluation import evaluate, format_table, make_method, plot_results  # noqa: E402
-from spam_gui.core.image_io import atomic_write_bytes  # noqa: E402
+from spam_gui.core.evaluation.datasets import load_dataset  # noqa: E402
+from spam_gui.core.evaluation.evaluate import (  # noqa: E402
+    evaluate, format_table, make_method, plot_results,
+)
+from spam_gui.core.io.images import atomic_write_bytes  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,7 +43,7 @@ DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "bs
 _SLIC = """
 import sys, time, numpy as np
 from skimage.segmentation import slic
-from spam_gui.core.image_io import read_image, write_label_png
+from spam_gui.core.io.images import read_image, write_label_png
 img = read_image(sys.argv[1])
 t0 = time.perf_counter()
 labels = slic(img, n_segments=int(sys.argv[3]), start_label=1)
@@ -82,8 +82,8 @@ def _objects_by_superpixel(labels: np.ndarray, objects: np.ndarray) -> np.ndarra
 
 def _scores(labels_png: Path, objects_png: Path | None, gts: list[np.ndarray]
             ) -> tuple[float, float | None]:
-    from spam_gui.core.image_io import read_label_map
-    from spam_gui.core.metrics import asa, segmentation_covering
+    from spam_gui.core.io.images import read_label_map
+    from spam_gui.core.evaluation.metrics import asa, segmentation_covering
 
     labels = read_label_map(labels_png)
     a = float(np.mean([asa(labels, g) for g in gts]))
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-slic", action="store_true", help="SPAM only")
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args(argv)
-    from spam_gui.core.image_io import read_image, read_label_map
+    from spam_gui.core.io.images import read_image, read_label_map
 
     data = Path(args.data)
     files = sorted((data / "images").glob("*.jpg"))[: args.images]

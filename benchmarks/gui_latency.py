@@ -294,7 +294,7 @@ def view_rows(app, win, wait) -> dict:
     """Hover, repaint at fit and at 1:1, zoom and pan, an object edit and its undo."""
     import numpy as np
     from spam_gui.app.qt import QtCore, QtGui
-    from spam_gui.core.object_edits import erase_objects
+    from spam_gui.core.engine.object_edits import erase_objects
 
     Qt = QtCore.Qt
     vp = win.canvas.viewport()

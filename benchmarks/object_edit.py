@@ -6,7 +6,7 @@ segmenting the whole image again with the edited object map.
 
 On each photo (481 x 321): SPAM with the shipped encoder inside the built-in prior's objects
 (the first-run objects of the app), then four edits of that object map, as the app's tools make
-them (:mod:`spam_gui.core.object_edits`):
+them (:mod:`spam_gui.core.engine.object_edits`):
 
 - merge: the two largest objects that touch;
 - split: the largest object, cut by a horizontal line through its middle;
@@ -49,7 +49,7 @@ def _touching(objects: np.ndarray) -> set[tuple[int, int]]:
 
 
 def make_edit(kind: str, objects: np.ndarray):
-    from spam_gui.core import object_edits as oe
+    from spam_gui.core.engine import object_edits as oe
 
     h, w = objects.shape
     ids, areas = np.unique(objects[objects > 0], return_counts=True)
@@ -103,10 +103,10 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from spam_gui.core.image_io import read_image
-    from spam_gui.core.object_edits import resegment_objects, superpixels_within_objects
-    from spam_gui.core.prior_builtin import build_hierarchy
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.io.images import read_image
+    from spam_gui.core.engine.object_edits import resegment_objects, superpixels_within_objects
+    from spam_gui.core.prior.builtin.compute import build_hierarchy
+    from spam_gui.core.engine.spam import Spam
 
     paths = sorted((args.data / "images").glob("*.jpg"))[: args.images]
     if not paths:

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spam_gui.core.datasets import load_dataset
-from spam_gui.core.encoder import SSNEncoder
-from spam_gui.core.evaluation import SuperpixelMethod, evaluate, format_table, make_method
-from spam_gui.core.features import pixel_positions, position_scale, rgb_to_lab
-from spam_gui.core.spam import Spam
+from spam_gui.core.evaluation.datasets import load_dataset
+from spam_gui.core.engine.encoder import SSNEncoder
+from spam_gui.core.evaluation.evaluate import SuperpixelMethod, evaluate, format_table, make_method
+from spam_gui.core.engine.features import pixel_positions, position_scale, rgb_to_lab
+from spam_gui.core.engine.spam import Spam
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PEER = ROOT.parent / "shared" / "peers" / "ssn_vvarga90_bsds.pth"

@@ -7,7 +7,7 @@ images, side by side with scikit-image SLIC on the same images.
     python benchmarks/photo_size.py --scales 2 --no-slic --images 20 --work-pps 400 800
 
 ``--work-pps`` compares working grids of several sizes (pixels per superpixel, see
-``spam_gui.core.fullres.WORK_PIXELS_PER_SUPERPIXEL``), one SPAM row each.
+``spam_gui.core.engine.fullres.working.WORK_PIXELS_PER_SUPERPIXEL``), one SPAM row each.
 
 Every (scale, method) runs in its own subprocess, so that its peak resident memory (the
 ``ru_maxrss`` of that process: Python, torch, the image, everything) is its own. Images are
@@ -58,7 +58,7 @@ def _images(data: Path, limit: int) -> list[Path]:
 def _upsampled_image(path: Path, scale: int) -> np.ndarray:
     import cv2
 
-    from spam_gui.core.image_io import read_image
+    from spam_gui.core.io.images import read_image
 
     img = read_image(path)
     return img if scale == 1 else cv2.resize(img, None, fx=scale, fy=scale,
@@ -68,7 +68,7 @@ def _upsampled_image(path: Path, scale: int) -> np.ndarray:
 def _upsampled_gts(path: Path, data: Path, scale: int) -> list[np.ndarray]:
     import cv2
 
-    from spam_gui.core.image_io import read_label_map
+    from spam_gui.core.io.images import read_label_map
 
     gts = [read_label_map(g) for g in sorted((data / "gt").glob(f"{path.stem}_*.png"))]
     return gts if scale == 1 else [
@@ -88,14 +88,14 @@ def worker(args: argparse.Namespace) -> None:
     """One (scale, method) in this process; prints one JSON line."""
     import torch
 
-    from spam_gui.core.metrics import asa
+    from spam_gui.core.evaluation.metrics import asa
 
     torch.set_num_threads(args.threads)
     data = Path(args.data)
     rows = []
     if args.method == "spam":
-        from spam_gui.core import fullres
-        from spam_gui.core.spam import Spam
+        from spam_gui.core.engine.fullres import working as fullres
+        from spam_gui.core.engine.spam import Spam
 
         if args.work_pps:   # another working-grid size, for a side-by-side comparison
             fullres.WORK_PIXELS_PER_SUPERPIXEL = args.work_pps[0]
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     print("(the machine may be shared: compare SPAM with SLIC within one run, not across runs)")
     if args.json:
-        from spam_gui.core.image_io import write_json
+        from spam_gui.core.io.images import write_json
 
         write_json(args.json, {"args": {k: v for k, v in vars(args).items() if k != "json"},
                                "results": results})

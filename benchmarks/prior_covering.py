@@ -5,7 +5,7 @@ SPAM's accuracy with and without it.
     python benchmarks/prior_covering.py --limit 30
     python benchmarks/prior_covering.py --asa --limit 30 --n-segments 200,400,800
 
-Covering (Arbelaez et al. 2011; :func:`spam_gui.core.metrics.segmentation_covering`): each
+Covering (Arbelaez et al. 2011; :func:`spam_gui.core.evaluation.metrics.segmentation_covering`): each
 annotator's map covered by the method's objects, averaged over annotators, then over images,
 with one fixed parameter for every image: Felzenszwalb-Huttenlocher
 (``skimage.segmentation.felzenszwalb``, scale 800 (``--fh-scale``), σ 0.8, min size 20, the
@@ -16,7 +16,7 @@ merging and cutting time beyond the fine superpixels (and, separately, the super
 measured in this run on this machine (shared: compare the columns, not runs).
 
 ``--asa``: SPAM at each K without a prior and inside the built-in prior's objects (the same
-engine and features), ASA / BR / BP / GR per :mod:`spam_gui.core.evaluation`.
+engine and features), ASA / BR / BP / GR per :mod:`spam_gui.core.evaluation.evaluate`.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._machine import cpu_name  # noqa: E402
-from spam_gui.core.cache import hash_array  # noqa: E402
-from spam_gui.core.datasets import load_dataset  # noqa: E402
-from spam_gui.core.evaluation import SuperpixelMethod, evaluate, format_table  # noqa: E402
-from spam_gui.core.metrics import segmentation_covering  # noqa: E402
+from spam_gui.core.io.cache import hash_array  # noqa: E402
+from spam_gui.core.evaluation.datasets import load_dataset  # noqa: E402
+from spam_gui.core.evaluation.evaluate import SuperpixelMethod, evaluate, format_table  # noqa: E402
+from spam_gui.core.evaluation.metrics import segmentation_covering  # noqa: E402
 from spam_gui.core.params import PRIOR_DEFAULTS  # noqa: E402
-from spam_gui.core.prior_builtin import build_hierarchy  # noqa: E402
-from spam_gui.core.spam import Spam  # noqa: E402
+from spam_gui.core.prior.builtin.compute import build_hierarchy  # noqa: E402
+from spam_gui.core.engine.spam import Spam  # noqa: E402
 
 
 def _felzenszwalb(image: np.ndarray, scale: float) -> np.ndarray:

@@ -34,7 +34,7 @@ DEFAULT_IMAGES = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "
 
 
 def load_images(folder: str, n: int) -> list[np.ndarray]:
-    from spam_gui.core.image_io import read_image
+    from spam_gui.core.io.images import read_image
 
     files = sorted(glob.glob(os.path.join(folder, "*.jpg")))[:n]
     if files:
@@ -69,11 +69,12 @@ def main() -> int:
     import torch
 
     from spam_gui.core import saliency as S
+    from spam_gui.core.devices import resolve_device
 
     torch.set_num_threads(args.threads)
     images = load_images(args.images, args.n)
     h, w = images[0].shape[:2]
-    dev = S.resolve_device(args.device)
+    dev = resolve_device(args.device)
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
     cpu = cpu_name()
     where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{cpu}, {args.threads} threads"

@@ -49,9 +49,9 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from spam_gui.core.image_io import read_image
-    from spam_gui.core.sam import AmgParams, SamSession, load_sam
-    from spam_gui.core.sam.generator import generate_proposals
+    from spam_gui.core.io.images import read_image
+    from spam_gui.core.prior.sam import AmgParams, SamSession, load_sam
+    from spam_gui.core.prior.sam.generator import generate_proposals
 
     image = read_image(args.image)
     tmp = None

@@ -22,7 +22,7 @@ Columns (medians over the images unless said otherwise; every time is the best o
 machine shared with other jobs it measures the work itself (SLIC is single-threaded too).
 
 With ``--reference`` the SPAM rows run a second time with the compiled kernels switched off
-(:func:`spam_gui.core.clustering.kernels` returning None): the PyTorch clustering
+(:func:`spam_gui.core.engine.compiled.kernels` returning None): the PyTorch clustering
 (``soft_cluster``), the encoder's plain forward pass, the NumPy majority filter and the k-d
 tree seeding, i.e. the engine before issue 17, measured in the same run.
 
@@ -55,7 +55,7 @@ DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "bs
 
 def load_images(data: Path, limit: int) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
     """(id, image, annotator-0 ground truth or None) for the first ``limit`` val images."""
-    from spam_gui.core.image_io import read_image, read_label_map
+    from spam_gui.core.io.images import read_image, read_label_map
 
     files = sorted((data / "images").glob("*.jpg"))[:limit]
     if not files:
@@ -140,8 +140,8 @@ def make_forward(spam_path):
     uses now: with or without the compiled kernels)."""
     import torch
 
-    from spam_gui.core.encoder import InferenceEncoder, load_encoder
-    from spam_gui.core.features import rgb_to_lab
+    from spam_gui.core.engine.encoder import InferenceEncoder, load_encoder
+    from spam_gui.core.engine.features import rgb_to_lab
 
     model, info = load_encoder(spam_path)
     enc = InferenceEncoder(model, info, torch.device("cpu"))
@@ -206,9 +206,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from spam_gui.core import Spam
-    from spam_gui.core.encoder import SSNEncoder, save_encoder
-    from spam_gui.core.resources import missing_resources
-    from spam_gui.core.spam import DEFAULT_ENCODER_FILE, default_encoder_path
+    from spam_gui.core.engine.encoder import SSNEncoder, save_encoder
+    from spam_gui.core.io.resources import missing_resources
+    from spam_gui.core.engine.spam import DEFAULT_ENCODER_FILE, default_encoder_path
 
     images = load_images(args.data, args.limit)
     h, w = images[0][1].shape[:2]
@@ -229,7 +229,7 @@ def main(argv=None) -> int:
                                     meta={"note": "random weights (benchmark)"})
             enc_label = "SPAM, encoder with RANDOM weights (D=20)"
 
-        from spam_gui.core import clustering
+        from spam_gui.core.engine import compiled
 
         results = [("skimage slic (compactness 10)", bench_slic(images, k, args.rek))]
         print(f"  done: {results[-1][0]}", file=sys.stderr, flush=True)
@@ -237,9 +237,9 @@ def main(argv=None) -> int:
                                     if args.reference else [])
         spam_enc = None
         for suffix, reference in variants:
-            saved = clustering._KERNELS
+            saved = compiled._KERNELS
             if reference:
-                clustering._KERNELS = None          # every kernel user falls back
+                compiled._KERNELS = None          # every kernel user falls back
             try:
                 results.append(("SPAM, no network (D=5)" + suffix,
                                 bench_spam(Spam(encoder=None, device="cpu"), images, k,
@@ -251,7 +251,7 @@ def main(argv=None) -> int:
                 print(f"  done: {results[-1][0]}", file=sys.stderr, flush=True)
                 spam_enc = spam_enc or spam
             finally:
-                clustering._KERNELS = saved
+                compiled._KERNELS = saved
 
         slic_rek = statistics.median(results[0][1]["rek"])
         print()

@@ -41,7 +41,7 @@ def _images(n_val: int) -> list[Path]:
 
 
 def _cli(images: list[Path], extra: list[str]) -> dict[str, str]:
-    from spam_gui.core.image_io import read_label_map
+    from spam_gui.core.io.images import read_label_map
 
     out: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:

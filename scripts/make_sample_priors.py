@@ -4,7 +4,7 @@
 The samples ship without SAM, so their priors come from a classical segmentation that anyone can
 rerun: a graph-based over-segmentation of each photo (Felzenszwalb-Huttenlocher, or SLIC regions
 merged on a mean-colour region adjacency graph), whose regions are then treated like mask
-proposals and aggregated with the project's own rules (:func:`spam_gui.core.prior.aggregate_proposals`,
+proposals and aggregated with the project's own rules (:func:`spam_gui.core.prior.maps.aggregate_proposals`,
 docs/algorithm.md §5). Before aggregation each region is opened (thin tendrils dropped) and eroded by a couple
 of pixels, so that, as with SAM, thin gaps between objects stay *uncertain* (0) in the prior.
 
@@ -33,8 +33,8 @@ from scipy import ndimage  # noqa: E402
 from skimage import color, graph, segmentation  # noqa: E402
 from skimage.morphology import disk  # noqa: E402
 
-from spam_gui.core.image_io import read_image, read_label_map, write_label_png  # noqa: E402
-from spam_gui.core.prior import aggregate_proposals  # noqa: E402
+from spam_gui.core.io.images import read_image, read_label_map, write_label_png  # noqa: E402
+from spam_gui.core.prior.maps import aggregate_proposals  # noqa: E402
 
 SAMPLES = ROOT / "resources" / "samples"
 

@@ -84,7 +84,7 @@ import sys
 from pathlib import Path
 
 import spam_gui
-from spam_gui.core.resources import SHIPPED_RESOURCES, missing_resources, resources_dir
+from spam_gui.core.io.resources import SHIPPED_RESOURCES, missing_resources, resources_dir
 
 site, checkout = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
 pkg = Path(spam_gui.__file__).resolve()
@@ -97,7 +97,7 @@ assert not missing, f"missing from the wheel: {missing}"
 print(f"  all {len(SHIPPED_RESOURCES)} checked resources present")
 EOF
 
-sample=$("$VPY" -c 'from spam_gui.core.resources import resource_path as r; print(r("samples/coffee.jpg"))')
+sample=$("$VPY" -c 'from spam_gui.core.io.resources import resource_path as r; print(r("samples/coffee.jpg"))')
 step "spam segment $sample --builtin-prior (shipped encoder + built-in prior's edge model)"
 run_logged "$W/segment.log" "$W/venv/bin/spam" segment "$sample" --builtin-prior \
   --out "$W/out" --device cpu --no-progress
@@ -125,7 +125,7 @@ expect_missing() {  # expect_missing NAME ARGS...: spam segment ARGS exits 2 nam
   [ $rc = 2 ] && grep -q "error: .*$name.*missing" "$W/missing.log" && ! grep -q Traceback "$W/missing.log" \
     || fail "without $name, spam segment $* exited $rc instead of naming it (log above)"
 }
-res_dir=$("$VPY" -c 'from spam_gui.core.resources import resources_dir; print(resources_dir())')
+res_dir=$("$VPY" -c 'from spam_gui.core.io.resources import resources_dir; print(resources_dir())')
 step "without the shipped edge model: spam segment --builtin-prior names it (exit 2)"
 rm "$res_dir/models/builtin_prior_edges.npz"
 expect_missing builtin_prior_edges.npz --builtin-prior

@@ -32,15 +32,18 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from spam_gui.core.datasets import load_dataset  # noqa: E402
-from spam_gui.core.metrics import segmentation_covering  # noqa: E402
-from spam_gui.core.prior_builtin import (EdgeModel, ObjectHierarchy,  # noqa: E402
-                                         _agglomerate, _build_graph, _Graph,
-                                         edge_features, fine_segments_for)
-from spam_gui.core.spam import Spam  # noqa: E402
+from spam_gui.core.evaluation.datasets import load_dataset  # noqa: E402
+from spam_gui.core.evaluation.metrics import segmentation_covering  # noqa: E402
+from spam_gui.core.prior.builtin.edge_model import EdgeModel  # noqa: E402
+from spam_gui.core.prior.builtin.hierarchy import ObjectHierarchy  # noqa: E402
+from spam_gui.core.prior.builtin.graph import (  # noqa: E402
+    agglomerate, build_graph, Graph, edge_features,
+)
+from spam_gui.core.prior.builtin.compute import fine_segments_for  # noqa: E402
+from spam_gui.core.engine.spam import Spam  # noqa: E402
 
 
-def _graph_arrays(g: _Graph) -> dict[str, np.ndarray]:
+def _graph_arrays(g: Graph) -> dict[str, np.ndarray]:
     return {"regions": g.regions, "pairs": g.pairs, "borders": g.borders,
             "n_deep": np.array(g.n_deep), "n_tex": np.array(g.n_tex)}
 
@@ -80,7 +83,7 @@ def prepare(samples, spam: Spam, cache: Path, textons: np.ndarray) -> list[dict]
             res = spam.segment(img, n_segments=fine_segments_for((h, w)))
             _, fine = np.unique(res.labels, return_inverse=True)
             fine = fine.reshape(h, w)
-            g = _build_graph(fine, lab, deep, textons)
+            g = build_graph(fine, lab, deep, textons)
             d = _graph_arrays(g)
             d["fine"] = fine.astype(np.int32)
             d["gts"] = np.stack([np.unique(gt, return_inverse=True)[1].reshape(h, w)
@@ -101,8 +104,8 @@ def prepare(samples, spam: Spam, cache: Path, textons: np.ndarray) -> list[dict]
     return out
 
 
-def as_graph(d: dict) -> _Graph:
-    return _Graph(n=int(d["regions"].shape[0]), regions=d["regions"], pairs=d["pairs"],
+def as_graph(d: dict) -> Graph:
+    return Graph(n=int(d["regions"].shape[0]), regions=d["regions"], pairs=d["pairs"],
                   borders=d["borders"], n_deep=int(d["n_deep"]), n_tex=int(d["n_tex"]))
 
 
@@ -137,7 +140,7 @@ def level0(d: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def run_merge(d: dict, model: EdgeModel, collect: bool):
     g = as_graph(d)
     rec: list | None = [] if collect else None
-    children, heights, areas, ucm = _agglomerate(g, model, float(g.regions[:, 0].sum()),
+    children, heights, areas, ucm = agglomerate(g, model, float(g.regions[:, 0].sum()),
                                                  record=rec)
     hier = ObjectHierarchy(fine=d["fine"], children=children, heights=heights, areas=areas,
                            edge_ucm=ucm, edge_pairs=g.pairs)

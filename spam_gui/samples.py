@@ -20,8 +20,8 @@ import os
 import shutil
 from pathlib import Path
 
-from spam_gui.core.env import ENV_DATA_DIR
-from spam_gui.core.resources import MissingResourceError, resource_path
+from spam_gui.core.env import user_data_dir
+from spam_gui.core.io.resources import MissingResourceError, resource_path
 
 PRIORS_SUBDIR = "priors"
 
@@ -33,23 +33,9 @@ class SampleError(OSError):
 def bundled_samples_dir() -> Path:
     """The read-only sample set shipped with the program (``resources/samples``).
 
-    Raises :class:`~spam_gui.core.resources.MissingResourceError` when this installation lacks it.
+    Raises :class:`~spam_gui.core.io.resources.MissingResourceError` when this installation lacks it.
     """
     return resource_path("samples")
-
-
-def user_data_dir() -> Path:
-    """SPAM Studio's per-user data folder (``$SPAM_DATA_DIR`` or the platform's default)."""
-    env = os.environ.get(ENV_DATA_DIR, "").strip()
-    if env:
-        return Path(env).expanduser()
-    try:
-        from platformdirs import user_data_path
-
-        return user_data_path("spam-studio", appauthor=False)
-    except ImportError:  # pragma: no cover - platformdirs is a dependency
-        base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-        return Path(base) / "spam-studio"
 
 
 def _sample_files(src: Path) -> list[Path]:
@@ -63,7 +49,7 @@ def _sample_files(src: Path) -> list[Path]:
 
 def sample_images(folder: str | os.PathLike[str] | None = None) -> list[Path]:
     """The images of a sample folder (default: the bundled one), sorted by name."""
-    from spam_gui.core.image_io import list_images
+    from spam_gui.core.io.images import list_images
 
     return list_images([Path(folder) if folder is not None else bundled_samples_dir()])
 

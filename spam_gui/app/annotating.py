@@ -59,7 +59,7 @@ AUTOSAVE_PAUSE_MS = 1500
 
 
 def image_shape(path: Path) -> tuple[int, int] | None:
-    """(H, W) of an image file as :func:`spam_gui.core.image_io.read_image` gives it (EXIF
+    """(H, W) of an image file as :func:`spam_gui.core.io.images.read_image` gives it (EXIF
     orientation applied), read from its header only; None when it cannot be read."""
     try:
         with Image.open(path) as im:

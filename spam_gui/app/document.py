@@ -31,8 +31,8 @@ from spam_gui.app.model.state_file import (STATE_FILE_NAME, STATE_FORMAT, STATE_
 from spam_gui.app.model.raster_store import (RASTER_KINDS, RasterStore, RasterStoreError,
                                              keep_aside, raster_folder, raster_sha256)
 from spam_gui.app.qt import QtCore, QtGui
-from spam_gui.core.image_io import atomic_write_bytes
-from spam_gui.core.image_io import list_folder as list_images  # the one lister (app and CLI)
+from spam_gui.core.io.images import atomic_write_bytes
+from spam_gui.core.io.images import list_folder as list_images
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The export flow of the window: this image, the whole folder (with a progress dialog),
 the output folder; results come back from :class:`spam_gui.app.worker.ExportJob`.
 
-The files themselves are written by the core (:func:`spam_gui.core.export.save_result`), with
+The files themselves are written by the core (:func:`spam_gui.core.formats.export.save_result`), with
 the same rules as ``spam segment``: folder checked first, one writer at a time, one message
 and a stop on a full disk.
 """
@@ -145,10 +145,10 @@ class ExportFlow:
 
     def _forget_replaced_images(self, errors: list[tuple[int, str]]) -> None:
         """Images the export refused because their content changed on disk
-        (:class:`spam_gui.core.export.ImageChangedError`, even with the same size and time):
+        (:class:`spam_gui.core.formats.export.ImageChangedError`, even with the same size and time):
         their cached pixels and results are dropped and the current one is recomputed, so that
         the next export writes labels of the image that is there now."""
-        from spam_gui.core.export import IMAGE_CHANGED_TEXT
+        from spam_gui.core.formats.export import IMAGE_CHANGED_TEXT
 
         session = self.w.session
         if session is None:

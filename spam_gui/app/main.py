@@ -112,7 +112,7 @@ def _startup_target(args: argparse.Namespace, settings) -> str | None:
 def _icon(QtGui):  # noqa: N803
     """The window icon. A missing icon file (a broken installation) is reported by name in the
     log and the window goes without its icon: everything else works."""
-    from spam_gui.core.resources import MissingResourceError, resource_path
+    from spam_gui.core.io.resources import MissingResourceError, resource_path
 
     try:
         return QtGui.QIcon(str(resource_path("icons/spam-studio.svg")))

@@ -38,7 +38,7 @@ from spam_gui.app.sam_folder import SamFolderPrecompute
 from spam_gui.app.tools.edit_objects import ObjectEditor
 from spam_gui.app.widgets import escape_leaves_fields
 from spam_gui.app.worker import (JobThread, WarmupJob)
-from spam_gui.core.image_io import IMAGE_EXTENSIONS
+from spam_gui.core.io.images import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
 Qt = QtCore.Qt

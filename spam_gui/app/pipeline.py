@@ -26,11 +26,12 @@ import numpy as np
 from spam_gui.app.model.doc_data import Params, Prompt
 from spam_gui.app.model.rasters import OverlayStyle, Patch, changed_region, make_patch
 from spam_gui.core.errors import SpamError
-from spam_gui.core.image_io import ImageReadError, read_image
+from spam_gui.core.io.images import ImageReadError, read_image
 from spam_gui.core.params import SAM_DEFAULTS
 from spam_gui.core.pipeline import ImageRequest, image_digest, run_image, saliency_of
-from spam_gui.core.prior_sources import (EditedSource, PriorOutcome, PriorSource, SamSource,
-                                         SourceContext, choose_source)
+from spam_gui.core.prior.sources import (
+    EditedSource, PriorOutcome, PriorSource, SamSource, SourceContext, choose_source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class EngineConfig:
 
     def source(self, image_path: Path, coarseness: float | None = None,
                objects: np.ndarray | None = None, sam_lock: Any = None) -> PriorSource:
-        """The prior source of an image (:func:`spam_gui.core.prior_sources.choose_source`):
+        """The prior source of an image (:func:`spam_gui.core.prior.sources.choose_source`):
         ``auto`` picks a prior map file if there is one, else SAM if a checkpoint is set, else
         the built-in prior (no download needed); an edited object map replaces any source."""
         return choose_source(image_path, self.prior_source,
@@ -106,7 +107,7 @@ class Outcome:
     ratios: dict[int, float]
     prompts: tuple[Prompt, ...]
     image: np.ndarray
-    result: Any                     # spam_gui.core.spam.SegmentationResult
+    result: Any                     # spam_gui.core.engine.spam.SegmentationResult
     prior_note: str
     prior_key: str                  # identifies the prior (same prior ⇒ patchable)
     saliency: np.ndarray | None = None
@@ -214,7 +215,7 @@ class Pipeline:
         self._engine_lock = threading.Lock()
         self.images = LRU(8, 512 * 1024**2, lambda a: a.nbytes)
         # the prior sources' objects and the built-in prior's merge trees (re-cut for any
-        # coarseness), by content (spam_gui.core.prior_sources)
+        # coarseness), by content (spam_gui.core.prior.sources)
         self.priors = LRU(40, 768 * 1024**2, _prior_nbytes)
         self.saliency_maps = LRU(16, 256 * 1024**2, lambda t: t[0].nbytes)
         self.prompt_masks = LRU(64, 256 * 1024**2, lambda m: m.nbytes)
@@ -231,7 +232,7 @@ class Pipeline:
                     if self._spam_factory is not None:
                         eng = self._spam_factory(config.encoder, config.device)
                     else:
-                        from spam_gui.core.spam import Spam
+                        from spam_gui.core.engine.spam import Spam
 
                         eng = Spam(encoder=config.encoder, device=config.device)
                 except SpamError as exc:  # a bad encoder file (named), a device that is absent
@@ -325,7 +326,7 @@ class Pipeline:
     @staticmethod
     def _sam_module() -> Any:
         try:
-            from spam_gui.core import sam as sam_mod
+            from spam_gui.core.prior import sam as sam_mod
         except ImportError as exc:
             raise UserError(f"SAM support is not available ({exc})") from None
         return sam_mod
@@ -432,8 +433,8 @@ class Pipeline:
     def edit_objects(self, base: Outcome, objects: np.ndarray, ratios: dict[int, float],
                      key: str, config: EngineConfig, style: OverlayStyle | None) -> Outcome:
         """``base`` with another object map: only the objects the edit touched are re-clustered
-        (:func:`spam_gui.core.object_edits.resegment_objects`); the overlays are rebuilt."""
-        from spam_gui.core.object_edits import ObjectEditError, resegment_objects
+        (:func:`spam_gui.core.engine.object_edits.resegment_objects`); the overlays are rebuilt."""
+        from spam_gui.core.engine.object_edits import ObjectEditError, resegment_objects
 
         t0 = time.perf_counter()
         engine = self.engine(config)

@@ -7,7 +7,7 @@ view (the interactive worker) and the next one (the precompute). The job goes th
 folder from the image in view onwards; it steps aside whenever other work is waiting (between
 two images, and inside SAM's automatic masks at each progress report) and is started again
 when the workers are idle. Each prior goes into SAM's disk cache
-(:func:`spam_gui.core.sam.sam_prior`), so the work survives a restart: images done before are
+(:func:`spam_gui.core.prior.sam.sam_prior`), so the work survives a restart: images done before are
 read back in a moment. Progress shows in the Images list (the row's state becomes "prior
 ready") and in the status bar ("SAM objects 3/20").
 """

@@ -22,9 +22,10 @@ from spam_gui.app.model_downloads import ModelsPanel
 from spam_gui.app.overlays import OverlayStyle
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 from spam_gui.app.pipeline import EngineConfig
-from spam_gui.core.prior_sources import PRIOR_SOURCES
+from spam_gui.core.prior.sources import PRIOR_SOURCES
 from spam_gui.core.env import ENV_CACHE_DIR, ENV_DINO_CHECKPOINT, ENV_SAM_CHECKPOINT, env_value
-from spam_gui.core.errors import CheckpointKind, validate_checkpoint
+from spam_gui.core.errors import CheckpointKind
+from spam_gui.core.models.verify import validate_checkpoint
 
 Qt = QtCore.Qt
 

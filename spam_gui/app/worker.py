@@ -163,7 +163,7 @@ class WarmupJob(Job):
 
     def run(self, pipeline: Pipeline, emit: "JobThread") -> str:
         name = str(getattr(pipeline.engine(self.config), "encoder_name", ""))
-        from spam_gui.core.clustering import warm_up_kernels
+        from spam_gui.core.engine.clustering import warm_up_kernels
 
         warm_up_kernels()
         return name
@@ -192,8 +192,8 @@ class ExportJob(Job):
     config: EngineConfig = EngineConfig()
 
     def run(self, pipeline: Pipeline, emit: "JobThread") -> dict[str, Any]:
-        from spam_gui.core.export import check_output_folder, is_folder_write_error
-        from spam_gui.core.locking import FolderLock, FolderLockedError
+        from spam_gui.core.formats.export import check_output_folder, is_folder_write_error
+        from spam_gui.core.io.locking import FolderLock, FolderLockedError
 
         done, errors = [], []
         n = len(self.items)
@@ -218,7 +218,7 @@ class ExportJob(Job):
 
     def _export_items(self, pipeline: Pipeline, emit: "JobThread", summary: dict[str, Any],
                       is_folder_write_error: Callable[[BaseException], bool]) -> None:
-        from spam_gui.core.export import run_info, save_result
+        from spam_gui.core.formats.export import run_info, save_result
 
         done, errors, n = summary["done"], summary["errors"], summary["total"]
         for i, item in enumerate(self.items):

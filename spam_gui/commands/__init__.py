@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # annotations only: importing a command stays cheap
     import argparse
     from pathlib import Path
 
-    from spam_gui.core.batch import BatchJob, JobOutcome
+    from spam_gui.core.batch.job import BatchJob, JobOutcome
 
 T = TypeVar("T")
 
@@ -37,7 +37,7 @@ def missing_inputs_message(missing: list[str]) -> str:
 def input_images(inputs: "list[str] | list[object]") -> "tuple[list, str | None]":
     """The images named by the inputs (files, folders), or the one-line error to report with
     exit code 2: missing paths first, then "no images" — checked before any model loads."""
-    from spam_gui.core.image_io import list_images
+    from spam_gui.core.io.images import list_images
 
     missing = missing_inputs(inputs)
     if missing:
@@ -51,8 +51,8 @@ def input_images(inputs: "list[str] | list[object]") -> "tuple[list, str | None]
 def add_batch_arguments(parser: "object") -> None:
     """The options of a batch run (``spam segment | prior | saliency | eval``): where it runs
     (this process, a local Dask cluster, an existing one) and whether finished images are
-    redone (:mod:`spam_gui.core.batch`)."""
-    from spam_gui.core.scheduler_address import CONNECT_TIMEOUT_S
+    redone (:mod:`spam_gui.core.batch.per_image`)."""
+    from spam_gui.core.batch.scheduler_address import CONNECT_TIMEOUT_S
 
     g = parser.add_argument_group(  # type: ignore[attr-defined]
         "batch", "run on several processes or machines (Dask); resume an interrupted run")
@@ -87,7 +87,7 @@ def batch_argument_problem(args: "object") -> "str | None":
     if workers is not None and scheduler:
         return "give --workers (a local cluster) or --scheduler (an existing one), not both"
     if scheduler is not None:
-        from spam_gui.core.scheduler_address import check_scheduler_address
+        from spam_gui.core.batch.scheduler_address import check_scheduler_address
 
         return check_scheduler_address(scheduler)
     return None
@@ -97,18 +97,18 @@ def run_batch_in_folder(jobs: "list[BatchJob]", refused: "list[JobOutcome]", out
                         args: "argparse.Namespace", command: str) -> int:
     """Run a batch command's jobs into ``out_dir`` as its only writer; the exit code.
 
-    The folder is created and locked (:class:`spam_gui.core.locking.FolderLock`) against a
+    The folder is created and locked (:class:`spam_gui.core.io.locking.FolderLock`) against a
     second run, its stale temporary files are removed (all of them when the lock was taken
     over from a run that is gone), and the jobs run in this process or on Dask workers
-    (:func:`spam_gui.core.batch_run.run_batch`, options from :func:`add_batch_arguments`),
+    (:func:`spam_gui.core.batch.runner.run_batch`, options from :func:`add_batch_arguments`),
     with ``OUT/batch_report.json``. The lock is released however the run ends.
 
     Parameters
     ----------
     jobs:
-        The :class:`spam_gui.core.batch.BatchJob` of each image.
+        The :class:`spam_gui.core.batch.job.BatchJob` of each image.
     refused:
-        :class:`spam_gui.core.batch.JobOutcome` of the inputs refused before the run
+        :class:`spam_gui.core.batch.job.JobOutcome` of the inputs refused before the run
         (counted as failed in the report).
     out_dir:
         The output folder (a :class:`pathlib.Path`).
@@ -127,10 +127,10 @@ def run_batch_in_folder(jobs: "list[BatchJob]", refused: "list[JobOutcome]", out
     import sys
     from pathlib import Path
 
-    from spam_gui.core.batch_run import REPORT_NAME, run_batch
+    from spam_gui.core.batch.runner import REPORT_NAME, run_batch
     from spam_gui.core.errors import EXIT_USAGE
-    from spam_gui.core.image_io import remove_stale_temp_files
-    from spam_gui.core.locking import FolderLock, FolderLockedError
+    from spam_gui.core.io.images import remove_stale_temp_files
+    from spam_gui.core.io.locking import FolderLock, FolderLockedError
 
     out = Path(out_dir)
     try:
@@ -188,7 +188,7 @@ def write_annotation_files(out_folder: "Path", no_progress: bool,
     ----------
     out_folder:
         The folder written into, checked first
-        (:func:`spam_gui.core.export.check_output_folder`).
+        (:func:`spam_gui.core.formats.export.check_output_folder`).
     no_progress:
         No progress bar.
     write:
@@ -204,8 +204,8 @@ def write_annotation_files(out_folder: "Path", no_progress: bool,
     """
     from spam_gui.core.annotation import AnnotationError
     from spam_gui.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-    from spam_gui.core.export import OutputFolderError, check_output_folder
-    from spam_gui.core.image_io import FileWriteError
+    from spam_gui.core.formats.export import OutputFolderError, check_output_folder
+    from spam_gui.core.io.images import FileWriteError
 
     try:
         check_output_folder(out_folder)

@@ -41,7 +41,7 @@ def _int_list(text: str) -> list[int]:
 
 
 def _method_list(text: str) -> list[str]:
-    from spam_gui.core.evaluation import METHODS
+    from spam_gui.core.evaluation.evaluate import METHODS
 
     names = [v.strip() for v in text.split(",") if v.strip()]
     bad = [n for n in names if n not in METHODS]
@@ -105,8 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spam_gui.core.datasets import DatasetError, load_dataset
-    from spam_gui.core.evaluation import EvaluationError, evaluate, make_method
+    from spam_gui.core.evaluation.datasets import DatasetError, load_dataset
+    from spam_gui.core.evaluation.evaluate import EvaluationError, evaluate, make_method
 
     if args.boundary_r < 0:
         print("error: --boundary-r must be >= 0", file=sys.stderr)
@@ -163,8 +163,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_results(args: argparse.Namespace, results: list, failed: bool = False) -> int:
     """Print the table, write --json / --plot; the exit code (1 when ``failed``)."""
-    from spam_gui.core.evaluation import format_table, plot_results
-    from spam_gui.core.image_io import FileWriteError, write_json
+    from spam_gui.core.evaluation.evaluate import format_table, plot_results
+    from spam_gui.core.io.images import FileWriteError, write_json
 
     print(format_table(results, markdown=args.markdown))
     try:
@@ -181,15 +181,16 @@ def _write_results(args: argparse.Namespace, results: list, failed: bool = False
 
 
 def _evaluate_batch(args: argparse.Namespace, dataset: Any) -> int:
-    """Score every image as one batch job (:func:`spam_gui.core.batch_run.run_batch`): in this
+    """Score every image as one batch job (:func:`spam_gui.core.batch.runner.run_batch`): in this
     process or on Dask workers, each image's scores kept in ``--out`` when given (resumable);
     the table is made from the images that succeeded, the exit code is 1 if any failed."""
     from types import SimpleNamespace
 
-    from spam_gui.core.batch import BatchJob, encoder_identity, job_signature, keep_model
-    from spam_gui.core.batch_run import REPORT_NAME, run_batch
+    from spam_gui.core.batch.job import BatchJob, job_signature
+    from spam_gui.core.batch.per_image import encoder_identity, keep_model
+    from spam_gui.core.batch.runner import REPORT_NAME, run_batch
     from spam_gui.core.errors import SpamError
-    from spam_gui.core.evaluation import make_method, summarize
+    from spam_gui.core.evaluation.evaluate import make_method, summarize
 
     distributed = bool(args.workers or args.scheduler)
     encoder = "none" if str(args.encoder).lower() == "none" else str(args.encoder)
@@ -203,7 +204,7 @@ def _evaluate_batch(args: argparse.Namespace, dataset: Any) -> int:
         if "spam" in args.method:
             if distributed:
                 if encoder not in ("none", "default"):
-                    from spam_gui.core.errors import validate_checkpoint
+                    from spam_gui.core.models.verify import validate_checkpoint
 
                     validate_checkpoint("encoder", encoder)
             else:

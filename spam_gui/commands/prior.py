@@ -5,7 +5,7 @@
     spam prior IMAGE... --out DIR [--method builtin] [--coarseness 0.5]
 
 Without --sam-checkpoint, $SPAM_SAM_CHECKPOINT or --masks, the built-in prior is used
-(:func:`spam_gui.core.prior_builtin.builtin_prior`: no checkpoint, nothing to download).
+(:func:`spam_gui.core.prior.builtin.compute.builtin_prior`: no checkpoint, nothing to download).
 
 For each image, writes ``DIR/<stem>.png`` (16-bit object map, 0 = uncertain) and
 ``DIR/<stem>.json`` (parameters and the provenance of each object), atomically. A bad image,
@@ -130,7 +130,9 @@ def run(args: argparse.Namespace) -> int:
             return 2
         opts.update(masks=str(mpath.expanduser().resolve()), masks_is_dir=mpath.is_dir())
     elif method == "sam":
-        from spam_gui.core.sam import AmgParams, SamCheckpointError, checkpoint_sha256, load_sam
+        from spam_gui.core.prior.sam import (
+            AmgParams, SamCheckpointError, checkpoint_sha256, load_sam,
+        )
 
         amg = {"points_per_side": args.points_per_side, "pred_iou_thresh": args.pred_iou_thresh,
                "stability_score_thresh": args.stability_score_thresh,
@@ -142,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         try:  # validate once, up front; the workers load it themselves
             if distributed:
-                from spam_gui.core.errors import validate_checkpoint
+                from spam_gui.core.models.verify import validate_checkpoint
 
                 validate_checkpoint("sam", checkpoint)
             else:
@@ -155,17 +157,17 @@ def run(args: argparse.Namespace) -> int:
                     save_proposals=bool(args.save_proposals))
         models["sam"] = checkpoint_sha256(ckpt)
     else:
-        from spam_gui.core.batch import encoder_identity
+        from spam_gui.core.batch.per_image import encoder_identity
         from spam_gui.core.errors import SpamError
 
         try:
             if distributed:
                 if str(args.encoder).lower() not in ("none", "default"):
-                    from spam_gui.core.errors import validate_checkpoint
+                    from spam_gui.core.models.verify import validate_checkpoint
 
                     validate_checkpoint("encoder", args.encoder)
             else:
-                from spam_gui.core.batch import engine
+                from spam_gui.core.batch.per_image import engine
 
                 engine(args.encoder, args.device)   # loaded once, kept for the run
         except (SpamError, ValueError, OSError) as exc:
@@ -181,9 +183,9 @@ def run(args: argparse.Namespace) -> int:
 def _prior_all(args: argparse.Namespace, images: list[Path], out_dir: Path,
                opts: dict[str, Any], models: dict[str, str | None]) -> int:
     """Every image's prior into ``out_dir`` (locked against a second writer), in this process
-    or on Dask workers (:func:`spam_gui.core.batch_run.run_batch`); the exit code."""
+    or on Dask workers (:func:`spam_gui.core.batch.runner.run_batch`); the exit code."""
     from spam_gui.commands import run_batch_in_folder
-    from spam_gui.core.batch import BatchJob, JobOutcome, job_signature
+    from spam_gui.core.batch.job import BatchJob, JobOutcome, job_signature
 
     same = {k: v for k, v in opts.items() if k != "no_cache"}   # what the maps depend on
     if "amg" in same:

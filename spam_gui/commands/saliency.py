@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if checkpoint:
         try:  # fail early, once, with the file's name, rather than once per image
             if distributed:  # checked without building it: the workers load it
-                from spam_gui.core.errors import validate_checkpoint
+                from spam_gui.core.models.verify import validate_checkpoint
 
                 what = validate_checkpoint("dino", checkpoint)
                 print(f"saliency: DINO {what} on the workers ({args.device})")
@@ -75,10 +75,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _saliency_all(args: argparse.Namespace, images: list[Path], checkpoint: str | None) -> int:
     """Every image's map into ``args.out`` (locked against a second writer), in this process
-    or on Dask workers (:func:`spam_gui.core.batch_run.run_batch`); the exit code."""
+    or on Dask workers (:func:`spam_gui.core.batch.runner.run_batch`); the exit code."""
     from spam_gui.commands import run_batch_in_folder
-    from spam_gui.core.batch import BatchJob, JobOutcome, job_signature
-    from spam_gui.core.cache import hash_file_cached
+    from spam_gui.core.batch.job import BatchJob, JobOutcome, job_signature
+    from spam_gui.core.io.cache import hash_file_cached
 
     out_dir = Path(args.out)
     ckpt = str(Path(checkpoint).expanduser().resolve()) if checkpoint else None

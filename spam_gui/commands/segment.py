@@ -77,10 +77,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spam_gui.commands import batch_argument_problem, input_images
-    from spam_gui.core.encoder import EncoderLoadError
-    from spam_gui.core.export import OutputFolderError, check_output_folder
-    from spam_gui.core.image_io import remove_stale_temp_files
-    from spam_gui.core.locking import FolderLock, FolderLockedError
+    from spam_gui.core.engine.encoder import EncoderLoadError
+    from spam_gui.core.formats.export import OutputFolderError, check_output_folder
+    from spam_gui.core.io.images import remove_stale_temp_files
+    from spam_gui.core.io.locking import FolderLock, FolderLockedError
 
     if args.n_segments < 1:
         print("error: --n-segments must be >= 1", file=sys.stderr)
@@ -127,28 +127,28 @@ def run(args: argparse.Namespace) -> int:
     distributed = bool(args.workers or args.scheduler)
     try:  # a bad model file is one error, before any image, not one per image
         if distributed:  # checked here without building the models: the workers load them
-            from spam_gui.core.errors import validate_checkpoint
+            from spam_gui.core.models.verify import validate_checkpoint
 
             if str(args.encoder) == "default":   # a missing shipped file is named here, once
-                from spam_gui.core.spam import default_encoder_path
+                from spam_gui.core.engine.spam import default_encoder_path
 
                 default_encoder_path()
             elif str(args.encoder).lower() != "none":
                 validate_checkpoint("encoder", args.encoder)
             spam = None
-        else:  # loaded here once and kept for the run (spam_gui.core.batch.engine)
-            from spam_gui.core.batch import engine
+        else:  # loaded here once and kept for the run (spam_gui.core.batch.per_image.engine)
+            from spam_gui.core.batch.per_image import engine
 
             spam = engine(args.encoder, args.device)
         if args.builtin_prior:   # the shipped edge model: a missing one is named before any work
-            from spam_gui.core.prior_builtin import edge_model_path
+            from spam_gui.core.prior.builtin.edge_model import edge_model_path
 
             edge_model_path()
         if args.sam_checkpoint is not None and args.prior is None and not args.builtin_prior:
             if distributed:
                 validate_checkpoint("sam", args.sam_checkpoint)
             else:
-                from spam_gui.core.sam import load_sam
+                from spam_gui.core.prior.sam import load_sam
 
                 load_sam(args.sam_checkpoint, device=args.device)
         if args.visual_attention and args.dino_checkpoint is not None:
@@ -198,8 +198,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str | None]]:
     """The job options of ``spam segment`` (JSON-ready, absolute paths) and the model hashes
-    of its signature (:func:`spam_gui.core.batch.job_signature`)."""
-    from spam_gui.core.batch import encoder_identity
+    of its signature (:func:`spam_gui.core.batch.job.job_signature`)."""
+    from spam_gui.core.batch.per_image import encoder_identity
 
     def absolute(p: Path | None) -> str | None:
         return None if p is None else str(Path(p).expanduser().resolve())
@@ -225,13 +225,13 @@ def _options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str | 
         opts["builtin_prior"] = True
         opts["coarseness"] = float(PRIOR_DEFAULTS.coarseness if args.coarseness is None
                                    else args.coarseness)
-    from spam_gui.core.cache import hash_file_cached
+    from spam_gui.core.io.cache import hash_file_cached
 
     models = {"encoder": encoder_sha,
               "sam": hash_file_cached(sam) if sam else None,
               "dino": hash_file_cached(dino) if dino else None}
     if args.builtin_prior:
-        from spam_gui.core.prior_builtin import edge_model_path
+        from spam_gui.core.prior.builtin.edge_model import edge_model_path
 
         models["builtin_edges"] = hash_file_cached(str(edge_model_path()))
     return opts, models
@@ -250,9 +250,9 @@ def _stop_message(out_dir: Path) -> Any:
 
 def _segment_all(args: argparse.Namespace, images: list[Path]) -> int:
     """Segment every image into ``args.out`` (locked by the caller), in this process or on
-    Dask workers (:func:`spam_gui.core.batch.run_batch`); the exit code."""
-    from spam_gui.core.batch import BatchJob, JobOutcome, job_signature
-    from spam_gui.core.batch_run import REPORT_NAME, run_batch
+    Dask workers (:func:`spam_gui.core.batch.per_image.run_batch`); the exit code."""
+    from spam_gui.core.batch.job import BatchJob, JobOutcome, job_signature
+    from spam_gui.core.batch.runner import REPORT_NAME, run_batch
 
     opts, models = _options(args)
     signature = job_signature("segment", opts, models)

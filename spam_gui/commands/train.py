@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace, trainer) -> int:
-    from spam_gui.core.encoder import EncoderLoadError, load_encoder, save_encoder
+    from spam_gui.core.engine.encoder import EncoderLoadError, load_encoder, save_encoder
     from spam_gui.core.errors import EXIT_USAGE
     from spam_gui.core.training import calibrate_feature_scale, scale_deep_features
 

@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING, Any
 __all__ = ["Spam", "SegmentationResult", "builtin_prior"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from spam_gui.core.prior_builtin import builtin_prior
-    from spam_gui.core.spam import SegmentationResult, Spam
+    from spam_gui.core.prior.builtin.compute import builtin_prior
+    from spam_gui.core.engine.spam import SegmentationResult, Spam
 
 
 def __getattr__(name: str) -> Any:  # lazy: importing the package does not import torch
     if name == "builtin_prior":
-        from spam_gui.core.prior_builtin import builtin_prior
+        from spam_gui.core.prior.builtin.compute import builtin_prior
 
         return builtin_prior
     if name in __all__:
-        from spam_gui.core import spam
+        from spam_gui.core.engine import spam
 
         return getattr(spam, name)
     raise AttributeError(name)

@@ -1,6 +1,6 @@
 """Device resolution: the one place that turns a user's device choice into a ``torch.device``.
 
-The engine (:class:`spam_gui.core.spam.Spam`), SAM, DINO saliency and training all resolve their
+The engine (:class:`spam_gui.core.engine.spam.Spam`), SAM, DINO saliency and training all resolve their
 ``device`` argument here, so that ``--device`` means the same everywhere:
 
 * ``"auto"`` (or ``None`` / ``""``): CUDA when a GPU is visible, else Apple's MPS when this
@@ -24,7 +24,11 @@ from spam_gui.core.errors import DeviceError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["DEVICE_CHOICES", "DeviceError", "mps_available", "resolve_device"]
+__all__ = [
+    "DEVICE_CHOICES",
+    "mps_available",
+    "resolve_device",
+]
 
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
 """How messages and help texts list the accepted device names."""

@@ -4,12 +4,13 @@
   checkpoint). It derives from :class:`ValueError`, so code that catches ``ValueError`` keeps
   working.
 * :class:`CheckpointError` is a model or checkpoint file that cannot be used. The encoder's
-  :class:`~spam_gui.core.encoder.EncoderLoadError`, SAM's
-  :class:`~spam_gui.core.sam.SamCheckpointError` and DINO's
+  :class:`~spam_gui.core.engine.encoder.EncoderLoadError`, SAM's
+  :class:`~spam_gui.core.prior.sam.SamCheckpointError` and DINO's
   :class:`~spam_gui.core.saliency.DinoCheckpointError` derive from it. Their messages are worded
   by :func:`checkpoint_message`: ``"<path>: not a valid <kind> (<reason>)."``, in our words,
   never PyTorch's own text (which advises turning off ``weights_only``).
-* :func:`validate_checkpoint` checks a file of a given kind without building the model.
+* :func:`spam_gui.core.models.verify.validate_checkpoint` checks a file of a given kind
+  without building the model.
 * :data:`EXIT_FAILURE` / :data:`EXIT_USAGE`: the ``spam`` commands' exit codes.
 
 No torch at import time.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Literal
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "other_kind_reason",
     "load_failure_reason",
     "torch_load_tensors",
-    "validate_checkpoint",
 ]
 
 EXIT_OK = 0
@@ -155,31 +154,3 @@ def guess_model_kind(obj: object) -> str | None:
 def other_kind_reason(found: str) -> str:
     """The reason for :func:`checkpoint_message` when a file holds a model of another kind."""
     return f"it holds a model of another kind: a {CHECKPOINT_KINDS.get(found, found)}"
-
-
-def validate_checkpoint(kind: CheckpointKind, path: str | os.PathLike[str]) -> str:
-    """Check a model file of ``kind`` (``"encoder"``, ``"sam"`` or ``"dino"``) without building
-    the model; returns a short description (e.g. ``"SAM vit_b (sam_vit_b_01ec64.pth)"``).
-
-    Raises :class:`CheckpointError` naming the file when it is missing, truncated, corrupt,
-    holds Python objects besides tensors, or holds a model of another kind.
-    """
-    p = Path(path).expanduser()
-    if kind == "encoder":
-        from spam_gui.core.encoder import load_encoder
-
-        _, info = load_encoder(p)
-        return f"SPAM encoder D={info.feature_dim} ({p.name})"
-    if kind == "sam":
-        from spam_gui.core import sam as sam_mod
-
-        sd = sam_mod.read_state_dict(p)
-        arch = sam_mod.detect_architecture(sd, str(p))
-        return f"SAM {arch.describe()} ({p.name})"
-    if kind == "dino":
-        from spam_gui.core import saliency as sal
-
-        sd, heads = sal.load_vit_state_dict(p)
-        cfg = sal.infer_vit_config(sd, p, heads)
-        return f"{cfg.display_name} ({p.name})"
-    raise ValueError(f"unknown checkpoint kind {kind!r} (use encoder, sam or dino)")

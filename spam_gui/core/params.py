@@ -1,6 +1,6 @@
 """The default segmentation parameters: written here once, read by everyone else.
 
-The engine (:meth:`spam_gui.core.spam.Spam.segment`), evaluation, training, the ``spam``
+The engine (:meth:`spam_gui.core.engine.spam.Spam.segment`), evaluation, training, the ``spam``
 commands (their argparse defaults and help texts) and the app's per-image
 :class:`spam_gui.app.model.doc_data.Params` all take their defaults from :data:`DEFAULTS`.
 Change a number here and it changes everywhere.
@@ -17,7 +17,7 @@ __all__ = ["DEFAULTS", "POLYGON_DEFAULTS", "PRIOR_DEFAULTS", "PolygonParams", "P
            "RATIO_MODES", "SAM_DEFAULTS", "SamParams", "SegmentParams"]
 
 RATIO_MODES: tuple[str, ...] = ("local", "keep-total")
-"""How per-object density ratios share the budget (see :func:`spam_gui.core.budget.ratio_budget`)."""
+"""How per-object density ratios share the budget (see :func:`spam_gui.core.engine.budget.ratio_budget`)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ DEFAULTS = SegmentParams()
 
 @dataclass(frozen=True)
 class PriorParams:
-    """The defaults of the built-in object prior (:mod:`spam_gui.core.prior_builtin`).
+    """The defaults of the built-in object prior (:mod:`spam_gui.core.prior.builtin.compute`).
 
     Attributes
     ----------
@@ -98,7 +98,7 @@ PRIOR_DEFAULTS = PriorParams()
 
 @dataclass(frozen=True)
 class SamParams:
-    """The defaults of Segment Anything's automatic masks (:mod:`spam_gui.core.sam`).
+    """The defaults of Segment Anything's automatic masks (:mod:`spam_gui.core.prior.sam`).
 
     Attributes
     ----------

@@ -1,19 +1,19 @@
 """The per-image run: image -> objects -> saliency -> superpixels, with its provenance.
 
 :func:`run_image` is what the app (:mod:`spam_gui.app.pipeline`), the batch jobs
-(:mod:`spam_gui.core.batch`, so ``spam segment`` and the Dask workers) and notebooks call to
+(:mod:`spam_gui.core.batch.per_image`, so ``spam segment`` and the Dask workers) and notebooks call to
 segment one image. It decides the **working resolution** once, for every stage:
 
 1. the working grid (:func:`working_grid`; None for images of up to about half a megapixel,
    which are their own working grid);
-2. the prior source (:mod:`spam_gui.core.prior_sources`) computes the objects; the built-in
+2. the prior source (:mod:`spam_gui.core.prior.sources`) computes the objects; the built-in
    prior does it on the working image, and its map is brought to full resolution by
-   :func:`spam_gui.core.fullres_grid.objects_onto_image` (the border band left uncertain);
+   :func:`spam_gui.core.engine.fullres.grid.objects_onto_image` (the border band left uncertain);
 3. the saliency map (visual attention) is computed on the working image;
-4. :meth:`spam_gui.core.spam.Spam.segment` clusters on the working grid and labels every
+4. :meth:`spam_gui.core.engine.spam.Spam.segment` clusters on the working grid and labels every
    full-resolution pixel;
 5. the border band is given the object of the superpixel each pixel joined
-   (:func:`spam_gui.core.fullres_grid.fill_from_superpixels`): the objects' borders are drawn
+   (:func:`spam_gui.core.engine.fullres.grid.fill_from_superpixels`): the objects' borders are drawn
    at full resolution, along the image's edges.
 
 On an image without a working grid every stage sees the image itself, and the outputs are
@@ -33,14 +33,15 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from spam_gui.core.image_io import to_rgb_uint8
+from spam_gui.core.io.images import to_rgb_uint8
 from spam_gui.core.params import DEFAULTS, SegmentParams
-from spam_gui.core.prior_sources import (Memo, NoMemo, NoSource, PriorOutcome, PriorSource,
-                                         SourceContext)
+from spam_gui.core.prior.sources import (
+    Memo, NoMemo, NoSource, PriorOutcome, PriorSource, SourceContext,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from spam_gui.core.fullres_grid import WorkingGrid
-    from spam_gui.core.spam import SegmentationResult, Spam
+    from spam_gui.core.engine.fullres.grid import WorkingGrid
+    from spam_gui.core.engine.spam import SegmentationResult, Spam
 
 __all__ = ["ImageRequest", "ImageRun", "image_digest", "run_image", "saliency_of",
            "working_grid"]
@@ -55,9 +56,9 @@ def working_grid(height: int, width: int, n_segments: int) -> "WorkingGrid | Non
     """The working grid of an H x W image for K superpixels (None: the image itself).
 
     The one decision of the working resolution, shared by every stage of :func:`run_image`
-    and by :meth:`spam_gui.core.spam.Spam.segment`
-    (:func:`spam_gui.core.fullres.plan_working_grid`)."""
-    from spam_gui.core.fullres import plan_working_grid
+    and by :meth:`spam_gui.core.engine.spam.Spam.segment`
+    (:func:`spam_gui.core.engine.fullres.working.plan_working_grid`)."""
+    from spam_gui.core.engine.fullres.working import plan_working_grid
 
     k = max(1, min(int(n_segments), int(height) * int(width)))
     return plan_working_grid(int(height), int(width), k)
@@ -81,7 +82,7 @@ class ImageRequest:
     params:
         The segmentation parameters (:class:`spam_gui.core.params.SegmentParams`).
     prior:
-        The prior source (:func:`spam_gui.core.prior_sources.choose_source`).
+        The prior source (:func:`spam_gui.core.prior.sources.choose_source`).
     ratios:
         ``{object_id: r}`` density ratios.
     attention:
@@ -92,7 +93,7 @@ class ImageRequest:
         Compute the saliency map even without visual attention (the app's heat map).
     masks:
         Boolean (H, W) masks merged into the objects as objects of their own (the app's
-        click prompts, :func:`spam_gui.core.prior.merge_mask`).
+        click prompts, :func:`spam_gui.core.prior.maps.merge_mask`).
     device:
         Torch device of the models the stages load (SAM, DINO).
     digest:
@@ -118,7 +119,7 @@ class ImageRun:
     Attributes
     ----------
     result:
-        The superpixels (:class:`spam_gui.core.spam.SegmentationResult`); its ``objects`` is
+        The superpixels (:class:`spam_gui.core.engine.spam.SegmentationResult`); its ``objects`` is
         the full-resolution object map.
     prior:
         The source's outcome (its map may be on the working grid).
@@ -156,7 +157,7 @@ def _merge_masks(object_map: np.ndarray | None, masks: Sequence[np.ndarray], sha
                  ) -> tuple[np.ndarray | None, int]:
     if not masks:
         return object_map, 0
-    from spam_gui.core import prior as prior_mod
+    from spam_gui.core.prior import maps as prior_mod
 
     pr = prior_mod.prior_from_label_map(np.ones(shape, np.int32) if object_map is None
                                         else object_map)
@@ -202,7 +203,7 @@ def run_image(request: ImageRequest, engine: "Spam", *, memo: Memo | None = None
         (and ``ValueError``) for a problem of the input: a prior map of the wrong size, a bad
         checkpoint; the message names the file.
     """
-    from spam_gui.core.fullres_grid import fill_from_superpixels, objects_onto_image
+    from spam_gui.core.engine.fullres.grid import fill_from_superpixels, objects_onto_image
 
     t0 = time.perf_counter()
     tick = check or (lambda: None)
@@ -251,7 +252,7 @@ def run_image(request: ImageRequest, engine: "Spam", *, memo: Memo | None = None
         res = _filled(res, fill_from_superpixels(res.objects, band, res.labels,
                                                  res.superpixel_object))
     if sal is not None and sal.shape != (h, w):
-        from spam_gui.core.fullres_grid import map_onto
+        from spam_gui.core.engine.fullres.grid import map_onto
 
         sal = map_onto(sal, h, w, "the saliency map", nearest=False)
     t_end = time.perf_counter()

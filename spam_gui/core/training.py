@@ -2,7 +2,7 @@
 
 Only the encoder is trained. Each step takes a batch of random crops (one random annotator
 each, random scale and horizontal flip), computes deep features, runs the differentiable
-masked clustering of :mod:`spam_gui.core.clustering` (T = 5, K = 100 seeds, no prior) and
+masked clustering of :mod:`spam_gui.core.engine.clustering` (T = 5, K = 100 seeds, no prior) and
 minimises ``L_seg + lambda * L_compact`` (paper Eq. 1):
 
 - ``L_seg``: the one-hot ground truth is carried to the superpixels through the soft
@@ -13,7 +13,7 @@ minimises ``L_seg + lambda * L_compact`` (paper Eq. 1):
 
 Checkpoints hold the model, the optimiser, the iteration and every random state, so
 ``--resume`` continues exactly where training stopped. The best model by exact ASA on a
-fixed validation subset is saved with :func:`spam_gui.core.encoder.save_encoder`.
+fixed validation subset is saved with :func:`spam_gui.core.engine.encoder.save_encoder`.
 
 References
 ----------
@@ -38,16 +38,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from spam_gui.core.clustering import CANDIDATE_RADIUS, build_problem, soft_cluster
-from spam_gui.core.encoder import SSNEncoder, encoder_input, save_encoder
+from spam_gui.core.engine.cluster_groups import CANDIDATE_RADIUS, build_problem
+from spam_gui.core.engine.soft_clustering import soft_cluster
+from spam_gui.core.engine.encoder import SSNEncoder, encoder_input, save_encoder
 from spam_gui.core.errors import torch_load_tensors
 from spam_gui.core.errors import (CheckpointError, checkpoint_message, guess_model_kind,
                                   load_failure_reason, missing_checkpoint_message,
                                   other_kind_reason)
-from spam_gui.core.features import pixel_positions, position_scale, rgb_to_lab
-from spam_gui.core.image_io import atomic_write_bytes, read_image, read_label_map
+from spam_gui.core.engine.features import pixel_positions, position_scale, rgb_to_lab
+from spam_gui.core.io.images import atomic_write_bytes, read_image, read_label_map
 from spam_gui.core.params import DEFAULTS
-from spam_gui.core.seeds import kmeans_seeds
+from spam_gui.core.engine.seeds import kmeans_seeds
 
 log = logging.getLogger(__name__)
 
@@ -325,9 +326,10 @@ def scale_deep_features(model: SSNEncoder, alpha: float) -> SSNEncoder:
 def evaluate_encoder(model: SSNEncoder | None, samples: list[Sample], cfg: TrainConfig,
                      device: torch.device | str = "cpu") -> tuple[float, float]:
     """Mean exact ASA and GR of SPAM with ``model`` (None: no network) at K = ``cfg.val_k``."""
-    from spam_gui.core.encoder import EncoderInfo, InferenceEncoder
-    from spam_gui.core.metrics import asa, shape_regularity
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.engine.encoder import EncoderInfo, InferenceEncoder
+    from spam_gui.core.evaluation.metrics import asa
+    from spam_gui.core.evaluation.regularity import shape_regularity
+    from spam_gui.core.engine.spam import Spam
 
     dev = torch.device(device)
     spam = Spam(encoder=None, device=dev)
@@ -448,9 +450,10 @@ class Trainer:
 
         The mean shape regularity (GR) of the same superpixels is kept in ``self.last_val_gr``.
         """
-        from spam_gui.core.encoder import EncoderInfo, InferenceEncoder
-        from spam_gui.core.metrics import asa, shape_regularity
-        from spam_gui.core.spam import Spam
+        from spam_gui.core.engine.encoder import EncoderInfo, InferenceEncoder
+        from spam_gui.core.evaluation.metrics import asa
+        from spam_gui.core.evaluation.regularity import shape_regularity
+        from spam_gui.core.engine.spam import Spam
 
         self.last_val_gr = float("nan")
         if not self.val:

@@ -455,7 +455,7 @@ def test_sam_prior_source_with_progress_and_cancel(qtbot, make_window, image_fol
     import time as _time
 
     from spam_gui.app.pipeline import Pipeline
-    from spam_gui.core.prior import prior_from_label_map
+    from spam_gui.core.prior.maps import prior_from_label_map
     from tests.app.conftest import make_prior
 
     release = threading.Event()

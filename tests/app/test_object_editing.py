@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from spam_gui.app.qt import QtCore, QtGui
-from spam_gui.core.object_edits import superpixels_within_objects
+from spam_gui.core.engine.object_edits import superpixels_within_objects
 from tests.app.conftest import OBJ2, OBJ2_CENTER, OBJ3_CENTER, make_image, wait_displayed
 
 Qt = QtCore.Qt
@@ -249,7 +249,7 @@ def test_sam_priors_of_the_folder_in_the_background(qtbot, make_window, image_fo
     priority, with progress in the Images list and the status bar."""
     from spam_gui.app.document import DocState
     from spam_gui.app.pipeline import Pipeline
-    from spam_gui.core.prior import prior_from_label_map
+    from spam_gui.core.prior.maps import prior_from_label_map
     from tests.app.conftest import make_prior
 
     seen: list[int] = []

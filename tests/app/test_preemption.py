@@ -47,7 +47,7 @@ def test_choosing_a_small_image_pre_empts_a_large_one_mid_superpixels(qtbot, mak
                 # the full-resolution labelling tiles) counts: not one between stages
                 caller = sys._getframe(1).f_globals.get("__name__", "")
                 if (Path(path).name == "a_big.png" and stage["superpixels"]
-                        and caller.startswith("spam_gui.core.fullres")):
+                        and caller.startswith("spam_gui.core.engine.fullres.working")):
                     in_engine.set()
                     while not never.is_set():
                         check()            # raises Cancelled once the window cancels the job

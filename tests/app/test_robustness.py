@@ -156,7 +156,7 @@ def test_export_of_an_image_whose_file_is_gone_fails_by_name(qtbot, make_window,
 
 
 def test_app_export_refuses_a_locked_folder_like_the_cli(qtbot, make_window, image_folder):
-    from spam_gui.core.locking import FolderLock
+    from spam_gui.core.io.locking import FolderLock
 
     win = make_window(precompute=False)
     win.open_folder(image_folder)
@@ -174,7 +174,7 @@ def test_app_export_stops_at_a_full_disk_with_one_message(qtbot, make_window, im
                                                           monkeypatch):
     import errno
 
-    from spam_gui.core import image_io
+    from spam_gui.core.io import images as image_io
 
     win = make_window(precompute=False)
     win.open_folder(image_folder)
@@ -201,8 +201,8 @@ def test_lock_file_that_cannot_be_written_is_reported_by_folder(tmp_path, monkey
 
     import pytest
 
-    from spam_gui.core import locking
-    from spam_gui.core.image_io import FileWriteError
+    from spam_gui.core.io import locking
+    from spam_gui.core.io.images import FileWriteError
 
     def full(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -56,7 +56,7 @@ def test_app_and_cli_sidecars_have_the_same_keys_and_values(qtbot, make_window, 
 
 
 def test_a_rescaled_result_keeps_the_segmentation_timings():
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.engine.spam import Spam
     from tests.app.conftest import make_image, make_prior
 
     spam = Spam(encoder="none", device="cpu")

@@ -1,4 +1,4 @@
-"""Batch runs of ``spam segment | prior | saliency`` (spam_gui.core.batch, batch_run,
+"""Batch runs of ``spam segment | prior | saliency`` (spam_gui.core.batch.per_image, batch_run,
 batch_dask): a real Dask scheduler and worker process on 127.0.0.1 give the in-process files
 bit for bit; a run killed with SIGKILL resumes; changed parameters or inputs are redone; bad
 images and priors are named and the others written; Ctrl+C stops cleanly."""
@@ -19,9 +19,9 @@ import torch
 from PIL import Image
 
 from spam_gui.cli import main
-from spam_gui.core.batch_run import REPORT_NAME
-from spam_gui.core.export import OutputSetError, read_output_set, verify_output_set
-from spam_gui.core.image_io import is_temp_file_name, read_label_map
+from spam_gui.core.batch.runner import REPORT_NAME
+from spam_gui.core.formats.export import OutputSetError, read_output_set, verify_output_set
+from spam_gui.core.io.images import is_temp_file_name, read_label_map
 
 H, W = 36, 48
 STEMS = ["im1", "im2", "im3", "im4"]
@@ -46,7 +46,7 @@ def _prior(seed: int) -> np.ndarray:
 @pytest.fixture
 def data(tmp_path: Path) -> dict[str, Path]:
     """Four images, a prior folder with a map for each, and a small random encoder file."""
-    from spam_gui.core.encoder import SSNEncoder, save_encoder
+    from spam_gui.core.engine.encoder import SSNEncoder, save_encoder
 
     images = tmp_path / "in"
     priors = tmp_path / "priors"
@@ -117,7 +117,7 @@ def test_a_dask_scheduler_gives_the_in_process_files_bit_for_bit(data, tmp_path,
     assert all(e["worker"].startswith("tcp://127.0.0.1") for e in report["images"])
     assert {e["worker"] for e in _report(here)["images"]} == {"in-process"}
     # the worker loaded the encoder once for all the images
-    from spam_gui.core.batch import model_loads
+    from spam_gui.core.batch.per_image import model_loads
 
     loads = client.run(model_loads)
     assert list(loads.values()) == [{"encoder": 1}]
@@ -241,7 +241,7 @@ def test_changed_parameters_and_inputs_are_redone(data, tmp_path, capsys):
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(data, tmp_path, capsys, monkeypatch):
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.engine.spam import Spam
 
     real = Spam.segment
     calls = []
@@ -271,7 +271,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(data, tmp_path, capsys, mon
 
 def test_saliency_and_prior_on_a_local_cluster_match_the_in_process_run(data, tmp_path, capsys):
     """``--workers 1``: the command starts (and stops) its own local cluster."""
-    from spam_gui.core.prior import write_masks_npz
+    from spam_gui.core.prior.maps import write_masks_npz
 
     masks = tmp_path / "masks"
     for i, stem in enumerate(STEMS):
@@ -351,7 +351,7 @@ def test_eval_on_dask_scores_like_the_in_process_run_and_resumes(tmp_path, clust
 def _dying_task(job):
     """On a worker: the first image to reach it (per marker file) kills the worker process;
     an image named ``doomed`` kills every worker it reaches."""
-    from spam_gui.core import batch
+    from spam_gui.core.batch import per_image as batch
 
     marker = Path(job.out_dir) / f".died-{job.stem}"
     if job.stem == "doomed" or not marker.exists():
@@ -362,14 +362,14 @@ def _dying_task(job):
 
 
 def _install_dying_task():
-    from spam_gui.core import batch
+    from spam_gui.core.batch import per_image as batch
 
     batch._TASKS["saliency"] = _dying_task
 
 
 def test_a_dying_worker_has_its_image_retried_once_on_another_then_reported(data, tmp_path):
-    from spam_gui.core.batch import BatchJob, job_signature
-    from spam_gui.core.batch_dask import DaskRunner
+    from spam_gui.core.batch.job import BatchJob, job_signature
+    from spam_gui.core.batch.dask_runner import DaskRunner
 
     out = tmp_path / "out"
     Image.fromarray(_image(5)).save(data["images"] / "doomed.png")
@@ -397,7 +397,7 @@ def test_prior_and_saliency_refuse_a_locked_folder_and_release_their_lock(data, 
                                                                            capsys):
     """Both run through ``commands.run_batch_in_folder``: a folder another run holds is
     refused (exit code 2, nothing written); a finished run leaves no lock behind."""
-    from spam_gui.core.locking import LOCK_NAME, FolderLock
+    from spam_gui.core.io.locking import LOCK_NAME, FolderLock
 
     runs = {"saliency": ["--builtin", "--no-cache"], "prior": ["--method", "builtin"]}
     for command, extra in runs.items():

@@ -1,4 +1,4 @@
-"""``spam eval`` and spam_gui.core.evaluation on a tiny generated dataset."""
+"""``spam eval`` and spam_gui.core.evaluation.evaluate on a tiny generated dataset."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from spam_gui.commands import eval as eval_cmd
-from spam_gui.core import metrics as M
-from spam_gui.core.datasets import load_dataset
-from spam_gui.core.evaluation import (
+from spam_gui.core.evaluation import metrics as M
+from spam_gui.core.evaluation import regularity as R
+from spam_gui.core.evaluation.datasets import load_dataset
+from spam_gui.core.evaluation.evaluate import (
     SuperpixelMethod, evaluate, format_table, grid_labels, make_method,
 )
 
@@ -81,7 +82,7 @@ def test_eval_slic_json_plot_and_table(tmp_path, capsys):
             labels = slic(image, n_segments=k, compactness=10, start_label=1)
             per_img_asa.append(np.mean([M.asa(labels, g) for g in gts]))
             per_img_br.append(np.mean([M.boundary_recall(labels, g) for g in gts]))
-            per_img_gr.append(M.shape_regularity(labels))
+            per_img_gr.append(R.shape_regularity(labels))
             khat.append(M.n_superpixels(labels))
         assert entry["mean"]["asa"] == pytest.approx(np.mean(per_img_asa))
         assert entry["mean"]["br"] == pytest.approx(np.mean(per_img_br))

@@ -226,7 +226,7 @@ def test_a_failed_write_exits_1_and_leaves_nothing(dataset, tmp_path, capsys, mo
     the error names the file, no file and no temporary file is left."""
     import errno
 
-    from spam_gui.core import image_io
+    from spam_gui.core.io import images as image_io
 
     images, labels, _ = dataset
     src = tmp_path / "coco.json"

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from spam_gui.cli import main
-from spam_gui.core.image_io import read_label_map
-from spam_gui.core.prior import write_masks_npz
+from spam_gui.core.io.images import read_label_map
+from spam_gui.core.prior.maps import write_masks_npz
 
 
 def _img(path, h=40, w=50):

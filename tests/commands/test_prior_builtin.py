@@ -10,7 +10,7 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 from spam_gui.cli import main
-from spam_gui.core.image_io import read_label_map
+from spam_gui.core.io.images import read_label_map
 from spam_gui.core.params import PRIOR_DEFAULTS
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 from skimage.measure import label as cc_label
 
 from spam_gui.cli import main
-from spam_gui.core.image_io import read_label_map
+from spam_gui.core.io.images import read_label_map
 
 H, W = 30, 40
 
@@ -244,7 +244,7 @@ def test_segment_with_a_sam_checkpoint_goes_through_the_cache(tmp_path, monkeypa
     from PIL import Image
 
     from spam_gui.cli import main
-    from spam_gui.core.image_io import read_label_map
+    from spam_gui.core.io.images import read_label_map
     from tests.core.test_sam import _tiny_sam
 
     torch.set_num_threads(1)

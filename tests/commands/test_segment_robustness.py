@@ -18,9 +18,9 @@ import pytest
 from PIL import Image
 
 from spam_gui.cli import main
-from spam_gui.core.export import read_output_set
-from spam_gui.core.image_io import read_label_map
-from spam_gui.core.locking import LOCK_NAME, FolderLock
+from spam_gui.core.formats.export import read_output_set
+from spam_gui.core.io.images import read_label_map
+from spam_gui.core.io.locking import LOCK_NAME, FolderLock
 
 H, W = 24, 32
 BASE = ["--encoder", "none", "--no-progress", "-k", "12"]
@@ -46,7 +46,7 @@ def folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def no_engine(monkeypatch):
     """Fail the test if the engine is built: the run must stop before any computing."""
-    import spam_gui.core.spam as spam_mod
+    import spam_gui.core.engine.spam as spam_mod
 
     def refuse(*args, **kwargs):
         raise AssertionError("the engine was built before the output folder was checked")
@@ -170,7 +170,7 @@ def test_the_lock_is_released_on_error_and_on_interrupt(folder, tmp_path, capsys
     (folder / "bad.png").write_bytes(b"not a png")
     assert main(["segment", str(folder), "--out", str(out), *BASE]) == 1
     assert not (out / LOCK_NAME).exists()
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.engine.spam import Spam
 
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt

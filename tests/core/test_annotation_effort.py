@@ -1,4 +1,4 @@
-"""The greedy simulated annotator (spam_gui.core.annotation_effort.simulate_annotation)."""
+"""The greedy simulated annotator (spam_gui.core.evaluation.annotation_effort.simulate_annotation)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from spam_gui.core import evaluation
-from spam_gui.core.annotation_effort import AnnotationRun, simulate_annotation
-from spam_gui.core.metrics import asa
+from spam_gui.core.evaluation.annotation_effort import AnnotationRun, simulate_annotation
+from spam_gui.core.evaluation.metrics import asa
 
 
 def _blocks(h: int, w: int, bh: int, bw: int) -> np.ndarray:
@@ -85,11 +84,6 @@ def test_limits():
     stopped = simulate_annotation(classes, sp, target=0.5)
     assert stopped.correct[-1] == 20 and stopped.n_clicks == 5  # first count >= 18 pixels
     assert simulate_annotation(classes, sp, max_clicks=0).n_clicks == 0
-
-
-def test_evaluation_re_exports_it():
-    assert evaluation.simulate_annotation is simulate_annotation
-    assert "simulate_annotation" in evaluation.__all__
 
 
 def test_bad_inputs():

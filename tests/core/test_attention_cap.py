@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
 from spam_gui.core import Spam
-from spam_gui.core.budget import attention_allocation
+from spam_gui.core.engine.budget import attention_allocation
 
 FEW = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

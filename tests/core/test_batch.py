@@ -1,4 +1,4 @@
-"""spam_gui.core.batch / batch_run: signatures, file sets, the model cache, the report, the
+"""spam_gui.core.batch.per_image / batch_run: signatures, file sets, the model cache, the report, the
 in-process runner's retry — without the command line."""
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spam_gui.core import batch
-from spam_gui.core.batch import (BatchJob, FileSetError, JobOutcome, job_signature, keep_model,
-                                 outputs_complete, run_job, verify_file_set, write_file_set)
-from spam_gui.core.batch_run import BatchReport, run_in_process
+from spam_gui.core.batch import per_image as batch
+from spam_gui.core.batch.job import BatchJob, JobOutcome, job_signature
+from spam_gui.core.io.file_sets import FileSetError, verify_file_set, write_file_set
+from spam_gui.core.batch.per_image import keep_model, run_job
+from spam_gui.core.batch.resume import outputs_complete
+from spam_gui.core.batch.runner import BatchReport, run_in_process
 
 
 def test_the_signature_depends_on_every_option_and_model_but_not_on_order():

@@ -7,15 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spam_gui.core.budget import (
-    BACKGROUND_MIN_SHARE,
-    attention_allocation,
-    attention_budget,
-    density_ratios,
-    largest_remainder,
-    ratio_budget,
-    ratios_array,
-    uniform_budget,
+from spam_gui.core.engine.budget import (
+    BACKGROUND_MIN_SHARE, attention_allocation, attention_budget, density_ratios, largest_remainder,
+    ratio_budget, ratios_array, uniform_budget,
 )
 
 PROPS = settings(max_examples=150, deadline=None)

@@ -1,4 +1,4 @@
-"""The built-in object prior (spam_gui.core.prior_builtin) and the segmentation covering."""
+"""The built-in object prior (spam_gui.core.prior.builtin.compute) and the segmentation covering."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
 from spam_gui.core import Spam, builtin_prior
-from spam_gui.core.metrics import segmentation_covering
+from spam_gui.core.evaluation.metrics import segmentation_covering
 from spam_gui.core.params import PRIOR_DEFAULTS
-from spam_gui.core.prior_builtin import (EDGE_FEATURES, BuiltinPriorError, EdgeModel,
-                                         build_hierarchy, default_edge_model,
-                                         fine_segments_for)
+from spam_gui.core.prior.builtin.edge_model import (
+    EDGE_FEATURES, BuiltinPriorError, EdgeModel, default_edge_model,
+)
+from spam_gui.core.prior.builtin.compute import build_hierarchy, fine_segments_for
 
 FEW = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

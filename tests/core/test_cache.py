@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from spam_gui.core import saliency as S
-from spam_gui.core.cache import DiskCache, make_key
+from spam_gui.core.io.cache import DiskCache, make_key
 
 
 def _image(h: int = 40, w: int = 60) -> np.ndarray:

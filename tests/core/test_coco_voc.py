@@ -28,14 +28,9 @@ from spam_gui.core.annotation import (
     write_classes,
 )
 from spam_gui.core.formats.coco import (
-    build_coco,
-    counts_from_string,
-    export_coco,
-    import_coco,
-    mask_from_segmentation,
-    read_coco,
-    rle_from_band,
+    build_coco, export_coco, import_coco, mask_from_segmentation, read_coco, rle_from_band,
 )
+from spam_gui.core.formats.shapes import counts_from_string
 from spam_gui.core.formats.common import image_size
 from spam_gui.core.formats.voc import export_voc, import_voc, voc_colormap
 
@@ -315,7 +310,7 @@ def test_coco_export_bad_inputs_name_the_file(folders, tmp_path):
 
 
 def test_image_size_follows_exif_orientation(tmp_path):
-    from spam_gui.core.image_io import read_image
+    from spam_gui.core.io.images import read_image
 
     im = Image.fromarray(np.zeros((10, 20, 3), np.uint8))
     exif = im.getexif()

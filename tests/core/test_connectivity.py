@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from skimage.measure import label as cc_label
 
-from spam_gui.core.connectivity import enforce_connectivity, find_pieces, renumber
+from spam_gui.core.engine.connectivity import enforce_connectivity, find_pieces, renumber
 
 
 def _run(labels, objects, label_object, mean_size, **kw):

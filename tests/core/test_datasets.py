@@ -1,4 +1,4 @@
-"""Reading BSDS-layout dataset folders (spam_gui.core.datasets)."""
+"""Reading BSDS-layout dataset folders (spam_gui.core.evaluation.datasets)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spam_gui.core.datasets import DatasetError, load_dataset
+from spam_gui.core.evaluation.datasets import DatasetError, load_dataset
 
 
 def write_image(path: Path, h: int = 6, w: int = 8, seed: int = 0) -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spam_gui.core import sam, saliency, spam
+from spam_gui.core.prior.sam import checkpoint as sam_checkpoint
+from spam_gui.core.saliency import dino
+from spam_gui.core.engine import spam
 from spam_gui.core.devices import DEVICE_CHOICES, mps_available, resolve_device
 from spam_gui.core.errors import DeviceError, SpamError
 
 
 def test_one_definition_everywhere():
-    assert sam.resolve_device is resolve_device
-    assert saliency.resolve_device is resolve_device
+    assert sam_checkpoint.resolve_device is resolve_device
+    assert dino.resolve_device is resolve_device
     assert spam.resolve_device is resolve_device
 
 

@@ -9,19 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from spam_gui.core.encoder import (
-    ARCH,
-    FORMAT,
-    FORMAT_VERSION,
-    EncoderLoadError,
-    InferenceEncoder,
-    SSNEncoder,
-    encoder_input,
-    fuse_for_inference,
-    load_encoder,
-    save_encoder,
+from spam_gui.core.engine.encoder import (
+    ARCH, FORMAT, FORMAT_VERSION, EncoderLoadError, InferenceEncoder, SSNEncoder, encoder_input,
+    fuse_for_inference, load_encoder, save_encoder,
 )
-from spam_gui.core.features import rgb_to_lab
+from spam_gui.core.engine.features import rgb_to_lab
 
 
 def _random_model(feature_dim: int = 20, seed: int = 0) -> SSNEncoder:

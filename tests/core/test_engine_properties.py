@@ -432,7 +432,7 @@ def test_no_salient_object_gives_the_uniform_budget(spam):
 # -- with an encoder -----------------------------------------------------------------------
 
 def test_random_weight_encoder_features_are_cached(tmp_path, monkeypatch):
-    from spam_gui.core.encoder import InferenceEncoder, SSNEncoder, save_encoder
+    from spam_gui.core.engine.encoder import InferenceEncoder, SSNEncoder, save_encoder
 
     torch.manual_seed(0)
     model = SSNEncoder(feature_dim=20)

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from spam_gui.core import Spam
-from spam_gui.core.export import load_labels, output_paths, save_result, sidecar
-from spam_gui.core.image_io import FileWriteError, read_label_map
+from spam_gui.core.formats.export import load_labels, output_paths, save_result, sidecar
+from spam_gui.core.io.images import FileWriteError, read_label_map
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +269,7 @@ def test_a_file_where_the_folder_should_be(tmp_path, result):
 def test_atomic_writes_get_ordinary_permissions(tmp_path):
     import os
 
-    from spam_gui.core.image_io import atomic_write_bytes
+    from spam_gui.core.io.images import atomic_write_bytes
 
     p = atomic_write_bytes(tmp_path / "a.bin", b"x")
     umask = os.umask(0)

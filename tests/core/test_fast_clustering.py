@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from spam_gui.core import clustering
-from spam_gui.core import cluster_kernels as ck
-from spam_gui.core.clustering import (CANDIDATE_RADIUS, PixelFeatures, build_groups,
-                                      build_problem, cluster, soft_cluster)
-from spam_gui.core.features import pixel_positions, position_scale
-from spam_gui.core.seeds import kmeans_seeds, object_rng
-from spam_gui.core.smoothing import majority_filter
+from spam_gui.core.engine import clustering, compiled
+from spam_gui.core.engine import cluster_kernels as ck
+from spam_gui.core.engine.cluster_groups import CANDIDATE_RADIUS, build_groups, build_problem
+from spam_gui.core.engine.clustering import PixelFeatures, cluster
+from spam_gui.core.engine.soft_clustering import soft_cluster
+from spam_gui.core.engine.features import pixel_positions, position_scale
+from spam_gui.core.engine.seeds import kmeans_seeds, object_rng
+from spam_gui.core.engine.smoothing import majority_filter
 
 
 def _scene(h: int = 60, w: int = 80, seed: int = 0):
@@ -56,7 +57,7 @@ def _scene(h: int = 60, w: int = 80, seed: int = 0):
     return objects, deep, lab, pos, args
 
 
-@pytest.mark.skipif(clustering.kernels() is None, reason="numba is not installed")
+@pytest.mark.skipif(compiled.kernels() is None, reason="numba is not installed")
 @pytest.mark.parametrize("threads", [1, 2])
 def test_compiled_clustering_matches_soft_cluster(threads):
     objects, deep, lab, pos, args = _scene()
@@ -79,7 +80,7 @@ def test_compiled_clustering_matches_soft_cluster(threads):
     assert np.array_equal(labels_obj[certain], objects.ravel()[certain])
 
 
-@pytest.mark.skipif(clustering.kernels() is None, reason="numba is not installed")
+@pytest.mark.skipif(compiled.kernels() is None, reason="numba is not installed")
 def test_compiled_clustering_of_a_subset_and_the_torch_fallback(monkeypatch):
     """``pixels`` selects rows of the full-image features (Spam.rescale); without numba the
     same call goes through soft_cluster and gives the same labels."""
@@ -91,7 +92,7 @@ def test_compiled_clustering_of_a_subset_and_the_torch_fallback(monkeypatch):
     feats = PixelFeatures([(torch.from_numpy(deep), 1.0), (torch.from_numpy(lab), 0.26)],
                           torch.from_numpy(pos), pix)
     fast = cluster(feats, groups, 5)
-    monkeypatch.setattr(clustering, "_KERNELS", None)
+    monkeypatch.setattr(compiled, "_KERNELS", None)
     slow = cluster(feats, groups, 5)
     assert fast.labels.shape == (pix.size,)
     assert (fast.labels == slow.labels).mean() > 0.999
@@ -106,7 +107,7 @@ def test_zero_iterations_give_nearest_initial_centroids():
     assert set(np.unique(hc.labels)) <= set(range(groups.n_seeds))
 
 
-@pytest.mark.skipif(clustering.kernels() is None, reason="numba is not installed")
+@pytest.mark.skipif(compiled.kernels() is None, reason="numba is not installed")
 def test_polynomial_exponential_is_accurate():
     @__import__("numba").njit
     def run(v, out):
@@ -122,10 +123,10 @@ def test_polynomial_exponential_is_accurate():
     assert np.all(out[~inside] == 0.0)
 
 
-@pytest.mark.skipif(clustering.kernels() is None, reason="numba is not installed")
+@pytest.mark.skipif(compiled.kernels() is None, reason="numba is not installed")
 @pytest.mark.parametrize("size", [(1, 1), (2, 9), (7, 5), (33, 17), (40, 64)])
 def test_split_encoder_matches_the_network(size):
-    from spam_gui.core.encoder import EncoderInfo, InferenceEncoder, SSNEncoder
+    from spam_gui.core.engine.encoder import EncoderInfo, InferenceEncoder, SSNEncoder
 
     torch.manual_seed(0)
     model = SSNEncoder(20).eval()
@@ -149,7 +150,7 @@ def test_split_encoder_matches_the_network(size):
 
 def _numpy_majority(monkeypatch, *args, **kwargs):
     with monkeypatch.context() as m:
-        m.setattr(clustering, "_KERNELS", None)
+        m.setattr(compiled, "_KERNELS", None)
         return majority_filter(*args, **kwargs)
 
 
@@ -171,7 +172,7 @@ def test_compiled_majority_filter_is_the_numpy_rule(monkeypatch):
             assert np.array_equal(got, ref), trial
 
 
-@pytest.mark.skipif(clustering.kernels() is None, reason="numba is not installed")
+@pytest.mark.skipif(compiled.kernels() is None, reason="numba is not installed")
 def test_nearest_points_is_exact_with_lowest_index_ties():
     rng = np.random.default_rng(4)
     for trial in range(60):
@@ -192,7 +193,7 @@ def test_engine_without_kernels_keeps_its_guarantees(monkeypatch):
     """The fallback (no numba): segment and rescale through the PyTorch / NumPy code."""
     from spam_gui.core import Spam
 
-    monkeypatch.setattr(clustering, "_KERNELS", None)
+    monkeypatch.setattr(compiled, "_KERNELS", None)
     rng = np.random.default_rng(0)
     img = rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)
     prior = np.zeros((40, 56), np.int64)
@@ -209,12 +210,12 @@ def test_engine_without_kernels_keeps_its_guarantees(monkeypatch):
 
 
 def test_warm_up_runs_every_kernel():
-    assert clustering.warm_up_kernels() is (clustering.kernels() is not None)
+    assert clustering.warm_up_kernels() is (compiled.kernels() is not None)
 
 
 def test_best_candidate_is_the_first_highest_score():
     """The running maximum of the hard assignment equals numpy's argmax (first of ties)."""
-    from spam_gui.core.clustering import best_candidate
+    from spam_gui.core.engine.soft_clustering import best_candidate
 
     rng = np.random.default_rng(7)
     score = torch.from_numpy(rng.integers(0, 4, (5, 9, 33)).astype(np.float32))   # many ties

@@ -22,7 +22,7 @@ def _image(h: int = 40, w: int = 60) -> np.ndarray:
 
 
 def test_ratio_of_an_object_the_prior_lost_is_dropped_and_reported():
-    from spam_gui.core.spam import DroppedRatiosWarning, Spam
+    from spam_gui.core.engine.spam import DroppedRatiosWarning, Spam
 
     img = _image()
     prior = np.ones(img.shape[:2], np.int32)
@@ -40,7 +40,7 @@ def test_ratio_of_an_object_the_prior_lost_is_dropped_and_reported():
 
 
 def test_ratios_array_errors_are_ours():
-    from spam_gui.core.budget import ratios_array, split_ratios
+    from spam_gui.core.engine.budget import ratios_array, split_ratios
 
     assert split_ratios([1, 2], {2: 2.0, 11: 3.0}) == ({2: 2.0}, {11: 3.0})
     with pytest.raises(SpamError, match="object 5, which is not in the prior"):
@@ -54,7 +54,7 @@ def test_ratios_array_errors_are_ours():
 def test_k_up_to_one_superpixel_per_pixel_is_delivered(h, w, k):
     """14: K near the pixel count used to collapse into one superpixel (the thin-sliver merge
     took every one-pixel-thick superpixel); now one per pixel at most is delivered."""
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.engine.spam import Spam
 
     img = np.random.default_rng(1).integers(0, 255, (h, w, 3), dtype=np.uint8)
     with warnings.catch_warnings():
@@ -68,7 +68,7 @@ def test_k_up_to_one_superpixel_per_pixel_is_delivered(h, w, k):
 
 
 def test_large_k_stays_close_and_k_above_the_pixels_is_said():
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.engine.spam import Spam
 
     img = np.repeat(np.repeat(np.random.default_rng(2).integers(0, 255, (12, 16, 3),
                                                                  dtype=np.uint8), 10, 0), 10, 1)
@@ -91,7 +91,7 @@ def test_large_k_stays_close_and_k_above_the_pixels_is_said():
 
 def test_far_fewer_superpixels_than_k_is_said_with_the_number():
     """A prior whose objects cover 3 pixels cannot hold K = 50: the result says 3."""
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.engine.spam import Spam
 
     img = _image()
     prior = np.zeros(img.shape[:2], np.int32)
@@ -139,8 +139,8 @@ def test_checkpoint_hash_entry_of_random_bytes_is_recomputed(tmp_path):
     ('ascii' codec can't decode)."""
     import hashlib
 
-    from spam_gui.core.cache import DiskCache
-    from spam_gui.core.sam.checkpoint import checkpoint_sha256
+    from spam_gui.core.io.cache import DiskCache
+    from spam_gui.core.prior.sam.checkpoint import checkpoint_sha256
 
     ckpt = tmp_path / "sam.pth"
     ckpt.write_bytes(b"weights" * 100)
@@ -159,7 +159,7 @@ def test_checkpoint_hash_entry_of_random_bytes_is_recomputed(tmp_path):
 def test_an_entry_that_would_inflate_past_its_bound_is_dropped_unread(tmp_path):
     import zipfile
 
-    from spam_gui.core.cache import DiskCache, make_key
+    from spam_gui.core.io.cache import DiskCache, make_key
 
     cache = DiskCache("test", root=tmp_path)
     key = make_key("big")
@@ -180,7 +180,7 @@ def test_a_saliency_entry_with_nan_or_the_wrong_shape_is_recomputed(tmp_path):
     import json
 
     from spam_gui.core import saliency as S
-    from spam_gui.core.cache import DiskCache
+    from spam_gui.core.io.cache import DiskCache
 
     cache = DiskCache("saliency", root=tmp_path)
     img = _image()
@@ -223,8 +223,8 @@ def _sam_image():
 def test_sam_cache_entries_with_wrong_data_are_recomputed(tmp_path, tiny_sam_ckpt, damage):
     """15: valid archives with wrong data (type, shape, negative ids, NaN) changed results or
     broke runs; each is now dropped and recomputed, the result as from a clean cache."""
-    from spam_gui.core.cache import DiskCache, read_npz_bounded
-    from spam_gui.core.sam import AmgParams, sam_prior
+    from spam_gui.core.io.cache import DiskCache, read_npz_bounded
+    from spam_gui.core.prior.sam import AmgParams, sam_prior
 
     params = AmgParams(points_per_side=4, pred_iou_thresh=-1e9, stability_score_thresh=0.0,
                        stability_score_offset=0.05)
@@ -275,7 +275,7 @@ def test_sam_cache_entries_with_wrong_data_are_recomputed(tmp_path, tiny_sam_ckp
     ("http://host:8786", False), ("tcp://host", False), ("tcp://host:99999", False),
     ("tcp://ho st:8786", False), ("", False), ("tcp://[zz]:1", False)])
 def test_scheduler_address_form_is_checked_at_once(address, ok):
-    from spam_gui.core.scheduler_address import check_scheduler_address
+    from spam_gui.core.batch.scheduler_address import check_scheduler_address
 
     problem = check_scheduler_address(address)
     assert (problem is None) == ok
@@ -304,7 +304,7 @@ def test_an_unreachable_scheduler_is_given_up_after_the_stated_timeout(monkeypat
     from PIL import Image
 
     from spam_gui.cli import main as spam_main
-    from spam_gui.core import batch_dask
+    from spam_gui.core.batch import dask_runner as batch_dask
 
     with socket.socket() as s:            # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -408,7 +408,7 @@ def test_resume_reads_only_regular_files_of_the_output_folder(tmp_path, capsys, 
 
     from PIL import Image
 
-    from spam_gui.core import batch_files, batch_job
+    from spam_gui.core.io import file_sets as batch_files
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -430,8 +430,8 @@ def test_resume_reads_only_regular_files_of_the_output_folder(tmp_path, capsys, 
         entry["name"] = planted
     side.write_text(json.dumps(doc))
     opened = []
-    real = batch_job._sha256_file
-    monkeypatch.setattr(batch_files, "_sha256_file",
+    real = batch_files.hash_file
+    monkeypatch.setattr(batch_files, "hash_file",
                         lambda p: opened.append(str(p)) or real(p))
     with pytest.raises(batch_files.FileSetError, match="is not read: "):
         batch_files.verify_file_set(out, "a.json")
@@ -443,8 +443,8 @@ def test_resume_reads_only_regular_files_of_the_output_folder(tmp_path, capsys, 
 
 
 def test_a_sidecar_that_is_a_link_to_a_device_is_not_read(tmp_path):
-    from spam_gui.core.batch_files import FileSetError, verify_file_set
-    from spam_gui.core.export import OutputSetError, verify_output_set
+    from spam_gui.core.io.file_sets import FileSetError, verify_file_set
+    from spam_gui.core.formats.export import OutputSetError, verify_output_set
 
     (tmp_path / "a.json").symlink_to("/dev/zero")
     with pytest.raises(FileSetError, match="not a regular file"):
@@ -463,9 +463,9 @@ def test_export_refuses_an_image_replaced_with_the_same_size_and_time(tmp_path):
 
     from PIL import Image
 
-    from spam_gui.core.export import ImageChangedError, save_result
-    from spam_gui.core.image_io import read_image
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.formats.export import ImageChangedError, save_result
+    from spam_gui.core.io.images import read_image
+    from spam_gui.core.engine.spam import Spam
 
     path = tmp_path / "a.bmp"                      # BMP: same byte size for any pixels
     Image.fromarray(_image()).save(path)
@@ -504,7 +504,7 @@ def _png_header_only(path, width: int, height: int):
 
 @pytest.mark.parametrize("width, height", [(12248, 12248), (30000, 30000)])
 def test_a_huge_prior_is_refused_from_its_header_naming_the_prior(tmp_path, width, height):
-    from spam_gui.core.prior import PriorError, read_prior
+    from spam_gui.core.prior.maps import PriorError, read_prior
 
     p = _png_header_only(tmp_path / "prior.png", width, height)
     with pytest.raises(PriorError) as info:
@@ -552,7 +552,7 @@ def test_cli_segment_takes_a_half_size_prior_of_the_same_aspect_ratio(tmp_path, 
 def test_a_colour_prior_is_named_once_in_our_words(tmp_path):
     from PIL import Image
 
-    from spam_gui.core.prior import PriorError, read_prior
+    from spam_gui.core.prior.maps import PriorError, read_prior
 
     rgb = np.zeros((40, 60, 3), np.uint8)
     rgb[..., 0] = 200
@@ -632,7 +632,7 @@ def test_a_dangling_link_in_the_image_folder_is_named_in_our_words(tmp_path, cap
 
 
 def test_an_object_array_in_a_masks_file_is_refused_in_our_words(tmp_path):
-    from spam_gui.core.prior import PriorError, read_masks_npz
+    from spam_gui.core.prior.maps import PriorError, read_masks_npz
 
     np.savez(tmp_path / "masks.npz", masks=np.array([object()] * 2, dtype=object))
     with pytest.raises(PriorError) as info:
@@ -649,7 +649,8 @@ def test_a_raw_pickle_of_another_protocol_gets_no_pytorch_note(tmp_path, capfd, 
     import collections
     import pickle
 
-    from spam_gui.core.errors import CheckpointError, validate_checkpoint
+    from spam_gui.core.errors import CheckpointError
+    from spam_gui.core.models.verify import validate_checkpoint
 
     path = tmp_path / "raw.pth"
     with open(path, "wb") as fh:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from spam_gui.cli import main
-from spam_gui.core.image_io import IMAGE_EXTENSIONS, list_images, read_image
+from spam_gui.core.io.images import IMAGE_EXTENSIONS, list_images, read_image
 
 
 def _gif(path: Path, frames: int) -> Path:
@@ -42,7 +42,7 @@ def test_app_folder_scan_lists_gifs(tmp_path):
 
 def test_an_animated_gif_uses_its_first_frame_with_a_warning(tmp_path, caplog):
     p = _gif(tmp_path / "anim.gif", 3)
-    with caplog.at_level(logging.WARNING, logger="spam_gui.core.image_io"):
+    with caplog.at_level(logging.WARNING, logger="spam_gui.core.io.images"):
         img = read_image(p)
     assert img.shape == (24, 32, 3)
     assert (img[:, :8, 0] > 150).all() and (img[:, 8:, 0] < 50).all()   # frame 0 only
@@ -52,7 +52,7 @@ def test_an_animated_gif_uses_its_first_frame_with_a_warning(tmp_path, caplog):
 
 def test_a_single_frame_gif_reads_without_a_warning(tmp_path, caplog):
     p = _gif(tmp_path / "still.gif", 1)
-    with caplog.at_level(logging.WARNING, logger="spam_gui.core.image_io"):
+    with caplog.at_level(logging.WARNING, logger="spam_gui.core.io.images"):
         assert read_image(p).shape == (24, 32, 3)
     assert not caplog.records
 
@@ -70,7 +70,7 @@ def test_spam_segment_takes_gifs_from_a_folder(tmp_path, capsys):
 def test_app_and_cli_list_a_folder_alike(tmp_path):
     """One lister: natural order, hidden files out, the same for the app and `spam segment`."""
     from spam_gui.app.model import doc_data  # noqa: F401  (the app's model needs no Qt)
-    from spam_gui.core.image_io import list_folder
+    from spam_gui.core.io.images import list_folder
 
     for n in ("img10.png", "img2.png", "Img1.jpg", ".hidden.png", "notes.txt"):
         (tmp_path / n).write_bytes(b"")

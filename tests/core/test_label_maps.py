@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spam_gui.core.image_io import ImageReadError, integer_labels, read_label_map
-from spam_gui.core.prior import PriorError, prior_from_label_map, read_prior
+from spam_gui.core.io.images import ImageReadError, integer_labels, read_label_map
+from spam_gui.core.prior.maps import PriorError, prior_from_label_map, read_prior
 
 
 def _float_tiff(path, values):

@@ -17,12 +17,17 @@ import pytest
 import torch
 from skimage.measure import label as connected_components
 
-from spam_gui.core import fullres
-from spam_gui.core.encoder import SSNEncoder, save_encoder
-from spam_gui.core.image_io import (MAX_PIXELS, ImageReadError, ImageTooLargeError,
-                                    check_image_size, read_image)
-from spam_gui.core.smoothing import majority_filter
-from spam_gui.core.spam import Spam, _relabel_object
+from spam_gui.core.engine.fullres import working as fullres
+from spam_gui.core.engine.fullres.grid import WorkingGrid
+from spam_gui.core.engine.fullres.labelling import Centroids, assign_nearest, majority_filter_tiled
+from spam_gui.core.engine.fullres.objects import ObjectIndex, object_areas
+from spam_gui.core.engine.fullres.rescale import _relabel_box
+from spam_gui.core.engine.encoder import SSNEncoder, save_encoder
+from spam_gui.core.io.images import (
+    MAX_PIXELS, ImageReadError, ImageTooLargeError, check_image_size, read_image,
+)
+from spam_gui.core.engine.smoothing import majority_filter
+from spam_gui.core.engine.spam import Spam, _relabel_object
 
 H, W = 1500, 1400          # 2.1 MP: the working path at any K below 1250
 K = 60
@@ -109,7 +114,7 @@ def test_bsds_sized_segment_never_takes_the_working_path(monkeypatch):
 
 
 def test_grid_maps_every_pixel_to_its_nearest_cell():
-    grid = fullres.WorkingGrid(1000, 700, 387, 271)
+    grid = WorkingGrid(1000, 700, 387, 271)
     rows = np.arange(1000)
     cell = grid.row_cell(rows)
     # the nearest working row centre of each full-resolution row
@@ -126,22 +131,22 @@ def test_assign_nearest_is_the_nearest_candidate():
     c_app = torch.from_numpy(rng.normal(size=(k, ca)).astype(np.float32))
     c_pos = torch.from_numpy(rng.uniform(0, 50, size=(k, 2)).astype(np.float32))
     s2 = torch.from_numpy(rng.uniform(0.01, 0.2, size=k).astype(np.float32))
-    cen = fullres.Centroids(torch.cat([c_app, s2[:, None] * c_pos], 1),
+    cen = Centroids(torch.cat([c_app, s2[:, None] * c_pos], 1),
                             (c_app ** 2).sum(1) + s2 * (c_pos ** 2).sum(1), s2)
     cand = np.stack([rng.permutation(k)[:9] for _ in range(12)])
     key = rng.integers(0, 12, n)
     feats = torch.zeros((n + 1, ca + 2))
     feats[:n, :ca] = torch.from_numpy(rng.normal(size=(n, ca)).astype(np.float32))
     feats[:n, ca:] = torch.from_numpy(rng.uniform(0, 50, size=(n, 2)).astype(np.float32))
-    got = fullres.assign_nearest(feats, key, cand, cen)
+    got = assign_nearest(feats, key, cand, cen)
     c = torch.from_numpy(cand[key])                                           # (n, 9)
     d = ((feats[:n, None, :ca] - c_app[c]) ** 2).sum(-1) \
         + s2[c] * ((feats[:n, None, ca:] - c_pos[c]) ** 2).sum(-1)
     want = torch.gather(c, 1, d.argmin(1, keepdim=True))[:, 0].numpy()
     # ties and float rounding aside, the same seed, with the torch path and the compiled one
     plain = np.concatenate([c_app.numpy(), c_pos.numpy()], 1)
-    fused = fullres.Centroids(cen.weights, cen.norm2, cen.scale2, plain)
-    for result in (got, fullres.assign_nearest(feats, key, cand, fused)):
+    fused = Centroids(cen.weights, cen.norm2, cen.scale2, plain)
+    for result in (got, assign_nearest(feats, key, cand, fused)):
         assert (result == want).mean() > 0.999
         dg = d.gather(1, (c == torch.from_numpy(result)[:, None]).int().argmax(1, keepdim=True))[:, 0]
         assert torch.allclose(dg, d.min(1).values, rtol=1e-4, atol=1e-3)
@@ -155,7 +160,7 @@ def test_tiled_majority_filter_equals_the_whole_map():
     label_object = np.array([0, 1, 1, 2, 3, 3], np.int64)
     for passes in (1, 2):
         want = majority_filter(labels, objects, label_object, passes=passes)
-        got = fullres.majority_filter_tiled(labels.copy(), objects, label_object, passes, 7)
+        got = majority_filter_tiled(labels.copy(), objects, label_object, passes, 7)
         assert np.array_equal(got, want)
 
 
@@ -168,7 +173,7 @@ def test_box_relabelling_matches_the_exact_rule():
         groups = np.where(region, rng.integers(100, 100 + n_groups, labels.shape), 0)
         want_l, want_s = _relabel_object(labels, sp_obj, groups, np.zeros(1), region, 1)
         box = (slice(9, 31), slice(9, 31))
-        got_l, got_s = fullres._relabel_box(labels, sp_obj, groups[box], region[box], box, 1)
+        got_l, got_s = _relabel_box(labels, sp_obj, groups[box], region[box], box, 1)
         assert np.array_equal(got_l, want_l) and np.array_equal(got_s, want_s)
 
 
@@ -195,11 +200,11 @@ def test_relabel_values_keep_other_superpixels_and_labels_1_to_n():
 
 def test_object_ids_of_any_size():
     objects = np.array([[0, 5, 5], [2**30, 5, 0]], np.int32)
-    ids, areas = fullres.object_areas(objects)
+    ids, areas = object_areas(objects)
     assert ids.tolist() == [5, 2**30] and areas.tolist() == [3, 1]
-    index = fullres.ObjectIndex(ids)
+    index = ObjectIndex(ids)
     assert index(objects).tolist() == [[-1, 0, 0], [1, 0, -1]]
-    small = fullres.ObjectIndex(np.array([3, 8]))
+    small = ObjectIndex(np.array([3, 8]))
     assert small(np.array([0, 3, 8, 9, 2**30])).tolist() == [-1, 0, 1, -1, -1]
 
 
@@ -291,7 +296,7 @@ def test_spam_segment_writes_full_resolution_16_bit_labels(tmp_path, photo):
     from PIL import Image
 
     from spam_gui.cli import main
-    from spam_gui.core.image_io import read_label_map
+    from spam_gui.core.io.images import read_label_map
 
     src = tmp_path / "photo.png"
     Image.fromarray(photo).save(src)

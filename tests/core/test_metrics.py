@@ -1,4 +1,4 @@
-"""Superpixel metrics (spam_gui.core.metrics) against values worked out by hand."""
+"""Superpixel metrics (spam_gui.core.evaluation.metrics) against values worked out by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from spam_gui.core import metrics as M
+from spam_gui.core.evaluation import metrics as M
+from spam_gui.core.evaluation import regularity as R
 
 SQ2 = math.sqrt(2.0)
 
@@ -174,7 +175,7 @@ def one_label(mask: np.ndarray) -> np.ndarray:
 )
 def test_traced_perimeter_hand_worked(rows, expected):
     mask = np.array([[c == "#" for c in row] for row in rows])
-    assert M.traced_perimeters(one_label(mask))[1] == pytest.approx(expected)
+    assert R.traced_perimeters(one_label(mask))[1] == pytest.approx(expected)
 
 
 def test_traced_perimeter_equals_moore_trace_of_opencv():
@@ -193,19 +194,19 @@ def test_traced_perimeter_equals_moore_trace_of_opencv():
             one_label(comp).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
         )
         ref = cv2.arcLength(contours[0], True) if len(contours[0]) > 1 else 0.0
-        assert M.traced_perimeters(one_label(comp))[1] == pytest.approx(ref, abs=1e-4)
+        assert R.traced_perimeters(one_label(comp))[1] == pytest.approx(ref, abs=1e-4)
 
 
 def test_convex_hull_measures_hand_worked_and_against_skimage():
     # plus: hull = diamond of side sqrt 2, 5 lattice points; U: 3 x 3 square, 9 points
     plus = one_label(np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]]))
-    per, area = M.convex_hull_measures(plus)
+    per, area = R.convex_hull_measures(plus)
     assert per[1] == pytest.approx(4 * SQ2) and area[1] == 5
     seg = one_label(np.array([[1, 1, 1, 1]]))  # flat hull: twice its length, 4 points
-    per, area = M.convex_hull_measures(seg)
+    per, area = R.convex_hull_measures(seg)
     assert per[1] == pytest.approx(6.0) and area[1] == 4
     dot = one_label(np.array([[1]]))
-    per, area = M.convex_hull_measures(dot)
+    per, area = R.convex_hull_measures(dot)
     assert per[1] == 0.0 and area[1] == 1
 
     from scipy.spatial import ConvexHull
@@ -216,7 +217,7 @@ def test_convex_hull_measures_hand_worked_and_against_skimage():
         m = rng.random((9, 11)) < 0.3
         if m.sum() < 3 or np.linalg.matrix_rank(np.argwhere(m) - np.argwhere(m)[0]) < 2:
             continue
-        per, area = M.convex_hull_measures(one_label(m))
+        per, area = R.convex_hull_measures(one_label(m))
         assert per[1] == pytest.approx(ConvexHull(np.argwhere(m)).area)
         assert area[1] == convex_hull_image(m, offset_coordinates=False).sum()
 
@@ -226,10 +227,10 @@ def test_convex_hull_measures_hand_worked_and_against_skimage():
 
 def test_grid_of_identical_squares_is_perfectly_regular():
     lab = squares_grid(6, 8, 5)
-    assert M.src(lab) == pytest.approx(1.0)
-    assert M.smf(lab) == pytest.approx(1.0)
-    assert M.shape_regularity(lab) == pytest.approx(1.0)
-    assert M.shape_regularity(squares_grid(4, 4, 4)) == pytest.approx(1.0)  # even side
+    assert R.src(lab) == pytest.approx(1.0)
+    assert R.smf(lab) == pytest.approx(1.0)
+    assert R.shape_regularity(lab) == pytest.approx(1.0)
+    assert R.shape_regularity(squares_grid(4, 4, 4)) == pytest.approx(1.0)  # even side
 
 
 def test_thin_stripes_are_clearly_less_regular():
@@ -237,10 +238,10 @@ def test_thin_stripes_are_clearly_less_regular():
     lab = np.repeat(np.arange(20), 2)[:, None] * np.ones((1, w), int)  # 2 x 40 stripes
     # rectangles: CR = 1; V = sqrt(sigma_y / sigma_x), sigma_y = 1/2, sigma_x = sqrt((w^2-1)/12)
     v = math.sqrt(0.5 / math.sqrt((w * w - 1) / 12))
-    assert M.src(lab) == pytest.approx(v)
-    assert M.smf(lab) == pytest.approx(1.0)
-    assert M.shape_regularity(lab) == pytest.approx(v)
-    assert M.shape_regularity(lab) < 0.25 < M.shape_regularity(squares_grid(8, 8, 5))
+    assert R.src(lab) == pytest.approx(v)
+    assert R.smf(lab) == pytest.approx(1.0)
+    assert R.shape_regularity(lab) == pytest.approx(v)
+    assert R.shape_regularity(lab) < 0.25 < R.shape_regularity(squares_grid(8, 8, 5))
 
 
 def test_src_hand_worked_u_shape():
@@ -249,19 +250,19 @@ def test_src_hand_worked_u_shape():
     cr = (7 / 9) * (8 / (8 + 2 * SQ2))
     sy, sx = math.sqrt(34 / 49), math.sqrt(6 / 7)
     v = math.sqrt(min(sy, sx) / max(sy, sx))
-    assert M.src(lab) == pytest.approx(7 / 9 * cr * v)
+    assert R.src(lab) == pytest.approx(7 / 9 * cr * v)
 
 
 def test_one_pixel_superpixels_have_src_zero():
     lab = np.arange(1, 26).reshape(5, 5)
-    assert M.src(lab) == 0.0
-    assert M.shape_regularity(lab) == 0.0
+    assert R.src(lab) == 0.0
+    assert R.shape_regularity(lab) == 0.0
 
 
 def test_smf_hand_worked():
     # [1, 2, 2]: shifted shapes {0} and {-1, 0} (barycentre 1.5 rounds to 2);
     # Sbar = {0: 2/3, -1: 1/3}; L1 distances 2/3 and 1/3; SMF = 1 - (1/3 * 1/3 + 2/3 * 1/6)
-    assert M.smf(np.array([[1, 2, 2]])) == pytest.approx(7 / 9)
+    assert R.smf(np.array([[1, 2, 2]])) == pytest.approx(7 / 9)
 
 
 def test_gr_runs_on_a_bsds_sized_map_with_1000_superpixels():
@@ -269,7 +270,7 @@ def test_gr_runs_on_a_bsds_sized_map_with_1000_superpixels():
     x = (np.arange(321) * 25) // 321
     lab = y[:, None] * 25 + x[None, :]  # 40 x 25 near-squares of 12-13 pixels a side
     assert M.n_superpixels(lab) == 1000
-    assert 0.9 < M.shape_regularity(lab) <= 1.0
+    assert 0.9 < R.shape_regularity(lab) <= 1.0
 
 
 # --------------------------------------------------------------------------- delta K

@@ -13,11 +13,11 @@ from PIL import Image
 
 from spam_gui.cli import main
 from spam_gui.core import saliency as S
-from spam_gui.core import sam as sam_mod
-from spam_gui.core import spam as spam_mod
-from spam_gui.core.encoder import EncoderLoadError, SSNEncoder, load_encoder, save_encoder
-from spam_gui.core.errors import (EXIT_USAGE, CheckpointError, SpamError,
-                                  validate_checkpoint)
+from spam_gui.core.prior import sam as sam_mod
+from spam_gui.core.engine import spam as spam_mod
+from spam_gui.core.engine.encoder import EncoderLoadError, SSNEncoder, load_encoder, save_encoder
+from spam_gui.core.errors import EXIT_USAGE, CheckpointError, SpamError
+from spam_gui.core.models.verify import validate_checkpoint
 
 TORCH_TEXT = re.compile(r"weights_only|file an issue|trusted source|torch\.load|"
                         r"WeightsUnpickler|PytorchStreamReader|safe_globals", re.IGNORECASE)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from spam_gui.core import object_edits as oe
+from spam_gui.core.engine import object_edits as oe
 
 H, W = 40, 56
 
@@ -140,7 +140,7 @@ def test_carry_ratios():
 def engine():
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.engine.spam import Spam
 
     return Spam(encoder="none", device="cpu")
 

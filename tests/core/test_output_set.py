@@ -18,15 +18,11 @@ import pytest
 from PIL import Image
 
 from spam_gui.core import Spam
-from spam_gui.core.export import (
-    OutputSetError,
-    output_paths,
-    read_output_set,
-    save_result,
-    verify_output_set,
+from spam_gui.core.formats.export import (
+    OutputSetError, output_paths, read_output_set, save_result, verify_output_set,
 )
-from spam_gui.core.image_io import FileWriteError, atomic_write_bytes, remove_stale_temp_files
-from spam_gui.core.locking import LOCK_NAME, FolderLock, FolderLockedError
+from spam_gui.core.io.images import FileWriteError, atomic_write_bytes, remove_stale_temp_files
+from spam_gui.core.io.locking import LOCK_NAME, FolderLock, FolderLockedError
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +190,7 @@ def test_stale_temporary_files_are_removed(tmp_path):
 
 def test_temp_files_of_atomic_writes_match_the_stale_pattern(tmp_path, monkeypatch):
     """What remove_stale_temp_files removes is what atomic_write_bytes leaves when killed."""
-    from spam_gui.core import image_io
+    from spam_gui.core.io import images as image_io
 
     left = []
     monkeypatch.setattr(os, "replace", lambda src, dst: left.append(Path(src)) or

@@ -36,7 +36,7 @@ def test_defaults_are_frozen_and_checked():
 
 
 def test_engine_segment_takes_every_default():
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.engine.spam import Spam
 
     sig = inspect.signature(Spam.segment)
     for f in dataclasses.fields(SegmentParams):
@@ -45,9 +45,9 @@ def test_engine_segment_takes_every_default():
 
 def test_evaluation_training_budget_and_app_use_the_defaults():
     from spam_gui.app.model.doc_data import Params
-    from spam_gui.core.budget import RATIO_MODES as BUDGET_MODES
-    from spam_gui.core.budget import attention_allocation
-    from spam_gui.core.evaluation import make_method
+    from spam_gui.core.params import RATIO_MODES as BUDGET_MODES
+    from spam_gui.core.engine.budget import attention_allocation
+    from spam_gui.core.evaluation.evaluate import make_method
     from spam_gui.core.training import TrainConfig
 
     ev = inspect.signature(make_method).parameters

@@ -12,19 +12,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
-from spam_gui.core.cache import DiskCache
-from spam_gui.core.fullres_grid import WorkingGrid, fill_from_superpixels, objects_onto_image
+from spam_gui.core.io.cache import DiskCache
+from spam_gui.core.engine.fullres.grid import WorkingGrid, fill_from_superpixels, objects_onto_image
 from spam_gui.core.params import SegmentParams
 from spam_gui.core.pipeline import ImageRequest, run_image, working_grid
-from spam_gui.core.prior_builtin import (HIERARCHY_CACHE, build_hierarchy, cached_hierarchy,
-                                         hierarchy_cache_key)
-from spam_gui.core.prior_sources import (BuiltinSource, EditedSource, LabelMapSource, NoSource,
-                                         SamSource, choose_source)
+from spam_gui.core.prior.builtin.compute import (
+    HIERARCHY_CACHE, build_hierarchy, cached_hierarchy, hierarchy_cache_key,
+)
+from spam_gui.core.prior.sources import (
+    BuiltinSource, EditedSource, LabelMapSource, NoSource, SamSource, choose_source,
+)
 
 
 @pytest.fixture(scope="module")
 def engine():
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.engine.spam import Spam
 
     return Spam(encoder="default", device="cpu")
 
@@ -129,7 +131,7 @@ def test_hierarchy_disk_cache_reused_by_a_second_process(engine, tmp_path):
         import os, sys, numpy as np
         os.environ["SPAM_CACHE_DIR"] = {str(env_cache)!r}
         from spam_gui.core import prior_builtin
-        from spam_gui.core.spam import Spam
+        from spam_gui.core.engine.spam import Spam
         img = np.load({str(tmp_path / 'img.npy')!r})
         if sys.argv[1] == "second":     # must come from the first process's cache
             def refuse(*a, **k):

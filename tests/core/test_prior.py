@@ -9,22 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spam_gui.core.image_io import write_label_png
-from spam_gui.core.prior import (
-    SOURCE_BACKGROUND,
-    SOURCE_PROMPT,
-    SOURCE_PROPOSAL,
-    PriorError,
-    aggregate_proposals,
-    default_a_min,
-    merge_mask,
-    pack_masks,
-    prior_from_arrays,
-    prior_to_arrays,
-    read_masks_npz,
-    read_prior,
-    unpack_masks,
-    write_masks_npz,
+from spam_gui.core.io.images import write_label_png
+from spam_gui.core.prior.maps import (
+    SOURCE_BACKGROUND, SOURCE_PROMPT, SOURCE_PROPOSAL, PriorError, aggregate_proposals,
+    default_a_min, merge_mask, pack_masks, prior_from_arrays, prior_to_arrays, read_masks_npz,
+    read_prior, unpack_masks, write_masks_npz,
 )
 
 H, W = 28, 36

@@ -1,4 +1,4 @@
-"""Shipped files found through spam_gui.core.resources; a missing one is a named error."""
+"""Shipped files found through spam_gui.core.io.resources; a missing one is a named error."""
 
 from __future__ import annotations
 
@@ -9,14 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from spam_gui.core import resources as res
+from spam_gui.core.io import resources as res
 from spam_gui.core.errors import SpamError
-from spam_gui.core.resources import (
-    SHIPPED_RESOURCES,
-    MissingResourceError,
-    missing_resources,
-    resource_path,
-    resources_dir,
+from spam_gui.core.io.resources import (
+    SHIPPED_RESOURCES, MissingResourceError, missing_resources, resource_path, resources_dir,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,21 +86,21 @@ def test_no_resources_folder_at_all(tmp_path, monkeypatch):
 
 
 def test_missing_shipped_encoder_is_an_error_not_a_fallback(bare_resources):
-    from spam_gui.core.spam import Spam, default_encoder_path
+    from spam_gui.core.engine.spam import Spam, default_encoder_path
 
     with pytest.raises(MissingResourceError, match="spam_encoder_d20.pt"):
         default_encoder_path()
     with pytest.raises(MissingResourceError, match="spam_encoder_d20.pt"):
         Spam("default", device="cpu")
     assert Spam("none", device="cpu").feature_dim == 5          # asked for: still fine
-    from spam_gui.core.batch import encoder_identity
+    from spam_gui.core.batch.per_image import encoder_identity
 
     with pytest.raises(MissingResourceError):
         encoder_identity("default")
 
 
 def test_missing_edge_model(bare_resources):
-    from spam_gui.core.prior_builtin import default_edge_model, edge_model_path
+    from spam_gui.core.prior.builtin.edge_model import default_edge_model, edge_model_path
 
     with pytest.raises(MissingResourceError, match="builtin_prior_edges.npz"):
         edge_model_path()
@@ -139,7 +135,7 @@ def test_spam_segment_names_the_missing_file(bare_resources, tmp_path, capsys, e
 
 
 def test_resources_module_is_qt_and_torch_free():
-    code = ("import sys, spam_gui.core.resources, spam_gui.resources; "
+    code = ("import sys, spam_gui.core.io.resources, spam_gui.resources; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'torch')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

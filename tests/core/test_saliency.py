@@ -18,7 +18,8 @@ pytest.importorskip("timm")
 from timm.models.vision_transformer import VisionTransformer  # noqa: E402
 
 from spam_gui.core import saliency as S  # noqa: E402
-from spam_gui.core.cache import DiskCache  # noqa: E402
+from spam_gui.core.devices import resolve_device  # noqa: E402
+from spam_gui.core.io.cache import DiskCache  # noqa: E402
 
 DIM, DEPTH, HEADS, PATCH = 48, 2, 3, 16
 
@@ -226,13 +227,13 @@ def test_wrong_checkpoint_errors_name_the_file(tmp_path, ckpts, kind):
 
 
 def test_device_errors_are_clear():
-    assert S.resolve_device("cpu").type == "cpu"
-    assert S.resolve_device("auto").type in ("cpu", "cuda")
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
     with pytest.raises(ValueError, match="device"):
-        S.resolve_device("no-such-device")
+        resolve_device("no-such-device")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA"):
-            S.resolve_device("cuda")
+            resolve_device("cuda")
 
 
 # --------------------------------------------------------------------------------- built-in

@@ -13,18 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from spam_gui.core.cache import DiskCache
-from spam_gui.core.sam import (
-    AmgParams,
-    SamCheckpointError,
-    SamSession,
-    detect_architecture,
-    load_sam,
-    read_state_dict,
-    resolve_device,
+from spam_gui.core.io.cache import DiskCache
+from spam_gui.core.prior.sam import (
+    AmgParams, SamCheckpointError, SamSession, detect_architecture, load_sam, read_state_dict,
     sam_prior,
 )
-from spam_gui.core.sam.generator import _FastDecoder, _index_state, _Resampler
+from spam_gui.core.devices import resolve_device
+from spam_gui.core.prior.sam.generator import _FastDecoder, _index_state, _Resampler
 
 torch.set_num_threads(1)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spam_gui.core.image_io import read_image, read_label_map
+from spam_gui.core.io.images import read_image, read_label_map
 from spam_gui.samples import (
     ENV_DATA_DIR,
     bundled_samples_dir,
@@ -88,8 +88,8 @@ def test_segment_sample_with_prior(tmp_path):
     """A sample segmented with its prior: superpixels stay inside the prior's objects."""
     import torch
 
-    from spam_gui.core.prior import read_prior
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.prior.maps import read_prior
+    from spam_gui.core.engine.spam import Spam
 
     torch.set_num_threads(1)
     folder = sample_folder(tmp_path / "samples")

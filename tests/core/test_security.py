@@ -17,7 +17,8 @@ import torch
 from PIL import Image
 
 from spam_gui.cli import main as spam_main
-from spam_gui.core.errors import CheckpointError, validate_checkpoint
+from spam_gui.core.errors import CheckpointError
+from spam_gui.core.models.verify import validate_checkpoint
 from spam_gui.core.training import (Sample, Trainer, TrainConfig, TrainingCheckpointError,
                                     read_training_checkpoint)
 

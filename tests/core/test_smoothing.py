@@ -1,4 +1,4 @@
-"""The 3 x 3 majority filter on hard labels (spam_gui.core.smoothing)."""
+"""The 3 x 3 majority filter on hard labels (spam_gui.core.engine.smoothing)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from spam_gui.core.smoothing import majority_filter
+from spam_gui.core.engine.smoothing import majority_filter
 
 
 def blocks(h: int = 30, w: int = 40, size: int = 10) -> np.ndarray:

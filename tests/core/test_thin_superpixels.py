@@ -16,8 +16,8 @@ from skimage.io import imread
 from skimage.measure import label as cc_label
 
 from spam_gui.core import Spam
-from spam_gui.core.connectivity import enforce_connectivity, renumber
-from spam_gui.core.image_io import read_image
+from spam_gui.core.engine.connectivity import enforce_connectivity, renumber
+from spam_gui.core.io.images import read_image
 from spam_gui.core.saliency import compute_saliency
 from spam_gui.samples import PRIORS_SUBDIR, bundled_samples_dir
 

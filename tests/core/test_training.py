@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from spam_gui.core.encoder import load_encoder
-from spam_gui.core.spam import Spam, default_encoder_path
+from spam_gui.core.engine.encoder import load_encoder
+from spam_gui.core.engine.spam import Spam, default_encoder_path
 from spam_gui.core.training import Sample, Trainer, TrainConfig
 
 
@@ -102,7 +102,7 @@ def test_ablation_model_d10_loads():
 
 
 def test_scaling_the_output_layer_scales_the_features_exactly():
-    from spam_gui.core.encoder import SSNEncoder
+    from spam_gui.core.engine.encoder import SSNEncoder
     from spam_gui.core.training import scale_deep_features
 
     torch.manual_seed(0)

@@ -16,7 +16,7 @@ the saved work. Each version of a raster is a file of its own, named by the star
 that names it, then removes the older versions (:meth:`RasterStore.prune`), so the JSON on disk
 names complete files at every moment, a crash between the writes included. Files written by
 earlier versions of the app without the hash in their name (``photo-1a2b3c4d.classes.png``)
-are still read. Files are written atomically (:func:`spam_gui.core.image_io.atomic_write_bytes`).
+are still read. Files are written atomically (:func:`spam_gui.core.io.images.atomic_write_bytes`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from spam_gui.core.errors import SpamError
-from spam_gui.core.image_io import atomic_write_bytes
+from spam_gui.core.io.images import atomic_write_bytes
 
 RASTER_KINDS = ("objects", "classes", "instances")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -4,7 +4,7 @@ uncertain — each one undo step on the image's stack.
 The edited object map is the image's ``"objects"`` raster (:meth:`ImageDoc.set_raster`): it is
 autosaved with the folder's state, restored when the folder is opened again, used as the
 image's prior from then on (instead of the prior source) and exported as ``<stem>_objects.png``.
-An edit re-clusters only the objects it touched (:func:`spam_gui.core.object_edits.
+An edit re-clusters only the objects it touched (:func:`spam_gui.core.engine.object_edits.
 resegment_objects`, in the interactive worker); every other superpixel keeps its pixels.
 
 :class:`ObjectEditor` is the window's shared part (the current object map, the undo command,
@@ -33,9 +33,10 @@ from spam_gui.app.pipeline import EngineConfig, Outcome, Pipeline, next_request_
 from spam_gui.app.qt import QtGui
 from spam_gui.app.tools.base import Qt, Tool
 from spam_gui.app.worker import Job, JobThread
-from spam_gui.core.object_edits import (ObjectEdit, ObjectEditError, carry_ratios,
-                                        erase_objects, merge_objects, paint_object,
-                                        split_object, stroke_mask)
+from spam_gui.core.engine.object_edits import (
+    ObjectEdit, ObjectEditError, carry_ratios, erase_objects, merge_objects, paint_object,
+    split_object, stroke_mask,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from spam_gui.app.main_window import MainWindow

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from spam_gui.core.errors import SpamError
-from spam_gui.core.image_io import commit_staged, stage_bytes
+from spam_gui.core.io.images import commit_staged, stage_bytes
 
 __all__ = ["CLASSES_FILE", "CLASS_PALETTE", "MAX_ID", "AnnotationError", "ClassList",
            "LabelClass", "auto_color", "color_table", "encode_classes", "read_classes", "read_labels_txt",

@@ -23,13 +23,8 @@ from spam_gui.core.annotation.maps import (
     check_one_class_per_instance,
     class_pixel_counts,
 )
-from spam_gui.core.image_io import (
-    ImageReadError,
-    commit_staged,
-    discard_staged,
-    read_label_map,
-    stage_bytes,
-    sync_folder,
+from spam_gui.core.io.images import (
+    ImageReadError, commit_staged, discard_staged, read_label_map, stage_bytes, sync_folder,
 )
 
 __all__ = ["CLASS_SUFFIX", "INSTANCE_SUFFIX", "LABEL_FOLDER", "annotation_paths",
@@ -125,7 +120,7 @@ def write_annotation(folder: str | os.PathLike[str], stem: str, ann: Annotation,
     ------
     AnnotationError
         A class painted that the list lacks, an instance of two classes.
-    spam_gui.core.image_io.FileWriteError
+    spam_gui.core.io.images.FileWriteError
         A file could not be written; its ``errno`` says why.
     """
     paths = annotation_paths(folder, stem)
@@ -174,7 +169,7 @@ def read_annotation(folder: str | os.PathLike[str], stem: str,
 
     Raises
     ------
-    AnnotationError, spam_gui.core.image_io.ImageReadError
+    AnnotationError, spam_gui.core.io.images.ImageReadError
         Naming the file: missing, not a PNG, of the wrong size (both sizes given), a class
         unknown to ``classes``, an instance with two classes or none.
     """

@@ -139,7 +139,7 @@ class LabelIndex:
         return int(self.labels[y, x])
 
 
-def _check_value(value: int, what: str) -> int:
+def check_value(value: int, what: str) -> int:
     v = int(value)
     if not 0 <= v <= MAX_ID:
         raise ValueError(f"{what} {v} out of 0..{MAX_ID}")
@@ -422,7 +422,7 @@ def new_instance_id(ann: Annotation) -> int:
     return int(free[0])
 
 
-def _flat_bbox(idx: np.ndarray, width: int) -> BBox:
+def flat_bbox(idx: np.ndarray, width: int) -> BBox:
     ys = idx // width
     xs = idx - ys * width
     return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1

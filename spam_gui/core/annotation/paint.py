@@ -13,8 +13,8 @@ from spam_gui.core.annotation.maps import (
     BBox,
     Annotation,
     LabelIndex,
-    _check_value,
-    _flat_bbox,
+    check_value,
+    flat_bbox,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,8 +25,8 @@ __all__ = ["disk_mask", "erase_labels", "paint_disk", "paint_labels", "paint_mas
 
 
 def _values(class_id: int, instance_id: int) -> tuple[int, int]:
-    class_id = _check_value(class_id, "class id")
-    instance_id = _check_value(instance_id, "instance id")
+    class_id = check_value(class_id, "class id")
+    instance_id = check_value(instance_id, "instance id")
     return class_id, (0 if class_id == 0 else instance_id)
 
 
@@ -49,7 +49,7 @@ def _write_flat(ann: Annotation, idx: np.ndarray, class_id: int, instance_id: in
         box = None
     ann._claim(instance_id, class_id)
     if box is None:
-        box = _flat_bbox(idx, ann.shape[1])
+        box = flat_bbox(idx, ann.shape[1])
     if recorder is not None:
         recorder.record(idx, old_c, old_i, box)
     ann._update_counts(old_c, class_id)

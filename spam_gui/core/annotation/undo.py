@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spam_gui.core.annotation.maps import BBox, Annotation, _flat_bbox
+from spam_gui.core.annotation.maps import BBox, Annotation, flat_bbox
 
 __all__ = ["AnnotationPatch", "StrokeRecorder"]
 
@@ -149,7 +149,7 @@ class StrokeRecorder:
             self._seen[idx] = True
         self._chunks.append((idx, np.asarray(old_class, np.uint16),
                              np.asarray(old_inst, np.uint16)))
-        self._boxes.append(_flat_bbox(idx, self.ann.shape[1]) if box is None else box)
+        self._boxes.append(flat_bbox(idx, self.ann.shape[1]) if box is None else box)
 
     def record_region(self, box: BBox, mask: np.ndarray, old_class: np.ndarray,
                       old_inst: np.ndarray) -> None:
@@ -224,7 +224,7 @@ class StrokeRecorder:
                 return None
             box = None
         w = self.ann.shape[1]
-        y0, y1, x0, x1 = box = _flat_bbox(idx, w) if box is None else box
+        y0, y1, x0, x1 = box = flat_bbox(idx, w) if box is None else box
         area = (y1 - y0) * (x1 - x0)
         if 8 * area > 16 * idx.size:        # sparse is smaller: 16 bytes a pixel, dense 8
             return AnnotationPatch(box, old_c, old_i, new_c, new_i, index=np.array(idx),

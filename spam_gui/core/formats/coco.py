@@ -63,16 +63,25 @@ from spam_gui.core.formats.common import (
 from spam_gui.core.formats.polygons import DEFAULT_TOLERANCE, mask_polygons, regions
 from spam_gui.core.formats.shapes import (
     Shape,
-    _mask_utils,
+    coco_mask_api,
     check_polygons,
     counts_from_string,
     paint_shapes,
 )
-from spam_gui.core.image_io import MAX_PIXELS, atomic_write_bytes
+from spam_gui.core.io.images import MAX_PIXELS, atomic_write_bytes
 
-__all__ = ["CocoImage", "CocoDataset", "Shape", "annotation_entries", "build_coco",
-           "check_segmentation", "counts_from_string", "export_coco", "import_coco",
-           "mask_from_segmentation", "read_coco", "rle_from_band"]
+__all__ = [
+    "CocoImage",
+    "CocoDataset",
+    "annotation_entries",
+    "build_coco",
+    "check_segmentation",
+    "export_coco",
+    "import_coco",
+    "mask_from_segmentation",
+    "read_coco",
+    "rle_from_band",
+]
 
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
@@ -117,7 +126,7 @@ def rle_from_band(band: np.ndarray, x0: int, width: int) -> dict[str, Any]:
         runs[-1] += trail
     elif trail:
         runs.append(trail)
-    rle = _mask_utils().frPyObjects({"counts": runs, "size": [h, width]}, h, width)
+    rle = coco_mask_api().frPyObjects({"counts": runs, "size": [h, width]}, h, width)
     return {"size": [int(h), int(width)], "counts": rle["counts"].decode("ascii")}
 
 

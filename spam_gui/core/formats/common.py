@@ -27,7 +27,9 @@ from spam_gui.core.annotation import (
     read_annotation,
     read_classes,
 )
-from spam_gui.core.image_io import commit_staged, discard_staged, list_folder, stage_bytes, sync_folder
+from spam_gui.core.io.images import (
+    commit_staged, discard_staged, list_folder, stage_bytes, sync_folder,
+)
 
 __all__ = ["AnnotationCopy", "AnnotationSource", "LabelFolder", "MemorySource", "Progress",
            "StagedFiles", "as_source", "image_size", "match_images", "open_label_folder",
@@ -40,7 +42,7 @@ _TRANSPOSED = (5, 6, 7, 8)   # EXIF orientations that swap width and height
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """An image's (height, width) as :func:`spam_gui.core.image_io.read_image` gives it (EXIF
+    """An image's (height, width) as :func:`spam_gui.core.io.images.read_image` gives it (EXIF
     orientation applied), from its header only.
 
     Raises :class:`AnnotationError` naming the file when it is missing or not an image.

@@ -49,7 +49,7 @@ from spam_gui.core.formats.common import (
 )
 from spam_gui.core.formats.polygons import DEFAULT_TOLERANCE, mask_polygons, regions
 from spam_gui.core.formats.shapes import Shape, check_polygons, paint_shapes
-from spam_gui.core.image_io import MAX_PIXELS
+from spam_gui.core.io.images import MAX_PIXELS
 
 __all__ = ["LABELME_VERSION", "export_labelme", "import_labelme", "labelme_document"]
 

@@ -23,7 +23,7 @@ from spam_gui.core.annotation import MAX_ID, Annotation, AnnotationError
 __all__ = ["Shape", "check_polygons", "counts_from_string", "paint_shapes", "polygon_box"]
 
 
-def _mask_utils() -> Any:
+def coco_mask_api() -> Any:
     from pycocotools import mask as mask_utils
 
     return mask_utils
@@ -144,7 +144,7 @@ def polygon_box(polygons: list[np.ndarray], h: int, w: int
     y1 = min(int(np.ceil(pts[:, 1].max())) + 2, h)
     if x1 <= x0 or y1 <= y0:
         return None
-    mu = _mask_utils()
+    mu = coco_mask_api()
     moved = [(p - (x0, y0)).ravel().tolist() for p in polygons]
     rle = mu.merge(mu.frPyObjects(moved, y1 - y0, x1 - x0))
     box = _rle_box(np.asarray(counts_from_string(rle["counts"]), np.int64), y1 - y0)

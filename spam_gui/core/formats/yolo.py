@@ -50,7 +50,7 @@ from spam_gui.core.formats.common import (
 )
 from spam_gui.core.formats.polygons import DEFAULT_TOLERANCE, join_parts, mask_polygons, regions
 from spam_gui.core.formats.shapes import Shape, check_polygons, paint_shapes
-from spam_gui.core.image_io import IMAGE_EXTENSIONS
+from spam_gui.core.io.images import IMAGE_EXTENSIONS
 
 __all__ = ["DATASET_FILE", "export_yolo", "import_yolo", "yolo_lines"]
 
@@ -213,7 +213,7 @@ def _parse_labels(path: Path) -> list[tuple[int, int, list[float]]]:
 
 def _image_for(label: Path, labels_dir: Path, image_dir: Path,
                cache: dict[Path, dict[str, Path]]) -> Path | None:
-    from spam_gui.core.image_io import list_folder
+    from spam_gui.core.io.images import list_folder
 
     rel = label.relative_to(labels_dir).parent
     for folder in (image_dir / rel, image_dir):

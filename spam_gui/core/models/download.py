@@ -154,7 +154,7 @@ class _FileLock:
         self.held = False
 
     def acquire(self) -> "_FileLock":
-        from spam_gui.core.locking import pid_alive
+        from spam_gui.core.io.locking import pid_alive
 
         for _ in range(2):
             try:

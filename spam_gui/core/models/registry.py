@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from spam_gui.core.env import user_data_dir
 from spam_gui.core.errors import SpamError
 
 __all__ = ["MODELS", "Checksum", "ModelSpec", "UnknownModelError", "all_models", "find_model",
@@ -179,8 +180,6 @@ def find_model(name: str) -> ModelSpec:
 def models_dir() -> Path:
     """Where downloaded models go: ``<user data folder>/models`` (``$SPAM_DATA_DIR/models``
     when that variable is set)."""
-    from spam_gui.samples import user_data_dir
-
     return user_data_dir() / "models"
 
 

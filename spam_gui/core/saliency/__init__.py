@@ -18,17 +18,16 @@ used.
 
 from __future__ import annotations
 
-from spam_gui.core.env import ENV_DINO_CHECKPOINT
 from spam_gui.core.saliency.builtin import (BUILTIN_DESCRIPTION, BUILTIN_METHOD, BUILTIN_PARAMS,
                                             builtin_saliency)
 from spam_gui.core.saliency.compute import (CACHE_NAMESPACE, SALIENCY_VERSION, SaliencyResult,
                                             compute_saliency, compute_saliency_info,
                                             saliency_to_uint8)
-from spam_gui.core.saliency.dino import (DEFAULT_MAX_SIDE, DEFAULT_MIN_SIDE, IMAGENET_MEAN,
-                                         IMAGENET_STD, CheckpointError, DinoCheckpointError,
-                                         DinoSaliency, VitConfig, build_vit, cls_attention,
-                                         default_dino_checkpoint, get_dino, infer_vit_config,
-                                         load_vit_state_dict, resolve_device)
+from spam_gui.core.saliency.dino import (
+    DEFAULT_MAX_SIDE, DEFAULT_MIN_SIDE, IMAGENET_MEAN, IMAGENET_STD, CheckpointError,
+    DinoCheckpointError, DinoSaliency, VitConfig, build_vit, cls_attention, default_dino_checkpoint,
+    get_dino, infer_vit_config, load_vit_state_dict,
+)
 
 __all__ = [
     "BUILTIN_DESCRIPTION",
@@ -37,7 +36,6 @@ __all__ = [
     "CACHE_NAMESPACE",
     "DEFAULT_MAX_SIDE",
     "DEFAULT_MIN_SIDE",
-    "ENV_DINO_CHECKPOINT",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "SALIENCY_VERSION",
@@ -55,6 +53,5 @@ __all__ = [
     "get_dino",
     "infer_vit_config",
     "load_vit_state_dict",
-    "resolve_device",
     "saliency_to_uint8",
 ]

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from spam_gui.core.image_io import to_rgb_uint8
+from spam_gui.core.io.images import to_rgb_uint8
 
 __all__ = ["BUILTIN_DESCRIPTION", "BUILTIN_METHOD", "BUILTIN_PARAMS", "builtin_saliency",
            "normalise01"]

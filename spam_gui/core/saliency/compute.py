@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from spam_gui.core.cache import DiskCache, hash_array, hash_file_cached, make_key
+from spam_gui.core.io.cache import DiskCache, hash_array, hash_file_cached, make_key
 from spam_gui.core.errors import missing_checkpoint_message
-from spam_gui.core.image_io import to_rgb_uint8
+from spam_gui.core.io.images import to_rgb_uint8
 from spam_gui.core.saliency.builtin import (BUILTIN_DESCRIPTION, BUILTIN_METHOD, BUILTIN_PARAMS,
                                             builtin_saliency)
 from spam_gui.core.saliency.dino import (DEFAULT_MAX_SIDE, DEFAULT_MIN_SIDE, DinoCheckpointError,
@@ -130,7 +130,7 @@ def compute_saliency(image: np.ndarray, dino_checkpoint: str | os.PathLike[str] 
         For DINO: ``"auto"``, ``"cpu"``, ``"cuda"``…
     cache:
         None or True: the default disk cache (namespace ``"saliency"``); a
-        :class:`~spam_gui.core.cache.DiskCache` to use another; False: no cache.
+        :class:`~spam_gui.core.io.cache.DiskCache` to use another; False: no cache.
 
     Returns
     -------
@@ -146,7 +146,7 @@ def compute_saliency(image: np.ndarray, dino_checkpoint: str | os.PathLike[str] 
 def _check_saliency_entry(a: dict[str, np.ndarray], h: int, w: int) -> None:
     """A cached saliency map: (h, w) finite numbers and a JSON description naming its method,
     else ``ValueError`` naming the problem (the entry is then recomputed)."""
-    from spam_gui.core.cache import check_map
+    from spam_gui.core.io.cache import check_map
 
     check_map(a, "saliency", (h, w), "float")
     info = a["info"]

@@ -23,23 +23,36 @@ from typing import TYPE_CHECKING, Any, Mapping
 import cv2
 import numpy as np
 
-from spam_gui.core.cache import hash_file_cached
+from spam_gui.core.io.cache import hash_file_cached
 from spam_gui.core.devices import resolve_device
 from spam_gui.core.env import ENV_DINO_CHECKPOINT, env_value
 from spam_gui.core.errors import CheckpointError as BaseCheckpointError
 from spam_gui.core.errors import torch_load_tensors
 from spam_gui.core.errors import (checkpoint_message, guess_model_kind, load_failure_reason,
                                   missing_checkpoint_message, other_kind_reason)
-from spam_gui.core.image_io import to_rgb_uint8
+from spam_gui.core.io.images import to_rgb_uint8
 from spam_gui.core.saliency.builtin import normalise01
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["DEFAULT_MAX_SIDE", "DEFAULT_MIN_SIDE", "IMAGENET_MEAN", "IMAGENET_STD",
-           "CheckpointError", "DinoCheckpointError", "DinoSaliency", "VitConfig", "build_vit",
-           "checkpoint_error", "cls_attention", "default_dino_checkpoint", "get_dino",
-           "infer_vit_config", "load_vit_state_dict", "resolve_device"]
+__all__ = [
+    "DEFAULT_MAX_SIDE",
+    "DEFAULT_MIN_SIDE",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "CheckpointError",
+    "DinoCheckpointError",
+    "DinoSaliency",
+    "VitConfig",
+    "build_vit",
+    "checkpoint_error",
+    "cls_attention",
+    "default_dino_checkpoint",
+    "get_dino",
+    "infer_vit_config",
+    "load_vit_state_dict",
+]
 
 log = logging.getLogger(__name__)
 

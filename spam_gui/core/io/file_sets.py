@@ -1,0 +1,147 @@
+"""File sets of a batch job (``spam prior``, ``spam saliency``): data files and their JSON
+sidecar written as one set (:func:`write_file_set`, the sidecar last, recording every file's
+sha256) and read back only when complete and unchanged (:func:`verify_file_set`,
+:class:`FileSetError`).
+
+Re-exported by :mod:`spam_gui.core.batch.per_image`. No Qt here; no torch at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any, Mapping
+
+from spam_gui.core.io.cache import hash_file
+from spam_gui.core.errors import SpamError
+
+
+class FileSetError(SpamError):
+    """A prior or saliency output set is missing, partial or changed; names the file."""
+
+
+# ----------------------------------------------------------------------------- file sets
+
+MAX_SIDECAR_BYTES = 64 * 1024**2
+"""The largest sidecar a resume check reads."""
+MAX_SET_FILE_BYTES = 8 * 1024**3
+"""The largest data file of an output set a resume check hashes."""
+
+
+def output_file_problem(folder: str | os.PathLike[str], name: object,
+                        max_bytes: int) -> str | None:
+    """Why ``folder / name`` is not a file a resume check may read, or None: ``name`` must be
+    a plain file name (no folder part, no ``..``, not absolute), naming a regular file (not a
+    link, a device, a pipe or a folder) of at most ``max_bytes`` bytes inside ``folder``. A
+    sidecar can then never make a rerun open a file elsewhere, or read ``/dev/zero``
+    forever."""
+    if not isinstance(name, str) or not name or "\0" in name:
+        return "names no file"
+    if name in (".", "..") or "/" in name or "\\" in name or os.path.isabs(name):
+        return f"names {name!r}, which is not a file of the output folder"
+    path = Path(folder) / name
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return "missing"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (a link, a device, a pipe or a folder)"
+    if st.st_size > max_bytes:
+        return f"{st.st_size} bytes, more than the {max_bytes} a resume check reads"
+    return None
+
+
+
+def write_file_set(out_dir: str | os.PathLike[str], files: Mapping[str, tuple[str, bytes]],
+                   sidecar_name: str, doc: dict[str, Any]) -> dict[str, Path]:
+    """Write data files and their sidecar as one set: everything is staged to temporary
+    files first (a full disk fails before anything is replaced), the data files are renamed
+    into place, the sidecar last, recording each data file's name and sha256 under
+    ``"files"`` (read back with :func:`verify_file_set`).
+
+    Parameters
+    ----------
+    out_dir:
+        The output folder.
+    files:
+        ``{key: (file name, bytes)}``.
+    sidecar_name:
+        The sidecar's file name (JSON).
+    doc:
+        The sidecar's content (``"files"`` is added).
+
+    Returns
+    -------
+    dict
+        ``{key: path}``, with ``"sidecar"``.
+
+    Raises
+    ------
+    spam_gui.core.io.images.FileWriteError
+        A file could not be written; names it, ``errno`` says why.
+    """
+    from spam_gui.core.io.images import commit_staged, discard_staged, stage_bytes, sync_folder
+
+    d = Path(out_dir)
+    doc = dict(doc)
+    doc["files"] = {key: {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
+                    for key, (name, data) in files.items()}
+    blobs = {key: (d / name, data) for key, (name, data) in files.items()}
+    blobs["sidecar"] = (d / sidecar_name,
+                        (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    staged: dict[str, Path] = {}
+    try:
+        for key, (path, data) in blobs.items():
+            staged[key] = stage_bytes(path, data)
+        for key in [k for k in blobs if k != "sidecar"] + ["sidecar"]:   # the sidecar last
+            commit_staged(staged.pop(key), blobs[key][0])
+    finally:
+        for tmp in staged.values():
+            discard_staged(tmp)
+    sync_folder(d)
+    return {key: path for key, (path, _) in blobs.items()}
+
+
+def verify_file_set(out_dir: str | os.PathLike[str], sidecar_name: str) -> dict[str, Any]:
+    """The sidecar of a set written by :func:`write_file_set`, after checking that every file
+    it lists exists with the recorded sha256.
+
+    Raises
+    ------
+    FileSetError
+        No sidecar, an unreadable one, one without ``"files"``, or a file missing or changed
+        (an interrupted run, an edited file); the message names the file.
+    """
+    d = Path(out_dir)
+    side = d / sidecar_name
+    problem = output_file_problem(d, sidecar_name, MAX_SIDECAR_BYTES)
+    if problem == "missing":
+        raise FileSetError(f"{side}: no sidecar, so no complete output set")
+    if problem:
+        raise FileSetError(f"{side}: not used as a sidecar: {problem}")
+    try:
+        doc = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise FileSetError(f"{side}: not a readable sidecar ({exc})") from None
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files, dict) or not files:
+        raise FileSetError(f"{side}: records no file hashes; the set cannot be verified")
+    for entry in files.values():
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise FileSetError(f"{side}: a 'files' entry names no file")
+        path = d / entry["name"]
+        problem = output_file_problem(d, entry["name"], MAX_SET_FILE_BYTES)
+        if problem and problem != "missing":
+            raise FileSetError(f"{side}: its 'files' entry {entry['name']!r} is not read: "
+                               f"{problem}")
+        try:
+            digest = hash_file(path)
+        except OSError:
+            raise FileSetError(f"{path}: missing; {side.name} belongs to an incomplete set"
+                               ) from None
+        if digest != entry.get("sha256"):
+            raise FileSetError(f"{path}: does not match its sidecar {side.name} (sha256 differs)")
+    return doc
