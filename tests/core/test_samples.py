@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from spam_gui.core.io.images import read_image, read_label_map
+from spam_gui.core.env import ENV_DATA_DIR
 from spam_gui.samples import (
-    ENV_DATA_DIR,
     bundled_samples_dir,
     sample_folder,
     sample_images,
