@@ -51,7 +51,7 @@ from spam_gui import __version__
 from spam_gui.core.batch_files import FileSetError, verify_file_set, write_file_set  # noqa: F401
 from spam_gui.core.batch_job import (  # noqa: F401
     BATCH_RECORD_VERSION, JOB_KINDS, BatchJob, JobOutcome, _file_sha_or_none, _name_in,
-    _sha256_file, job_signature)
+    job_signature)
 from spam_gui.core.batch_resume import (  # noqa: F401
     EVAL_FORMAT, _batch_record, _eval_saved, _inputs, _masks_file, outputs_complete)
 from spam_gui.core.errors import SpamError

@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 from typing import Any, Mapping
 
-from spam_gui.core.batch_job import _sha256_file
+from spam_gui.core.cache import hash_file
 from spam_gui.core.errors import SpamError
 
 
@@ -138,7 +138,7 @@ def verify_file_set(out_dir: str | os.PathLike[str], sidecar_name: str) -> dict[
             raise FileSetError(f"{side}: its 'files' entry {entry['name']!r} is not read: "
                                f"{problem}")
         try:
-            digest = _sha256_file(path)
+            digest = hash_file(path)
         except OSError:
             raise FileSetError(f"{path}: missing; {side.name} belongs to an incomplete set"
                                ) from None

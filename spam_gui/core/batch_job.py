@@ -108,17 +108,13 @@ def job_signature(kind: str, options: Mapping[str, Any], models: Mapping[str, st
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _sha256_file(path: str | os.PathLike[str]) -> str:
-    from spam_gui.core.cache import hash_file
-
-    return hash_file(path)
-
-
 def _file_sha_or_none(path: str | os.PathLike[str] | None) -> str | None:
     if path is None:
         return None
+    from spam_gui.core.cache import hash_file
+
     try:
-        return _sha256_file(path)
+        return hash_file(path)
     except OSError:
         return None
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from spam_gui.core.batch_files import MAX_SIDECAR_BYTES, output_file_problem, verify_file_set
-from spam_gui.core.batch_job import (BATCH_RECORD_VERSION, BatchJob, _file_sha_or_none,
-                                     _sha256_file)
+from spam_gui.core.batch_job import BATCH_RECORD_VERSION, BatchJob, _file_sha_or_none
+from spam_gui.core.cache import hash_file
 from spam_gui.core.errors import SpamError
 
 EVAL_FORMAT = "spam-eval-scores"
@@ -52,7 +52,7 @@ def _image_sha256(image: Path) -> str:
     from spam_gui.core.image_io import ImageReadError
 
     try:
-        return _sha256_file(image)
+        return hash_file(image)
     except OSError as exc:
         if image.is_symlink() and not image.exists():
             try:

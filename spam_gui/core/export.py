@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from spam_gui import __version__
+from spam_gui.core.cache import hash_file
 from spam_gui.core.errors import SpamError
 from spam_gui.core.image_io import (
     FileWriteError,
@@ -222,7 +223,7 @@ def sidecar(result: "SegmentationResult", image_name: str | None = None,
 def prior_file_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     """How a prior map file is named in a sidecar: its name, full path and sha256."""
     p = Path(path)
-    return {"file": p.name, "path": str(p.resolve()), "sha256": _sha256_file(p)}
+    return {"file": p.name, "path": str(p.resolve()), "sha256": hash_file(p)}
 
 
 def run_info(*, program: str, prior: dict[str, Any], saliency: dict[str, Any] | None = None,
@@ -304,7 +305,7 @@ def save_result(out_dir: str | os.PathLike[str], stem: str, result: "Segmentatio
     if image_path is not None:
         name = Path(image_path).name
         try:
-            sha = hashlib.sha256(Path(image_path).read_bytes()).hexdigest()
+            sha = hash_file(image_path)
         except OSError:
             sha = None
         if sha is not None:   # the content hash is checked before anything is written
@@ -344,14 +345,6 @@ class OutputSet:
     objects: np.ndarray         # (H, W) int32, 0 = uncertain (renumbered ids, if any)
     sidecar: dict[str, Any]
     paths: dict[str, Path]
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify_output_set(out_dir: str | os.PathLike[str], stem: str) -> dict[str, Any]:
@@ -400,7 +393,7 @@ def verify_output_set(out_dir: str | os.PathLike[str], stem: str) -> dict[str, A
         if problem:
             raise OutputSetError(f"{png}: not read: {problem}")
         try:
-            digest = _sha256_file(png)
+            digest = hash_file(png)
         except OSError as exc:
             raise OutputSetError(f"{png}: cannot be read ({exc.strerror or exc})") from None
         if digest != entry["sha256"]:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from spam_gui.core.cache import hash_file_cached
 from spam_gui.core.image_io import to_rgb_uint8
 from spam_gui.core.params import PRIOR_DEFAULTS
 from spam_gui.core.prior_edge_model import (  # noqa: F401  (re-exported)
@@ -52,7 +53,6 @@ from spam_gui.core.prior_edge_model import (  # noqa: F401  (re-exported)
     EDGE_MODEL_FORMAT,
     BuiltinPriorError,
     EdgeModel,
-    _file_sha256,
     _model_cache,
     _model_lock,
     default_edge_model,
@@ -247,7 +247,7 @@ def hierarchy_cache_key(image: np.ndarray, spam: "Spam", seed: int = 0) -> str:
 
     eng = spam if _shipped_features(spam) else _engine("default", str(spam.device))
     return make_key(HIERARCHY_CACHE, HIERARCHY_FORMAT, hash_array(image), eng.encoder_sha256,
-                    _file_sha256(edge_model_path()), fine_segments_for(image.shape[:2]),
+                    hash_file_cached(edge_model_path()), fine_segments_for(image.shape[:2]),
                     int(seed))
 
 
@@ -383,5 +383,5 @@ def builtin_description(hierarchy: ObjectHierarchy, coarseness: float | None = N
     if spam is not None:
         out["encoder"] = spam.encoder_name
         out["encoder_sha256"] = spam.encoder_sha256
-    out["edge_model_sha256"] = model.meta.get("sha256") or _file_sha256(edge_model_path())
+    out["edge_model_sha256"] = model.meta.get("sha256") or hash_file_cached(edge_model_path())
     return out

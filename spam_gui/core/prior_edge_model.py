@@ -8,8 +8,6 @@ Split out of :mod:`spam_gui.core.prior_builtin`, which re-exports every name. No
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -182,11 +180,6 @@ def edge_model_path() -> Path:
     from spam_gui.core.resources import resource_path
 
     return resource_path("models", EDGE_MODEL_FILE)
-
-
-@functools.lru_cache(maxsize=4)
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def default_edge_model() -> EdgeModel:

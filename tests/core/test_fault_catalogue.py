@@ -140,7 +140,7 @@ def test_checkpoint_hash_entry_of_random_bytes_is_recomputed(tmp_path):
     import hashlib
 
     from spam_gui.core.cache import DiskCache
-    from spam_gui.core.sam.checkpoint import checkpoint_sha256
+    from spam_gui.core.cache import hash_file_cached as checkpoint_sha256
 
     ckpt = tmp_path / "sam.pth"
     ckpt.write_bytes(b"weights" * 100)
@@ -408,7 +408,7 @@ def test_resume_reads_only_regular_files_of_the_output_folder(tmp_path, capsys, 
 
     from PIL import Image
 
-    from spam_gui.core import batch_files, batch_job
+    from spam_gui.core import batch_files
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -430,8 +430,8 @@ def test_resume_reads_only_regular_files_of_the_output_folder(tmp_path, capsys, 
         entry["name"] = planted
     side.write_text(json.dumps(doc))
     opened = []
-    real = batch_job._sha256_file
-    monkeypatch.setattr(batch_files, "_sha256_file",
+    real = batch_files.hash_file
+    monkeypatch.setattr(batch_files, "hash_file",
                         lambda p: opened.append(str(p)) or real(p))
     with pytest.raises(batch_files.FileSetError, match="is not read: "):
         batch_files.verify_file_set(out, "a.json")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from spam_gui.core.sam.checkpoint import (OFFICIAL_CHECKPOINTS, VARIANTS, LoadedSam,
                                           SamArchitecture, SamCheckpointError, build_sam,
-                                          checkpoint_sha256, detect_architecture, load_sam,
+                                          detect_architecture, load_sam,
                                           read_state_dict, resolve_device)
 from spam_gui.core.sam.generator import AmgParams, ProgressFn, Proposals, generate_proposals
 from spam_gui.core.sam.prior import (CACHE_NAMESPACE, DEFAULT_CACHE, SamPrior, default_cache,
@@ -44,7 +44,6 @@ __all__ = [
     "SamPrior",
     "SamSession",
     "build_sam",
-    "checkpoint_sha256",
     "default_cache",
     "detect_architecture",
     "generate_proposals",
