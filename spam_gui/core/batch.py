@@ -270,7 +270,7 @@ def _prior_task(job: BatchJob) -> _Result:
     (:func:`spam_gui.core.prior_builtin.build_hierarchy` cut at ``coarseness``).
     """
     from spam_gui.core.cache import hash_array
-    from spam_gui.core.image_io import encode_png, read_image
+    from spam_gui.core.image_io import encode_png16, read_image
     from spam_gui.core.prior import aggregate_proposals, read_masks_npz
 
     o = job.options
@@ -346,7 +346,7 @@ def _prior_task(job: BatchJob) -> _Result:
         how = ("from the cache" if prov.get("cache") == "prior"
                else f"{prov.get('n_proposals', '?')} SAM proposals"
                + (" (cached)" if prov.get("cache") == "proposals" else ""))
-    files = {"prior": (f"{job.stem}.png", encode_png(prior.object_map.astype("uint16"))),
+    files = {"prior": (f"{job.stem}.png", encode_png16(prior.object_map.astype("uint16"))),
              **files}
     side["batch"] = _batch_record(job, inputs)
     written = write_file_set(job.out_dir, files, f"{job.stem}.json", side)

@@ -35,7 +35,7 @@ from spam_gui.core.image_io import (
     ImageReadError,
     commit_staged,
     discard_staged,
-    encode_png,
+    encode_png16,
     read_label_map,
     stage_bytes,
     sync_folder,
@@ -312,8 +312,8 @@ def save_result(out_dir: str | os.PathLike[str], stem: str, result: "Segmentatio
             _check_image_content(Path(image_path), result, image)
     # encode everything first, so a bad input fails before any file is touched
     objects = result.objects if renumbering is None else _renumbered(result.objects, renumbering)
-    data = {"labels": encode_png(result.labels.astype(np.uint16)),
-            "objects": encode_png(objects.astype(np.uint16))}
+    data = {"labels": encode_png16(result.labels.astype(np.uint16)),
+            "objects": encode_png16(objects.astype(np.uint16))}
     doc = sidecar(result, image_name=name, image=None if sha else image, image_sha256=sha,
                   extra=extra, renumbering=renumbering)
     doc["files"] = {key: {"name": paths[key].name, "sha256": hashlib.sha256(b).hexdigest()}

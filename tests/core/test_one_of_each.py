@@ -66,3 +66,36 @@ def test_one_function_hashes_files():
             if chunked or whole:
                 found.append(f"{_rel(path)}:{func.name}")
     assert found == ["spam_gui/core/cache.py:hash_file"]
+
+
+def test_one_16bit_png_encoder():
+    """image_io.encode_png16 is the only code that builds a 16-bit PNG (``Image.fromarray`` of a
+    uint16 map); no OpenCV writer; the label maps, annotations and app rasters are its bytes."""
+    import numpy as np
+
+    from spam_gui.app.model.raster_store import encode_raster
+    from spam_gui.core.annotation import Annotation, ClassList
+    from spam_gui.core.annotation.files import encode_annotation
+    from spam_gui.core.image_io import encode_png, encode_png16, write_label_png
+
+    found = []
+    for path, tree in _modules("."):
+        for func in _functions(tree):
+            for node in _own_nodes(func):
+                if isinstance(node, ast.Call) and _call_name(node) == ".fromarray" \
+                        and "uint16" in ast.unparse(node):
+                    found.append(f"{_rel(path)}:{func.name}")
+                if isinstance(node, ast.Call) and _call_name(node) in (".imwrite", ".imencode"):
+                    found.append(f"{_rel(path)}:{func.name} (OpenCV)")
+    assert found == ["spam_gui/core/image_io.py:encode_png16"]
+
+    labels = (np.arange(12 * 9, dtype=np.int32).reshape(12, 9) * 601) % 65536
+    assert encode_png(labels) == encode_png16(labels)
+    assert encode_raster(labels) == encode_png16(labels, compress_level=1)
+    cls = (labels % 3).astype(np.uint16)
+    ann = Annotation(cls, cls * 1000)       # instance 1000 i has class i
+    assert encode_annotation(ann, ClassList.from_names(["a", "b"]), "a")["instances"] \
+        == encode_png16(ann.instance_map)
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        assert write_label_png(Path(d) / "a.png", labels).read_bytes() == encode_png16(labels)
