@@ -227,3 +227,27 @@ def test_superpixels_of_a_large_photo_reused_from_disk(engine, tmp_path):
     redone = run_image(req, engine, result_cache=store).result
     assert "from_cache" not in redone.timings
     assert np.array_equal(redone.labels, first.labels)
+
+
+def test_merge_on_a_large_photo_keeps_the_other_superpixels(engine):
+    from spam_gui.core.object_edits import resegment_objects
+
+    img = _scene(1100, 1500, seed=6)
+    res = run_image(ImageRequest(img, SegmentParams(n_segments=200), BuiltinSource()),
+                    engine).result
+    assert res._work is not None
+    by_area = sorted(res.objects_info.values(), key=lambda i: i.area)
+    a, b = by_area[-1].id, by_area[-2].id
+    objects = res.objects.copy()
+    objects[objects == b] = a
+    out = resegment_objects(engine, res, objects, {})
+    _check_invariants(out)
+    assert b not in out.objects_info and out.objects_info[a].area == int((objects == a).sum())
+    # superpixels of the objects left alone are the same pixels (labels may be renumbered)
+    other = ~np.isin(res.objects, [a, b]) & (res.objects > 0)
+    pairs = np.unique(np.stack([res.labels[other], out.labels[other]]), axis=1)
+    assert np.unique(pairs[0]).size == pairs.shape[1] == np.unique(pairs[1]).size
+    # the working cells know the merged object
+    g = out._work.grid
+    assert not np.any(out._work.work_objects == b)
+    assert np.array_equal(out._work.work_objects, objects[g.centre_rows()][:, g.centre_cols()])
