@@ -19,10 +19,9 @@ Qt = QtCore.Qt
 IdRole = Qt.ItemDataRole.UserRole + 1
 
 WHAT_IS_WHAT = (
-    "<b>An instance</b> is one thing you painted: its pixels and one class (N starts another "
-    "instance of the class; Shift+click fills an object as one). The exports hold instances. "
-    "<b>Objects</b> (the Objects tab) are the prior's regions: they place the superpixels and "
-    "set their density, the brush follows them, but they are not what you label.")
+    "<b>An instance</b> is one thing you painted, of one class (N starts another; "
+    "Shift+click fills an object as one): what the exports hold. <b>Objects</b> (Objects tab) "
+    "are the prior's regions that place the superpixels; they are not labels.")
 
 
 class _Row(QtWidgets.QTableWidgetItem):
@@ -69,6 +68,7 @@ class InstancesPanel(QtWidgets.QWidget):
         hh.setStretchLastSection(True)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.summary = QtWidgets.QLabel("Nothing painted on this image")
         self.summary.setObjectName("instancesSummary")
@@ -140,6 +140,7 @@ class InstancesPanel(QtWidgets.QWidget):
             self.summary.setText(f"{len(rows)} instance(s), {total:,} pixels labelled" if rows
                                  else "Nothing painted on this image")
             self.table.resizeColumnsToContents()
+            self._fit_headers()
             self.table.setSortingEnabled(True)
             self.show_selection([i for i in (r[0] for r in rows) if i in keep])
             current = self.relabel.currentData()
@@ -152,6 +153,16 @@ class InstancesPanel(QtWidgets.QWidget):
         finally:
             self._loading = False
         self._update_buttons()
+
+    def _fit_headers(self) -> None:
+        """Room for each column's title and the sort arrow (no "nstance")."""
+        fm = self.table.fontMetrics()
+        head = self.table.horizontalHeader()
+        mark = head.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_HeaderMarkSize)
+        for c, title in enumerate(self.COLS):
+            need = fm.horizontalAdvance(title) + mark + 16
+            if self.table.columnWidth(c) < need:
+                self.table.setColumnWidth(c, need)
 
     def show_selection(self, ids: list[int]) -> None:
         """Select exactly the rows of ``ids`` (emits nothing)."""
