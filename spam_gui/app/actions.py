@@ -251,6 +251,7 @@ class WindowActions:
             m.addAction(t)
             self.w.action_specs.append(ActionSpec(f"dock_{d.objectName()}", t.text(), (key,),
                                                 f"Show / hide the {d.windowTitle()} panel", "View"))
+        m.addAction(self.w.instances_dock.toggleViewAction())   # what was painted, as items
         m = mb.addMenu("&Go")
         for n in ("next", "prev", "next_todo", "first", "last"):
             m.addAction(a[n])

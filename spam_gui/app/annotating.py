@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from spam_gui.app.annotating_classes import MAX_RADIUS, ClassEditing
+from spam_gui.app.annotating_instances import InstanceEditing
 from spam_gui.app.annotating_layer import ClassLayer
 from spam_gui.app.annotating_stroke import PaintCommand, Stroke
 from spam_gui.app.model.annotation_view import class_lut
@@ -74,7 +75,7 @@ def image_shape(path: Path) -> tuple[int, int] | None:
 # ----------------------------------------------------------------------------- controller
 
 
-class AnnotationController(ClassEditing, ClassLayer, QtCore.QObject):
+class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QObject):
     """The window's annotation state and edits (see the module docstring)."""
 
     classes_changed = QtCore.Signal()
@@ -117,6 +118,7 @@ class AnnotationController(ClassEditing, ClassLayer, QtCore.QObject):
         p.radius_changed.connect(self.size_from_panel)
         p.new_instance_requested.connect(self.new_instance)
         p.typing_done.connect(self.back_to_canvas)
+        self._init_instances()
         p.offer_accepted.connect(self.use_offered_classes)
         self._offer: ClassList | None = None
 
@@ -125,6 +127,7 @@ class AnnotationController(ClassEditing, ClassLayer, QtCore.QObject):
         self._show_classes()
         self._show_brush()
         self.w.displayed_changed.connect(self.sync_view)
+        self.w.displayed_changed.connect(self.schedule_instances)
         self.w.controls.class_opacity_changed.connect(self.set_opacity)
         self.w.canvas.set_class_opacity(self.w.settings.class_opacity)
         self.w.controls.set_class_opacity(self.w.settings.class_opacity)
@@ -419,6 +422,7 @@ class AnnotationController(ClassEditing, ClassLayer, QtCore.QObject):
         if ann is not None:
             self.panel.set_counts(class_pixel_counts(ann))
         self._show_brush()
+        self.schedule_instances()
         x, y = self.w.hover_pos
         if x >= 0:
             self.w.show_hover(x, y)   # the readout under a still pointer says what is painted

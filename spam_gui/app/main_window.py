@@ -138,6 +138,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.classes_dock = self._dock("Classes", "classesDock", self.annotations.panel,
                                        Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.objects_dock, self.classes_dock)   # the paint tool raises it
+        self.instances_dock = self._dock("Instances", "instancesDock",
+                                         self.annotations.instances_panel,
+                                         Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.classes_dock, self.instances_dock)
+        self.instances_dock.visibilityChanged.connect(
+            lambda v: self.annotations.refresh_instances() if v else None)
         self.objects_dock.raise_()
         self.undo_group = QtGui.QUndoGroup(self)
 
@@ -313,7 +319,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tools["prompt"].clear()
         self.annotations.close_folder()
         self.objects_panel.clear()
-        self.objects_edit.clear_selection()
+        self.clear_selections()
 
     def open_folder_dialog(self) -> None:
         d = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a folder of images",
@@ -387,7 +393,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.exports.leaving(self.row)     # File → Export Each Image on Leaving It
         self.row = row
         if self.selection.row != row:
-            self.objects_edit.clear_selection()   # a selection belongs to its image
+            self.clear_selections()   # a selection belongs to its image
         self.session.set_current(row)
         self.file_panel.select_row(row)
         doc = self.session.doc(row)
@@ -512,7 +518,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.tool.deactivate()
             self.tool = new
             new.activate()
-            self.objects_edit.clear_selection()   # a selection serves the tool it was made in
+            self.clear_selections()   # a selection serves the tool it was made in
         for n in ("commit_prompt", "undo_point"):
             self.actions_[n].setEnabled(new.name == "prompt")
         self.canvas.set_mode(new.name)
@@ -536,12 +542,18 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.annotations.nudge_radius(direction)
 
+    def clear_selections(self) -> bool:
+        """No object and no instance selected; True when something was."""
+        a = self.objects_edit.clear_selection()
+        b = self.annotations.clear_instance_selection()
+        return a or b
+
     def escape(self) -> None:
         """Esc: the tool drops what it holds; else the selection is cleared; else the running
         computation is cancelled."""
         if self.tool.cancel():
             return
-        if self.objects_edit.clear_selection():
+        if self.clear_selections():
             self.set_status("Selection cleared")
             return
         self.view.cancel_work()

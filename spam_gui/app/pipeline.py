@@ -25,6 +25,7 @@ import numpy as np
 
 from spam_gui.app.model.doc_data import Params, Prompt
 from spam_gui.app.model.rasters import OverlayStyle, Patch, changed_region, make_patch
+from spam_gui.core.io.cache import DiskCache
 from spam_gui.core.errors import SpamError
 from spam_gui.core.io.images import ImageReadError, read_image
 from spam_gui.core.params import SAM_DEFAULTS
@@ -32,6 +33,7 @@ from spam_gui.core.pipeline import ImageRequest, image_digest, run_image, salien
 from spam_gui.core.prior.sources import (
     EditedSource, PriorOutcome, PriorSource, SamSource, SourceContext, choose_source,
 )
+from spam_gui.core.engine.result_cache import RESULT_CACHE
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +414,8 @@ class Pipeline:
         engine = self.engine(config)
         try:
             run = run_image(request, engine, memo=self.priors, saliency_memo=self.saliency_maps,
-                            check=check, progress=prior_progress, on_prior=on_prior)
+                            check=check, progress=prior_progress, on_prior=on_prior,
+                            result_cache=DiskCache(RESULT_CACHE))
         except SpamError as exc:   # only the core's named errors; anything else is a bug
             msg = str(exc)
             raise UserError(msg if Path(path).name in msg else f"{Path(path).name}: {msg}"

@@ -130,9 +130,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         opts.update(masks=str(mpath.expanduser().resolve()), masks_is_dir=mpath.is_dir())
     elif method == "sam":
-        from spam_gui.core.prior.sam import (
-            AmgParams, SamCheckpointError, checkpoint_sha256, load_sam,
-        )
+        from spam_gui.core.io.cache import hash_file_cached
+        from spam_gui.core.prior.sam import AmgParams, SamCheckpointError, load_sam
 
         amg = {"points_per_side": args.points_per_side, "pred_iou_thresh": args.pred_iou_thresh,
                "stability_score_thresh": args.stability_score_thresh,
@@ -155,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         ckpt = str(Path(checkpoint).expanduser().resolve())
         opts.update(sam_checkpoint=ckpt, amg=amg, no_cache=bool(args.no_cache),
                     save_proposals=bool(args.save_proposals))
-        models["sam"] = checkpoint_sha256(ckpt)
+        models["sam"] = hash_file_cached(ckpt)
     else:
         from spam_gui.core.batch.per_image import encoder_identity
         from spam_gui.core.errors import SpamError

@@ -40,6 +40,7 @@ from spam_gui.core.prior.sources import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from spam_gui.core.io.cache import DiskCache
     from spam_gui.core.engine.fullres.grid import WorkingGrid
     from spam_gui.core.engine.spam import SegmentationResult, Spam
 
@@ -172,7 +173,8 @@ def run_image(request: ImageRequest, engine: "Spam", *, memo: Memo | None = None
               saliency_memo: Memo | None = None,
               check: Callable[[], None] | None = None,
               progress: Callable[[float, str], None] | None = None,
-              on_prior: Callable[[str], None] | None = None) -> ImageRun:
+              on_prior: Callable[[str], None] | None = None,
+              result_cache: "DiskCache | None" = None) -> ImageRun:
     """Segment one image: its objects, its saliency, its superpixels (module docstring).
 
     Parameters
@@ -192,6 +194,9 @@ def run_image(request: ImageRequest, engine: "Spam", *, memo: Memo | None = None
         ``progress(fraction, stage)`` for long stages.
     on_prior:
         Called with the prior's note once the objects are known.
+    result_cache:
+        Where the superpixels of a large photo are kept between sessions
+        (:mod:`spam_gui.core.engine.result_cache`); None: computed every time.
 
     Returns
     -------
@@ -244,13 +249,27 @@ def run_image(request: ImageRequest, engine: "Spam", *, memo: Memo | None = None
 
     if progress is not None:
         progress(PRIOR_SHARE, "superpixels")
-    res = engine.segment(rgb, params=p, prior=object_map, ratios=request.ratios or None,
-                         saliency=sal if request.attention else None,
-                         saliency_method=str(sal_info["method"]) if sal_info else None,
-                         check=check)
-    if band is not None and band.any():
-        res = _filled(res, fill_from_superpixels(res.objects, band, res.labels,
-                                                 res.superpixel_object))
+    res, key = None, ""
+    if result_cache is not None and grid is not None:
+        from spam_gui.core.engine.result_cache import load_result, result_key
+
+        key = result_key(digest, object_map, {**p.as_dict(), "saliency_method": (
+                             sal_info or {}).get("method") if request.attention else None},
+                         request.ratios, sal if request.attention else None,
+                         engine.encoder_sha256)
+        res = load_result(result_cache, key, rgb)
+    if res is None:
+        res = engine.segment(rgb, params=p, prior=object_map, ratios=request.ratios or None,
+                             saliency=sal if request.attention else None,
+                             saliency_method=str(sal_info["method"]) if sal_info else None,
+                             check=check)
+        if band is not None and band.any():
+            res = _filled(res, fill_from_superpixels(res.objects, band, res.labels,
+                                                     res.superpixel_object))
+        if key:
+            from spam_gui.core.engine.result_cache import store_result
+
+            store_result(result_cache, key, res)
     if sal is not None and sal.shape != (h, w):
         from spam_gui.core.engine.fullres.grid import map_onto
 

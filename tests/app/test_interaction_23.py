@@ -481,3 +481,85 @@ def test_round_brush_sized_by_ctrl_wheel_and_slider_with_its_outline(qtbot, make
     win.set_mode("scale")                                     # Ctrl+wheel zooms elsewhere
     wheel(win, x, y, 1)
     assert c.current_scale() > scale
+
+
+# ----------------------------------------------------------------------------- 6 instances
+
+
+def test_instances_panel_selects_relabels_merges_and_deletes_with_undo(qtbot, make_window,
+                                                                        image_folder):
+    win = paint_ready(qtbot, make_window, image_folder, classes=("fur", "sky"))
+    ctl = win.annotations
+    panel = ctl.instances_panel
+    win.actions_["class_1"].trigger()
+    qtbot.mouseClick(win.canvas.viewport(), LEFT, SHIFT, win.canvas.view_pos_of(*OBJ2_CENTER))
+    qtbot.mouseClick(win.canvas.viewport(), LEFT, SHIFT, win.canvas.view_pos_of(*OBJ3_CENTER))
+    ann = ctl.annotation(win.row)
+    a = int(ann.instance_map[OBJ2_CENTER[1], OBJ2_CENTER[0]])
+    b = int(ann.instance_map[OBJ3_CENTER[1], OBJ3_CENTER[0]])
+    assert a and b and a != b
+    n_a, n_b = int((ann.instance_map == a).sum()), int((ann.instance_map == b).sum())
+    win.instances_dock.show()
+    win.instances_dock.raise_()
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 2, timeout=5000)
+    assert "An instance" in panel.about.text() and "Objects" in panel.about.text()
+    assert "instances" in win.objects_panel.about.text()
+    rows = {int(panel.table.item(r, 0).text()): (panel.table.item(r, 1).text(),
+                                                 panel.table.item(r, 2).text())
+            for r in range(panel.table.rowCount())}
+    assert rows == {a: ("fur", f"{n_a:,}"), b: ("fur", f"{n_b:,}")}
+    stack = win.doc.undo_stack
+    steps = stack.count()
+
+    # select -> highlight on the canvas, said in words
+    qtbot.mouseClick(panel.table.viewport(), LEFT,
+                     pos=panel.table.visualItemRect(panel.table.item(panel.row_of(a), 0)).center())
+    assert panel.selected_instances() == [a]
+    assert win.canvas.highlighted() and f"instance {a} (fur)" in win.canvas.selection_text()
+
+    # relabel as sky, undo, redo
+    panel.relabel.setCurrentIndex(panel.relabel.findData(2))
+    qtbot.mouseClick(panel.relabel_btn, LEFT)
+    assert (ann.class_map[ann.instance_map == a] == 2).all()
+    assert (ann.class_map[ann.instance_map == b] == 1).all()
+    assert stack.count() == steps + 1
+    qtbot.waitUntil(lambda: panel.table.item(panel.row_of(a), 1).text() == "sky", timeout=5000)
+    win.actions_["undo"].trigger()
+    assert (ann.class_map[ann.instance_map == a] == 1).all()
+    qtbot.waitUntil(lambda: panel.table.item(panel.row_of(a), 1).text() == "fur", timeout=5000)
+    win.actions_["redo"].trigger()
+    assert (ann.class_map[ann.instance_map == a] == 2).all()
+    # painting fur after the relabel starts a fur instance (never writes fur into a sky one)
+    win.actions_["class_1"].trigger()
+    click(qtbot, win, 6, 90)
+    assert int(ann.class_map[90, 6]) == 1
+    assert ann._instances()[int(ann.instance_map[90, 6])] == 1
+    win.actions_["undo"].trigger()
+
+    # merge both: one instance of the larger one's class; undo
+    panel.show_selection([a, b])
+    panel.selection_changed.emit([a, b])
+    qtbot.mouseClick(panel.merge_btn, LEFT)
+    keep = a if (n_a, -a) > (n_b, -b) else b
+    assert set(np.unique(ann.instance_map)) == {0, keep}
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 1, timeout=5000)
+    win.actions_["undo"].trigger()
+    assert set(np.unique(ann.instance_map)) == {0, a, b}
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 2, timeout=5000)
+
+    # delete with the Delete key in the list; undo brings it back
+    panel.show_selection([b])
+    panel.selection_changed.emit([b])
+    panel.table.setFocus()
+    qtbot.keyClick(panel.table, Qt.Key.Key_Delete)
+    assert not (ann.instance_map == b).any()
+    assert int(ann.class_map[OBJ3_CENTER[1], OBJ3_CENTER[0]]) == 0
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 1, timeout=5000)
+    win.actions_["undo"].trigger()
+    assert int((ann.instance_map == b).sum()) == n_b
+    assert (ann.class_map[ann.instance_map == b] == 1).all()
+    panel.show_selection([b])
+    panel.selection_changed.emit([b])
+    assert win.canvas.highlighted()
+    qtbot.keyClick(win, Qt.Key.Key_Escape)                    # Esc clears the selection
+    assert panel.selected_instances() == [] and not win.canvas.highlighted()

@@ -344,6 +344,9 @@ def test_layer_keys_zoom_and_hover(qtbot, make_window, image_folder):
     qtbot.keyClick(win, Qt.Key.Key_F)
     assert win.canvas.current_scale() > 1.5   # 96x128 fitted into the view
     # hover reports object, ratio, K_o and superpixel
+    # a neighbour pixel first: a move to where the pointer already is sends no event
+    qtbot.mouseMove(win.canvas.viewport(), win.canvas.view_pos_of(OBJ2_CENTER[0] + 2,
+                                                                  OBJ2_CENTER[1]))
     qtbot.mouseMove(win.canvas.viewport(), win.canvas.view_pos_of(*OBJ2_CENTER))
     qtbot.waitUntil(lambda: "object 2" in win.hover_label.text(), timeout=3000)
     assert "K_o" in win.hover_label.text() and "superpixel" in win.hover_label.text()

@@ -140,7 +140,7 @@ def test_checkpoint_hash_entry_of_random_bytes_is_recomputed(tmp_path):
     import hashlib
 
     from spam_gui.core.io.cache import DiskCache
-    from spam_gui.core.prior.sam.checkpoint import checkpoint_sha256
+    from spam_gui.core.io.cache import hash_file_cached as checkpoint_sha256
 
     ckpt = tmp_path / "sam.pth"
     ckpt.write_bytes(b"weights" * 100)

@@ -195,3 +195,61 @@ def test_missing_map_in_a_folder_is_the_automatic_prior_with_a_warning(engine, t
     assert run.prior_info["source"] == "automatic"
     assert run.warnings and "b.jpg" in run.warnings[0] and str(tmp_path) in run.warnings[0]
     assert len(run.result.objects_info) == 0 or set(run.result.objects_info) == {1}
+
+
+def test_superpixels_of_a_large_photo_reused_from_disk(engine, tmp_path):
+    from spam_gui.core.engine.result_cache import RESULT_CACHE
+
+    store = DiskCache(RESULT_CACHE, root=tmp_path)
+    img = _scene(1000, 1400, seed=5)
+    req = ImageRequest(img, SegmentParams(n_segments=150), BuiltinSource())
+    first = run_image(req, engine, result_cache=store).result
+    assert "from_cache" not in first.timings and len(store.entries()) == 1
+    again = run_image(req, engine, result_cache=store).result
+    assert again.timings.get("from_cache") == 1.0
+    assert np.array_equal(again.labels, first.labels)
+    assert np.array_equal(again.objects, first.objects)
+    assert again.objects_info == first.objects_info and again.params == first.params
+    # a restored result is clicked as a computed one
+    big = max(first.objects_info.values(), key=lambda i: i.area).id
+    a, b = engine.rescale(first, big, 2.0), engine.rescale(again, big, 2.0)
+    assert np.array_equal(a.labels, b.labels)
+    # another parameter or another pixel is another entry
+    other_k = run_image(ImageRequest(img, SegmentParams(n_segments=160), BuiltinSource()),
+                        engine, result_cache=store).result
+    assert "from_cache" not in other_k.timings
+    img2 = img.copy()
+    img2[5, 5, 1] ^= 1
+    moved = run_image(ImageRequest(img2, SegmentParams(n_segments=150), BuiltinSource()),
+                      engine, result_cache=store).result
+    assert "from_cache" not in moved.timings
+    # a truncated entry is dropped and computed again
+    for e in store.entries():
+        e.write_bytes(e.read_bytes()[:64])
+    redone = run_image(req, engine, result_cache=store).result
+    assert "from_cache" not in redone.timings
+    assert np.array_equal(redone.labels, first.labels)
+
+
+def test_merge_on_a_large_photo_keeps_the_other_superpixels(engine):
+    from spam_gui.core.engine.object_edits import resegment_objects
+
+    img = _scene(1100, 1500, seed=6)
+    res = run_image(ImageRequest(img, SegmentParams(n_segments=200), BuiltinSource()),
+                    engine).result
+    assert res._work is not None
+    by_area = sorted(res.objects_info.values(), key=lambda i: i.area)
+    a, b = by_area[-1].id, by_area[-2].id
+    objects = res.objects.copy()
+    objects[objects == b] = a
+    out = resegment_objects(engine, res, objects, {})
+    _check_invariants(out)
+    assert b not in out.objects_info and out.objects_info[a].area == int((objects == a).sum())
+    # superpixels of the objects left alone are the same pixels (labels may be renumbered)
+    other = ~np.isin(res.objects, [a, b]) & (res.objects > 0)
+    pairs = np.unique(np.stack([res.labels[other], out.labels[other]]), axis=1)
+    assert np.unique(pairs[0]).size == pairs.shape[1] == np.unique(pairs[1]).size
+    # the working cells know the merged object
+    g = out._work.grid
+    assert not np.any(out._work.work_objects == b)
+    assert np.array_equal(out._work.work_objects, objects[g.centre_rows()][:, g.centre_cols()])

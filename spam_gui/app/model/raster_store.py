@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from spam_gui.core.errors import SpamError
-from spam_gui.core.io.images import atomic_write_bytes
+from spam_gui.core.io.images import atomic_write_bytes, encode_png16
 
 RASTER_KINDS = ("objects", "classes", "instances")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -68,15 +68,8 @@ def keep_aside(path: Path) -> Path | None:
 def encode_raster(array: np.ndarray) -> bytes:
     """The PNG bytes a raster is saved as (16-bit grey); raises ValueError for a map that is not
     (H, W) with values in 0..65535."""
-    arr = np.asarray(array)
-    if arr.ndim != 2:
-        raise ValueError(f"a raster is an (H, W) map, got shape {arr.shape}")
-    if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 65535):
-        raise ValueError(f"raster values must lie in 0..65535, got {arr.min()}..{arr.max()}")
-    buf = io.BytesIO()
     # Fast compression: this runs on autosave; the exported files use the usual level.
-    Image.fromarray(arr.astype(np.uint16)).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+    return encode_png16(array, compress_level=1, name="a raster")
 
 
 def raster_sha256(array: np.ndarray) -> str:

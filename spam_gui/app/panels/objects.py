@@ -107,6 +107,13 @@ class ObjectsPanel(QtWidgets.QWidget):
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.summary = QtWidgets.QLabel("No image")
         self.summary.setWordWrap(True)
+        self.about = QtWidgets.QLabel(
+            "<b>Objects</b> are the prior's regions: they place the superpixels and set their "
+            "density (click: ×2, right click: ×½). What you paint are <b>instances</b> "
+            "(the Instances tab).")
+        self.about.setObjectName("objectsAbout")
+        self.about.setWordWrap(True)
+        self.about.setStyleSheet("color: palette(mid);")
         self.source = QtWidgets.QLabel()
         self.source.setObjectName("objectsSource")
         self.source.setWordWrap(True)
@@ -135,6 +142,7 @@ class ObjectsPanel(QtWidgets.QWidget):
             row.addWidget(b)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.about)
         lay.addWidget(self.source)
         lay.addWidget(self.summary)
         lay.addWidget(self.table, 1)

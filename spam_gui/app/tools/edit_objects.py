@@ -288,6 +288,8 @@ class ObjectEditor:
         if current:
             sel.keep_only(o.result.objects_info)
         ids = sel.shown(row)
+        if ids:
+            self.w.annotations.clear_instance_selection()   # one selection at a time
         self.w.objects_panel.show_selection(ids)
         if not ids or not current:
             self.w.canvas.set_highlight(None)

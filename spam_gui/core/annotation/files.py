@@ -24,7 +24,8 @@ from spam_gui.core.annotation.maps import (
     class_pixel_counts,
 )
 from spam_gui.core.io.images import (
-    ImageReadError, commit_staged, discard_staged, read_label_map, stage_bytes, sync_folder,
+    ImageReadError, commit_staged, discard_staged, encode_png16, read_label_map, stage_bytes,
+    sync_folder,
 )
 
 __all__ = ["CLASS_SUFFIX", "INSTANCE_SUFFIX", "LABEL_FOLDER", "annotation_paths",
@@ -58,7 +59,9 @@ def find_annotations(folder: str | os.PathLike[str]) -> list[str]:
     return [n[:-len(CLASS_SUFFIX)] for n in names]
 
 
-def _png(im: Image.Image) -> bytes:
+def _palette_png(values: np.ndarray, palette: np.ndarray) -> bytes:
+    im = Image.fromarray(values.astype(np.uint8))
+    im.putpalette(palette.ravel().tolist())
     buf = io.BytesIO()
     im.save(buf, format="PNG", compress_level=3)
     return buf.getvalue()
@@ -84,11 +87,10 @@ def encode_annotation(ann: Annotation, classes: ClassList, stem: str = "annotati
     _check_known_classes(ann, classes, stem)
     check_one_class_per_instance(ann, stem)
     if classes.max_id <= 255:
-        im = Image.fromarray(ann.class_map.astype(np.uint8))
-        im.putpalette(color_table(classes, 256).ravel().tolist())
+        cls = _palette_png(ann.class_map, color_table(classes, 256))
     else:
-        im = Image.fromarray(ann.class_map)
-    return {"classes": _png(im), "instances": _png(Image.fromarray(ann.instance_map))}
+        cls = encode_png16(ann.class_map)
+    return {"classes": cls, "instances": encode_png16(ann.instance_map)}
 
 
 def write_annotation(folder: str | os.PathLike[str], stem: str, ann: Annotation,

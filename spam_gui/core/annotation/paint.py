@@ -30,7 +30,7 @@ def _values(class_id: int, instance_id: int) -> tuple[int, int]:
     return class_id, (0 if class_id == 0 else instance_id)
 
 
-def _write_flat(ann: Annotation, idx: np.ndarray, class_id: int, instance_id: int,
+def write_flat(ann: Annotation, idx: np.ndarray, class_id: int, instance_id: int,
                 recorder: StrokeRecorder | None, box: BBox | None = None) -> BBox | None:
     """Give the flat pixels ``idx`` (class, instance); the bbox of the pixels changed.
     ``box``: the bbox of ``idx`` when known (saves computing it)."""
@@ -127,7 +127,7 @@ def paint_labels(ann: Annotation, index: LabelIndex, ids: int | Iterable[int], c
     n = index.count_of(ids)
     if n >= _DENSE_MIN and 4 * n >= (y1 - y0) * (x1 - x0):   # a large fill: boolean masks
         return _write_region(ann, box, index.mask(ids, box), class_id, instance_id, recorder)
-    return _write_flat(ann, index.pixels(ids), class_id, instance_id, recorder, box)
+    return write_flat(ann, index.pixels(ids), class_id, instance_id, recorder, box)
 
 
 _DENSE_MIN = 10_000
@@ -230,4 +230,4 @@ def remove_class(ann: Annotation, class_id: int, *, recorder: StrokeRecorder | N
     if int(class_id) == 0 or ann._class_counts()[int(class_id)] == 0:
         return None
     idx = np.flatnonzero(ann.class_map == int(class_id))
-    return _write_flat(ann, idx, 0, 0, recorder)
+    return write_flat(ann, idx, 0, 0, recorder)

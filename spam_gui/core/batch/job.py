@@ -2,7 +2,7 @@
 where to write it), :class:`JobOutcome`, :func:`job_signature` (the hash that ties outputs to
 how they were made) and the sha256 helpers of the input files.
 
-Re-exported by :mod:`spam_gui.core.batch.per_image`. No Qt here; no torch at import time.
+No Qt here; no torch at import time.
 """
 
 from __future__ import annotations
@@ -108,17 +108,13 @@ def job_signature(kind: str, options: Mapping[str, Any], models: Mapping[str, st
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    from spam_gui.core.io.cache import hash_file
-
-    return hash_file(path)
-
-
 def file_sha_or_none(path: str | os.PathLike[str] | None) -> str | None:
     if path is None:
         return None
+    from spam_gui.core.io.cache import hash_file
+
     try:
-        return sha256_file(path)
+        return hash_file(path)
     except OSError:
         return None
 

@@ -28,7 +28,7 @@ Failures
     stops. Anything else is a bug or a dying worker and is raised, so that the runner retries
     the image once (Dask: on another worker) before reporting it.
 
-This module holds the model cache, the task of each kind and :func:`run_job`; it re-exports
+This module holds the model cache, the task of each kind and :func:`run_job`; beside it:
 the job and its signature (:mod:`spam_gui.core.batch.job`), the prior and saliency file sets
 (:mod:`spam_gui.core.io.file_sets`) and the resume check (:mod:`spam_gui.core.batch.resume`).
 Running a batch (the report, the progress bar, Ctrl+C): :mod:`spam_gui.core.batch.runner`.
@@ -264,7 +264,7 @@ def _prior_task(job: BatchJob) -> _Result:
     (:func:`spam_gui.core.prior.builtin.compute.build_hierarchy` cut at ``coarseness``).
     """
     from spam_gui.core.io.cache import hash_array
-    from spam_gui.core.io.images import encode_png, read_image
+    from spam_gui.core.io.images import encode_png16, read_image
     from spam_gui.core.prior.maps import aggregate_proposals, read_masks_npz
 
     o = job.options
@@ -340,7 +340,7 @@ def _prior_task(job: BatchJob) -> _Result:
         how = ("from the cache" if prov.get("cache") == "prior"
                else f"{prov.get('n_proposals', '?')} SAM proposals"
                + (" (cached)" if prov.get("cache") == "proposals" else ""))
-    files = {"prior": (f"{job.stem}.png", encode_png(prior.object_map.astype("uint16"))),
+    files = {"prior": (f"{job.stem}.png", encode_png16(prior.object_map.astype("uint16"))),
              **files}
     side["batch"] = batch_record(job, inputs)
     written = write_file_set(job.out_dir, files, f"{job.stem}.json", side)

@@ -2,7 +2,7 @@
 the sha256 of the per-image inputs), and whether a job's outputs are already complete and up
 to date (:func:`outputs_complete`; ``spam eval``: :func:`eval_saved`), so it can be skipped.
 
-Re-exported by :mod:`spam_gui.core.batch.per_image`. No Qt here; no torch at import time.
+No Qt here; no torch at import time.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from spam_gui.core.io.file_sets import MAX_SIDECAR_BYTES, output_file_problem, verify_file_set
-from spam_gui.core.batch.job import BATCH_RECORD_VERSION, BatchJob, file_sha_or_none, sha256_file
+from spam_gui.core.batch.job import BATCH_RECORD_VERSION, BatchJob, file_sha_or_none
+from spam_gui.core.io.cache import hash_file
 from spam_gui.core.errors import SpamError
 
 EVAL_FORMAT = "spam-eval-scores"
@@ -51,7 +52,7 @@ def _image_sha256(image: Path) -> str:
     from spam_gui.core.io.images import ImageReadError
 
     try:
-        return sha256_file(image)
+        return hash_file(image)
     except OSError as exc:
         if image.is_symlink() and not image.exists():
             try:

@@ -634,3 +634,21 @@ def piece_stats(comp: np.ndarray, certain: np.ndarray, n: int, size: np.ndarray,
             count[u] = 1
             u += 1
     return uniq[:u], count[:u]
+
+
+@nb.njit(nogil=True, cache=True, boundscheck=False)
+def value_range(labels: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)``: the smallest and largest positive value of ``values`` over the pixels of
+    each label ``0..n-1`` (flat arrays of one size); labels without one get ``lo`` = int64 max
+    and ``hi`` = -1. One pass (the object edits' "is each superpixel still in one object")."""
+    lo = np.full(n, np.iinfo(np.int64).max, np.int64)
+    hi = np.full(n, -1, np.int64)
+    for i in range(labels.shape[0]):
+        v = np.int64(values[i])
+        if v > 0:
+            k = labels[i]
+            if v < lo[k]:
+                lo[k] = v
+            if v > hi[k]:
+                hi[k] = v
+    return lo, hi

@@ -19,7 +19,7 @@ uncertain pixels.
 The module is the inference path (:func:`cluster`: the compiled kernels of
 :mod:`spam_gui.core.engine.cluster_kernels` on the CPU); the seeds, candidates and pixel groups are
 built in :mod:`spam_gui.core.engine.cluster_groups`, the differentiable PyTorch clustering is
-:mod:`spam_gui.core.engine.soft_clustering`, both re-exported here.
+:mod:`spam_gui.core.engine.soft_clustering`.
 
 References
 ----------

@@ -31,6 +31,7 @@ from scipy import ndimage
 
 from spam_gui.core.engine.cluster_groups import CANDIDATE_RADIUS, build_groups
 from spam_gui.core.engine.clustering import PixelFeatures, cluster
+from spam_gui.core.engine.compiled import kernels
 from spam_gui.core.engine.connectivity import renumber
 from spam_gui.core.errors import SpamError
 from spam_gui.core.engine.features import pixel_positions, position_scale
@@ -104,6 +105,23 @@ def _as_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if m.shape != shape:
         raise ObjectEditError(f"the mask has shape {m.shape}, the object map {shape}")
     return m
+
+
+def value_range(labels: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest and largest positive value over each label's pixels (flat arrays);
+    ``lo`` = int64 max and ``hi`` = -1 for a label with none. The compiled one-pass kernel
+    (:func:`spam_gui.core.engine.cluster_kernels.value_range`), or NumPy without numba."""
+    lab = np.ascontiguousarray(labels.ravel())
+    val = np.ascontiguousarray(values.ravel())
+    k = kernels()
+    if k is not None:
+        return k.value_range(lab, val, int(n))
+    lo = np.full(n, np.iinfo(np.int64).max, np.int64)
+    hi = np.full(n, -1, np.int64)
+    m = val > 0
+    np.minimum.at(lo, lab[m], val[m].astype(np.int64))
+    np.maximum.at(hi, lab[m], val[m].astype(np.int64))
+    return lo, hi
 
 
 def _ids(arr: np.ndarray) -> set[int]:
@@ -409,8 +427,7 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
     ratios = {int(k): float(v) for k, v in (ratios or {}).items()}
     p = result.params
     new_ids = _ids(new)
-    if not new_ids or not result.objects_info or getattr(result, "_work", None) is not None:
-        # nothing to keep, or a large photo clustered on a working grid: segment anew
+    if not new_ids or not result.objects_info:   # nothing to keep: segment anew
         return _full(engine, result, new, ratios, t0)
     h, w = new.shape
     labels = np.asarray(result.labels)
@@ -420,20 +437,28 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
 
     # which superpixels are still valid, and whose they are now
     cert = nf > 0
-    big = np.iinfo(np.int64).max
-    lo = np.full(n_old + 1, big, np.int64)
-    hi = np.full(n_old + 1, -1, np.int64)
-    np.minimum.at(lo, lab[cert], nf[cert])
-    np.maximum.at(hi, lab[cert], nf[cert])
+    lo, hi = value_range(lab, nf, n_old + 1)
     has_cert = hi >= 0
     owner = np.where(has_cert, lo, sp_obj)
     valid = np.where(has_cert, lo == hi, np.isin(sp_obj, list(new_ids)))
     valid[0] = True
     region = ~valid[labels]
+    work = getattr(result, "_work", None)
+    if work is not None:
+        if region.any():
+            # a large photo whose edit cut superpixels: re-clustering them needs the working
+            # grid's clustering of those pixels, not written yet: segment anew
+            return _full(engine, result, new, ratios, t0)
+        # every superpixel kept (a merge): the working cells take the new objects
+        g = work.grid
+        wobj = new[g.centre_rows()][:, g.centre_cols()].astype(np.int32)
+        result = replace(result, _work=replace(
+            work, work_objects=wobj, small_ids=frozenset(o for o in work.small_ids
+                                                         if o in new_ids)))
 
     k_req = int(p["n_segments_used"])
-    ids_all, areas_all = np.unique(nf[cert], return_counts=True)
-    area_of = {int(i): int(a) for i, a in zip(ids_all, areas_all)}
+    areas_all = np.bincount(nf[cert], minlength=max(new_ids) + 1)
+    area_of = {int(i): int(areas_all[i]) for i in np.flatnonzero(areas_all)}
     total = float(sum(area_of.values()))
     uniform_size = h * w / float(k_req)
     old_info = result.objects_info
@@ -504,15 +529,12 @@ def _merged_objects(old: np.ndarray, new: np.ndarray, ids: set[int]) -> set[int]
     if not ids:
         return set()
     of, nf = old.ravel(), new.ravel()
-    m = (nf > 0) & (of > 0) & np.isin(nf, list(ids))
-    if not m.any():
-        return set()
-    top = int(nf[m].max()) + 1
-    lo = np.full(top, np.iinfo(np.int64).max, np.int64)
-    hi = np.full(top, -1, np.int64)
-    np.minimum.at(lo, nf[m], of[m])
-    np.maximum.at(hi, nf[m], of[m])
-    return {o for o in ids if o < top and hi[o] >= 0 and lo[o] != hi[o]}
+    top = max(ids) + 1
+    # the old objects under each new one (pixels of other new objects, or of none, count 0)
+    keep = np.zeros(int(nf.max(initial=0)) + 1, bool)
+    keep[list(ids)] = True
+    lo, hi = value_range(np.where(keep[nf], nf, 0), of, top)
+    return {o for o in ids if hi[o] >= 0 and lo[o] != hi[o]}
 
 
 def _recluster(engine: "Spam", result: "SegmentationResult", new: np.ndarray,

@@ -2,7 +2,7 @@
 annotator (:func:`simulate_annotation`), used by ``benchmarks/annotation_effort.py`` (issue 14)
 to count the clicks to 85 / 90 / 95 % of the pixels right on BSDS500 val.
 
-Re-exported by :mod:`spam_gui.core.evaluation.evaluate`. No Qt, no torch.
+Used by :mod:`spam_gui.core.evaluation.evaluate`. No Qt, no torch.
 """
 
 from __future__ import annotations

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from spam_gui import __version__
+from spam_gui.core.io.cache import hash_file
 from spam_gui.core.errors import SpamError
 from spam_gui.core.io.images import (
-    FileWriteError, ImageReadError, commit_staged, discard_staged, encode_png, read_label_map,
+    FileWriteError, ImageReadError, commit_staged, discard_staged, encode_png16, read_label_map,
     stage_bytes, sync_folder,
 )
 
@@ -292,15 +293,15 @@ def save_result(out_dir: str | os.PathLike[str], stem: str, result: "Segmentatio
     if image_path is not None:
         name = Path(image_path).name
         try:
-            sha = hashlib.sha256(Path(image_path).read_bytes()).hexdigest()
+            sha = hash_file(image_path)
         except OSError:
             sha = None
         if sha is not None:   # the content hash is checked before anything is written
             _check_image_content(Path(image_path), result, image)
     # encode everything first, so a bad input fails before any file is touched
     objects = result.objects if renumbering is None else _renumbered(result.objects, renumbering)
-    data = {"labels": encode_png(result.labels.astype(np.uint16)),
-            "objects": encode_png(objects.astype(np.uint16))}
+    data = {"labels": encode_png16(result.labels.astype(np.uint16)),
+            "objects": encode_png16(objects.astype(np.uint16))}
     doc = sidecar(result, image_name=name, image=None if sha else image, image_sha256=sha,
                   extra=extra, renumbering=renumbering)
     doc["files"] = {key: {"name": paths[key].name, "sha256": hashlib.sha256(b).hexdigest()}
@@ -332,14 +333,6 @@ class OutputSet:
     objects: np.ndarray         # (H, W) int32, 0 = uncertain (renumbered ids, if any)
     sidecar: dict[str, Any]
     paths: dict[str, Path]
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify_output_set(out_dir: str | os.PathLike[str], stem: str) -> dict[str, Any]:
@@ -389,7 +382,7 @@ def verify_output_set(out_dir: str | os.PathLike[str], stem: str) -> dict[str, A
         if problem:
             raise OutputSetError(f"{png}: not read: {problem}")
         try:
-            digest = _sha256_file(png)
+            digest = hash_file(png)
         except OSError as exc:
             raise OutputSetError(f"{png}: cannot be read ({exc.strerror or exc})") from None
         if digest != entry["sha256"]:

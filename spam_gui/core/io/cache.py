@@ -116,15 +116,29 @@ def hash_array(array: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def hash_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes (hex), read in chunks."""
-    h = hashlib.sha256()
+def hash_file(path: str | os.PathLike[str], chunk: int = 1 << 20, *, algorithm: str = "sha256",
+              check: Callable[[], None] | None = None,
+              progress: Callable[[int, int], None] | None = None) -> str:
+    """The hex digest of a file's bytes (``hashlib`` ``algorithm``, sha256 by default), read in
+    chunks: the one function that hashes files (:func:`hash_file_cached` memoises it).
+
+    ``check()`` is called before each read (it may raise, e.g. to cancel) and
+    ``progress(done, total)`` after each block.
+    """
+    h = hashlib.new(algorithm)
+    total = os.path.getsize(path) if progress is not None else 0
+    done = 0
     with open(path, "rb") as fh:
         while True:
+            if check is not None:
+                check()
             block = fh.read(chunk)
             if not block:
                 break
             h.update(block)
+            done += len(block)
+            if progress is not None:
+                progress(done, total)
     return h.hexdigest()
 
 
@@ -132,17 +146,32 @@ _file_hash_memo: dict[tuple[str, int, int], str] = {}
 _memo_lock = threading.Lock()
 
 
-def hash_file_cached(path: str | os.PathLike[str]) -> str:
-    """:func:`hash_file`, memoised on (path, size, mtime) so large checkpoints hash once."""
+def hash_file_cached(path: str | os.PathLike[str], disk: DiskCache | None = None) -> str:
+    """sha256 of a file (:func:`hash_file`), memoised in memory on (path, size, mtime) so
+    large checkpoints hash once, and with ``disk`` also on disk (a 2.5 GB SAM checkpoint is
+    then read once, not on every run). A damaged disk entry is dropped and the file hashed again.
+    """
     p = Path(path).resolve()
     st = p.stat()
     key = (str(p), st.st_size, st.st_mtime_ns)
+    disk_key = make_key("file-sha256", *key) if disk is not None else ""
+    if disk is not None:
+        got = disk.get(disk_key)
+        if got is not None:
+            if len(got) == 64 and all(c in b"0123456789abcdef" for c in got):
+                return got.decode("ascii")
+            # a damaged entry (not 64 hex digits): dropped, the file is hashed again
+            log.warning("bad cache entry %s/%s dropped, it will be recomputed (not a sha256)",
+                        disk.dir.name, disk_key)
+            disk.delete(disk_key)
     with _memo_lock:
-        if key in _file_hash_memo:
-            return _file_hash_memo[key]
-    digest = hash_file(p)
-    with _memo_lock:
-        _file_hash_memo[key] = digest
+        digest = _file_hash_memo.get(key)
+    if digest is None:
+        digest = hash_file(p)
+        with _memo_lock:
+            _file_hash_memo[key] = digest
+    if disk is not None:
+        disk.put(disk_key, digest.encode("ascii"))
     return digest
 
 

@@ -3,7 +3,7 @@ sidecar written as one set (:func:`write_file_set`, the sidecar last, recording 
 sha256) and read back only when complete and unchanged (:func:`verify_file_set`,
 :class:`FileSetError`).
 
-Re-exported by :mod:`spam_gui.core.batch.per_image`. No Qt here; no torch at import time.
+No Qt here; no torch at import time.
 """
 
 from __future__ import annotations

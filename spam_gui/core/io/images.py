@@ -386,41 +386,40 @@ def remove_stale_temp_files(folder: str | os.PathLike[str], older_than_s: float 
     return removed
 
 
+def encode_png16(array: np.ndarray, *, compress_level: int = 3, name: Any = None) -> bytes:
+    """The one 16-bit PNG encoder: an (H, W) integer map as single-channel 16-bit grey PNG
+    bytes. Raises ValueError (starting with ``name``, when given) for a map that is not (H, W)
+    or has values outside 0..65535."""
+    arr = np.asarray(array)
+    where = f"{name}: " if name is not None else ""
+    if arr.ndim != 2:
+        raise ValueError(f"{where}expected an (H, W) map, got shape {arr.shape}")
+    if arr.size and arr.dtype != np.uint16 and (arr.min() < 0 or arr.max() > 65535):
+        raise ValueError(f"{where}values must lie in 0..65535 for a 16-bit PNG "
+                         f"(got {arr.min()}..{arr.max()})")
+    buf = io.BytesIO()
+    Image.fromarray(arr.astype(np.uint16)).save(buf, format="PNG", compress_level=compress_level)
+    return buf.getvalue()
+
+
 def encode_png(array: np.ndarray) -> bytes:
-    """Encode an (H, W) integer map as a single-channel 16-bit PNG (or an RGB uint8 image).
+    """Encode an (H, W) integer map as a single-channel 16-bit PNG (:func:`encode_png16`), or
+    an RGB uint8 image.
 
     Values must lie in 0..65535.
     """
     arr = np.asarray(array)
     if arr.ndim == 3 and arr.shape[2] == 3 and arr.dtype == np.uint8:
-        im = Image.fromarray(arr, mode="RGB")
-    else:
-        if arr.ndim != 2:
-            raise ValueError(f"expected an (H, W) map, got shape {arr.shape}")
-        if arr.size and (arr.min() < 0 or arr.max() > 65535):
-            raise ValueError(
-                f"values must lie in 0..65535 for a 16-bit PNG (got {arr.min()}..{arr.max()})"
-            )
-        im = Image.fromarray(arr.astype(np.uint16))
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", compress_level=3)
-    return buf.getvalue()
+        buf = io.BytesIO()
+        Image.fromarray(arr, mode="RGB").save(buf, format="PNG", compress_level=3)
+        return buf.getvalue()
+    return encode_png16(arr)
 
 
 def write_label_png(path: str | os.PathLike[str], labels: np.ndarray) -> Path:
-    """Write an (H, W) label map as a single-channel 16-bit PNG, atomically."""
-    arr = np.asarray(labels)
-    if arr.ndim != 2:
-        raise ValueError(f"{path}: expected an (H, W) label map, got shape {arr.shape}")
-    if arr.size and arr.max() > 65535:
-        raise ValueError(
-            f"{path}: {int(arr.max())} labels do not fit a 16-bit PNG (at most 65535)"
-        )
-    if arr.size and arr.min() < 0:
-        raise ValueError(f"{path}: negative labels cannot be written to a PNG")
-    buf = io.BytesIO()
-    Image.fromarray(arr.astype(np.uint16)).save(buf, format="PNG", compress_level=3)
-    return atomic_write_bytes(path, buf.getvalue())
+    """Write an (H, W) label map as a single-channel 16-bit PNG (:func:`encode_png16`),
+    atomically."""
+    return atomic_write_bytes(path, encode_png16(labels, name=path))
 
 
 def write_grey8_png(path: str | os.PathLike[str], values: np.ndarray) -> Path:

@@ -21,7 +21,6 @@ Nothing here runs unless called, and nothing calls it without the user asking. N
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -102,22 +101,16 @@ def manual_hint(spec: ModelSpec, url: str, final: Path) -> str:
 def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256",
                 progress: ProgressFn | None = None, cancelled: CancelFn | None = None,
                 chunk: int = CHUNK) -> str:
-    """Hex digest of a file (``hashlib`` algorithm), with progress and cancel checks."""
-    h = hashlib.new(algorithm)
-    total = os.path.getsize(path)
-    done = 0
-    with open(path, "rb") as fh:
-        while True:
-            if cancelled is not None and cancelled():
-                raise DownloadCancelled(f"{path}: verification cancelled")
-            block = fh.read(chunk)
-            if not block:
-                break
-            h.update(block)
-            done += len(block)
-            if progress is not None:
-                progress(done, total, "verify")
-    return h.hexdigest()
+    """Hex digest of a file (``hashlib`` algorithm), with progress and cancel checks
+    (:func:`spam_gui.core.io.cache.hash_file` does the hashing)."""
+    from spam_gui.core.io.cache import hash_file
+
+    def check() -> None:
+        if cancelled is not None and cancelled():
+            raise DownloadCancelled(f"{path}: verification cancelled")
+
+    report = None if progress is None else (lambda done, total: progress(done, total, "verify"))
+    return hash_file(path, chunk, algorithm=algorithm, check=check, progress=report)
 
 
 def verify_file(spec: ModelSpec, path: str | os.PathLike[str],

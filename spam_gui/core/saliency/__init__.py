@@ -11,8 +11,8 @@ One job per module:
 * :mod:`~spam_gui.core.saliency.compute`: the single entry point :func:`compute_saliency` /
   :func:`compute_saliency_info`, which picks the method and goes through the disk cache.
 
-This package re-exports the public names, so ``from spam_gui.core.saliency import
-compute_saliency`` keeps working. torch and timm are imported only when a DINO checkpoint is
+This package gathers its modules' public names (``from spam_gui.core.saliency import
+compute_saliency``). torch and timm are imported only when a DINO checkpoint is
 used.
 """
 

@@ -23,7 +23,7 @@ Containment in the full-resolution prior, 4-connectivity (:mod:`spam_gui.core.en
 and labels 1..N hold at full resolution exactly as on the exact path. Images up to
 :func:`exact_max_pixels` (0.5 MP at K = 400: BSDS500 and the like) never come here.
 
-The parts live in their own modules, re-exported here: :mod:`spam_gui.core.engine.fullres.grid`
+The parts live in their own modules: :mod:`spam_gui.core.engine.fullres.grid`
 (the grid, maps of another size), :mod:`spam_gui.core.engine.fullres.objects` (object-id tables),
 :mod:`spam_gui.core.engine.fullres.points` (points, seeds, :class:`WorkState`),
 :mod:`spam_gui.core.engine.fullres.labelling` (the full-resolution labelling pass) and
@@ -48,8 +48,6 @@ import torch
 from spam_gui.core.engine.clustering import PixelFeatures, cluster
 from spam_gui.core.engine.cluster_groups import build_groups
 from spam_gui.core.engine.connectivity import enforce_connectivity, renumber
-# the parts of the full-size engine, re-exported here (their names stay importable from this
-# module: spam_gui.core.engine.spam, the tests and the benchmarks use them as fullres.<name>)
 from spam_gui.core.engine.fullres.grid import TILE_PIXELS, WorkingGrid
 from spam_gui.core.engine.fullres.labelling import (
     Centroids, candidate_table, Labeller,

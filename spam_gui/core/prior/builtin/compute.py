@@ -25,7 +25,7 @@ where the merge is unsure; the SPAM engine lets those pixels join either side.
 The pieces live in :mod:`spam_gui.core.prior.builtin.edge_model` (the edge model),
 :mod:`spam_gui.core.prior.builtin.graph` (the RAG and the merging) and
 :mod:`spam_gui.core.prior.builtin.hierarchy` (the merge tree and its cuts); this module builds the
-hierarchy and the prior, and re-exports their names. No Qt here.
+hierarchy and the prior. No Qt here.
 
 References
 ----------
@@ -44,11 +44,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from spam_gui.core.io.cache import hash_file_cached
 from spam_gui.core.io.images import to_rgb_uint8
 from spam_gui.core.params import PRIOR_DEFAULTS
 from spam_gui.core.prior.builtin.edge_model import (
-    EDGE_MODEL_FILE, BuiltinPriorError, EdgeModel, file_sha256,
-    model_lock, default_edge_model, edge_model_path,
+    EDGE_MODEL_FILE, BuiltinPriorError, EdgeModel, model_lock, default_edge_model, edge_model_path,
 )
 from spam_gui.core.prior.builtin.graph import (
     agglomerate, build_graph,
@@ -215,7 +215,7 @@ def hierarchy_cache_key(image: np.ndarray, spam: "Spam", seed: int = 0) -> str:
 
     eng = spam if _shipped_features(spam) else _engine("default", str(spam.device))
     return make_key(HIERARCHY_CACHE, HIERARCHY_FORMAT, hash_array(image), eng.encoder_sha256,
-                    file_sha256(edge_model_path()), fine_segments_for(image.shape[:2]),
+                    hash_file_cached(edge_model_path()), fine_segments_for(image.shape[:2]),
                     int(seed))
 
 
@@ -351,5 +351,5 @@ def builtin_description(hierarchy: ObjectHierarchy, coarseness: float | None = N
     if spam is not None:
         out["encoder"] = spam.encoder_name
         out["encoder_sha256"] = spam.encoder_sha256
-    out["edge_model_sha256"] = model.meta.get("sha256") or file_sha256(edge_model_path())
+    out["edge_model_sha256"] = model.meta.get("sha256") or hash_file_cached(edge_model_path())
     return out

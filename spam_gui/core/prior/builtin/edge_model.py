@@ -3,13 +3,11 @@
 :class:`EdgeModel` (a small network over the :data:`EDGE_FEATURES` of an edge of the region
 adjacency graph), its pickle-free ``.npz`` file (:meth:`EdgeModel.save` / :meth:`EdgeModel.load`),
 the shipped model (:func:`default_edge_model`, loaded once) and :class:`BuiltinPriorError`.
-Split out of :mod:`spam_gui.core.prior.builtin.compute`, which re-exports every name. No Qt here.
+Part of the built-in prior (:mod:`spam_gui.core.prior.builtin.compute`). No Qt here.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -182,11 +180,6 @@ def edge_model_path() -> Path:
     from spam_gui.core.io.resources import resource_path
 
     return resource_path("models", EDGE_MODEL_FILE)
-
-
-@functools.lru_cache(maxsize=4)
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def default_edge_model() -> EdgeModel:

@@ -4,7 +4,7 @@ The fine RAG (:func:`build_graph`: per-region sums of area, perimeter, Lab, deep
 Lab / texton histograms, per-edge border sums of the gradients), the :data:`EDGE_FEATURES`
 of its edges (:func:`edge_features`) and the greedy agglomeration scored by the
 :class:`~spam_gui.core.prior.builtin.edge_model.EdgeModel` (:func:`agglomerate`).
-Split out of :mod:`spam_gui.core.prior.builtin.compute`, which re-exports every name. No Qt here.
+Part of the built-in prior (:mod:`spam_gui.core.prior.builtin.compute`). No Qt here.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A merge tree over fine superpixels cut at any coarseness without recomputation
 (:meth:`ObjectHierarchy.partition`, :meth:`ObjectHierarchy.prior` with its uncertain band
 along weak borders, :meth:`ObjectHierarchy.ucm`), and the helpers of the cut (small objects
 absorbed by their neighbour, raster numbering, 4-connected cleaning).
-Split out of :mod:`spam_gui.core.prior.builtin.compute`, which re-exports every name. No Qt here.
+Part of the built-in prior (:mod:`spam_gui.core.prior.builtin.compute`). No Qt here.
 """
 
 from __future__ import annotations

@@ -15,18 +15,18 @@ One job per module:
 * :mod:`~spam_gui.core.prior.sam.prior`: proposals -> prior through the disk cache, the one prior
   entry point (:func:`sam_prior` -> :class:`SamPrior`).
 
-This package re-exports the public names, so ``from spam_gui.core.prior.sam import load_sam`` keeps
-working. No Qt here.
+This package gathers its modules' public names (``from spam_gui.core.prior.sam import
+load_sam``). No Qt here.
 """
 
 from __future__ import annotations
 
 from spam_gui.core.prior.sam.checkpoint import (
     OFFICIAL_CHECKPOINTS, VARIANTS, LoadedSam, SamArchitecture, SamCheckpointError, build_sam,
-    checkpoint_sha256, detect_architecture, load_sam, read_state_dict,
+    detect_architecture, load_sam, read_state_dict,
 )
-from spam_gui.core.prior.sam.generator import generate_proposals
 from spam_gui.core.prior.sam.proposals import AmgParams, ProgressFn, Proposals
+from spam_gui.core.prior.sam.generator import generate_proposals
 from spam_gui.core.prior.sam.prior import (
     CACHE_NAMESPACE, DEFAULT_CACHE, SamPrior, default_cache, sam_prior,
 )
@@ -46,7 +46,6 @@ __all__ = [
     "SamPrior",
     "SamSession",
     "build_sam",
-    "checkpoint_sha256",
     "default_cache",
     "detect_architecture",
     "generate_proposals",

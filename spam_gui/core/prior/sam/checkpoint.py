@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import torch
 
-from spam_gui.core.io.cache import DiskCache, hash_file_cached, make_key
+from spam_gui.core.io.cache import DiskCache, hash_file_cached
 from spam_gui.core.devices import resolve_device
 from spam_gui.core.errors import torch_load_tensors
 from spam_gui.core.errors import (CheckpointError, checkpoint_message, guess_model_kind,
@@ -31,7 +31,6 @@ __all__ = [
     "SamArchitecture",
     "SamCheckpointError",
     "build_sam",
-    "checkpoint_sha256",
     "detect_architecture",
     "load_sam",
     "read_state_dict",
@@ -338,7 +337,7 @@ class LoadedSam:
 
     def sha256(self, cache: DiskCache | None = None) -> str:
         if self._sha256 is None:
-            self._sha256 = checkpoint_sha256(self.path, cache)
+            self._sha256 = hash_file_cached(Path(self.path).expanduser(), cache)
         return self._sha256
 
     def info(self) -> dict[str, Any]:
@@ -424,24 +423,3 @@ def _check_shapes(model, sd, p: Path, arch: SamArchitecture) -> None:
             raise SamCheckpointError(checkpoint_message(
                 p, "sam", f"tensor {k} has shape {tuple(sd[k].shape)}, expected "
                 f"{tuple(t.shape)} for the detected {arch.describe()}"))
-
-
-def checkpoint_sha256(path: str | os.PathLike[str], cache: DiskCache | None = None) -> str:
-    """sha256 of a checkpoint file, memoised in memory and (with ``cache``) on disk by
-    (path, size, mtime), so a 2.5 GB file is read once, not on every run."""
-    p = Path(path).expanduser().resolve()
-    st = p.stat()
-    key = make_key("file-sha256", str(p), st.st_size, st.st_mtime_ns)
-    if cache is not None:
-        got = cache.get(key)
-        if got is not None:
-            if len(got) == 64 and all(c in b"0123456789abcdef" for c in got):
-                return got.decode("ascii")
-            # a damaged entry (not 64 hex digits): dropped, the file is hashed again
-            log.warning("bad cache entry %s/%s dropped, it will be recomputed (not a sha256)",
-                        cache.dir.name, key)
-            cache.delete(key)
-    digest = hash_file_cached(p)
-    if cache is not None:
-        cache.put(key, digest.encode("ascii"))
-    return digest

@@ -21,14 +21,14 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from spam_gui.core.io.cache import DiskCache, check_map, hash_array, make_key
+from spam_gui.core.io.cache import DiskCache, check_map, hash_array, hash_file_cached, make_key
 from spam_gui.core.io.images import to_rgb_uint8
 from spam_gui.core.prior.maps import (
     DEFAULT_OPENING, Prior, aggregate_proposals, prior_from_arrays, prior_to_arrays,
 )
-from spam_gui.core.prior.sam.checkpoint import checkpoint_sha256, load_sam, read_state_dict
-from spam_gui.core.prior.sam.generator import generate_proposals
+from spam_gui.core.prior.sam.checkpoint import load_sam, read_state_dict
 from spam_gui.core.prior.sam.proposals import AmgParams, ProgressFn, Proposals
+from spam_gui.core.prior.sam.generator import generate_proposals
 from spam_gui.core.prior.sam.session import SamSession
 
 __all__ = ["CACHE_NAMESPACE", "DEFAULT_CACHE", "SamPrior", "default_cache", "sam_prior"]
@@ -91,7 +91,7 @@ def sam_prior(image: np.ndarray, checkpoint: str | os.PathLike[str], *,
     if not ckpt.is_file():
         read_state_dict(ckpt)  # raises the standard message
     img_hash = hash_array(img)
-    ckpt_sha = checkpoint_sha256(ckpt, cache)
+    ckpt_sha = hash_file_cached(ckpt, cache)
     prop_key = make_key("sam-proposals/v1", img_hash, ckpt_sha, params.result_params())
     prior_key = make_key("sam-prior/v1", prop_key, a_min_v, int(opening))
     prov: dict[str, Any] = {

@@ -1,0 +1,204 @@
+"""The app on a phone photo, default path (no prior maps, no checkpoint: the built-in prior,
+then superpixels), through the real main window.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/app_photo.py                # 12.5 MP
+    QT_QPA_PLATFORM=offscreen python benchmarks/app_photo.py --scale 4.5    # 3 MP
+
+A BSDS500 val photo upsampled (bicubic, ``--scale``, x9 = 12.5 MP) is saved as a JPEG in a
+folder beside a native-size photo. Each session is a process of its own (its peak memory is
+its own), with one disk cache folder for both:
+
+- ``open, cold``: the window opens the folder on the photo, empty cache: until the objects and
+  superpixels are drawn;
+- ``open, new session``: a second process opens the same folder (the cache now holds the
+  built-in prior's hierarchy);
+- ``click on the largest object``: a scale click (x2) on the largest object until drawn, and
+  the share of ``Spam.rescale``;
+- ``merge two objects``: Ctrl+click two objects, Merge, until drawn;
+- ``switch while computing``: the small photo chosen while the large one computes, until the
+  small one is drawn, beside the small photo's own compute time;
+- the peak resident memory of each session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bsds500" / "val"
+
+
+def _wait(app, cond, timeout: float = 600.0) -> float:
+    t0 = time.perf_counter()
+    while not cond():
+        app.processEvents()
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError("timed out")
+        time.sleep(0.002)
+    return time.perf_counter() - t0
+
+
+def session(args: argparse.Namespace) -> None:
+    """One app session in this process; prints one JSON line."""
+    from spam_gui.app.qt import QtCore, QtWidgets
+
+    cfg = Path(args.tmp) / "qsettings"
+    QtCore.QCoreApplication.setOrganizationName("spam-studio-bench")
+    QtCore.QCoreApplication.setApplicationName("spam-gui-bench")
+    QtCore.QSettings.setDefaultFormat(QtCore.QSettings.Format.IniFormat)
+    for scope in (QtCore.QSettings.Scope.UserScope, QtCore.QSettings.Scope.SystemScope):
+        QtCore.QSettings.setPath(QtCore.QSettings.Format.IniFormat, scope, str(cfg))
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    from PySide6 import QtTest
+
+    from spam_gui.app.document import Params
+    from spam_gui.app.main_window import MainWindow
+    from spam_gui.app.settings import Settings
+
+    s = Settings()
+    s.prior_source = "auto"
+    s.encoder_mode = "shipped"
+    s.device = "cpu"
+    s.precompute_next = False
+    s.default_params = Params(n_segments=args.k)
+    win = MainWindow(s)
+    win.resize(1400, 900)
+    win.show()
+    Qt = QtCore.Qt
+    folder = Path(args.folder)
+
+    def shown(name: str, before=None):
+        def ok() -> bool:
+            o = win.displayed
+            return (o is not None and o.layers is not None and o.path.name == name
+                    and o is not before and not win.fg.busy)
+        return ok
+
+    # the engine loaded first (the app does it at start, before a folder is chosen)
+    _wait(app, lambda: not win.fg.busy)
+    out: dict[str, float | str] = {}
+    big, small = "a_photo.jpg", "b_small.jpg"
+    if args.step == "switch":
+        win.open_folder(folder)
+        win.show_row(0)
+        _wait(app, lambda: "a_photo.jpg:" in win.canvas.message
+              and "superpixels" in win.canvas.message, 600)
+        t0 = time.perf_counter()
+        win.show_row(1)
+        _wait(app, shown(small))
+        out["switch"] = time.perf_counter() - t0
+        out["small_alone"] = win.displayed.seconds      # the small photo's own pipeline time
+    else:
+        t0 = time.perf_counter()
+        win.open_folder(folder)
+        win.show_row(0)
+        _wait(app, shown(big))
+        out["open"] = time.perf_counter() - t0
+        o = win.displayed
+        out["size"] = f"{o.image.shape[1]}x{o.image.shape[0]}"
+        out["objects"] = len(o.result.objects_info)
+        if args.step == "edit":
+            info = sorted(o.result.objects_info.values(), key=lambda i: i.area)
+            largest = info[-1]
+            out["largest_frac"] = largest.area / o.result.labels.size
+            ys, xs = (o.result.objects == largest.id).nonzero()
+            x, y = int(xs[len(xs) // 2]), int(ys[len(ys) // 2])
+            win.set_mode("scale")
+            t0 = time.perf_counter()
+            QtTest.QTest.mouseClick(win.canvas.viewport(), Qt.MouseButton.LeftButton,
+                                    Qt.KeyboardModifier.NoModifier, win.canvas.view_pos_of(x, y))
+            _wait(app, lambda: win.displayed is not None and win.displayed.layers is not None
+                  and win.displayed.result.objects_info[largest.id].ratio == 2.0
+                  and not win.fg.busy)
+            out["click"] = time.perf_counter() - t0
+            out["click_rescale"] = win.displayed.result.timings.get("rescale", float("nan"))
+            # merge the two largest objects but one (Ctrl+click each, then Merge)
+            o = win.displayed
+            pick = [i.id for i in sorted(o.result.objects_info.values(),
+                                         key=lambda i: i.area)[-3:-1]]
+            win.set_mode("scale")
+            for oid in pick:
+                ys, xs = (o.result.objects == oid).nonzero()
+                x, y = int(xs[len(xs) // 2]), int(ys[len(ys) // 2])
+                QtTest.QTest.mouseClick(win.canvas.viewport(), Qt.MouseButton.LeftButton,
+                                        Qt.KeyboardModifier.ControlModifier,
+                                        win.canvas.view_pos_of(x, y))
+            t0 = time.perf_counter()
+            win.actions_["merge_objects"].trigger()
+            _wait(app, lambda: win.displayed is not None and win.displayed is not o
+                  and win.displayed.layers is not None and not win.fg.busy)
+            out["merge"] = time.perf_counter() - t0
+    out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+    print("RESULT " + json.dumps(out), flush=True)
+    win.close()
+    win.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(DEFAULT_DATA), help="BSDS500 val folder")
+    ap.add_argument("--image", default="101085", help="the val photo (default 101085)")
+    ap.add_argument("--scale", type=float, default=9.0, help="upsampling (default 9: 12.5 MP)")
+    ap.add_argument("--k", type=int, default=400)
+    ap.add_argument("--step", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--folder", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--tmp", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.step:
+        session(args)
+        return 0
+    import cv2
+
+    from spam_gui.core.io.images import read_image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "photos"
+        folder.mkdir()
+        img = read_image(Path(args.data) / "images" / f"{args.image}.jpg")
+        big = cv2.resize(img, None, fx=args.scale, fy=args.scale, interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(folder / "a_photo.jpg"), cv2.cvtColor(big, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 95])
+        other = read_image(sorted((Path(args.data) / "images").glob("*.jpg"))[1])
+        cv2.imwrite(str(folder / "b_small.jpg"), cv2.cvtColor(other, cv2.COLOR_RGB2BGR))
+        env = dict(os.environ, SPAM_CACHE_DIR=str(Path(tmp) / "cache"),
+                   XDG_DATA_HOME=str(Path(tmp) / "data"), QT_QPA_PLATFORM="offscreen")
+        rows: dict[str, dict] = {}
+        for step, tmpdir in (("cold", "s1"), ("reopen", "s2"), ("edit", "s3"),
+                             ("switch", "s4")):
+            (Path(tmp) / tmpdir).mkdir()
+            cmd = [sys.executable, __file__, "--step", step, "--folder", str(folder),
+                   "--tmp", str(Path(tmp) / tmpdir), "--k", str(args.k)]
+            p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+            if p.returncode or not line:
+                print(f"{step}: failed: {(p.stderr.strip().splitlines() or ['?'])[-1]}")
+                continue
+            rows[step] = json.loads(line[0][7:])
+        c, r, e, w = (rows.get(k, {}) for k in ("cold", "reopen", "edit", "switch"))
+        print(f"photo {c.get('size', '?')} ({args.image} x{args.scale:g}), K = {args.k}, "
+              f"{c.get('objects', '?')} objects; 2-core CPU")
+        ms = lambda v: f"{1000 * v:.0f} ms" if isinstance(v, float) else "?"  # noqa: E731
+        print("| step | time | peak memory of the session |")
+        print("|---|---|---|")
+        print(f"| open, cold (built-in objects + superpixels) | {c.get('open', 0):.1f} s "
+              f"| {c.get('peak_gb', 0):.2f} GB |")
+        print(f"| open, new session (cache) | {r.get('open', 0):.1f} s | "
+              f"{r.get('peak_gb', 0):.2f} GB |")
+        print(f"| click x2 on the largest object ({100 * e.get('largest_frac', 0):.0f} %) | "
+              f"{ms(e.get('click'))} (Spam.rescale {ms(e.get('click_rescale'))}) | "
+              f"{e.get('peak_gb', 0):.2f} GB |")
+        print(f"| merge two objects | {ms(e.get('merge'))} | |")
+        print(f"| small photo chosen while the large one computes | {ms(w.get('switch'))} "
+              f"(its own compute {ms(w.get('small_alone'))}) | {w.get('peak_gb', 0):.2f} GB |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

