@@ -130,7 +130,7 @@ def test_hierarchy_disk_cache_reused_by_a_second_process(engine, tmp_path):
     script = textwrap.dedent(f"""
         import os, sys, numpy as np
         os.environ["SPAM_CACHE_DIR"] = {str(env_cache)!r}
-        from spam_gui.core import prior_builtin
+        from spam_gui.core.prior.builtin import compute as prior_builtin
         from spam_gui.core.engine.spam import Spam
         img = np.load({str(tmp_path / 'img.npy')!r})
         if sys.argv[1] == "second":     # must come from the first process's cache
