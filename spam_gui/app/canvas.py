@@ -622,7 +622,21 @@ class Canvas(QtWidgets.QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
         event.accept()
 
+    def _take_keyboard(self) -> None:
+        """The pointer is over the image: its keys (Space to pan, the tools') come here, unless
+        a text field of the window is being typed in."""
+        if self.hasFocus():
+            return
+        from spam_gui.app.widgets import TEXT_FIELDS
+
+        fw = QtWidgets.QApplication.focusWidget()
+        if fw is None or (fw.window() is self.window() and not isinstance(fw, TEXT_FIELDS)
+                          and not isinstance(fw.parentWidget(), QtWidgets.QAbstractSpinBox)):
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
+
     def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
+        if self._press is None:
+            self._take_keyboard()
         if self._stroking and self._press is not None:
             d = event.position() - self._press[0]
             if abs(d.x()) + abs(d.y()) > self.DRAG_THRESHOLD:

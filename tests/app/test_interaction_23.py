@@ -563,3 +563,23 @@ def test_instances_panel_selects_relabels_merges_and_deletes_with_undo(qtbot, ma
     assert win.canvas.highlighted()
     qtbot.keyClick(win, Qt.Key.Key_Escape)                    # Esc clears the selection
     assert panel.selected_instances() == [] and not win.canvas.highlighted()
+
+
+def test_space_pans_after_a_panel_had_the_keyboard(qtbot, make_window, image_folder):
+    win = paint_ready(qtbot, make_window, image_folder)
+    c = win.canvas
+    table = win.annotations.panel.table
+    table.setFocus()
+    qtbot.waitUntil(lambda: focused() is table)
+    x, y = OBJ3_CENTER
+    qtbot.mouseMove(c.viewport(), c.view_pos_of(x + 1, y))    # the pointer comes to the image
+    qtbot.mouseMove(c.viewport(), c.view_pos_of(x, y))
+    assert focused() is c
+    qtbot.keyPress(focused(), Qt.Key.Key_Space)
+    assert c.space_held
+    qtbot.keyRelease(focused(), Qt.Key.Key_Space)
+    search = win.annotations.panel.search                     # but not from a text field
+    search.setFocus()
+    qtbot.waitUntil(lambda: focused() is search)
+    qtbot.mouseMove(c.viewport(), c.view_pos_of(x + 1, y))
+    assert focused() is search
