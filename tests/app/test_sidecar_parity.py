@@ -36,7 +36,7 @@ def test_app_and_cli_sidecars_have_the_same_keys_and_values(qtbot, make_window, 
     qtbot.waitUntil(lambda: win.exports.last_export is not None, timeout=30000)
     app = json.loads(app_json.read_text())
 
-    # "batch" is the CLI's resume record (core.batch: parameter and input hashes that let a
+    # "batch" is the CLI's resume record (core.batch.resume: parameter and input hashes that let a
     # rerun skip this image); everything else is the one schema both write.
     assert "batch" in cli and "batch" not in app
     assert _keys(app) == {k for k in _keys(cli) if k.split(".")[0] != "batch"}

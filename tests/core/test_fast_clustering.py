@@ -1,4 +1,4 @@
-"""The compiled inference kernels (core.cluster_kernels) against the reference code they replace.
+"""The compiled inference kernels (core.engine.cluster_kernels) against the reference code they replace.
 
 Each kernel has a PyTorch / NumPy / SciPy counterpart that stays in the tree (training, CUDA,
 or an installation without numba): the clustering against ``soft_cluster``, the encoder's split

@@ -22,6 +22,8 @@ Checked here, each failure naming the file and the line:
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -264,3 +266,12 @@ def test_the_core_package_names_stay_importable(name):
 
     assert name in spam_gui.core.__all__
     assert getattr(spam_gui.core, name) is not None
+
+
+def test_importing_the_core_and_its_packages_loads_neither_qt_nor_torch():
+    packages = sorted(m for m, p in CORE_MODULES.items()
+                      if p.name == "__init__.py" and m.count(".") == 2)   # io, engine, prior, ...
+    code = ("import sys, spam_gui.core, " + ", ".join(packages) + "; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'torch')]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

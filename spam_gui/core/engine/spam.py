@@ -109,7 +109,7 @@ class SegmentationResult:
     _base_k: dict[int, int] = field(default_factory=dict, repr=False)
     _density: dict[int, float] = field(default_factory=dict, repr=False)
     _image: np.ndarray | None = field(default=None, repr=False)
-    # working-resolution state of a large photo (None: exact path), see core.fullres
+    # working-resolution state of a large photo (None: exact path), see core.engine.fullres
     _work: WorkState | None = field(default=None, repr=False)
 
     @property
