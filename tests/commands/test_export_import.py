@@ -237,7 +237,7 @@ def test_a_failed_write_exits_1_and_leaves_nothing(dataset, tmp_path, capsys, mo
     def full_disk(path, data):
         raise image_io.FileWriteError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr("spam_gui.core.formats.common.stage_bytes", full_disk)
+    monkeypatch.setattr("spam_gui.core.image_io.stage_bytes", full_disk)
     for argv, out in ((["export", "--format", "voc", str(labels)], tmp_path / "voc"),
                       (["import", "--format", "coco", str(src)], tmp_path / "back")):
         assert main([*argv, "--out", str(out), "--no-progress"]) == 1

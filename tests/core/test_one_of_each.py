@@ -99,3 +99,53 @@ def test_one_16bit_png_encoder():
     import tempfile
     with tempfile.TemporaryDirectory() as d:
         assert write_label_png(Path(d) / "a.png", labels).read_bytes() == encode_png16(labels)
+
+
+def _sha256_compares(func: ast.AST) -> bool:
+    """Whether a function compares something with a recorded ``"sha256"`` entry."""
+    for node in _own_nodes(func):
+        if isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                if "'sha256'" in ast.unparse(side) and not isinstance(side, ast.Constant):
+                    return True
+    return False
+
+
+def test_one_staged_write_and_one_set_verifier():
+    """Files are renamed into place by image_io only (StagedFiles for several files,
+    atomic_write_bytes for one), and one function checks files against a sidecar's hashes."""
+    renames, verifiers = [], []
+    for path, tree in _modules("."):
+        for func in _functions(tree):
+            calls = {_call_name(n) for n in _own_nodes(func) if isinstance(n, ast.Call)}
+            if {"commit_staged", ".commit_staged"} & calls:
+                renames.append(f"{_rel(path)}:{func.name}")
+            if _sha256_compares(func):
+                verifiers.append(f"{_rel(path)}:{func.name}")
+    assert sorted(renames) == ["spam_gui/core/image_io.py:__exit__",
+                               "spam_gui/core/image_io.py:atomic_write_bytes"]
+    assert verifiers == ["spam_gui/core/batch_files.py:verify_file_set"]
+
+
+def test_the_output_set_is_the_file_set_with_its_expectations(tmp_path):
+    """save_result writes through write_file_set: its sidecar records the same "files"."""
+    import json
+
+    import numpy as np
+
+    from spam_gui.core.batch_files import verify_file_set
+    from spam_gui.core.export import OutputSetError, save_result, verify_output_set
+    from spam_gui.core.spam import Spam
+
+    img = (np.random.default_rng(0).random((16, 20, 3)) * 255).astype(np.uint8)
+    res = Spam(encoder=None, device="cpu").segment(img, n_segments=8)
+    paths = save_result(tmp_path, "a", res, image=img)
+    assert verify_output_set(tmp_path, "a") == verify_file_set(tmp_path, "a.json") \
+        == json.loads(paths["sidecar"].read_text())
+    paths["objects"].unlink()
+    try:
+        verify_output_set(tmp_path, "a")
+    except OutputSetError as exc:
+        assert "a_objects.png: missing" in str(exc) and "export again" in str(exc)
+    else:
+        raise AssertionError("a missing file passed")

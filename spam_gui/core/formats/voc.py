@@ -48,11 +48,11 @@ from spam_gui.core.annotation import (
 )
 from spam_gui.core.formats.common import (
     Progress,
-    StagedFiles,
     open_label_folder,
     refuse_existing,
     write_annotation_folder,
 )
+from spam_gui.core.image_io import StagedFiles
 
 __all__ = ["VOC_VOID", "background_name", "export_voc", "import_voc", "read_voc_classes", "voc_colormap"]
 
