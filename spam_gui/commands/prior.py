@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spam_gui.core.errors import EXIT_USAGE
 from spam_gui.core.devices import DEVICE_CHOICES
 from spam_gui.core.env import ENV_SAM_CHECKPOINT, env_value
 from spam_gui.core.params import PRIOR_DEFAULTS
@@ -82,7 +83,6 @@ def _err(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spam_gui.commands import batch_argument_problem, input_images
-    from spam_gui.core.errors import EXIT_USAGE
 
     out_dir = Path(args.out)
     checkpoint = args.sam_checkpoint
@@ -92,23 +92,23 @@ def run(args: argparse.Namespace) -> int:
         "masks" if args.masks is not None else "sam" if checkpoint is not None else "builtin")
     if method == "masks" and args.masks is None:
         _err("--method masks needs --masks FILE_OR_DIR")
-        return 2
+        return EXIT_USAGE
     if method == "sam" and checkpoint is None:
         _err(f"--method sam needs --sam-checkpoint FILE (or {ENV_SAM_CHECKPOINT})")
-        return 2
+        return EXIT_USAGE
     if method != "masks" and args.masks is not None:
         _err(f"--masks does not go with --method {method}")
-        return 2
+        return EXIT_USAGE
     if method == "builtin" and not 0.0 <= args.coarseness <= 1.0:
         _err(f"--coarseness must be in [0, 1], got {args.coarseness}")
-        return 2
+        return EXIT_USAGE
     if args.opening < 0 or (args.a_min is not None and args.a_min < 0):
         _err("--opening and --a-min must not be negative")
-        return 2
+        return EXIT_USAGE
     problem = batch_argument_problem(args)
     if problem:
         _err(problem)
-        return 2
+        return EXIT_USAGE
 
     images, problem = input_images(args.inputs)  # inputs first: before seconds of model loading
     if problem:
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 _err(f"--masks {mpath} is one file but {len(images)} images were given; "
                      "give a folder holding <stem>.npz for each image")
-            return 2
+            return EXIT_USAGE
         opts.update(masks=str(mpath.expanduser().resolve()), masks_is_dir=mpath.is_dir())
     elif method == "sam":
         from spam_gui.core.cache import hash_file_cached
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             AmgParams(**amg)
         except ValueError as exc:
             _err(str(exc))
-            return 2
+            return EXIT_USAGE
         try:  # validate once, up front; the workers load it themselves
             if distributed:
                 from spam_gui.core.errors import validate_checkpoint

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from spam_gui.core.errors import EXIT_OK
 from spam_gui.core.devices import DEVICE_CHOICES
 
 NAME = "train"
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"done: best val ASA {trainer.best_asa:.4f}; model {args.out}", flush=True)
     if args.calibrate:
         return _calibrate(args, trainer)
-    return 0
+    return EXIT_OK
 
 
 def _calibrate(args: argparse.Namespace, trainer) -> int:
@@ -132,4 +133,4 @@ def _calibrate(args: argparse.Namespace, trainer) -> int:
                            "trials": table}
     save_encoder(args.out, model, lambda_c=info.lambda_c, meta=meta)
     print(f"calibrated: deep features x{alpha:g} baked into {args.out}", flush=True)
-    return 0
+    return EXIT_OK

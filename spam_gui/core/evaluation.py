@@ -59,6 +59,7 @@ import numpy as np
 from spam_gui.core import metrics as M
 from spam_gui.core.annotation_effort import AnnotationRun, simulate_annotation  # noqa: F401
 from spam_gui.core.datasets import Sample, SegmentationDataset
+from spam_gui.core.errors import SpamError
 from spam_gui.core.image_io import atomic_write_bytes
 from spam_gui.core.params import DEFAULTS
 
@@ -84,7 +85,7 @@ METHODS = ("spam", "slic", "slic-zero", "watershed", "felzenszwalb", "grid")
 METRIC_KEYS = ("asa", "br", "bp", "gr", "ev")
 
 
-class EvaluationError(RuntimeError):
+class EvaluationError(SpamError, RuntimeError):
     """A method failed on an image; the message names the method and the image file."""
 
 

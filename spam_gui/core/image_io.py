@@ -78,8 +78,11 @@ def check_image_size(width: int, height: int, name: str | os.PathLike[str] | Non
             f"{MAX_PIXELS / 1e6:.0f} MP first")
 
 
-class FileWriteError(OSError):
-    """A file could not be written; the message names the file and the reason."""
+class FileWriteError(OSError, SpamError):
+    """A file could not be written; the message names the file and the reason.
+
+    A :class:`SpamError` and still an :class:`OSError` (first, so ``errno`` and the message
+    work as OSError's)."""
 
 
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:

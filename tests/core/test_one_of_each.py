@@ -149,3 +149,67 @@ def test_the_output_set_is_the_file_set_with_its_expectations(tmp_path):
         assert "a_objects.png: missing" in str(exc) and "export again" in str(exc)
     else:
         raise AssertionError("a missing file passed")
+
+
+def test_every_public_error_is_a_spam_error():
+    """Every public class named ``...Error`` in core/, commands/ and samples.py derives from
+    SpamError; the builtin bases callers catch are kept."""
+    import importlib
+
+    from spam_gui.core.errors import SpamError
+
+    checked, outside = [], []
+    trees = list(_modules("core", "commands"))
+    trees.append((PKG / "samples.py", ast.parse((PKG / "samples.py").read_text())))
+    for path, tree in trees:
+        names = [n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)
+                 and n.name.endswith("Error") and not n.name.startswith("_")]
+        if not names:
+            continue
+        mod = ".".join(path.relative_to(PKG.parent).with_suffix("").parts)
+        module = importlib.import_module(mod.removesuffix(".__init__"))
+        for name in names:
+            cls = getattr(module, name)
+            checked.append(name)
+            if not issubclass(cls, SpamError):
+                outside.append(f"{mod}.{name}")
+    assert outside == [] and len(checked) >= 25
+
+    from spam_gui.core.evaluation import EvaluationError
+    from spam_gui.core.export import OutputFolderError
+    from spam_gui.core.image_io import FileWriteError
+    from spam_gui.core.locking import FolderLockedError
+    from spam_gui.samples import SampleError
+
+    for cls, base in ((FileWriteError, OSError), (OutputFolderError, OSError),
+                      (SampleError, OSError), (FolderLockedError, RuntimeError),
+                      (EvaluationError, RuntimeError)):
+        assert issubclass(cls, base), cls
+    err = FileWriteError(28, "No space left on device", "/x")   # still OSError's constructor
+    assert (err.errno, err.filename, str(err)) == (28, "/x", "[Errno 28] No space left on device: '/x'")
+
+
+def test_commands_return_the_exit_names_defined_once():
+    """No command returns an integer literal (0, 1, 2, 130): they return EXIT_OK,
+    EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, assigned in core/errors.py only."""
+    literal = []
+    for path, tree in _modules("commands"):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Return) and node.value is not None:
+                values = [node.value.body, node.value.orelse] \
+                    if isinstance(node.value, ast.IfExp) else [node.value]
+                if any(isinstance(v, ast.Constant) and type(v.value) is int for v in values):
+                    literal.append(f"{_rel(path)}:{node.lineno}")
+            if isinstance(node, ast.Compare) and "exit_code" in ast.unparse(node) \
+                    and any(isinstance(c, ast.Constant) for c in node.comparators):
+                literal.append(f"{_rel(path)}:{node.lineno}")
+    assert literal == []
+    assigned = []
+    for path, tree in _modules("."):
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                assigned += [f"{_rel(path)}:{t.id}" for t in targets
+                             if isinstance(t, ast.Name) and t.id.startswith("EXIT_")]
+    assert sorted(assigned) == sorted(f"spam_gui/core/errors.py:{n}" for n in
+                                      ("EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED"))
