@@ -23,7 +23,7 @@ from typing import Any
 from spam_gui.core.errors import EXIT_USAGE
 from spam_gui.core.devices import DEVICE_CHOICES
 from spam_gui.core.env import ENV_SAM_CHECKPOINT, env_value
-from spam_gui.core.params import PRIOR_DEFAULTS
+from spam_gui.core.params import PRIOR_DEFAULTS, SAM_DEFAULTS
 
 NAME = "prior"
 METHODS = ("builtin", "sam", "masks")
@@ -54,12 +54,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      "'masks' of shape (n, H, W) (one input image), or a folder holding "
                      "<stem>.npz for each image")
     g = p.add_argument_group("SAM automatic masks")
-    g.add_argument("--points-per-side", type=int, default=32, help="prompt grid (default 32)")
-    g.add_argument("--pred-iou-thresh", type=float, default=0.88, help="default 0.88")
-    g.add_argument("--stability-score-thresh", type=float, default=0.95, help="default 0.95")
-    g.add_argument("--box-nms-thresh", type=float, default=0.7, help="default 0.7")
-    g.add_argument("--points-per-batch", type=int, default=32,
-                   help="prompts run together (speed/memory only; default 32)")
+    s = SAM_DEFAULTS
+    g.add_argument("--points-per-side", type=int, default=s.points_per_side,
+                   help=f"prompt grid (default {s.points_per_side})")
+    g.add_argument("--pred-iou-thresh", type=float, default=s.pred_iou_thresh,
+                   help=f"default {s.pred_iou_thresh}")
+    g.add_argument("--stability-score-thresh", type=float, default=s.stability_score_thresh,
+                   help=f"default {s.stability_score_thresh}")
+    g.add_argument("--box-nms-thresh", type=float, default=s.box_nms_thresh,
+                   help=f"default {s.box_nms_thresh}")
+    g.add_argument("--points-per-batch", type=int, default=s.points_per_batch,
+                   help=f"prompts run together (speed/memory only; default {s.points_per_batch})")
     g.add_argument("--device", default="auto", help=f"torch device: {DEVICE_CHOICES} (default auto)")
     g.add_argument("--no-cache", action="store_true",
                    help="do not read or write the disk cache of SAM results")
@@ -68,9 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a = p.add_argument_group("aggregation")
     a.add_argument("--a-min", type=float, default=None,
                    help="minimum object area in pixels (default sqrt(H*W)/4)")
-    a.add_argument("--opening", type=int, default=5,
+    a.add_argument("--opening", type=int, default=s.opening,
                    help="side of the square opening that separates background from thin gaps "
-                   "(default 5)")
+                   f"(default {s.opening})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from spam_gui.commands import add_batch_arguments
 

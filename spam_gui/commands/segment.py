@@ -13,7 +13,7 @@ from typing import Any
 from spam_gui.core.errors import EXIT_FAILURE, EXIT_USAGE
 from spam_gui.core.devices import DEVICE_CHOICES
 from spam_gui.core.env import ENV_DINO_CHECKPOINT, ENV_SAM_CHECKPOINT, env_value
-from spam_gui.core.params import DEFAULTS
+from spam_gui.core.params import DEFAULTS, SAM_DEFAULTS
 
 NAME = "segment"
 HELP = "compute SPAM superpixels for images or folders and write label maps"
@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    default=env_value(ENV_SAM_CHECKPOINT),
                    help="compute the prior with Segment Anything from this local checkpoint "
                         f"(default: ${ENV_SAM_CHECKPOINT}); cached on disk")
-    p.add_argument("--points-per-side", type=int, default=32, help="SAM automatic grid (default 32)")
+    p.add_argument("--points-per-side", type=int, default=SAM_DEFAULTS.points_per_side,
+                   help=f"SAM automatic grid (default {SAM_DEFAULTS.points_per_side})")
     p.add_argument("--lambda-s", type=float, default=DEFAULTS.lambda_s,
                    help=f"regularity λs (default {DEFAULTS.lambda_s:g})")
     p.add_argument("--lambda-c", type=float, default=DEFAULTS.lambda_c,

@@ -213,3 +213,57 @@ def test_commands_return_the_exit_names_defined_once():
                              if isinstance(t, ast.Name) and t.id.startswith("EXIT_")]
     assert sorted(assigned) == sorted(f"spam_gui/core/errors.py:{n}" for n in
                                       ("EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED"))
+
+
+def _numeric(node: ast.AST) -> bool:
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    if isinstance(node, ast.BinOp):
+        return _numeric(node.left) and _numeric(node.right)
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
+
+
+def test_control_ranges_and_cli_defaults_come_from_params():
+    """The parameter controls' ranges and the clamping of a state file's parameters read
+    core.params.RANGES (no numeric setRange / min(max(...)) left there); the prior and segment
+    commands' numeric defaults read core.params."""
+    app = PKG / "app"
+    found = []
+    for rel in ("panels/controls.py", "panels/objects.py", "model/doc_data.py"):
+        tree = ast.parse((app / rel).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = _call_name(node)
+            if name == ".setRange" and all(_numeric(a) for a in node.args) \
+                    and not ast.unparse(node.func).endswith(("opacity.setRange",
+                                                             "class_opacity.setRange")):
+                found.append(f"{rel}:{node.lineno} {ast.unparse(node)}")
+            if name == "min" and any(isinstance(a, ast.Call) and _call_name(a) == "max"
+                                     and any(_numeric(b) for b in a.args) for a in node.args):
+                found.append(f"{rel}:{node.lineno} {ast.unparse(node)}")
+    for rel in ("commands/prior.py", "commands/segment.py"):
+        tree = ast.parse((PKG / rel).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _call_name(node) == ".add_argument":
+                for kw in node.keywords:
+                    if kw.arg == "default" and _numeric(kw.value):
+                        found.append(f"{rel}:{node.lineno} {ast.unparse(node)[:60]}")
+    assert found == []
+
+
+def test_the_app_clamps_parameters_to_the_ranges():
+    from spam_gui.app.model.doc_data import Params, normalise_ratio
+    from spam_gui.core.params import RANGES, SAM_DEFAULTS
+    from spam_gui.core.sam.generator import AmgParams
+
+    names = ("n_segments", "lambda_s", "lambda_c", "n_iter", "smoothing", "attention_ratio",
+             "coarseness")
+    low = Params.from_dict({n: -1e9 for n in names})
+    high = Params.from_dict({n: 1e9 for n in names})
+    for n in names:
+        assert (getattr(low, n), getattr(high, n)) == (RANGES[n].lo, RANGES[n].hi), n
+    assert (normalise_ratio(0), normalise_ratio(1e9)) == (RANGES["object_ratio"].lo,
+                                                          RANGES["object_ratio"].hi)
+    amg = AmgParams()
+    assert all(getattr(amg, f) == getattr(SAM_DEFAULTS, f) for f in amg.result_params())
