@@ -181,7 +181,7 @@ def test_usage_errors(dataset, tmp_path, capsys):
                  str(tmp_path / "o")]) == 2
     assert "no such COCO file" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
-        main(["export", "--format", "yolo", str(labels), "--out", "x"])
+        main(["export", "--format", "cvat", str(labels), "--out", str(tmp_path / "x")])
     assert exc.value.code == 2
 
 
