@@ -85,6 +85,12 @@ def test_export_as_this_image_as_labelme_and_coco(qtbot, make_window, image_fold
     data = json.loads((tmp_path / "c" / "instances.json").read_text())
     assert len(data["images"]) == 3                          # every image of the folder
     assert [a["iscrowd"] for a in data["annotations"]] == [0, 1]
+    result = _run_dialog(qtbot, win, "voc", tmp_path / "voc")
+    assert result["ok"], result
+    from PIL import Image
+
+    with Image.open(tmp_path / "voc" / "SegmentationClass" / "img0.png") as im:
+        assert np.array_equal(np.asarray(im), ann.class_map)
 
 
 def test_export_as_errors_are_shown_and_the_window_lives(qtbot, make_window, image_folder,

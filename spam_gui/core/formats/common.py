@@ -119,6 +119,10 @@ class MemorySource:
     def class_png(self, stem: str) -> Path:
         return self.where / stem
 
+    @property
+    def folder(self) -> Path:
+        return self.where
+
 
 AnnotationSource = Union[LabelFolder, MemorySource]
 """What the exporters read: an annotation folder, or annotations in memory."""
