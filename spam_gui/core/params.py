@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = ["DEFAULTS", "POLYGON_DEFAULTS", "PRIOR_DEFAULTS", "PolygonParams", "PriorParams",
-           "RANGES", "RATIO_MODES", "Range", "SAM_DEFAULTS", "SamParams", "SegmentParams"]
+           "RANGES", "RATIO_MODES", "Range", "SAM_DEFAULTS", "SamParams", "SegmentParams",
+           "TRAIN_DEFAULTS", "TrainParams"]
 
 RATIO_MODES: tuple[str, ...] = ("local", "keep-total")
 """How per-object density ratios share the budget (see :func:`spam_gui.core.budget.ratio_budget`)."""
@@ -146,6 +147,37 @@ class PolygonParams:
 
 POLYGON_DEFAULTS = PolygonParams()
 """The polygon exports' defaults: ``POLYGON_DEFAULTS.tolerance``."""
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """The defaults of a training run (:class:`spam_gui.core.training.TrainConfig` and
+    ``spam train``; docs/algorithm.md §7). The clustering weights and the validation K are
+    :data:`DEFAULTS`'."""
+
+    iterations: int = 20000
+    batch_size: int = 6
+    crop: int = 200
+    lr: float = 1e-4
+    feature_dim: int = 20
+    n_seeds: int = 100
+    n_iter: int = 5
+    compactness: float = 1e-5       # the paper's summation convention (x pixels per crop)
+    scale_min: float = 0.75
+    scale_max: float = 3.0
+    val_every: int = 250
+    val_images: int = 20
+    checkpoint_every: int = 50
+    seed: int = 0
+    contour_weight: float = 0.0     # optional contour loss (0 = docs/algorithm.md §7 exactly)
+    contour_margin: float = 5.0
+    min_gr: float = 0.0             # a model is 'best' only if its val GR reaches this
+    smooth_weight: float = 0.0      # optional assignment-smoothness loss (0 = off)
+    max_gr_drop: float = 0.05       # GR loss --calibrate allows against D=5
+
+
+TRAIN_DEFAULTS = TrainParams()
+"""Training's defaults: ``TRAIN_DEFAULTS.iterations`` and so on."""
 
 
 @dataclass(frozen=True)

@@ -225,8 +225,8 @@ def _numeric(node: ast.AST) -> bool:
 
 def test_control_ranges_and_cli_defaults_come_from_params():
     """The parameter controls' ranges and the clamping of a state file's parameters read
-    core.params.RANGES (no numeric setRange / min(max(...)) left there); the prior and segment
-    commands' numeric defaults read core.params."""
+    core.params.RANGES (no numeric setRange / min(max(...)) left there); the prior, segment and
+    train commands' numeric defaults read core.params."""
     app = PKG / "app"
     found = []
     for rel in ("panels/controls.py", "panels/objects.py", "model/doc_data.py"):
@@ -242,10 +242,11 @@ def test_control_ranges_and_cli_defaults_come_from_params():
             if name == "min" and any(isinstance(a, ast.Call) and _call_name(a) == "max"
                                      and any(_numeric(b) for b in a.args) for a in node.args):
                 found.append(f"{rel}:{node.lineno} {ast.unparse(node)}")
-    for rel in ("commands/prior.py", "commands/segment.py"):
+    for rel in ("commands/prior.py", "commands/segment.py", "commands/train.py"):
         tree = ast.parse((PKG / rel).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and _call_name(node) == ".add_argument":
+            if isinstance(node, ast.Call) and _call_name(node) == ".add_argument" \
+                    and ast.literal_eval(node.args[0]) != "--threads":   # 0: torch's own
                 for kw in node.keywords:
                     if kw.arg == "default" and _numeric(kw.value):
                         found.append(f"{rel}:{node.lineno} {ast.unparse(node)[:60]}")
@@ -267,3 +268,9 @@ def test_the_app_clamps_parameters_to_the_ranges():
                                                           RANGES["object_ratio"].hi)
     amg = AmgParams()
     assert all(getattr(amg, f) == getattr(SAM_DEFAULTS, f) for f in amg.result_params())
+    from spam_gui.core.params import TRAIN_DEFAULTS
+    from spam_gui.core.training import TrainConfig
+
+    cfg = TrainConfig()
+    assert all(getattr(cfg, f) == getattr(TRAIN_DEFAULTS, f) for f in vars(cfg)
+               if hasattr(TRAIN_DEFAULTS, f))
