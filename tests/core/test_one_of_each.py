@@ -274,3 +274,35 @@ def test_the_app_clamps_parameters_to_the_ranges():
     cfg = TrainConfig()
     assert all(getattr(cfg, f) == getattr(TRAIN_DEFAULTS, f) for f in vars(cfg)
                if hasattr(TRAIN_DEFAULTS, f))
+
+
+def test_one_model_cache():
+    """Loaded models are kept by cache.ModelCache only: no module-level dict of the core or
+    the commands holds models or engines, no function there is an lru_cache."""
+    found = []
+    for path, tree in _modules("core", "commands"):
+        for node in tree.body:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name)]
+                value = node.value
+                if value is not None and any(k in n.lower() for n in names
+                                             for k in ("model", "engine", "dino", "sam")) \
+                        and (isinstance(value, ast.Dict) or (isinstance(value, ast.Call) and
+                             _call_name(value) in ("dict", "OrderedDict"))):
+                    found.append(f"{_rel(path)}:{names}")
+        for func in _functions(tree):
+            for dec in func.decorator_list:
+                if any(w in ast.unparse(dec) for w in ("lru_cache", "functools.cache")):
+                    found.append(f"{_rel(path)}:{func.name} {ast.unparse(dec)}")
+    assert found == []
+
+
+def test_model_cache_keeps_the_last_ones():
+    from spam_gui.core.cache import ModelCache
+
+    made = []
+    c = ModelCache(2, room_first=True)
+    for k in ("a", "b", "a", "c", "a"):
+        c.get("m", (k,), lambda k=k: made.append(k) or k.upper())
+    assert made == ["a", "b", "c"] and len(c) == 2 and c.loads() == {"m": 3}
