@@ -21,13 +21,15 @@ import shutil
 from pathlib import Path
 
 from spam_gui.core.env import user_data_dir
+from spam_gui.core.errors import SpamError
 from spam_gui.core.io.resources import MissingResourceError, resource_path
 
 PRIORS_SUBDIR = "priors"
 
 
-class SampleError(OSError):
-    """The bundled sample set is missing or cannot be copied; the message names the folder."""
+class SampleError(OSError, SpamError):
+    """The bundled sample set is missing or cannot be copied; the message names the folder.
+    A :class:`~spam_gui.core.errors.SpamError`, still an OSError."""
 
 
 def bundled_samples_dir() -> Path:

@@ -5,6 +5,8 @@ shown, the hover readout and the export writer of an image's annotation."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from spam_gui.app.model.annotation_view import (AnnotationWriter, annotation_writer,
@@ -108,18 +110,30 @@ class ClassLayer:
         s = self.w.session
         if s is None or self.classes_error:
             return None
-        stem = s.paths[row].stem
+        got = self.map_loader(row)
+        if got is None:
+            return None
+        maps, load = got
+        return annotation_writer(s.paths[row].stem, self.classes, maps=maps, load=load)
+
+    def map_loader(self, row: int) -> tuple[tuple[np.ndarray, np.ndarray] | None,
+                                             Any] | None:
+        """Image ``row``'s maps for a worker thread: ``(maps, None)`` with copies of the maps
+        in memory (taken now, on the GUI thread), or ``(None, load)`` with ``load(shape)``
+        reading its autosaved rasters; None when it has no annotation."""
+        s = self.w.session
+        if s is None:
+            return None
         ann = self._anns.get(row)
         if ann is not None:
-            return annotation_writer(stem, self.classes,
-                                     maps=(ann.class_map.copy(), ann.instance_map.copy()))
+            return (ann.class_map.copy(), ann.instance_map.copy()), None
         if s.has_doc(row):
             doc = s.doc(row)
             if "classes" in doc.rasters:
                 inst = doc.rasters.get("instances")
-                return annotation_writer(stem, self.classes, maps=(
-                    doc.rasters["classes"].copy(),
-                    inst.copy() if inst is not None else np.zeros_like(doc.rasters["classes"])))
+                return (doc.rasters["classes"].copy(),
+                        inst.copy() if inst is not None
+                        else np.zeros_like(doc.rasters["classes"])), None
             hashes = dict(doc.raster_hashes)
         else:
             e = s.saved_entry(row)
@@ -135,7 +149,7 @@ class ClassLayer:
                   if "instances" in hashes else np.zeros(shape, np.int32))
             return cm, im
 
-        return annotation_writer(stem, self.classes, load=load)
+        return None, load
 
     def has_annotation(self, row: int) -> bool:
         return row in self._anns or row in self._annotated_rows()

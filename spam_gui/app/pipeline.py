@@ -27,7 +27,7 @@ from spam_gui.app.model.doc_data import Params, Prompt
 from spam_gui.app.model.rasters import OverlayStyle, Patch, changed_region, make_patch
 from spam_gui.core.io.cache import DiskCache
 from spam_gui.core.errors import SpamError
-from spam_gui.core.io.images import ImageReadError, read_image
+from spam_gui.core.io.images import read_image
 from spam_gui.core.params import SAM_DEFAULTS
 from spam_gui.core.pipeline import ImageRequest, image_digest, run_image, saliency_of
 from spam_gui.core.prior.sources import (
@@ -46,10 +46,6 @@ def next_request_id() -> int:
 
 class Cancelled(Exception):
     """A job was cancelled between two stages."""
-
-
-class UserError(Exception):
-    """An error the user caused and can fix (bad file, wrong size); no traceback is needed."""
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -230,15 +226,13 @@ class Pipeline:
         with self._engine_lock:
             eng = self._engines.get(key)
             if eng is None:
-                try:
-                    if self._spam_factory is not None:
-                        eng = self._spam_factory(config.encoder, config.device)
-                    else:
-                        from spam_gui.core.engine.spam import Spam
+                # a bad encoder file or an absent device raise a SpamError naming it
+                if self._spam_factory is not None:
+                    eng = self._spam_factory(config.encoder, config.device)
+                else:
+                    from spam_gui.core.engine.spam import Spam
 
-                        eng = Spam(encoder=config.encoder, device=config.device)
-                except SpamError as exc:  # a bad encoder file (named), a device that is absent
-                    raise UserError(f"engine: {exc}") from None
+                    eng = Spam(encoder=config.encoder, device=config.device)
                 self._engines.clear()  # one engine at a time (settings changed)
                 self._engines[key] = eng
             return eng
@@ -268,10 +262,7 @@ class Pipeline:
         key = (str(p), *file_token(p))
         img = self.images.get(key)
         if img is None:
-            try:
-                img = read_image(p)
-            except ImageReadError as exc:  # it names the file
-                raise UserError(str(exc)) from None
+            img = read_image(p)   # ImageReadError names the file
             img.setflags(write=False)
             self.images.put(key, img)
         return img
@@ -294,10 +285,7 @@ class Pipeline:
 
     def _source(self, path: Path, config: EngineConfig, coarseness: float | None = None,
                 objects: np.ndarray | None = None) -> PriorSource:
-        try:
-            src = config.source(path, coarseness, objects, sam_lock=self._sam_lock)
-        except SpamError as exc:   # SAM chosen without a checkpoint
-            raise UserError(str(exc)) from None
+        src = config.source(path, coarseness, objects, sam_lock=self._sam_lock)
         if isinstance(src, SamSource):
             src.run = lambda image, progress, _device: self._sam_prior(image, config, progress)
         return src
@@ -307,30 +295,24 @@ class Pipeline:
                    coarseness: float | None = None, n_segments: int = 400) -> PriorOutcome:
         """The objects of an image from its prior source (kept in :attr:`priors`): what the
         folder's SAM precompute calls ahead of time."""
-        try:
-            return self._source(path, config, coarseness).compute(
-                self._context(image, config, n_segments, progress))
-        except SpamError as exc:   # a bad prior map or checkpoint: named
-            raise UserError(str(exc)) from None
+        return self._source(path, config, coarseness).compute(
+            self._context(image, config, n_segments, progress))
 
     def _sam_prior(self, image: np.ndarray, config: EngineConfig,
                    progress: Callable[[float, str], None] | None = None
                    ) -> tuple[Any, str, dict[str, Any]]:
         """The SAM prior (automatic masks + aggregation, docs/algorithm.md §5), through SAM's
         disk cache, one SAM model at a time: (prior, note, sidecar record)."""
-        self._sam_module()   # SAM support installed, or a UserError
+        self._sam_module()   # SAM support installed, or a SpamError
         src = SamSource(config.sam_checkpoint, config.sam_points_per_side, self._sam_lock)
-        try:
-            return src._sam(image, progress, config.device)
-        except SpamError as exc:  # SamCheckpointError names the file
-            raise UserError(str(exc)) from None
+        return src._sam(image, progress, config.device)   # SamCheckpointError names the file
 
     @staticmethod
     def _sam_module() -> Any:
         try:
             from spam_gui.core.prior import sam as sam_mod
         except ImportError as exc:
-            raise UserError(f"SAM support is not available ({exc})") from None
+            raise SpamError(f"SAM support is not available ({exc})") from None
         return sam_mod
 
     def sam_session(self, image: np.ndarray, config: EngineConfig) -> Any:
@@ -339,12 +321,9 @@ class Pipeline:
         sess = self.sam_sessions.get(key)
         if sess is None:
             sam_mod = self._sam_module()
-            try:
-                with self._sam_lock:
-                    model = sam_mod.load_sam(config.sam_checkpoint, config.device)
-                    sess = sam_mod.SamSession(model, image, cache=sam_mod.default_cache())
-            except SpamError as exc:
-                raise UserError(str(exc)) from None
+            with self._sam_lock:
+                model = sam_mod.load_sam(config.sam_checkpoint, config.device)
+                sess = sam_mod.SamSession(model, image, cache=sam_mod.default_cache())
             self.sam_sessions.put(key, sess)
         return sess
 
@@ -355,7 +334,7 @@ class Pipeline:
         if m is not None:
             return m
         if not config.sam_checkpoint:
-            raise UserError("SAM click prompts need a SAM checkpoint (Preferences → Models)")
+            raise SpamError("SAM click prompts need a SAM checkpoint (Preferences → Models)")
         sess = self.sam_session(image, config)
         pts = np.array([[x, y] for x, y, _ in prompt.points], np.float64)
         labs = np.array([lab for _, _, lab in prompt.points], np.int64)
@@ -373,11 +352,8 @@ class Pipeline:
     def saliency_info(self, image: np.ndarray, config: EngineConfig
                       ) -> tuple[np.ndarray, dict[str, Any]]:
         """The saliency map and how the sidecar describes it (method, model...)."""
-        try:
-            return saliency_of(image, config.dino_checkpoint or None, config.device,
-                               self.saliency_maps)
-        except SpamError as exc:   # a bad DINO checkpoint: named
-            raise UserError(str(exc)) from None
+        return saliency_of(image, config.dino_checkpoint or None, config.device,
+                           self.saliency_maps)   # a bad DINO checkpoint: named
 
     def segment(self, path: Path, params: Params, ratios: dict[int, float],
                 prompts: tuple[Prompt, ...], config: EngineConfig, key: str,
@@ -404,7 +380,12 @@ class Pipeline:
             if progress is not None:
                 progress(frac, text)
 
-        source = self._source(path, config, getattr(params, "coarseness", None), edited)
+        coarseness = getattr(params, "coarseness", None)
+        source = self._source(path, config, coarseness, edited)
+        if isinstance(source, EditedSource):   # what the edited objects came from
+            name = config.source_for(path)
+            source.base = {"source": {"maps": "label map"}.get(name, name),
+                           **({"coarseness": coarseness} if name == "builtin" else {})}
         masks = [self.prompt_mask(image, prompt, config) for prompt in prompts]
         request = ImageRequest(image, params.segment_params(), source,
                                ratios={int(k): float(v) for k, v in ratios.items()} or None,
@@ -412,14 +393,9 @@ class Pipeline:
                                dino_checkpoint=config.dino_checkpoint or None, masks=masks,
                                device=config.device, digest=_image_digest(image))
         engine = self.engine(config)
-        try:
-            run = run_image(request, engine, memo=self.priors, saliency_memo=self.saliency_maps,
-                            check=check, progress=prior_progress, on_prior=on_prior,
-                            result_cache=DiskCache(RESULT_CACHE))
-        except SpamError as exc:   # only the core's named errors; anything else is a bug
-            msg = str(exc)
-            raise UserError(msg if Path(path).name in msg else f"{Path(path).name}: {msg}"
-                            ) from None
+        run = run_image(request, engine, memo=self.priors, saliency_memo=self.saliency_maps,
+                        check=check, progress=prior_progress, on_prior=on_prior,
+                        result_cache=DiskCache(RESULT_CACHE))
         check()
         res, sal = run.result, run.saliency
         layers = (self.layer_builder(image, res, style, sal)
@@ -437,17 +413,14 @@ class Pipeline:
                      key: str, config: EngineConfig, style: OverlayStyle | None) -> Outcome:
         """``base`` with another object map: only the objects the edit touched are re-clustered
         (:func:`spam_gui.core.engine.object_edits.resegment_objects`); the overlays are rebuilt."""
-        from spam_gui.core.engine.object_edits import ObjectEditError, resegment_objects
+        from spam_gui.core.engine.object_edits import resegment_objects
 
         t0 = time.perf_counter()
         engine = self.engine(config)
-        try:
-            res = resegment_objects(engine, base.result, objects, ratios)
-            edited = EditedSource(objects).compute(self._context(base.image, config, 1))
-        except ObjectEditError as exc:
-            raise UserError(f"{base.path.name}: {exc}") from None
-        except SpamError as exc:
-            raise UserError(str(exc)) from None
+        res = resegment_objects(engine, base.result, objects, ratios)
+        info = base.prior_info   # the chain: edits of edits keep what the first came from
+        came_from = info.get("edited_from") if info.get("source") == "edited" else info
+        edited = EditedSource(objects, came_from).compute(self._context(base.image, config, 1))
         layers = (self.layer_builder(base.image, res, style, base.saliency)
                   if style is not None and self.layer_builder is not None else None)
         return replace(base, key=key, ratios=dict(ratios), prompts=(), result=res,

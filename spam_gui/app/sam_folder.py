@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from spam_gui.app.pipeline import Cancelled, EngineConfig, Pipeline, UserError, next_request_id
+from spam_gui.app.pipeline import Cancelled, EngineConfig, Pipeline, next_request_id
+from spam_gui.core.errors import SpamError
 from spam_gui.app.qt import QtWidgets
 from spam_gui.app.worker import Job, JobThread
 
@@ -61,7 +62,7 @@ class SamFolderJob(Job):
                 if self.config.source_for(path) != "sam":
                     continue
                 pipeline.base_prior(path, image, self.config, progress)
-            except UserError as exc:   # a bad image or checkpoint: named, the rest goes on
+            except SpamError as exc:   # a bad image or checkpoint: named, the rest goes on
                 errors.append((row, str(exc)))
                 emit.partial.emit(self, "sam_error", (row, str(exc)))
                 continue

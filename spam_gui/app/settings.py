@@ -26,6 +26,7 @@ from spam_gui.core.prior.sources import PRIOR_SOURCES
 from spam_gui.core.env import ENV_CACHE_DIR, ENV_DINO_CHECKPOINT, ENV_SAM_CHECKPOINT, env_value
 from spam_gui.core.errors import CheckpointKind
 from spam_gui.core.models.verify import validate_checkpoint
+from spam_gui.core.params import RANGES, SAM_DEFAULTS
 
 Qt = QtCore.Qt
 
@@ -33,8 +34,8 @@ MAX_RECENT = 10
 
 # SAM's automatic masks: a grid of points per side (each point is a decoder run, so the cost
 # grows with its square); "fast" is a 16 x 16 grid, a quarter of the decoder runs of SAM's 32.
-SAM_PRESETS: dict[str, int] = {"full": 32, "fast": 16}
-SAM_POINTS_RANGE = (4, 64)
+SAM_PRESETS: dict[str, int] = {"full": SAM_DEFAULTS.points_per_side, "fast": 16}
+SAM_POINTS_RANGE = (RANGES["sam_points_per_side"].lo, RANGES["sam_points_per_side"].hi)
 
 
 def use_private_settings(folder: Path, organization: str) -> None:
@@ -156,8 +157,8 @@ class Settings:
         preset = self.sam_preset
         if preset in SAM_PRESETS:
             return SAM_PRESETS[preset]
-        lo, hi = SAM_POINTS_RANGE
-        return min(max(self._int("models/sam_points_per_side", 32), lo), hi)
+        return RANGES["sam_points_per_side"].clamp(
+            self._int("models/sam_points_per_side", SAM_DEFAULTS.points_per_side))
 
     @sam_points_per_side.setter
     def sam_points_per_side(self, v: int) -> None:

@@ -27,7 +27,8 @@ import numpy as np
 
 from spam_gui.app.document import Params, Prompt
 from spam_gui.app.overlays import LayerSet, OverlayStyle, Patch, build_layers
-from spam_gui.app.pipeline import Cancelled, EngineConfig, Outcome, Pipeline, UserError
+from spam_gui.app.pipeline import Cancelled, EngineConfig, Outcome, Pipeline
+from spam_gui.core.errors import SpamError
 from spam_gui.app.qt import QtCore
 
 log = logging.getLogger(__name__)
@@ -227,7 +228,7 @@ class ExportJob(Job):
             emit.progress.emit(self, i, n, item.path.name)
             try:
                 if not item.path.is_file():
-                    raise UserError(f"{item.path}: the image file is gone (moved or deleted "
+                    raise SpamError(f"{item.path}: the image file is gone (moved or deleted "
                                     "since the folder was opened); not exported")
                 o = item.outcome
                 if o is not None and not o.is_current():
@@ -258,6 +259,16 @@ class ExportJob(Job):
                 errors.append((item.row, f"{item.path.name}: {exc}"))
                 emit.partial.emit(self, "export_error", (item.row, str(exc)))
         emit.progress.emit(self, len(done) + len(errors), n, "")
+
+
+def user_message(job: Job, exc: BaseException) -> str:
+    """How the window says a core error of a job: the core's message, with the image's name
+    in front when the message does not name it."""
+    msg = str(exc)
+    path = getattr(job, "path", None)
+    if isinstance(path, Path) and path.name and path.name not in msg:
+        return f"{path.name}: {msg}"
+    return msg
 
 
 # ----------------------------------------------------------------------------- thread
@@ -365,8 +376,9 @@ class JobThread(QtCore.QThread):
                 payload = job.run(self.pipeline, self)
             except Cancelled:
                 self.cancelled_job.emit(job)
-            except UserError as exc:
-                self.failed.emit(job, str(exc), str(exc))
+            except SpamError as exc:   # the user's to fix (a bad file, wrong size): named
+                message = user_message(job, exc)
+                self.failed.emit(job, message, message)
             except Exception as exc:  # noqa: BLE001 - report everything, keep the thread alive
                 details = traceback.format_exc()
                 log.error("%s failed: %s", type(job).__name__, details)

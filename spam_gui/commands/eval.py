@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spam_gui.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from spam_gui.core.devices import DEVICE_CHOICES
 from spam_gui.core.params import DEFAULTS
 
@@ -110,16 +111,16 @@ def run(args: argparse.Namespace) -> int:
 
     if args.boundary_r < 0:
         print("error: --boundary-r must be >= 0", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.limit is not None and args.limit < 1:
         print("error: --limit must be at least 1", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     from spam_gui.commands import batch_argument_problem
 
     problem = batch_argument_problem(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.plot:
         from matplotlib.backend_bases import FigureCanvasBase
 
@@ -127,12 +128,12 @@ def run(args: argparse.Namespace) -> int:
         if fmt not in FigureCanvasBase.get_supported_filetypes():
             print(f"error: {args.plot}: cannot draw a plot as {fmt or 'a file without suffix'!r}; "
                   "use .png, .svg or .pdf", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     try:
         dataset = load_dataset(args.data, limit=args.limit)
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     encoder = None if str(args.encoder).lower() == "none" else args.encoder
     if args.workers or args.scheduler or args.out:
         return _evaluate_batch(args, dataset)
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
                                        smoothing=args.smoothing))
     except (ValueError, OSError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     log.info("evaluating %s at K = %s on %d images of %s",
              ", ".join(m.label for m in methods), ",".join(map(str, args.n_segments)),
              len(dataset), dataset.root)
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
                            progress=not args.no_progress)
     except (DatasetError, EvaluationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     return _write_results(args, results)
 
 
@@ -176,8 +177,8 @@ def _write_results(args: argparse.Namespace, results: list, failed: bool = False
             print(f"wrote {args.plot}", file=sys.stderr)
     except (FileWriteError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 1 if failed else 0
+        return EXIT_FAILURE
+    return EXIT_FAILURE if failed else EXIT_OK
 
 
 def _evaluate_batch(args: argparse.Namespace, dataset: Any) -> int:
@@ -216,7 +217,7 @@ def _evaluate_batch(args: argparse.Namespace, dataset: Any) -> int:
                                                smoothing=args.smoothing))
     except (SpamError, ValueError, OSError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     models = {"encoder": encoder_identity(encoder)[1] if "spam" in args.method else None}
     signature = job_signature("eval", common, models)
     out_dir = ""
@@ -227,7 +228,7 @@ def _evaluate_batch(args: argparse.Namespace, dataset: Any) -> int:
         except OSError as exc:
             print(f"error: {out_dir}: cannot use the output folder ({exc.strerror or exc})",
                   file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     jobs = [BatchJob("eval", str(s.image_path), s.id, out_dir,
                      {**common, "encoder_sha256": models["encoder"],
                       "gt_paths": [str(g) for g in s.gt_paths]}, signature,
@@ -254,7 +255,7 @@ def _evaluate_batch(args: argparse.Namespace, dataset: Any) -> int:
             per_image.setdefault((int(mi), int(k)), []).append(entry)
     if methods is None:
         print("error: no image could be scored", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     results = summarize(per_image, methods, args.n_segments, r=args.boundary_r,
                         root=getattr(dataset, "root", None))
-    return _write_results(args, results, failed=summary.exit_code != 0)
+    return _write_results(args, results, failed=summary.exit_code != EXIT_OK)

@@ -19,6 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from spam_gui.core.errors import EXIT_OK
+
 NAME = "models"
 HELP = "list, download (on request) and verify the SAM and DINO models"
 
@@ -102,7 +104,7 @@ def _list(args: argparse.Namespace) -> int:
         print(f"    checked: {spec.verification()}")
     print("\nDownload one with `spam models download NAME` (nothing is downloaded otherwise); "
           "the app's Preferences → Models does the same.")
-    return 0
+    return EXIT_OK
 
 
 class _Bar:
@@ -172,7 +174,7 @@ def _download(args: argparse.Namespace) -> int:
     print(f"{spec.title}: {what} ({spec.verification()})\n  {result.path}\n"
           f"Use it with `spam segment {option} {result.path}` or choose it in the app's "
           "Preferences → Models.")
-    return 0
+    return EXIT_OK
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -204,4 +206,4 @@ def _verify(args: argparse.Namespace) -> int:
                   f"run `spam models download {spec.name}`")
     if not checked and not args.names:
         print(f"no models installed in {folder} (see `spam models list`)")
-    return EXIT_FAILURE if failed else 0
+    return EXIT_FAILURE if failed else EXIT_OK

@@ -20,9 +20,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spam_gui.core.errors import EXIT_USAGE
 from spam_gui.core.devices import DEVICE_CHOICES
 from spam_gui.core.env import ENV_SAM_CHECKPOINT, env_value
-from spam_gui.core.params import PRIOR_DEFAULTS
+from spam_gui.core.params import PRIOR_DEFAULTS, SAM_DEFAULTS
 
 NAME = "prior"
 METHODS = ("builtin", "sam", "masks")
@@ -53,12 +54,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      "'masks' of shape (n, H, W) (one input image), or a folder holding "
                      "<stem>.npz for each image")
     g = p.add_argument_group("SAM automatic masks")
-    g.add_argument("--points-per-side", type=int, default=32, help="prompt grid (default 32)")
-    g.add_argument("--pred-iou-thresh", type=float, default=0.88, help="default 0.88")
-    g.add_argument("--stability-score-thresh", type=float, default=0.95, help="default 0.95")
-    g.add_argument("--box-nms-thresh", type=float, default=0.7, help="default 0.7")
-    g.add_argument("--points-per-batch", type=int, default=32,
-                   help="prompts run together (speed/memory only; default 32)")
+    s = SAM_DEFAULTS
+    g.add_argument("--points-per-side", type=int, default=s.points_per_side,
+                   help=f"prompt grid (default {s.points_per_side})")
+    g.add_argument("--pred-iou-thresh", type=float, default=s.pred_iou_thresh,
+                   help=f"default {s.pred_iou_thresh}")
+    g.add_argument("--stability-score-thresh", type=float, default=s.stability_score_thresh,
+                   help=f"default {s.stability_score_thresh}")
+    g.add_argument("--box-nms-thresh", type=float, default=s.box_nms_thresh,
+                   help=f"default {s.box_nms_thresh}")
+    g.add_argument("--points-per-batch", type=int, default=s.points_per_batch,
+                   help=f"prompts run together (speed/memory only; default {s.points_per_batch})")
     g.add_argument("--device", default="auto", help=f"torch device: {DEVICE_CHOICES} (default auto)")
     g.add_argument("--no-cache", action="store_true",
                    help="do not read or write the disk cache of SAM results")
@@ -67,9 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a = p.add_argument_group("aggregation")
     a.add_argument("--a-min", type=float, default=None,
                    help="minimum object area in pixels (default sqrt(H*W)/4)")
-    a.add_argument("--opening", type=int, default=5,
+    a.add_argument("--opening", type=int, default=s.opening,
                    help="side of the square opening that separates background from thin gaps "
-                   "(default 5)")
+                   f"(default {s.opening})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from spam_gui.commands import add_batch_arguments
 
@@ -82,7 +88,6 @@ def _err(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spam_gui.commands import batch_argument_problem, input_images
-    from spam_gui.core.errors import EXIT_USAGE
 
     out_dir = Path(args.out)
     checkpoint = args.sam_checkpoint
@@ -92,23 +97,23 @@ def run(args: argparse.Namespace) -> int:
         "masks" if args.masks is not None else "sam" if checkpoint is not None else "builtin")
     if method == "masks" and args.masks is None:
         _err("--method masks needs --masks FILE_OR_DIR")
-        return 2
+        return EXIT_USAGE
     if method == "sam" and checkpoint is None:
         _err(f"--method sam needs --sam-checkpoint FILE (or {ENV_SAM_CHECKPOINT})")
-        return 2
+        return EXIT_USAGE
     if method != "masks" and args.masks is not None:
         _err(f"--masks does not go with --method {method}")
-        return 2
+        return EXIT_USAGE
     if method == "builtin" and not 0.0 <= args.coarseness <= 1.0:
         _err(f"--coarseness must be in [0, 1], got {args.coarseness}")
-        return 2
+        return EXIT_USAGE
     if args.opening < 0 or (args.a_min is not None and args.a_min < 0):
         _err("--opening and --a-min must not be negative")
-        return 2
+        return EXIT_USAGE
     problem = batch_argument_problem(args)
     if problem:
         _err(problem)
-        return 2
+        return EXIT_USAGE
 
     images, problem = input_images(args.inputs)  # inputs first: before seconds of model loading
     if problem:
@@ -127,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 _err(f"--masks {mpath} is one file but {len(images)} images were given; "
                      "give a folder holding <stem>.npz for each image")
-            return 2
+            return EXIT_USAGE
         opts.update(masks=str(mpath.expanduser().resolve()), masks_is_dir=mpath.is_dir())
     elif method == "sam":
         from spam_gui.core.io.cache import hash_file_cached
@@ -140,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
             AmgParams(**amg)
         except ValueError as exc:
             _err(str(exc))
-            return 2
+            return EXIT_USAGE
         try:  # validate once, up front; the workers load it themselves
             if distributed:
                 from spam_gui.core.models.verify import validate_checkpoint

@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spam_gui.core.errors import EXIT_FAILURE, EXIT_USAGE
 from spam_gui.core.devices import DEVICE_CHOICES
 from spam_gui.core.env import ENV_DINO_CHECKPOINT, ENV_SAM_CHECKPOINT, env_value
-from spam_gui.core.params import DEFAULTS
+from spam_gui.core.params import DEFAULTS, SAM_DEFAULTS
 
 NAME = "segment"
 HELP = "compute SPAM superpixels for images or folders and write label maps"
@@ -39,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    default=env_value(ENV_SAM_CHECKPOINT),
                    help="compute the prior with Segment Anything from this local checkpoint "
                         f"(default: ${ENV_SAM_CHECKPOINT}); cached on disk")
-    p.add_argument("--points-per-side", type=int, default=32, help="SAM automatic grid (default 32)")
+    p.add_argument("--points-per-side", type=int, default=SAM_DEFAULTS.points_per_side,
+                   help=f"SAM automatic grid (default {SAM_DEFAULTS.points_per_side})")
     p.add_argument("--lambda-s", type=float, default=DEFAULTS.lambda_s,
                    help=f"regularity λs (default {DEFAULTS.lambda_s:g})")
     p.add_argument("--lambda-c", type=float, default=DEFAULTS.lambda_c,
@@ -84,31 +86,31 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n_segments < 1:
         print("error: --n-segments must be >= 1", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     problem = batch_argument_problem(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.builtin_prior and args.prior is not None:
         print("error: --builtin-prior and --prior are two prior sources; give one",
               file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.coarseness is not None and not (args.builtin_prior
                                             and 0.0 <= args.coarseness <= 1.0):
         print("error: --coarseness needs --builtin-prior and a value in [0, 1]",
               file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.prior is not None and not args.prior.exists():
         print(f"error: {args.prior}: no such prior file or folder", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     images, problem = input_images(args.inputs)  # inputs first: before seconds of model loading
     if problem:
         print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.prior is not None and args.prior.is_file() and len(images) > 1:
         print("error: one prior file for several images; give a folder of <stem>.png priors",
               file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     annotations = None
     if args.labels is not None:  # existing annotations: checked before any work
         from spam_gui.core.errors import SpamError
@@ -118,12 +120,12 @@ def run(args: argparse.Namespace) -> int:
             annotations = prepare_annotation_copy(args.labels, images)
         except SpamError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     try:  # before any model is loaded or image computed
         check_output_folder(args.out)
     except OutputFolderError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     distributed = bool(args.workers or args.scheduler)
     try:  # a bad model file is one error, before any image, not one per image
         if distributed:  # checked here without building the models: the workers load them
@@ -160,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
                 get_dino(args.dino_checkpoint, device=args.device)
     except (EncoderLoadError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if spam is not None:
         log.info("encoder: %s; device: %s", spam.encoder_name, spam.device)
     try:  # one writer per output folder; released however the run ends
@@ -168,11 +170,11 @@ def run(args: argparse.Namespace) -> int:
         lock = FolderLock(args.out, program="spam segment").acquire()
     except FolderLockedError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except OSError as exc:
         print(f"error: {args.out}: cannot use the output folder ({exc.strerror or exc})",
               file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         if lock.took_over is not None:
             log.info("%s: took over the lock of a run that is gone (pid %s)", args.out,
@@ -188,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
                 annotations.write(args.out / LABEL_FOLDER)
             except OSError as exc:  # a full disk, a read-only folder: named by the error
                 print(f"error: {exc}", file=sys.stderr)
-                return 1
+                return EXIT_FAILURE
             log.info("%d annotated images of %s -> %s", len(annotations.files), args.labels,
                      args.out / LABEL_FOLDER)
         return _segment_all(args, images)

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = ["DEFAULTS", "POLYGON_DEFAULTS", "PRIOR_DEFAULTS", "PolygonParams", "PriorParams",
-           "RATIO_MODES", "SAM_DEFAULTS", "SamParams", "SegmentParams"]
+           "RANGES", "RATIO_MODES", "Range", "SAM_DEFAULTS", "SamParams", "SegmentParams",
+           "TRAIN_DEFAULTS", "TrainParams"]
 
 RATIO_MODES: tuple[str, ...] = ("local", "keep-total")
 """How per-object density ratios share the budget (see :func:`spam_gui.core.engine.budget.ratio_budget`)."""
@@ -104,9 +105,24 @@ class SamParams:
     ----------
     points_per_side:
         The grid of single-point prompts per image side (SAM's own default).
+    pred_iou_thresh, stability_score_thresh, stability_score_offset, box_nms_thresh,
+    min_mask_region_area:
+        SAM's automatic mask generator's filters (its own defaults).
+    points_per_batch:
+        Prompts run together (speed and memory only; does not change the result).
+    opening:
+        Side of the square opening that separates background from thin gaps when the
+        proposals are aggregated into a prior (:mod:`spam_gui.core.prior.maps`).
     """
 
     points_per_side: int = 32
+    pred_iou_thresh: float = 0.88
+    stability_score_thresh: float = 0.95
+    stability_score_offset: float = 1.0
+    box_nms_thresh: float = 0.7
+    min_mask_region_area: int = 0
+    points_per_batch: int = 32
+    opening: int = 5
 
 
 SAM_DEFAULTS = SamParams()
@@ -131,3 +147,63 @@ class PolygonParams:
 
 POLYGON_DEFAULTS = PolygonParams()
 """The polygon exports' defaults: ``POLYGON_DEFAULTS.tolerance``."""
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """The defaults of a training run (:class:`spam_gui.core.training.TrainConfig` and
+    ``spam train``; docs/algorithm.md §7). The clustering weights and the validation K are
+    :data:`DEFAULTS`'."""
+
+    iterations: int = 20000
+    batch_size: int = 6
+    crop: int = 200
+    lr: float = 1e-4
+    feature_dim: int = 20
+    n_seeds: int = 100
+    n_iter: int = 5
+    compactness: float = 1e-5       # the paper's summation convention (x pixels per crop)
+    scale_min: float = 0.75
+    scale_max: float = 3.0
+    val_every: int = 250
+    val_images: int = 20
+    checkpoint_every: int = 50
+    seed: int = 0
+    contour_weight: float = 0.0     # optional contour loss (0 = docs/algorithm.md §7 exactly)
+    contour_margin: float = 5.0
+    min_gr: float = 0.0             # a model is 'best' only if its val GR reaches this
+    smooth_weight: float = 0.0      # optional assignment-smoothness loss (0 = off)
+    max_gr_drop: float = 0.05       # GR loss --calibrate allows against D=5
+
+
+TRAIN_DEFAULTS = TrainParams()
+"""Training's defaults: ``TRAIN_DEFAULTS.iterations`` and so on."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a parameter may take, bounds included: the app's controls offer these and a
+    value read from a file is clamped to them (:meth:`clamp`)."""
+
+    lo: float
+    hi: float
+
+    def clamp(self, value: Any) -> Any:
+        """``value`` brought inside ``[lo, hi]`` (its type kept when it is inside)."""
+        return min(max(value, self.lo), self.hi)
+
+
+RANGES: dict[str, Range] = {
+    "n_segments": Range(1, 65535),           # K: a 16-bit label PNG holds at most 65535
+    "lambda_s": Range(0.0, 1000.0),
+    "lambda_c": Range(0.0, 1000.0),
+    "n_iter": Range(0, 100),
+    "smoothing": Range(0, 5),
+    "attention_ratio": Range(0.1, 20.0),     # r of visual attention
+    "coarseness": Range(0.0, 1.0),           # the built-in prior's
+    "object_ratio": Range(1 / 64, 64.0),     # one object's density ratio (the Objects panel)
+    "sam_points_per_side": Range(4, 64),     # the app's custom SAM grid (Preferences)
+}
+"""The range of every parameter control, by name (the :class:`SegmentParams` and
+:class:`PriorParams` field names, and a few more): the app's spin boxes and sliders and the
+clamping of the parameters a state file holds read them from here."""

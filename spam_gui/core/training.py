@@ -47,7 +47,7 @@ from spam_gui.core.errors import (CheckpointError, checkpoint_message, guess_mod
                                   other_kind_reason)
 from spam_gui.core.engine.features import pixel_positions, position_scale, rgb_to_lab
 from spam_gui.core.io.images import atomic_write_bytes, read_image, read_label_map
-from spam_gui.core.params import DEFAULTS
+from spam_gui.core.params import DEFAULTS, TRAIN_DEFAULTS
 from spam_gui.core.engine.seeds import kmeans_seeds
 
 log = logging.getLogger(__name__)
@@ -131,28 +131,28 @@ def read_training_checkpoint(path: str | Path, device: torch.device | str = "cpu
 class TrainConfig:
     """Hyper-parameters of a training run (docs/algorithm.md §7 defaults)."""
 
-    iterations: int = 20000
-    batch_size: int = 6
-    crop: int = 200
-    lr: float = 1e-4
-    feature_dim: int = 20
-    n_seeds: int = 100
-    n_iter: int = 5
+    iterations: int = TRAIN_DEFAULTS.iterations
+    batch_size: int = TRAIN_DEFAULTS.batch_size
+    crop: int = TRAIN_DEFAULTS.crop
+    lr: float = TRAIN_DEFAULTS.lr
+    feature_dim: int = TRAIN_DEFAULTS.feature_dim
+    n_seeds: int = TRAIN_DEFAULTS.n_seeds
+    n_iter: int = TRAIN_DEFAULTS.n_iter
     lambda_s: float = DEFAULTS.lambda_s
     lambda_c: float = DEFAULTS.lambda_c
-    compactness: float = 1e-5       # the paper's summation convention (x pixels per crop)
-    scale_min: float = 0.75
-    scale_max: float = 3.0
-    val_every: int = 250
-    val_images: int = 20
+    compactness: float = TRAIN_DEFAULTS.compactness
+    scale_min: float = TRAIN_DEFAULTS.scale_min
+    scale_max: float = TRAIN_DEFAULTS.scale_max
+    val_every: int = TRAIN_DEFAULTS.val_every
+    val_images: int = TRAIN_DEFAULTS.val_images
     val_k: int = DEFAULTS.n_segments
-    checkpoint_every: int = 50
-    seed: int = 0
+    checkpoint_every: int = TRAIN_DEFAULTS.checkpoint_every
+    seed: int = TRAIN_DEFAULTS.seed
     bf16: bool = False
-    contour_weight: float = 0.0     # optional contour loss (0 = docs/algorithm.md §7 exactly)
-    contour_margin: float = 5.0
-    min_gr: float = 0.0             # a model is 'best' only if its val GR reaches this
-    smooth_weight: float = 0.0      # optional assignment-smoothness loss (0 = off)
+    contour_weight: float = TRAIN_DEFAULTS.contour_weight
+    contour_margin: float = TRAIN_DEFAULTS.contour_margin
+    min_gr: float = TRAIN_DEFAULTS.min_gr
+    smooth_weight: float = TRAIN_DEFAULTS.smooth_weight
 
 
 @dataclass
@@ -348,7 +348,7 @@ def evaluate_encoder(model: SSNEncoder | None, samples: list[Sample], cfg: Train
 
 def calibrate_feature_scale(model: SSNEncoder, samples: list[Sample], cfg: TrainConfig,
                             alphas: tuple[float, ...] = (1.0, 0.75, 0.5, 0.4, 0.35, 0.3, 0.25),
-                            max_gr_drop: float = 0.05, device: torch.device | str = "cpu",
+                            max_gr_drop: float = TRAIN_DEFAULTS.max_gr_drop, device: torch.device | str = "cpu",
                             progress: Callable[[str], None] = print
                             ) -> tuple[float, list[dict[str, float]]]:
     """Pick the feature scale with the best ASA whose GR stays within ``max_gr_drop`` of the

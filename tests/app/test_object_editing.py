@@ -109,6 +109,9 @@ def test_first_run_every_image_has_objects_and_edits_work(qtbot, make_window, pl
     assert merged[OBJ2_CENTER[1], OBJ2_CENTER[0]] == merged[OBJ3_CENTER[1], OBJ3_CENTER[0]]
     assert len(o1.result.objects_info) == len(o0.result.objects_info) - 1
     assert o1.prior_info["source"] == "edited" and "edited" in win.objects_panel.source.text()
+    # the sidecar keeps what the edited objects came from (issue 23 #8)
+    came_from = o1.prior_info["edited_from"]
+    assert came_from["source"] == "builtin" and came_from["coarseness"] == 0.5
     assert "resegment" in o1.result.timings      # only the touched objects were re-clustered
     _check_contained(win)
 

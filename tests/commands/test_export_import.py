@@ -181,7 +181,7 @@ def test_usage_errors(dataset, tmp_path, capsys):
                  str(tmp_path / "o")]) == 2
     assert "no such COCO file" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
-        main(["export", "--format", "yolo", str(labels), "--out", "x"])
+        main(["export", "--format", "cvat", str(labels), "--out", str(tmp_path / "x")])
     assert exc.value.code == 2
 
 
@@ -237,7 +237,7 @@ def test_a_failed_write_exits_1_and_leaves_nothing(dataset, tmp_path, capsys, mo
     def full_disk(path, data):
         raise image_io.FileWriteError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr("spam_gui.core.formats.common.stage_bytes", full_disk)
+    monkeypatch.setattr("spam_gui.core.io.images.stage_bytes", full_disk)
     for argv, out in ((["export", "--format", "voc", str(labels)], tmp_path / "voc"),
                       (["import", "--format", "coco", str(src)], tmp_path / "back")):
         assert main([*argv, "--out", str(out), "--no-progress"]) == 1

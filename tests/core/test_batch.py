@@ -50,8 +50,7 @@ def test_a_file_set_is_written_sidecar_last_and_verified(tmp_path):
 
 
 def test_keep_model_loads_once_per_key(monkeypatch):
-    monkeypatch.setattr(batch, "_models", type(batch._models)())
-    monkeypatch.setattr(batch, "_loads", {})
+    monkeypatch.setattr(batch, "_models", type(batch._models)())   # counts its own loads
     made = []
 
     def load():

@@ -73,6 +73,13 @@ def test_wrapping_string_counts_are_refused(tmp_path):
         read_coco(path)
 
 
+def test_an_endless_rle_value_is_refused_at_once(tmp_path):
+    """Continuation characters without end would build a huge integer (slowly): refused."""
+    path = _coco(tmp_path, {"size": [H, W], "counts": "o" * 200_000 + "0"})
+    with pytest.raises(AnnotationError, match="longer than any image"):
+        read_coco(path)
+
+
 @pytest.mark.parametrize("segm", [p for p, _ in PAYLOADS[:3]] + [PAYLOADS[6][0], PAYLOADS[7][0]])
 def test_the_cli_refuses_the_file_with_exit_2_and_writes_nothing(tmp_path, capsys, segm):
     from spam_gui.cli import main as spam_main

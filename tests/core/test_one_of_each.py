@@ -99,3 +99,210 @@ def test_one_16bit_png_encoder():
     import tempfile
     with tempfile.TemporaryDirectory() as d:
         assert write_label_png(Path(d) / "a.png", labels).read_bytes() == encode_png16(labels)
+
+
+def _sha256_compares(func: ast.AST) -> bool:
+    """Whether a function compares something with a recorded ``"sha256"`` entry."""
+    for node in _own_nodes(func):
+        if isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                if "'sha256'" in ast.unparse(side) and not isinstance(side, ast.Constant):
+                    return True
+    return False
+
+
+def test_one_staged_write_and_one_set_verifier():
+    """Files are renamed into place by image_io only (StagedFiles for several files,
+    atomic_write_bytes for one), and one function checks files against a sidecar's hashes."""
+    renames, verifiers = [], []
+    for path, tree in _modules("."):
+        for func in _functions(tree):
+            calls = {_call_name(n) for n in _own_nodes(func) if isinstance(n, ast.Call)}
+            if {"commit_staged", ".commit_staged"} & calls:
+                renames.append(f"{_rel(path)}:{func.name}")
+            if _sha256_compares(func):
+                verifiers.append(f"{_rel(path)}:{func.name}")
+    assert sorted(renames) == ["spam_gui/core/io/images.py:__exit__",
+                               "spam_gui/core/io/images.py:atomic_write_bytes"]
+    assert verifiers == ["spam_gui/core/io/file_sets.py:verify_file_set"]
+
+
+def test_the_output_set_is_the_file_set_with_its_expectations(tmp_path):
+    """save_result writes through write_file_set: its sidecar records the same "files"."""
+    import json
+
+    import numpy as np
+
+    from spam_gui.core.io.file_sets import verify_file_set
+    from spam_gui.core.formats.export import OutputSetError, save_result, verify_output_set
+    from spam_gui.core.engine.spam import Spam
+
+    img = (np.random.default_rng(0).random((16, 20, 3)) * 255).astype(np.uint8)
+    res = Spam(encoder=None, device="cpu").segment(img, n_segments=8)
+    paths = save_result(tmp_path, "a", res, image=img)
+    assert verify_output_set(tmp_path, "a") == verify_file_set(tmp_path, "a.json") \
+        == json.loads(paths["sidecar"].read_text())
+    paths["objects"].unlink()
+    try:
+        verify_output_set(tmp_path, "a")
+    except OutputSetError as exc:
+        assert "a_objects.png: missing" in str(exc) and "export again" in str(exc)
+    else:
+        raise AssertionError("a missing file passed")
+
+
+def test_every_public_error_is_a_spam_error():
+    """Every public class named ``...Error`` in core/, commands/ and samples.py derives from
+    SpamError; the builtin bases callers catch are kept."""
+    import importlib
+
+    from spam_gui.core.errors import SpamError
+
+    checked, outside = [], []
+    trees = list(_modules("core", "commands"))
+    trees.append((PKG / "samples.py", ast.parse((PKG / "samples.py").read_text())))
+    for path, tree in trees:
+        names = [n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)
+                 and n.name.endswith("Error") and not n.name.startswith("_")]
+        if not names:
+            continue
+        mod = ".".join(path.relative_to(PKG.parent).with_suffix("").parts)
+        module = importlib.import_module(mod.removesuffix(".__init__"))
+        for name in names:
+            cls = getattr(module, name)
+            checked.append(name)
+            if not issubclass(cls, SpamError):
+                outside.append(f"{mod}.{name}")
+    assert outside == [] and len(checked) >= 25
+
+    from spam_gui.core.evaluation.evaluate import EvaluationError
+    from spam_gui.core.formats.export import OutputFolderError
+    from spam_gui.core.io.images import FileWriteError
+    from spam_gui.core.io.locking import FolderLockedError
+    from spam_gui.samples import SampleError
+
+    for cls, base in ((FileWriteError, OSError), (OutputFolderError, OSError),
+                      (SampleError, OSError), (FolderLockedError, RuntimeError),
+                      (EvaluationError, RuntimeError)):
+        assert issubclass(cls, base), cls
+    err = FileWriteError(28, "No space left on device", "/x")   # still OSError's constructor
+    assert (err.errno, err.filename, str(err)) == (28, "/x", "[Errno 28] No space left on device: '/x'")
+
+
+def test_commands_return_the_exit_names_defined_once():
+    """No command returns an integer literal (0, 1, 2, 130): they return EXIT_OK,
+    EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, assigned in core/errors.py only."""
+    literal = []
+    for path, tree in _modules("commands"):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Return) and node.value is not None:
+                values = [node.value.body, node.value.orelse] \
+                    if isinstance(node.value, ast.IfExp) else [node.value]
+                if any(isinstance(v, ast.Constant) and type(v.value) is int for v in values):
+                    literal.append(f"{_rel(path)}:{node.lineno}")
+            if isinstance(node, ast.Compare) and "exit_code" in ast.unparse(node) \
+                    and any(isinstance(c, ast.Constant) for c in node.comparators):
+                literal.append(f"{_rel(path)}:{node.lineno}")
+    assert literal == []
+    assigned = []
+    for path, tree in _modules("."):
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                assigned += [f"{_rel(path)}:{t.id}" for t in targets
+                             if isinstance(t, ast.Name) and t.id.startswith("EXIT_")]
+    assert sorted(assigned) == sorted(f"spam_gui/core/errors.py:{n}" for n in
+                                      ("EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED"))
+
+
+def _numeric(node: ast.AST) -> bool:
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    if isinstance(node, ast.BinOp):
+        return _numeric(node.left) and _numeric(node.right)
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
+
+
+def test_control_ranges_and_cli_defaults_come_from_params():
+    """The parameter controls' ranges and the clamping of a state file's parameters read
+    core.params.RANGES (no numeric setRange / min(max(...)) left there); the prior, segment and
+    train commands' numeric defaults read core.params."""
+    app = PKG / "app"
+    found = []
+    for rel in ("panels/controls.py", "panels/objects.py", "model/doc_data.py"):
+        tree = ast.parse((app / rel).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = _call_name(node)
+            if name == ".setRange" and all(_numeric(a) for a in node.args) \
+                    and not ast.unparse(node.func).endswith(("opacity.setRange",
+                                                             "class_opacity.setRange")):
+                found.append(f"{rel}:{node.lineno} {ast.unparse(node)}")
+            if name == "min" and any(isinstance(a, ast.Call) and _call_name(a) == "max"
+                                     and any(_numeric(b) for b in a.args) for a in node.args):
+                found.append(f"{rel}:{node.lineno} {ast.unparse(node)}")
+    for rel in ("commands/prior.py", "commands/segment.py", "commands/train.py"):
+        tree = ast.parse((PKG / rel).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _call_name(node) == ".add_argument" \
+                    and ast.literal_eval(node.args[0]) != "--threads":   # 0: torch's own
+                for kw in node.keywords:
+                    if kw.arg == "default" and _numeric(kw.value):
+                        found.append(f"{rel}:{node.lineno} {ast.unparse(node)[:60]}")
+    assert found == []
+
+
+def test_the_app_clamps_parameters_to_the_ranges():
+    from spam_gui.app.model.doc_data import Params, normalise_ratio
+    from spam_gui.core.params import RANGES, SAM_DEFAULTS
+    from spam_gui.core.prior.sam.proposals import AmgParams
+
+    names = ("n_segments", "lambda_s", "lambda_c", "n_iter", "smoothing", "attention_ratio",
+             "coarseness")
+    low = Params.from_dict({n: -1e9 for n in names})
+    high = Params.from_dict({n: 1e9 for n in names})
+    for n in names:
+        assert (getattr(low, n), getattr(high, n)) == (RANGES[n].lo, RANGES[n].hi), n
+    assert (normalise_ratio(0), normalise_ratio(1e9)) == (RANGES["object_ratio"].lo,
+                                                          RANGES["object_ratio"].hi)
+    amg = AmgParams()
+    assert all(getattr(amg, f) == getattr(SAM_DEFAULTS, f) for f in amg.result_params())
+    from spam_gui.core.params import TRAIN_DEFAULTS
+    from spam_gui.core.training import TrainConfig
+
+    cfg = TrainConfig()
+    assert all(getattr(cfg, f) == getattr(TRAIN_DEFAULTS, f) for f in vars(cfg)
+               if hasattr(TRAIN_DEFAULTS, f))
+
+
+def test_one_model_cache():
+    """Loaded models are kept by cache.ModelCache only: no module-level dict of the core or
+    the commands holds models or engines, no function there is an lru_cache."""
+    found = []
+    for path, tree in _modules("core", "commands"):
+        for node in tree.body:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name)]
+                value = node.value
+                if value is not None and any(k in n.lower() for n in names
+                                             for k in ("model", "engine", "dino", "sam")) \
+                        and (isinstance(value, ast.Dict) or (isinstance(value, ast.Call) and
+                             _call_name(value) in ("dict", "OrderedDict"))):
+                    found.append(f"{_rel(path)}:{names}")
+        for func in _functions(tree):
+            for dec in func.decorator_list:
+                if any(w in ast.unparse(dec) for w in ("lru_cache", "functools.cache")):
+                    found.append(f"{_rel(path)}:{func.name} {ast.unparse(dec)}")
+    assert found == []
+
+
+def test_model_cache_keeps_the_last_ones():
+    from spam_gui.core.io.cache import ModelCache
+
+    made = []
+    c = ModelCache(2, room_first=True)
+    for k in ("a", "b", "a", "c", "a"):
+        c.get("m", (k,), lambda k=k: made.append(k) or k.upper())
+    assert made == ["a", "b", "c"] and len(c) == 2 and c.loads() == {"m": 3}

@@ -296,3 +296,33 @@ def test_the_cli_exports_and_imports_each_format(folders, tmp_path, capsys):
         _check_import(read_annotation(back, "a"), ann, exact_ids=fmt != "yolo")
     assert spam_main(["export", "--format", "yolo", str(labels), "--out", str(tmp_path / "t"),
                       "--tolerance", "-1"]) == 2
+
+
+def test_labelme_group_ids_shared_by_two_labels_are_renumbered(tmp_path):
+    d = tmp_path / "lm"
+    d.mkdir()
+    sq = [[[2, 2], [10, 2], [10, 10], [2, 10]], [[20, 2], [30, 2], [30, 12], [20, 12]],
+          [[2, 20], [12, 20], [12, 30], [2, 30]]]
+    doc = {"version": "5.4.1", "flags": {}, "imagePath": "p.png", "imageData": None,
+           "imageHeight": 40, "imageWidth": 40, "shapes": [
+               {"label": "a", "points": sq[0], "group_id": 3, "shape_type": "polygon"},
+               {"label": "b", "points": sq[1], "group_id": 3, "shape_type": "polygon"},
+               {"label": "a", "points": sq[2], "group_id": 3, "shape_type": "polygon"}]}
+    (d / "p.json").write_text(json.dumps(doc))
+    import_labelme(d, tmp_path / "out")
+    ann = read_annotation(tmp_path / "out", "p")
+    # (a, 3) is one instance of two parts, (b, 3) another: renumbered 1, 2
+    assert ann.instance_map[5, 5] == ann.instance_map[25, 5] != ann.instance_map[5, 25]
+    assert {int(ann.instance_map[5, 5]), int(ann.instance_map[5, 25])} == {1, 2}
+
+
+def test_yolo_names_from_classes_txt(tmp_path):
+    d = tmp_path / "ds"
+    (d / "labels").mkdir(parents=True)
+    (d / "images").mkdir()
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(d / "images" / "q.png")
+    (d / "classes.txt").write_text("cat\ndog\n")
+    (d / "labels" / "q.txt").write_text("1 0.1 0.1 0.9 0.1 0.9 0.9\n")
+    import_yolo(d, tmp_path / "out")
+    assert [c.name for c in read_classes(tmp_path / "out" / CLASSES_FILE)] == ["cat", "dog"]
+    assert read_annotation(tmp_path / "out", "q").class_map[3, 15] == 2

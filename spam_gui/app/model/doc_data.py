@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum
 from typing import Any
 
-from spam_gui.core.params import DEFAULTS, PRIOR_DEFAULTS, RATIO_MODES, SegmentParams
+from spam_gui.core.params import DEFAULTS, PRIOR_DEFAULTS, RANGES, RATIO_MODES, SegmentParams
 
 MAX_PROMPT_POINTS = 256
 MAX_COORD = 1_000_000
@@ -78,14 +78,10 @@ class Params:
     def clamped(self) -> "Params":
         return replace(
             self,
-            n_segments=min(max(self.n_segments, 1), 65535),
-            lambda_s=min(max(self.lambda_s, 0.0), 1000.0),
-            lambda_c=min(max(self.lambda_c, 0.0), 1000.0),
-            n_iter=min(max(self.n_iter, 0), 100),
-            smoothing=min(max(self.smoothing, 0), 5),
-            attention_ratio=min(max(self.attention_ratio, 0.01), 100.0),
+            **{name: RANGES[name].clamp(getattr(self, name)) for name in (
+                "n_segments", "lambda_s", "lambda_c", "n_iter", "smoothing", "attention_ratio",
+                "coarseness")},
             ratio_mode=self.ratio_mode if self.ratio_mode in RATIO_MODES else DEFAULTS.ratio_mode,
-            coarseness=min(max(self.coarseness, 0.0), 1.0),
         )
 
 
@@ -144,8 +140,8 @@ class Prompt:
 
 
 def normalise_ratio(r: float) -> float:
-    """A density ratio clamped to [1/64, 64]."""
-    return float(min(max(float(r), 1.0 / 64.0), 64.0))
+    """A density ratio clamped to ``RANGES["object_ratio"]`` ([1/64, 64])."""
+    return float(RANGES["object_ratio"].clamp(float(r)))
 
 
 class DocState(str, Enum):

@@ -8,6 +8,14 @@ from spam_gui.app.canvas import LAYER_NAMES, LAYER_TITLES
 from spam_gui.app.document import Params
 from spam_gui.app.qt import QtCore, QtWidgets
 from spam_gui.app.widgets import guard_wheel, keep_editing_keys
+from spam_gui.core.params import RANGES
+
+
+def _bounds(name: str, scale: int = 1) -> tuple:
+    """A control's range from :data:`spam_gui.core.params.RANGES` (times ``scale``, for a
+    slider in hundredths)."""
+    r = RANGES[name]
+    return (r.lo, r.hi) if scale == 1 else (round(r.lo * scale), round(r.hi * scale))
 
 Qt = QtCore.Qt
 
@@ -41,28 +49,28 @@ class ControlsPanel(QtWidgets.QWidget):
         f = QtWidgets.QFormLayout(sp)
         self.k = QtWidgets.QSpinBox()
         self.k.setObjectName("k")
-        self.k.setRange(1, 65535)
+        self.k.setRange(*_bounds("n_segments"))
         self.k.setSingleStep(50)
         self.k.setToolTip("K: the number of superpixels wanted")
         self.lambda_s = QtWidgets.QDoubleSpinBox()
         self.lambda_s.setObjectName("lambda_s")
-        self.lambda_s.setRange(0.0, 1000.0)
+        self.lambda_s.setRange(*_bounds("lambda_s"))
         self.lambda_s.setDecimals(2)
         self.lambda_s.setSingleStep(0.5)
         self.lambda_s.setToolTip("λs, regularity: larger gives more compact superpixels")
         self.lambda_c = QtWidgets.QDoubleSpinBox()
         self.lambda_c.setObjectName("lambda_c")
-        self.lambda_c.setRange(0.0, 1000.0)
+        self.lambda_c.setRange(*_bounds("lambda_c"))
         self.lambda_c.setDecimals(3)
         self.lambda_c.setSingleStep(0.02)
         self.lambda_c.setToolTip("λc, weight of colour (Lab)")
         self.n_iter = QtWidgets.QSpinBox()
         self.n_iter.setObjectName("n_iter")
-        self.n_iter.setRange(0, 100)
+        self.n_iter.setRange(*_bounds("n_iter"))
         self.n_iter.setToolTip("T, clustering iterations")
         self.smoothing = QtWidgets.QSpinBox()
         self.smoothing.setObjectName("smoothing")
-        self.smoothing.setRange(0, 5)
+        self.smoothing.setRange(*_bounds("smoothing"))
         self.smoothing.setToolTip("passes of a 3×3 majority filter on the labels before "
                                   "connectivity: removes speckle, straightens borders "
                                   "(0 = raw clustering labels)")
@@ -79,7 +87,7 @@ class ControlsPanel(QtWidgets.QWidget):
         # the built-in prior's coarseness (this image; undoable like the other parameters)
         self.coarseness = QtWidgets.QSlider(Qt.Orientation.Horizontal)
         self.coarseness.setObjectName("coarseness")
-        self.coarseness.setRange(0, 100)
+        self.coarseness.setRange(*_bounds("coarseness", 100))   # in hundredths
         self.coarseness.setSingleStep(5)
         self.coarseness.setPageStep(10)
         self.coarseness_value = QtWidgets.QLabel()
@@ -107,7 +115,7 @@ class ControlsPanel(QtWidgets.QWidget):
         self.va.setObjectName("va")
         self.attention_ratio = QtWidgets.QDoubleSpinBox()
         self.attention_ratio.setObjectName("attention_ratio")
-        self.attention_ratio.setRange(0.1, 20.0)
+        self.attention_ratio.setRange(*_bounds("attention_ratio"))
         self.attention_ratio.setSingleStep(0.5)
         self.attention_ratio.setDecimals(2)
         self.attention_ratio.setToolTip("r: density multiplier of salient objects")

@@ -9,6 +9,7 @@ from spam_gui.app.overlays import object_color
 from spam_gui.app.panels.common import dot
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 from spam_gui.app.widgets import keep_editing_keys
+from spam_gui.core.params import RANGES
 
 Qt = QtCore.Qt
 
@@ -48,7 +49,7 @@ def object_superpixel_counts(result: Any) -> tuple[dict[int, int], dict[int, int
 class RatioDelegate(QtWidgets.QStyledItemDelegate):
     def createEditor(self, parent: QtWidgets.QWidget, option: Any, index: QtCore.QModelIndex) -> QtWidgets.QWidget:  # noqa: N802
         ed = QtWidgets.QDoubleSpinBox(parent)
-        ed.setRange(1 / 64, 64.0)
+        ed.setRange(RANGES["object_ratio"].lo, RANGES["object_ratio"].hi)
         ed.setDecimals(3)
         ed.setSingleStep(0.25)
         keep_editing_keys(ed)   # Enter commits the ratio, not a window shortcut

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from spam_gui.core.errors import SpamError
-from spam_gui.core.io.images import commit_staged, stage_bytes
+from spam_gui.core.io.images import atomic_write_bytes
 
 __all__ = ["CLASSES_FILE", "CLASS_PALETTE", "MAX_ID", "AnnotationError", "ClassList",
            "LabelClass", "auto_color", "color_table", "encode_classes", "read_classes", "read_labels_txt",
@@ -383,8 +383,7 @@ def encode_classes(classes: ClassList) -> bytes:
 
 def write_classes(path: str | os.PathLike[str], classes: ClassList) -> Path:
     """Write ``classes.json`` atomically."""
-    p = Path(path)
-    return commit_staged(stage_bytes(p, encode_classes(classes)), p)
+    return atomic_write_bytes(path, encode_classes(classes))
 
 
 def read_labels_txt(path: str | os.PathLike[str]) -> ClassList:

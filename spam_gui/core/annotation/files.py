@@ -23,10 +23,7 @@ from spam_gui.core.annotation.maps import (
     check_one_class_per_instance,
     class_pixel_counts,
 )
-from spam_gui.core.io.images import (
-    ImageReadError, commit_staged, discard_staged, encode_png16, read_label_map, stage_bytes,
-    sync_folder,
-)
+from spam_gui.core.io.images import ImageReadError, StagedFiles, encode_png16, read_label_map
 
 __all__ = ["CLASS_SUFFIX", "INSTANCE_SUFFIX", "LABEL_FOLDER", "annotation_paths",
            "encode_annotation", "find_annotations", "read_annotation", "write_annotation"]
@@ -131,16 +128,9 @@ def write_annotation(folder: str | os.PathLike[str], stem: str, ann: Annotation,
         data["class_list"] = encode_classes(classes)
     else:
         paths.pop("class_list")
-    staged: dict[str, Path] = {}
-    try:
+    with StagedFiles() as staged:
         for key, blob in data.items():
-            staged[key] = stage_bytes(paths[key], blob)
-        for key in list(staged):
-            commit_staged(staged.pop(key), paths[key])
-    finally:
-        for tmp in staged.values():
-            discard_staged(tmp)
-    sync_folder(Path(folder))
+            staged.add(paths[key], blob)
     return paths
 
 

@@ -40,15 +40,14 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
 import warnings
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from spam_gui import __version__
 from spam_gui.core.io.file_sets import write_file_set
+from spam_gui.core.io.cache import ModelCache
 from spam_gui.core.batch.job import (
     JOB_KINDS, BatchJob, JobOutcome, file_sha_or_none, name_in,
 )
@@ -69,10 +68,7 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- the model cache
 
-_models: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-_models_lock = threading.RLock()
-_loads: dict[str, int] = {}
-_MAX_MODELS = 4
+_models = ModelCache(4)
 
 
 def keep_model(role: str, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
@@ -88,23 +84,12 @@ def keep_model(role: str, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
     load:
         Builds the model; its exceptions (a bad checkpoint) reach the caller.
     """
-    full = (role, *key)
-    with _models_lock:
-        if full in _models:
-            _models.move_to_end(full)
-            return _models[full]
-        model = load()
-        _models[full] = model
-        _loads[role] = _loads.get(role, 0) + 1
-        while len(_models) > _MAX_MODELS:
-            _models.popitem(last=False)
-        return model
+    return _models.get(role, key, load)
 
 
 def model_loads() -> dict[str, int]:
     """How many times this process loaded a model of each role (a worker loads each once)."""
-    with _models_lock:
-        return dict(_loads)
+    return _models.loads()
 
 
 def encoder_identity(encoder: str) -> tuple[str, str | None]:

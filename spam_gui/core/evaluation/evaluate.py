@@ -57,8 +57,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from spam_gui.core.evaluation import metrics as M
-from spam_gui.core.evaluation.datasets import Sample, SegmentationDataset
 from spam_gui.core.evaluation.regularity import shape_regularity
+from spam_gui.core.evaluation.datasets import Sample, SegmentationDataset
+from spam_gui.core.errors import SpamError
 from spam_gui.core.io.images import atomic_write_bytes
 from spam_gui.core.params import DEFAULTS
 
@@ -82,7 +83,7 @@ METHODS = ("spam", "slic", "slic-zero", "watershed", "felzenszwalb", "grid")
 METRIC_KEYS = ("asa", "br", "bp", "gr", "ev")
 
 
-class EvaluationError(RuntimeError):
+class EvaluationError(SpamError, RuntimeError):
     """A method failed on an image; the message names the method and the image file."""
 
 

@@ -21,7 +21,11 @@ pixel-edge coordinates. Crowd regions stay RLE. RLE is exact; polygons lose what
 simplification cuts (at 0 tolerance they are exact too).
 
 Reading (:func:`read_coco`, :func:`import_coco`) accepts compressed and uncompressed RLE and
-polygons. Crowd regions are painted first, then the instances from the largest to the smallest
+polygons. Every number is checked before any decoder sees it (:func:`check_segmentation`: RLE
+runs whole, non-negative and adding up, as Python integers, to exactly H x W; polygon
+coordinates finite and within the image), for the whole file before anything is decoded; a
+file that fails is refused by name. Each annotation is then decoded into its own bounding box
+and painted one at a time (:func:`spam_gui.core.formats.shapes.paint_shapes`). Crowd regions are painted first, then the instances from the largest to the smallest
 (a smaller object lying over a larger one stays visible); each instance keeps its
 ``instance_id`` when every instance of the image has a distinct one, else instances are
 numbered 1.. in the file's order.

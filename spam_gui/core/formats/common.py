@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Callable, Iterable, Iterator, Sequence, Union
+from typing import Any, Callable, Iterable, Sequence, Union
 
 from PIL import Image, UnidentifiedImageError
 
@@ -27,12 +26,10 @@ from spam_gui.core.annotation import (
     read_annotation,
     read_classes,
 )
-from spam_gui.core.io.images import (
-    commit_staged, discard_staged, list_folder, stage_bytes, sync_folder,
-)
+from spam_gui.core.io.images import StagedFiles, list_folder
 
 __all__ = ["AnnotationCopy", "AnnotationSource", "LabelFolder", "MemorySource", "Progress",
-           "StagedFiles", "as_source", "image_size", "match_images", "open_label_folder",
+           "as_source", "image_size", "match_images", "open_label_folder",
            "prepare_annotation_copy", "refuse_existing", "write_annotation_folder"]
 
 Progress = Callable[[int, int, str], None]
@@ -121,6 +118,10 @@ class MemorySource:
 
     def class_png(self, stem: str) -> Path:
         return self.where / stem
+
+    @property
+    def folder(self) -> Path:
+        return self.where
 
 
 AnnotationSource = Union[LabelFolder, MemorySource]
@@ -247,41 +248,6 @@ def refuse_existing(paths: Iterable[Path], overwrite: bool) -> None:
         more = f" and {len(there) - 3} more" if len(there) > 3 else ""
         raise AnnotationError(f"{', '.join(str(p) for p in there[:3])}{more}: exist(s) already; "
                               "nothing was written (give --overwrite to replace them)")
-
-
-class StagedFiles:
-    """Files written all or nothing: each :meth:`add` writes a temporary file beside its target
-    (a full disk fails there); leaving the ``with`` block without an error renames them all
-    into place, with an error removes them (the targets keep their old content)."""
-
-    def __init__(self) -> None:
-        self._staged: list[tuple[Path, Path]] = []
-
-    def add(self, path: Path, data: bytes) -> None:
-        self._staged.append((stage_bytes(path, data), Path(path)))
-
-    def __iter__(self) -> Iterator[Path]:
-        return (target for _, target in self._staged)
-
-    def __enter__(self) -> StagedFiles:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        pending = self._staged
-        try:
-            if exc_type is None:
-                folders = set()
-                while pending:
-                    tmp, target = pending.pop(0)
-                    commit_staged(tmp, target)
-                    folders.add(target.parent)
-                for f in folders:
-                    sync_folder(f)
-        finally:
-            for tmp, _ in pending:
-                discard_staged(tmp)
-            pending.clear()
 
 
 def write_annotation_folder(out_dir: str | os.PathLike[str], classes: ClassList,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,8 +30,7 @@ from spam_gui import __version__
 from spam_gui.core.io.cache import hash_file
 from spam_gui.core.errors import SpamError
 from spam_gui.core.io.images import (
-    FileWriteError, ImageReadError, commit_staged, discard_staged, encode_png16, read_label_map,
-    stage_bytes, sync_folder,
+    FileWriteError, ImageReadError, discard_staged, encode_png16, read_label_map, stage_bytes,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -304,20 +302,11 @@ def save_result(out_dir: str | os.PathLike[str], stem: str, result: "Segmentatio
             "objects": encode_png16(objects.astype(np.uint16))}
     doc = sidecar(result, image_name=name, image=None if sha else image, image_sha256=sha,
                   extra=extra, renumbering=renumbering)
-    doc["files"] = {key: {"name": paths[key].name, "sha256": hashlib.sha256(b).hexdigest()}
-                    for key, b in data.items()}
-    data["sidecar"] = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    staged: dict[str, Path] = {}
-    try:
-        for key in ("labels", "objects", "sidecar"):
-            staged[key] = stage_bytes(paths[key], data[key])
-        for key in ("labels", "objects", "sidecar"):   # the sidecar last
-            commit_staged(staged.pop(key), paths[key])
-    finally:
-        for tmp in staged.values():
-            discard_staged(tmp)
-    sync_folder(paths["sidecar"].parent)
-    return paths
+    from spam_gui.core.io.file_sets import write_file_set
+
+    return write_file_set(paths["sidecar"].parent,
+                          {key: (paths[key].name, data[key]) for key in ("labels", "objects")},
+                          paths["sidecar"].name, doc)
 
 
 def load_labels(path: str | os.PathLike[str]) -> np.ndarray:
@@ -344,52 +333,13 @@ def verify_output_set(out_dir: str | os.PathLike[str], stem: str) -> dict[str, A
     the file otherwise: a missing sidecar (an interrupted export), a PNG missing or changed
     (a mixed set: an export stopped between files, or a file edited or copied over).
     """
-    from spam_gui.core.io.file_sets import (
-        MAX_SET_FILE_BYTES, MAX_SIDECAR_BYTES, output_file_problem,
-    )
+    from spam_gui.core.io.file_sets import verify_file_set
 
     paths = output_paths(out_dir, stem)
-    side = paths["sidecar"]
-    problem = output_file_problem(side.parent, side.name, MAX_SIDECAR_BYTES)
-    if problem and problem != "missing":
-        raise OutputSetError(f"{side}: not used as a sidecar: {problem}")
-    if problem:
-        there = [paths[k].name for k in ("labels", "objects") if paths[k].exists()]
-        hint = (f" ({', '.join(there)} without it: an export was interrupted; export again)"
-                if there else "")
-        raise OutputSetError(f"{side}: no sidecar, so no complete output set for {stem!r}{hint}")
-    try:
-        doc = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise OutputSetError(f"{side}: not a readable sidecar ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != SIDECAR_FORMAT:
-        raise OutputSetError(f"{side}: not a {SIDECAR_FORMAT} sidecar")
-    files = doc.get("files")
-    if not isinstance(files, dict):
-        raise OutputSetError(
-            f"{side}: records no file hashes (format version {doc.get('format_version')}, "
-            "an older version's export); the set cannot be verified: export it again")
-    for key in ("labels", "objects"):
-        entry = files.get(key)
-        png = paths[key]
-        if not isinstance(entry, dict) or entry.get("name") != png.name \
-                or not isinstance(entry.get("sha256"), str):
-            raise OutputSetError(f"{side}: its 'files' entry does not describe {png.name}")
-        problem = output_file_problem(png.parent, png.name, MAX_SET_FILE_BYTES)
-        if problem == "missing":
-            raise OutputSetError(f"{png}: missing; {side.name} belongs to an incomplete set "
-                                 "(export again)")
-        if problem:
-            raise OutputSetError(f"{png}: not read: {problem}")
-        try:
-            digest = hash_file(png)
-        except OSError as exc:
-            raise OutputSetError(f"{png}: cannot be read ({exc.strerror or exc})") from None
-        if digest != entry["sha256"]:
-            raise OutputSetError(
-                f"{png}: does not match its sidecar {side.name} (sha256 differs): the set is "
-                "mixed (an export stopped between files, or the file was changed); export again")
-    return doc
+    return verify_file_set(paths["sidecar"].parent, paths["sidecar"].name,
+                           expect={key: paths[key].name for key in ("labels", "objects")},
+                           sidecar_format=SIDECAR_FORMAT, error=OutputSetError,
+                           redo="export again")
 
 
 def read_output_set(out_dir: str | os.PathLike[str], stem: str) -> OutputSet:

@@ -41,7 +41,6 @@ from spam_gui.core.annotation import CLASSES_FILE, AnnotationError, ClassList, e
 from spam_gui.core.formats.common import (
     AnnotationSource,
     Progress,
-    StagedFiles,
     as_source,
     match_images,
     refuse_existing,
@@ -49,7 +48,7 @@ from spam_gui.core.formats.common import (
 )
 from spam_gui.core.formats.polygons import DEFAULT_TOLERANCE, mask_polygons, regions
 from spam_gui.core.formats.shapes import Shape, check_polygons, paint_shapes
-from spam_gui.core.io.images import MAX_PIXELS
+from spam_gui.core.io.images import MAX_PIXELS, StagedFiles
 
 __all__ = ["LABELME_VERSION", "export_labelme", "import_labelme", "labelme_document"]
 

@@ -6,7 +6,7 @@ pixels' own borders (``skimage.measure.find_contours`` at level 0.5 on the part 
 size, each vertex rounded to its pixel corner), so that the traced outline covers exactly the
 part's pixels (a pixel is inside when its centre is, and no pixel centre lies on an edge);
 simplified by Douglas-Peucker
-(``skimage.measure.approximate_polygon``) with a tolerance in pixels (default
+(``cv2.approxPolyDP``) with a tolerance in pixels (default
 :data:`spam_gui.core.params.POLYGON_DEFAULTS`, 1.4 px; a part that would fall below 3 points
 keeps its traced outline). Coordinates are pixel-edge coordinates (COCO's): pixel (row r,
 column c) covers ``[c, c + 1] x [r, r + 1]`` and the image spans ``[0, W] x [0, H]``.
@@ -97,14 +97,15 @@ def _signed_area(ring: np.ndarray) -> float:
 
 
 def _simplify(ring: np.ndarray, tolerance: float) -> np.ndarray:
-    """A closed traced ring (first point repeated last) simplified, as an open ring of at least
-    3 points."""
-    from skimage.measure import approximate_polygon
+    """A closed traced ring (first point repeated last) simplified by Douglas-Peucker
+    (``cv2.approxPolyDP``, closed), as an open ring of at least 3 points."""
+    import cv2
 
-    out = approximate_polygon(ring, tolerance)      # 0: only the points on straight runs go
-    if len(out) < 4:                      # fewer than 3 distinct points: keep the corners
-        out = approximate_polygon(ring, 0.0)
-    return np.ascontiguousarray(out[:-1])
+    pts = np.ascontiguousarray(ring[:-1], dtype=np.float32).reshape(-1, 1, 2)
+    out = cv2.approxPolyDP(pts, float(tolerance), True)   # 0: only straight runs' points go
+    if len(out) < 3:                      # fewer than 3 points: keep the corners
+        out = cv2.approxPolyDP(pts, 0.0, True)
+    return out.reshape(-1, 2).astype(np.float64)
 
 
 def _crack(contour: np.ndarray, origin: np.ndarray) -> np.ndarray:

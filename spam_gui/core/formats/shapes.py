@@ -51,6 +51,8 @@ def counts_from_string(text: str | bytes, where: str = "RLE") -> list[int]:
             more = bool(c & 0x20)
             p += 1
             k += 1
+            if k > 13:       # 65 bits: no run of any image is that long (and no slow bignum)
+                raise AnnotationError(f"{where}: RLE string holds a run longer than any image")
             if not more and (c & 0x10):
                 x |= -1 << (5 * k)
         if len(counts) > 2:

@@ -47,12 +47,13 @@ from spam_gui.core.annotation import (
     read_classes,
 )
 from spam_gui.core.formats.common import (
+    AnnotationSource,
     Progress,
-    StagedFiles,
-    open_label_folder,
+    as_source,
     refuse_existing,
     write_annotation_folder,
 )
+from spam_gui.core.io.images import StagedFiles
 
 __all__ = ["VOC_VOID", "background_name", "export_voc", "import_voc", "read_voc_classes", "voc_colormap"]
 
@@ -124,7 +125,8 @@ def _objects(instances: np.ndarray, where: Path) -> np.ndarray:
     return lut[instances]
 
 
-def export_voc(label_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+def export_voc(label_dir: str | os.PathLike[str] | AnnotationSource,
+               out_dir: str | os.PathLike[str], *,
                overwrite: bool = False, progress: Progress | None = None) -> list[Path]:
     """Write an annotation folder as Pascal VOC segmentation masks (see the module's notes).
 
@@ -135,7 +137,8 @@ def export_voc(label_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     ----------
     label_dir:
         The annotation folder (``classes.json``, ``<stem>_classes.png``,
-        ``<stem>_instances.png``).
+        ``<stem>_instances.png``), or annotations in memory
+        (:class:`spam_gui.core.formats.common.MemorySource`).
     out_dir:
         The VOC folder (created if needed).
     overwrite:
@@ -154,7 +157,7 @@ def export_voc(label_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
         Naming the file: a bad ``classes.json``, a class id of 255 or more, more than 254
         instances in an image, a class map that breaks the folder's rules.
     """
-    labels = open_label_folder(label_dir)
+    labels = as_source(label_dir)
     _check_classes(labels.classes, labels.folder / "classes.json")
     out = Path(out_dir)
     cls_dir, obj_dir = out / "SegmentationClass", out / "SegmentationObject"

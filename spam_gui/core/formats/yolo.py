@@ -42,7 +42,6 @@ from spam_gui.core.annotation import (CLASSES_FILE, AnnotationError, ClassList, 
 from spam_gui.core.formats.common import (
     AnnotationSource,
     Progress,
-    StagedFiles,
     as_source,
     image_size,
     refuse_existing,
@@ -50,7 +49,7 @@ from spam_gui.core.formats.common import (
 )
 from spam_gui.core.formats.polygons import DEFAULT_TOLERANCE, join_parts, mask_polygons, regions
 from spam_gui.core.formats.shapes import Shape, check_polygons, paint_shapes
-from spam_gui.core.io.images import IMAGE_EXTENSIONS
+from spam_gui.core.io.images import IMAGE_EXTENSIONS, StagedFiles
 
 __all__ = ["DATASET_FILE", "export_yolo", "import_yolo", "yolo_lines"]
 

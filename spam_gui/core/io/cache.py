@@ -18,6 +18,7 @@ import os
 import threading
 import zipfile
 import zlib
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -173,6 +174,57 @@ def hash_file_cached(path: str | os.PathLike[str], disk: DiskCache | None = None
     if disk is not None:
         disk.put(disk_key, digest.encode("ascii"))
     return digest
+
+
+class ModelCache:
+    """The one in-process cache of loaded models (engines, SAM, DINO, the edge model...): at
+    most ``size`` kept, the least recently used dropped first, each loaded once per key.
+
+    Parameters
+    ----------
+    size:
+        How many models are kept.
+    room_first:
+        Drop the oldest before loading a new one (so no more than ``size`` are ever alive,
+        for large models), rather than after.
+    """
+
+    def __init__(self, size: int = 4, *, room_first: bool = False) -> None:
+        self.size = int(size)
+        self.room_first = bool(room_first)
+        self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.RLock()
+        self._loads: dict[str, int] = {}
+
+    def get(self, role: str, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+        """The model of ``role`` stored under ``key``, loaded with ``load()`` the first time
+        (its exceptions, e.g. a bad checkpoint, reach the caller and nothing is kept)."""
+        full = (role, *key)
+        with self._lock:
+            if full in self._items:
+                self._items.move_to_end(full)
+                return self._items[full]
+            if self.room_first:
+                while self._items and len(self._items) >= self.size:
+                    self._items.popitem(last=False)
+            model = load()
+            self._items[full] = model
+            self._loads[role] = self._loads.get(role, 0) + 1
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+            return model
+
+    def loads(self) -> dict[str, int]:
+        """How many times a model of each role was loaded."""
+        with self._lock:
+            return dict(self._loads)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def make_key(*parts: Any) -> str:

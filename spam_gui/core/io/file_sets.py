@@ -83,35 +83,43 @@ def write_file_set(out_dir: str | os.PathLike[str], files: Mapping[str, tuple[st
     spam_gui.core.io.images.FileWriteError
         A file could not be written; names it, ``errno`` says why.
     """
-    from spam_gui.core.io.images import commit_staged, discard_staged, stage_bytes, sync_folder
+    from spam_gui.core.io.images import StagedFiles
 
     d = Path(out_dir)
     doc = dict(doc)
     doc["files"] = {key: {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
                     for key, (name, data) in files.items()}
-    blobs = {key: (d / name, data) for key, (name, data) in files.items()}
-    blobs["sidecar"] = (d / sidecar_name,
-                        (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    staged: dict[str, Path] = {}
-    try:
-        for key, (path, data) in blobs.items():
-            staged[key] = stage_bytes(path, data)
-        for key in [k for k in blobs if k != "sidecar"] + ["sidecar"]:   # the sidecar last
-            commit_staged(staged.pop(key), blobs[key][0])
-    finally:
-        for tmp in staged.values():
-            discard_staged(tmp)
-    sync_folder(d)
-    return {key: path for key, (path, _) in blobs.items()}
+    side = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    with StagedFiles() as staged:
+        paths = {key: staged.add(d / name, data) for key, (name, data) in files.items()}
+        paths["sidecar"] = staged.add(d / sidecar_name, side)   # the sidecar last
+    return paths
 
 
-def verify_file_set(out_dir: str | os.PathLike[str], sidecar_name: str) -> dict[str, Any]:
+def verify_file_set(out_dir: str | os.PathLike[str], sidecar_name: str, *,
+                    expect: Mapping[str, str] | None = None, sidecar_format: str | None = None,
+                    error: type[SpamError] = FileSetError, redo: str = "") -> dict[str, Any]:
     """The sidecar of a set written by :func:`write_file_set`, after checking that every file
-    it lists exists with the recorded sha256.
+    it lists exists with the recorded sha256: the one output-set verifier (the export's
+    :func:`spam_gui.core.formats.export.verify_output_set` is this with its expectations).
+
+    Parameters
+    ----------
+    out_dir, sidecar_name:
+        The folder and the sidecar's file name.
+    expect:
+        ``{key: file name}`` the sidecar's ``"files"`` must describe (and only those are
+        checked); by default every entry it has.
+    sidecar_format:
+        The sidecar's ``"format"``, when it must have one.
+    error:
+        The exception raised (a :class:`SpamError`).
+    redo:
+        Advice added to the messages of an incomplete or mixed set (e.g. ``"export again"``).
 
     Raises
     ------
-    FileSetError
+    FileSetError (or ``error``)
         No sidecar, an unreadable one, one without ``"files"``, or a file missing or changed
         (an interrupted run, an edited file); the message names the file.
     """
@@ -119,29 +127,52 @@ def verify_file_set(out_dir: str | os.PathLike[str], sidecar_name: str) -> dict[
     side = d / sidecar_name
     problem = output_file_problem(d, sidecar_name, MAX_SIDECAR_BYTES)
     if problem == "missing":
-        raise FileSetError(f"{side}: no sidecar, so no complete output set")
+        there = [name for name in (expect or {}).values() if (d / name).exists()]
+        hint = (f" ({', '.join(there)} without it: an export was interrupted; {redo})"
+                if there else "")
+        raise error(f"{side}: no sidecar, so no complete output set for "
+                    f"{Path(sidecar_name).stem!r}{hint}")
     if problem:
-        raise FileSetError(f"{side}: not used as a sidecar: {problem}")
+        raise error(f"{side}: not used as a sidecar: {problem}")
     try:
         doc = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise FileSetError(f"{side}: not a readable sidecar ({exc})") from None
+        raise error(f"{side}: not a readable sidecar ({exc})") from None
+    if sidecar_format is not None and (not isinstance(doc, dict)
+                                       or doc.get("format") != sidecar_format):
+        raise error(f"{side}: not a {sidecar_format} sidecar")
     files = doc.get("files") if isinstance(doc, dict) else None
-    if not isinstance(files, dict) or not files:
-        raise FileSetError(f"{side}: records no file hashes; the set cannot be verified")
-    for entry in files.values():
+    if not isinstance(files, dict) or not (files or expect):
+        older = (f" (format version {doc.get('format_version')}, an older version's export)"
+                 if sidecar_format is not None else "")
+        raise error(f"{side}: records no file hashes{older}; the set cannot be verified"
+                    + (f": {redo}" if redo else ""))
+    if expect is not None:
+        entries = []
+        for key, name in expect.items():
+            entry = files.get(key)
+            if not isinstance(entry, dict) or entry.get("name") != name \
+                    or not isinstance(entry.get("sha256"), str):
+                raise error(f"{side}: its 'files' entry does not describe {name}")
+            entries.append(entry)
+    else:
+        entries = list(files.values())
+    again = f" ({redo})" if redo else ""
+    for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise FileSetError(f"{side}: a 'files' entry names no file")
+            raise error(f"{side}: a 'files' entry names no file")
         path = d / entry["name"]
         problem = output_file_problem(d, entry["name"], MAX_SET_FILE_BYTES)
-        if problem and problem != "missing":
-            raise FileSetError(f"{side}: its 'files' entry {entry['name']!r} is not read: "
-                               f"{problem}")
+        if problem == "missing":
+            raise error(f"{path}: missing; {side.name} belongs to an incomplete set{again}")
+        if problem:
+            raise error(f"{side}: its 'files' entry {entry['name']!r} is not read: {problem}")
         try:
             digest = hash_file(path)
-        except OSError:
-            raise FileSetError(f"{path}: missing; {side.name} belongs to an incomplete set"
-                               ) from None
+        except OSError as exc:
+            raise error(f"{path}: cannot be read ({exc.strerror or exc})") from None
         if digest != entry.get("sha256"):
-            raise FileSetError(f"{path}: does not match its sidecar {side.name} (sha256 differs)")
+            mixed = (": the set is mixed (an export stopped between files, or the file was "
+                     f"changed); {redo}") if redo else ""
+            raise error(f"{path}: does not match its sidecar {side.name} (sha256 differs){mixed}")
     return doc

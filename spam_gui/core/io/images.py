@@ -16,7 +16,8 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -77,8 +78,11 @@ def check_image_size(width: int, height: int, name: str | os.PathLike[str] | Non
             f"{MAX_PIXELS / 1e6:.0f} MP first")
 
 
-class FileWriteError(OSError):
-    """A file could not be written; the message names the file and the reason."""
+class FileWriteError(OSError, SpamError):
+    """A file could not be written; the message names the file and the reason.
+
+    A :class:`SpamError` and still an :class:`OSError` (first, so ``errno`` and the message
+    work as OSError's)."""
 
 
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -340,6 +344,45 @@ def sync_folder(folder: str | os.PathLike[str]) -> None:
         pass
     finally:
         os.close(fd)
+
+
+class StagedFiles:
+    """The one way to write several files all or nothing: each :meth:`add` writes a temporary
+    file beside its target (:func:`stage_bytes`: a full disk fails there); leaving the ``with``
+    block without an error renames them into place in the order they were added (so a sidecar
+    added last lands last) and flushes their folders; with an error, or when a rename fails,
+    the files not yet renamed are removed (their targets keep their old content)."""
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+
+    def add(self, path: str | os.PathLike[str], data: bytes) -> Path:
+        target = Path(path)
+        self._staged.append((stage_bytes(target, data), target))
+        return target
+
+    def __iter__(self) -> Iterator[Path]:
+        return (target for _, target in self._staged)
+
+    def __enter__(self) -> StagedFiles:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        pending = self._staged
+        try:
+            if exc_type is None:
+                folders: dict[Path, None] = {}
+                while pending:
+                    tmp, target = pending.pop(0)
+                    commit_staged(tmp, target)
+                    folders[target.parent] = None
+                for f in folders:
+                    sync_folder(f)
+        finally:
+            for tmp, _ in pending:
+                discard_staged(tmp)
+            pending.clear()
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

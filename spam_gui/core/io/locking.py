@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from spam_gui.core.errors import SpamError
 from spam_gui.core.io.images import FileWriteError
 
 LOCK_NAME = ".spam_segment.lock"
@@ -28,7 +29,7 @@ LOCK_NAME = ".spam_segment.lock"
 _UNREADABLE_GRACE_S = 10.0
 
 
-class FolderLockedError(RuntimeError):
+class FolderLockedError(SpamError, RuntimeError):
     """Another process holds the folder's lock; the message names the folder and the process."""
 
     def __init__(self, message: str, folder: Path, owner: dict[str, Any] | None) -> None:

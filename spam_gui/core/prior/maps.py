@@ -29,11 +29,12 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import ndimage
 
-from spam_gui.core.io.cache import hash_file
 from spam_gui.core.errors import SpamError
+from spam_gui.core.io.cache import hash_file
 from spam_gui.core.io.images import ImageReadError, integer_labels, read_label_map
+from spam_gui.core.params import SAM_DEFAULTS
 
-DEFAULT_OPENING = 5
+DEFAULT_OPENING = SAM_DEFAULTS.opening
 
 SOURCE_PROPOSAL = "proposal"
 SOURCE_BACKGROUND = "background component"

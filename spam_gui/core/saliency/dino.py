@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import cv2
 import numpy as np
 
-from spam_gui.core.io.cache import hash_file_cached
+from spam_gui.core.io.cache import ModelCache, hash_file_cached
 from spam_gui.core.devices import resolve_device
 from spam_gui.core.env import ENV_DINO_CHECKPOINT, env_value
 from spam_gui.core.errors import CheckpointError as BaseCheckpointError
@@ -540,8 +540,7 @@ def cls_attention(model: Any, x: "torch.Tensor") -> "torch.Tensor":
     return probs[:, :, model.num_prefix_tokens:]
 
 
-_dino_memo: dict[tuple, DinoSaliency] = {}
-_dino_lock = threading.Lock()
+_dino_memo = ModelCache(2, room_first=True)   # at most two alive (ViT-B is ~350 MB)
 
 
 def get_dino(checkpoint: str | os.PathLike[str], device: "str | torch.device" = "auto",
@@ -554,14 +553,7 @@ def get_dino(checkpoint: str | os.PathLike[str], device: "str | torch.device" = 
         return DinoSaliency(p, device, max_side, min_side)  # raises a CheckpointError naming it
     dev = resolve_device(device)
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns, str(dev), max_side, min_side)
-    with _dino_lock:
-        hit = _dino_memo.get(key)
-        if hit is None:
-            # keep at most two models alive (ViT-B is ~350 MB)
-            while len(_dino_memo) >= 2:
-                _dino_memo.pop(next(iter(_dino_memo)))
-            hit = _dino_memo[key] = DinoSaliency(p, dev, max_side, min_side)
-    return hit
+    return _dino_memo.get("dino", key, lambda: DinoSaliency(p, dev, max_side, min_side))
 
 
 def default_dino_checkpoint() -> str | None:

@@ -44,11 +44,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from spam_gui.core.io.cache import hash_file_cached
+from spam_gui.core.io.cache import ModelCache, hash_file_cached
 from spam_gui.core.io.images import to_rgb_uint8
 from spam_gui.core.params import PRIOR_DEFAULTS
 from spam_gui.core.prior.builtin.edge_model import (
-    EDGE_MODEL_FILE, BuiltinPriorError, EdgeModel, model_lock, default_edge_model, edge_model_path,
+    EDGE_MODEL_FILE, BuiltinPriorError, EdgeModel,
+    default_edge_model, edge_model_path,
 )
 from spam_gui.core.prior.builtin.graph import (
     agglomerate, build_graph,
@@ -96,17 +97,12 @@ def _shipped_features(spam: "Spam") -> bool:
 def _engine(encoder: str | os.PathLike[str] | None, device: str) -> "Spam":
     from spam_gui.core.engine.spam import Spam
 
-    key = (str(encoder), str(device))
-    with model_lock:
-        eng = _engines.get(key)
-        if eng is None:
-            eng = Spam(encoder=encoder, device=device, cache_size=2)
-            _engines.clear()  # keep one engine: the CLI and notebooks use one at a time
-            _engines[key] = eng
-        return eng
+    # one engine kept: the CLI and notebooks use one at a time
+    return _engines.get("engine", (str(encoder), str(device)),
+                        lambda: Spam(encoder=encoder, device=device, cache_size=2))
 
 
-_engines: dict[tuple[str, str], Any] = {}
+_engines = ModelCache(1)
 
 
 def build_hierarchy(

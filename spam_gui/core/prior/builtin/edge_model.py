@@ -9,13 +9,13 @@ Part of the built-in prior (:mod:`spam_gui.core.prior.builtin.compute`). No Qt h
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from spam_gui.core.io.cache import ModelCache
 from spam_gui.core.errors import SpamError
 
 EDGE_MODEL_FILE = "builtin_prior_edges.npz"
@@ -167,8 +167,7 @@ class EdgeModel:
                                     f"({type(exc).__name__}: {exc})") from None
 
 
-model_lock = threading.Lock()
-_model_cache: dict[str, EdgeModel] = {}
+_models = ModelCache(4)
 
 
 def edge_model_path() -> Path:
@@ -193,8 +192,4 @@ def default_edge_model() -> EdgeModel:
         The file is unreadable; the message names it.
     """
     path = edge_model_path()
-    key = str(path)
-    with model_lock:
-        if key not in _model_cache:
-            _model_cache[key] = EdgeModel.load(path)
-        return _model_cache[key]
+    return _models.get("edge model", (str(path),), lambda: EdgeModel.load(path))

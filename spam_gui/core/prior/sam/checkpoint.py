@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-from spam_gui.core.io.cache import DiskCache, hash_file_cached
+from spam_gui.core.io.cache import DiskCache, ModelCache, hash_file_cached
 from spam_gui.core.devices import resolve_device
 from spam_gui.core.errors import torch_load_tensors
 from spam_gui.core.errors import (CheckpointError, checkpoint_message, guess_model_kind,
@@ -345,8 +344,7 @@ class LoadedSam:
                 "architecture": self.arch.describe(), "device": str(self.device)}
 
 
-_model_memo: dict[tuple, LoadedSam] = {}
-_model_lock = threading.Lock()
+_models = ModelCache(1)   # the last SAM loaded
 
 
 def load_sam(checkpoint: str | os.PathLike[str], device: str | torch.device | None = "auto",
@@ -358,23 +356,20 @@ def load_sam(checkpoint: str | os.PathLike[str], device: str | torch.device | No
     """
     p = Path(checkpoint).expanduser()
     dev = resolve_device(device)
-    key = None
-    if p.is_file():
+    if memo and p.is_file():
         st = p.stat()
         key = (str(p.resolve()), st.st_size, st.st_mtime_ns, str(dev))
-        with _model_lock:
-            if memo and key in _model_memo:
-                return _model_memo[key]
+        return _models.get("sam", key, lambda: _load_sam(p, dev))
+    return _load_sam(p, dev)
+
+
+def _load_sam(p: Path, dev: torch.device) -> LoadedSam:
     sd = read_state_dict(p)
     arch = detect_architecture(sd, str(p))
     model = _build_and_load(arch, sd, p)
     model = model.to(dev).eval()
     loaded = LoadedSam(model=model, arch=arch, path=p, device=dev)
     log.info("SAM %s loaded from %s on %s", arch.describe(), p, dev)
-    if memo and key is not None:
-        with _model_lock:
-            _model_memo.clear()
-            _model_memo[key] = loaded
     return loaded
 
 

@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from spam_gui.core.params import SAM_DEFAULTS
 from spam_gui.core.prior.maps import pack_masks, unpack_masks
 
 __all__ = ["AmgParams", "ProgressFn", "Proposals", "empty_proposals"]
@@ -20,15 +21,15 @@ ProgressFn = Callable[[float, str], None]
 
 @dataclass(frozen=True)
 class AmgParams:
-    """Parameters of the automatic mask generator (SAM's defaults)."""
+    """Parameters of the automatic mask generator (SAM's defaults, :data:`SAM_DEFAULTS`)."""
 
-    points_per_side: int = 32
-    pred_iou_thresh: float = 0.88
-    stability_score_thresh: float = 0.95
-    stability_score_offset: float = 1.0
-    box_nms_thresh: float = 0.7
-    min_mask_region_area: int = 0
-    points_per_batch: int = 32      # speed and memory only; does not change the result
+    points_per_side: int = SAM_DEFAULTS.points_per_side
+    pred_iou_thresh: float = SAM_DEFAULTS.pred_iou_thresh
+    stability_score_thresh: float = SAM_DEFAULTS.stability_score_thresh
+    stability_score_offset: float = SAM_DEFAULTS.stability_score_offset
+    box_nms_thresh: float = SAM_DEFAULTS.box_nms_thresh
+    min_mask_region_area: int = SAM_DEFAULTS.min_mask_region_area
+    points_per_batch: int = SAM_DEFAULTS.points_per_batch   # speed and memory only
 
     def __post_init__(self) -> None:
         if self.points_per_side < 1:
