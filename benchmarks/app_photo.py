@@ -135,6 +135,8 @@ def session(args: argparse.Namespace) -> None:
             _wait(app, lambda: win.displayed is not None and win.displayed is not o
                   and win.displayed.layers is not None and not win.fg.busy)
             out["merge"] = time.perf_counter() - t0
+            out["merge_resegment"] = win.displayed.result.timings.get("resegment", float("nan"))
+            out["merge_job"] = win.displayed.seconds     # re-clustering + overlays
     out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
     print("RESULT " + json.dumps(out), flush=True)
     win.close()
@@ -194,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| click x2 on the largest object ({100 * e.get('largest_frac', 0):.0f} %) | "
               f"{ms(e.get('click'))} (Spam.rescale {ms(e.get('click_rescale'))}) | "
               f"{e.get('peak_gb', 0):.2f} GB |")
-        print(f"| merge two objects | {ms(e.get('merge'))} | |")
+        print(f"| merge two objects | {ms(e.get('merge'))} (the job {ms(e.get('merge_job'))}, "
+              f"of which re-clustering {ms(e.get('merge_resegment'))}) | |")
         print(f"| small photo chosen while the large one computes | {ms(w.get('switch'))} "
               f"(its own compute {ms(w.get('small_alone'))}) | {w.get('peak_gb', 0):.2f} GB |")
     return 0
