@@ -306,3 +306,43 @@ def test_model_cache_keeps_the_last_ones():
     for k in ("a", "b", "a", "c", "a"):
         c.get("m", (k,), lambda k=k: made.append(k) or k.upper())
     assert made == ["a", "b", "c"] and len(c) == 2 and c.loads() == {"m": 3}
+
+
+def test_one_sample_class_one_dataset_loader_one_list_images():
+    """One ``Sample`` class (core.datasets), training reads its splits through load_dataset,
+    and ``list_images`` names image_io.list_images only (no alias of another function)."""
+    samples, lists, aliases, globs = [], [], [], []
+    for path, tree in _modules("."):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name == "Sample":
+                samples.append(_rel(path))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                    and node.name == "list_images":
+                lists.append(_rel(path))
+            if isinstance(node, ast.alias) and node.asname == "list_images":
+                aliases.append(_rel(path))
+            if isinstance(node, ast.Call) and _call_name(node) == ".glob" and node.args \
+                    and "_*" in ast.unparse(node.args[0]):
+                globs.append(_rel(path))        # a ground-truth scan of its own
+    assert samples == ["spam_gui/core/datasets.py"]
+    assert lists == ["spam_gui/core/image_io.py"] and aliases == [] and globs == []
+
+
+def test_training_samples_are_dataset_samples(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from spam_gui.core.datasets import Sample
+    from spam_gui.core.training import load_split
+
+    for sub in ("images", "gt"):
+        (tmp_path / "val" / sub).mkdir(parents=True)
+    img = np.full((6, 8, 3), 90, np.uint8)
+    Image.fromarray(img).save(tmp_path / "val" / "images" / "a.png")
+    for k in (0, 1):
+        Image.fromarray(np.full((6, 8), k, np.uint8)).save(tmp_path / "val" / "gt" / f"a_{k}.png")
+    (s,) = load_split(tmp_path, "val")
+    assert isinstance(s, Sample) and s.id == "a" and np.array_equal(s.image, img)
+    assert [int(g.max()) for g in s.gts] == [0, 1] and s.n_annotators == 2
+    mem = Sample.from_arrays(img, [np.zeros((6, 8), np.int64)])
+    assert mem.image is img and len(mem.gts) == 1
