@@ -225,8 +225,8 @@ def _numeric(node: ast.AST) -> bool:
 
 def test_control_ranges_and_cli_defaults_come_from_params():
     """The parameter controls' ranges and the clamping of a state file's parameters read
-    core.params.RANGES (no numeric setRange / min(max(...)) left there); the prior, segment and
-    train commands' numeric defaults read core.params."""
+    core.params.RANGES (no numeric setRange / min(max(...)) left there); no command has a
+    numeric default of its own (they read core.params)."""
     app = PKG / "app"
     found = []
     for rel in ("panels/controls.py", "panels/objects.py", "model/doc_data.py"):
@@ -242,8 +242,8 @@ def test_control_ranges_and_cli_defaults_come_from_params():
             if name == "min" and any(isinstance(a, ast.Call) and _call_name(a) == "max"
                                      and any(_numeric(b) for b in a.args) for a in node.args):
                 found.append(f"{rel}:{node.lineno} {ast.unparse(node)}")
-    for rel in ("commands/prior.py", "commands/segment.py", "commands/train.py"):
-        tree = ast.parse((PKG / rel).read_text(encoding="utf-8"))
+    for path, tree in _modules("commands"):
+        rel = _rel(path)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and _call_name(node) == ".add_argument" \
                     and ast.literal_eval(node.args[0]) != "--threads":   # 0: torch's own
@@ -268,8 +268,14 @@ def test_the_app_clamps_parameters_to_the_ranges():
                                                           RANGES["object_ratio"].hi)
     amg = AmgParams()
     assert all(getattr(amg, f) == getattr(SAM_DEFAULTS, f) for f in amg.result_params())
-    from spam_gui.core.params import TRAIN_DEFAULTS
+    import inspect
+
+    from spam_gui.core import metrics
+    from spam_gui.core.params import EVAL_DEFAULTS, TRAIN_DEFAULTS
     from spam_gui.core.training import TrainConfig
+
+    assert inspect.signature(metrics.boundary_recall).parameters["r"].default \
+        == EVAL_DEFAULTS.boundary_r
 
     cfg = TrainConfig()
     assert all(getattr(cfg, f) == getattr(TRAIN_DEFAULTS, f) for f in vars(cfg)
