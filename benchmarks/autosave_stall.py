@@ -53,7 +53,8 @@ def _maps(data: Path, stem: str, size: tuple[int, int]) -> tuple[np.ndarray, np.
 
 def _measure(app, size: tuple[int, int], data: Path, stem: str, repeats: int
              ) -> list[tuple[str, list[float], str]]:
-    from spam_gui.app.document import FolderSession, Params, list_images
+    from spam_gui.app.document import FolderSession, Params
+    from spam_gui.core.io.images import list_folder
     from spam_gui.app.qt import QtCore
 
     tmp = Path(tempfile.mkdtemp(prefix="spam-autosave-bench-"))
@@ -61,7 +62,7 @@ def _measure(app, size: tuple[int, int], data: Path, stem: str, repeats: int
         folder = tmp / "images"
         folder.mkdir()
         (folder / f"{stem}.png").write_bytes(b"")      # the session lists it; never read
-        s = FolderSession(folder, list_images(folder), folder / "spam_labels", Params(),
+        s = FolderSession(folder, list_folder(folder), folder / "spam_labels", Params(),
                           autosave_ms=10**7)
         doc = s.doc(0)
         cls, inst = _maps(data, stem, size)

@@ -213,16 +213,16 @@ def main() -> int:
 # ----------------------------------------------------------------------------- full size
 
 
-def bench_window(args):
+def bench_window(args, prior_source: str = "maps"):
     """The app's main window as every benchmark here runs it, shown at 1400 x 900: priors from
-    ``priors/`` maps, the engine of ``--encoder`` (none, the shipped one or a file) on the CPU,
-    no precomputing of the next image, K = ``--k``."""
+    ``priors/`` maps (or ``prior_source``), the engine of ``--encoder`` (none, the shipped one
+    or a file) on the CPU, no precomputing of the next image, K = ``--k``."""
     from spam_gui.app.document import Params
     from spam_gui.app.main_window import MainWindow
     from spam_gui.app.settings import Settings
 
     s = Settings()
-    s.prior_source = "maps"
+    s.prior_source = prior_source
     if args.encoder in ("none", "default"):
         s.encoder_mode = "none" if args.encoder == "none" else "shipped"
     else:

@@ -20,8 +20,8 @@ import numpy as np
 from spam_gui.app.document import DocState, Params, Prompt, state_key
 from spam_gui.app.pipeline import LRU, Outcome, next_request_id, outcome_key
 from spam_gui.app.tools.edit_objects import ObjectEditJob
-from spam_gui.app.worker import (ExportJob, Job, LayersJob, PromptJob, SaliencyJob, SamEmbedJob,
-                                 SegmentJob, TransitionJob, WarmupJob)
+from spam_gui.app.worker import (ExportJob, FeaturesJob, Job, LayersJob, PromptJob, SaliencyJob,
+                                 SamEmbedJob, SegmentJob, TransitionJob, WarmupJob)
 
 if TYPE_CHECKING:  # pragma: no cover
     from spam_gui.app.main_window import MainWindow
@@ -281,6 +281,12 @@ class DisplayController:
         self.errors.pop(job.row, None)
         if self._is_current(job) and o.key == self.w.current_key():
             self.display(o)
+            work = getattr(o.result, "_work", None)
+            if work is not None and "from_cache" in o.result.timings:
+                # read from the disk cache: the encoder has not seen this photo in this
+                # session; its features now, in the background, so the first click is quick
+                self.w.bg.submit(FeaturesJob(next_request_id(), priority=3, row=job.row,
+                                             image=work.work_rgb, config=self.w.config))
         else:
             self.w.refresh_row(job.row)
 

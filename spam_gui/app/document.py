@@ -32,14 +32,13 @@ from spam_gui.app.model.raster_store import (RASTER_KINDS, RasterStore, RasterSt
                                              keep_aside, raster_folder, raster_sha256)
 from spam_gui.app.qt import QtCore, QtGui
 from spam_gui.core.io.images import atomic_write_bytes
-from spam_gui.core.io.images import list_folder as list_images
 
 log = logging.getLogger(__name__)
 
 OUTPUT_DIR_NAME = "spam_labels"
 
 __all__ = ["DocState", "FolderSession", "ImageDoc", "OUTPUT_DIR_NAME", "Params", "Prompt",
-           "STATE_FILE_NAME", "STATE_FORMAT", "STATE_VERSION", "list_images", "normalise_ratio",
+           "STATE_FILE_NAME", "STATE_FORMAT", "STATE_VERSION", "normalise_ratio",
            "state_key"]
 
 

@@ -26,7 +26,7 @@ from spam_gui.app.editing import Editing
 from spam_gui.app.engine_settings import EngineSettings
 from spam_gui.app.export_flow import ExportFlow
 from spam_gui.app.model.selection import ObjectSelection
-from spam_gui.app.document import (DocState, FolderSession, list_images)
+from spam_gui.app.document import (DocState, FolderSession)
 from spam_gui.app.overlays import OverlayStyle, build_layers
 from spam_gui.app.panels import ControlsPanel, FilePanel, ObjectsPanel
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
@@ -38,7 +38,7 @@ from spam_gui.app.sam_folder import SamFolderPrecompute
 from spam_gui.app.tools.edit_objects import ObjectEditor
 from spam_gui.app.widgets import escape_leaves_fields
 from spam_gui.app.worker import (JobThread, WarmupJob)
-from spam_gui.core.io.images import IMAGE_EXTENSIONS
+from spam_gui.core.io.images import IMAGE_EXTENSIONS, list_folder
 
 log = logging.getLogger(__name__)
 Qt = QtCore.Qt
@@ -224,7 +224,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_folder(self, folder: str | Path, select: Path | None = None) -> bool:
         folder = Path(folder).expanduser().resolve()
         try:
-            paths = list_images(folder)
+            paths = list_folder(folder)
         except OSError as exc:
             self.report_error(str(exc))
             return False

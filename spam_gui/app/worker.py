@@ -171,6 +171,19 @@ class WarmupJob(Job):
 
 
 @dataclass
+class FeaturesJob(Job):
+    """The engine's features of a working image, computed ahead of the first click on a
+    result that was read from the disk cache (the encoder has not run on it yet)."""
+
+    image: np.ndarray | None = None
+    config: EngineConfig = EngineConfig()
+
+    def run(self, pipeline: Pipeline, emit: "JobThread") -> None:
+        assert self.image is not None
+        pipeline.engine(self.config).features(self.image)
+
+
+@dataclass
 class ExportItem:
     row: int
     path: Path

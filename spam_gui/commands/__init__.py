@@ -52,6 +52,7 @@ def add_batch_arguments(parser: "object") -> None:
     """The options of a batch run (``spam segment | prior | saliency | eval``): where it runs
     (this process, a local Dask cluster, an existing one) and whether finished images are
     redone (:mod:`spam_gui.core.batch.per_image`)."""
+    from spam_gui.core.params import BATCH_DEFAULTS
     from spam_gui.core.batch.scheduler_address import CONNECT_TIMEOUT_S
 
     g = parser.add_argument_group(  # type: ignore[attr-defined]
@@ -67,9 +68,11 @@ def add_batch_arguments(parser: "object") -> None:
                         "a private interface, or use tls://host:8786 with Dask's TLS security "
                         "(docs/batch.md). Connecting gives up after "
                         f"{CONNECT_TIMEOUT_S} s")
-    g.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
-                   help="torch CPU threads of each worker process (default 1: N processes share "
-                        "the cores instead of fighting over them)")
+    g.add_argument("--threads-per-worker", type=int, default=BATCH_DEFAULTS.threads_per_worker,
+                   metavar="T",
+                   help="torch CPU threads of each worker process (default "
+                        f"{BATCH_DEFAULTS.threads_per_worker}: N processes share the cores "
+                        "instead of fighting over them)")
     g.add_argument("--overwrite", action="store_true",
                    help="redo every image; by default an image whose outputs are complete and "
                         "were made with the same parameters, image and models is skipped")

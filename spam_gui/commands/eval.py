@@ -18,7 +18,7 @@ from typing import Any
 
 from spam_gui.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from spam_gui.core.devices import DEVICE_CHOICES
-from spam_gui.core.params import DEFAULTS
+from spam_gui.core.params import DEFAULTS, EVAL_DEFAULTS
 
 NAME = "eval"
 HELP = (
@@ -85,8 +85,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="spam: torch CPU threads (default: torch's own choice)")
     parser.add_argument(
-        "--boundary-r", type=int, default=2, metavar="R",
-        help="boundary recall/precision tolerance: a (2R+1)^2 window (default 2)",
+        "--boundary-r", type=int, default=EVAL_DEFAULTS.boundary_r, metavar="R",
+        help="boundary recall/precision tolerance: a (2R+1)^2 window "
+             f"(default {EVAL_DEFAULTS.boundary_r})",
     )
     parser.add_argument("--limit", type=int, default=None, metavar="N",
                         help="use only the first N image ids in sorted order")

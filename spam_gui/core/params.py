@@ -15,7 +15,8 @@ from typing import Any
 
 __all__ = ["DEFAULTS", "POLYGON_DEFAULTS", "PRIOR_DEFAULTS", "PolygonParams", "PriorParams",
            "RANGES", "RATIO_MODES", "Range", "SAM_DEFAULTS", "SamParams", "SegmentParams",
-           "TRAIN_DEFAULTS", "TrainParams"]
+           "TRAIN_DEFAULTS", "TrainParams", "EVAL_DEFAULTS", "EvalParams", "BATCH_DEFAULTS",
+           "BatchParams"]
 
 RATIO_MODES: tuple[str, ...] = ("local", "keep-total")
 """How per-object density ratios share the budget (see :func:`spam_gui.core.engine.budget.ratio_budget`)."""
@@ -178,6 +179,43 @@ class TrainParams:
 
 TRAIN_DEFAULTS = TrainParams()
 """Training's defaults: ``TRAIN_DEFAULTS.iterations`` and so on."""
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    """The defaults of the benchmark (:mod:`spam_gui.core.evaluation.evaluate`, ``spam eval``).
+
+    Attributes
+    ----------
+    boundary_r:
+        Boundary recall / precision tolerance: a boundary pixel within a (2r+1)^2 window of one
+        of the other map counts (:mod:`spam_gui.core.evaluation.metrics`).
+    """
+
+    boundary_r: int = 2
+
+
+EVAL_DEFAULTS = EvalParams()
+"""The benchmark's defaults: ``EVAL_DEFAULTS.boundary_r``."""
+
+
+@dataclass(frozen=True)
+class BatchParams:
+    """The defaults of a batch run (:func:`spam_gui.core.batch.runner.run_batch`, the commands'
+    ``--threads-per-worker``).
+
+    Attributes
+    ----------
+    threads_per_worker:
+        Torch CPU threads of each worker process (1: N processes share the cores instead of
+        fighting over them).
+    """
+
+    threads_per_worker: int = 1
+
+
+BATCH_DEFAULTS = BatchParams()
+"""A batch run's defaults: ``BATCH_DEFAULTS.threads_per_worker``."""
 
 
 @dataclass(frozen=True)

@@ -263,6 +263,7 @@ def run_image(request: ImageRequest, engine: "Spam", *, memo: Memo | None = None
                              saliency=sal if request.attention else None,
                              saliency_method=str(sal_info["method"]) if sal_info else None,
                              check=check)
+        tick()
         if band is not None and band.any():
             res = _filled(res, fill_from_superpixels(res.objects, band, res.labels,
                                                      res.superpixel_object))

@@ -29,7 +29,7 @@ import math
 import platform
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,13 +40,14 @@ import torch.nn.functional as F
 
 from spam_gui.core.engine.cluster_groups import CANDIDATE_RADIUS, build_problem
 from spam_gui.core.engine.soft_clustering import soft_cluster
+from spam_gui.core.evaluation.datasets import Sample, load_dataset
 from spam_gui.core.engine.encoder import SSNEncoder, encoder_input, save_encoder
 from spam_gui.core.errors import torch_load_tensors
 from spam_gui.core.errors import (CheckpointError, checkpoint_message, guess_model_kind,
                                   load_failure_reason, missing_checkpoint_message,
                                   other_kind_reason)
 from spam_gui.core.engine.features import pixel_positions, position_scale, rgb_to_lab
-from spam_gui.core.io.images import atomic_write_bytes, read_image, read_label_map
+from spam_gui.core.io.images import atomic_write_bytes
 from spam_gui.core.params import DEFAULTS, TRAIN_DEFAULTS
 from spam_gui.core.engine.seeds import kmeans_seeds
 
@@ -155,29 +156,19 @@ class TrainConfig:
     smooth_weight: float = TRAIN_DEFAULTS.smooth_weight
 
 
-@dataclass
-class Sample:
-    image: np.ndarray   # (H, W, 3) uint8
-    gts: list[np.ndarray] = field(default_factory=list)
-
-
 def load_split(root: str | Path, split: str, limit: int | None = None) -> list[Sample]:
-    """Read ``root/split/images/*.jpg`` and every ``gt/<id>_<k>.png`` into memory."""
+    """The samples of ``root/split`` (the BSDS layout, read by
+    :func:`spam_gui.core.evaluation.datasets.load_dataset`) with their pixels in memory.
+
+    Raises FileNotFoundError when ``root/split/images`` is missing (a training run then goes
+    without validation), :class:`~spam_gui.core.evaluation.datasets.DatasetError` naming the file for a
+    folder that does not follow the layout.
+    """
     base = Path(root) / split
-    img_dir, gt_dir = base / "images", base / "gt"
-    if not img_dir.is_dir():
-        raise FileNotFoundError(f"{img_dir}: no images folder (expected <data>/{split}/images)")
-    out = []
-    for p in sorted(img_dir.iterdir())[: limit or None]:
-        if p.suffix.lower() not in (".jpg", ".jpeg", ".png"):
-            continue
-        gts = [read_label_map(g) for g in sorted(gt_dir.glob(f"{p.stem}_*.png"))]
-        if not gts:
-            continue
-        out.append(Sample(read_image(p), gts))
-    if not out:
-        raise FileNotFoundError(f"{base}: no image with ground truth found")
-    return out
+    if not (base / "images").is_dir():
+        raise FileNotFoundError(f"{base / 'images'}: no images folder (expected "
+                                f"<data>/{split}/images)")
+    return [s.loaded() for s in load_dataset(base, limit=limit or None)]
 
 
 def random_crop(sample: Sample, rng: np.random.Generator, cfg: TrainConfig

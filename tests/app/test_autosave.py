@@ -38,13 +38,14 @@ class SlowEncoder:
 
 
 def _session(tmp_path, autosave_ms=10):
-    from spam_gui.app.document import FolderSession, Params, list_images
+    from spam_gui.app.document import FolderSession, Params
+    from spam_gui.core.io.images import list_folder
 
     folder = tmp_path / "f"
     folder.mkdir()
     for n in ("a.png", "b.png"):
         (folder / n).write_bytes(b"x")
-    return FolderSession(folder, list_images(folder), folder / "spam_labels", Params(),
+    return FolderSession(folder, list_folder(folder), folder / "spam_labels", Params(),
                          autosave_ms=autosave_ms)
 
 

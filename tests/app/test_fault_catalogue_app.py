@@ -92,11 +92,12 @@ def _saved_rasters(qtbot, folder):
     """img0's class and instance maps saved in the folder's state, as the window saves them."""
     import numpy as np
 
-    from spam_gui.app.document import FolderSession, Params, list_images
+    from spam_gui.app.document import FolderSession, Params
+    from spam_gui.core.io.images import list_folder
     from tests.app.conftest import H, W
 
     out = folder / "spam_labels"
-    s = FolderSession(folder, list_images(folder), out, Params())
+    s = FolderSession(folder, list_folder(folder), out, Params())
     d = s.doc(0)
     classes = np.zeros((H, W), np.int32)
     classes[10:40, 10:50] = 1

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from spam_gui.core.io.images import list_folder
 from spam_gui.app.document import (FolderSession, ImageDoc, Params, Prompt, SetParamsCommand,
-                                   SetRatioCommand, list_images, state_key)
+                                   SetRatioCommand, state_key)
 from spam_gui.app.overlays import (OverlayStyle, RasterLayer, boundaries_bgra, boundary_mask,
                                    build_layers, changed_region, heatmap_bgra, make_patch,
                                    mean_color_lut, meanfill_bgra, object_colors)
@@ -125,7 +126,7 @@ def test_folder_session_saves_and_restores(qtbot, tmp_path):
     folder.mkdir()
     for n in ("b10.png", "b9.png", "a.JPG", ".hidden.png", "notes.txt"):
         (folder / n).write_bytes(b"x")
-    paths = list_images(folder)
+    paths = list_folder(folder)
     assert [p.name for p in paths] == ["a.JPG", "b9.png", "b10.png"]   # natural order
     out = folder / "spam_labels"
     s = FolderSession(folder, paths, out, Params(n_segments=50))
@@ -148,13 +149,13 @@ def test_state_falls_back_when_output_is_not_writable(qtbot, tmp_path):
     (folder / "a.png").write_bytes(b"x")
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("a file where the output folder should be")
-    s = FolderSession(folder, list_images(folder), blocker / "out", Params())
+    s = FolderSession(folder, list_folder(folder), blocker / "out", Params())
     d = s.doc(0)
     d.undo_stack.push(SetRatioCommand(d, 1, 2.0))
     assert s.save_now()
     assert s.state_path is not None and s.state_path.is_file()
     assert blocker not in s.state_path.parents
-    s2 = FolderSession(folder, list_images(folder), blocker / "out", Params())
+    s2 = FolderSession(folder, list_folder(folder), blocker / "out", Params())
     assert s2.doc(0).ratios == {1: 2.0}
 
 

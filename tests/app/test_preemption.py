@@ -71,3 +71,34 @@ def test_choosing_a_small_image_pre_empts_a_large_one_mid_superpixels(qtbot, mak
     assert big_jobs, "the large photo's job was not cancelled"
     assert not any(isinstance(j, SegmentJob) and j.path.name == "a_big.png" for j in finished)
     assert win.displayed.path.name == "b_small.png"
+
+
+def test_a_new_session_reads_a_large_photo_from_the_disk_cache(qtbot, make_window, tmp_path):
+    """The second window on the same folder draws the large photo from the disk cache (no
+    clustering), then computes its features in the background for the first click."""
+    from spam_gui.app.worker import FeaturesJob
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    img = np.clip(rng.normal(128, 40, (800, 1000, 3)), 0, 255).astype(np.uint8)   # 0.8 MP
+    Image.fromarray(img).save(folder / "photo.png")
+    first = make_window(prior_source="none", precompute=False)
+    first.open_folder(folder)
+    o1 = wait_displayed(qtbot, first, "photo.png")
+    assert o1.result._work is not None and "from_cache" not in o1.result.timings
+    first.close()
+    first.shutdown()
+
+    second = make_window(prior_source="none", precompute=False)
+    done: list = []
+    second.bg.finished_job.connect(lambda job, payload: done.append(job))
+    second.open_folder(folder)
+    o2 = wait_displayed(qtbot, second, "photo.png")
+    assert o2.result.timings.get("from_cache") == 1.0
+    assert np.array_equal(o2.result.labels, o1.result.labels)
+    qtbot.waitUntil(lambda: any(isinstance(j, FeaturesJob) for j in done), timeout=60000)
+    engine = second.pipeline.engine(second.config)
+    from spam_gui.core.io.cache import hash_array
+
+    assert hash_array(o2.result._work.work_rgb) in engine._cache

@@ -32,14 +32,15 @@ def test_store_round_trip_and_refusals(tmp_path):
 
 
 def test_session_saves_and_restores_rasters(qtbot, tmp_path):
-    from spam_gui.app.document import FolderSession, Params, list_images
+    from spam_gui.app.document import FolderSession, Params
+    from spam_gui.core.io.images import list_folder
 
     folder = tmp_path / "f"
     folder.mkdir()
     for n in ("a.png", "b.png"):
         (folder / n).write_bytes(b"x")
     out = folder / "spam_labels"
-    s = FolderSession(folder, list_images(folder), out, Params())
+    s = FolderSession(folder, list_folder(folder), out, Params())
     d = s.doc(1)
     classes = np.zeros((5, 6), np.int32)
     classes[1:3, 2:5] = 7
@@ -52,12 +53,12 @@ def test_session_saves_and_restores_rasters(qtbot, tmp_path):
     assert len(digest) == 64
     assert raster_folder(out / ".spam_state.json").is_dir()
 
-    s2 = FolderSession(folder, list_images(folder), out, Params())
+    s2 = FolderSession(folder, list_folder(folder), out, Params())
     assert s2.doc(1).has_raster("classes")
     assert np.array_equal(s2.raster(1, "classes", (5, 6)), classes)
     assert s2.raster(0, "classes", (5, 6)) is None          # nothing copied between images
     # the image changed size since: the raster is named, dropped, and not used
-    s3 = FolderSession(folder, list_images(folder), out, Params())
+    s3 = FolderSession(folder, list_folder(folder), out, Params())
     assert s3.raster(1, "classes", (6, 6)) is None
     assert any("b.png" in p and "changed since" in p for p in s3.load_problems)
     # removing it deletes the file at the next save

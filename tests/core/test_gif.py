@@ -34,10 +34,10 @@ def test_gif_is_an_image_extension_of_folder_scans(tmp_path):
 
 def test_app_folder_scan_lists_gifs(tmp_path):
     pytest.importorskip("PySide6")
-    from spam_gui.app.document import list_images as app_list_images
+    from spam_gui.core.io.images import list_folder
 
     _gif(tmp_path / "anim.GIF", 3)
-    assert [p.name for p in app_list_images(tmp_path)] == ["anim.GIF"]
+    assert [p.name for p in list_folder(tmp_path)] == ["anim.GIF"]
 
 
 def test_an_animated_gif_uses_its_first_frame_with_a_warning(tmp_path, caplog):

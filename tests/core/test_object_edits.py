@@ -57,8 +57,9 @@ def test_merge_joins_exactly_the_selected_objects(m, data):
     e = oe.merge_objects(m, pick)
     sel = np.isin(m, pick)
     assert len(np.unique(e.objects[sel])) == 1                 # one object now
-    assert np.array_equal(e.objects[~sel], m[~sel])             # nothing else moved
     keep = int(e.objects[sel][0])
+    moved = e.objects[~sel] != m[~sel]                         # nothing else moved, but the
+    assert np.all(m[~sel][moved] == 0) and np.all(e.objects[~sel][moved] == keep)  # band filled
     assert keep in pick and e.changed == {keep} and e.removed == set(pick) - {keep}
 
 
@@ -230,3 +231,75 @@ def test_resegment_after_each_edit_and_rescale(engine):
         oe.resegment_objects(engine, res3, np.ones((3, 3), np.int32))
     none = oe.resegment_objects(engine, res3, np.zeros_like(m))   # everything uncertain
     assert none.n_superpixels >= 1
+
+
+# -- merges and splits that mean what they say (issue 25 #3) -----------------------------------
+
+
+def _two_boxes_across_a_band(gap: int = 2) -> np.ndarray:
+    """Objects 2 and 3 side by side, a band of ``gap`` uncertain columns between them."""
+    m = np.ones((60, 90), np.int32)
+    m[10:50, 10:40] = 2
+    m[10:50, 40:40 + gap] = 0
+    m[10:50, 40 + gap:80] = 3
+    return m
+
+
+def test_merge_fills_the_band_between_the_merged_objects():
+    m = _two_boxes_across_a_band()
+    e = oe.merge_objects(m, [2, 3])
+    keep = int(e.objects[30, 20])
+    assert np.all(e.objects[10:50, 40:42] == keep)             # the band is the object's now
+    _, n = ndimage.label(e.objects == keep)
+    assert n == 1                                              # one region
+    assert "band" in e.description
+    # an uncertain pixel beside only one of them stays uncertain
+    m2 = m.copy()
+    m2[5, 20] = 0
+    assert oe.merge_objects(m2, [2, 3]).objects[5, 20] == 0
+
+
+@pytest.mark.parametrize("x", [15, 25, 60, 70])
+def test_a_split_anywhere_never_undoes_a_merge(x):
+    m = _two_boxes_across_a_band()
+    merged = oe.merge_objects(m, [2, 3]).objects
+    keep = int(merged[30, 20])
+    cut = np.zeros_like(m, bool)
+    cut[:, x] = True                       # a vertical line through one of the former objects
+    e = oe.split_object(merged, cut, object_id=keep, min_area=1)
+    # the former objects stay together on the side of the cut that holds the band
+    near_band = (e.objects[30, 38], e.objects[30, 41], e.objects[30, 44])
+    assert len(set(near_band)) == 1
+    far = e.objects[30, 12] if x < 40 else e.objects[30, 78]
+    assert far != near_band[0]             # and the line did cut
+
+
+def test_a_split_of_one_piece_keeps_the_other_merged_piece():
+    m = np.ones((60, 90), np.int32)
+    m[10:50, 5:30] = 2
+    m[10:50, 60:85] = 3                                        # far apart: no band between
+    merged = oe.merge_objects(m, [2, 3]).objects
+    keep = int(merged[30, 10])
+    assert merged[30, 70] == keep
+    cut = np.zeros_like(m, bool)
+    cut[:, 17] = True                                          # cuts the left piece only
+    e = oe.split_object(merged, cut, object_id=keep, min_area=1)
+    assert e.objects[30, 70] == keep                           # the right piece stays merged
+    assert e.objects[30, 10] == keep or e.objects[30, 25] == keep
+    assert e.objects[30, 10] != e.objects[30, 25]
+
+
+def test_no_sliver_is_left_by_a_cut():
+    m = np.ones((60, 90), np.int32)
+    m[10:50, 10:80] = 2
+    cut = np.zeros_like(m, bool)
+    cut[12, 10:80] = True                                      # cuts off two rows of 70 px
+    with pytest.raises(oe.ObjectEditError, match="only cut off pieces"):
+        oe.split_object(m, cut, object_id=2, min_area=200)
+    cut2 = cut.copy()
+    cut2[10:50, 45] = True                                     # and a real cut across it
+    e = oe.split_object(m, cut2, object_id=2, min_area=200)
+    ids, areas = np.unique(e.objects[m == 2], return_counts=True)
+    assert ids.size == 2 and areas.min() >= 200
+    assert "joined their neighbour" in e.description
+    assert oe.sliver_area((321, 481)) == int(2 * 321 * 481 / 400)

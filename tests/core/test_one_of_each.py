@@ -225,8 +225,8 @@ def _numeric(node: ast.AST) -> bool:
 
 def test_control_ranges_and_cli_defaults_come_from_params():
     """The parameter controls' ranges and the clamping of a state file's parameters read
-    core.params.RANGES (no numeric setRange / min(max(...)) left there); the prior, segment and
-    train commands' numeric defaults read core.params."""
+    core.params.RANGES (no numeric setRange / min(max(...)) left there); no command has a
+    numeric default of its own (they read core.params)."""
     app = PKG / "app"
     found = []
     for rel in ("panels/controls.py", "panels/objects.py", "model/doc_data.py"):
@@ -242,8 +242,8 @@ def test_control_ranges_and_cli_defaults_come_from_params():
             if name == "min" and any(isinstance(a, ast.Call) and _call_name(a) == "max"
                                      and any(_numeric(b) for b in a.args) for a in node.args):
                 found.append(f"{rel}:{node.lineno} {ast.unparse(node)}")
-    for rel in ("commands/prior.py", "commands/segment.py", "commands/train.py"):
-        tree = ast.parse((PKG / rel).read_text(encoding="utf-8"))
+    for path, tree in _modules("commands"):
+        rel = _rel(path)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and _call_name(node) == ".add_argument" \
                     and ast.literal_eval(node.args[0]) != "--threads":   # 0: torch's own
@@ -268,8 +268,14 @@ def test_the_app_clamps_parameters_to_the_ranges():
                                                           RANGES["object_ratio"].hi)
     amg = AmgParams()
     assert all(getattr(amg, f) == getattr(SAM_DEFAULTS, f) for f in amg.result_params())
-    from spam_gui.core.params import TRAIN_DEFAULTS
+    import inspect
+
+    from spam_gui.core.evaluation import metrics
+    from spam_gui.core.params import EVAL_DEFAULTS, TRAIN_DEFAULTS
     from spam_gui.core.training import TrainConfig
+
+    assert inspect.signature(metrics.boundary_recall).parameters["r"].default \
+        == EVAL_DEFAULTS.boundary_r
 
     cfg = TrainConfig()
     assert all(getattr(cfg, f) == getattr(TRAIN_DEFAULTS, f) for f in vars(cfg)
@@ -306,3 +312,43 @@ def test_model_cache_keeps_the_last_ones():
     for k in ("a", "b", "a", "c", "a"):
         c.get("m", (k,), lambda k=k: made.append(k) or k.upper())
     assert made == ["a", "b", "c"] and len(c) == 2 and c.loads() == {"m": 3}
+
+
+def test_one_sample_class_one_dataset_loader_one_list_images():
+    """One ``Sample`` class (core.datasets), training reads its splits through load_dataset,
+    and ``list_images`` names image_io.list_images only (no alias of another function)."""
+    samples, lists, aliases, globs = [], [], [], []
+    for path, tree in _modules("."):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name == "Sample":
+                samples.append(_rel(path))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                    and node.name == "list_images":
+                lists.append(_rel(path))
+            if isinstance(node, ast.alias) and node.asname == "list_images":
+                aliases.append(_rel(path))
+            if isinstance(node, ast.Call) and _call_name(node) == ".glob" and node.args \
+                    and "_*" in ast.unparse(node.args[0]):
+                globs.append(_rel(path))        # a ground-truth scan of its own
+    assert samples == ["spam_gui/core/evaluation/datasets.py"]
+    assert lists == ["spam_gui/core/io/images.py"] and aliases == [] and globs == []
+
+
+def test_training_samples_are_dataset_samples(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from spam_gui.core.evaluation.datasets import Sample
+    from spam_gui.core.training import load_split
+
+    for sub in ("images", "gt"):
+        (tmp_path / "val" / sub).mkdir(parents=True)
+    img = np.full((6, 8, 3), 90, np.uint8)
+    Image.fromarray(img).save(tmp_path / "val" / "images" / "a.png")
+    for k in (0, 1):
+        Image.fromarray(np.full((6, 8), k, np.uint8)).save(tmp_path / "val" / "gt" / f"a_{k}.png")
+    (s,) = load_split(tmp_path, "val")
+    assert isinstance(s, Sample) and s.id == "a" and np.array_equal(s.image, img)
+    assert [int(g.max()) for g in s.gts] == [0, 1] and s.n_annotators == 2
+    mem = Sample.from_arrays(img, [np.zeros((6, 8), np.int64)])
+    assert mem.image is img and len(mem.gts) == 1

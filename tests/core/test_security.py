@@ -19,7 +19,8 @@ from PIL import Image
 from spam_gui.cli import main as spam_main
 from spam_gui.core.errors import CheckpointError
 from spam_gui.core.models.verify import validate_checkpoint
-from spam_gui.core.training import (Sample, Trainer, TrainConfig, TrainingCheckpointError,
+from spam_gui.core.evaluation.datasets import Sample
+from spam_gui.core.training import (Trainer, TrainConfig, TrainingCheckpointError,
                                     read_training_checkpoint)
 
 TORCH_ADVICE = re.compile(r"weights_only|file an issue|trusted source|add_safe_globals",
@@ -65,7 +66,7 @@ def _samples() -> list[Sample]:
     img = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
     gt = np.zeros((32, 32), np.int64)
     gt[8:24, 8:24] = 1
-    return [Sample(img, [gt])]
+    return [Sample.from_arrays(img, [gt])]
 
 
 def _check_message(msg: str, path: Path) -> None:

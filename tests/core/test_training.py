@@ -8,7 +8,8 @@ import torch
 
 from spam_gui.core.engine.encoder import load_encoder
 from spam_gui.core.engine.spam import Spam, default_encoder_path
-from spam_gui.core.training import Sample, Trainer, TrainConfig
+from spam_gui.core.evaluation.datasets import Sample
+from spam_gui.core.training import Trainer, TrainConfig
 
 
 def _synthetic_samples(n: int = 4, size: int = 48) -> list[Sample]:
@@ -23,7 +24,7 @@ def _synthetic_samples(n: int = 4, size: int = 48) -> list[Sample]:
             h, w = rng.integers(10, 24, 2)
             img[y0:y0 + h, x0:x0 + w] = rng.integers(0, 255, 3)
             gt[y0:y0 + h, x0:x0 + w] = lab
-        out.append(Sample(img, [gt]))
+        out.append(Sample.from_arrays(img, [gt]))
     return out
 
 

@@ -43,22 +43,36 @@ def object_color(object_id: int) -> tuple[int, int, int]:
     return PALETTE[(object_id * 7) % len(PALETTE)]
 
 
+def _ids_and_areas(objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ids of a map (sorted) and their pixel counts: one counting pass when the ids are
+    small non-negative integers (object maps), a sort otherwise."""
+    flat = objects.ravel()
+    if flat.size and np.issubdtype(flat.dtype, np.integer):
+        lo, hi = int(flat.min()), int(flat.max())
+        if lo >= 0 and hi < 1 << 20:
+            counts = np.bincount(flat, minlength=hi + 1)
+            ids = np.flatnonzero(counts)
+            return ids.astype(flat.dtype), counts[ids]
+    return np.unique(flat, return_counts=True)
+
+
 def object_colors(objects: np.ndarray) -> dict[int, tuple[int, int, int]]:
     """Colours for the objects of a map such that touching objects differ (greedy colouring of
     the adjacency graph, largest objects first; objects across a thin uncertain gap count as
     touching)."""
-    ids, areas = np.unique(objects, return_counts=True)
+    ids, areas = _ids_and_areas(objects)
     keep = ids > 0
     ids, areas = ids[keep], areas[keep]
     if ids.size == 0:
         return {}
     pairs = set()
+    top = int(ids[-1]) + 1
     for gap in (1, 3):
         for a, b in ((objects[:, :-gap], objects[:, gap:]), (objects[:-gap, :], objects[gap:, :])):
             m = (a != b) & (a > 0) & (b > 0)
-            if m.any():
-                pp = np.unique(np.stack([a[m], b[m]], axis=1), axis=0)
-                pairs.update(map(tuple, pp.tolist()))
+            if m.any():   # each touching pair once, as one int64 code (a 1-D unique is fast)
+                codes = np.unique(a[m].astype(np.int64) * top + b[m])
+                pairs.update(zip((codes // top).tolist(), (codes % top).tolist()))
     neigh: dict[int, set[int]] = {int(i): set() for i in ids}
     for a, b in pairs:
         neigh[int(a)].add(int(b))
@@ -79,7 +93,7 @@ def object_colors(objects: np.ndarray) -> dict[int, tuple[int, int, int]]:
 def _object_lut(objects: np.ndarray, colors: dict[int, tuple[int, int, int]] | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(index map, BGRA LUT) so that ``lut[index]`` colours every pixel of ``objects``."""
-    ids = np.unique(objects)
+    ids = _ids_and_areas(objects)[0]
     lut = np.zeros((len(ids), 4), np.uint8)
     for i, oid in enumerate(ids):
         if oid > 0:

@@ -206,6 +206,8 @@ class ObjectEditor:
             return False
         ratios = carry_ratios(doc.ratios, edit)
         doc.undo_stack.push(EditObjectsCommand(doc, edit.objects, ratios, edit.description))
+        if edit.description:   # says what the edit did beyond the obvious (a band, slivers)
+            self.w.set_status(edit.description[:1].upper() + edit.description[1:])
         return True
 
     def reset(self) -> None:

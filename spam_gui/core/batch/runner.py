@@ -24,6 +24,7 @@ from spam_gui import __version__
 from spam_gui.core.batch.job import BatchJob, JobOutcome
 from spam_gui.core.batch.per_image import run_job
 from spam_gui.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
+from spam_gui.core.params import BATCH_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,8 @@ def _echo(text: str, bar: Any, stream: Any) -> None:
 
 def run_batch(jobs: list[BatchJob], *, command: str, report_path: Path | None,
               failed_before: list[JobOutcome] | None = None, workers: int | None = None,
-              scheduler: str | None = None, threads_per_worker: int = 1,
+              scheduler: str | None = None,
+              threads_per_worker: int = BATCH_DEFAULTS.threads_per_worker,
               progress: bool = True, noun: str = "images",
               stop_message: Callable[[JobOutcome, int, int], str] | None = None,
               on_outcome: Callable[[JobOutcome], None] | None = None) -> BatchSummary:

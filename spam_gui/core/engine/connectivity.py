@@ -12,6 +12,7 @@ objects.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -77,6 +78,7 @@ def enforce_connectivity(
     active_labels: np.ndarray | None = None,
     fraction: float = SMALL_PIECE_FRACTION,
     merge_thin: bool = True,
+    check: Callable[[], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Make every superpixel one 4-connected region, merging small and thin pieces inside objects.
 
@@ -107,6 +109,8 @@ def enforce_connectivity(
         Pieces smaller than ``fraction * mean_size`` are merged (0.15).
     merge_thin:
         Run the second pass (one-pixel-thick groups).
+    check:
+        Called once the pieces are found; what it raises stops the work (cancellation).
 
     Returns
     -------
@@ -118,6 +122,8 @@ def enforce_connectivity(
         object) of group ``g``.
     """
     pieces = find_pieces(labels, pixel_object)
+    if check is not None:   # the connected components of a large photo take a while
+        check()
     n = pieces.size.size
     obj = np.asarray(label_object)[pieces.comp_label]
     active = np.ones(n, bool) if active_labels is None else np.isin(pieces.comp_label, active_labels)

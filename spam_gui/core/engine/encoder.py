@@ -21,7 +21,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -270,16 +270,18 @@ class InferenceEncoder:
             )
 
     @torch.inference_mode()
-    def __call__(self, lab: np.ndarray) -> torch.Tensor:
+    def __call__(self, lab: np.ndarray, check: Callable[[], None] | None = None) -> torch.Tensor:
+        """The (H, W, D) features of a Lab image; ``check`` is called between the network's
+        scales (what it raises stops the pass: cancellation)."""
         x = encoder_input(lab, self.info.lambda_c).to(self.device)
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         if self._split is not None:
-            return self._forward_split(x)
+            return self._forward_split(x, check or (lambda: None))
         y = self.net(x)
         return y[0].permute(1, 2, 0).contiguous().float()
 
-    def _forward_split(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_split(self, x: torch.Tensor, check: Callable[[], None]) -> torch.Tensor:
         """The forward pass with the output layer split by input (see the class notes)."""
         from spam_gui.core.engine.cluster_kernels import add_upsampled_taps
         from spam_gui.core.engine.compiled import worker_pool
@@ -287,8 +289,11 @@ class InferenceEncoder:
         w_x, w_1, w_2, w_3, bias = self._split
         net = self.net
         s1 = net.scale1(x)
+        check()
         s2 = net.scale2(s1)
+        check()
         s3 = net.scale3(s2)
+        check()
         y = F.conv2d(s1, w_1, bias, padding=1)
         y += F.conv2d(x, w_x, padding=1)
         out = y[0].permute(1, 2, 0)                                  # (H, W, D - 5) view

@@ -45,12 +45,14 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ObjectEdit",
     "ObjectEditError",
+    "band_reach",
     "carry_ratios",
     "changed_objects",
     "erase_objects",
     "merge_objects",
     "paint_object",
     "resegment_objects",
+    "sliver_area",
     "split_object",
     "stroke_mask",
     "superpixels_within_objects",
@@ -199,11 +201,49 @@ def merge_objects(objects: np.ndarray, ids: Iterable[int]) -> ObjectEdit:
     keep = max(want, key=lambda i: (areas[i], -i))
     new = arr.copy()
     new[np.isin(arr, want)] = keep
-    return _edit(arr, new, {}, f"merge objects {', '.join(map(str, want))} into {keep}")
+    filled = _fill_band_between(arr, new, want, keep)
+    text = f"merge objects {', '.join(map(str, want))} into {keep}"
+    return _edit(arr, new, {}, text + (f" (the {filled} px uncertain band between them filled)"
+                                       if filled else ""))
+
+
+def band_reach(shape: tuple[int, ...]) -> int:
+    """How far (pixels) an uncertain band between two objects may reach: the built-in prior's
+    band (``2 * band_width + 1`` pixels on its working grid) at this image's scale."""
+    from spam_gui.core.params import PRIOR_DEFAULTS
+
+    scale = max(1.0, math.sqrt(int(shape[0]) * int(shape[1]) / 160_000.0))
+    return int(math.ceil(scale * (2 * PRIOR_DEFAULTS.band_width + 1)))
+
+
+def _fill_band_between(old: np.ndarray, new: np.ndarray, ids: Sequence[int], keep: int) -> int:
+    """Give ``keep`` the uncertain pixels (0) lying between two of the merged objects: within
+    :func:`band_reach` of at least two of them. The merged object is then one region where its
+    pieces touched across the band. Works on the pieces' bounding box; returns the pixels
+    filled."""
+    d = band_reach(old.shape)
+    ys, xs = np.nonzero(np.isin(old, list(ids)))
+    if not ys.size:
+        return 0
+    y0, y1 = max(int(ys.min()) - d, 0), min(int(ys.max()) + d + 1, old.shape[0])
+    x0, x1 = max(int(xs.min()) - d, 0), min(int(xs.max()) + d + 1, old.shape[1])
+    box = old[y0:y1, x0:x1]
+    uncertain = box == 0
+    if not uncertain.any():
+        return 0
+    near = np.zeros(box.shape, np.uint8)
+    for i in ids:
+        piece = box == i
+        if piece.any():   # distance to the piece (cv2: distance to the nearest zero pixel)
+            dist = cv2.distanceTransform((~piece).view(np.uint8), cv2.DIST_L2, 3)
+            near += (dist <= d).view(np.uint8)
+    fill = uncertain & (near >= 2)
+    new[y0:y1, x0:x1][fill] = keep
+    return int(fill.sum())
 
 
 def split_object(objects: np.ndarray, cut: np.ndarray, object_id: int | None = None,
-                 connectivity: int = 1) -> ObjectEdit:
+                 connectivity: int = 1, min_area: int | None = None) -> ObjectEdit:
     """Cut objects along a stroke: each crossed object becomes its connected parts.
 
     The stroke's pixels are taken out of the crossed objects; each object that then falls apart
@@ -222,11 +262,17 @@ def split_object(objects: np.ndarray, cut: np.ndarray, object_id: int | None = N
         Only cut this object (None: every object the stroke crosses).
     connectivity:
         1 (4-connected parts) or 2 (8-connected).
+    min_area:
+        A cut-off part smaller than this (pixels) is no object of its own: it joins the part
+        it is nearest to (said in the edit's description). Default :func:`sliver_area`.
+
+    Only the pieces the stroke touches are cut: pieces of the object that were apart before
+    (objects merged across a gap) stay one object, so a split never undoes a merge.
 
     Raises
     ------
     ObjectEditError
-        The stroke cuts no object in two.
+        The stroke cuts no object in two (or only slivers off it).
     """
     arr = _as_map(objects)
     m = _as_mask(cut, arr.shape)
@@ -237,30 +283,58 @@ def split_object(objects: np.ndarray, cut: np.ndarray, object_id: int | None = N
     used = _ids(arr)
     inherit: dict[int, int] = {}
     structure = ndimage.generate_binary_structure(2, connectivity)
+    small = sliver_area(arr.shape) if min_area is None else int(min_area)
+    slivers = 0
     for oid in crossed:
         mine = arr == oid
-        rest = mine & ~m
+        # the pieces of the object the stroke touches; the others stay as they are
+        pieces, _ = ndimage.label(mine, structure=structure)
+        touched = np.zeros(int(pieces.max()) + 1, bool)
+        touched[np.unique(pieces[m & mine])] = True
+        touched[0] = False
+        cut_here = touched[pieces]
+        rest = cut_here & ~m
         parts, n = ndimage.label(rest, structure=structure)
         if n < 2:
             continue
-        sizes = np.bincount(parts.ravel(), minlength=n + 1)[1:]
-        order = np.argsort(-sizes, kind="stable") + 1    # part labels, largest first
-        fresh = _next_ids(used, n - 1)
+        sizes = np.bincount(parts.ravel(), minlength=n + 1)
+        sizes[0] = 0
+        tiny = (sizes < small) & (np.arange(n + 1) > 0)
+        if n - int(tiny[1:].sum()) < 2:     # only slivers come off: no cut
+            slivers += int(tiny[1:].sum()) if n - int(tiny[1:].sum()) == 1 else 0
+            continue
+        if tiny.any():   # slivers join the part they are nearest to
+            slivers += int(tiny.sum())
+            parts[tiny[parts]] = 0
+        order = np.argsort(-sizes[1:], kind="stable") + 1    # part labels, largest first
+        order = order[~tiny[order]]
+        fresh = _next_ids(used, order.size - 1)
         used.update(fresh)
         part_id = np.zeros(n + 1, np.int64)
         part_id[order[0]] = oid
         part_id[order[1:]] = fresh
-        # the stroke's pixels of this object go to the nearest part
+        # the stroke's pixels (and the slivers) of the cut pieces go to the nearest part
         _, (iy, ix) = ndimage.distance_transform_edt(parts == 0, return_indices=True)
         nearest = parts[iy, ix]
-        new[mine] = part_id[nearest[mine]]
+        new[cut_here] = part_id[nearest[cut_here]]
         inherit.update({f: oid for f in fresh})
     if not inherit:
-        raise ObjectEditError("the stroke does not cut an object in two: draw it across the "
-                              "object, from one side to the other")
-    return _edit(arr, new, inherit, "split object" + ("s " if len(set(inherit.values())) > 1
-                                                     else " ")
-                 + ", ".join(map(str, sorted(set(inherit.values())))))
+        raise ObjectEditError(
+            "the stroke does not cut an object in two: draw it across the object, from one "
+            "side to the other" + (f" (it only cut off pieces under {small} px)" if slivers
+                                  else ""))
+    text = ("split object" + ("s " if len(set(inherit.values())) > 1 else " ")
+            + ", ".join(map(str, sorted(set(inherit.values())))))
+    if slivers:
+        text += f" ({slivers} piece(s) under {small} px joined their neighbour)"
+    return _edit(arr, new, inherit, text)
+
+
+def sliver_area(shape: tuple[int, ...]) -> int:
+    """The smallest object a cut may leave: two superpixels at the default K (pixels)."""
+    from spam_gui.core.params import DEFAULTS
+
+    return max(1, int(2 * int(shape[0]) * int(shape[1]) / DEFAULTS.n_segments))
 
 
 def paint_object(objects: np.ndarray, mask: np.ndarray, object_id: int | None = None

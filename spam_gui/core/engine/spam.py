@@ -221,8 +221,10 @@ class Spam:
         return self.encoder_info.sha256 if self.encoder_info else None
 
     # -- features --------------------------------------------------------------------------
-    def features(self, image: np.ndarray) -> ImageFeatures:
-        """Deep and colour features of ``image``, computed once and cached by content."""
+    def features(self, image: np.ndarray, check: Callable[[], None] | None = None
+                 ) -> ImageFeatures:
+        """Deep and colour features of ``image``, computed once and cached by content;
+        ``check`` is called during the encoder's pass (what it raises stops it)."""
         rgb = to_rgb_uint8(image)
         key = hash_array(rgb)
         with self._lock:
@@ -235,7 +237,7 @@ class Spam:
         lab_np = rgb_to_lab(rgb)
         deep = None
         if self._encoder is not None:
-            deep = self._encoder(lab_np).reshape(h * w, -1)
+            deep = self._encoder(lab_np, check).reshape(h * w, -1)
         feats = ImageFeatures(
             key=key, height=h, width=w,
             lab=torch.from_numpy(lab_np.reshape(h * w, 3)).to(self.device),
@@ -353,7 +355,7 @@ class Spam:
             image_key = feats.key
         else:
             work_rgb = grid.resize(rgb)
-            feats = self.features(work_rgb)
+            feats = self.features(work_rgb, check)
             image_key = hash_array(rgb)
         t_feat = time.perf_counter()
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -41,15 +41,32 @@ class DatasetError(SpamError):
 
 @dataclass(frozen=True)
 class Sample:
-    """One image of a dataset and its ground-truth files (sorted by annotator number)."""
+    """One image of a dataset and its ground-truth files (sorted by annotator number): the one
+    sample class (evaluation reads the files when it needs them; training holds the pixels,
+    :meth:`loaded`, or makes samples from arrays, :meth:`from_arrays`)."""
 
     id: str
-    image_path: Path
+    image_path: Path | None
     gt_paths: tuple[Path, ...]
+    image: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """The (H, W, 3) uint8 pixels, once loaded (:meth:`loaded`)."""
+    gts: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
+    """The annotators' (H, W) label maps, once loaded."""
+
+    @classmethod
+    def from_arrays(cls, image: np.ndarray, gts: Sequence[np.ndarray], id: str = "") -> Sample:
+        """A sample held in memory only (no files)."""
+        return cls(id, None, (), image, tuple(gts))
+
+    def loaded(self) -> Sample:
+        """This sample with its image and ground truths read into memory (sizes checked;
+        :class:`DatasetError` naming the file)."""
+        image, gts = self.load()
+        return replace(self, image=image, gts=tuple(gts))
 
     @property
     def n_annotators(self) -> int:
-        return len(self.gt_paths)
+        return len(self.gt_paths) or len(self.gts)
 
     def load_image(self) -> np.ndarray:
         """The image as (H, W, 3) uint8 RGB. Raises :class:`DatasetError` naming the file."""

@@ -37,8 +37,8 @@ prior...), ``boundary_r``, ``n_images``, ``dataset``; ``mean`` and each ``per_im
 also carry ``asa_annotator0`` (ASA against annotator 0 only) and per image ``delta_k``,
 ``seconds``.
 
-Annotation effort: :func:`simulate_annotation` (in
-:mod:`spam_gui.core.evaluation.annotation_effort`) is a greedy annotator that labels an image by superpixel clicks and object
+Annotation effort: :func:`simulate_annotation` (from :mod:`spam_gui.core.evaluation.annotation_effort`,
+re-exported here) is a greedy annotator that labels an image by superpixel clicks and object
 fills; ``benchmarks/annotation_effort.py`` counts its clicks to
 85 / 90 / 95 % of the pixels right on BSDS500 val.
 """
@@ -57,11 +57,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from spam_gui.core.evaluation import metrics as M
-from spam_gui.core.evaluation.regularity import shape_regularity
 from spam_gui.core.evaluation.datasets import Sample, SegmentationDataset
+from spam_gui.core.evaluation.regularity import shape_regularity
 from spam_gui.core.errors import SpamError
 from spam_gui.core.io.images import atomic_write_bytes
-from spam_gui.core.params import DEFAULTS
+from spam_gui.core.params import DEFAULTS, EVAL_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def score_labels(
     labels: np.ndarray,
     image: np.ndarray,
     gts: Sequence[np.ndarray],
-    r: int = 2,
+    r: int = EVAL_DEFAULTS.boundary_r,
     gt_boundaries: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, float]:
     """Every metric of one label map on one image: ASA, BR, BP averaged over the annotators,
@@ -276,7 +276,7 @@ def evaluate(
     methods: Sequence[SuperpixelMethod],
     n_segments: Sequence[int],
     *,
-    r: int = 2,
+    r: int = EVAL_DEFAULTS.boundary_r,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Run every method at every K on every image and score the results.
@@ -339,7 +339,7 @@ def evaluate_sample(
     methods: Sequence[SuperpixelMethod],
     n_segments: Sequence[int],
     *,
-    r: int = 2,
+    r: int = EVAL_DEFAULTS.boundary_r,
     on_run: Callable[[str], None] | None = None,
 ) -> dict[tuple[int, int], dict[str, Any]]:
     """Run every method at every K on one image and score the results (the per-image work of
@@ -412,7 +412,7 @@ def summarize(
     methods: Sequence[SuperpixelMethod],
     n_segments: Sequence[int],
     *,
-    r: int = 2,
+    r: int = EVAL_DEFAULTS.boundary_r,
     root: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """The result list of :func:`evaluate` from its per-image entries: one entry per
@@ -523,7 +523,7 @@ def plot_results(results: Sequence[dict[str, Any]], path: str | Path) -> Path:
                 ax.plot([e["mean"]["bp"] for e in rows], [e["mean"]["br"] for e in rows], **style)
             else:
                 ax.plot(khat, [e["mean"][key] for e in rows], **style)
-    r = results[0].get("boundary_r", 2) if results else 2
+    r = results[0].get("boundary_r", EVAL_DEFAULTS.boundary_r) if results else EVAL_DEFAULTS.boundary_r
     for ax, (key, title) in zip(axes, panels):
         ax.grid(True, alpha=0.3)
         if key is None:

@@ -30,6 +30,7 @@ from scipy import ndimage
 from spam_gui.core.evaluation.label_ids import as_label_map as _as_label_map
 from spam_gui.core.evaluation.label_ids import check_same_shape as _check_same_shape
 from spam_gui.core.evaluation.label_ids import compact as _compact
+from spam_gui.core.params import EVAL_DEFAULTS
 
 __all__ = [
     "asa",
@@ -202,7 +203,7 @@ def hit_ratio(boundary: np.ndarray, other_dilated: np.ndarray) -> float:
     return float(np.count_nonzero(boundary & other_dilated)) / n
 
 
-def boundary_recall_precision(labels: Any, gt: Any, r: int = 2) -> tuple[float, float]:
+def boundary_recall_precision(labels: Any, gt: Any, r: int = EVAL_DEFAULTS.boundary_r) -> tuple[float, float]:
     """Boundary recall and precision of a superpixel map against one ground truth.
 
     Parameters
@@ -237,7 +238,7 @@ def boundary_recall_precision(labels: Any, gt: Any, r: int = 2) -> tuple[float, 
     return hit_ratio(gb, dilate(sb, r)), hit_ratio(sb, dilate(gb, r))
 
 
-def boundary_recall(labels: Any, gt: Any, r: int = 2) -> float:
+def boundary_recall(labels: Any, gt: Any, r: int = EVAL_DEFAULTS.boundary_r) -> float:
     """Boundary recall: share of the ground truth's boundary pixels that have a superpixel
     boundary pixel in the (2r + 1)² window around them.
 
@@ -267,7 +268,7 @@ def boundary_recall(labels: Any, gt: Any, r: int = 2) -> float:
     return hit_ratio(boundary_map(g), dilate(boundary_map(s), r))
 
 
-def boundary_precision(labels: Any, gt: Any, r: int = 2) -> float:
+def boundary_precision(labels: Any, gt: Any, r: int = EVAL_DEFAULTS.boundary_r) -> float:
     """Boundary precision: share of the superpixels' boundary pixels that have a ground-truth
     boundary pixel in the (2r + 1)² window around them.
 
@@ -345,7 +346,7 @@ def explained_variation(labels: Any, image: Any) -> float:
 
 
 # --------------------------------------------------------------------------- shape regularity
-# SRC, SMF and GR live in :mod:`spam_gui.core.evaluation.regularity`.
+# SRC, SMF and GR live in :mod:`spam_gui.core.evaluation.regularity` (re-exported here).
 
 
 

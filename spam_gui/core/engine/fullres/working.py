@@ -241,7 +241,8 @@ def cluster_working(
     t4 = time.perf_counter()
     tick()
     mean_size = {int(o): float(a) / float(k) for o, a, k in zip(ids, areas, k_obj)}
-    groups, piece_label = enforce_connectivity(hard, objects, label_object, mean_size)
+    groups, piece_label = enforce_connectivity(hard, objects, label_object, mean_size,
+                                               check=check)
     del hard
     labels, old_ids = renumber(groups)
     del groups
