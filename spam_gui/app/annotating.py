@@ -456,14 +456,14 @@ class AnnotationController(QtCore.QObject):
             im = s.raster(row, "instances", shape)
             ann = Annotation(cm, im)
             # the doc keeps the same arrays the strokes change (no copy, nothing to save)
-            doc.rasters["classes"] = ann.class_map
-            doc.rasters["instances"] = ann.instance_map
+            doc.share_raster("classes", ann.class_map)
+            doc.share_raster("instances", ann.instance_map)
         elif row not in self._refused:
             ann = self._read_exported(row, shape)
         if ann is None and create:
             ann = Annotation.empty(shape)
-            doc.rasters["classes"] = ann.class_map
-            doc.rasters["instances"] = ann.instance_map
+            doc.share_raster("classes", ann.class_map)
+            doc.share_raster("instances", ann.instance_map)
             self.mark_painted(doc)     # saved with the first stroke, when painting pauses
         if ann is not None:
             self._anns[row] = ann
@@ -526,8 +526,7 @@ class AnnotationController(QtCore.QObject):
         copies them on the GUI thread (a few ms a map at 12 megapixels), which need not
         fall between the strokes of a drag or a quick series of clicks."""
         for kind in ("classes", "instances"):
-            doc.dirty_rasters.add(kind)
-            doc.raster_versions[kind] = doc.raster_versions.get(kind, 0) + 1
+            doc.raster_edited(kind)
         self._unsaved.add(doc)
         self._pause.start()
 

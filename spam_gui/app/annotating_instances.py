@@ -115,7 +115,7 @@ class InstanceEditing:
             return
         mask = np.isin(ann.instance_map, ids)
         self.canvas.set_highlight(mask)
-        table = ann._instances()
+        table = ann.instance_table()
         names = []
         for i in ids[:4]:
             c = self.ctl.classes.by_id(table.get(i, 0))
@@ -194,4 +194,4 @@ class InstanceEditing:
         ann = self.ctl.loaded_annotation(row)
         if ann is None:
             return
-        self.ctl.brush.keep_instances(row, ann._instances())
+        self.ctl.brush.keep_instances(row, ann.instance_table())
