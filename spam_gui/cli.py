@@ -45,10 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s: %(message)s",
     )
+    from spam_gui.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, SpamError
+
     if not getattr(args, "_run", None):
         parser.print_help()
-        return 2
-    from spam_gui.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, SpamError
+        return EXIT_USAGE
 
     try:
         return int(args._run(args) or 0)

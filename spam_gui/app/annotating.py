@@ -14,10 +14,13 @@ The class list is the output folder's ``classes.json``, read when the folder ope
 (atomically) after each change. A ``classes.json`` that cannot be read is named on screen and
 left as it is: nothing is written over it until it is fixed and reloaded.
 
-This module holds the controller's state, the folder, the annotations and the strokes; the
-class and brush edits are in :mod:`spam_gui.app.annotating_classes`, the class layer, hover
-readout and export writer in :mod:`spam_gui.app.annotating_layer`, a stroke and its undo step
-in :mod:`spam_gui.app.annotating_stroke` (all importable from here).
+This module holds the controller: the folder, the class list, the annotations and the
+strokes. It is composed of small collaborators, each given what it uses: the class edits
+and the brush (:mod:`spam_gui.app.annotating_classes`), the class layer and the export's map
+reader (:mod:`spam_gui.app.annotating_layer`), the Instances panel
+(:mod:`spam_gui.app.annotating_instances`); a stroke and its undo step are in
+:mod:`spam_gui.app.annotating_stroke` (all importable from here). Its public methods are the
+window's interface; the collaborators' are theirs.
 """
 
 from __future__ import annotations
@@ -30,12 +33,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from spam_gui.app.annotating_classes import MAX_RADIUS, ClassEditing
+from spam_gui.app.annotating_classes import DEFAULT_RADIUS, MAX_RADIUS, Brush, ClassEditing
 from spam_gui.app.annotating_instances import InstanceEditing
-from spam_gui.app.annotating_layer import ClassLayer
+from spam_gui.app.annotating_layer import ClassLayer, hover_text, map_loader
 from spam_gui.app.annotating_stroke import PaintCommand, Stroke
-from spam_gui.app.model.annotation_view import class_lut
-from spam_gui.app.overlays import RasterLayer
+from spam_gui.app.model.annotation_view import AnnotationWriter, annotation_writer
 from spam_gui.app.panels.classes import ClassesPanel
 from spam_gui.app.qt import QtCore
 from spam_gui.core.annotation import (CLASSES_FILE, Annotation, AnnotationPatch, ClassList,
@@ -44,17 +46,18 @@ from spam_gui.core.annotation import (CLASSES_FILE, Annotation, AnnotationPatch,
                                       write_classes)
 from spam_gui.core.errors import SpamError
 
-__all__ = ["AUTOSAVE_PAUSE_MS", "DEFAULT_RADIUS", "MAX_RADIUS", "AnnotationController",
-           "ClassEditing", "ClassLayer", "PaintCommand", "Stroke", "image_shape"]
+__all__ = ["AUTOSAVE_PAUSE_MS", "DEFAULT_RADIUS", "MAX_RADIUS", "AnnotationController", "Brush",
+           "ClassEditing", "ClassLayer", "InstanceEditing", "PaintCommand", "Stroke",
+           "image_shape"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from spam_gui.app.document import FolderSession, ImageDoc  # noqa: F401
     from spam_gui.app.main_window import MainWindow
+    from spam_gui.core.annotation import BBox
 
 log = logging.getLogger(__name__)
 Qt = QtCore.Qt
 
-DEFAULT_RADIUS = 6
 AUTOSAVE_PAUSE_MS = 1500
 """The autosave of painted maps waits for this pause in painting."""
 
@@ -75,7 +78,7 @@ def image_shape(path: Path) -> tuple[int, int] | None:
 # ----------------------------------------------------------------------------- controller
 
 
-class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QObject):
+class AnnotationController(QtCore.QObject):
     """The window's annotation state and edits (see the module docstring)."""
 
     classes_changed = QtCore.Signal()
@@ -85,17 +88,9 @@ class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QOb
         self.w = window
         self.classes = ClassList()
         self.classes_error: str | None = None
-        self.current_class = 0
-        self.eraser = False
-        self.pixel_brush = False
-        self.radius = DEFAULT_RADIUS
         self.panel = ClassesPanel()
         self._anns: dict[int, Annotation] = {}
-        self._active: dict[tuple[int, int], int] = {}    # (row, class) -> instance painted
         self._refused: set[int] = set()                   # rows whose exported PNG was refused
-        self._lut = class_lut(self.classes)
-        self._layer: RasterLayer | None = None
-        self._layer_key: tuple[int, int] | None = None    # (row, id of the image)
         # (the labels, their index being built or built)
         self._index: tuple[np.ndarray, Future[LabelIndex]] | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="spam-brush-index")
@@ -104,6 +99,18 @@ class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QOb
         self._pause.setSingleShot(True)
         self._pause.setInterval(AUTOSAVE_PAUSE_MS)
         self._pause.timeout.connect(self.flush_painted)
+        self._offer: ClassList | None = None
+        w = window
+        row = lambda: w.row   # noqa: E731 - the image shown, read when needed
+        self.brush = Brush(self.panel, w.canvas, lambda: self.classes, row, lambda: w.mode,
+                           w.set_mode, w.set_status)
+        self.layer = ClassLayer(w.canvas, row)
+        self.class_edits = ClassEditing(self, w, w.canvas, w.report_error, w.set_status, row,
+                                        lambda: w.settings.last_dialog_dir)
+        self.instances = InstanceEditing(self, w.canvas, row, lambda: w.doc,
+                                         lambda: w.objects_edit.clear_selection(),
+                                         w.report_error, w.set_status)
+        self.instances_panel = self.instances.panel
         p = self.panel
         p.class_chosen.connect(self.set_current_class)
         p.add_requested.connect(self.ask_add_class)
@@ -118,19 +125,208 @@ class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QOb
         p.radius_changed.connect(self.size_from_panel)
         p.new_instance_requested.connect(self.new_instance)
         p.typing_done.connect(self.back_to_canvas)
-        self._init_instances()
         p.offer_accepted.connect(self.use_offered_classes)
-        self._offer: ClassList | None = None
 
     def attach(self) -> None:
         """Connect to the window's parts (called once they exist)."""
-        self._show_classes()
-        self._show_brush()
+        self.show_classes()
+        self.brush.show()
         self.w.displayed_changed.connect(self.sync_view)
         self.w.displayed_changed.connect(self.schedule_instances)
         self.w.controls.class_opacity_changed.connect(self.set_opacity)
         self.w.canvas.set_class_opacity(self.w.settings.class_opacity)
         self.w.controls.set_class_opacity(self.w.settings.class_opacity)
+
+    # -- the brush (:class:`Brush`) --------------------------------------------------------
+    @property
+    def current_class(self) -> int:
+        return self.brush.current_class
+
+    @property
+    def eraser(self) -> bool:
+        return self.brush.eraser
+
+    @property
+    def pixel_brush(self) -> bool:
+        return self.brush.pixel_brush
+
+    @property
+    def radius(self) -> int:
+        return self.brush.radius
+
+    def set_current_class(self, class_id: int) -> None:
+        self.brush.set_current_class(class_id)
+
+    def pick_key(self, n: int) -> None:
+        """Keys 1–9: the n-th class (display order) becomes current; the paint tool is chosen."""
+        self.brush.pick_key(n)
+
+    def set_eraser(self, on: bool) -> None:
+        self.brush.set_eraser(on)
+
+    def toggle_eraser(self) -> None:
+        """E: the eraser on / off, in the paint tool (chosen if another one is in use)."""
+        self.brush.toggle_eraser()
+
+    def set_pixel_brush(self, on: bool) -> None:
+        self.brush.set_pixel_brush(on)
+
+    def toggle_pixel_brush(self) -> None:
+        """X: the round brush / whole superpixels, in the paint tool."""
+        self.brush.toggle_pixel_brush()
+
+    def set_radius(self, r: int) -> None:
+        self.brush.set_radius(r)
+
+    def size_from_panel(self, r: int) -> None:
+        self.brush.size_from_panel(r)
+
+    def nudge_radius(self, direction: int) -> None:
+        """[ and ]: the pixel brush ~25% smaller / larger (at least one pixel)."""
+        self.brush.nudge_radius(direction)
+
+    def new_instance(self) -> None:
+        """The next stroke of the current class starts another instance."""
+        self.brush.new_instance()
+
+    def update_brush_outline(self) -> None:
+        """The round brush's outline on the canvas (in the paint tool)."""
+        self.brush.update_outline()
+
+    # -- class edits (:class:`ClassEditing`) -----------------------------------------------
+    def add_class(self, name: str, color: str | None = None) -> int:
+        """Add a class (it becomes the current one); its id, or 0 when refused."""
+        return self.class_edits.add_class(name, color)
+
+    def ask_add_class(self, name: str) -> None:
+        self.class_edits.ask_add_class(name)
+
+    def back_to_canvas(self) -> None:
+        """The keys (1–9, L, N…) go to the image again, not into the search field."""
+        self.class_edits.back_to_canvas()
+
+    def rename_class(self, class_id: int, name: str) -> bool:
+        return self.class_edits.rename_class(class_id, name)
+
+    def recolor_class(self, class_id: int, color: str) -> bool:
+        return self.class_edits.recolor_class(class_id, color)
+
+    def ask_recolor_class(self, class_id: int) -> None:
+        self.class_edits.ask_recolor_class(class_id)
+
+    def move_class(self, class_id: int, delta: int) -> bool:
+        return self.class_edits.move_class(class_id, delta)
+
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask yes / no (tests replace this)."""
+        return self.class_edits.confirm(title, text)
+
+    def delete_class(self, class_id: int) -> bool:
+        """Delete a class (see :meth:`ClassEditing.delete_class`)."""
+        return self.class_edits.delete_class(class_id)
+
+    def import_labels(self, path: str | Path) -> int:
+        """Add the classes of a labels.txt not in the list yet; the number added."""
+        return self.class_edits.import_labels(path)
+
+    def ask_import_labels(self) -> None:
+        self.class_edits.ask_import_labels()
+
+    # -- instances (:class:`InstanceEditing`) ----------------------------------------------
+    def schedule_instances(self) -> None:
+        self.instances.schedule_instances()
+
+    def refresh_instances(self) -> None:
+        """Show this image's instances (when the panel is in sight; else when it comes)."""
+        self.instances.refresh_instances()
+
+    def select_instances(self, ids: list[int]) -> None:
+        self.instances.select_instances(ids)
+
+    def clear_instance_selection(self) -> bool:
+        """Nothing selected in the Instances list; True when something was."""
+        return self.instances.clear_instance_selection()
+
+    def relabel_instances(self, ids: list[int], class_id: int) -> bool:
+        return self.instances.relabel_instances(ids, class_id)
+
+    def delete_instances(self, ids: list[int]) -> bool:
+        return self.instances.delete_instances(ids)
+
+    def merge_instances(self, ids: list[int]) -> bool:
+        return self.instances.merge_instances(ids)
+
+    def after_instance_edit(self, doc: "ImageDoc") -> None:
+        """An instance edit was undone or redone."""
+        self.instances.after_instance_edit(doc)
+
+    # -- the class layer (:class:`ClassLayer`), readout, export ----------------------------
+    def rebuild_layer(self) -> None:
+        """The class colours changed: the layer drawn again, the Classes panel too."""
+        self.layer.rebuild(self._anns.get(self.w.row))
+        self.show_classes()
+
+    def redraw(self, box: BBox) -> None:
+        """Recompute the class layer over ``box`` and repaint that rectangle only."""
+        ann = self._anns.get(self.w.row)
+        if ann is not None:
+            self.layer.redraw(ann, box)
+
+    def sync_view(self) -> None:
+        """A segmentation is on screen: show this image's annotation (loaded on first use)."""
+        o = self.w.displayed
+        if o is None or self.w.session is None or self.w.row < 0:
+            self.show_classes()
+            return
+        ann = self.annotation(self.w.row, o.result.labels.shape)
+        if ann is not None:
+            self.layer.ensure(ann)
+        elif self.w.mode == "paint":
+            self.layer.empty(o.result.labels.shape)   # ready for the first stroke
+        elif self.layer.layer is not None:
+            self.layer.drop()
+        self.show_classes()
+        self.brush.show()
+        if self.w.mode == "paint" or ann is not None:
+            self.prepare_brush_index(o.result)    # the brush is ready before the first click
+
+    def set_opacity(self, v: float) -> None:
+        self.w.canvas.set_class_opacity(v)
+        self.w.settings.class_opacity = v
+
+    def hover_text(self, x: int, y: int) -> str:
+        """`` · class sky, instance 3`` under image pixel (x, y) ('' without an annotation)."""
+        return hover_text(self._anns.get(self.w.row), self.classes, x, y)
+
+    def export_writer(self, row: int) -> AnnotationWriter | None:
+        """What the export job calls to write image ``row``'s annotation (None: it has none,
+        or the class list cannot be read)."""
+        s = self.w.session
+        if s is None or self.classes_error:
+            return None
+        got = self.map_loader(row)
+        if got is None:
+            return None
+        maps, load = got
+        return annotation_writer(s.paths[row].stem, self.classes, maps=maps, load=load)
+
+    def map_loader(self, row: int) -> tuple[tuple[np.ndarray, np.ndarray] | None,
+                                             Any] | None:
+        """Image ``row``'s maps for a worker thread (see :func:`map_loader`)."""
+        s = self.w.session
+        if s is None:
+            return None
+        return map_loader(s, self._anns.get(row), row)
+
+    def has_annotation(self, row: int) -> bool:
+        return row in self._anns or row in self.annotated_rows()
+
+    def show_classes(self) -> None:
+        """The class list, the current class and this image's pixel counts in the panel."""
+        ann = self._anns.get(self.w.row)
+        self.panel.set_classes(self.classes, self.current_class,
+                               class_pixel_counts(ann) if ann is not None else {})
+        self.panel.set_error(self.classes_error)
 
     # -- folder ----------------------------------------------------------------------------
     @property
@@ -147,10 +343,10 @@ class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QOb
         self._pause.stop()
         self._unsaved.clear()       # marked dirty: the session's last save wrote them
         self._anns.clear()
-        self._active.clear()
+        self.brush.forget_rows()
         self._refused.clear()
         self._index = None
-        self._drop_layer()
+        self.layer.drop()
 
     def reload_classes(self) -> None:
         self._read_classes()
@@ -168,11 +364,11 @@ class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QOb
                 log.warning("%s", exc)
                 self.w.report_error(f"{exc}; the file was left as it is and nothing is written "
                                     "over it: fix it, then Reload in the Classes panel")
-        self._set_classes(classes, save=False)
-        if self.classes and self.current_class not in self.classes:
-            self.current_class = self.classes.ids[0]
+        self.set_classes(classes, save=False)
+        if self.classes:
+            self.brush.follow_classes(self.classes)
         self._offer_last_classes()
-        self._show_classes()
+        self.show_classes()
 
     def _offer_last_classes(self) -> None:
         """A folder without classes: offer those of the most recent folder that has some
@@ -207,14 +403,14 @@ class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QOb
         if offer is None or len(self.classes):
             self.panel.set_offer(None)
             return False
-        ok = self._set_classes(offer)
+        ok = self.set_classes(offer)
         self.panel.set_offer(None)
         if ok:
             self.w.set_status(f"{len(offer)} classes taken from the last folder")
             self.back_to_canvas()
         return ok
 
-    def _set_classes(self, classes: ClassList, save: bool = True) -> bool:
+    def set_classes(self, classes: ClassList, save: bool = True) -> bool:
         """Take a new class list (and write it); False when it could not be written."""
         if save and self.classes_error:
             self.w.report_error(f"classes.json cannot be read ({self.classes_error}); fix it and "
@@ -231,10 +427,9 @@ class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QOb
         if len(classes) and self._offer is not None:
             self._offer = None
             self.panel.set_offer(None)
-        if self.current_class not in classes:
-            self.current_class = classes.ids[0] if len(classes) else 0
-        self._lut = class_lut(classes)
-        self._show_classes()
+        self.brush.follow_classes(classes)
+        self.layer.set_classes(classes)
+        self.show_classes()
         self.classes_changed.emit()
         return True
 
@@ -261,18 +456,28 @@ class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QOb
             im = s.raster(row, "instances", shape)
             ann = Annotation(cm, im)
             # the doc keeps the same arrays the strokes change (no copy, nothing to save)
-            doc.rasters["classes"] = ann.class_map
-            doc.rasters["instances"] = ann.instance_map
+            doc.share_raster("classes", ann.class_map)
+            doc.share_raster("instances", ann.instance_map)
         elif row not in self._refused:
             ann = self._read_exported(row, shape)
         if ann is None and create:
             ann = Annotation.empty(shape)
-            doc.rasters["classes"] = ann.class_map
-            doc.rasters["instances"] = ann.instance_map
-            self._mark_painted(doc)     # saved with the first stroke, when painting pauses
+            doc.share_raster("classes", ann.class_map)
+            doc.share_raster("instances", ann.instance_map)
+            self.mark_painted(doc)     # saved with the first stroke, when painting pauses
         if ann is not None:
             self._anns[row] = ann
         return ann
+
+    def loaded_annotation(self, row: int) -> Annotation | None:
+        """Image ``row``'s annotation if it is in memory (nothing is read)."""
+        return self._anns.get(row)
+
+    def doc_of(self, row: int) -> "ImageDoc":
+        """The document of image ``row`` of the open folder."""
+        s = self.w.session
+        assert s is not None
+        return s.doc(row)
 
     def _read_exported(self, row: int, shape: tuple[int, int]) -> Annotation | None:
         s = self.w.session
@@ -294,7 +499,7 @@ class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QOb
         log.info("%s: annotation opened from %s", stem, paths["classes"])
         return ann
 
-    def _annotated_rows(self) -> list[int]:
+    def annotated_rows(self) -> list[int]:
         s = self.w.session
         if s is None:
             return []
@@ -309,11 +514,11 @@ class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QOb
                     rows.add(r)
         return sorted(rows)
 
-    def _mark_changed(self, doc: "ImageDoc") -> None:
+    def mark_changed(self, doc: "ImageDoc") -> None:
         doc.raster_changed("classes")
         doc.raster_changed("instances")
 
-    def _mark_painted(self, doc: "ImageDoc") -> None:
+    def mark_painted(self, doc: "ImageDoc") -> None:
         """A stroke (or its undo) changed ``doc``'s maps. They are marked for saving at once
         (any save writes them: closing, switching folders, an export), but the autosave is
         asked for only when painting pauses (:data:`AUTOSAVE_PAUSE_MS`): the autosave encodes
@@ -321,8 +526,7 @@ class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QOb
         copies them on the GUI thread (a few ms a map at 12 megapixels), which need not
         fall between the strokes of a drag or a quick series of clicks."""
         for kind in ("classes", "instances"):
-            doc.dirty_rasters.add(kind)
-            doc.raster_versions[kind] = doc.raster_versions.get(kind, 0) + 1
+            doc.raster_edited(kind)
         self._unsaved.add(doc)
         self._pause.start()
 
@@ -331,7 +535,7 @@ class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QOb
         self._pause.stop()
         docs, self._unsaved = self._unsaved, set()
         for doc in docs:
-            self._mark_changed(doc)
+            self.mark_changed(doc)
 
     # -- painting --------------------------------------------------------------------------
     def paint_problem(self) -> str | None:
@@ -374,37 +578,36 @@ class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QOb
         shape = o.result.labels.shape
         ann = self.annotation(self.w.row, shape, create=True)
         assert ann is not None
-        erase = erase or self.eraser
-        cid = 0 if erase else self.current_class
+        erase = erase or self.brush.eraser
+        cid = 0 if erase else self.brush.current_class
         inst = 0
         if cid and not fill:
-            key = (self.w.row, cid)
-            inst = self._active.get(key, 0)
+            inst = self.brush.instance(self.w.row, cid)
             if not inst:
                 inst = new_instance_id(ann)
-                self._active[key] = inst
+                self.brush.set_instance(self.w.row, cid, inst)
         mode = "object" if fill else ("pixel" if self.pixel_brush else "superpixel")
-        self._ensure_layer(ann)
+        self.layer.ensure(ann)
         return Stroke(self, doc, ann, o.result, self.brush_index(o.result), cid, inst, mode,
-                      self.radius)
+                      self.brush.radius)
 
     def instance_restarted(self, class_id: int, instance_id: int) -> None:
         """A stroke had to take a new instance for ``class_id``."""
-        self._active[(self.w.row, class_id)] = instance_id
+        self.brush.set_instance(self.w.row, class_id, instance_id)
 
     def end_stroke(self, stroke: Stroke) -> None:
         """The stroke is over: one undo step (nothing when it changed no pixel)."""
         patch = stroke.recorder.finish()
         if stroke.filled and stroke.class_id:
-            self._active[(self.w.row, stroke.class_id)] = stroke.filled[-1]
+            self.brush.set_instance(self.w.row, stroke.class_id, stroke.filled[-1])
         if patch is None:
             return
         c = self.classes.by_id(stroke.class_id)
         what = {"object": "fill", "pixel": "brush", "superpixel": "paint"}[stroke.mode]
         text = f"erase ({what})" if not stroke.class_id else f"{what} {c.name if c else stroke.class_id}"
         stroke.doc.undo_stack.push(PaintCommand(self, stroke.doc, patch, text))
-        self._mark_painted(stroke.doc)
-        self._after_change()
+        self.mark_painted(stroke.doc)
+        self.after_change()
 
     def apply_patch(self, doc: "ImageDoc", patch: AnnotationPatch, undo: bool) -> None:
         """Undo or redo a stroke of ``doc`` (its image is the one shown: its stack is active)."""
@@ -412,16 +615,16 @@ class AnnotationController(ClassEditing, ClassLayer, InstanceEditing, QtCore.QOb
         if ann is None:
             return
         box = patch.revert(ann) if undo else patch.apply(ann)
-        self._mark_painted(doc)
+        self.mark_painted(doc)
         if doc.row == self.w.row:
             self.redraw(box)
-            self._after_change()
+            self.after_change()
 
-    def _after_change(self) -> None:
+    def after_change(self) -> None:
         ann = self._anns.get(self.w.row)
         if ann is not None:
             self.panel.set_counts(class_pixel_counts(ann))
-        self._show_brush()
+        self.brush.show()
         self.schedule_instances()
         x, y = self.w.hover_pos
         if x >= 0:

@@ -378,7 +378,7 @@ class Canvas(QtWidgets.QGraphicsView):
                 path.closeSubpath()
         item = QtWidgets.QGraphicsPathItem(path)
         if merge:
-            pen = QtGui.QPen(QtGui.QColor(0, 230, 255), 2.5)
+            pen = QtGui.QPen(QtGui.QColor(0, 230, 255), 3.0)
         else:
             pen = QtGui.QPen(QtGui.QColor(255, 255, 255), 2.0)
             pen.setStyle(Qt.PenStyle.DashLine)

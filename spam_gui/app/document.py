@@ -79,6 +79,7 @@ class ImageDoc(QtCore.QObject):
         self.dirty_rasters: set[str] = set()          # changed since the last save
         self._objects_key: tuple[int, Any, str] = (-1, None, "")
         self.undo_stack = QtGui.QUndoStack(self)
+        self.undo_stack.indexChanged.connect(self._on_stack_index)
         self.row = -1
 
     def _on_stack_index(self, _index: int) -> None:
@@ -119,8 +120,8 @@ class ImageDoc(QtCore.QObject):
     def ratio(self, object_id: int) -> float:
         return self.ratios.get(int(object_id), 1.0)
 
-    # -- mutations (called by undo commands only) -------------------------------------------
-    def _set_ratio(self, object_id: int, ratio: float) -> None:
+    # -- mutations (called by undo commands, and by checks that drop stale edits) -------------
+    def apply_ratio(self, object_id: int, ratio: float) -> None:
         oid = int(object_id)
         if abs(ratio - 1.0) < 1e-9:
             self.ratios.pop(oid, None)
@@ -128,19 +129,25 @@ class ImageDoc(QtCore.QObject):
             self.ratios[oid] = float(ratio)
         self.changed.emit("ratio", oid)
 
-    def _set_ratios(self, ratios: dict[int, float]) -> None:
+    def apply_ratios(self, ratios: dict[int, float]) -> None:
         self.ratios = {int(k): float(v) for k, v in ratios.items() if abs(v - 1.0) > 1e-9}
         self.changed.emit("ratios", None)
 
-    def _set_params(self, params: Params, touched: bool) -> None:
+    def apply_params(self, params: Params, touched: bool) -> None:
         self.params = params
         self.params_touched = touched
         self.changed.emit("params", None)
 
-    def _set_prompts(self, prompts: tuple[Prompt, ...], ratios: dict[int, float]) -> None:
+    def apply_prompts(self, prompts: tuple[Prompt, ...], ratios: dict[int, float]) -> None:
         self.prompts = tuple(prompts)
         self.ratios = dict(ratios)
         self.changed.emit("prompts", None)
+
+    def replace_edits(self, ratios: dict[int, float], prompts: tuple[Prompt, ...]) -> None:
+        """Take ``ratios`` and ``prompts`` without a signal (an object edit's undo step, which
+        then sets the object map: one change signal, after the rest)."""
+        self.ratios = dict(ratios)
+        self.prompts = tuple(prompts)
 
     def set_raster(self, kind: str, array: np.ndarray | None) -> None:
         """Replace raster ``kind`` (None removes it); for undo commands and loaders."""
@@ -155,9 +162,44 @@ class ImageDoc(QtCore.QObject):
 
     def raster_changed(self, kind: str) -> None:
         """Raster ``kind`` was changed in place (a paint stroke, its undo)."""
+        self.raster_edited(kind)
+        self.changed.emit("raster", kind)
+
+    def raster_edited(self, kind: str) -> None:
+        """Raster ``kind`` was changed in place, said later (:meth:`raster_changed`): it is
+        saved with the next save and its version moves on, without a change signal yet."""
         self.dirty_rasters.add(kind)
         self.raster_versions[kind] = self.raster_versions.get(kind, 0) + 1
-        self.changed.emit("raster", kind)
+
+    def share_raster(self, kind: str, array: np.ndarray) -> None:
+        """Hold ``array`` as raster ``kind`` as it is, not as a change (nothing to save, no
+        signal): read from the saved state, or the same array another object edits in place
+        (an annotation's maps)."""
+        if kind not in RASTER_KINDS:
+            raise ValueError(f"unknown raster kind {kind!r}")
+        self.rasters[kind] = array
+
+    def mark_unsaved(self, kind: str) -> None:
+        """Raster ``kind`` is written again by the next save (a save that failed)."""
+        self.dirty_rasters.add(kind)
+
+    def take_unsaved(self) -> set[str]:
+        """The rasters changed since the last save (the list starts again empty)."""
+        kinds, self.dirty_rasters = self.dirty_rasters, set()
+        return kinds
+
+    def forget_saved(self, kind: str) -> None:
+        """The saved raster ``kind`` cannot be read: the state file no longer names it."""
+        self.raster_hashes.pop(kind, None)
+
+    def set_exported(self, key: str, when: float) -> None:
+        """The image was exported at ``when`` (epoch seconds) with state ``key``."""
+        self.exported_key = key
+        self.exported_at = when
+
+    def saved_as(self, kind: str, digest: str) -> None:
+        """The state file now names raster ``kind`` by ``digest``."""
+        self.raster_hashes[kind] = digest
 
     # -- persistence ----------------------------------------------------------------------
     def to_entry(self) -> ImageEntry:
@@ -204,10 +246,10 @@ class SetRatioCommand(QtGui.QUndoCommand):
         super().__init__(f"object {self.oid}: ratio {self.old:g} → {self.new:g}")
 
     def redo(self) -> None:
-        self.doc._set_ratio(self.oid, self.new)
+        self.doc.apply_ratio(self.oid, self.new)
 
     def undo(self) -> None:
-        self.doc._set_ratio(self.oid, self.old)
+        self.doc.apply_ratio(self.oid, self.old)
 
 
 class ResetRatiosCommand(QtGui.QUndoCommand):
@@ -216,10 +258,10 @@ class ResetRatiosCommand(QtGui.QUndoCommand):
         self.doc, self.old = doc, dict(doc.ratios)
 
     def redo(self) -> None:
-        self.doc._set_ratios({})
+        self.doc.apply_ratios({})
 
     def undo(self) -> None:
-        self.doc._set_ratios(self.old)
+        self.doc.apply_ratios(self.old)
 
 
 class SetParamsCommand(QtGui.QUndoCommand):
@@ -231,10 +273,10 @@ class SetParamsCommand(QtGui.QUndoCommand):
         super().__init__("parameters: " + ", ".join(changed))
 
     def redo(self) -> None:
-        self.doc._set_params(self.new, True)
+        self.doc.apply_params(self.new, True)
 
     def undo(self) -> None:
-        self.doc._set_params(self.old, self.old_touched)
+        self.doc.apply_params(self.old, self.old_touched)
 
 
 class SetPromptsCommand(QtGui.QUndoCommand):
@@ -248,10 +290,10 @@ class SetPromptsCommand(QtGui.QUndoCommand):
 
     def redo(self) -> None:
         # Prompt objects get new ids, other objects keep theirs (prior.merge_mask): keep ratios.
-        self.doc._set_prompts(self.new, self.old_ratios)
+        self.doc.apply_prompts(self.new, self.old_ratios)
 
     def undo(self) -> None:
-        self.doc._set_prompts(self.old, self.old_ratios)
+        self.doc.apply_prompts(self.old, self.old_ratios)
 
 
 # ----------------------------------------------------------------------------- folder
@@ -468,16 +510,16 @@ class FolderSession(QtCore.QObject):
         deletes: list[tuple[ImageDoc, str]] = []
         carried: list[tuple[str, str, str]] = []
         for doc in self._docs.values():
+            dirty = doc.take_unsaved()
             for kind in RASTER_KINDS:
                 arr = doc.rasters.get(kind)
                 digest = doc.raster_hashes.get(kind)
-                if arr is not None and (kind in doc.dirty_rasters or digest is None):
+                if arr is not None and (kind in dirty or digest is None):
                     writes.append((doc, kind, np.array(arr, copy=True)))
-                elif arr is None and kind in doc.dirty_rasters:
+                elif arr is None and kind in dirty:
                     deletes.append((doc, kind))
                 elif digest is not None:
                     carried.append((doc.name, kind, digest))
-            doc.dirty_rasters.clear()
         for name, entry in self._saved.items():
             carried += [(name, kind, digest) for kind, digest in entry.rasters.items()]
         images = {name: entry_to_json(e) for name, e in self._saved.items()}
@@ -499,12 +541,12 @@ class FolderSession(QtCore.QObject):
             for doc, kind, _ in plan.writes:
                 digest = plan.digests.get((doc.name, kind))
                 if digest is not None and kind in doc.rasters:
-                    doc.raster_hashes[kind] = digest
+                    doc.saved_as(kind, digest)
             return True
         for doc, kind, _ in plan.writes:
-            doc.dirty_rasters.add(kind)
+            doc.mark_unsaved(kind)
         for doc, kind in plan.deletes:
-            doc.dirty_rasters.add(kind)
+            doc.mark_unsaved(kind)
         msg = plan.error or "state not saved"
         log.warning(msg)
         self.save_failed.emit(msg)
@@ -533,10 +575,10 @@ class FolderSession(QtCore.QObject):
                     message += f"; the file was kept as {kept.name}"
             log.warning("%s", message)
             self.load_problems.append(message)
-            doc.raster_hashes.pop(kind, None)
+            doc.forget_saved(kind)
             self.raster_problem.emit(message)
             return None
-        doc.rasters[kind] = arr
+        doc.share_raster(kind, arr)
         return arr
 
     # -- docs -------------------------------------------------------------------------------
@@ -558,7 +600,6 @@ class FolderSession(QtCore.QObject):
                 d.load_entry(saved)
             d.row = row
             d.changed.connect(self._on_doc_signal)
-            d.undo_stack.indexChanged.connect(d._on_stack_index)
             d.stack_moved.connect(self._on_doc_stack_moved)
             self._docs[row] = d
         return d
@@ -586,8 +627,6 @@ class FolderSession(QtCore.QObject):
             self.schedule_save()
 
     def mark_exported(self, row: int, key: str) -> None:
-        d = self.doc(row)
-        d.exported_key = key
-        d.exported_at = time.time()
+        self.doc(row).set_exported(key, time.time())
         self.schedule_save()
         self.doc_changed.emit(row)

@@ -71,10 +71,10 @@ class Editing:
         if stale:
             self._said[str(doc.path)] = message
         if stale:
-            doc._set_prompts(tuple(p for p in doc.prompts if p not in stale),
+            doc.apply_prompts(tuple(p for p in doc.prompts if p not in stale),
                              {k: v for k, v in doc.ratios.items() if k not in ids})
         elif any(oid in doc.ratios for oid in ids):
-            doc._set_ratios({k: v for k, v in doc.ratios.items() if k not in ids})
+            doc.apply_ratios({k: v for k, v in doc.ratios.items() if k not in ids})
 
     def set_ratio(self, object_id: int, ratio: float) -> None:
         doc = self.w.doc

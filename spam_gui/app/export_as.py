@@ -181,7 +181,7 @@ class ExportAsFlow(QtCore.QObject):
             if self.busy():
                 self.w.set_status("An export is running already")
                 return
-            rows = self.w.annotations._annotated_rows()
+            rows = self.w.annotations.annotated_rows()
             name = s.paths[self.w.row].name if 0 <= self.w.row < len(s) else ""
             dlg = ExportAsDialog(self.w, s.output_dir, name, len(rows),
                                  POLYGON_DEFAULTS.tolerance)
@@ -213,7 +213,7 @@ class ExportAsFlow(QtCore.QObject):
         if not str(choice.target).strip() or str(choice.target) == ".":
             self.w.report_error("Choose where to export to")
             return False
-        rows = ctl._annotated_rows()
+        rows = ctl.annotated_rows()
         if choice.current_only:
             rows = [r for r in rows if r == self.w.row]
         loaders: dict[str, Callable[[], Any]] = {}

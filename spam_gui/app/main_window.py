@@ -70,6 +70,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.style_: OverlayStyle = self.settings.style
 
         self.session: FolderSession | None = None
+        self.canvas = Canvas(self)               # the collaborators below are given it
         self.view = DisplayController(self)   # what is drawn when, job results
         self.menus = WindowActions(self)       # actions, menus, toolbar, status bar
         self.edits = Editing(self)             # ratio / parameter edits, undoable
@@ -102,7 +103,6 @@ class MainWindow(QtWidgets.QMainWindow):
             t.start()
 
         # -- widgets ----------------------------------------------------------------------
-        self.canvas = Canvas(self)
         self.setCentralWidget(self.canvas)
         self.canvas.clicked.connect(self._on_canvas_click)
         self.canvas.stroke_started.connect(lambda x, y, b, m: self.tool.press(x, y, b, m))

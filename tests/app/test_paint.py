@@ -85,12 +85,12 @@ def test_click_drag_fill_erase_with_undo(qtbot, make_window, image_folder):
     assert inst1 > 0 and (ann.instance_map[sp] == inst1).all()
     assert stack.count() == 1
     # the class layer shows the class colour there, transparent elsewhere
-    view = win.annotations._layer.view
+    view = win.annotations.layer.layer.view
     b, g, r, a = view[OBJ2_CENTER[1], OBJ2_CENTER[0]]
     assert a == 255 and (r, g, b) in {win.annotations.classes.by_id(1).rgb,
                                       tuple(int(v * 0.45) for v in win.annotations.classes.by_id(1).rgb)}
     assert view[5, 5, 3] == 0
-    assert win.canvas.class_layer() is win.annotations._layer.qimage
+    assert win.canvas.class_layer() is win.annotations.layer.layer.qimage
     # a drag across object 2 paints every superpixel crossed, in one undo step
     stroke(win, [(18, 25), (30, 40), (45, 55), (58, 66)])
     crossed = np.unique(res.labels[[25, 40, 55, 66], [18, 30, 45, 58]])
@@ -137,7 +137,7 @@ def test_click_drag_fill_erase_with_undo(qtbot, make_window, image_folder):
     qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert not ann.class_map.any() and not ann.instance_map.any()
-    assert win.annotations._layer.view[..., 3].max() == 0      # the layer follows
+    assert win.annotations.layer.layer.view[..., 3].max() == 0      # the layer follows
     for _ in range(3):
         qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | SHIFT)
     assert np.array_equal(ann.class_map, before_erase)
@@ -214,7 +214,7 @@ def test_resegmenting_keeps_the_maps(qtbot, make_window, image_folder):
     assert not np.array_equal(win.displayed.result.labels, old_labels)
     assert ann_of(win).class_map.tobytes() == cls0
     assert ann_of(win).instance_map.tobytes() == inst0
-    assert win.canvas.class_layer() is win.annotations._layer.qimage
+    assert win.canvas.class_layer() is win.annotations.layer.layer.qimage
     # the new superpixels are the brush now
     qtbot.mouseClick(win.canvas.viewport(), LEFT, pos=win.canvas.view_pos_of(5, 90))
     assert (ann_of(win).class_map[superpixel_mask(win, 5, 90)] == 1).all()
@@ -238,7 +238,7 @@ def test_autosave_restore_and_nothing_crosses_images(qtbot, make_window, image_f
     qtbot.keyClick(win, Qt.Key.Key_D)
     wait_displayed(qtbot, win, "img1.png")
     assert win.annotations.annotation(1) is None          # nothing copied to the next image
-    assert win.canvas.class_layer() is None or win.annotations._layer.view[..., 3].max() == 0
+    assert win.canvas.class_layer() is None or win.annotations.layer.layer.view[..., 3].max() == 0
     win.close()
     win2, back = reopened_annotation(qtbot, make_window, image_folder)
     assert np.array_equal(back.class_map, cls0) and np.array_equal(back.instance_map, inst0)
@@ -306,7 +306,7 @@ def test_exported_pngs_are_opened_and_bad_ones_named(qtbot, make_window, image_f
     # painting goes on from there; an instance of the file's class 2 is never given class 1
     win.set_mode("paint")
     qtbot.keyClick(win, Qt.Key.Key_1)
-    win.annotations._active[(0, 1)] = 7
+    win.annotations.brush.set_instance(0, 1, 7)
     qtbot.mouseClick(win.canvas.viewport(), Qt.MouseButton.LeftButton,
                      pos=win.canvas.view_pos_of(100, 10))
     assert got.class_map[10, 100] == 1 and got.instance_map[10, 100] not in (0, 7)
@@ -384,7 +384,7 @@ def test_class_list_editing(qtbot, make_window, image_folder, tmp_path, monkeypa
     assert ctl.current_class == 2
     # recolour: the layer takes the new colour
     assert ctl.recolor_class(2, "#102030")
-    b, g, r, _ = ctl._layer.view[OBJ2_CENTER[1], OBJ2_CENTER[0]]
+    b, g, r, _ = ctl.layer.layer.view[OBJ2_CENTER[1], OBJ2_CENTER[0]]
     assert (r, g, b) in {(0x10, 0x20, 0x30), (7, 14, 21)}
     # delete asks when pixels use the class; no: nothing changes
     asked = []
@@ -394,7 +394,7 @@ def test_class_list_editing(qtbot, make_window, image_folder, tmp_path, monkeypa
     monkeypatch.setattr(ctl, "confirm", lambda title, text: True)
     assert ctl.delete_class(2)
     assert 2 not in ctl.classes and not ann_of(win).class_map.any()
-    assert ctl._layer.view[..., 3].max() == 0
+    assert ctl.layer.layer.view[..., 3].max() == 0
     assert [c["name"] for c in json.loads(path.read_text())["classes"]] == ["sky", "person"]
     # a class no pixel uses goes without asking
     monkeypatch.setattr(ctl, "confirm", lambda title, text: (_ for _ in ()).throw(AssertionError))

@@ -122,14 +122,12 @@ class EditObjectsCommand(QtGui.QUndoCommand):
             new = self._patched(self.new_patch)
         else:
             new = self.new
-        self.doc.ratios = dict(self.new_ratios)
-        self.doc.prompts = ()
+        self.doc.replace_edits(self.new_ratios, ())
         self.doc.set_raster("objects", new)          # one change signal, after the rest
 
     def undo(self) -> None:
         old = self._patched(self.old_patch) if self.region is not None else self.old
-        self.doc.ratios = dict(self.old_ratios)
-        self.doc.prompts = self.old_prompts
+        self.doc.replace_edits(self.old_ratios, self.old_prompts)
         self.doc.set_raster("objects", old)
 
     def held_bytes(self) -> int:
@@ -221,7 +219,7 @@ class ObjectEditor:
         if "objects" not in doc.rasters:      # saved, not loaded: the command keeps it for undo
             o = self.current()
             if o is not None and o.prior_info.get("source") == "edited":
-                doc.rasters["objects"] = np.asarray(o.result.objects)
+                doc.share_raster("objects", np.asarray(o.result.objects))
         doc.undo_stack.push(EditObjectsCommand(doc, None, {}, "reset the edited objects"))
 
     def nudge_brush(self, step: int) -> None:

@@ -34,7 +34,7 @@ class PaintTool(Tool):
     def activate(self) -> None:
         self.w.classes_dock.show()      # the classes are what painting needs at hand
         self.w.classes_dock.raise_()
-        self.w.annotations._update_brush_outline()
+        self.w.annotations.update_brush_outline()
         self.w.annotations.sync_view()
 
     def deactivate(self) -> None:

@@ -213,6 +213,11 @@ class Annotation:
             self._counts = np.bincount(self.class_map.ravel(), minlength=MAX_ID + 1).astype(np.int64)
         return self._counts
 
+    def instance_table(self) -> dict[int, int]:
+        """Instance id -> its class id (computed once, kept up to date by the edits; do not
+        change the dict)."""
+        return self._instances()
+
     def _instances(self) -> dict[int, int]:
         if self._inst_class is None:
             self._inst_class = instance_classes(self)

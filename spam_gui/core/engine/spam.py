@@ -237,7 +237,9 @@ class Spam:
         lab_np = rgb_to_lab(rgb)
         deep = None
         if self._encoder is not None:
-            deep = self._encoder(lab_np, check).reshape(h * w, -1)
+            # (an encoder without a check argument, e.g. a user's wrapper, is called without)
+            out = self._encoder(lab_np) if check is None else self._encoder(lab_np, check)
+            deep = out.reshape(h * w, -1)
         feats = ImageFeatures(
             key=key, height=h, width=w,
             lab=torch.from_numpy(lab_np.reshape(h * w, 3)).to(self.device),
