@@ -16,8 +16,8 @@ def validate_checkpoint(kind: CheckpointKind, path: str | os.PathLike[str]) -> s
     """Check a model file of ``kind`` (``"encoder"``, ``"sam"`` or ``"dino"``) without building
     the model; returns a short description (e.g. ``"SAM vit_b (sam_vit_b_01ec64.pth)"``).
 
-    Raises :class:`CheckpointError` naming the file when it is missing, truncated, corrupt,
-    holds Python objects besides tensors, or holds a model of another kind.
+    Raises :class:`~spam_gui.core.errors.CheckpointError` naming the file when it is missing,
+    truncated, corrupt, holds Python objects besides tensors, or holds a model of another kind.
     """
     p = Path(path).expanduser()
     if kind == "encoder":
