@@ -86,8 +86,14 @@ class MainWindow(QtWidgets.QMainWindow):
             hover_again=self.hover_again)
         self.row = -1
         self.nav_step = 1
-        self.objects_edit = ObjectEditor(self)   # object merge / split / draw / erase
         self.selection = ObjectSelection()       # what is selected on this image, for what
+        self.objects_edit = ObjectEditor(        # object merge / split / draw / erase
+            self.view, self.canvas, self.selection, session=lambda: self.session,
+            row=lambda: self.row, doc=lambda: self.doc, current_key=lambda: self.current_key(),
+            config=lambda: self.config, style=lambda: self.style_,
+            object_at=self.edits.object_at,
+            clear_instances=self.annotations.clear_instance_selection,
+            set_status=self.set_status, report_error=self.report_error)
         self.tools: dict[str, Tool] = {t.name: t(self) for t in TOOLS}
         self.tool: Tool = self.tools["scale"]
         self.hover_pos: tuple[int, int] = (-1, -1)
@@ -181,7 +187,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.set_params(self.settings.default_params)
         self.engine.show()
         self.annotations.attach(self.displayed_changed, self.controls)
-        self.objects_edit.attach()
+        self.objects_edit.attach(self.displayed_changed, self.objects_panel, self.controls,
+                                 self.fg)
         self.sam_folder = SamFolderPrecompute(   # the folder's SAM priors, in the background
             self.view, self.settings, self.fg, self.bg, session=lambda: self.session,
             row=lambda: self.row, config=lambda: self.config, refresh_row=self.refresh_row,
