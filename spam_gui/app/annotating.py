@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from PIL import Image
@@ -39,7 +39,7 @@ from spam_gui.app.annotating_layer import ClassLayer, hover_text, map_loader
 from spam_gui.app.annotating_stroke import PaintCommand, Stroke
 from spam_gui.app.model.annotation_view import AnnotationWriter, annotation_writer
 from spam_gui.app.panels.classes import ClassesPanel
-from spam_gui.app.qt import QtCore
+from spam_gui.app.qt import QtCore, QtWidgets
 from spam_gui.core.annotation import (CLASSES_FILE, Annotation, AnnotationPatch, ClassList,
                                       LabelIndex, annotation_paths, class_pixel_counts,
                                       new_instance_id, read_annotation, read_classes,
@@ -52,7 +52,9 @@ __all__ = ["AUTOSAVE_PAUSE_MS", "DEFAULT_RADIUS", "MAX_RADIUS", "AnnotationContr
 
 if TYPE_CHECKING:  # pragma: no cover
     from spam_gui.app.document import FolderSession, ImageDoc  # noqa: F401
-    from spam_gui.app.main_window import MainWindow
+    from spam_gui.app.canvas import Canvas
+    from spam_gui.app.panels.controls import ControlsPanel
+    from spam_gui.app.settings import Settings
     from spam_gui.core.annotation import BBox
 
 log = logging.getLogger(__name__)
@@ -83,9 +85,26 @@ class AnnotationController(QtCore.QObject):
 
     classes_changed = QtCore.Signal()
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.w = window
+    def __init__(self, parent: QtWidgets.QWidget, canvas: "Canvas", settings: "Settings", *,
+                 session: Callable[[], "FolderSession | None"], row: Callable[[], int],
+                 doc: Callable[[], "ImageDoc | None"], displayed: Callable[[], Any],
+                 mode: Callable[[], str], set_mode: Callable[[str], Any],
+                 report_error: Callable[[str], Any], set_status: Callable[[str], Any],
+                 clear_objects: Callable[[], Any], hover_again: Callable[[], Any]) -> None:
+        """``parent`` also holds the dialogs; ``session``, ``row``, ``doc``, ``displayed`` (the outcome drawn) and ``mode`` (the
+        tool in use) give the window's state when asked; ``clear_objects`` clears the object
+        selection, ``hover_again`` says again what is under a still pointer."""
+        super().__init__(parent)
+        self.canvas = canvas
+        self.settings = settings
+        self._session = session
+        self._row = row
+        self._doc = doc
+        self._displayed = displayed
+        self._mode = mode
+        self._error = report_error
+        self._status = set_status
+        self._hover_again = hover_again
         self.classes = ClassList()
         self.classes_error: str | None = None
         self.panel = ClassesPanel()
@@ -100,16 +119,13 @@ class AnnotationController(QtCore.QObject):
         self._pause.setInterval(AUTOSAVE_PAUSE_MS)
         self._pause.timeout.connect(self.flush_painted)
         self._offer: ClassList | None = None
-        w = window
-        row = lambda: w.row   # noqa: E731 - the image shown, read when needed
-        self.brush = Brush(self.panel, w.canvas, lambda: self.classes, row, lambda: w.mode,
-                           w.set_mode, w.set_status)
-        self.layer = ClassLayer(w.canvas, row)
-        self.class_edits = ClassEditing(self, w, w.canvas, w.report_error, w.set_status, row,
-                                        lambda: w.settings.last_dialog_dir)
-        self.instances = InstanceEditing(self, w.canvas, row, lambda: w.doc,
-                                         lambda: w.objects_edit.clear_selection(),
-                                         w.report_error, w.set_status)
+        self.brush = Brush(self.panel, canvas, lambda: self.classes, row, mode, set_mode,
+                           set_status)
+        self.layer = ClassLayer(canvas, row)
+        self.class_edits = ClassEditing(self, parent, canvas, report_error, set_status, row,
+                                        lambda: settings.last_dialog_dir)
+        self.instances = InstanceEditing(self, canvas, row, doc, clear_objects, report_error,
+                                         set_status)
         self.instances_panel = self.instances.panel
         p = self.panel
         p.class_chosen.connect(self.set_current_class)
@@ -127,15 +143,16 @@ class AnnotationController(QtCore.QObject):
         p.typing_done.connect(self.back_to_canvas)
         p.offer_accepted.connect(self.use_offered_classes)
 
-    def attach(self) -> None:
-        """Connect to the window's parts (called once they exist)."""
+    def attach(self, displayed_changed: Any, controls: "ControlsPanel") -> None:
+        """Connect to the window's parts (called once they exist): ``displayed_changed`` is
+        the signal of a new outcome on screen, ``controls`` has the class opacity slider."""
         self.show_classes()
         self.brush.show()
-        self.w.displayed_changed.connect(self.sync_view)
-        self.w.displayed_changed.connect(self.schedule_instances)
-        self.w.controls.class_opacity_changed.connect(self.set_opacity)
-        self.w.canvas.set_class_opacity(self.w.settings.class_opacity)
-        self.w.controls.set_class_opacity(self.w.settings.class_opacity)
+        displayed_changed.connect(self.sync_view)
+        displayed_changed.connect(self.schedule_instances)
+        controls.class_opacity_changed.connect(self.set_opacity)
+        self.canvas.set_class_opacity(self.settings.class_opacity)
+        controls.set_class_opacity(self.settings.class_opacity)
 
     # -- the brush (:class:`Brush`) --------------------------------------------------------
     @property
@@ -263,45 +280,45 @@ class AnnotationController(QtCore.QObject):
     # -- the class layer (:class:`ClassLayer`), readout, export ----------------------------
     def rebuild_layer(self) -> None:
         """The class colours changed: the layer drawn again, the Classes panel too."""
-        self.layer.rebuild(self._anns.get(self.w.row))
+        self.layer.rebuild(self._anns.get(self._row()))
         self.show_classes()
 
     def redraw(self, box: BBox) -> None:
         """Recompute the class layer over ``box`` and repaint that rectangle only."""
-        ann = self._anns.get(self.w.row)
+        ann = self._anns.get(self._row())
         if ann is not None:
             self.layer.redraw(ann, box)
 
     def sync_view(self) -> None:
         """A segmentation is on screen: show this image's annotation (loaded on first use)."""
-        o = self.w.displayed
-        if o is None or self.w.session is None or self.w.row < 0:
+        o = self._displayed()
+        if o is None or self._session() is None or self._row() < 0:
             self.show_classes()
             return
-        ann = self.annotation(self.w.row, o.result.labels.shape)
+        ann = self.annotation(self._row(), o.result.labels.shape)
         if ann is not None:
             self.layer.ensure(ann)
-        elif self.w.mode == "paint":
+        elif self._mode() == "paint":
             self.layer.empty(o.result.labels.shape)   # ready for the first stroke
         elif self.layer.layer is not None:
             self.layer.drop()
         self.show_classes()
         self.brush.show()
-        if self.w.mode == "paint" or ann is not None:
+        if self._mode() == "paint" or ann is not None:
             self.prepare_brush_index(o.result)    # the brush is ready before the first click
 
     def set_opacity(self, v: float) -> None:
-        self.w.canvas.set_class_opacity(v)
-        self.w.settings.class_opacity = v
+        self.canvas.set_class_opacity(v)
+        self.settings.class_opacity = v
 
     def hover_text(self, x: int, y: int) -> str:
         """`` · class sky, instance 3`` under image pixel (x, y) ('' without an annotation)."""
-        return hover_text(self._anns.get(self.w.row), self.classes, x, y)
+        return hover_text(self._anns.get(self._row()), self.classes, x, y)
 
     def export_writer(self, row: int) -> AnnotationWriter | None:
         """What the export job calls to write image ``row``'s annotation (None: it has none,
         or the class list cannot be read)."""
-        s = self.w.session
+        s = self._session()
         if s is None or self.classes_error:
             return None
         got = self.map_loader(row)
@@ -313,7 +330,7 @@ class AnnotationController(QtCore.QObject):
     def map_loader(self, row: int) -> tuple[tuple[np.ndarray, np.ndarray] | None,
                                              Any] | None:
         """Image ``row``'s maps for a worker thread (see :func:`map_loader`)."""
-        s = self.w.session
+        s = self._session()
         if s is None:
             return None
         return map_loader(s, self._anns.get(row), row)
@@ -323,7 +340,7 @@ class AnnotationController(QtCore.QObject):
 
     def show_classes(self) -> None:
         """The class list, the current class and this image's pixel counts in the panel."""
-        ann = self._anns.get(self.w.row)
+        ann = self._anns.get(self._row())
         self.panel.set_classes(self.classes, self.current_class,
                                class_pixel_counts(ann) if ann is not None else {})
         self.panel.set_error(self.classes_error)
@@ -331,7 +348,7 @@ class AnnotationController(QtCore.QObject):
     # -- folder ----------------------------------------------------------------------------
     @property
     def classes_path(self) -> Path | None:
-        s = self.w.session
+        s = self._session()
         return None if s is None else s.output_dir / CLASSES_FILE
 
     def open_folder(self, session: "FolderSession") -> None:
@@ -362,7 +379,7 @@ class AnnotationController(QtCore.QObject):
             except SpamError as exc:
                 self.classes_error = str(exc)
                 log.warning("%s", exc)
-                self.w.report_error(f"{exc}; the file was left as it is and nothing is written "
+                self._error(f"{exc}; the file was left as it is and nothing is written "
                                     "over it: fix it, then Reload in the Classes panel")
         self.set_classes(classes, save=False)
         if self.classes:
@@ -375,14 +392,14 @@ class AnnotationController(QtCore.QObject):
         (classes live in each output folder's ``classes.json``)."""
         self._offer = None
         self.panel.set_offer(None)
-        s = self.w.session
+        s = self._session()
         if s is None or len(self.classes) or self.classes_error:
             return
-        for f in self.w.settings.recent_folders:
+        for f in self.settings.recent_folders:
             folder = Path(f)
             if folder == s.folder:
                 continue
-            path = self.w.settings.output_dir_for(folder) / CLASSES_FILE
+            path = self.settings.output_dir_for(folder) / CLASSES_FILE
             try:
                 if not path.is_file():
                     continue
@@ -406,21 +423,21 @@ class AnnotationController(QtCore.QObject):
         ok = self.set_classes(offer)
         self.panel.set_offer(None)
         if ok:
-            self.w.set_status(f"{len(offer)} classes taken from the last folder")
+            self._status(f"{len(offer)} classes taken from the last folder")
             self.back_to_canvas()
         return ok
 
     def set_classes(self, classes: ClassList, save: bool = True) -> bool:
         """Take a new class list (and write it); False when it could not be written."""
         if save and self.classes_error:
-            self.w.report_error(f"classes.json cannot be read ({self.classes_error}); fix it and "
+            self._error(f"classes.json cannot be read ({self.classes_error}); fix it and "
                                 "Reload before changing the classes")
             return False
         if save and self.classes_path is not None:
             try:
                 write_classes(self.classes_path, classes)
             except OSError as exc:
-                self.w.report_error(f"{self.classes_path}: the classes could not be saved "
+                self._error(f"{self.classes_path}: the classes could not be saved "
                                     f"({getattr(exc, 'strerror', None) or exc})")
                 return False
         self.classes = classes
@@ -439,7 +456,7 @@ class AnnotationController(QtCore.QObject):
         """Image ``row``'s annotation: in memory, autosaved, exported earlier, or (``create``)
         new and empty; None when it has none. ``shape`` is the image's (H, W) (read from the
         file's header when not given)."""
-        s = self.w.session
+        s = self._session()
         if s is None or not 0 <= row < len(s):
             return None
         ann = self._anns.get(row)
@@ -475,12 +492,12 @@ class AnnotationController(QtCore.QObject):
 
     def doc_of(self, row: int) -> "ImageDoc":
         """The document of image ``row`` of the open folder."""
-        s = self.w.session
+        s = self._session()
         assert s is not None
         return s.doc(row)
 
     def _read_exported(self, row: int, shape: tuple[int, int]) -> Annotation | None:
-        s = self.w.session
+        s = self._session()
         assert s is not None
         stem = s.paths[row].stem
         paths = annotation_paths(s.output_dir, stem)
@@ -491,7 +508,7 @@ class AnnotationController(QtCore.QObject):
                                   None if self.classes_error else self.classes)
         except SpamError as exc:
             self._refused.add(row)
-            self.w.report_error(f"{exc}; not opened (the file was left as it is)")
+            self._error(f"{exc}; not opened (the file was left as it is)")
             return None
         doc = s.doc(row)
         doc.set_raster("classes", ann.class_map)
@@ -500,7 +517,7 @@ class AnnotationController(QtCore.QObject):
         return ann
 
     def annotated_rows(self) -> list[int]:
-        s = self.w.session
+        s = self._session()
         if s is None:
             return []
         rows = set(self._anns)
@@ -544,8 +561,8 @@ class AnnotationController(QtCore.QObject):
             return "classes.json cannot be read: fix it and Reload (Classes panel)"
         if not len(self.classes):
             return "Add a class first: type its name in the Classes panel and press Enter"
-        o = self.w.displayed
-        if o is None or self.w.doc is None or o.path != self.w.doc.path:
+        o = self._displayed()
+        if o is None or self._doc() is None or o.path != self._doc().path:
             return "Wait for the superpixels of this image"
         return None
 
@@ -570,22 +587,22 @@ class AnnotationController(QtCore.QObject):
         """Start a stroke on the current image; None (and a message) when it cannot."""
         why = self.paint_problem()
         if why:
-            self.w.report_error(why)
+            self._error(why)
             return None
-        o = self.w.displayed
-        doc = self.w.doc
+        o = self._displayed()
+        doc = self._doc()
         assert o is not None and doc is not None
         shape = o.result.labels.shape
-        ann = self.annotation(self.w.row, shape, create=True)
+        ann = self.annotation(self._row(), shape, create=True)
         assert ann is not None
         erase = erase or self.brush.eraser
         cid = 0 if erase else self.brush.current_class
         inst = 0
         if cid and not fill:
-            inst = self.brush.instance(self.w.row, cid)
+            inst = self.brush.instance(self._row(), cid)
             if not inst:
                 inst = new_instance_id(ann)
-                self.brush.set_instance(self.w.row, cid, inst)
+                self.brush.set_instance(self._row(), cid, inst)
         mode = "object" if fill else ("pixel" if self.pixel_brush else "superpixel")
         self.layer.ensure(ann)
         return Stroke(self, doc, ann, o.result, self.brush_index(o.result), cid, inst, mode,
@@ -593,13 +610,13 @@ class AnnotationController(QtCore.QObject):
 
     def instance_restarted(self, class_id: int, instance_id: int) -> None:
         """A stroke had to take a new instance for ``class_id``."""
-        self.brush.set_instance(self.w.row, class_id, instance_id)
+        self.brush.set_instance(self._row(), class_id, instance_id)
 
     def end_stroke(self, stroke: Stroke) -> None:
         """The stroke is over: one undo step (nothing when it changed no pixel)."""
         patch = stroke.recorder.finish()
         if stroke.filled and stroke.class_id:
-            self.brush.set_instance(self.w.row, stroke.class_id, stroke.filled[-1])
+            self.brush.set_instance(self._row(), stroke.class_id, stroke.filled[-1])
         if patch is None:
             return
         c = self.classes.by_id(stroke.class_id)
@@ -616,16 +633,14 @@ class AnnotationController(QtCore.QObject):
             return
         box = patch.revert(ann) if undo else patch.apply(ann)
         self.mark_painted(doc)
-        if doc.row == self.w.row:
+        if doc.row == self._row():
             self.redraw(box)
             self.after_change()
 
     def after_change(self) -> None:
-        ann = self._anns.get(self.w.row)
+        ann = self._anns.get(self._row())
         if ann is not None:
             self.panel.set_counts(class_pixel_counts(ann))
         self.brush.show()
         self.schedule_instances()
-        x, y = self.w.hover_pos
-        if x >= 0:
-            self.w.show_hover(x, y)   # the readout under a still pointer says what is painted
+        self._hover_again()   # the readout under a still pointer says what is painted

@@ -626,6 +626,11 @@ class FolderSession(QtCore.QObject):
         if self.state_path is not None:
             self.schedule_save()
 
+    def set_output_dir(self, folder: Path) -> None:
+        """Exports go to ``folder`` from now on (saved with the state)."""
+        self.output_dir = folder
+        self.schedule_save()
+
     def mark_exported(self, row: int, key: str) -> None:
         self.doc(row).set_exported(key, time.time())
         self.schedule_save()

@@ -73,18 +73,32 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas = Canvas(self)               # the collaborators below are given it
         self.view = DisplayController(self)   # what is drawn when, job results
         self.menus = WindowActions(self)       # actions, menus, toolbar, status bar
-        self.edits = Editing(self)             # ratio / parameter edits, undoable
-        self.annotations = AnnotationController(self)   # classes, painted maps, their export
+        self.edits = Editing(                  # ratio / parameter edits, undoable
+            self.view, self.settings, self.pipeline, session=lambda: self.session,
+            row=lambda: self.row, doc=lambda: self.doc, current_key=lambda: self.current_key(),
+            hover_pos=lambda: self.hover_pos, refresh_row=self.refresh_row,
+            set_status=self.set_status, report_error=self.report_error)
+        self.annotations = AnnotationController(   # classes, painted maps, their export
+            self, self.canvas, self.settings, session=lambda: self.session, row=lambda: self.row,
+            doc=lambda: self.doc, displayed=lambda: self.view.displayed, mode=lambda: self.mode,
+            set_mode=self.set_mode, report_error=self.report_error, set_status=self.set_status,
+            clear_objects=lambda: self.objects_edit.clear_selection(),
+            hover_again=self.hover_again)
         self.row = -1
         self.nav_step = 1
-        self.objects_edit = ObjectEditor(self)   # object merge / split / draw / erase
         self.selection = ObjectSelection()       # what is selected on this image, for what
+        self.objects_edit = ObjectEditor(        # object merge / split / draw / erase
+            self.view, self.canvas, self.selection, session=lambda: self.session,
+            row=lambda: self.row, doc=lambda: self.doc, current_key=lambda: self.current_key(),
+            config=lambda: self.config, style=lambda: self.style_,
+            object_at=self.edits.object_at,
+            clear_instances=self.annotations.clear_instance_selection,
+            set_status=self.set_status, report_error=self.report_error)
         self.tools: dict[str, Tool] = {t.name: t(self) for t in TOOLS}
         self.tool: Tool = self.tools["scale"]
         self.hover_pos: tuple[int, int] = (-1, -1)
         self._told_space_pans = False
         self.last_error_details = ""
-        self.exports = ExportFlow(self)
         self.engine = EngineSettings(self)
         self.state_notice: QtWidgets.QMessageBox | None = None
         self.engine_name = ""
@@ -101,6 +115,12 @@ class MainWindow(QtWidgets.QMainWindow):
             t.cancelled_job.connect(self.view.on_cancelled)
             t.idle.connect(self.view.update_busy)
             t.start()
+        self.exports = ExportFlow(
+            self, self.view, self.settings, self.pipeline, self.annotations,
+            session=lambda: self.session, row=lambda: self.row, config=lambda: self.config,
+            flush_controls=lambda: self.controls.flush(),
+            objects_source=self.objects_edit.objects_source, fg=self.fg, bg=self.bg,
+            set_status=self.set_status, report_error=self.report_error)
 
         # -- widgets ----------------------------------------------------------------------
         self.setCentralWidget(self.canvas)
@@ -152,6 +172,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.action_specs: list[ActionSpec] = []
         self.menus.build()
         self.menus.build_menus()
+        self.edits.attach(self.controls, self.file_panel, self.objects_panel, self.actions_["va"])
         self.actions_["export_on_leave"].blockSignals(True)
         self.actions_["export_on_leave"].setChecked(self.settings.export_on_leave)
         self.actions_["export_on_leave"].blockSignals(False)
@@ -165,10 +186,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.set_layers(vis, self.settings.object_opacity)
         self.controls.set_params(self.settings.default_params)
         self.engine.show()
-        self.annotations.attach()
-        self.objects_edit.attach()
-        self.sam_folder = SamFolderPrecompute(self)   # the folder's SAM priors, in the background
-        self.sam_folder.attach()
+        self.annotations.attach(self.displayed_changed, self.controls)
+        self.objects_edit.attach(self.displayed_changed, self.objects_panel, self.controls,
+                                 self.fg)
+        self.sam_folder = SamFolderPrecompute(   # the folder's SAM priors, in the background
+            self.view, self.settings, self.fg, self.bg, session=lambda: self.session,
+            row=lambda: self.row, config=lambda: self.config, refresh_row=self.refresh_row,
+            set_status=self.set_status)
+        self.sam_folder.attach(self.statusBar(), self.displayed_changed)
         self.set_mode("scale")
         geo, state = self.settings.window_layout()
         if geo is not None:
@@ -449,6 +474,12 @@ class MainWindow(QtWidgets.QMainWindow):
         return bool(self.config.sam_checkpoint)
 
     # ================================================================== hover / view
+    def hover_again(self) -> None:
+        """Say again what is under the pointer (when it is on the image): it changed."""
+        x, y = self.hover_pos
+        if x >= 0:
+            self.show_hover(x, y)
+
     def show_hover(self, x: int, y: int) -> None:
         self.hover_pos = (x, y)
         o = self.view.displayed

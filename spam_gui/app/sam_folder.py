@@ -24,7 +24,11 @@ from spam_gui.app.qt import QtWidgets
 from spam_gui.app.worker import Job, JobThread
 
 if TYPE_CHECKING:  # pragma: no cover
-    from spam_gui.app.main_window import MainWindow
+    from spam_gui.app.display import DisplayController
+    from spam_gui.app.document import FolderSession
+    from spam_gui.app.pipeline import EngineConfig
+    from spam_gui.app.settings import Settings
+    from spam_gui.app.worker import JobThread
 
 LOWEST_PRIORITY = 9
 
@@ -74,8 +78,22 @@ class SamFolderJob(Job):
 class SamFolderPrecompute:
     """Keeps one :class:`SamFolderJob` going while the folder has SAM priors to compute."""
 
-    def __init__(self, window: "MainWindow") -> None:
-        self.w = window
+    def __init__(self, view: "DisplayController", settings: "Settings", fg: "JobThread",
+                 bg: "JobThread", *, session: Callable[[], "FolderSession | None"],
+                 row: Callable[[], int], config: Callable[[], "EngineConfig"],
+                 refresh_row: Callable[[int], Any], set_status: Callable[[str], Any]) -> None:
+        """``view`` holds which images have their prior ready and which failed; ``session``,
+        ``row`` and ``config`` give the window's state when asked; ``refresh_row(row)`` shows
+        that image's state again in the file list."""
+        self.view = view
+        self.settings = settings
+        self.fg = fg
+        self.bg = bg
+        self._session = session
+        self._row = row
+        self._config = config
+        self._refresh_row = refresh_row
+        self._status = set_status
         self.job: SamFolderJob | None = None
         self.finished_for: tuple[str, str] | None = None   # (folder, engine signature) done
         self.label = QtWidgets.QLabel()
@@ -83,30 +101,34 @@ class SamFolderPrecompute:
         self.label.setStyleSheet("color: palette(mid);")
         self.label.hide()
 
-    def attach(self) -> None:
-        self.w.statusBar().addPermanentWidget(self.label)
-        self.w.displayed_changed.connect(self.start)
-        for t in (self.w.fg, self.w.bg):
+    def attach(self, status_bar: QtWidgets.QStatusBar, displayed_changed: Any) -> None:
+        """Show the label in ``status_bar``; start again on ``displayed_changed`` and when the
+        workers are idle."""
+        status_bar.addPermanentWidget(self.label)
+        displayed_changed.connect(self.start)
+        for t in (self.fg, self.bg):
             t.idle.connect(self.start)
-        self.w.bg.partial.connect(self._on_partial)
-        self.w.bg.finished_job.connect(self._on_finished)
-        self.w.bg.cancelled_job.connect(self._on_stopped)
-        self.w.bg.failed.connect(lambda job, *_: self._on_stopped(job))
+        self.bg.partial.connect(self._on_partial)
+        self.bg.finished_job.connect(self._on_finished)
+        self.bg.cancelled_job.connect(self._on_stopped)
+        self.bg.failed.connect(lambda job, *_: self._on_stopped(job))
 
     # -- when -----------------------------------------------------------------------------
     def wanted(self) -> bool:
-        c = self.w.config
-        return (self.w.session is not None and len(self.w.session) > 0
+        c = self._config()
+        s = self._session()
+        return (s is not None and len(s) > 0
                 and bool(c.sam_checkpoint) and c.prior_source in ("sam", "auto")
-                and self.w.settings.sam_folder_precompute)
+                and self.settings.sam_folder_precompute)
 
     def _signature(self) -> tuple[str, str]:
-        assert self.w.session is not None
-        return str(self.w.session.folder), self.w.config.signature()
+        s = self._session()
+        assert s is not None
+        return str(s.folder), self._config().signature()
 
     def others_waiting(self) -> bool:
         """Whether any job other than this one is queued or running (called by the job)."""
-        return any(not isinstance(j, SamFolderJob) for j in self.w.fg.pending() + self.w.bg.pending())
+        return any(not isinstance(j, SamFolderJob) for j in self.fg.pending() + self.bg.pending())
 
     def start(self) -> None:
         """Start (or start again) the folder's job when it is wanted and nothing else runs."""
@@ -117,25 +139,25 @@ class SamFolderPrecompute:
             return
         if self.finished_for == self._signature() or self.others_waiting():
             return
-        s = self.w.session
+        s = self._session()
         assert s is not None
         n = len(s)
-        first = max(self.w.row, 0)
+        first = max(self._row(), 0)
         order = [(first + i) % n for i in range(n)]
         items = [(r, s.paths[r]) for r in order
-                 if r not in self.w.view.prior_ready_rows and r not in self.w.view.errors]
+                 if r not in self.view.prior_ready_rows and r not in self.view.errors]
         if not items:
             self.finished_for = self._signature()
             return
         self.job = SamFolderJob(next_request_id(), priority=LOWEST_PRIORITY, group="sam-folder",
-                                items=items, config=self.w.config,
+                                items=items, config=self._config(),
                                 others_waiting=self.others_waiting)
-        self.w.bg.submit(self.job)
+        self.bg.submit(self.job)
         self._show(len(s) - len(items), len(s))
 
     def stop(self) -> None:
         """Cancel the folder's job (the folder closes, the engine changes)."""
-        self.w.bg.cancel(lambda j: isinstance(j, SamFolderJob))
+        self.bg.cancel(lambda j: isinstance(j, SamFolderJob))
         self.job = None
         self.finished_for = None
         self.label.hide()
@@ -148,27 +170,27 @@ class SamFolderPrecompute:
         self.label.setVisible(done < total)
 
     def _on_partial(self, job: Job, what: str, payload: Any) -> None:
-        if not isinstance(job, SamFolderJob) or self.w.session is None or job is not self.job:
+        if not isinstance(job, SamFolderJob) or self._session() is None or job is not self.job:
             return
         if what == "sam_prior":
             row, _i, _n = payload
-            self.w.view.prior_ready_rows.add(row)
-            self.w.refresh_row(row)
-            total = len(self.w.session)
-            self._show(len(self.w.view.prior_ready_rows), total)
+            self.view.prior_ready_rows.add(row)
+            self._refresh_row(row)
+            total = len(self._session())   # type: ignore[arg-type]
+            self._show(len(self.view.prior_ready_rows), total)
         elif what == "sam_error":
             row, msg = payload
-            self.w.view.errors[row] = msg
-            self.w.refresh_row(row)
+            self.view.errors[row] = msg
+            self._refresh_row(row)
 
     def _on_finished(self, job: Job, payload: Any) -> None:
-        if isinstance(job, SamFolderJob) and job is self.job and self.w.session is not None:
+        if isinstance(job, SamFolderJob) and job is self.job and self._session() is not None:
             self.job = None
             self.finished_for = self._signature()
             self.label.hide()
             n = len(payload["done"])
             if n:
-                self.w.set_status(f"SAM objects ready for {n} more image(s) of the folder")
+                self._status(f"SAM objects ready for {n} more image(s) of the folder")
 
     def _on_stopped(self, job: Job) -> None:
         if isinstance(job, SamFolderJob) and job is self.job:

@@ -39,7 +39,12 @@ from spam_gui.core.engine.object_edits import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from spam_gui.app.main_window import MainWindow
+    from spam_gui.app.canvas import Canvas
+    from spam_gui.app.display import DisplayController
+    from spam_gui.app.document import FolderSession
+    from spam_gui.app.model.selection import ObjectSelection
+    from spam_gui.app.panels.controls import ControlsPanel
+    from spam_gui.app.panels.objects import ObjectsPanel
     from spam_gui.app.overlays import OverlayStyle
 
 DEFAULT_BRUSH_RADIUS = 6
@@ -142,23 +147,53 @@ class EditObjectsCommand(QtGui.QUndoCommand):
 class ObjectEditor:
     """The window's object editing, shared by the tools (see the module docstring)."""
 
-    def __init__(self, window: "MainWindow") -> None:
-        self.w = window
+    def __init__(self, view: "DisplayController", canvas: "Canvas",
+                 selection: "ObjectSelection", *, session: Callable[[], "FolderSession | None"],
+                 row: Callable[[], int], doc: Callable[[], ImageDoc | None],
+                 current_key: Callable[[], str | None], config: Callable[[], EngineConfig],
+                 style: Callable[[], "OverlayStyle"], object_at: Callable[[int, int], int],
+                 clear_instances: Callable[[], Any], set_status: Callable[[str], Any],
+                 report_error: Callable[..., Any]) -> None:
+        """``session``, ``row``, ``doc``, ``current_key``, ``config`` and ``style`` give the
+        window's state when asked; ``object_at(x, y)`` is the object under a pixel of the image
+        shown; ``clear_instances`` clears the Instances selection (one selection at a time).
+        The panels and the interactive job thread come with :meth:`attach`."""
+        self.view = view
+        self.canvas = canvas
+        self.selection = selection
+        self._session = session
+        self._row = row
+        self._doc = doc
+        self._current_key = current_key
+        self._config = config
+        self._style = style
+        self._object_at = object_at
+        self._clear_instances = clear_instances
+        self._status = set_status
+        self._error = report_error
+        self.objects_panel: ObjectsPanel | None = None
+        self.controls: ControlsPanel | None = None
+        self.fg: JobThread | None = None
         self.brush_radius = DEFAULT_BRUSH_RADIUS
         self.request = 0
         self._select_after = 0
 
-    def attach(self) -> None:
-        """Connect to the window's widgets (once they exist)."""
-        self.w.displayed_changed.connect(self.on_displayed)
-        self.w.objects_panel.merge_requested.connect(self.merge_selected)
-        self.w.objects_panel.selection_edited.connect(self.on_list_selection)
+    def attach(self, displayed_changed: Any, objects_panel: "ObjectsPanel",
+               controls: "ControlsPanel", fg: JobThread) -> None:
+        """Connect to the window's widgets (once they exist): ``displayed_changed`` is the
+        signal of a new outcome on screen, ``fg`` the interactive job thread."""
+        self.objects_panel = objects_panel
+        self.controls = controls
+        self.fg = fg
+        displayed_changed.connect(self.on_displayed)
+        objects_panel.merge_requested.connect(self.merge_selected)
+        objects_panel.selection_edited.connect(self.on_list_selection)
 
     # -- the map --------------------------------------------------------------------------
     def objects_source(self, row: int) -> Callable[[tuple[int, int]], np.ndarray | None] | None:
         """For jobs: the edited object map of image ``row`` for its shape (loaded from the
         folder's state when it is not in memory yet), or None when it has none."""
-        s = self.w.session
+        s = self._session()
         if s is None or not (0 <= row < len(s)) or not s.has_doc(row):
             return None
         doc = s.doc(row)
@@ -171,9 +206,9 @@ class ObjectEditor:
 
     def current(self) -> Outcome | None:
         """The displayed outcome if it is the current image's state (edits start from it)."""
-        o = self.w.view.displayed
-        doc = self.w.doc
-        if o is None or doc is None or o.path != doc.path or o.key != self.w.current_key():
+        o = self.view.displayed
+        doc = self._doc()
+        if o is None or doc is None or o.path != doc.path or o.key != self._current_key():
             return None
         return o
 
@@ -188,7 +223,7 @@ class ObjectEditor:
 
     def apply(self, make: Callable[[np.ndarray], ObjectEdit]) -> bool:
         """Make an edit of the current object map (one undo step); False when refused."""
-        doc = self.w.doc
+        doc = self._doc()
         o = self.current()
         if doc is None:
             return False
@@ -198,23 +233,23 @@ class ObjectEditor:
         try:
             edit = make(np.asarray(o.result.objects))
         except ObjectEditError as exc:
-            self.w.report_error(str(exc))
+            self._error(str(exc))
             return False
         if np.array_equal(edit.objects, o.result.objects):
             return False
         ratios = carry_ratios(doc.ratios, edit)
         doc.undo_stack.push(EditObjectsCommand(doc, edit.objects, ratios, edit.description))
         if edit.description:   # says what the edit did beyond the obvious (a band, slivers)
-            self.w.set_status(edit.description[:1].upper() + edit.description[1:])
+            self._status(edit.description[:1].upper() + edit.description[1:])
         return True
 
     def reset(self) -> None:
         """Drop the image's edited objects: back to its prior source's (one undo step)."""
-        doc = self.w.doc
+        doc = self._doc()
         if doc is None:
             return
         if not doc.has_raster("objects"):
-            self.w.set_status("This image's objects are not edited")
+            self._status("This image's objects are not edited")
             return
         if "objects" not in doc.rasters:      # saved, not loaded: the command keeps it for undo
             o = self.current()
@@ -228,19 +263,19 @@ class ObjectEditor:
         if new == self.brush_radius:
             new += 1 if step > 0 else -1
         self.brush_radius = min(max(new, 1), 200)
-        self.w.set_status(f"Object brush radius: {self.brush_radius} px (Shift+drag in the "
+        self._status(f"Object brush radius: {self.brush_radius} px (Shift+drag in the "
                           "Draw and Erase tools)")
 
     def not_ready(self) -> None:
-        self.w.report_error("Wait until this image is shown, then edit its objects")
+        self._error("Wait until this image is shown, then edit its objects")
 
     # -- merge and selection ----------------------------------------------------------------
     # The selection is the window's :class:`~spam_gui.app.model.selection.ObjectSelection`
     # (one image, one purpose); this shows it on the canvas and in the Objects list.
     def merge_selected(self) -> None:
-        ids = self.w.selection.merge_ids(self.w.row)
+        ids = self.selection.merge_ids(self._row())
         if len(ids) < 2:
-            self.w.report_error("Select two or more objects to merge (Ctrl+click them on the "
+            self._error("Select two or more objects to merge (Ctrl+click them on the "
                                 "image or in the Objects list), then Merge (Shift+M)")
             return
         keep: list[int] = []
@@ -251,78 +286,80 @@ class ObjectEditor:
             return e
 
         if self.apply(make) and keep:
-            self.w.selection.clear(self.w.row)
+            self.selection.clear(self._row())
             self._select_after = keep[0]
             self.show_selection()
 
     def toggle_select(self, x: int, y: int) -> None:
         """Ctrl+click: add the object under (x, y) to the objects to merge, or take it out."""
-        oid = self.w.edits.object_at(x, y)
+        oid = self._object_at(x, y)
         if oid > 0:
-            self.w.selection.toggle_merge(self.w.row, oid)
+            self.selection.toggle_merge(self._row(), oid)
             self.show_selection()
 
     def focus(self, object_id: int) -> None:
         """A plain click acted on ``object_id``: it alone is selected (not for merging)."""
-        self.w.selection.set_focus(self.w.row, object_id)
+        self.selection.set_focus(self._row(), object_id)
         self.show_selection()
 
     def on_list_selection(self, ids: list[int]) -> None:
         """Rows picked in the Objects list by the user."""
-        self.w.selection.set_list(self.w.row, ids)
+        self.selection.set_list(self._row(), ids)
         self.show_selection()
 
     def clear_selection(self) -> bool:
         """Nothing selected (a tool or image change, Esc); True when something was."""
-        had = bool(self.w.selection.shown(self.w.selection.row))
-        self.w.selection.clear(self.w.row)
+        had = bool(self.selection.shown(self.selection.row))
+        self.selection.clear(self._row())
         self.show_selection()
         return had
 
     def show_selection(self) -> None:
         """Show the selection in the Objects list and on the canvas (outline and a note)."""
-        sel, row = self.w.selection, self.w.row
-        o = self.w.view.displayed
-        doc = self.w.doc
+        sel, row = self.selection, self._row()
+        o = self.view.displayed
+        doc = self._doc()
         current = o is not None and doc is not None and o.path == doc.path
         if current:
             sel.keep_only(o.result.objects_info)
         ids = sel.shown(row)
         if ids:
-            self.w.annotations.clear_instance_selection()   # one selection at a time
-        self.w.objects_panel.show_selection(ids)
+            self._clear_instances()   # one selection at a time
+        if self.objects_panel is not None:
+            self.objects_panel.show_selection(ids)
         if not ids or not current:
-            self.w.canvas.set_highlight(None)
-            self.w.canvas.set_selection_text("")
+            self.canvas.set_highlight(None)
+            self.canvas.set_selection_text("")
             return
-        self.w.canvas.set_highlight(np.isin(o.result.objects, ids),
+        self.canvas.set_highlight(np.isin(o.result.objects, ids),
                                     merge=bool(sel.merge_ids(row)))
-        self.w.canvas.set_selection_text(sel.describe())
+        self.canvas.set_selection_text(sel.describe())
 
     # -- display ----------------------------------------------------------------------------
     def refresh(self, doc: ImageDoc, key: str) -> bool:
         """Show ``doc``'s edited objects by re-clustering only what changed from the view
         (an edit, its undo or redo); False when this does not apply (then a full job runs)."""
-        d = self.w.view.displayed
+        d = self.view.displayed
         arr = doc.rasters.get("objects")
         if (arr is None or doc.prompts or d is None or d.path != doc.path or d.layers is None
                 or d.params != doc.params or d.key.split(":")[-1] != key.split(":")[-1]
                 or tuple(arr.shape) != tuple(d.result.objects.shape)):
             return False
-        view = self.w.view
+        view = self.view
         view.display_request = rid = next_request_id()
         self.request = rid
-        self.w.fg.submit(ObjectEditJob(
-            rid, priority=0, group="show", row=self.w.row, base=d, objects=arr,
-            ratios=dict(doc.ratios), key=key, config=self.w.config, style=self.w.style_))
+        assert self.fg is not None
+        self.fg.submit(ObjectEditJob(
+            rid, priority=0, group="show", row=self._row(), base=d, objects=arr,
+            ratios=dict(doc.ratios), key=key, config=self._config(), style=self._style()))
         view.update_busy()
         return True
 
     def on_result(self, job: Any, o: Outcome) -> None:
-        view = self.w.view
+        view = self.view
         view.outcomes.put((str(o.path), o.key), o)
-        if job.request_id == view.display_request and job.row == self.w.row \
-                and o.key == self.w.current_key():
+        if job.request_id == view.display_request and job.row == self._row() \
+                and o.key == self._current_key():
             view.display(o)
             sel = self._select_after
             if sel:
@@ -330,19 +367,19 @@ class ObjectEditor:
                 self.focus(sel)
             t = o.result.timings.get("resegment")
             if t is not None:
-                self.w.set_status(f"{o.path.name}: {o.result.n_superpixels} superpixels, "
+                self._status(f"{o.path.name}: {o.result.n_superpixels} superpixels, "
                                   f"{len(o.result.objects_info)} objects · {o.prior_note} · "
                                   f"re-clustered the edited objects in {t * 1000:.0f} ms")
 
     def on_failed(self, job: Any, message: str, details: str) -> None:
-        self.w.report_error(message, details)
-        if job.request_id == self.w.view.display_request:
-            self.w.view.displayed = None
-            self.w.view.refresh()
+        self._error(message, details)
+        if job.request_id == self.view.display_request:
+            self.view.displayed = None
+            self.view.refresh()
 
     def on_displayed(self) -> None:
         """Say where the objects of the image come from (Objects panel, Controls)."""
-        o = self.w.view.displayed
+        o = self.view.displayed
         if o is None:
             return
         self.show_selection()   # objects gone with the new result leave the selection
@@ -362,8 +399,9 @@ class ObjectEditor:
         else:
             variant = o.prior_info.get("checkpoint", {}).get("variant", "")
             text = f"Objects: {' '.join((title, variant)).strip()} · {n} objects"
-        self.w.objects_panel.set_source(text)
-        self.w.controls.set_coarseness_applies(
+        assert self.objects_panel is not None and self.controls is not None
+        self.objects_panel.set_source(text)
+        self.controls.set_coarseness_applies(
             src == "builtin", None if src == "builtin" else
             "The coarseness sets the built-in prior's objects; this image's objects come from "
             f"{title}")
