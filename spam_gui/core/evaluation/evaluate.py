@@ -37,8 +37,8 @@ prior...), ``boundary_r``, ``n_images``, ``dataset``; ``mean`` and each ``per_im
 also carry ``asa_annotator0`` (ASA against annotator 0 only) and per image ``delta_k``,
 ``seconds``.
 
-Annotation effort: :func:`simulate_annotation` (from :mod:`spam_gui.core.evaluation.annotation_effort`,
-re-exported here) is a greedy annotator that labels an image by superpixel clicks and object
+Annotation effort: :func:`simulate_annotation` (in
+:mod:`spam_gui.core.evaluation.annotation_effort`) is a greedy annotator that labels an image by superpixel clicks and object
 fills; ``benchmarks/annotation_effort.py`` counts its clicks to
 85 / 90 / 95 % of the pixels right on BSDS500 val.
 """

@@ -346,7 +346,7 @@ def explained_variation(labels: Any, image: Any) -> float:
 
 
 # --------------------------------------------------------------------------- shape regularity
-# SRC, SMF and GR live in :mod:`spam_gui.core.evaluation.regularity` (re-exported here).
+# SRC, SMF and GR live in :mod:`spam_gui.core.evaluation.regularity`.
 
 
 
