@@ -99,7 +99,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.hover_pos: tuple[int, int] = (-1, -1)
         self._told_space_pans = False
         self.last_error_details = ""
-        self.engine = EngineSettings(self)
         self.state_notice: QtWidgets.QMessageBox | None = None
         self.engine_name = ""
 
@@ -115,6 +114,12 @@ class MainWindow(QtWidgets.QMainWindow):
             t.cancelled_job.connect(self.view.on_cancelled)
             t.idle.connect(self.view.update_busy)
             t.start()
+        self.engine = EngineSettings(
+            self, self.settings, self.view, self.pipeline, self.canvas,
+            session=lambda: self.session, config=lambda: self.config,
+            set_config=self.use_config, style=lambda: self.style_, set_style=self.use_style,
+            engine_name=lambda: self.engine_name, set_engine_name=self.use_engine_name,
+            update_actions=self.update_actions, report_error=self.report_error)
         self.exports = ExportFlow(
             self, self.view, self.settings, self.pipeline, self.annotations,
             session=lambda: self.session, row=lambda: self.row, config=lambda: self.config,
@@ -173,6 +178,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.menus.build()
         self.menus.build_menus()
         self.edits.attach(self.controls, self.file_panel, self.objects_panel, self.actions_["va"])
+        self.engine.attach(self.controls, self.file_panel, self.models_label, self.fg, self.bg)
         self.actions_["export_on_leave"].blockSignals(True)
         self.actions_["export_on_leave"].setChecked(self.settings.export_on_leave)
         self.actions_["export_on_leave"].blockSignals(False)
@@ -474,6 +480,18 @@ class MainWindow(QtWidgets.QMainWindow):
         return bool(self.config.sam_checkpoint)
 
     # ================================================================== hover / view
+    def use_config(self, config: EngineConfig) -> None:
+        """The engine configuration every new job uses (the engine settings changed)."""
+        self.config = config
+
+    def use_style(self, style: OverlayStyle) -> None:
+        """The overlay style new layers are drawn with."""
+        self.style_ = style
+
+    def use_engine_name(self, name: str) -> None:
+        """The name of the encoder loaded ("" until a job says it)."""
+        self.engine_name = name
+
     def hover_again(self) -> None:
         """Say again what is under the pointer (when it is on the image): it changed."""
         x, y = self.hover_pos

@@ -305,7 +305,7 @@ class Pipeline:
         disk cache, one SAM model at a time: (prior, note, sidecar record)."""
         self._sam_module()   # SAM support installed, or a SpamError
         src = SamSource(config.sam_checkpoint, config.sam_points_per_side, self._sam_lock)
-        return src._sam(image, progress, config.device)   # SamCheckpointError names the file
+        return src.run_sam(image, progress, config.device)   # SamCheckpointError names the file
 
     @staticmethod
     def _sam_module() -> Any:

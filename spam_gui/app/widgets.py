@@ -172,7 +172,16 @@ class ElidedLabel(QtWidgets.QLabel):
         text = self._full
         if self._short and fm.horizontalAdvance(text) > room:
             text = self._short
-        super().setText(fm.elidedText(text, self._mode, room))
+        shown = fm.elidedText(text, self._mode, room)
+        tail = text.rsplit("/", 1)[-1] if "/" in text else ""
+        if (self._mode == Qt.TextElideMode.ElideMiddle and tail and shown != text
+                and not shown.endswith(tail)):
+            # a path: its last part (the file's name) stays whole, the rest gives way
+            head_room = room - fm.horizontalAdvance(tail)
+            if head_room > fm.horizontalAdvance("…"):
+                shown = fm.elidedText(text[:-len(tail)], Qt.TextElideMode.ElideRight,
+                                      head_room) + tail
+        super().setText(shown)
 
     def shown_text(self) -> str:
         """What the label shows now (the short wording, or an elided text)."""

@@ -416,8 +416,10 @@ def test_ctrl_s_exports_and_images_export_when_left(qtbot, make_window, image_fo
     out = win.session.output_dir
     win.canvas.setFocus()
     qtbot.keyClick(win, Qt.Key.Key_S, CTRL)                  # as labelme: Ctrl+S writes files
-    qtbot.waitUntil(lambda: (out / "img0.json").is_file() and (out / "img0.png").is_file(),
-                    timeout=60000)
+    # the files, and the export taken by the window (the image marked exported): the files
+    # exist a moment before the job's result reaches the window
+    qtbot.waitUntil(lambda: (out / "img0.json").is_file() and (out / "img0.png").is_file()
+                    and win.exports.job is None, timeout=60000)
     stamp = (out / "img0.json").stat().st_mtime_ns
     assert not win.actions_["export_on_leave"].isChecked()
     win.actions_["export_on_leave"].trigger()

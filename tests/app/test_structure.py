@@ -17,12 +17,7 @@ import pytest
 
 APP = Path(__file__).resolve().parents[2] / "spam_gui" / "app"
 
-ALLOWED: dict[tuple[str, str], str] = {
-    ("pipeline.py", "src._sam"):
-        "the SAM prior source (core) offers its cached, locked run only as _sam; the app's "
-        "pipeline and the prior sources are being rebuilt as one per-image pipeline with prior "
-        "source classes (issue 21 items 1-2), which gives it a public entry: drop this then",
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 """(file relative to spam_gui/app, the expression as :func:`ast.unparse` writes it) -> why."""
 
 

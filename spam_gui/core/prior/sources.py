@@ -223,13 +223,15 @@ class SamSource(PriorSource):
                int(self.points_per_side))
         hit = ctx.memo.get(key)
         if hit is None:
-            pr, note, info = (self.run or self._sam)(ctx.image, ctx.progress, ctx.device)
+            pr, note, info = (self.run or self.run_sam)(ctx.image, ctx.progress, ctx.device)
             hit = PriorOutcome(pr.object_map, info, note, _key(key))
             ctx.memo.put(key, hit)
         return hit
 
-    def _sam(self, image: np.ndarray, progress: Any, device: str
-             ) -> tuple[Any, str, dict[str, Any]]:
+    def run_sam(self, image: np.ndarray, progress: Any, device: str
+                ) -> tuple[Any, str, dict[str, Any]]:
+        """SAM's automatic masks of ``image`` aggregated into a prior (through SAM's disk
+        cache, holding :attr:`lock`): (prior, note, sidecar record)."""
         from contextlib import nullcontext
 
         from spam_gui.core.prior.sam import AmgParams, sam_prior
