@@ -5,12 +5,12 @@ train + val (issue 25, items 1 and 4).
     SPAM_CACHE_DIR=/tmp/prior_cv/cache python benchmarks/prior_cv.py --limit 30  # quick check
     python benchmarks/prior_cv.py --json prior_cv.json
 
-Every image's hierarchy is built once (:func:`spam_gui.core.prior_builtin.cached_hierarchy`,
+Every image's hierarchy is built once (:func:`spam_gui.core.prior.builtin.compute.cached_hierarchy`,
 through the disk cache under ``SPAM_CACHE_DIR``, so a rerun only re-cuts), then cut at every
 setting of the grid: ``coarseness`` (default 0.20 .. 0.80 step 0.05) x ``a_min`` (the minimum
 object area, as a factor of the default ``sqrt(H * W) / 4``; default 0.5, 1, 2). Each cut is
 scored as in ``benchmarks/prior_covering.py``: segmentation covering
-(:func:`spam_gui.core.metrics.segmentation_covering`) of the objects *before* the uncertain band
+(:func:`spam_gui.core.evaluation.metrics.segmentation_covering`) of the objects *before* the uncertain band
 (:meth:`ObjectHierarchy.partition`), mean over annotators, then over images.
 
 The 300 images (train 200 + val 100) are shuffled (``--seed``) into ``--folds`` folds. For each
@@ -51,17 +51,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._machine import cpu_name  # noqa: E402
-from spam_gui.core.cache import DiskCache, default_cache_dir, make_key  # noqa: E402
-from spam_gui.core.datasets import load_dataset  # noqa: E402
-from spam_gui.core.metrics import segmentation_covering  # noqa: E402
+from spam_gui.core.io.cache import DiskCache, default_cache_dir, make_key  # noqa: E402
+from spam_gui.core.evaluation.datasets import load_dataset  # noqa: E402
+from spam_gui.core.evaluation.metrics import segmentation_covering  # noqa: E402
 from spam_gui.core.params import PRIOR_DEFAULTS  # noqa: E402
-from spam_gui.core.prior_builtin import (  # noqa: E402
-    HIERARCHY_CACHE,
-    _disk,
-    cached_hierarchy,
-    hierarchy_cache_key,
+from spam_gui.core.prior.builtin.compute import (  # noqa: E402
+    HIERARCHY_CACHE, cached_hierarchy, hierarchy_cache_key,
 )
-from spam_gui.core.spam import Spam  # noqa: E402
+from spam_gui.core.prior.builtin.hierarchy import _disk  # noqa: E402
+from spam_gui.core.engine.spam import Spam  # noqa: E402
 
 EDGE_MODEL_FIT = 160
 """The shipped edge model was fitted on the first 160 BSDS500 train images (sorted ids; its
@@ -164,7 +162,7 @@ def cpu_graph_merge(image: np.ndarray, hier, spam: Spam) -> tuple[float, bool]:
     a shared machine) of the region graph and the merging, rebuilt from the cached hierarchy's
     fine superpixels with the encoder's features already computed; and whether the rebuilt
     merge tree is the cached one."""
-    from spam_gui.core.prior_builtin import build_hierarchy
+    from spam_gui.core.prior.builtin.compute import build_hierarchy
 
     spam.features(image)                    # the superpixels' share: not timed
     c0 = time.process_time()
