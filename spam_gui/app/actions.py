@@ -62,8 +62,9 @@ class WindowActions:
           "Open a folder of images", "Files")
         A("open_image", "Open &Image…", self.w.open_image_dialog, ("Ctrl+Shift+O",),
           "Open one image (and the folder it is in)", "Files")
-        A("export", "&Export Current", self.w.exports.export_current, ("Ctrl+E",),
-          "Write the label PNG, object map and sidecar JSON of this image", "Files")
+        A("export", "&Export Current", self.w.exports.export_current, ("Ctrl+E", "Ctrl+S"),
+          "Write the label PNG, object map and sidecar JSON of this image (and its painted "
+          "classes); your work is autosaved anyway, this writes the files", "Files")
         A("export_all", "Export &Folder…", self.w.exports.export_folder, ("Ctrl+Shift+E",),
           "Export every image of the folder", "Files")
         from spam_gui.app.export_as import ExportAsFlow
@@ -76,6 +77,9 @@ class WindowActions:
           "Where exports go (default <folder>/spam_labels)", "Files")
         A("open_output", "Open Output &Folder", self.w.exports.open_output_folder, ("Ctrl+Shift+F",),
           "Show the folder where exports go in the file manager", "Files")
+        A("export_on_leave", "Export Each Image on &Leaving It", self.w.exports.set_on_leave,
+          (), "Write an image's files when you go to another image (as Ctrl+S would)", "Files",
+          checkable=True)
         A("prefs", "&Preferences…", self.w.engine.open_preferences, ("Ctrl+,",),
           "Models (SAM, DINO checkpoints), appearance", "Files")
         A("quit", "&Quit", self.w.close, ("Ctrl+Q",), "Quit (everything is saved)", "Files")
@@ -205,6 +209,7 @@ class WindowActions:
         m.addSeparator()
         for n in ("export", "export_all", "export_as", "output_dir", "open_output"):
             m.addAction(a[n])
+        m.addAction(a["export_on_leave"])
         m.addSeparator()
         m.addAction(a["prefs"])
         m.addSeparator()
@@ -252,6 +257,7 @@ class WindowActions:
             m.addAction(t)
             self.w.action_specs.append(ActionSpec(f"dock_{d.objectName()}", t.text(), (key,),
                                                 f"Show / hide the {d.windowTitle()} panel", "View"))
+        m.addAction(self.w.instances_dock.toggleViewAction())   # what was painted, as items
         m = mb.addMenu("&Go")
         for n in ("next", "prev", "next_todo", "first", "last"):
             m.addAction(a[n])
@@ -288,8 +294,12 @@ class WindowActions:
 
     def build_status_bar(self) -> None:
         sb = self.w.statusBar()
-        self.w.hover_label = QtWidgets.QLabel()
+        # elided where it does not fit: a long class name never widens the window
+        self.w.hover_label = ElidedLabel(mode=Qt.TextElideMode.ElideRight)
         self.w.hover_label.setObjectName("hoverLabel")
+        self.w.hover_label.setMinimumWidth(160)
+        self.w.hover_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
+                                         QtWidgets.QSizePolicy.Policy.Preferred)
         self.w.models_label = ElidedLabel(mode=Qt.TextElideMode.ElideRight)
         self.w.models_label.setObjectName("modelsLabel")
         self.w.models_label.setMaximumWidth(420)

@@ -253,3 +253,31 @@ def test_merge_on_a_large_photo_keeps_the_other_superpixels(engine):
     g = out._work.grid
     assert not np.any(out._work.work_objects == b)
     assert np.array_equal(out._work.work_objects, objects[g.centre_rows()][:, g.centre_cols()])
+
+
+def test_features_asked_by_two_threads_are_computed_once():
+    import threading
+
+    from spam_gui.core.spam import Spam
+
+    eng = Spam(encoder="default", device="cpu")
+    calls = []
+    original = eng._compute_features
+
+    def counted(*a, **k):
+        calls.append(1)
+        return original(*a, **k)
+
+    eng._compute_features = counted
+    img = _scene(300, 400, seed=7)
+    out = [None, None]
+
+    def ask(i):
+        out[i] = eng.features(img)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(calls) == 1 and out[0] is out[1]

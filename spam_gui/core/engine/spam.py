@@ -187,6 +187,9 @@ class Spam:
         self._cache: OrderedDict[str, ImageFeatures] = OrderedDict()
         self._cache_size = max(1, int(cache_size))
         self._lock = threading.RLock()
+        # features being computed, by key: a second thread asking for them waits (the app's
+        # background warm-up and a first click on the same photo compute them once)
+        self._computing: dict[str, threading.Event] = {}
         self._encoder: InferenceEncoder | None = None
         self.encoder_info: EncoderInfo | None = None
         self.encoder_spec = "none" if encoder is None else str(encoder)
@@ -227,11 +230,33 @@ class Spam:
         ``check`` is called during the encoder's pass (what it raises stops it)."""
         rgb = to_rgb_uint8(image)
         key = hash_array(rgb)
-        with self._lock:
-            feats = self._cache.get(key)
-            if feats is not None:
-                self._cache.move_to_end(key)
-                return feats
+        while True:
+            with self._lock:
+                feats = self._cache.get(key)
+                if feats is not None:
+                    self._cache.move_to_end(key)
+                    return feats
+                running = self._computing.get(key)
+                if running is None:      # this thread computes them; others wait for it
+                    running = self._computing[key] = threading.Event()
+                    break
+            running.wait(0.05)           # another thread is computing the same features
+            if check is not None:
+                check()
+        try:
+            feats = self._compute_features(rgb, key, check)
+            with self._lock:
+                self._cache[key] = feats
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        finally:
+            with self._lock:
+                self._computing.pop(key, None)
+            running.set()
+        return feats
+
+    def _compute_features(self, rgb: np.ndarray, key: str,
+                          check: Callable[[], None] | None) -> ImageFeatures:
         t0 = time.perf_counter()
         h, w = rgb.shape[:2]
         lab_np = rgb_to_lab(rgb)
@@ -240,18 +265,13 @@ class Spam:
             # (an encoder without a check argument, e.g. a user's wrapper, is called without)
             out = self._encoder(lab_np) if check is None else self._encoder(lab_np, check)
             deep = out.reshape(h * w, -1)
-        feats = ImageFeatures(
+        return ImageFeatures(
             key=key, height=h, width=w,
             lab=torch.from_numpy(lab_np.reshape(h * w, 3)).to(self.device),
             deep=deep,
             positions=torch.from_numpy(pixel_positions(h, w)).to(self.device),
             seconds=time.perf_counter() - t0,
         )
-        with self._lock:
-            self._cache[key] = feats
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return feats
 
     def clear_cache(self) -> None:
         with self._lock:
