@@ -33,12 +33,12 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bsds50
 def main(argv: list[str] | None = None) -> int:
     import cv2
 
-    from spam_gui.core.fullres_grid import map_onto
-    from spam_gui.core.image_io import read_image, read_label_map
-    from spam_gui.core.metrics import segmentation_covering as covering
+    from spam_gui.core.engine.fullres.grid import map_onto
+    from spam_gui.core.io.images import read_image, read_label_map
+    from spam_gui.core.evaluation.metrics import segmentation_covering as covering
     from spam_gui.core.pipeline import ImageRequest, run_image
-    from spam_gui.core.prior_sources import BuiltinSource
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.prior.sources import BuiltinSource
+    from spam_gui.core.engine.spam import Spam
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(DEFAULT_DATA), help="BSDS500 val folder")

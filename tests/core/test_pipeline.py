@@ -258,7 +258,7 @@ def test_merge_on_a_large_photo_keeps_the_other_superpixels(engine):
 def test_features_asked_by_two_threads_are_computed_once():
     import threading
 
-    from spam_gui.core.spam import Spam
+    from spam_gui.core.engine.spam import Spam
 
     eng = Spam(encoder="default", device="cpu")
     calls = []
