@@ -58,7 +58,7 @@ from spam_gui.core.params import PRIOR_DEFAULTS  # noqa: E402
 from spam_gui.core.prior.builtin.compute import (  # noqa: E402
     HIERARCHY_CACHE, cached_hierarchy, hierarchy_cache_key,
 )
-from spam_gui.core.prior.builtin.hierarchy import _disk  # noqa: E402
+from spam_gui.core.prior.builtin.hierarchy import band_disk  # noqa: E402
 from spam_gui.core.engine.spam import Spam  # noqa: E402
 
 EDGE_MODEL_FIT = 160
@@ -139,7 +139,7 @@ def band_stats(hier, gts, c: float, a_min: float, margins: list[float]) -> dict[
     hier.prior(c, a_min=a_min)          # default band margin: the app's cut, timed
     t_cut, c_cut = time.perf_counter() - t0, time.process_time() - c0
     border = _boundary(hier.partition(c, a_min=a_min))
-    gt_near = [ndimage.binary_dilation(_boundary(g), structure=_disk(bw)) for g in gts]
+    gt_near = [ndimage.binary_dilation(_boundary(g), structure=band_disk(bw)) for g in gts]
     out: dict[str, list[float]] = {"share": [], "false": [], "true": []}
 
     def frac(band: np.ndarray, where: np.ndarray) -> float:

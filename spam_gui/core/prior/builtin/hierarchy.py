@@ -146,7 +146,7 @@ class ObjectHierarchy:
         if not weak.any():
             return objects
         if bw > 1:
-            weak = ndimage.binary_dilation(weak, structure=_disk(bw - 1))
+            weak = ndimage.binary_dilation(weak, structure=band_disk(bw - 1))
         out = objects.copy()
         out[weak] = 0
         return _clean_objects(out, max(1.0, a_min / 4.0))
@@ -163,7 +163,9 @@ def check_coarseness(coarseness: float | None) -> float:
     return c
 
 
-def _disk(r: int) -> np.ndarray:
+def band_disk(r: int) -> np.ndarray:
+    """The structuring element of the uncertain band: a disk of radius ``r`` (a rounder one
+    than the strict ``y² + x² <= r²``)."""
     yy, xx = np.mgrid[-r: r + 1, -r: r + 1]
     return (yy * yy + xx * xx) <= r * r + r  # a rounder disk than the strict one
 
