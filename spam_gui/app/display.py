@@ -24,7 +24,20 @@ from spam_gui.app.worker import (ExportJob, FeaturesJob, Job, LayersJob, PromptJ
                                  SamEmbedJob, SegmentJob, TransitionJob, WarmupJob)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from spam_gui.app.main_window import MainWindow
+    from spam_gui.app.canvas import Canvas
+    from spam_gui.app.document import FolderSession, ImageDoc
+    from spam_gui.app.engine_settings import EngineSettings
+    from spam_gui.app.export_flow import ExportFlow
+    from spam_gui.app.overlays import OverlayStyle
+    from spam_gui.app.panels.controls import ControlsPanel
+    from spam_gui.app.panels.objects import ObjectsPanel
+    from spam_gui.app.pipeline import EngineConfig, Pipeline
+    from spam_gui.app.qt import QtCore, QtWidgets
+    from spam_gui.app.settings import Settings
+    from spam_gui.app.tools.base import Tool
+    from spam_gui.app.tools.edit_objects import ObjectEditor
+    from spam_gui.app.tools.sam_prompt import SamPromptTool
+    from spam_gui.app.worker import JobThread
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +45,38 @@ log = logging.getLogger(__name__)
 class DisplayController:
     """Decides which job to run and whether a result may be drawn (see the module docstring)."""
 
-    def __init__(self, window: "MainWindow") -> None:
-        self.w = window
+    def __init__(self, canvas: "Canvas", pipeline: "Pipeline", settings: "Settings", *,
+                 session: Callable[[], "FolderSession | None"], row: Callable[[], int],
+                 doc: Callable[[], "ImageDoc | None"], current_key: Callable[[], str | None],
+                 config: Callable[[], "EngineConfig"], style: Callable[[], "OverlayStyle"],
+                 nav_step: Callable[[], int], mode: Callable[[], str], tool: Callable[[], "Tool"],
+                 displayed_changed: "QtCore.SignalInstance",
+                 set_engine_name: Callable[[str], Any], refresh_row: Callable[[int], Any],
+                 hover_again: Callable[[], Any], set_status: Callable[[str], Any],
+                 report_error: Callable[[str, str], Any], hide_error: Callable[[], Any]) -> None:
+        """``session``, ``row``, ``doc``, ``current_key`` (the outcome key of the image shown),
+        ``config``, ``style``, ``nav_step`` (+1 / -1: the way the user browses), ``mode`` and
+        ``tool`` (the active canvas tool) give the window's state when asked. The job threads,
+        the collaborators built later and the panels come with :meth:`attach`."""
+        self.canvas = canvas
+        self.pipeline = pipeline
+        self.settings = settings
+        self._session = session
+        self._row = row
+        self._doc = doc
+        self._current_key = current_key
+        self._config = config
+        self._style = style
+        self._nav_step = nav_step
+        self._mode = mode
+        self._tool = tool
+        self.displayed_changed = displayed_changed
+        self._set_engine_name = set_engine_name
+        self._refresh_row = refresh_row
+        self._hover_again = hover_again
+        self._status = set_status
+        self._error = report_error
+        self._hide_error = hide_error
         self.outcomes = LRU(24, 1536 * 1024**2, lambda o: o.nbytes())
         self.displayed: Outcome | None = None
         self.display_request = 0
@@ -45,17 +88,35 @@ class DisplayController:
         self._handlers: dict[type, Callable[[Any, Any], None]] | None = None
         self.measure_paint = False   # the latency benchmark: paint synchronously after a patch
 
+    def attach(self, fg: "JobThread", bg: "JobThread", objects_edit: "ObjectEditor",
+               prompt_tool: "SamPromptTool", exports: "ExportFlow", engine: "EngineSettings",
+               objects_panel: "ObjectsPanel", controls: "ControlsPanel",
+               progress: "QtWidgets.QProgressBar", cancel_button: "QtWidgets.QAbstractButton") -> None:
+        """The job threads, the collaborators that take some jobs' results (object edits, SAM
+        prompts, exports, the engine's models label) and the widgets it updates (called once
+        they exist, before any job reports)."""
+        self.fg = fg
+        self.bg = bg
+        self.objects_edit = objects_edit
+        self.prompt_tool = prompt_tool
+        self.exports = exports
+        self.engine = engine
+        self.objects_panel = objects_panel
+        self.controls = controls
+        self.progress = progress
+        self.cancel_button = cancel_button
+
     def refresh(self, force: bool = False) -> None:
         """Show the current doc's segmentation: cached, patched from the view, or computed."""
-        doc = self.w.doc
+        doc = self._doc()
         if doc is None:
             return
-        key = outcome_key(doc.key(), self.w.config)
+        key = outcome_key(doc.key(), self._config())
         cached = self.cached_outcome(doc.path, key)
         d = self.displayed
         if d is not None and d.path == doc.path and not d.is_current():
-            self.w.set_status(f"{doc.name} changed on disk since it was computed: recomputing")
-            self.w.pipeline.forget_image(doc.path)
+            self._status(f"{doc.name} changed on disk since it was computed: recomputing")
+            self.pipeline.forget_image(doc.path)
             self.displayed = d = None
         if force:
             cached = None
@@ -66,47 +127,47 @@ class DisplayController:
             return
         if not force and self._requested(key):
             return                                      # already on its way
-        if cached is not None and cached.layers is not None and cached.layers.style == self.w.style_:
+        if cached is not None and cached.layers is not None and cached.layers.style == self._style():
             self.display_request = next_request_id()
             self.display(cached)
             return
-        if not force and self.w.objects_edit.refresh(doc, key):
+        if not force and self.objects_edit.refresh(doc, key):
             return                                      # an object edit: only what changed
         if (not force and d is not None and d.path == doc.path and d.layers is not None
                 and d.params == doc.params and d.prompts == doc.prompts
                 and d.key.split(":")[-1] == key.split(":")[-1]
-                and self.w.objects_edit.same_objects(d, doc)):
+                and self.objects_edit.same_objects(d, doc)):
             self.submit_transition(doc, key, cached)
             return
         if cached is not None:
             # computed in the background (or evicted layers): build its overlays, then show
             self.display_request = rid = next_request_id()
             self._show_image_now(cached.image)
-            self.w.fg.submit(LayersJob(rid, priority=0, group="show", outcome=cached, row=self.w.row,
-                                     style=self.w.style_))
+            self.fg.submit(LayersJob(rid, priority=0, group="show", outcome=cached, row=self._row(),
+                                     style=self._style()))
             return
         self.display_request = rid = next_request_id()
         img = self._peek_image(doc.path)
         if img is not None:
             self._show_image_now(img)
         else:
-            self.w.canvas.set_image(None)
+            self.canvas.set_image(None)
             self.displayed = None
-        self.w.objects_panel.clear("Computing…")
-        self.w.canvas.set_message(f"Computing superpixels for {doc.name}…")
+        self.objects_panel.clear("Computing…")
+        self.canvas.set_message(f"Computing superpixels for {doc.name}…")
         self.yield_background(doc.path)
-        self.w.fg.submit(SegmentJob(
-            rid, priority=1, group="show", path=doc.path, row=self.w.row, params=doc.params,
-            ratios=dict(doc.ratios), prompts=doc.prompts, config=self.w.config, key=key,
-            style=self.w.style_, want_heatmap=self.w.canvas.layer_visible("heatmap"), purpose="show",
-            objects=self.w.objects_edit.objects_source(self.w.row)))
+        self.fg.submit(SegmentJob(
+            rid, priority=1, group="show", path=doc.path, row=self._row(), params=doc.params,
+            ratios=dict(doc.ratios), prompts=doc.prompts, config=self._config(), key=key,
+            style=self._style(), want_heatmap=self.canvas.layer_visible("heatmap"), purpose="show",
+            objects=self.objects_edit.objects_source(self._row())))
         self.update_busy()
 
     def _requested(self, key: str) -> bool:
         """Whether the job that will draw ``key`` for the current image is queued or running."""
-        for j in self.w.fg.in_flight():
+        for j in self.fg.in_flight():
             if (j.request_id == self.display_request and not j.cancelled
-                    and j.row == self.w.row
+                    and j.row == self._row()
                     and (getattr(j, "key", None) == key
                          or (isinstance(j, LayersJob) and j.outcome is not None
                              and j.outcome.key == key))):
@@ -115,11 +176,11 @@ class DisplayController:
 
     def yield_background(self, keep: Path | None = None) -> None:
         """Cancel precomputes of other images: the current one gets the CPU (and SAM's lock)."""
-        self.w.bg.cancel(lambda j: isinstance(j, SegmentJob) and j.purpose == "precompute"
+        self.bg.cancel(lambda j: isinstance(j, SegmentJob) and j.purpose == "precompute"
                        and j.path != keep)
 
     def _peek_image(self, path: Path) -> np.ndarray | None:
-        return self.w.pipeline.cached_image(path)
+        return self.pipeline.cached_image(path)
 
     def cached_outcome(self, path: Path, key: str) -> Outcome | None:
         """A computed outcome of ``path`` for ``key``, unless the file changed since."""
@@ -130,143 +191,146 @@ class DisplayController:
         return o
 
     def _show_image_now(self, image: np.ndarray) -> None:
-        if self.w.canvas.image is not image:
-            self.w.canvas.set_image(image)
+        if self.canvas.image is not image:
+            self.canvas.set_image(image)
         self.displayed = None
 
     def submit_transition(self, doc, key: str, cached: Outcome | None) -> None:
         self.display_request = rid = next_request_id()
         self.t_click = self.t_click or time.perf_counter()
-        self.w.fg.submit(TransitionJob(
-            rid, priority=0, group="show", base=self.displayed, row=self.w.row,
-            target_ratios=dict(doc.ratios), cached=cached, key=key, config=self.w.config,
-            style=self.w.style_, t_request=self.t_click))
+        self.fg.submit(TransitionJob(
+            rid, priority=0, group="show", base=self.displayed, row=self._row(),
+            target_ratios=dict(doc.ratios), cached=cached, key=key, config=self._config(),
+            style=self._style(), t_request=self.t_click))
         self.update_busy()
 
     def display(self, o: Outcome) -> None:
         """Draw an outcome that has its overlays (GUI thread; no pixel work beyond wrapping)."""
         if o.layers is None:
             return
-        if self.w.canvas.image is not o.image:
-            self.w.canvas.set_image(o.image)
+        if self.canvas.image is not o.image:
+            self.canvas.set_image(o.image)
         if self.displayed is not None and self.displayed is not o and self.displayed.layers is o.layers:
             self.displayed.layers = None
         self.displayed = o
         self.ensure_meanfill(draw=False)
-        self.w.canvas.set_layers(o.layers)
-        self.w.canvas.set_message("")
-        self.w.canvas.set_prompt(self.w.tools["prompt"].points, None)
+        self.canvas.set_layers(o.layers)
+        self.canvas.set_message("")
+        self.canvas.set_prompt(self.prompt_tool.points, None)
         self.after_display()
-        self.w.canvas.viewport().update()
+        self.canvas.viewport().update()
         self.timing["switch_to_drawn"] = time.perf_counter() - self.t_switch
 
     def after_display(self) -> None:
         o = self.displayed
         if o is None:
             return
-        self.errors.pop(self.w.row, None)
+        self.errors.pop(self._row(), None)
         res = o.result
         total = int(res.objects.size)
-        self.w.objects_panel.set_objects(res, total, o.params.va,
+        self.objects_panel.set_objects(res, total, o.params.va,
                                        o.layers.colors if o.layers is not None else None)
-        if self.w.canvas.layer_visible("heatmap") and o.layers is not None and o.layers.heatmap is None:
+        if self.canvas.layer_visible("heatmap") and o.layers is not None and o.layers.heatmap is None:
             self.request_heatmap()
-        self.w.refresh_row(self.w.row)
-        self.w.engine.update_models_label()
-        self.w.controls.set_saliency_text(
-            o.saliency_method or ("DINO" if self.w.config.dino_checkpoint else "built-in")
+        self._refresh_row(self._row())
+        self.engine.update_models_label()
+        self.controls.set_saliency_text(
+            o.saliency_method or ("DINO" if self._config().dino_checkpoint else "built-in")
             + " (when VA or the heatmap is on)")
         t = o.seconds or res.timings.get("total")   # what this view took: a click or a segment
-        self.w.set_status(f"{o.path.name}: {res.n_superpixels} superpixels, "
+        self._status(f"{o.path.name}: {res.n_superpixels} superpixels, "
                         f"{len(res.objects_info)} objects · {o.prior_note}"
                         + (f" · {t * 1000:.0f} ms" if t else ""))
-        self.w.hide_error()
-        if self.w.hover_pos[0] >= 0:
-            self.w.show_hover(*self.w.hover_pos)   # the readout follows the new result under the pointer
-        self.w.displayed_changed.emit()
-        if self.w.mode == "prompt":
-            self.w.tools["prompt"].prepare()
+        self._hide_error()
+        self._hover_again()   # the readout follows the new result under the pointer
+        self.displayed_changed.emit()
+        if self._mode() == "prompt":
+            self.prompt_tool.prepare()
         self.schedule_precompute()
         self.update_busy()
 
     def schedule_precompute(self) -> None:
-        if self.w.session is None or not self.w.settings.precompute_next:
+        session = self._session()
+        if session is None or not self.settings.precompute_next:
             return
-        row = self.w.row + self.w.nav_step
-        if not (0 <= row < len(self.w.session)) or row in self.errors:
+        row = self._row() + self._nav_step()
+        if not (0 <= row < len(session)) or row in self.errors:
             return
         params, ratios, prompts, dkey = self.session_snapshot(row)
-        key = outcome_key(dkey, self.w.config)
-        path = self.w.session.paths[row]
+        key = outcome_key(dkey, self._config())
+        path = session.paths[row]
         if self.cached_outcome(path, key) is not None:
             return
-        if any(isinstance(j, SegmentJob) and j.key == key and j.path == path for j in self.w.bg.pending()):
+        if any(isinstance(j, SegmentJob) and j.key == key and j.path == path for j in self.bg.pending()):
             return
-        self.w.bg.submit(SegmentJob(
+        self.bg.submit(SegmentJob(
             next_request_id(), priority=2, group="precompute", path=path, row=row, params=params,
-            ratios=ratios, prompts=prompts, config=self.w.config, key=key, style=self.w.style_,
-            want_heatmap=self.w.canvas.layer_visible("heatmap"), purpose="precompute",
-            objects=self.w.objects_edit.objects_source(row)))
+            ratios=ratios, prompts=prompts, config=self._config(), key=key, style=self._style(),
+            want_heatmap=self.canvas.layer_visible("heatmap"), purpose="precompute",
+            objects=self.objects_edit.objects_source(row)))
 
     def session_snapshot(self, row: int) -> tuple[Params, dict[int, float], tuple[Prompt, ...], str]:
         """(params, ratios, prompts, doc key) of a row without creating its doc."""
-        assert self.w.session is not None
-        if self.w.session.has_doc(row):
-            d = self.w.session.doc(row)
+        session = self._session()
+        assert session is not None
+        if session.has_doc(row):
+            d = session.doc(row)
             return d.params, dict(d.ratios), d.prompts, d.key()
-        entry = self.w.session.saved_entry(row)
+        entry = session.saved_entry(row)
         if entry is None:
-            p = self.w.session.default_params
+            p = session.default_params
             return p, {}, (), state_key(p, {}, ())
-        d = self.w.session.doc(row)   # has saved state: load it properly
+        d = session.doc(row)   # has saved state: load it properly
         return d.params, dict(d.ratios), d.prompts, d.key()
 
     def _is_current(self, job: Job) -> bool:
-        return job.request_id == self.display_request and job.row == self.w.row
+        return job.request_id == self.display_request and job.row == self._row()
 
     def on_job_started(self, job: Job) -> None:
         self.update_busy()
 
     def on_partial(self, job: Job, what: str, payload: Any) -> None:
         if what == "image":
-            if self._is_current(job) and self.w.canvas.image is not payload:
-                self.w.canvas.set_image(payload)
-                self.w.canvas.set_message(f"Computing superpixels for {job.path.name}…")
+            if self._is_current(job) and self.canvas.image is not payload:
+                self.canvas.set_image(payload)
+                self.canvas.set_message(f"Computing superpixels for {job.path.name}…")
         elif what == "prior":
-            if self.w.session is not None and 0 <= job.row < len(self.w.session):
+            session = self._session()
+            if session is not None and 0 <= job.row < len(session):
                 self.prior_ready_rows.add(job.row)
-                self.w.refresh_row(job.row)
+                self._refresh_row(job.row)
         elif what == "exported":
             row, dkey = payload
-            if self.w.session is not None:
-                self.w.session.mark_exported(row, dkey)
-                self.w.refresh_row(row)
+            session = self._session()
+            if session is not None:
+                session.mark_exported(row, dkey)
+                self._refresh_row(row)
         elif what == "export_note":
             row, msg = payload
             log.warning("%s", msg)
-            self.w.set_status(msg)
+            self._status(msg)
         elif what == "export_error":
             row, msg = payload
             self.errors[row] = msg
-            self.w.refresh_row(row)
+            self._refresh_row(row)
 
     def on_progress(self, job: Job, done: int, total: int, text: str) -> None:
         if isinstance(job, SegmentJob) and self._is_current(job):
-            self.w.progress.setRange(0, max(total, 1))
-            self.w.progress.setValue(done)
+            self.progress.setRange(0, max(total, 1))
+            self.progress.setValue(done)
             if text:
-                self.w.canvas.set_message(f"{job.path.name}: {text}…{_estimate(job, done, total)}")
+                self.canvas.set_message(f"{job.path.name}: {text}…{_estimate(job, done, total)}")
             return
-        self.w.exports.on_progress(job, done, total, text)
+        self.exports.on_progress(job, done, total, text)
 
     def _result_handlers(self) -> dict[type, Callable[[Any, Any], None]]:
         """What to do with each kind of job's result: one handler per job type."""
-        prompt = self.w.tools["prompt"]
+        prompt = self.prompt_tool
         return {SegmentJob: self._segment_done, TransitionJob: self._transition_done,
                 LayersJob: self._layers_done, SaliencyJob: self._saliency_done,
                 PromptJob: prompt.on_result, SamEmbedJob: prompt.on_result,
-                ExportJob: self.w.exports.finished, WarmupJob: self._warmup_done,
-                ObjectEditJob: self.w.objects_edit.on_result}
+                ExportJob: self.exports.finished, WarmupJob: self._warmup_done,
+                ObjectEditJob: self.objects_edit.on_result}
 
     def on_finished(self, job: Job, payload: Any) -> None:
         if self._handlers is None:
@@ -279,21 +343,21 @@ class DisplayController:
     def _segment_done(self, job: SegmentJob, o: Outcome) -> None:
         self.outcomes.put((str(o.path), o.key), o)
         self.errors.pop(job.row, None)
-        if self._is_current(job) and o.key == self.w.current_key():
+        if self._is_current(job) and o.key == self._current_key():
             self.display(o)
             work = getattr(o.result, "_work", None)
             if work is not None and "from_cache" in o.result.timings:
                 # read from the disk cache: the encoder has not seen this photo in this
                 # session; its features now, in the background, so the first click is quick
-                self.w.bg.submit(FeaturesJob(next_request_id(), priority=3, row=job.row,
-                                             image=work.work_rgb, config=self.w.config))
+                self.bg.submit(FeaturesJob(next_request_id(), priority=3, row=job.row,
+                                             image=work.work_rgb, config=self._config()))
         else:
-            self.w.refresh_row(job.row)
+            self._refresh_row(job.row)
 
     def _transition_done(self, job: TransitionJob, payload: tuple[Outcome, Any]) -> None:
         target, patch = payload
         self.outcomes.put((str(target.path), target.key), target)
-        if not (self._is_current(job) and target.key == self.w.current_key()):
+        if not (self._is_current(job) and target.key == self._current_key()):
             return
         d = self.displayed
         if d is None or d.layers is None:
@@ -301,24 +365,24 @@ class DisplayController:
             return
         if d is not job.base:
             # the view moved on since the job started: patch from what is shown now
-            self.submit_transition(self.w.doc, target.key, target)
+            self.submit_transition(self._doc(), target.key, target)
             return
         layers = d.layers
         if patch is not None:
             layers.apply(patch)
             if patch.style != layers.style:
-                layers.restyle(target.result.labels, self.w.style_)
+                layers.restyle(target.result.labels, self._style())
                 patch = None      # every boundary pixel may have changed: repaint them all
         d.layers = None
         target.layers = layers
         self.displayed = target
         self.ensure_meanfill()     # shown since the patch was made without it
         if patch is not None:
-            self.w.canvas.update_region(patch.region)
+            self.canvas.update_region(patch.region)
         else:
-            self.w.canvas.refresh_all()
+            self.canvas.refresh_all()
         if self.measure_paint:
-            self.w.canvas.viewport().repaint()
+            self.canvas.viewport().repaint()
         if self.t_click:
             self.timing["click_to_drawn"] = time.perf_counter() - self.t_click
             self.t_click = 0.0
@@ -328,7 +392,7 @@ class DisplayController:
         o = job.outcome
         assert o is not None
         o.layers = layers
-        if self._is_current(job) and o.key == self.w.current_key():
+        if self._is_current(job) and o.key == self._current_key():
             self.display(o)
 
     def _saliency_done(self, job: SaliencyJob, payload: tuple[Any, str]) -> None:
@@ -338,77 +402,77 @@ class DisplayController:
             o.saliency, o.saliency_method = sal, method
             if o is self.displayed and o.layers is not None:
                 o.layers.set_heatmap(sal)
-                self.w.canvas.refresh_heatmap()
+                self.canvas.refresh_heatmap()
 
     def _warmup_done(self, job: WarmupJob, name: str) -> None:
-        self.w.engine_name = name
-        self.w.engine.update_models_label()
+        self._set_engine_name(name)
+        self.engine.update_models_label()
 
     def on_failed(self, job: Job, message: str, details: str) -> None:
         row = job.row
         if isinstance(job, (SegmentJob, LayersJob)):
             self.errors[row] = message
-            self.w.refresh_row(row)
+            self._refresh_row(row)
             if self._is_current(job):
                 self.displayed = None
-                self.w.objects_panel.clear("Error")
-                self.w.canvas.set_message(f"⚠ {message}", error=True)
-                self.w.report_error(message, details)
+                self.objects_panel.clear("Error")
+                self.canvas.set_message(f"⚠ {message}", error=True)
+                self._error(message, details)
                 self.schedule_precompute()      # the next image still gets ready
         elif isinstance(job, TransitionJob):
             self.t_click = 0.0
-            self.w.report_error(message, details)
+            self._error(message, details)
             if self._is_current(job):
                 self.refresh(force=True)
         elif isinstance(job, (PromptJob, SamEmbedJob)):
-            self.w.tools["prompt"].on_failed(job, message, details)
+            self.prompt_tool.on_failed(job, message, details)
         elif isinstance(job, ObjectEditJob):
-            self.w.objects_edit.on_failed(job, message, details)
+            self.objects_edit.on_failed(job, message, details)
         elif isinstance(job, ExportJob):
-            self.w.exports.finished(job, {"done": [], "errors": [(-1, message)], "cancelled": False,
+            self.exports.finished(job, {"done": [], "errors": [(-1, message)], "cancelled": False,
                                         "total": len(job.items), "out_dir": str(job.out_dir)})
-            self.w.report_error(message, details)
+            self._error(message, details)
         else:
-            self.w.report_error(message, details)
+            self._error(message, details)
         self.update_busy()
 
     def on_cancelled(self, job: Job) -> None:
         if isinstance(job, ExportJob):
-            self.w.exports.finished(job, {"done": [], "errors": [], "cancelled": True,
+            self.exports.finished(job, {"done": [], "errors": [], "cancelled": True,
                                         "total": len(job.items), "out_dir": str(job.out_dir)})
         self.update_busy()
 
     def update_busy(self) -> None:
-        jobs = [j for j in self.w.fg.pending() + self.w.bg.pending()
+        jobs = [j for j in self.fg.pending() + self.bg.pending()
                 if not (isinstance(j, SegmentJob) and j.purpose == "precompute")
                 and not getattr(j, "quiet", False)]   # quiet: the folder's SAM priors
         busy = bool(jobs)
-        if busy and not self.w.progress.isVisible():
-            self.w.progress.setRange(0, 0)       # indeterminate until a job reports progress
-        self.w.progress.setVisible(busy)
-        self.w.cancel_button.setVisible(busy)
-        pre = [j for j in self.w.bg.pending() if isinstance(j, SegmentJob) and j.purpose == "precompute"]
-        self.w.progress.setToolTip("Working…" if busy else "")
+        if busy and not self.progress.isVisible():
+            self.progress.setRange(0, 0)       # indeterminate until a job reports progress
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        pre = [j for j in self.bg.pending() if isinstance(j, SegmentJob) and j.purpose == "precompute"]
+        self.progress.setToolTip("Working…" if busy else "")
         if pre and not busy:
-            self.w.progress.setToolTip(f"Precomputing {pre[0].path.name}")
+            self.progress.setToolTip(f"Precomputing {pre[0].path.name}")
 
     def cancel_work(self) -> None:
         """Esc: clear SAM clicks first; otherwise cancel the running computation."""
-        if self.w.tool.cancel():
+        if self._tool().cancel():
             return
-        pending = self.w.fg.pending() + self.w.bg.pending()
+        pending = self.fg.pending() + self.bg.pending()
         if not pending:
             return
-        self.w.fg.cancel()
-        self.w.bg.cancel()
+        self.fg.cancel()
+        self.bg.cancel()
         self.display_request = next_request_id()   # whatever comes back is not drawn
         self.t_click = 0.0
-        self.w.canvas.set_message("Cancelled. F5 computes this image again.")
-        self.w.set_status("Cancelled")
+        self.canvas.set_message("Cancelled. F5 computes this image again.")
+        self._status("Cancelled")
         self.update_busy()
 
     def row_state(self, row: int) -> tuple[DocState, str]:
-        s = self.w.session
+        s = self._session()
         if s is None:
             return DocState.NOT_COMPUTED, ""
         if row in self.errors:
@@ -431,7 +495,7 @@ class DisplayController:
                     return DocState.EDITED, ""
             params = s.default_params
             dkey = state_key(params, {}, ())
-        key = outcome_key(dkey, self.w.config)
+        key = outcome_key(dkey, self._config())
         # no stat here (the file list asks for every visible row on each repaint); a file that
         # changed is caught when its image is shown or exported (cached_outcome)
         if (str(s.paths[row]), key) in self.outcomes:
@@ -445,11 +509,11 @@ class DisplayController:
         (layers are built without it while it is hidden)."""
         o = self.displayed
         if (o is None or o.layers is None or o.layers.meanfill is not None
-                or not self.w.canvas.meanfill_shown):
+                or not self.canvas.meanfill_shown):
             return
         o.layers.build_meanfill(o.image, o.result.labels)
         if draw:
-            self.w.canvas.set_layers(o.layers)
+            self.canvas.set_layers(o.layers)
 
     def request_heatmap(self) -> None:
         o = self.displayed
@@ -457,10 +521,10 @@ class DisplayController:
             return
         if o.saliency is not None:
             o.layers.set_heatmap(o.saliency)
-            self.w.canvas.refresh_heatmap()
+            self.canvas.refresh_heatmap()
             return
-        self.w.fg.submit(SaliencyJob(next_request_id(), priority=0, outcome=o, row=self.w.row,
-                                   config=self.w.config))
+        self.fg.submit(SaliencyJob(next_request_id(), priority=0, outcome=o, row=self._row(),
+                                   config=self._config()))
 
 
 def _estimate(job: Job, done: int, total: int) -> str:

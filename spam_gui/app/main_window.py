@@ -71,7 +71,15 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.session: FolderSession | None = None
         self.canvas = Canvas(self)               # the collaborators below are given it
-        self.view = DisplayController(self)   # what is drawn when, job results
+        self.view = DisplayController(           # what is drawn when, job results
+            self.canvas, self.pipeline, self.settings, session=lambda: self.session,
+            row=lambda: self.row, doc=lambda: self.doc, current_key=lambda: self.current_key(),
+            config=lambda: self.config, style=lambda: self.style_, nav_step=lambda: self.nav_step,
+            mode=lambda: self.mode, tool=lambda: self.tool,
+            displayed_changed=self.displayed_changed, set_engine_name=self.use_engine_name,
+            refresh_row=self.refresh_row, hover_again=self.hover_again,
+            set_status=self.set_status, report_error=self.report_error,
+            hide_error=self.hide_error)
         self.menus = WindowActions(self)       # actions, menus, toolbar, status bar
         self.edits = Editing(                  # ratio / parameter edits, undoable
             self.view, self.settings, self.pipeline, session=lambda: self.session,
@@ -173,6 +181,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.undo_group = QtGui.QUndoGroup(self)
 
         self.menus.build_status_bar()
+        self.view.attach(self.fg, self.bg, self.objects_edit, self.tools["prompt"], self.exports,
+                         self.engine, self.objects_panel, self.controls, self.progress,
+                         self.cancel_button)
         self.actions_: dict[str, QtGui.QAction] = {}
         self.action_specs: list[ActionSpec] = []
         self.menus.build()
