@@ -33,7 +33,7 @@ from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 from spam_gui.app.settings import Settings
 from spam_gui.app.pipeline import (EngineConfig, Outcome, Pipeline, next_request_id,
                                    outcome_key)
-from spam_gui.app.tools import TOOLS, Tool
+from spam_gui.app.tools import TOOLS, Tool, ToolContext
 from spam_gui.app.sam_folder import SamFolderPrecompute
 from spam_gui.app.tools.edit_objects import ObjectEditor
 from spam_gui.app.widgets import escape_leaves_fields
@@ -102,8 +102,6 @@ class MainWindow(QtWidgets.QMainWindow):
             object_at=self.edits.object_at,
             clear_instances=self.annotations.clear_instance_selection,
             set_status=self.set_status, report_error=self.report_error)
-        self.tools: dict[str, Tool] = {t.name: t(self) for t in TOOLS}
-        self.tool: Tool = self.tools["scale"]
         self.hover_pos: tuple[int, int] = (-1, -1)
         self._told_space_pans = False
         self.last_error_details = ""
@@ -122,6 +120,14 @@ class MainWindow(QtWidgets.QMainWindow):
             t.cancelled_job.connect(self.view.on_cancelled)
             t.idle.connect(self.view.update_busy)
             t.start()
+        tools = ToolContext(
+            self.canvas, self.view, self.edits, self.objects_edit, self.annotations, self.fg,
+            session=lambda: self.session, row=lambda: self.row, doc=lambda: self.doc,
+            config=lambda: self.config, mode=lambda: self.mode, sam_available=self.sam_available,
+            show_classes=self.show_classes, set_status=self.set_status,
+            report_error=self.report_error)
+        self.tools: dict[str, Tool] = {t.name: t(tools) for t in TOOLS}
+        self.tool: Tool = self.tools["scale"]
         self.engine = EngineSettings(
             self, self.settings, self.view, self.pipeline, self.canvas,
             session=lambda: self.session, config=lambda: self.config,
@@ -489,6 +495,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def sam_available(self) -> bool:
         return bool(self.config.sam_checkpoint)
+
+    def show_classes(self) -> None:
+        """Show the Classes panel and bring it to the front (the paint tool's panel)."""
+        self.classes_dock.show()
+        self.classes_dock.raise_()
 
     # ================================================================== hover / view
     def use_config(self, config: EngineConfig) -> None:

@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 from spam_gui.app.qt import QtCore
 
 if TYPE_CHECKING:  # pragma: no cover
-    from spam_gui.app.main_window import MainWindow
+    from spam_gui.app.annotating import AnnotationController
+    from spam_gui.app.canvas import Canvas
+    from spam_gui.app.display import DisplayController
+    from spam_gui.app.document import FolderSession, ImageDoc
+    from spam_gui.app.editing import Editing
+    from spam_gui.app.pipeline import EngineConfig
+    from spam_gui.app.tools.edit_objects import ObjectEditor
+    from spam_gui.app.worker import JobThread
 
 Qt = QtCore.Qt
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What the canvas tools use, instead of the window: its collaborators, getters of its
+    state (asked when needed: they change) and its callbacks."""
+
+    canvas: "Canvas"
+    view: "DisplayController"
+    edits: "Editing"
+    objects_edit: "ObjectEditor"
+    annotations: "AnnotationController"
+    fg: "JobThread"                          # the interactive job thread
+    session: Callable[[], "FolderSession | None"]
+    row: Callable[[], int]
+    doc: Callable[[], "ImageDoc | None"]
+    config: Callable[[], "EngineConfig"]
+    mode: Callable[[], str]                  # the name of the active tool
+    sam_available: Callable[[], bool]
+    show_classes: Callable[[], Any]          # show and raise the Classes panel
+    set_status: Callable[[str], Any]
+    report_error: Callable[..., Any]         # (message, details=None)
 
 
 class Tool:
@@ -28,8 +58,8 @@ class Tool:
     hint = ""
     strokes = False
 
-    def __init__(self, window: "MainWindow") -> None:
-        self.w = window
+    def __init__(self, ctx: ToolContext) -> None:
+        self.ctx = ctx
 
     def unavailable(self) -> str | None:
         """Why the tool cannot be chosen now (shown to the user), or None."""
@@ -62,4 +92,4 @@ class Tool:
 
     def on_failed(self, job: Any, message: str, details: str) -> None:
         """A job this tool submitted failed."""
-        self.w.report_error(message, details)
+        self.ctx.report_error(message, details)

@@ -31,7 +31,7 @@ import numpy as np
 from spam_gui.app.document import ImageDoc
 from spam_gui.app.pipeline import EngineConfig, Outcome, Pipeline, next_request_id
 from spam_gui.app.qt import QtGui
-from spam_gui.app.tools.base import Qt, Tool
+from spam_gui.app.tools.base import Qt, Tool, ToolContext
 from spam_gui.app.worker import Job, JobThread
 from spam_gui.core.engine.object_edits import (
     ObjectEdit, ObjectEditError, carry_ratios, erase_objects, merge_objects, paint_object,
@@ -417,18 +417,18 @@ class _StrokeTool(Tool):
     strokes = True
     brush_capable = True
 
-    def __init__(self, window: Any) -> None:
-        super().__init__(window)
+    def __init__(self, ctx: ToolContext) -> None:
+        super().__init__(ctx)
         self.points: list[tuple[int, int]] = []
         self.brush = False
         self.button = Qt.MouseButton.NoButton
 
     @property
     def editor(self) -> ObjectEditor:
-        return self.w.objects_edit
+        return self.ctx.objects_edit
 
     def unavailable(self) -> str | None:
-        return None if self.w.session is not None else "Open a folder first"
+        return None if self.ctx.session() is not None else "Open a folder first"
 
     def deactivate(self) -> None:
         self._clear()
@@ -438,12 +438,12 @@ class _StrokeTool(Tool):
         self.button = button
         self.mods = mods
         self.brush = self.brush_capable and bool(mods & Qt.KeyboardModifier.ShiftModifier)
-        self.w.canvas.set_brush_radius(self.editor.brush_radius if self.brush else 0)
+        self.ctx.canvas.set_brush_radius(self.editor.brush_radius if self.brush else 0)
 
     def drag(self, x: int, y: int) -> None:
         if not self.points or self.points[-1] != (x, y):
             self.points.append((x, y))
-        self.w.canvas.set_stroke_path(self.points, closed=self.closed(),
+        self.ctx.canvas.set_stroke_path(self.points, closed=self.closed(),
                                       color=self.color())
 
     def release(self, x: int, y: int, moved: bool) -> None:
@@ -453,7 +453,7 @@ class _StrokeTool(Tool):
             if mods is not None and mods & Qt.KeyboardModifier.ControlModifier:
                 self.editor.toggle_select(x, y)
             else:
-                self.editor.focus(self.w.edits.object_at(x, y))
+                self.editor.focus(self.ctx.edits.object_at(x, y))
             return
         if (x, y) != points[-1]:
             points.append((x, y))
@@ -468,8 +468,8 @@ class _StrokeTool(Tool):
 
     def _clear(self) -> None:
         self.points = []
-        self.w.canvas.set_stroke_path(None)
-        self.w.canvas.set_brush_radius(0)
+        self.ctx.canvas.set_stroke_path(None)
+        self.ctx.canvas.set_brush_radius(0)
 
     def cancel(self) -> bool:
         if not self.points:

@@ -11,6 +11,6 @@ class InspectTool(Tool):
 
     def click(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
         if mods & Qt.KeyboardModifier.ControlModifier:   # select objects (to merge them)
-            self.w.objects_edit.toggle_select(x, y)
+            self.ctx.objects_edit.toggle_select(x, y)
             return
-        self.w.objects_edit.focus(self.w.edits.object_at(x, y))
+        self.ctx.objects_edit.focus(self.ctx.edits.object_at(x, y))

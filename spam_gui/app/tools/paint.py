@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spam_gui.app.tools.base import Qt, Tool
+from spam_gui.app.tools.base import Qt, Tool, ToolContext
 
 
 class PaintTool(Tool):
@@ -21,28 +21,27 @@ class PaintTool(Tool):
             "button erases; 1–9 class, N new instance, X round brush (size: Ctrl+wheel, [ ])")
     strokes = True
 
-    def __init__(self, window: Any) -> None:
-        super().__init__(window)
+    def __init__(self, ctx: ToolContext) -> None:
+        super().__init__(ctx)
         self.stroke: Any = None
 
     def unavailable(self) -> str | None:
-        ctl = self.w.annotations
+        ctl = self.ctx.annotations
         if ctl.classes_error:
             return "Painting needs the class list: classes.json cannot be read (Classes panel)"
         return None
 
     def activate(self) -> None:
-        self.w.classes_dock.show()      # the classes are what painting needs at hand
-        self.w.classes_dock.raise_()
-        self.w.annotations.update_brush_outline()
-        self.w.annotations.sync_view()
+        self.ctx.show_classes()      # the classes are what painting needs at hand
+        self.ctx.annotations.update_brush_outline()
+        self.ctx.annotations.sync_view()
 
     def deactivate(self) -> None:
         self.stroke = None
-        self.w.canvas.set_brush_radius(0)     # the round brush's outline is the paint tool's
+        self.ctx.canvas.set_brush_radius(0)     # the round brush's outline is the paint tool's
 
     def press(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
-        self.stroke = self.w.annotations.begin_stroke(
+        self.stroke = self.ctx.annotations.begin_stroke(
             erase=button == Qt.MouseButton.RightButton,
             fill=bool(mods & Qt.KeyboardModifier.ShiftModifier))
         if self.stroke is not None:
@@ -56,11 +55,11 @@ class PaintTool(Tool):
         stroke, self.stroke = self.stroke, None
         if stroke is not None:
             stroke.to(x, y)
-            self.w.annotations.end_stroke(stroke)
+            self.ctx.annotations.end_stroke(stroke)
 
     def cancel(self) -> bool:
-        if self.w.annotations.eraser:
-            self.w.annotations.set_eraser(False)
-            self.w.set_status("Eraser off")
+        if self.ctx.annotations.eraser:
+            self.ctx.annotations.set_eraser(False)
+            self.ctx.set_status("Eraser off")
             return True
         return False

@@ -11,14 +11,14 @@ class ScaleTool(Tool):
     hint = "Scale: left click ×2, right click ×½, Shift+click resets"
 
     def click(self, x: int, y: int, button: Qt.MouseButton, mods: Qt.KeyboardModifier) -> None:
-        w = self.w
+        c = self.ctx
         if mods & Qt.KeyboardModifier.ControlModifier:   # select objects (to merge them)
-            w.objects_edit.toggle_select(x, y)
+            c.objects_edit.toggle_select(x, y)
             return
-        oid = w.edits.object_at(x, y)
-        if oid <= 0 or w.doc is None or w.view.displayed is None:
+        oid = c.edits.object_at(x, y)
+        if oid <= 0 or c.doc() is None or c.view.displayed is None:
             return
-        cur = w.view.displayed.result.objects_info[oid].ratio
+        cur = c.view.displayed.result.objects_info[oid].ratio
         if mods & Qt.KeyboardModifier.ShiftModifier:
             new = 1.0
         elif button == Qt.MouseButton.LeftButton:
@@ -27,5 +27,5 @@ class ScaleTool(Tool):
             new = cur * 0.5
         else:
             return
-        w.objects_edit.focus(oid)
-        w.edits.set_ratio(oid, new)
+        c.objects_edit.focus(oid)
+        c.edits.set_ratio(oid, new)
