@@ -67,9 +67,6 @@ class WindowActions:
           "classes); your work is autosaved anyway, this writes the files", "Files")
         A("export_all", "Export &Folder…", self.w.exports.export_folder, ("Ctrl+Shift+E",),
           "Export every image of the folder", "Files")
-        from spam_gui.app.export_as import ExportAsFlow
-
-        self.w.export_as = ExportAsFlow(self.w)
         A("export_as", "Export &As…", self.w.export_as.ask, (),
           "Export the painted annotations (the folder or this image) as COCO, Pascal VOC, "
           "YOLO-seg or labelme JSON", "Files")

@@ -23,7 +23,8 @@ import shiboken6
 from spam_gui.app.qt import QtCore, QtWidgets
 
 if TYPE_CHECKING:  # pragma: no cover
-    from spam_gui.app.main_window import MainWindow
+    from spam_gui.app.annotating import AnnotationController
+    from spam_gui.app.document import FolderSession
 
 log = logging.getLogger(__name__)
 Qt = QtCore.Qt
@@ -158,9 +159,18 @@ class ExportAsFlow(QtCore.QObject):
     progressed = QtCore.Signal(int, int, str)
     ended = QtCore.Signal(object)
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.w = window
+    def __init__(self, parent: QtWidgets.QWidget, annotations: "AnnotationController", *,
+                 session: Callable[[], "FolderSession | None"], row: Callable[[], int],
+                 set_status: Callable[[str], Any], report_error: Callable[..., Any]) -> None:
+        """``parent`` owns the dialogs; ``annotations`` gives the classes and the painted maps;
+        ``session`` and ``row`` give the window's folder and current image when asked."""
+        super().__init__(parent)
+        self.parent_widget = parent
+        self.annotations = annotations
+        self._session = session
+        self._row = row
+        self._status = set_status
+        self._error = report_error
         self.thread: threading.Thread | None = None
         self.cancel = threading.Event()
         self.dialog: QtWidgets.QProgressDialog | None = None
@@ -174,16 +184,17 @@ class ExportAsFlow(QtCore.QObject):
         try:
             from spam_gui.core.params import POLYGON_DEFAULTS
 
-            s = self.w.session
+            s = self._session()
             if s is None or not len(s):
-                self.w.set_status("Open a folder first: there is nothing to export")
+                self._status("Open a folder first: there is nothing to export")
                 return
             if self.busy():
-                self.w.set_status("An export is running already")
+                self._status("An export is running already")
                 return
-            rows = self.w.annotations.annotated_rows()
-            name = s.paths[self.w.row].name if 0 <= self.w.row < len(s) else ""
-            dlg = ExportAsDialog(self.w, s.output_dir, name, len(rows),
+            rows = self.annotations.annotated_rows()
+            row = self._row()
+            name = s.paths[row].name if 0 <= row < len(s) else ""
+            dlg = ExportAsDialog(self.parent_widget, s.output_dir, name, len(rows),
                                  POLYGON_DEFAULTS.tolerance)
             accepted = dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted
             choice = dlg.choice()
@@ -192,7 +203,7 @@ class ExportAsFlow(QtCore.QObject):
                 self.start(choice)
         except Exception as exc:  # noqa: BLE001 - the window must never die from an export
             log.exception("Export As failed")
-            self.w.report_error(f"Export failed: {exc}", traceback.format_exc())
+            self._error(f"Export failed: {exc}", traceback.format_exc())
 
     def busy(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
@@ -202,20 +213,21 @@ class ExportAsFlow(QtCore.QObject):
         """Start an export (False, with a message, when there is nothing to export)."""
         from spam_gui.core.formats.common import MemorySource, image_size
 
-        s = self.w.session
-        ctl = self.w.annotations
+        s = self._session()
+        row = self._row()
+        ctl = self.annotations
         if s is None or self.busy():
             return False
         if ctl.classes_error:
-            self.w.report_error(f"The class list cannot be read ({ctl.classes_error}); fix it "
-                                "before exporting")
+            self._error(f"The class list cannot be read ({ctl.classes_error}); fix it "
+                        "before exporting")
             return False
         if not str(choice.target).strip() or str(choice.target) == ".":
-            self.w.report_error("Choose where to export to")
+            self._error("Choose where to export to")
             return False
         rows = ctl.annotated_rows()
         if choice.current_only:
-            rows = [r for r in rows if r == self.w.row]
+            rows = [r for r in rows if r == row]
         loaders: dict[str, Callable[[], Any]] = {}
         for r in rows:
             got = ctl.map_loader(r)
@@ -227,15 +239,15 @@ class ExportAsFlow(QtCore.QObject):
                                   (lambda load=load, path=path: load(image_size(path))))
         if not loaders:
             what = "This image has" if choice.current_only else "No image of the folder has"
-            self.w.report_error(f"{what} no painted annotation to export")
+            self._error(f"{what} no painted annotation to export")
             return False
         source = MemorySource(ctl.classes, loaders, s.output_dir)
-        images = ([s.paths[self.w.row]] if choice.current_only else list(s.paths))
+        images = ([s.paths[row]] if choice.current_only else list(s.paths))
         work = self._work(choice, source, images)
         self.cancel = threading.Event()
         label = FORMATS[choice.fmt].split(" (")[0].split(",")[0]
         dlg = QtWidgets.QProgressDialog(f"Exporting {len(loaders)} image(s) as {label} to "
-                                        f"{choice.target}…", "Cancel", 0, len(loaders), self.w)
+                                        f"{choice.target}…", "Cancel", 0, len(loaders), self.parent_widget)
         dlg.setObjectName("exportAsProgress")
         dlg.setWindowTitle("Export As")
         dlg.setWindowModality(Qt.WindowModality.WindowModal)
@@ -245,7 +257,7 @@ class ExportAsFlow(QtCore.QObject):
         dlg.canceled.connect(self.cancel.set)
         dlg.show()
         self.dialog = dlg
-        self.w.set_status(f"Exporting {len(loaders)} image(s) as {label} to {choice.target}…")
+        self._status(f"Exporting {len(loaders)} image(s) as {label} to {choice.target}…")
         self.thread = threading.Thread(target=self._run, args=(work, choice, label),
                                        name="export-as", daemon=True)
         self.thread.start()
@@ -316,16 +328,16 @@ class ExportAsFlow(QtCore.QObject):
             self.last_result = result
             c: ExportChoice = result["choice"]
             if result["cancelled"]:
-                self.w.set_status(f"Export as {result['label']} cancelled; nothing was written "
-                                  f"to {c.target}")
+                self._status(f"Export as {result['label']} cancelled; nothing was written "
+                             f"to {c.target}")
             elif result["error"]:
-                self.w.report_error(result["error"], result["details"])
+                self._error(result["error"], result["details"])
             else:
                 written = result.get("written")
                 what = (f"{written['annotations']} annotations of {written['annotated']} "
                         "image(s)" if isinstance(written, dict)
                         else f"{len(written or [])} file(s)")
-                self.w.set_status(f"Exported {what} as {result['label']} to {c.target}")
+                self._status(f"Exported {what} as {result['label']} to {c.target}")
         except Exception as exc:  # noqa: BLE001 - the window must never die from an export
             log.exception("Export As: the result could not be shown")
-            self.w.report_error(f"Export: {exc}", traceback.format_exc())
+            self._error(f"Export: {exc}", traceback.format_exc())

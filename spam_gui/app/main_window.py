@@ -24,6 +24,7 @@ from spam_gui.app.actions import ActionSpec, WindowActions
 from spam_gui.app.display import DisplayController
 from spam_gui.app.editing import Editing
 from spam_gui.app.engine_settings import EngineSettings
+from spam_gui.app.export_as import ExportAsFlow
 from spam_gui.app.export_flow import ExportFlow
 from spam_gui.app.model.selection import ObjectSelection
 from spam_gui.app.document import (DocState, FolderSession)
@@ -186,6 +187,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.objects_dock.raise_()
         self.undo_group = QtGui.QUndoGroup(self)
 
+        self.export_as = ExportAsFlow(            # File -> Export As…
+            self, self.annotations, session=lambda: self.session, row=lambda: self.row,
+            set_status=self.set_status, report_error=self.report_error)
         self.menus.build_status_bar()
         self.view.attach(self.fg, self.bg, self.objects_edit, self.tools["prompt"], self.exports,
                          self.engine, self.objects_panel, self.controls, self.progress,
