@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import shiboken6
 
 from spam_gui.app.qt import QtCore, QtWidgets
+from spam_gui.app.widgets import export_progress
 
 if TYPE_CHECKING:  # pragma: no cover
     from spam_gui.app.annotating import AnnotationController
@@ -246,17 +247,9 @@ class ExportAsFlow(QtCore.QObject):
         work = self._work(choice, source, images)
         self.cancel = threading.Event()
         label = FORMATS[choice.fmt].split(" (")[0].split(",")[0]
-        dlg = QtWidgets.QProgressDialog(f"Exporting {len(loaders)} image(s) as {label} to "
-                                        f"{choice.target}…", "Cancel", 0, len(loaders), self.parent_widget)
-        dlg.setObjectName("exportAsProgress")
-        dlg.setWindowTitle("Export As")
-        dlg.setWindowModality(Qt.WindowModality.WindowModal)
-        dlg.setMinimumDuration(0)
-        dlg.setAutoClose(False)
-        dlg.setAutoReset(False)
-        dlg.canceled.connect(self.cancel.set)
-        dlg.show()
-        self.dialog = dlg
+        self.dialog = export_progress(
+            self.parent_widget, f"Exporting {len(loaders)} image(s) as {label} to "
+            f"{choice.target}…", len(loaders), "exportAsProgress", "Export As", self.cancel.set)
         self._status(f"Exporting {len(loaders)} image(s) as {label} to {choice.target}…")
         self.thread = threading.Thread(target=self._run, args=(work, choice, label),
                                        name="export-as", daemon=True)

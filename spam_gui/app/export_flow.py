@@ -15,6 +15,7 @@ import shiboken6
 
 from spam_gui.app.pipeline import next_request_id, outcome_key
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
+from spam_gui.app.widgets import export_progress
 from spam_gui.app.worker import ExportItem, ExportJob, SegmentJob
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -125,17 +126,9 @@ class ExportFlow:
         job = ExportJob(next_request_id(), priority=1, group="export", items=items,
                         out_dir=s.output_dir, config=self._config())
         self.job = job
-        dlg = QtWidgets.QProgressDialog(f"Exporting {len(items)} images to "
-                                        f"{s.output_dir}…", "Cancel", 0, len(items), self.parent)
-        dlg.setObjectName("exportProgress")
-        dlg.setWindowTitle("Export")
-        dlg.setWindowModality(Qt.WindowModality.WindowModal)
-        dlg.setMinimumDuration(0)
-        dlg.setAutoClose(False)
-        dlg.setAutoReset(False)
-        dlg.canceled.connect(job.cancel_event.set)
-        dlg.show()
-        self.dialog = dlg
+        self.dialog = export_progress(self.parent, f"Exporting {len(items)} images to "
+                                      f"{s.output_dir}…", len(items), "exportProgress", "Export",
+                                      job.cancel_event.set)
         self.bg.submit(job)
 
     def finished(self, job: ExportJob, summary: dict[str, Any]) -> None:

@@ -28,8 +28,9 @@ from spam_gui.app.model.rasters import OverlayStyle, Patch, changed_region, make
 from spam_gui.core.io.cache import DiskCache
 from spam_gui.core.errors import SpamError
 from spam_gui.core.io.images import read_image
-from spam_gui.core.params import SAM_DEFAULTS
-from spam_gui.core.pipeline import ImageRequest, image_digest, run_image, saliency_of
+from spam_gui.core.params import DEFAULTS, SAM_DEFAULTS
+from spam_gui.core.pipeline import (ImageRequest, image_digest, run_image, saliency_of,
+                                    source_context)
 from spam_gui.core.prior.sources import (
     EditedSource, PriorOutcome, PriorSource, SamSource, SourceContext, choose_source,
 )
@@ -274,14 +275,9 @@ class Pipeline:
     def _context(self, image: np.ndarray, config: EngineConfig, n_segments: int,
                  progress: Callable[[float, str], None] | None = None) -> SourceContext:
         """What a prior source needs for ``image`` (its working grid decided by the core)."""
-        from spam_gui.core.pipeline import working_grid
-
-        h, w = image.shape[:2]
-        grid = working_grid(h, w, n_segments)
-        return SourceContext(image=image, digest=_image_digest(image), grid=grid,
-                             work_image=image if grid is None else grid.resize(image),
-                             engine=self.engine(config), device=config.device,
-                             memo=self.priors, progress=progress)
+        return source_context(image, self.engine(config), n_segments,
+                              digest=_image_digest(image), device=config.device,
+                              memo=self.priors, progress=progress)
 
     def _source(self, path: Path, config: EngineConfig, coarseness: float | None = None,
                 objects: np.ndarray | None = None) -> PriorSource:
@@ -292,7 +288,8 @@ class Pipeline:
 
     def base_prior(self, path: Path, image: np.ndarray, config: EngineConfig,
                    progress: Callable[[float, str], None] | None = None,
-                   coarseness: float | None = None, n_segments: int = 400) -> PriorOutcome:
+                   coarseness: float | None = None,
+                   n_segments: int = DEFAULTS.n_segments) -> PriorOutcome:
         """The objects of an image from its prior source (kept in :attr:`priors`): what the
         folder's SAM precompute calls ahead of time."""
         return self._source(path, config, coarseness).compute(

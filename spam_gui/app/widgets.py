@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 
 Qt = QtCore.Qt
@@ -186,3 +188,19 @@ class ElidedLabel(QtWidgets.QLabel):
     def shown_text(self) -> str:
         """What the label shows now (the short wording, or an elided text)."""
         return super().text()
+
+
+def export_progress(parent: QtWidgets.QWidget | None, text: str, total: int, name: str,
+                    title: str, on_cancel: Callable[[], None]) -> QtWidgets.QProgressDialog:
+    """The window-modal progress dialog of an export, shown at once, kept open at the end (the
+    caller closes it with its summary); Cancel calls ``on_cancel``."""
+    dlg = QtWidgets.QProgressDialog(text, "Cancel", 0, total, parent)
+    dlg.setObjectName(name)
+    dlg.setWindowTitle(title)
+    dlg.setWindowModality(QtCore.Qt.WindowModality.WindowModal)
+    dlg.setMinimumDuration(0)
+    dlg.setAutoClose(False)
+    dlg.setAutoReset(False)
+    dlg.canceled.connect(on_cancel)
+    dlg.show()
+    return dlg

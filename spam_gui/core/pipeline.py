@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from spam_gui.core.engine.spam import SegmentationResult, Spam
 
 __all__ = ["ImageRequest", "ImageRun", "image_digest", "run_image", "saliency_of",
-           "working_grid"]
+           "source_context", "working_grid"]
 
 
 PRIOR_SHARE = 0.5
@@ -66,10 +66,22 @@ def working_grid(height: int, width: int, n_segments: int) -> "WorkingGrid | Non
 
 
 def image_digest(image: np.ndarray) -> str:
-    """The sha256 of an image's shape, dtype and pixels: the content key of its results."""
-    h = hashlib.sha256(repr((image.shape, image.dtype.str)).encode())
-    h.update(np.ascontiguousarray(image).data)
-    return h.hexdigest()
+    """The sha256 of an image's shape, dtype and pixels: the content key of its results
+    (:func:`spam_gui.core.io.cache.hash_array`)."""
+    from spam_gui.core.io.cache import hash_array
+
+    return hash_array(image)
+
+
+def source_context(image: np.ndarray, engine: "Spam", n_segments: int, *,
+                   digest: str | None = None, device: str = "auto", memo: Memo | None = None,
+                   progress: Callable[[float, str], None] | None = None) -> SourceContext:
+    """What a prior source gets for ``image``: its working grid for K = ``n_segments``
+    (:func:`working_grid`), the engine, a memo, a progress callback."""
+    h, w = image.shape[:2]
+    return SourceContext(image=image, digest=digest or image_digest(image),
+                         grid=working_grid(h, w, n_segments), engine=engine, device=device,
+                         memo=memo if memo is not None else NoMemo(), progress=progress)
 
 
 @dataclass
@@ -215,15 +227,12 @@ def run_image(request: ImageRequest, engine: "Spam", *, memo: Memo | None = None
     rgb = to_rgb_uint8(request.image)
     h, w = rgb.shape[:2]
     p = request.params
-    grid = working_grid(h, w, p.n_segments)
-    work = rgb if grid is None else grid.resize(rgb)
-    digest = request.digest or image_digest(rgb)
     # the stages' shares of the run, for one fraction over the whole run (the app's estimate)
     prior_progress = None if progress is None else (
         lambda frac, stage: progress(PRIOR_SHARE * frac, stage))
-    ctx = SourceContext(image=rgb, digest=digest, grid=grid, work_image=work, engine=engine,
-                        device=request.device, memo=memo if memo is not None else NoMemo(),
-                        progress=prior_progress)
+    ctx = source_context(rgb, engine, p.n_segments, digest=request.digest, device=request.device,
+                         memo=memo, progress=prior_progress)
+    grid, digest = ctx.grid, ctx.digest
     outcome = request.prior.compute(ctx)
     object_map, band = outcome.object_map, None
     if object_map is not None and outcome.on_grid and grid is not None:
@@ -242,7 +251,7 @@ def run_image(request: ImageRequest, engine: "Spam", *, memo: Memo | None = None
 
     sal = sal_info = None
     if request.attention or request.saliency:
-        sal, sal_info = saliency_of(work, request.dino_checkpoint, request.device,
+        sal, sal_info = saliency_of(ctx.work_image, request.dino_checkpoint, request.device,
                                     saliency_memo)
         tick()
     t_sal = time.perf_counter()
@@ -303,7 +312,9 @@ def saliency_of(image: np.ndarray, dino_checkpoint: str | None = None, device: s
 
 def _filled(res: "SegmentationResult", objects: np.ndarray) -> "SegmentationResult":
     """``res`` with its border band filled in: the objects' areas follow."""
-    ids, counts = np.unique(objects, return_counts=True)
+    from spam_gui.core.engine.fullres.objects import object_areas
+
+    ids, counts = object_areas(objects)      # one counting pass, no sort of 12 MP
     area = dict(zip(ids.tolist(), counts.tolist()))
     info = {o: replace(i, area=int(area.get(o, i.area))) for o, i in res.objects_info.items()}
     return replace(res, objects=objects, objects_info=info)

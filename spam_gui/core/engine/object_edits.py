@@ -212,7 +212,9 @@ def band_reach(shape: tuple[int, ...]) -> int:
     band (``2 * band_width + 1`` pixels on its working grid) at this image's scale."""
     from spam_gui.core.params import PRIOR_DEFAULTS
 
-    scale = max(1.0, math.sqrt(int(shape[0]) * int(shape[1]) / 160_000.0))
+    from spam_gui.core.engine.fullres.working import WORK_MIN_PIXELS
+
+    scale = max(1.0, math.sqrt(int(shape[0]) * int(shape[1]) / WORK_MIN_PIXELS))
     return int(math.ceil(scale * (2 * PRIOR_DEFAULTS.band_width + 1)))
 
 

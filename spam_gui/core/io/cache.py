@@ -113,7 +113,7 @@ def hash_array(array: np.ndarray) -> str:
     arr = np.ascontiguousarray(array)
     h = hashlib.sha256()
     h.update(f"{arr.shape}|{arr.dtype.str}|".encode())
-    h.update(arr.tobytes())
+    h.update(memoryview(arr.reshape(-1)).cast("B"))   # the bytes, without a copy
     return h.hexdigest()
 
 

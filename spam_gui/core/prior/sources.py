@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
@@ -78,7 +79,6 @@ class SourceContext:
     image: np.ndarray                       # (H, W, 3) uint8, full resolution
     digest: str                             # the pixels' sha256
     grid: "WorkingGrid | None"              # None: the image is its own working grid
-    work_image: np.ndarray                  # the image on the working grid
     engine: "Spam"
     device: str = "auto"
     memo: Memo = field(default_factory=NoMemo)
@@ -87,6 +87,11 @@ class SourceContext:
     @property
     def shape(self) -> tuple[int, int]:
         return int(self.image.shape[0]), int(self.image.shape[1])
+
+    @cached_property
+    def work_image(self) -> np.ndarray:
+        """The image on the working grid (resized once, when a stage first needs it)."""
+        return self.image if self.grid is None else self.grid.resize(self.image)
 
 
 @dataclass
