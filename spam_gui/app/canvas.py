@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from spam_gui.app.guard import guarded
+from spam_gui.app.model.rasters import PreviewRaster
 from spam_gui.app.overlays import LayerSet, RasterLayer, Region
 from spam_gui.app.qt import QtCore, QtGui, QtWidgets
 
@@ -63,6 +64,17 @@ class RasterItem(QtWidgets.QGraphicsItem):
         self.smooth = smooth
         self.pooled = pooled
         self._pools: dict[int, QtGui.QImage] = {}   # factor -> max-pooled copy
+        self._hidden: QtGui.QRegion | None = None    # not drawn there (an edit's preview is)
+
+    @property
+    def hidden(self) -> QtGui.QRegion | None:
+        """The region left undrawn (:meth:`set_hidden`), or None."""
+        return self._hidden
+
+    def set_hidden(self, region: QtGui.QRegion | None) -> None:
+        """Leave ``region`` (scene pixels) undrawn, or draw everywhere again (None)."""
+        self._hidden = region
+        self.update()
 
     def set_image(self, qimage: QtGui.QImage | None, keep: object = None) -> None:
         self.prepareGeometryChange()
@@ -133,6 +145,9 @@ class RasterItem(QtWidgets.QGraphicsItem):
         r = option.exposedRect.toAlignedRect().intersected(self._rect.toAlignedRect())
         if r.isEmpty():
             return
+        if self._hidden is not None:
+            painter.setClipRegion(QtGui.QRegion(r).subtracted(self._hidden),
+                                  Qt.ClipOperation.IntersectClip)
         scale = painter.worldTransform().m11()
         zoomed_out = scale < 1.0
         painter.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform,
@@ -189,6 +204,9 @@ class Canvas(QtWidgets.QGraphicsView):
             "heatmap": RasterItem(4, smooth=True),
             "boundaries": RasterItem(5, pooled=True),
             "prompt": RasterItem(6),
+            # an edit's working-grid preview (set_preview), scaled onto the photo
+            "preview_objects": RasterItem(2.5),
+            "preview_boundaries": RasterItem(5.5),
         }
         for it in self.items.values():
             self._scene.addItem(it)
@@ -197,6 +215,7 @@ class Canvas(QtWidgets.QGraphicsView):
         self.items["meanfill"].setVisible(False)
         self.meanfill_shown = False
         self.items["heatmap"].setVisible(False)
+        self.preview: PreviewRaster | None = None
         self._points: list[QtWidgets.QGraphicsItem] = []
         self._highlight: QtWidgets.QGraphicsPathItem | None = None
 
@@ -262,10 +281,45 @@ class Canvas(QtWidgets.QGraphicsView):
         self.viewport().update()
 
     def set_layers(self, layers: LayerSet | None) -> None:
+        self.set_preview(None)
         self.layers = layers
         for name in ("objects", "boundaries", "meanfill", "heatmap"):
             layer: RasterLayer | None = getattr(layers, name) if layers is not None else None
             self.items[name].set_image(layer.qimage if layer is not None else None)
+
+    def set_preview(self, preview: PreviewRaster | None) -> None:
+        """Show an edit's working-grid preview over the layers (the old superpixels, and the
+        old objects when the edit changes them, are hidden under it), or drop it (None)."""
+        self.preview = preview
+        region = None
+        if preview is not None:
+            region = QtGui.QRegion()
+            for x, y, w, h in preview.rects.tolist():
+                region = region.united(QtCore.QRect(x, y, w, h))
+        for name in ("boundaries", "meanfill", "objects"):
+            hide = region if name != "objects" or getattr(preview, "objects", None) is not None \
+                else None
+            if hide is not None or self.items[name].hidden is not None:
+                self.items[name].set_hidden(hide)
+        for name, arr in (("preview_boundaries", getattr(preview, "boundaries", None)),
+                          ("preview_objects", getattr(preview, "objects", None))):
+            item = self.items[name]
+            if preview is None or arr is None:
+                if item.qimage is not None:
+                    item.set_image(None)
+                continue
+            layer = RasterLayer(arr)
+            item.set_image(layer.qimage, keep=layer)
+            y0, y1, x0, x1 = preview.box
+            item.setTransform(QtGui.QTransform.fromTranslate(x0, y0).scale(
+                (x1 - x0) / arr.shape[1], (y1 - y0) / arr.shape[0]))
+        self._sync_preview_items()
+
+    def _sync_preview_items(self) -> None:
+        """The preview items follow their layers' visibility and opacity."""
+        for prev, base in (("preview_boundaries", "boundaries"), ("preview_objects", "objects")):
+            self.items[prev].setVisible(self.items[base].isVisible())
+            self.items[prev].setOpacity(self.items[base].opacity())
 
     def set_class_layer(self, qimage: QtGui.QImage | None) -> None:
         """The class layer (painted classes and instance edges), or None."""
@@ -305,6 +359,7 @@ class Canvas(QtWidgets.QGraphicsView):
 
     def set_layer_visible(self, name: str, visible: bool) -> None:
         self.items[name].setVisible(bool(visible))
+        self._sync_preview_items()
         if name == "meanfill":
             self.meanfill_shown = bool(visible)   # a plain flag the layer builders may read
 
@@ -313,6 +368,7 @@ class Canvas(QtWidgets.QGraphicsView):
 
     def set_object_opacity(self, opacity: float) -> None:
         self.items["objects"].setOpacity(min(max(float(opacity), 0.0), 1.0))
+        self._sync_preview_items()
 
     def object_opacity(self) -> float:
         return float(self.items["objects"].opacity())

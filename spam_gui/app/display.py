@@ -290,6 +290,19 @@ class DisplayController:
         self.update_busy()
 
     def on_partial(self, job: Job, what: str, payload: Any) -> None:
+        if what == "preview":
+            # an edit of a large photo on its working grid: shown until the full resolution
+            base = getattr(job, "base", None)
+            if self._is_current(job) and base is not None and base is self.displayed:
+                self.canvas.set_preview(payload)
+                if self.measure_paint:
+                    self.canvas.viewport().repaint()
+                if self.t_click:
+                    self.timing["click_to_preview"] = time.perf_counter() - self.t_click
+                self.canvas.set_message("")
+                self._status(f"{base.path.name}: preview on the working grid; "
+                             "full resolution in a moment…")
+            return
         if what == "image":
             if self._is_current(job) and self.canvas.image is not payload:
                 self.canvas.set_image(payload)
@@ -368,6 +381,7 @@ class DisplayController:
             self.submit_transition(self._doc(), target.key, target)
             return
         layers = d.layers
+        self.canvas.set_preview(None)
         if patch is not None:
             layers.apply(patch)
             if patch.style != layers.style:
@@ -410,6 +424,8 @@ class DisplayController:
 
     def on_failed(self, job: Job, message: str, details: str) -> None:
         row = job.row
+        if getattr(job, "base", None) is not None and self.canvas.preview is not None:
+            self.canvas.set_preview(None)      # a preview never outlives its edit
         if isinstance(job, (SegmentJob, LayersJob)):
             self.errors[row] = message
             self._refresh_row(row)
@@ -437,6 +453,9 @@ class DisplayController:
         self.update_busy()
 
     def on_cancelled(self, job: Job) -> None:
+        if (getattr(job, "base", None) is not None and self.canvas.preview is not None
+                and job.request_id == self.display_request):
+            self.canvas.set_preview(None)
         if isinstance(job, ExportJob):
             self.exports.finished(job, {"done": [], "errors": [], "cancelled": True,
                                         "total": len(job.items), "out_dir": str(job.out_dir)})

@@ -24,7 +24,10 @@ from typing import Any, Callable
 import numpy as np
 
 from spam_gui.app.model.doc_data import Params, Prompt
-from spam_gui.app.model.rasters import OverlayStyle, Patch, changed_region, make_patch
+from spam_gui.app.model.rasters import (
+    OverlayStyle, Patch, PreviewRaster, changed_region, make_patch, preview_raster,
+)
+from spam_gui.core.engine.fullres.preview import EditPreview
 from spam_gui.core.io.cache import DiskCache
 from spam_gui.core.errors import SpamError
 from spam_gui.core.io.images import read_image
@@ -425,14 +428,51 @@ class Pipeline:
                        layers=layers, serial=next_request_id(),
                        seconds=time.perf_counter() - t0)
 
+    def preview_transition(self, base: Outcome, target_ratios: dict[int, float],
+                           config: EngineConfig, style: OverlayStyle
+                           ) -> tuple[EditPreview, PreviewRaster] | None:
+        """The working-grid preview of a density click on a large photo
+        (:meth:`spam_gui.core.engine.spam.Spam.preview_rescale`) and its rasters; None when
+        there is none to show (a small photo, several objects changed, a tiny object)."""
+        changed = _changed_ratios(base.ratios, target_ratios)
+        if len(changed) != 1 or getattr(base.result, "_work", None) is None:
+            return None
+        (oid,) = changed
+        if oid not in base.result.objects_info:
+            return None
+        pv = self.engine(config).preview_rescale(base.result, oid, target_ratios.get(oid, 1.0))
+        raster = None if pv is None else preview_raster(pv, style)
+        return None if raster is None else (pv, raster)
+
+    def preview_edit(self, base: Outcome, objects: np.ndarray, ratios: dict[int, float],
+                     config: EngineConfig, style: OverlayStyle | None
+                     ) -> tuple[EditPreview, PreviewRaster] | None:
+        """The working-grid preview of an object edit on a large photo
+        (:meth:`spam_gui.core.engine.spam.Spam.preview_edit`): the objects whose cells
+        changed, re-clustered on the working grid; None for a small photo."""
+        work = getattr(base.result, "_work", None)
+        if work is None or style is None:
+            return None
+        g = work.grid
+        cr, cc = g.centre_rows(), g.centre_cols()
+        new_w, old_w = np.asarray(objects)[cr][:, cc], np.asarray(base.result.objects)[cr][:, cc]
+        diff = new_w != old_w
+        changed = {int(i) for i in np.unique(new_w[diff]) if i > 0}
+        if not diff.any():
+            return None
+        pv = self.engine(config).preview_edit(base.result, objects, changed, ratios)
+        colors = getattr(base.layers, "colors", None)
+        raster = None if pv is None else preview_raster(pv, style, colors)
+        return None if raster is None else (pv, raster)
+
     def transition(self, base: Outcome, target_ratios: dict[int, float], key: str,
-                   config: EngineConfig, style: OverlayStyle, cached: Outcome | None = None
-                   ) -> tuple[Outcome, Patch | None]:
+                   config: EngineConfig, style: OverlayStyle, cached: Outcome | None = None,
+                   preview: EditPreview | None = None) -> tuple[Outcome, Patch | None]:
         """Go from ``base`` to the same image with other ratios: by rescaling each changed
-        object (or taking ``cached``), and a patch of the overlays over the changed region."""
+        object (or taking ``cached``), and a patch of the overlays over the changed region.
+        ``preview`` (:meth:`preview_transition`, already shown) lends its clustering."""
         t0 = time.perf_counter()
-        changed = {o for o in set(base.ratios) | set(target_ratios)
-                   if not math.isclose(base.ratios.get(o, 1.0), target_ratios.get(o, 1.0))}
+        changed = _changed_ratios(base.ratios, target_ratios)
         if cached is not None:
             target = cached
             res = cached.result
@@ -441,7 +481,8 @@ class Pipeline:
             res = base.result
             for oid in sorted(changed):
                 if oid in res.objects_info:
-                    res = engine.rescale(res, oid, target_ratios.get(oid, 1.0))
+                    res = engine.rescale(res, oid, target_ratios.get(oid, 1.0),
+                                         preview=preview)
             target = replace(base, key=key, ratios=dict(target_ratios), result=res, layers=None,
                              serial=next_request_id())
         patch = None
@@ -451,6 +492,12 @@ class Pipeline:
                                meanfill=getattr(base.layers, "meanfill", None) is not None)
         target.seconds = time.perf_counter() - t0
         return target, patch
+
+
+def _changed_ratios(before: dict[int, float], after: dict[int, float]) -> set[int]:
+    """The objects whose density ratio differs between two ratio maps (missing: 1)."""
+    return {o for o in set(before) | set(after)
+            if not math.isclose(before.get(o, 1.0), after.get(o, 1.0))}
 
 
 _digests: dict[int, tuple[Any, str]] = {}

@@ -100,8 +100,17 @@ class TransitionJob(Job):
 
     def run(self, pipeline: Pipeline, emit: "JobThread") -> tuple[Outcome, Patch | None]:
         assert self.base is not None
+        preview = None
+        if self.cached is None:
+            # a large photo: the working grid's answer first, the full resolution after
+            shown = pipeline.preview_transition(self.base, self.target_ratios, self.config,
+                                                self.style)
+            if shown is not None:
+                preview = shown[0]
+                emit.partial.emit(self, "preview", shown[1])
+                self.check()
         return pipeline.transition(self.base, self.target_ratios, self.key, self.config,
-                                   self.style, self.cached)
+                                   self.style, self.cached, preview=preview)
 
 
 @dataclass

@@ -331,3 +331,88 @@ def make_patch(image: np.ndarray, result: Any, region: Region, style: OverlaySty
         lut[:, c] = np.clip(np.rint(sums / counts), 0, 255).astype(np.uint8)
     return Patch(region=(y0, y1, x0, x1), boundaries=boundaries,
                  meanfill=meanfill_bgra(lut, sub), style=style)
+
+
+# ----------------------------------------------------------------------------- previews
+
+
+PREVIEW_SCREEN_FACTOR = 3
+"""A preview raster has this many times fewer pixels per side than the photo, at most (about a
+screen pixel per preview pixel when a 12-megapixel photo fits the window)."""
+
+
+@dataclass(frozen=True)
+class PreviewRaster:
+    """An edit's preview, ready for the canvas (:meth:`spam_gui.app.canvas.Canvas.set_preview`).
+
+    Attributes
+    ----------
+    box:
+        (y0, y1, x0, x1) full-resolution pixels the rasters cover.
+    boundaries:
+        (h', w', 4) BGRA new superpixel boundaries over the changed cells (transparent elsewhere).
+    objects:
+        (h', w', 4) BGRA object colours over the changed cells, or None (objects unchanged).
+    rects:
+        (n, 4) int (x, y, width, height) full-resolution rectangles covering the changed
+        cells: the old layers are hidden there while the preview shows.
+    """
+
+    box: Region
+    boundaries: np.ndarray
+    objects: np.ndarray | None
+    rects: np.ndarray
+
+
+def preview_raster(preview: Any, style: OverlayStyle,
+                   colors: dict[int, tuple[int, int, int]] | None = None) -> PreviewRaster | None:
+    """The rasters of an edit's working-grid preview
+    (:class:`spam_gui.core.engine.fullres.preview.EditPreview`): the cells' labels repeated
+    ``u`` times per side (``u`` = the working cell's size / :data:`PREVIEW_SCREEN_FACTOR`), so
+    the boundaries are as thin on screen as the full-resolution ones, without labelling a
+    single full-resolution pixel. None when the preview changes nothing."""
+    from spam_gui.core.engine.fullres.preview import cell_edge
+
+    cb = preview.cell_box()
+    if cb is None:
+        return None
+    g = preview.grid
+    r0, r1, c0, c1 = cb
+    cell = max(g.height / g.work_height, g.width / g.work_width)
+    u = int(max(1, min(8, round(cell / PREVIEW_SCREEN_FACTOR))))
+    cells = preview.cells[r0:r1, c0:c1]
+    lab = np.where(cells, preview.labels[r0:r1, c0:c1], 0)
+    up = np.repeat(np.repeat(lab, u, 0), u, 1)
+    inside = np.repeat(np.repeat(cells, u, 0), u, 1)
+    edge = thin_boundaries(up) & inside & (up > 0)
+    if style.boundary_width > 1:
+        k = np.ones((int(style.boundary_width),) * 2, np.uint8)
+        edge = cv2.dilate(edge.view(np.uint8), k).astype(bool) & inside
+    bounds = boundaries_bgra(edge, style.boundary_color)
+    objs = None
+    if preview.objects is not None:
+        o = np.where(cells, preview.objects[r0:r1, c0:c1], 0)
+        index, lut = _object_lut(o, colors)
+        objs_small = lut[index]      # uncertain cells (0) stay transparent
+        objs = np.repeat(np.repeat(objs_small, u, 0), u, 1)
+    # the changed cells as row runs (x, y, width, height) at full resolution; equal runs of
+    # consecutive rows are joined into one rectangle
+    runs: list[tuple[int, int, int, int]] = []
+    open_: dict[tuple[int, int], list[int]] = {}
+    ys = [cell_edge(r, g.height, g.work_height) for r in range(r0, r1 + 1)]
+    xs = [cell_edge(c, g.width, g.work_width) for c in range(c0, c1 + 1)]
+    for i in range(cells.shape[0]):
+        row = np.concatenate(([False], cells[i], [False])).view(np.int8)
+        d = np.flatnonzero(np.diff(row))
+        now = {(int(a), int(b)) for a, b in zip(d[::2], d[1::2])}
+        for key in list(open_):
+            if key not in now:
+                a, b = key
+                start = open_.pop(key)[0]
+                runs.append((xs[a], ys[start], xs[b] - xs[a], ys[i] - ys[start]))
+        for key in now:
+            open_.setdefault(key, [i])
+    for (a, b), (start,) in open_.items():
+        runs.append((xs[a], ys[start], xs[b] - xs[a], ys[cells.shape[0]] - ys[start]))
+    box = (ys[0], ys[-1], xs[0], xs[-1])
+    return PreviewRaster(box, bounds, objs, np.asarray(runs, np.int64).reshape(-1, 4))

@@ -68,6 +68,12 @@ class ObjectEditJob(Job):
 
     def run(self, pipeline: Pipeline, emit: JobThread) -> Outcome:
         assert self.base is not None and self.objects is not None
+        # a large photo: the edited objects on the working grid first, the full resolution after
+        shown = pipeline.preview_edit(self.base, self.objects, self.ratios, self.config,
+                                      self.style)
+        if shown is not None:
+            emit.partial.emit(self, "preview", shown[1])
+            self.check()
         return pipeline.edit_objects(self.base, self.objects, self.ratios, self.key,
                                      self.config, self.style)
 

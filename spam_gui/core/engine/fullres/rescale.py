@@ -8,6 +8,8 @@ inside the region's bounding box). Part of :mod:`spam_gui.core.engine.fullres.wo
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -103,11 +105,91 @@ def _relabel_box(old_labels: np.ndarray, old_sp_obj: np.ndarray, groups: np.ndar
     return labels, sp_obj
 
 
+@dataclass(frozen=True)
+class CellClustering:
+    """One object's clustering on the working grid (:func:`cluster_cells`): what
+    :func:`rescale_working` labels at full resolution, and what an edit's preview shows.
+
+    Attributes
+    ----------
+    oid, k:
+        The object and the number of seeds asked for.
+    cells:
+        (m,) flat working indices of the clustered cells, in raster order.
+    seeds, seed_obj:
+        (k', 2) seed positions (working coordinates) and (k',) their object.
+    groups:
+        The clustering's groups (:func:`spam_gui.core.engine.cluster_groups.build_groups`).
+    clustering:
+        The result of :func:`spam_gui.core.engine.clustering.cluster` (``labels``: the seed of
+        each cell, in ``cells`` order).
+    """
+
+    oid: int
+    k: int
+    cells: np.ndarray
+    seeds: np.ndarray
+    seed_obj: np.ndarray
+    groups: Any
+    clustering: Any
+
+
+def object_cells(state: WorkState, labels: np.ndarray, objects: np.ndarray,
+                 superpixel_object: np.ndarray, oid: int) -> tuple[np.ndarray, np.ndarray]:
+    """The working cells whose centre pixel lies in object ``oid``'s region (its pixels and the
+    uncertain pixels of its superpixels), and which of them lie in the object itself.
+
+    Reads only the cells' centre pixels (h x w of them), never the whole full-resolution map.
+
+    Returns
+    -------
+    cells : ndarray
+        (m,) int64 flat working indices, raster order.
+    of_object : ndarray
+        (m,) bool, the cell is one of the object's on the working grid (its seeds go there).
+    """
+    grid = state.grid
+    cr, cc = grid.centre_rows(), grid.centre_cols()
+    obj_c = objects[cr][:, cc]
+    in_mine = np.zeros(superpixel_object.shape[0], bool)
+    in_mine[np.flatnonzero(superpixel_object == oid)] = True
+    lab_c = labels[cr][:, cc]
+    region = (obj_c == oid) | ((obj_c == 0) & in_mine[lab_c])
+    cells = np.flatnonzero(region.ravel()).astype(np.int64)
+    return cells, state.work_objects.ravel()[cells] == oid
+
+
+def cluster_cells(rgb: np.ndarray, state: WorkState, app_w: torch.Tensor, deep_dim: int,
+                  cells: np.ndarray, seed_from: np.ndarray, oid: int, k: int, density: float,
+                  n_segments_used: int, lambda_s: float, lambda_c: float, n_iter: int,
+                  seed: int, device: torch.device) -> CellClustering:
+    """Cluster one object's working ``cells`` with ``k`` seeds at its ``density``: the
+    working-grid recipe of :func:`rescale_working` (seeds placed among the ``seed_from``
+    cells by the object's own generator, so the same call gives the same superpixels)."""
+    grid = state.grid
+    h, w = grid.shape
+    pos = np.stack(np.divmod(cells, w), 1).astype(np.float32)
+    pts = Points(cells, np.zeros(0, np.int64), np.zeros(0, np.int64), pos,
+                 np.full(pos.shape[0], oid, np.int64))
+    seeds = kmeans_seeds(pos[seed_from], k, object_rng(seed, oid))
+    s = position_scale(h, w, n_segments_used, lambda_s)
+    radius = CANDIDATE_RADIUS * math.sqrt(h * w / n_segments_used) / math.sqrt(density)
+    seed_obj = np.full(seeds.shape[0], oid, np.int64)
+    groups = build_groups(pos, pts.obj, seeds, seed_obj, np.full(seeds.shape[0], radius),
+                          np.full(seeds.shape[0], s * math.sqrt(density)))
+    deep = app_w[:, :deep_dim] if deep_dim else None
+    with torch.inference_mode():
+        appearance = points_appearance(pts, rgb, app_w, deep, grid, lambda_c)
+        hc = cluster(PixelFeatures([(appearance, 1.0)], pos), groups, n_iter, device)
+    return CellClustering(int(oid), int(k), cells, seeds, seed_obj, groups, hc)
+
+
 def rescale_working(
     rgb: np.ndarray, labels: np.ndarray, objects: np.ndarray, superpixel_object: np.ndarray,
     state: WorkState, app_w: torch.Tensor, deep_dim: int, oid: int, k_new: int,
     density: float, mean_size: float, n_segments_used: int, lambda_s: float,
     lambda_c: float, n_iter: int, seed: int, smoothing: int, device: torch.device,
+    clustered: CellClustering | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Re-cluster one object of a working-path result; every other superpixel is kept.
 
@@ -131,6 +213,10 @@ def rescale_working(
         The result's parameters.
     device:
         Torch device.
+    clustered:
+        This object's working clustering when it was already made (an edit's preview,
+        :func:`cluster_cells` with the same cells and ``k_new``): only its full-resolution
+        labelling is left to do.
 
     Returns
     -------
@@ -174,19 +260,28 @@ def rescale_working(
         pixels, pix_obj = np.zeros(0, np.int64), np.zeros(0, np.int64)
         pos = np.stack([wr[cy], wc[cx]], 1).astype(np.float32)
         seed_from = cell_of_oid
-    pts = Points(cells, pixels, pix_obj, pos, np.full(pos.shape[0], oid, np.int64))
     h, w = grid.shape
-    seeds = kmeans_seeds(pos[seed_from], k_new, object_rng(seed, oid))
-    s = position_scale(h, w, n_segments_used, lambda_s)
-    radius = CANDIDATE_RADIUS * math.sqrt(h * w / n_segments_used) / math.sqrt(density)
-    seed_obj = np.full(seeds.shape[0], oid, np.int64)
-    groups = build_groups(pos, pts.obj, seeds, seed_obj, np.full(seeds.shape[0], radius),
-                          np.full(seeds.shape[0], s * math.sqrt(density)))
     deep = app_w[:, :deep_dim] if deep_dim else None
     new_b = np.zeros(region.shape, np.int64)
+    if use_pixels:
+        pts = Points(cells, pixels, pix_obj, pos, np.full(pos.shape[0], oid, np.int64))
+        seeds = kmeans_seeds(pos[seed_from], k_new, object_rng(seed, oid))
+        s = position_scale(h, w, n_segments_used, lambda_s)
+        radius = CANDIDATE_RADIUS * math.sqrt(h * w / n_segments_used) / math.sqrt(density)
+        seed_obj = np.full(seeds.shape[0], oid, np.int64)
+        groups = build_groups(pos, pts.obj, seeds, seed_obj, np.full(seeds.shape[0], radius),
+                              np.full(seeds.shape[0], s * math.sqrt(density)))
+        with torch.inference_mode():
+            appearance = points_appearance(pts, rgb, app_w, deep, grid, lambda_c)
+            hc = cluster(PixelFeatures([(appearance, 1.0)], pos), groups, n_iter, device)
+    else:
+        cc_ = clustered
+        if cc_ is None or cc_.k != k_new or not np.array_equal(cc_.cells, cells):
+            cc_ = cluster_cells(rgb, state, app_w, deep_dim, cells, seed_from, oid, k_new,
+                                density, n_segments_used, lambda_s, lambda_c, n_iter, seed,
+                                device)
+        seeds, seed_obj, groups, hc = cc_.seeds, cc_.seed_obj, cc_.groups, cc_.clustering
     with torch.inference_mode():
-        appearance = points_appearance(pts, rgb, app_w, deep, grid, lambda_c)
-        hc = cluster(PixelFeatures([(appearance, 1.0)], pos), groups, n_iter, device)
         point_labels = hc.labels
         if use_pixels:
             new_b[ry, rx] = point_labels

@@ -1,0 +1,114 @@
+"""An edit's working-grid preview on a large photo (issue 22 item 4).
+
+- the preview of a density click is the final result's own working clustering: the result with
+  the preview lent is the result without it, and the preview's cells are the object's region;
+- an object edit's preview clusters each changed object on its cells (a merge: the whole merged
+  object) and carries the new objects;
+- :func:`cell_edge` inverts the grid's pixel-to-cell mapping;
+- the preview's rasters cover exactly the changed cells (rectangles) and draw boundaries only
+  inside them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from spam_gui.app.model.rasters import OverlayStyle, preview_raster
+from spam_gui.core.engine.fullres.grid import WorkingGrid
+from spam_gui.core.engine.fullres.preview import cell_edge
+from spam_gui.core.engine.object_edits import merge_objects, resegment_objects
+from spam_gui.core.engine.spam import Spam
+from tests.core.test_large_images import K, _check_invariants, _photo, _prior
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory):
+    from spam_gui.core.engine.encoder import SSNEncoder, save_encoder
+    import torch
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("enc") / "tiny.pt"
+    save_encoder(path, SSNEncoder(feature_dim=8, width=8))
+    spam = Spam(encoder=str(path))
+    prior = _prior()
+    res = spam.segment(_photo(), n_segments=K, prior=prior)
+    assert res._work is not None
+    return spam, res, prior
+
+
+@settings(max_examples=60, deadline=None)
+@given(full=st.integers(1, 5000), work=st.integers(1, 800))
+def test_cell_edge_inverts_row_cell(full, work):
+    work = min(work, full)
+    g = WorkingGrid(full, full, work, work)
+    cells = g.row_cell(np.arange(full))
+    for i in range(work + 1):
+        e = cell_edge(i, full, work)
+        expected = int(np.searchsorted(cells, i)) if i < work else full
+        assert e == expected
+
+
+def test_click_preview_is_the_final_clustering(segmented):
+    spam, res, prior = segmented
+    pv = spam.preview_rescale(res, 2, 2.0)
+    assert pv is not None and pv.objects is None
+    with_preview = spam.rescale(res, 2, 2.0, preview=pv)
+    without = spam.rescale(res, 2, 2.0)
+    assert np.array_equal(with_preview.labels, without.labels)
+    _check_invariants(with_preview, prior)
+    # the preview covers the object's cells, one label per new superpixel of the object
+    g = pv.grid
+    obj_cells = prior[g.centre_rows()][:, g.centre_cols()] == 2
+    assert pv.cells[obj_cells].all()
+    assert pv.labels[pv.cells].min() >= 1 and (pv.labels[~pv.cells] == 0).all()
+    assert pv.labels.max() == pv.clusterings[0].seeds.shape[0]
+    n_new = len(with_preview.superpixels_of(2))
+    assert abs(int(np.unique(pv.labels[pv.cells]).size) - n_new) <= max(2, n_new // 5)
+    # a small photo, or an object too small for the grid: no preview (its rescale is quick)
+    assert spam.preview_rescale(res, 9, 2.0) is None
+
+
+def test_merge_preview_clusters_the_merged_object(segmented):
+    spam, res, prior = segmented
+    edit = merge_objects(res.objects, [1, 7])
+    pv = spam.preview_edit(res, edit.objects, edit.changed, {})
+    assert pv is not None and pv.objects is not None
+    keep = next(iter(edit.changed))
+    g = pv.grid
+    new_w = edit.objects[g.centre_rows()][:, g.centre_cols()]
+    assert np.array_equal(pv.objects, new_w)
+    assert pv.cells[new_w == keep].all()                  # the whole merged object
+    assert (pv.labels[new_w == keep] > 0).all()
+    assert [c.oid for c in pv.clusterings] == [keep]
+    # the final result is still exact and complete
+    final = resegment_objects(spam, res, edit.objects, {})
+    _check_invariants(final, edit.objects)
+
+
+def test_preview_rasters_cover_the_changed_cells(segmented):
+    spam, res, _ = segmented
+    pv = spam.preview_rescale(res, 2, 2.0)
+    pr = preview_raster(pv, OverlayStyle())
+    assert pr is not None
+    H, W = res.labels.shape
+    covered = np.zeros((H, W), np.int32)
+    for x, y, w, h in pr.rects.tolist():
+        covered[y:y + h, x:x + w] += 1
+    assert covered.max() == 1                             # the rectangles never overlap
+    g = pv.grid
+    cell_map = pv.cells[g.row_cell(np.arange(H))][:, g.col_cell(np.arange(W))]
+    assert np.array_equal(covered.astype(bool), cell_map)
+    # boundaries drawn only inside the changed cells, in the boundary colour
+    y0, y1, x0, x1 = pr.box
+    bh, bw = pr.boundaries.shape[:2]
+    drawn = pr.boundaries[..., 3] > 0
+    assert drawn.any()
+    ys, xs = np.nonzero(drawn)
+    fy = y0 + (ys + 0.5) * (y1 - y0) / bh
+    fx = x0 + (xs + 0.5) * (x1 - x0) / bw
+    assert cell_map[fy.astype(int), fx.astype(int)].all()
+    b, gr, r, a = pr.boundaries[ys[0], xs[0]]
+    assert (r, gr, b, a) == (*OverlayStyle().boundary_color, 255)
+    assert pr.objects is None                             # a click leaves the objects as they are
