@@ -652,3 +652,16 @@ def value_range(labels: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndar
             if v > hi[k]:
                 hi[k] = v
     return lo, hi
+
+
+@nb.njit(nogil=True, cache=True, boundscheck=False)
+def id_counts(values: np.ndarray, n: int) -> np.ndarray:
+    """How many times each value ``0..n-1`` occurs in the flat non-negative int array
+    ``values`` (values >= n are not counted): ``np.bincount`` without its int64 copy of the
+    input (the object edits count a 12-megapixel map in milliseconds)."""
+    out = np.zeros(n, np.int64)
+    for i in range(values.shape[0]):
+        v = values[i]
+        if v < n:
+            out[v] += 1
+    return out

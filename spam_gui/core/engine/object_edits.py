@@ -138,6 +138,10 @@ def _areas(arr: np.ndarray) -> np.ndarray:
         return np.zeros(1, np.int64)
     if flat.dtype.itemsize > 4 or flat.dtype.kind not in "iu":
         flat = flat.astype(np.int64)
+    k = kernels()
+    top = int(flat.max())
+    if k is not None and top <= MAX_OBJECT_ID:
+        return k.id_counts(np.ascontiguousarray(flat), top + 1)
     return np.bincount(flat)
 
 

@@ -162,10 +162,19 @@ class ImageFeatures:
     deep: torch.Tensor | None    # (P, d) float32 on device, None without an encoder
     positions: torch.Tensor      # (P, 2) float32 on device
     seconds: float = 0.0
+    _appearance: tuple[float, torch.Tensor] | None = field(default=None, repr=False,
+                                                           compare=False)
 
     def appearance(self, lambda_c: float) -> torch.Tensor:
+        """(P, d + 3) deep features beside the Lab colour times ``lambda_c``; the last one
+        asked for is kept (every click on a large photo asks for the same; read only)."""
+        kept = self._appearance
+        if kept is not None and kept[0] == float(lambda_c):
+            return kept[1]
         colour = self.lab * float(lambda_c)
-        return colour if self.deep is None else torch.cat([self.deep, colour], dim=1)
+        app = colour if self.deep is None else torch.cat([self.deep, colour], dim=1)
+        self._appearance = (float(lambda_c), app)
+        return app
 
 
 class Spam:
