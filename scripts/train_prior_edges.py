@@ -1,21 +1,28 @@
-"""Train the built-in prior's edge model (resources/models/builtin_prior_edges.npz) on BSDS500 train.
+"""Train the built-in prior's edge model (resources/models/builtin_prior_edges.npz) on BSDS500
+train + val.
 
     python scripts/train_prior_edges.py --data ../shared/data/bsds500 --out resources/models/builtin_prior_edges.npz
 
+The defaults (features v2, 1 merging round, 4000 edges per image and round, 16 hidden units,
+train + val, no hold-out) are the procedure ``benchmarks/prior_model_cv.py`` cross-validated;
+the first model (v1) was ``--splits train --limit 200 --holdout 40 --features v1 --rounds 2
+--per-image 6000``.
+
 What it does (Nunez-Iglesias et al. 2013, "learning to agglomerate"):
 
-1. for every *train* image: the fine SPAM superpixels of :func:`build_hierarchy`, their region
+1. for every image: the fine SPAM superpixels of :func:`build_hierarchy`, their region
    adjacency graph, and each superpixel's histogram of ground-truth labels, per annotator;
 2. round 0: the features of every fine edge, labelled by the fraction of annotators whose
    majority segments of the two sides differ; a weighted logistic regression (IRLS);
 3. rounds 1..R: the images are merged with the current model and every edge scored along the
    way is added to the training set (labelled the same way from the merged regions' histograms),
    so the model also sees the large regions it meets late in the merging; refit.
-4. the coarseness with the best mean covering on the held-out train images is printed (it is
-   the default in ``spam_gui/core/params.py``, set by hand).
+4. with ``--holdout N``: the coarseness with the best mean covering on the last N images is
+   printed (the default in ``spam_gui/core/params.py`` is set by hand, from the
+   cross-validation).
 
-Only BSDS500 train is read (the last ``--holdout`` images of it for the coarseness). The data
-are never written into the repository; per-image graphs are cached under ``--cache``.
+Only BSDS500 train and val are read (never test). The data are never written into the
+repository; per-image graphs are cached under ``--cache``.
 """
 
 from __future__ import annotations
@@ -34,7 +41,10 @@ sys.path.insert(0, str(ROOT))
 
 from spam_gui.core.evaluation.datasets import load_dataset  # noqa: E402
 from spam_gui.core.evaluation.metrics import segmentation_covering  # noqa: E402
-from spam_gui.core.prior.builtin.edge_model import EdgeModel  # noqa: E402
+from spam_gui.core.prior.builtin.edge_model import (  # noqa: E402
+    EDGE_FEATURES, EDGE_FEATURES_V1, EdgeModel,
+)
+from spam_gui.core.saliency.builtin import builtin_saliency  # noqa: E402
 from spam_gui.core.prior.builtin.hierarchy import ObjectHierarchy  # noqa: E402
 from spam_gui.core.prior.builtin.graph import (  # noqa: E402
     agglomerate, build_graph, Graph, edge_features,
@@ -65,12 +75,23 @@ def make_textons(samples, spam: Spam, n_textons: int, per_image: int, seed: int 
     return centres.astype(np.float32)
 
 
-def prepare(samples, spam: Spam, cache: Path, textons: np.ndarray) -> list[dict]:
-    """Per image: fine labels, the graph's sums and the leaves' GT histograms (cached)."""
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "v1": EDGE_FEATURES_V1,                                          # the first model's 12
+    "v2": EDGE_FEATURES,                                             # + saliency, frame, scales
+    "v2-nosal": tuple(f for f in EDGE_FEATURES if not f.startswith("sal_")),
+}
+"""The feature sets a model can be trained on (``--features``)."""
+
+
+def prepare(samples, spam: Spam, cache: Path, textons: np.ndarray,
+            prefix: str = "") -> list[dict]:
+    """Per image: fine labels, the graph's sums (with the built-in saliency) and the leaves'
+    GT histograms (cached under ``cache`` as ``{prefix}{id}.npz``); ``t_graph``: the CPU
+    seconds of the saliency and the graph."""
     out = []
     cache.mkdir(parents=True, exist_ok=True)
     for i, s in enumerate(samples):
-        f = cache / f"{s.id}.npz"
+        f = cache / f"{prefix}{s.id}.npz"
         if f.is_file():
             with np.load(f, allow_pickle=False) as z:
                 d = {k: z[k] for k in z.files}
@@ -83,8 +104,12 @@ def prepare(samples, spam: Spam, cache: Path, textons: np.ndarray) -> list[dict]
             res = spam.segment(img, n_segments=fine_segments_for((h, w)))
             _, fine = np.unique(res.labels, return_inverse=True)
             fine = fine.reshape(h, w)
-            g = build_graph(fine, lab, deep, textons)
+            c0 = time.process_time()
+            sal = builtin_saliency(img)
+            g = build_graph(fine, lab, deep, textons, saliency=sal)
+            t_graph = time.process_time() - c0
             d = _graph_arrays(g)
+            d["t_graph"] = np.array(t_graph)
             d["fine"] = fine.astype(np.int32)
             d["gts"] = np.stack([np.unique(gt, return_inverse=True)[1].reshape(h, w)
                                  for gt in gts]).astype(np.int32)
@@ -157,9 +182,12 @@ def run_merge(d: dict, model: EdgeModel, collect: bool):
 
 
 def fit_model(x: np.ndarray, y: np.ndarray, w: np.ndarray, textons: np.ndarray | None,
-              hidden: int = 16, epochs: int = 200, seed: int = 0) -> EdgeModel:
+              hidden: int = 16, epochs: int = 200, seed: int = 0,
+              features: tuple[str, ...] = EDGE_FEATURES) -> EdgeModel:
     """A one-hidden-layer network fitted by weighted binary cross-entropy with soft targets
-    (full-batch L-BFGS; 0 hidden units: a logistic regression)."""
+    (full-batch L-BFGS; 0 hidden units: a logistic regression); ``x`` has every one of
+    :data:`EDGE_FEATURES`, the model weighs ``features``."""
+    x = x[:, [EDGE_FEATURES.index(f) for f in features]]
     mean = np.average(x, axis=0, weights=w)
     scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=w)) + 1e-6
     torch.manual_seed(seed)
@@ -186,7 +214,7 @@ def fit_model(x: np.ndarray, y: np.ndarray, w: np.ndarray, textons: np.ndarray |
     lin = [m for m in net if isinstance(m, torch.nn.Linear)]
     layers = tuple((m.weight.detach().double().numpy().T, m.bias.detach().double().numpy())
                    for m in lin)
-    return EdgeModel(layers=layers, mean=mean, scale=scale, textons=textons)
+    return EdgeModel(layers=layers, mean=mean, scale=scale, textons=textons, features=features)
 
 
 def _subsample(x, y, w, n: int, rng: np.random.Generator):
@@ -210,43 +238,62 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "bsds500"))
     ap.add_argument("--out", default=None, help="where to write the model (.npz)")
-    ap.add_argument("--cache", default="/tmp/spam_prior_edges_cache_v2")
+    ap.add_argument("--cache", default="/tmp/spam_prior_edges_cache_v3")
+    ap.add_argument("--splits", default="train,val",
+                    help="BSDS500 splits to train on (default train,val: the shipped model)")
+    ap.add_argument("--features", default="v2", choices=sorted(FEATURE_SETS),
+                    help="feature set (default v2, chosen by benchmarks/prior_model_cv.py)")
     ap.add_argument("--textons", type=int, default=32, help="texton codebook size")
     ap.add_argument("--texton-images", type=int, default=40,
-                    help="train images whose pixels make the codebook")
-    ap.add_argument("--limit", type=int, default=200, help="train images used")
-    ap.add_argument("--holdout", type=int, default=40,
-                    help="last train images kept out of fitting, for the coarseness")
-    ap.add_argument("--rounds", type=int, default=2)
+                    help="train images whose pixels make the codebook (when the shipped "
+                         "model's codebook of that size is not there to reuse)")
+    ap.add_argument("--limit", type=int, default=None, help="images used per split")
+    ap.add_argument("--holdout", type=int, default=0,
+                    help="last images kept out of fitting, for a coarseness sweep (default 0: "
+                         "the coarseness is chosen by benchmarks/prior_model_cv.py)")
+    ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--hidden", type=int, default=16, help="hidden units (0: logistic)")
-    ap.add_argument("--per-image", type=int, default=6000,
+    ap.add_argument("--per-image", type=int, default=4000,
                     help="edges kept per image and round (random subsample)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    ds = load_dataset(Path(args.data) / "train", limit=args.limit)
+    splits = [x for x in args.splits.split(",") if x]
+    sets = {sp: list(load_dataset(Path(args.data) / sp, limit=args.limit)) for sp in splits}
     spam = Spam("default", device="cpu", cache_size=1)
     cache = Path(args.cache)
     tex_file = cache / f"textons_{args.textons}.npy"
+    textons = None
     if tex_file.is_file():
         textons = np.load(tex_file, allow_pickle=False)
     else:
-        textons = make_textons(list(ds)[: args.texton_images], spam, args.textons, 4000)
+        try:  # the shipped model's codebook (k-means of the first 40 train images' pixels)
+            from spam_gui.core.prior.builtin.edge_model import default_edge_model
+            shipped = default_edge_model().textons
+            if shipped is not None and shipped.shape[0] == args.textons:
+                textons = shipped
+        except Exception:  # noqa: BLE001 - no shipped model: make the codebook
+            textons = None
+        if textons is None:
+            first = sets.get("train") or next(iter(sets.values()))
+            textons = make_textons(first[: args.texton_images], spam, args.textons, 4000)
         cache.mkdir(parents=True, exist_ok=True)
         np.save(tex_file, textons)
     print(f"{textons.shape[0]} textons ({time.perf_counter() - t0:.0f} s)", flush=True)
-    data = prepare(list(ds), spam, cache, textons)
+    data = []
+    for sp in splits:
+        data += prepare(sets[sp], spam, cache, textons, prefix=sp + "_")
     fit, hold = data[: len(data) - args.holdout], data[len(data) - args.holdout:]
-    print(f"{len(fit)} fitting, {len(hold)} held-out train images; prepared in "
+    print(f"{len(fit)} fitting, {len(hold)} held-out images; prepared in "
           f"{time.perf_counter() - t0:.0f} s", flush=True)
+    features = FEATURE_SETS[args.features]
     parts = [level0(d) for d in fit]
     X = np.concatenate([p[0] for p in parts])
     Y = np.concatenate([p[1] for p in parts])
     W = np.concatenate([p[2] for p in parts])
     rng = np.random.default_rng(0)
-    model = fit_model(X, Y, W, textons, hidden=args.hidden)
-    grid = np.round(np.linspace(0.05, 0.95, 19), 3)
+    model = fit_model(X, Y, W, textons, hidden=args.hidden, features=features)
     for r in range(1, args.rounds + 1):
         xs, ys, ws = [X], [Y], [W]
         for d in fit:
@@ -256,27 +303,30 @@ def main(argv: list[str] | None = None) -> int:
             ys.append(y)
             ws.append(w)
         X, Y, W = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
-        model = fit_model(X, Y, W, textons, hidden=args.hidden)
+        model = fit_model(X, Y, W, textons, hidden=args.hidden, features=features)
         print(f"round {r}: {X.shape[0]} edges, {time.perf_counter() - t0:.0f} s", flush=True)
-    curve = covering_curve(hold, model, grid)
-    best = int(np.argmax(curve))
-    print("coarseness  " + " ".join(f"{c:5.2f}" for c in grid))
-    print("covering    " + " ".join(f"{v:5.3f}" for v in curve))
-    print(f"best coarseness {grid[best]:.2f}: covering {curve[best]:.4f} on {len(hold)} "
-          "held-out train images")
+    meta = {
+        "name": f"builtin_prior_edges {args.features}",
+        "trained_on": f"BSDS500 {' + '.join(splits)}, {len(fit)} images (all annotators)",
+        "features": args.features, "rounds": args.rounds, "per_image": args.per_image,
+        "n_edges": int(X.shape[0]), "hidden": args.hidden,
+        "date": _dt.date.today().isoformat(), "encoder": "spam_encoder_d20.pt",
+        "chosen_by": "benchmarks/prior_model_cv.py (5-fold cross-validation on train + val)",
+    }
+    if hold:
+        grid = np.round(np.linspace(0.05, 0.95, 19), 3)
+        curve = covering_curve(hold, model, grid)
+        best = int(np.argmax(curve))
+        print("coarseness  " + " ".join(f"{c:5.2f}" for c in grid))
+        print("covering    " + " ".join(f"{v:5.3f}" for v in curve))
+        print(f"best coarseness {grid[best]:.2f}: covering {curve[best]:.4f} on {len(hold)} "
+              "held-out images")
+        meta.update(holdout=f"the last {len(hold)} images", best_coarseness=float(grid[best]),
+                    holdout_covering=float(curve[best]))
     if args.out:
-        meta = {
-            "name": "builtin_prior_edges v1",
-            "trained_on": f"BSDS500 train, {len(fit)} images (all annotators)",
-            "holdout": f"the last {len(hold)} BSDS500 train images",
-            "rounds": args.rounds, "n_edges": int(X.shape[0]),
-            "best_coarseness": float(grid[best]), "holdout_covering": float(curve[best]),
-            "date": _dt.date.today().isoformat(),
-            "encoder": "spam_encoder_d20.pt",
-        }
-        meta["hidden"] = args.hidden
-        EdgeModel(model.layers, model.mean, model.scale, textons, meta).save(args.out)
-        print("wrote", args.out)
+        EdgeModel(model.layers, model.mean, model.scale, textons, meta,
+                  features=features).save(args.out)
+        print("wrote", args.out, f"({time.perf_counter() - t0:.0f} s)")
     return 0
 
 

@@ -187,7 +187,12 @@ def build_hierarchy(
     t1 = time.perf_counter()
     model = default_edge_model() if edge_model is None else edge_model
     report(0.6, "objects: region graph")
-    g = build_graph(fine, lab, deep, model.textons)
+    sal = None
+    if model.uses_saliency:
+        from spam_gui.core.saliency.builtin import builtin_saliency
+
+        sal = builtin_saliency(rgb)
+    g = build_graph(fine, lab, deep, model.textons, saliency=sal)
     t2 = time.perf_counter()
     report(0.8, "objects: merging")
     children, heights, areas, edge_ucm = agglomerate(g, model, float(h * w))

@@ -21,7 +21,7 @@ from spam_gui.core.errors import SpamError
 EDGE_MODEL_FILE = "builtin_prior_edges.npz"
 EDGE_MODEL_FORMAT = "spam-prior-edges"
 
-EDGE_FEATURES: tuple[str, ...] = (
+EDGE_FEATURES_V1: tuple[str, ...] = (
     "lab_mean",        # |mean Lab difference| / 10
     "lab_l",           # |mean L difference| / 10
     "lab_std",         # |Lab standard deviation difference| / 10
@@ -35,7 +35,18 @@ EDGE_FEATURES: tuple[str, ...] = (
     "log_max_area",    # log of the larger region's area fraction
     "border_frac",     # shared border / smaller region's perimeter
 )
-"""The names of the per-edge features the :class:`EdgeModel` weighs, in order."""
+"""The first model's 12 features (``builtin_prior_edges v1``)."""
+
+EDGE_FEATURES: tuple[str, ...] = EDGE_FEATURES_V1 + (
+    "sal_diff",        # |mean saliency difference| (built-in saliency, in [0, 1])
+    "sal_max",         # the larger of the two regions' mean saliency
+    "frame_small",     # image-frame pixels of the smaller region / sqrt(its area)
+    "frame_large",     # image-frame pixels of the larger region / sqrt(its area)
+    "border_coarse",   # mean Lab gradient at a coarse scale (σ = 4) along the shared border / 10
+    "border_strong",   # share of the shared border whose Lab gradient exceeds STRONG_GRADIENT
+)
+"""The names of every per-edge feature :func:`~spam_gui.core.prior.builtin.graph.edge_features`
+computes, in order; an :class:`EdgeModel` weighs a subset of them (its ``features``)."""
 
 
 class BuiltinPriorError(SpamError):
@@ -71,9 +82,18 @@ class EdgeModel:
     scale: np.ndarray
     textons: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    features: tuple[str, ...] = EDGE_FEATURES
 
     def __post_init__(self) -> None:
-        n = len(EDGE_FEATURES)
+        feats = tuple(str(f) for f in self.features)
+        unknown = [f for f in feats if f not in EDGE_FEATURES]
+        if unknown or not feats or len(set(feats)) != len(feats):
+            raise BuiltinPriorError(f"edge model: features {feats} are not distinct names of "
+                                    f"{EDGE_FEATURES}")
+        object.__setattr__(self, "features", feats)
+        object.__setattr__(self, "_columns",
+                           np.array([EDGE_FEATURES.index(f) for f in feats], dtype=np.int64))
+        n = len(feats)
         if self.textons is not None:
             t = np.asarray(self.textons, dtype=np.float32)
             if t.ndim != 2:
@@ -83,7 +103,7 @@ class EdgeModel:
             arr = np.asarray(getattr(self, name), dtype=np.float64).ravel()
             if arr.shape != (n,):
                 raise BuiltinPriorError(f"edge model: {name} has {arr.size} values, "
-                                        f"expected {n} ({', '.join(EDGE_FEATURES)})")
+                                        f"expected {n} ({', '.join(feats)})")
             object.__setattr__(self, name, arr)
         if not np.all(self.scale > 0):
             raise BuiltinPriorError("edge model: every scale must be positive")
@@ -101,9 +121,18 @@ class EdgeModel:
             raise BuiltinPriorError("edge model: the last layer must have one output")
         object.__setattr__(self, "layers", tuple(layers))
 
+    @property
+    def uses_saliency(self) -> bool:
+        """Whether a saliency map enters the model's features."""
+        return any(f.startswith("sal_") for f in self.features)
+
     def probability(self, x: np.ndarray) -> np.ndarray:
-        """P(different objects) for an (n, F) array of edge features."""
-        z = (np.atleast_2d(np.asarray(x, dtype=np.float64)) - self.mean) / self.scale
+        """P(different objects) for an (n, F) array of edge features: F = the model's
+        ``features``, or every one of :data:`EDGE_FEATURES` (the model's columns are taken)."""
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        if x.shape[1] == len(EDGE_FEATURES) and self.features != EDGE_FEATURES:
+            x = x[:, self._columns]
+        z = (x - self.mean) / self.scale
         for i, (w, b) in enumerate(self.layers):
             z = z @ w + b
             if i < len(self.layers) - 1:
@@ -118,7 +147,7 @@ class EdgeModel:
         from spam_gui.core.io.images import atomic_write_bytes
 
         arrays: dict[str, np.ndarray] = {
-            "format": np.array(EDGE_MODEL_FORMAT), "features": np.array(EDGE_FEATURES),
+            "format": np.array(EDGE_MODEL_FORMAT), "features": np.array(self.features),
             "mean": self.mean, "scale": self.scale, "n_layers": np.array(len(self.layers)),
             "meta": np.array(json.dumps(self.meta))}
         if self.textons is not None:
@@ -151,14 +180,15 @@ class EdgeModel:
                     raise BuiltinPriorError(f"{p}: not a built-in prior edge model "
                                             f"(no format '{EDGE_MODEL_FORMAT}')")
                 names = tuple(str(s) for s in z["features"])
-                if names != EDGE_FEATURES:
-                    raise BuiltinPriorError(f"{p}: edge model features {names} do not match "
+                unknown = [f for f in names if f not in EDGE_FEATURES]
+                if unknown:
+                    raise BuiltinPriorError(f"{p}: edge model features {unknown} are not among "
                                             f"this version's {EDGE_FEATURES}")
                 n_layers = int(z["n_layers"])
                 layers = tuple((z[f"w{i}"], z[f"b{i}"]) for i in range(n_layers))
                 textons = z["textons"] if "textons" in z.files else None
                 return cls(layers=layers, mean=z["mean"], scale=z["scale"], textons=textons,
-                           meta=json.loads(str(z["meta"])))
+                           meta=json.loads(str(z["meta"])), features=names)
         except BuiltinPriorError as exc:
             msg = str(exc)
             raise BuiltinPriorError(msg if msg.startswith(str(p)) else f"{p}: {msg}") from None

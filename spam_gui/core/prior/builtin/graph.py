@@ -19,9 +19,9 @@ import numpy as np
 from spam_gui.core.prior.builtin.edge_model import EdgeModel
 
 
-def _gradient_strength(img: np.ndarray) -> np.ndarray:
-    """Per-pixel gradient magnitude of a (H, W, C) float32 image (Sobel, Gaussian σ = 1)."""
-    smooth = cv2.GaussianBlur(img, (0, 0), 1.0)
+def _gradient_strength(img: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """Per-pixel gradient magnitude of a (H, W, C) float32 image (Sobel, Gaussian ``sigma``)."""
+    smooth = cv2.GaussianBlur(img, (0, 0), sigma)
     if smooth.ndim == 2:
         smooth = smooth[..., None]
     gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
@@ -39,6 +39,14 @@ def _split_channels(img: np.ndarray, size: int = 512) -> list[np.ndarray]:
 LAB_BINS = 8
 """Bins per CIELAB channel of the region colour histograms (L in 0..100, a and b in -60..60)."""
 _LAB_RANGES = ((0.0, 100.0), (-60.0, 60.0), (-60.0, 60.0))
+
+COARSE_SIGMA = 4.0
+"""Gaussian σ (pixels) of the coarse-scale Lab gradient (``border_coarse``)."""
+STRONG_GRADIENT = 4.0
+"""A border pixel pair is *strong* (``border_strong``) when its Lab gradient exceeds this."""
+N_BORDER = 6
+"""Columns of :attr:`Graph.borders`: pixel pairs, Lab gradient, Lab gradient², deep gradient,
+coarse Lab gradient, strong pairs (each a sum over the shared border's pixel pairs)."""
 
 
 @dataclass(frozen=True)
@@ -71,19 +79,29 @@ class _Layout:
         return slice(s, s + self.n_tex)
 
     @cached_property
-    def width(self) -> int:
+    def sal(self) -> int:
+        """The column of the saliency sum."""
         return 8 + self.n_deep + 3 * LAB_BINS + self.n_tex
+
+    @cached_property
+    def frame(self) -> int:
+        """The column of the count of pixels on the image's frame (outermost rows, columns)."""
+        return self.sal + 1
+
+    @cached_property
+    def width(self) -> int:
+        return 8 + self.n_deep + 3 * LAB_BINS + self.n_tex + 2
 
 
 @dataclass
 class Graph:
     """The fine RAG: per-region sums (one row per region, :class:`_Layout` columns) and
-    per-edge border sums (``[pixel pairs, Lab gradient, Lab gradient², deep gradient]``)."""
+    per-edge border sums (:data:`N_BORDER` columns)."""
 
     n: int
     regions: np.ndarray     # (n, layout.width)
     pairs: np.ndarray       # (m, 2), a < b
-    borders: np.ndarray     # (m, 4)
+    borders: np.ndarray     # (m, N_BORDER)
     n_deep: int
     n_tex: int
 
@@ -106,7 +124,10 @@ def texton_codes(deep: np.ndarray, textons: np.ndarray) -> np.ndarray:
 
 
 def build_graph(fine: np.ndarray, lab: np.ndarray, deep: np.ndarray | None,
-                 textons: np.ndarray | None = None) -> Graph:
+                textons: np.ndarray | None = None, saliency: np.ndarray | None = None) -> Graph:
+    """The fine RAG of ``fine`` (H, W) labels 0..n-1, with the per-region sums of ``lab``
+    (H, W, 3), ``deep`` (H, W, d) features and their texton histograms, ``saliency`` (H, W)
+    in [0, 1] (None: 0), and the per-edge border sums of the gradients."""
     h, w = fine.shape
     n = int(fine.max()) + 1
     flat = fine.ravel().astype(np.int64)
@@ -125,7 +146,13 @@ def build_graph(fine: np.ndarray, lab: np.ndarray, deep: np.ndarray | None,
         s = lay.lab_hist.start + c * LAB_BINS
         R[:, s: s + LAB_BINS] = np.bincount(flat * LAB_BINS + codes,
                                             minlength=n * LAB_BINS).reshape(n, LAB_BINS)
-    g_lab = _gradient_strength(lab.astype(np.float32))
+    if saliency is not None:
+        R[:, lay.sal] = np.bincount(flat, np.asarray(saliency, np.float64).ravel(), n)
+    frame = np.concatenate([fine[0], fine[-1], fine[1:-1, 0], fine[1:-1, -1]]).astype(np.int64)
+    R[:, lay.frame] = np.bincount(frame, minlength=n)
+    lab32 = lab.astype(np.float32)
+    g_lab = _gradient_strength(lab32)
+    g_coarse = _gradient_strength(lab32, COARSE_SIGMA)
     if n_deep:
         d2 = deep.reshape(-1, n_deep).astype(np.float64)
         for c in range(n_deep):
@@ -138,31 +165,29 @@ def build_graph(fine: np.ndarray, lab: np.ndarray, deep: np.ndarray | None,
                                              minlength=n * n_tex).reshape(n, n_tex)
     else:
         g_deep = np.zeros((h, w), dtype=np.float32)
-    codes_l, gl_l, gd_l = [], [], []
+    codes_l, gl_l, gd_l, gc_l = [], [], [], []
     for axis in (0, 1):
-        if axis == 0:
-            a, b = fine[:-1, :], fine[1:, :]
-            ga = (g_lab[:-1, :] + g_lab[1:, :]) * 0.5
-            gd = (g_deep[:-1, :] + g_deep[1:, :]) * 0.5
-        else:
-            a, b = fine[:, :-1], fine[:, 1:]
-            ga = (g_lab[:, :-1] + g_lab[:, 1:]) * 0.5
-            gd = (g_deep[:, :-1] + g_deep[:, 1:]) * 0.5
+        s1 = (slice(0, -1), slice(None)) if axis == 0 else (slice(None), slice(0, -1))
+        s2 = (slice(1, None), slice(None)) if axis == 0 else (slice(None), slice(1, None))
+        a, b = fine[s1], fine[s2]
         m = a != b
         aa, bb = a[m].astype(np.int64), b[m].astype(np.int64)
         codes_l.append(np.minimum(aa, bb) * n + np.maximum(aa, bb))
-        gl_l.append(ga[m].astype(np.float64))
-        gd_l.append(gd[m].astype(np.float64))
+        for out, g in ((gl_l, g_lab), (gd_l, g_deep), (gc_l, g_coarse)):
+            out.append(((g[s1] + g[s2]) * 0.5)[m].astype(np.float64))
         R[:, 1] += np.bincount(aa, minlength=n) + np.bincount(bb, minlength=n)
     codes = np.concatenate(codes_l)
     gl = np.concatenate(gl_l)
     gd = np.concatenate(gd_l)
+    gc = np.concatenate(gc_l)
     uniq, inv = np.unique(codes, return_inverse=True)
     m_e = uniq.size
     pairs = np.stack([uniq // n, uniq % n], axis=1)
     borders = np.stack([np.bincount(inv, minlength=m_e).astype(np.float64),
                         np.bincount(inv, gl, m_e), np.bincount(inv, gl * gl, m_e),
-                        np.bincount(inv, gd, m_e)], axis=1)
+                        np.bincount(inv, gd, m_e), np.bincount(inv, gc, m_e),
+                        np.bincount(inv, (gl > STRONG_GRADIENT).astype(np.float64), m_e)],
+                       axis=1)
     return Graph(n=n, regions=R, pairs=pairs, borders=borders, n_deep=n_deep, n_tex=n_tex)
 
 
@@ -182,8 +207,8 @@ def edge_features(ra: np.ndarray, rb: np.ndarray, borders: np.ndarray, layout: _
         (n_edges, layout.width) region sums of the two sides (area, perimeter, Lab, Lab²,
         deep features, Lab and texton histograms).
     borders:
-        (n_edges, 4) sums over the shared border's pixel pairs: count, Lab gradient, squared
-        Lab gradient, deep-feature gradient.
+        (n_edges, N_BORDER) sums over the shared border's pixel pairs: count, Lab gradient,
+        squared Lab gradient, deep-feature gradient, coarse Lab gradient, strong pairs.
     layout:
         The columns of ``ra`` and ``rb``.
     total_area:
@@ -191,7 +216,7 @@ def edge_features(ra: np.ndarray, rb: np.ndarray, borders: np.ndarray, layout: _
 
     Returns
     -------
-    (n_edges, F) float64.
+    (n_edges, len(EDGE_FEATURES)) float64: every feature; a model takes its columns.
     """
     area_a = ra[:, 0:1]
     area_b = rb[:, 0:1]
@@ -213,6 +238,10 @@ def edge_features(ra: np.ndarray, rb: np.ndarray, borders: np.ndarray, layout: _
     amax = np.maximum(a1, b1)
     pmin = np.where(a1 <= b1, ra[:, 1], rb[:, 1])
     bl = np.maximum(borders[:, 0], 1.0)
+    sal_a, sal_b = ra[:, layout.sal] / area_a[:, 0], rb[:, layout.sal] / area_b[:, 0]
+    frame_a = ra[:, layout.frame] / np.sqrt(area_a[:, 0])
+    frame_b = rb[:, layout.frame] / np.sqrt(area_b[:, 0])
+    a_small = a1 <= b1
     return np.stack([
         np.linalg.norm(ma - mb, axis=1) / 10.0,
         np.abs(ma[:, 0] - mb[:, 0]) / 10.0,
@@ -226,6 +255,12 @@ def edge_features(ra: np.ndarray, rb: np.ndarray, borders: np.ndarray, layout: _
         np.log(amin / total_area),
         np.log(amax / total_area),
         borders[:, 0] / np.maximum(pmin, 1.0),
+        np.abs(sal_a - sal_b),
+        np.maximum(sal_a, sal_b),
+        np.where(a_small, frame_a, frame_b),
+        np.where(a_small, frame_b, frame_a),
+        borders[:, 4] / bl / 10.0,
+        borders[:, 5] / bl,
     ], axis=1)
 
 
