@@ -106,6 +106,9 @@ def session(args: argparse.Namespace) -> None:
             out["largest_frac"] = largest.area / o.result.labels.size
             ys, xs = (o.result.objects == largest.id).nonzero()
             x, y = int(xs[len(xs) // 2]), int(ys[len(ys) // 2])
+            # the app at rest: the features a reopened photo computes in the background
+            # (FeaturesJob) and the next image's precompute are done before the first click
+            _wait(app, lambda: not win.bg.busy and not win.fg.busy)
             win.set_mode("scale")
             seen.clear()
             t0 = time.perf_counter()

@@ -29,7 +29,7 @@ from spam_gui.app.model.state_file import (STATE_FILE_NAME, STATE_FORMAT, STATE_
                                            ImageEntry, entry_to_json, read_state_file,
                                            validate_entry)
 from spam_gui.app.model.raster_store import (RASTER_KINDS, RasterStore, RasterStoreError,
-                                             keep_aside, raster_folder, raster_sha256)
+                                             keep_aside, raster_folder, raster_key)
 from spam_gui.app.qt import QtCore, QtGui
 from spam_gui.core.io.images import atomic_write_bytes
 
@@ -75,6 +75,7 @@ class ImageDoc(QtCore.QObject):
         self.image_sha256: str | None = None   # hash of the pixels last segmented / exported
         self.rasters: dict[str, np.ndarray] = {}      # in memory (edited or loaded)
         self.raster_hashes: dict[str, str] = {}       # what the state file names, kind -> sha256
+        self.raster_keys: dict[str, str] = {}         # kind -> raster_key of the saved values
         self.raster_versions: dict[str, int] = {}     # bumped on each change (cache keys)
         self.dirty_rasters: set[str] = set()          # changed since the last save
         self._objects_key: tuple[int, Any, str] = (-1, None, "")
@@ -94,14 +95,15 @@ class ImageDoc(QtCore.QObject):
         return state_key(self.params, self.ratios, self.prompts, objects=self.objects_key())
 
     def objects_key(self) -> str:
-        """What identifies the edited object map ("" without one): the sha256 of its saved
-        file, the same whether it is in memory or only on disk (computed once per change)."""
+        """What identifies the edited object map ("" without one): the hash of its values
+        (:func:`~spam_gui.app.model.raster_store.raster_key`, computed once per change), the
+        same whether it is in memory or only on disk (the state file keeps it)."""
         arr = self.rasters.get("objects")
         if arr is None:
-            return self.raster_hashes.get("objects", "")
+            return self.raster_keys.get("objects") or self.raster_hashes.get("objects", "")
         v = self.raster_version("objects")
         if self._objects_key[0] != v or self._objects_key[1] is not arr:
-            self._objects_key = (v, arr, raster_sha256(arr))
+            self._objects_key = (v, arr, raster_key(arr))
         return self._objects_key[2]
 
     @property
@@ -156,6 +158,7 @@ class ImageDoc(QtCore.QObject):
         if array is None:
             self.rasters.pop(kind, None)
             self.raster_hashes.pop(kind, None)
+            self.raster_keys.pop(kind, None)
         else:
             self.rasters[kind] = array
         self.raster_changed(kind)
@@ -191,22 +194,29 @@ class ImageDoc(QtCore.QObject):
     def forget_saved(self, kind: str) -> None:
         """The saved raster ``kind`` cannot be read: the state file no longer names it."""
         self.raster_hashes.pop(kind, None)
+        self.raster_keys.pop(kind, None)
 
     def set_exported(self, key: str, when: float) -> None:
         """The image was exported at ``when`` (epoch seconds) with state ``key``."""
         self.exported_key = key
         self.exported_at = when
 
-    def saved_as(self, kind: str, digest: str) -> None:
-        """The state file now names raster ``kind`` by ``digest``."""
+    def saved_as(self, kind: str, digest: str, key: str | None = None) -> None:
+        """The state file now names raster ``kind`` by ``digest`` (its file) and ``key`` (its
+        values, :func:`~spam_gui.app.model.raster_store.raster_key`)."""
         self.raster_hashes[kind] = digest
+        if key is None:
+            self.raster_keys.pop(kind, None)
+        else:
+            self.raster_keys[kind] = key
 
     # -- persistence ----------------------------------------------------------------------
     def to_entry(self) -> ImageEntry:
         return ImageEntry(params=self.params.to_dict(), ratios=dict(self.ratios),
                           prompts=self.prompts, params_touched=self.params_touched,
                           exported=self.exported_key, exported_at=self.exported_at,
-                          image_sha256=self.image_sha256, rasters=dict(self.raster_hashes))
+                          image_sha256=self.image_sha256, rasters=dict(self.raster_hashes),
+                          raster_keys=dict(self.raster_keys))
 
     def to_json(self) -> dict[str, Any]:
         return entry_to_json(self.to_entry())
@@ -228,6 +238,7 @@ class ImageDoc(QtCore.QObject):
         self.exported_at = entry.exported_at
         self.image_sha256 = entry.image_sha256
         self.raster_hashes = dict(entry.rasters)
+        self.raster_keys = dict(entry.raster_keys)
         self.rasters = {}
         self.dirty_rasters = set()
 
@@ -322,6 +333,7 @@ class _SavePlan:
     # filled by :func:`_run_save`
     target: Path | None = None
     digests: dict[tuple[str, str], str] = field(default_factory=dict)
+    keys: dict[tuple[str, str], str] = field(default_factory=dict)
     error: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -336,6 +348,7 @@ def _run_save(plan: _SavePlan) -> None:
             store = RasterStore(raster_folder(target))
             digests = {(doc.name, kind): store.save(doc.name, kind, arr)
                        for doc, kind, arr in plan.writes}
+            keys = {(doc.name, kind): raster_key(arr) for doc, kind, arr in plan.writes}
             if plan.old_root is not None and store.root != plan.old_root:
                 old = RasterStore(plan.old_root)
                 for name, kind, sha in plan.carried:
@@ -346,6 +359,8 @@ def _run_save(plan: _SavePlan) -> None:
                 if entry is not None:
                     entry["rasters"] = dict(sorted({**entry.get("rasters", {}),
                                                     kind: digest}.items()))
+                    entry["raster_keys"] = dict(sorted({**entry.get("raster_keys", {}),
+                                                        kind: keys[(name, kind)]}.items()))
             payload = json.dumps({**plan.data, "saved_at": time.time()}, indent=1,
                                  sort_keys=True).encode()
             atomic_write_bytes(target, payload)
@@ -354,7 +369,7 @@ def _run_save(plan: _SavePlan) -> None:
                 store.prune(name, kind, digest)
             for doc, kind in plan.deletes:
                 store.delete(doc.name, kind)
-            plan.target, plan.digests = target, digests
+            plan.target, plan.digests, plan.keys = target, digests, keys
             return
         except (OSError, ValueError) as exc:
             errors.append(str(exc))
@@ -541,7 +556,7 @@ class FolderSession(QtCore.QObject):
             for doc, kind, _ in plan.writes:
                 digest = plan.digests.get((doc.name, kind))
                 if digest is not None and kind in doc.rasters:
-                    doc.saved_as(kind, digest)
+                    doc.saved_as(kind, digest, plan.keys.get((doc.name, kind)))
             return True
         for doc, kind, _ in plan.writes:
             doc.mark_unsaved(kind)

@@ -157,8 +157,8 @@ def state_key(params: Params, ratios: dict[int, float], prompts: tuple[Prompt, .
               objects: str = "") -> str:
     """A short hash of everything per-image that a segmentation depends on.
 
-    ``objects`` identifies the image's edited object map ("" when it has none): the sha256 of
-    its saved PNG (:func:`spam_gui.app.model.raster_store.raster_sha256`).
+    ``objects`` identifies the image's edited object map ("" when it has none): the hash of its
+    values (:func:`spam_gui.app.model.raster_store.raster_key`).
     """
     p = params.to_dict()
     if p.get("coarseness") == PRIOR_DEFAULTS.coarseness:

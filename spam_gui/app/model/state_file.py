@@ -8,10 +8,14 @@
                               "prompts": [[[x, y, 1], ...], ...], "params_touched": true,
                               "exported": "<state key>", "exported_at": 1.7e9,
                               "image_sha256": "<hash of the pixels last shown>",
-                              "rasters": {"objects": "<sha256 of the PNG>", ...}}}}
+                              "rasters": {"objects": "<sha256 of the PNG>", ...},
+                              "raster_keys": {"objects": "<sha256 of the values>", ...}}}}
 
 ``rasters`` names the per-image maps kept beside the file (edited objects, classes, instances;
-:mod:`spam_gui.app.model.raster_store`) by the hash of their bytes.
+:mod:`spam_gui.app.model.raster_store`) by the hash of their bytes; ``raster_keys`` gives the
+hash of their values (:func:`~spam_gui.app.model.raster_store.raster_key`), which keys an edited
+object map's segmentation whether the map is in memory or only on disk (a file written before
+``raster_keys`` existed is keyed by its ``rasters`` hash until it is loaded).
 
 :func:`read_state_file` never raises on what the file contains: a file that cannot be used at
 all (not JSON, another format, nested too deep) is moved aside to
@@ -56,6 +60,7 @@ class ImageEntry:
     exported_at: float | None = None
     image_sha256: str | None = None
     rasters: dict[str, str] = field(default_factory=dict)   # kind -> sha256 of its PNG
+    raster_keys: dict[str, str] = field(default_factory=dict)   # kind -> raster_key (content)
 
     def params_for(self, base: Params) -> Params:
         return Params.from_dict(self.params, base)
@@ -142,10 +147,20 @@ def validate_entry(name: str, raw: Any) -> tuple[ImageEntry | None, list[str]]:
                 problems.append(f"{name}: bad entry in 'rasters' ({kind!r}); ignored")
     else:
         problems.append(f"{name}: 'rasters' is not a mapping of kind to sha256; ignored")
+    keys: dict[str, str] = {}
+    rk = raw.get("raster_keys", {})
+    if isinstance(rk, dict):
+        for kind, digest in rk.items():
+            if kind in rasters and isinstance(digest, str) and len(digest) == 64:
+                keys[kind] = digest
+            else:
+                problems.append(f"{name}: bad entry in 'raster_keys' ({kind!r}); ignored")
+    else:
+        problems.append(f"{name}: 'raster_keys' is not a mapping of kind to sha256; ignored")
     entry = ImageEntry(params=params, ratios=ratios, prompts=tuple(prompts),
                        params_touched=touched, exported=exported or None,
                        exported_at=float(exported_at) if exported_at is not None else None,
-                       image_sha256=sha, rasters=rasters)
+                       image_sha256=sha, rasters=rasters, raster_keys=keys)
     return entry, problems
 
 
@@ -234,4 +249,7 @@ def entry_to_json(entry: ImageEntry) -> dict[str, Any]:
         d["image_sha256"] = entry.image_sha256
     if entry.rasters:
         d["rasters"] = dict(sorted(entry.rasters.items()))
+    keys = {k: v for k, v in entry.raster_keys.items() if k in entry.rasters}
+    if keys:
+        d["raster_keys"] = dict(sorted(keys.items()))
     return d
