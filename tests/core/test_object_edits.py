@@ -259,6 +259,27 @@ def test_merge_fills_the_band_between_the_merged_objects():
     assert oe.merge_objects(m2, [2, 3]).objects[5, 20] == 0
 
 
+def test_merge_fills_the_band_on_a_large_map_without_reaching_further():
+    """A 6 MP map: the band is found on a coarse sample (the fast path); the band between the
+    pieces is filled, an uncertain area next to only one of them is not."""
+    h, w = 2400, 2400
+    objects = np.ones((h, w), np.int32)
+    objects[:, 1206:] = 2
+    objects[:, 1194:1206] = 0                      # a 12 px band between 1 and 2
+    objects[200:260, 100:400] = 0                  # uncertain, inside object 1 only
+    objects[2000:, :] = 3
+    d = oe.band_reach(objects.shape)
+    assert d // 4 > 1                              # the coarse path
+    e = oe.merge_objects(objects, [1, 2])
+    keep = next(iter(e.changed))
+    assert (e.objects[:2000, 1194:1206] == keep).all()
+    assert (e.objects[200:260, 100:400] == 0).all()
+    assert (e.objects[2000:] == 3).all()
+    lab, n = ndimage.label(e.objects == keep)
+    assert n == 1
+    assert e.removed == frozenset({1, 2}) - {keep}
+
+
 @pytest.mark.parametrize("x", [15, 25, 60, 70])
 def test_a_split_anywhere_never_undoes_a_merge(x):
     m = _two_boxes_across_a_band()

@@ -91,7 +91,7 @@ class ObjectEdit:
     description: str = ""
 
 
-def _as_map(objects: np.ndarray) -> np.ndarray:
+def _as_map(objects: np.ndarray, copy: bool = True) -> np.ndarray:
     arr = np.asarray(objects)
     if arr.ndim != 2:
         raise ObjectEditError(f"an object map is (H, W), got shape {arr.shape}")
@@ -99,7 +99,7 @@ def _as_map(objects: np.ndarray) -> np.ndarray:
         raise ObjectEditError(f"an object map holds integer ids, got {arr.dtype}")
     if arr.size and int(arr.min()) < 0:
         raise ObjectEditError("an object map holds no negative ids (0 = uncertain)")
-    return arr.astype(np.int32, copy=True)
+    return arr.astype(np.int32, copy=copy)
 
 
 def _as_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -207,7 +207,7 @@ def merge_objects(objects: np.ndarray, ids: Iterable[int]) -> ObjectEdit:
     ObjectEditError
         Fewer than two of the ids are objects of the map.
     """
-    arr = _as_map(objects)
+    arr = _as_map(objects, copy=False)    # read only: the new map is made by the lookup
     counts = _areas(arr)
     want = sorted(i for i in {int(i) for i in ids} if 0 < i < counts.shape[0] and counts[i])
     if len(want) < 2:
@@ -242,6 +242,9 @@ def _fill_band_between(old: np.ndarray, new: np.ndarray, ids: Sequence[int], kee
     pieces touched across the band. Works on the pieces' bounding box; returns the pixels
     filled."""
     d = band_reach(old.shape)
+    f = max(1, d // 4)
+    if f > 1:
+        return _fill_band_coarse(old, new, ids, keep, d, f)
     mask = new == keep          # the merged pieces (``new`` is not filled yet)
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     if not rows.size:
@@ -252,28 +255,40 @@ def _fill_band_between(old: np.ndarray, new: np.ndarray, ids: Sequence[int], kee
     uncertain = box == 0
     if not uncertain.any():
         return 0
-    # "within d of a piece" on a grid f times coarser (the band is d >= f pixels wide): a
-    # pixel is near a piece when its coarse cell is within d / f cells of one of the piece's
-    # cells; f = 1 (exact) on small images
-    f = max(1, d // 4)
-    hc, wc = -(-box.shape[0] // f), -(-box.shape[1] // f)
-    reach = d / f + 1.0
-    near = np.zeros((hc, wc), np.uint8)
+    near = np.zeros(box.shape, np.uint8)
     for i in ids:
         piece = box == i
-        if not piece.any():
-            continue
-        if f > 1:   # any pixel of the piece in the cell
-            pad = np.zeros((hc * f, wc * f), bool)
-            pad[:box.shape[0], :box.shape[1]] = piece
-            piece = pad.reshape(hc, f, wc, f).any(axis=(1, 3))
-        # distance to the piece (cv2: distance to the nearest zero pixel)
-        dist = cv2.distanceTransform((~piece).view(np.uint8), cv2.DIST_L2, 3)
-        near += (dist <= (reach if f > 1 else d)).view(np.uint8)
-    near2 = near >= 2
-    if f > 1:
-        near2 = np.repeat(np.repeat(near2, f, 0), f, 1)[:box.shape[0], :box.shape[1]]
-    fill = uncertain & near2
+        if piece.any():   # distance to the piece (cv2: distance to the nearest zero pixel)
+            dist = cv2.distanceTransform((~piece).view(np.uint8), cv2.DIST_L2, 3)
+            near += (dist <= d).view(np.uint8)
+    fill = uncertain & (near >= 2)
+    new[y0:y1, x0:x1][fill] = keep
+    return int(fill.sum())
+
+
+def _fill_band_coarse(old: np.ndarray, new: np.ndarray, ids: Sequence[int], keep: int,
+                      d: int, f: int) -> int:
+    """:func:`_fill_band_between` on a large photo: which places lie within ``d`` of two
+    pieces is decided on the map sampled every ``f`` pixels (the band is ``d >= 4 f`` wide),
+    and only the full-resolution pixels of those places are read and filled, so a merge on a
+    12-megapixel map never scans it whole."""
+    small = old[f // 2::f, f // 2::f]
+    reach = d / f + 1.0
+    near = np.zeros(small.shape, np.uint8)
+    for i in ids:
+        piece = small == i
+        if piece.any():
+            dist = cv2.distanceTransform((~piece).view(np.uint8), cv2.DIST_L2, 3)
+            near += (dist <= reach).view(np.uint8)
+    cand = near >= 2
+    rows, cols = np.flatnonzero(cand.any(1)), np.flatnonzero(cand.any(0))
+    if not rows.size:
+        return 0
+    cy0, cy1, cx0, cx1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    y0, y1 = cy0 * f, min(cy1 * f, old.shape[0])      # cell j covers rows j f .. (j + 1) f
+    x0, x1 = cx0 * f, min(cx1 * f, old.shape[1])
+    up = np.repeat(np.repeat(cand[cy0:cy1, cx0:cx1], f, 0), f, 1)[:y1 - y0, :x1 - x0]
+    fill = (old[y0:y1, x0:x1] == 0) & up
     new[y0:y1, x0:x1][fill] = keep
     return int(fill.sum())
 
