@@ -86,6 +86,7 @@ def session(args: argparse.Namespace) -> None:
         win.show_row(0)
         _wait(app, shown(big))
         out["open"] = time.perf_counter() - t0
+        win.canvas.viewport().repaint()    # drawn once, as on a screen (offscreen paints lazily)
         o = win.displayed
         out["size"] = f"{o.image.shape[1]}x{o.image.shape[0]}"
         out["objects"] = len(o.result.objects_info)

@@ -424,7 +424,7 @@ class Canvas(QtWidgets.QGraphicsView):
             return
         import cv2
 
-        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+        contours, _ = cv2.findContours(mask.astype(np.uint8, copy=False), cv2.RETR_EXTERNAL,
                                        cv2.CHAIN_APPROX_SIMPLE)
         path = QtGui.QPainterPath()
         for c in contours:

@@ -337,8 +337,11 @@ class ObjectEditor:
             self.canvas.set_highlight(None)
             self.canvas.set_selection_text("")
             return
-        self.canvas.set_highlight(np.isin(o.result.objects, ids),
-                                    merge=bool(sel.merge_ids(row)))
+        # one lookup pass (no sort of 12 MP); ids past the table (none) read its last 0
+        lut = np.zeros(max(max(ids), max(o.result.objects_info, default=0)) + 2, np.uint8)
+        lut[list(ids)] = 1
+        self.canvas.set_highlight(np.take(lut, o.result.objects, mode="clip"),
+                                  merge=bool(sel.merge_ids(row)))
         self.canvas.set_selection_text(sel.describe())
 
     # -- display ----------------------------------------------------------------------------
