@@ -337,11 +337,14 @@ class ObjectEditor:
             self.canvas.set_highlight(None)
             self.canvas.set_selection_text("")
             return
-        # one lookup pass (no sort of 12 MP); ids past the table (none) read its last 0
-        lut = np.zeros(max(max(ids), max(o.result.objects_info, default=0)) + 2, np.uint8)
+        # one lookup pass (no sort of 12 MP): the result's objects are the ids of its map
+        lut = np.zeros(max(max(ids), max(o.result.objects_info, default=0)) + 1, np.uint8)
         lut[list(ids)] = 1
-        self.canvas.set_highlight(np.take(lut, o.result.objects, mode="clip"),
-                                  merge=bool(sel.merge_ids(row)))
+        try:
+            mask = lut[o.result.objects]
+        except IndexError:                      # a map with ids its result does not list
+            mask = np.isin(o.result.objects, list(ids))
+        self.canvas.set_highlight(mask, merge=bool(sel.merge_ids(row)))
         self.canvas.set_selection_text(sel.describe())
 
     # -- display ----------------------------------------------------------------------------
