@@ -17,6 +17,8 @@ its own), with one disk cache folder for both:
 - ``merge two objects``: Ctrl+click two objects, Merge, until drawn;
 - ``switch while computing``: the small photo chosen while the large one computes, until the
   small one is drawn, beside the small photo's own compute time;
+- ``three photos``: three 12 MP photos opened in turn and back to the first (``--only three``;
+  one open, two computed and held);
 - the peak resident memory of each session.
 """
 
@@ -70,6 +72,25 @@ def session(args: argparse.Namespace) -> None:
     _wait(app, lambda: not win.fg.busy)
     out: dict[str, float | str] = {}
     big, small = "a_photo.jpg", "b_small.jpg"
+    if args.step == "three":
+        # three phone photos: each opened in turn (the next one precomputed meanwhile), then
+        # back to the first: one open and two computed, held by the session
+        names = ["a_photo.jpg", "c_photo.jpg", "d_photo.jpg"]
+        win.open_folder(folder)
+        t0 = time.perf_counter()
+        for name in names + names[:1]:
+            win.show_row(sorted(p.name for p in folder.iterdir()
+                                if p.suffix == ".jpg").index(name))
+            _wait(app, shown(name))
+            win.canvas.viewport().repaint()
+        _wait(app, lambda: not win.bg.busy and not win.fg.busy)
+        out["three"] = time.perf_counter() - t0
+        out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+        out["held"] = len(win.view.outcomes.keys())
+        print("RESULT " + json.dumps(out), flush=True)
+        win.close()
+        win.shutdown()
+        return
     if args.step == "switch":
         win.open_folder(folder)
         win.show_row(0)
@@ -153,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image", default="101085", help="the val photo (default 101085)")
     ap.add_argument("--scale", type=float, default=9.0, help="upsampling (default 9: 12.5 MP)")
     ap.add_argument("--k", type=int, default=400)
-    ap.add_argument("--only", default="cold,reopen,edit,switch",
-                    help="the sessions to run, comma-separated (default: all four)")
+    ap.add_argument("--only", default="cold,reopen,edit,switch,three",
+                    help="the sessions to run, comma-separated (default: all five)")
     ap.add_argument("--step", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--folder", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--tmp", default=None, help=argparse.SUPPRESS)
@@ -175,11 +196,18 @@ def main(argv: list[str] | None = None) -> int:
                     [cv2.IMWRITE_JPEG_QUALITY, 95])
         other = read_image(sorted((Path(args.data) / "images").glob("*.jpg"))[1])
         cv2.imwrite(str(folder / "b_small.jpg"), cv2.cvtColor(other, cv2.COLOR_RGB2BGR))
+        if "three" in args.only.split(","):
+            for name, stem in (("c_photo.jpg", "236037"), ("d_photo.jpg", "106024")):
+                im = read_image(Path(args.data) / "images" / f"{stem}.jpg")
+                im = cv2.resize(im, None, fx=args.scale, fy=args.scale,
+                                interpolation=cv2.INTER_CUBIC)
+                cv2.imwrite(str(folder / name), cv2.cvtColor(im, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_JPEG_QUALITY, 95])
         env = dict(os.environ, SPAM_CACHE_DIR=str(Path(tmp) / "cache"),
                    XDG_DATA_HOME=str(Path(tmp) / "data"), QT_QPA_PLATFORM="offscreen")
         rows: dict[str, dict] = {}
         for step, tmpdir in (("cold", "s1"), ("reopen", "s2"), ("edit", "s3"),
-                             ("switch", "s4")):
+                             ("switch", "s4"), ("three", "s5")):
             if step not in args.only.split(","):
                 continue
             (Path(tmp) / tmpdir).mkdir()
@@ -191,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{step}: failed: {(p.stderr.strip().splitlines() or ['?'])[-1]}")
                 continue
             rows[step] = json.loads(line[0][7:])
-        c, r, e, w = (rows.get(k, {}) for k in ("cold", "reopen", "edit", "switch"))
+        c, r, e, w, t = (rows.get(k, {})
+                         for k in ("cold", "reopen", "edit", "switch", "three"))
         print(f"photo {c.get('size', '?')} ({args.image} x{args.scale:g}), K = {args.k}, "
               f"{c.get('objects', '?')} objects; 2-core CPU")
         ms = lambda v: f"{1000 * v:.0f} ms" if isinstance(v, float) else "?"  # noqa: E731
@@ -211,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{ms(e.get('merge_resegment'))}) | |")
         print(f"| small photo chosen while the large one computes | {ms(w.get('switch'))} "
               f"(its own compute {ms(w.get('small_alone'))}) | {w.get('peak_gb', 0):.2f} GB |")
+        if t:
+            print(f"| three 12 MP photos opened in turn, back to the first ({t.get('held')} "
+                  f"results held) | {t.get('three', 0):.1f} s | {t.get('peak_gb', 0):.2f} GB |")
     return 0
 
 
