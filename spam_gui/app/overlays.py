@@ -20,7 +20,7 @@ Layers:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -38,12 +38,22 @@ from spam_gui.app.qt import QtGui, qimage2ndarray
 class RasterLayer:
     """A premultiplied ARGB32 QImage that owns its pixels, with a writable BGRA numpy view."""
 
-    def __init__(self, bgra: np.ndarray) -> None:
-        h, w = bgra.shape[:2]
+    def __init__(self, bgra: np.ndarray | None = None, shape: tuple[int, int] | None = None
+                 ) -> None:
+        h, w = bgra.shape[:2] if bgra is not None else shape   # type: ignore[misc]
         self.qimage = QtGui.QImage(w, h, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
         self.view = qimage2ndarray.byte_view(self.qimage)  # (h, w, 4) BGRA, shares memory
-        self.view[...] = bgra
+        if bgra is not None:
+            self.view[...] = bgra
         self.version = 0
+
+    @classmethod
+    def filled(cls, shape: tuple[int, int], fill: Callable[[np.ndarray], Any]) -> "RasterLayer":
+        """A layer of ``shape`` whose pixels ``fill(view)`` writes in place (no copy of a
+        12-megapixel BGRA array)."""
+        layer = cls(shape=shape)
+        fill(layer.view)
+        return layer
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -118,10 +128,11 @@ def build_layers(image: np.ndarray, result: Any, style: OverlayStyle,
     lut = mean_color_lut(image, labels) if meanfill else None
     objects = np.asarray(result.objects)
     colors = object_colors(objects)
+    shape = (labels.shape[0], labels.shape[1])
     return LayerSet(
-        objects=RasterLayer(objects_bgra(objects, colors)),
-        boundaries=RasterLayer(boundaries_bgra(boundary_mask(labels, style.boundary_width),
-                                               style.boundary_color)),
+        objects=RasterLayer.filled(shape, lambda v: objects_bgra(objects, colors, out=v)),
+        boundaries=RasterLayer.filled(shape, lambda v: boundaries_bgra(
+            boundary_mask(labels, style.boundary_width), style.boundary_color, out=v)),
         meanfill=RasterLayer(meanfill_bgra(lut, labels)) if lut is not None else None,
         style=style,
         heatmap=None if saliency is None else RasterLayer(heatmap_bgra(saliency)),

@@ -7,6 +7,7 @@ the changed object's bounding box is recomputed (:func:`make_patch`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,8 @@ def object_color(object_id: int) -> tuple[int, int, int]:
 
 def _ids_and_areas(objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ids of a map (sorted) and their pixel counts: one counting pass when the ids are
-    small non-negative integers (object maps), a sort otherwise."""
+    small non-negative integers (object maps), a sort otherwise. (Not numba's: loading the
+    compiled kernels would cost a reopened photo, which runs none, a fraction of a second.)"""
     flat = objects.ravel()
     if flat.size and np.issubdtype(flat.dtype, np.integer):
         lo, hi = int(flat.min()), int(flat.max())
@@ -54,6 +56,11 @@ def _ids_and_areas(objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             ids = np.flatnonzero(counts)
             return ids.astype(flat.dtype), counts[ids]
     return np.unique(flat, return_counts=True)
+
+
+ADJACENCY_SAMPLE_PIXELS = 2_000_000
+"""Object colours find touching objects on the map sampled down to about this many pixels
+(every pixel of a BSDS-sized map; every third row and column of a 12-megapixel one)."""
 
 
 def object_colors(objects: np.ndarray) -> dict[int, tuple[int, int, int]]:
@@ -67,8 +74,10 @@ def object_colors(objects: np.ndarray) -> dict[int, tuple[int, int, int]]:
         return {}
     pairs = set()
     top = int(ids[-1]) + 1
+    step = max(1, int(math.sqrt(objects.size / ADJACENCY_SAMPLE_PIXELS)))
+    sample = objects[::step, ::step] if step > 1 else objects
     for gap in (1, 3):
-        for a, b in ((objects[:, :-gap], objects[:, gap:]), (objects[:-gap, :], objects[gap:, :])):
+        for a, b in ((sample[:, :-gap], sample[:, gap:]), (sample[:-gap, :], sample[gap:, :])):
             m = (a != b) & (a > 0) & (b > 0)
             if m.any():   # each touching pair once, as one int64 code (a 1-D unique is fast)
                 codes = np.unique(a[m].astype(np.int64) * top + b[m])
@@ -137,17 +146,54 @@ def boundary_mask(labels: np.ndarray, width: int = 1) -> np.ndarray:
     return b
 
 
-def boundaries_bgra(mask: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
-    out = np.zeros(mask.shape + (4,), np.uint8)
+def boundaries_bgra(mask: np.ndarray, color: tuple[int, int, int],
+                    out: np.ndarray | None = None) -> np.ndarray:
+    """The boundary ``mask`` in ``color`` (opaque) on transparent BGRA; written into ``out``
+    ((H, W, 4) uint8, e.g. a QImage's pixels) when given."""
+    if out is None:
+        out = np.zeros(mask.shape + (4,), np.uint8)
+    else:
+        out[...] = 0
     r, g, b = color
     out[mask] = (b, g, r, 255)
     return out
 
 
-def objects_bgra(objects: np.ndarray, colors: dict[int, tuple[int, int, int]] | None = None
-                 ) -> np.ndarray:
-    index, lut = _object_lut(objects, colors)
-    return lut[index]
+def objects_bgra(objects: np.ndarray, colors: dict[int, tuple[int, int, int]] | None = None,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """Every object in its colour (opaque BGRA; uncertain pixels transparent), written into
+    ``out`` ((H, W, 4) uint8) when given: one lookup of 4-byte pixels."""
+    if colors and max(colors) < 1 << 20:
+        # the colours name every object of the map (object_colors): no counting pass; an id
+        # they miss is found by the lookup (IndexError) and the map counted then
+        try:
+            return _objects_lookup(objects, np.array(sorted(colors)), colors, out)
+        except IndexError:
+            pass
+    ids = _ids_and_areas(objects)[0]
+    if not (len(ids) and ids[0] >= 0 and ids[-1] < 1 << 20):
+        index, lut = _object_lut(objects, colors)
+        if out is None:
+            return lut[index]
+        out[...] = lut[index]
+        return out
+    return _objects_lookup(objects, ids, colors, out)
+
+
+def _objects_lookup(objects: np.ndarray, ids: np.ndarray,
+                    colors: dict[int, tuple[int, int, int]] | None, out: np.ndarray | None
+                    ) -> np.ndarray:
+    """:func:`objects_bgra` by one lookup in a table of ``ids`` (IndexError: an id past it)."""
+    lut = np.zeros((int(ids[-1]) + 1, 4), np.uint8)
+    for oid in ids.tolist():
+        if oid > 0:
+            r, g, b = (colors or {}).get(int(oid)) or object_color(int(oid))
+            lut[oid] = (b, g, r, 255)
+    lut32 = lut.view(np.uint32).reshape(-1)
+    if out is None:
+        out = np.empty(objects.shape + (4,), np.uint8)
+    np.take(lut32, objects, out=out.view(np.uint32)[..., 0])
+    return out
 
 
 def mean_color_lut(image: np.ndarray, labels: np.ndarray) -> np.ndarray:

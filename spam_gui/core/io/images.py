@@ -128,7 +128,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             if n_frames > 1:  # one rule: the first frame, never silently
                 log.warning("%s: %d frames (animated or multi-page); the first frame is used",
                             p, n_frames)
-            im = ImageOps.exif_transpose(im)
+            if im.getexif().get(0x0112, 1) not in (0, 1):   # rotated or mirrored
+                im = ImageOps.exif_transpose(im)                # (a copy: only then)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im)
                 arr = (arr.astype(np.float64) / max(1.0, float(arr.max()))) if arr.size else arr
