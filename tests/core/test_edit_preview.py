@@ -112,3 +112,39 @@ def test_preview_rasters_cover_the_changed_cells(segmented):
     b, gr, r, a = pr.boundaries[ys[0], xs[0]]
     assert (r, gr, b, a) == (*OverlayStyle().boundary_color, 255)
     assert pr.objects is None                             # a click leaves the objects as they are
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two label maps cut the same pixels into the same superpixels (values aside)."""
+    pairs = np.unique(np.stack([a.ravel(), b.ravel()]), axis=1)
+    return (np.unique(pairs[0]).size == pairs.shape[1] == np.unique(pairs[1]).size)
+
+
+@pytest.mark.parametrize("kind", ["split", "draw", "erase"])
+def test_cuts_on_a_large_photo_recluster_only_the_edited_objects(segmented, kind):
+    from spam_gui.core.engine import object_edits as oe
+
+    spam, res, prior = segmented
+    H, W = prior.shape
+    if kind == "split":                    # a vertical cut through object 1 (top left)
+        cut = np.zeros((H, W), bool)
+        cut[:600, 340:346] = True
+        edit = oe.split_object(res.objects, cut, object_id=1)
+    elif kind == "draw":                   # a new object across objects 1 and 2
+        mask = np.zeros((H, W), bool)
+        mask[150:450, 550:850] = True
+        edit = oe.paint_object(res.objects, mask)
+    else:
+        mask = np.zeros((H, W), bool)
+        mask[200:300, 200:300] = True
+        edit = oe.erase_objects(res.objects, mask)
+    out = resegment_objects(spam, res, edit.objects, {})
+    _check_invariants(out, edit.objects)
+    # the objects the edit did not touch keep their superpixels exactly
+    touched = set(edit.changed) | set(edit.removed)
+    for oid in touched:
+        touched |= {int(o) for o in np.unique(res.objects[edit.objects == oid]) if o > 0}
+    keep = ~np.isin(res.superpixel_object[res.labels], list(touched)) & \
+        ~np.isin(edit.objects, list(touched))
+    assert keep.any()
+    assert _same_partition(res.labels[keep], out.labels[keep])

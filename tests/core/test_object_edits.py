@@ -324,3 +324,32 @@ def test_no_sliver_is_left_by_a_cut():
     assert ids.size == 2 and areas.min() >= 200
     assert "joined their neighbour" in e.description
     assert oe.sliver_area((321, 481)) == int(2 * 321 * 481 / 400)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), tile=st.integers(3, 12), margin=st.integers(1, 6))
+def test_nearest_part_by_tiles_is_the_whole_map_answer(seed, tile, margin):
+    """The tiled nearest-part fill (a split's stroke pixels) gives what one distance transform
+    of the whole map gives, whatever the tile and margin (far pixels fall back to it)."""
+    rng = np.random.default_rng(seed)
+    parts = np.zeros((30, 37), np.int64)
+    for lab in range(1, 5):
+        y, x = rng.integers(0, 30), rng.integers(0, 37)
+        parts[max(0, y - 3):y + 3, max(0, x - 4):x + 4] = lab
+    need = (parts == 0) & (rng.random(parts.shape) < 0.3)
+    _, (iy, ix) = ndimage.distance_transform_edt(parts == 0, return_indices=True)
+    d_all = ndimage.distance_transform_edt(parts == 0)
+    old = (oe.NEAREST_TILE, oe.NEAREST_MARGIN)
+    oe.NEAREST_TILE, oe.NEAREST_MARGIN = tile, margin
+    try:
+        got = oe._nearest_part(parts, need)
+    finally:
+        oe.NEAREST_TILE, oe.NEAREST_MARGIN = old
+    want = parts[iy, ix]
+    assert np.array_equal(got[~need], parts[~need])
+    # ties may pick another part at the same distance: compare distances to the chosen part
+    for y, x in zip(*np.nonzero(need)):
+        ys, xs = np.nonzero(parts == got[y, x])
+        assert got[y, x] > 0
+        assert np.isclose(np.sqrt(((ys - y) ** 2 + (xs - x) ** 2).min()), d_all[y, x])
+    assert want.shape == got.shape

@@ -32,6 +32,7 @@ from scipy import ndimage
 from spam_gui.core.engine.cluster_groups import CANDIDATE_RADIUS, build_groups
 from spam_gui.core.engine.clustering import PixelFeatures, cluster
 from spam_gui.core.engine.compiled import kernels
+from spam_gui.core.engine.fullres.rescale import rescale_working
 from spam_gui.core.engine.connectivity import renumber
 from spam_gui.core.errors import SpamError
 from spam_gui.core.engine.features import pixel_positions, position_scale
@@ -337,14 +338,20 @@ def split_object(objects: np.ndarray, cut: np.ndarray, object_id: int | None = N
     small = sliver_area(arr.shape) if min_area is None else int(min_area)
     slivers = 0
     for oid in crossed:
-        mine = arr == oid
+        # everything below happens in the object's bounding box
+        mine_full = arr == oid
+        rows, cols = np.flatnonzero(mine_full.any(1)), np.flatnonzero(mine_full.any(0))
+        y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        mine = mine_full[y0:y1, x0:x1]
+        del mine_full
+        mb = m[y0:y1, x0:x1]
         # the pieces of the object the stroke touches; the others stay as they are
         pieces, _ = ndimage.label(mine, structure=structure)
         touched = np.zeros(int(pieces.max()) + 1, bool)
-        touched[np.unique(pieces[m & mine])] = True
+        touched[np.unique(pieces[mb & mine])] = True
         touched[0] = False
         cut_here = touched[pieces]
-        rest = cut_here & ~m
+        rest = cut_here & ~mb
         parts, n = ndimage.label(rest, structure=structure)
         if n < 2:
             continue
@@ -365,9 +372,9 @@ def split_object(objects: np.ndarray, cut: np.ndarray, object_id: int | None = N
         part_id[order[0]] = oid
         part_id[order[1:]] = fresh
         # the stroke's pixels (and the slivers) of the cut pieces go to the nearest part
-        _, (iy, ix) = ndimage.distance_transform_edt(parts == 0, return_indices=True)
-        nearest = parts[iy, ix]
-        new[cut_here] = part_id[nearest[cut_here]]
+        nearest = _nearest_part(parts, cut_here & (parts == 0))
+        sub = new[y0:y1, x0:x1]
+        sub[cut_here] = part_id[nearest[cut_here]]
         inherit.update({f: oid for f in fresh})
     if not inherit:
         raise ObjectEditError(
@@ -379,6 +386,63 @@ def split_object(objects: np.ndarray, cut: np.ndarray, object_id: int | None = N
     if slivers:
         text += f" ({slivers} piece(s) under {small} px joined their neighbour)"
     return _edit(arr, new, inherit, text)
+
+
+NEAREST_TILE = 512
+"""Side of the tiles in which :func:`_nearest_part` looks for each pixel's nearest part."""
+NEAREST_MARGIN = 96
+"""How far around a tile it looks; a pixel whose nearest part may lie beyond is done again
+over the whole map."""
+
+
+def _nearest_part(parts: np.ndarray, need: np.ndarray) -> np.ndarray:
+    """``parts`` with every ``need`` pixel (0 in ``parts``) given the label of the nearest
+    part pixel (Euclidean, as a distance transform of the whole map gives). Computed tile by
+    tile around the pixels that need it, with a margin: a pixel's answer is kept when its
+    nearest part is closer than the margin's edge (then nothing beyond can be nearer), so a
+    long stroke across a 12-megapixel object costs its own length, not the object's area."""
+    out = parts.copy()
+    if not need.any():
+        return out
+    h, w = parts.shape
+    t, mg = NEAREST_TILE, NEAREST_MARGIN
+    missed = np.zeros_like(need)
+    for ty in range(0, h, t):
+        for tx in range(0, w, t):
+            tile = need[ty:ty + t, tx:tx + t]
+            if not tile.any():
+                continue
+            sy0, sx0 = max(ty - mg, 0), max(tx - mg, 0)
+            sy1, sx1 = min(ty + t + mg, h), min(tx + t + mg, w)
+            sub = parts[sy0:sy1, sx0:sx1]
+            if not (sub > 0).any():
+                missed[ty:ty + t, tx:tx + t] = tile
+                continue
+            dist, (iy, ix) = ndimage.distance_transform_edt(sub == 0, return_indices=True)
+            ry, rx = ty - sy0, tx - sx0
+            th, tw = tile.shape
+            near = sub[iy[ry:ry + th, rx:rx + tw], ix[ry:ry + th, rx:rx + tw]]
+            d = dist[ry:ry + th, rx:rx + tw]
+            # room around each pixel inside the window (an image border counts as endless)
+            yy = np.arange(th)[:, None] + ry
+            xx = np.arange(tw)[None, :] + rx
+            room = np.full((th, tw), np.inf)
+            if sy0 > 0:
+                room = np.minimum(room, yy)
+            if sy1 < h:
+                room = np.minimum(room, sub.shape[0] - 1 - yy)
+            if sx0 > 0:
+                room = np.minimum(room, xx)
+            if sx1 < w:
+                room = np.minimum(room, sub.shape[1] - 1 - xx)
+            sure = tile & (d <= room)
+            dst = out[ty:ty + t, tx:tx + t]
+            dst[sure] = near[sure]
+            missed[ty:ty + t, tx:tx + t] |= tile & ~sure
+    if missed.any():   # a part may lie beyond the margin: the whole map, once
+        _, (iy, ix) = ndimage.distance_transform_edt(parts == 0, return_indices=True)
+        out[missed] = parts[iy, ix][missed]
+    return out
 
 
 def sliver_area(shape: tuple[int, ...]) -> int:
@@ -570,11 +634,7 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
     region = ~valid[labels]
     work = getattr(result, "_work", None)
     if work is not None:
-        if region.any():
-            # a large photo whose edit cut superpixels: re-clustering them needs the working
-            # grid's clustering of those pixels, not written yet: segment anew
-            return _full(engine, result, new, ratios, t0)
-        # every superpixel kept (a merge): the working cells take the new objects
+        # the working cells take the new objects
         g = work.grid
         wobj = new[g.centre_rows()][:, g.centre_cols()].astype(np.int32)
         result = replace(result, _work=replace(
@@ -587,7 +647,8 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
     total = float(sum(area_of.values()))
     uniform_size = h * w / float(k_req)
     old_info = result.objects_info
-    old_area = {o: int(np.count_nonzero(old == o)) for o in old_info} if region.any() else {}
+    counted = _areas(old) if region.any() else np.zeros(1, np.int64)
+    old_area = {o: int(counted[o]) if o < counted.shape[0] else 0 for o in old_info}
 
     def mean_size(oid: int) -> float:
         oi = old_info.get(oid)
@@ -595,7 +656,12 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
             return old_area.get(oid, oi.area) / float(oi.k)
         return uniform_size / max(ratios.get(oid, 1.0), 1e-6)
 
-    if region.any():
+    if region.any() and work is not None:
+        # a large photo: each object with cut superpixels is re-clustered whole on the
+        # working grid and labelled at full resolution in its own box; the others keep theirs
+        labels_new, owner = _recluster_working(engine, result, new, labels, owner, region,
+                                               area_of, mean_size, uniform_size)
+    elif region.any():
         labels_new, owner = _recluster(engine, result, new, labels, owner, region, area_of,
                                        mean_size, ratios, uniform_size, k_req)
     else:
@@ -728,6 +794,37 @@ def _recluster(engine: "Spam", result: "SegmentationResult", new: np.ndarray,
     owner_all[: label_object.shape[0]] = label_object
     owner_all[offset:] = label_object[piece_label[:n_groups]]
     return tmp, owner_all
+
+
+def _recluster_working(engine: "Spam", result: "SegmentationResult", new: np.ndarray,
+                       labels: np.ndarray, owner: np.ndarray, region: np.ndarray,
+                       area_of: Mapping[int, int], mean_size: Callable[[int], float],
+                       uniform_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_recluster` on a large photo (a working-path result): every object of the new
+    map that has pixels in ``region`` (the superpixels the edit cut) is re-clustered whole at
+    its density by the working path's rescale
+    (:func:`spam_gui.core.engine.fullres.rescale.rescale_working`), so only the edited
+    objects' superpixels change and no full-resolution pass covers the whole photo. Returns
+    the labels (1..N) and the object of each label."""
+    p = result.params
+    work = result._work
+    assert work is not None
+    feats = engine.features(work.work_rgb)
+    app_w = feats.appearance(p["lambda_c"])
+    deep_dim = 0 if feats.deep is None else int(feats.deep.shape[1])
+    in_region = _areas(np.where(region, new, 0))
+    ids = [int(i) for i in np.flatnonzero(in_region) if i > 0 and area_of.get(int(i), 0) > 0]
+    lab = labels.astype(np.int32, copy=True)
+    sp = owner.astype(np.int32, copy=True)
+    for oid in ids:
+        size = mean_size(oid)
+        k = int(min(max(1, round(area_of[oid] / size)), area_of[oid]))
+        density = max(uniform_size / size, 1e-6)
+        lab, sp = rescale_working(
+            result._image, lab, new, sp, work, app_w, deep_dim, oid, k, density,
+            area_of[oid] / k, p["n_segments_used"], p["lambda_s"], p["lambda_c"],
+            p["n_iter"], p["seed"], int(p.get("smoothing", 0)), engine.device)
+    return lab.astype(np.int64), sp.astype(np.int64)
 
 
 def _with_ratios(engine: "Spam", result: "SegmentationResult", objects: np.ndarray,
