@@ -204,10 +204,11 @@ class Canvas(QtWidgets.QGraphicsView):
             "heatmap": RasterItem(4, smooth=True),
             "boundaries": RasterItem(5, pooled=True),
             "prompt": RasterItem(6),
-            # an edit's working-grid preview (set_preview), scaled onto the photo
-            "preview_objects": RasterItem(2.5),
-            "preview_boundaries": RasterItem(5.5),
         }
+        # an edit's working-grid preview (set_preview), scaled onto the photo, each just above
+        # the layer it stands in for
+        for name, base in (("preview_objects", "objects"), ("preview_boundaries", "boundaries")):
+            self.items[name] = RasterItem(self.items[base].zValue() + 0.5)
         for it in self.items.values():
             self._scene.addItem(it)
         self.items["objects"].setOpacity(0.35)
