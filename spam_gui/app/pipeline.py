@@ -27,7 +27,7 @@ from spam_gui.app.model.doc_data import Params, Prompt
 from spam_gui.app.model.rasters import (
     OverlayStyle, Patch, PreviewRaster, changed_region, make_patch, preview_raster,
 )
-from spam_gui.core.engine.fullres.preview import EditPreview
+from spam_gui.core.engine.fullres.preview import EditPreview, preview_of
 from spam_gui.core.io.cache import DiskCache
 from spam_gui.core.errors import SpamError
 from spam_gui.core.io.images import read_image
@@ -435,13 +435,20 @@ class Pipeline:
         (:meth:`spam_gui.core.engine.spam.Spam.preview_rescale`) and its rasters; None when
         there is none to show (a small photo, several objects changed, a tiny object)."""
         changed = _changed_ratios(base.ratios, target_ratios)
-        if len(changed) != 1 or getattr(base.result, "_work", None) is None:
+        work = getattr(base.result, "_work", None)
+        if not changed or work is None:
             return None
-        (oid,) = changed
-        if oid not in base.result.objects_info:
+        engine = self.engine(config)
+        parts = []
+        for oid in sorted(changed):   # (clicks made while the last one computed: each object)
+            if oid in base.result.objects_info:
+                pv = engine.preview_rescale(base.result, oid, target_ratios.get(oid, 1.0))
+                if pv is not None:
+                    parts.extend(pv.clusterings)
+        if not parts:
             return None
-        pv = self.engine(config).preview_rescale(base.result, oid, target_ratios.get(oid, 1.0))
-        raster = None if pv is None else preview_raster(pv, style)
+        pv = preview_of(work.grid, parts)
+        raster = preview_raster(pv, style)
         return None if raster is None else (pv, raster)
 
     def preview_edit(self, base: Outcome, objects: np.ndarray, ratios: dict[int, float],
@@ -467,7 +474,8 @@ class Pipeline:
 
     def transition(self, base: Outcome, target_ratios: dict[int, float], key: str,
                    config: EngineConfig, style: OverlayStyle, cached: Outcome | None = None,
-                   preview: EditPreview | None = None) -> tuple[Outcome, Patch | None]:
+                   preview: EditPreview | None = None,
+                   check: Callable[[], None] | None = None) -> tuple[Outcome, Patch | None]:
         """Go from ``base`` to the same image with other ratios: by rescaling each changed
         object (or taking ``cached``), and a patch of the overlays over the changed region.
         ``preview`` (:meth:`preview_transition`, already shown) lends its clustering."""
@@ -482,7 +490,7 @@ class Pipeline:
             for oid in sorted(changed):
                 if oid in res.objects_info:
                     res = engine.rescale(res, oid, target_ratios.get(oid, 1.0),
-                                         preview=preview)
+                                         preview=preview, check=check)
             target = replace(base, key=key, ratios=dict(target_ratios), result=res, layers=None,
                              serial=next_request_id())
         patch = None

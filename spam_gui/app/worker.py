@@ -110,7 +110,7 @@ class TransitionJob(Job):
                 emit.partial.emit(self, "preview", shown[1])
                 self.check()
         return pipeline.transition(self.base, self.target_ratios, self.key, self.config,
-                                   self.style, self.cached, preview=preview)
+                                   self.style, self.cached, preview=preview, check=self.check)
 
 
 @dataclass

@@ -92,3 +92,68 @@ def test_click_and_merge_on_a_large_photo_preview_then_exact(qtbot, make_window,
     assert labels.min() == 1 and np.unique(labels).size == labels.max()
     certain = objects > 0
     assert np.array_equal(merged.superpixel_object[labels[certain]], objects[certain])
+
+
+def test_a_second_click_cancels_the_first_ones_full_resolution(qtbot, make_window, tmp_path):
+    """A click made while the last one's full resolution is computed does not wait for it:
+    that job is cancelled inside the labelling, and the new preview shows both objects."""
+    import threading
+    import time
+
+    from PySide6 import QtTest
+
+    from spam_gui.app.pipeline import Pipeline
+    from spam_gui.app.qt import QtCore
+    from spam_gui.app.worker import TransitionJob
+
+    inside = threading.Event()
+
+    class Held(Pipeline):
+        """The real pipeline; the first click's full-resolution labelling waits (as a long
+        one would) until its job is cancelled."""
+
+        calls = 0
+
+        def transition(self, *args, check=None, **kw):
+            Held.calls += 1
+            if Held.calls == 1 and check is not None:
+                def held():
+                    inside.set()
+                    while True:
+                        check()              # raises once the newer click cancels the job
+                        time.sleep(0.005)
+                return super().transition(*args, check=held, **kw)
+            return super().transition(*args, check=check, **kw)
+
+    folder = _large_folder(tmp_path)
+    win = make_window(pipeline=Held(), prior_source="maps", k=200, precompute=False)
+    previews: list = []
+    real = win.canvas.set_preview
+    win.canvas.set_preview = lambda pr: (previews.append(pr) if pr is not None else None,
+                                         real(pr))
+    cancelled: list = []
+    win.fg.cancelled_job.connect(lambda job: cancelled.append(job))
+    win.open_folder(folder)
+    win.show_row(0)
+    o = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
+    right, left = int(o.result.objects[300, 1000]), int(o.result.objects[300, 200])
+    win.set_mode("scale")
+    click = lambda x, y: QtTest.QTest.mouseClick(  # noqa: E731
+        win.canvas.viewport(), QtCore.Qt.MouseButton.LeftButton,
+        QtCore.Qt.KeyboardModifier.NoModifier, win.canvas.view_pos_of(x, y))
+    click(1000, 300)
+    qtbot.waitUntil(inside.is_set, timeout=60000)
+    assert len(previews) == 1
+    click(200, 300)
+    qtbot.waitUntil(lambda: win.displayed is not o and win.displayed is not None
+                    and win.displayed.layers is not None and not win.fg.busy, timeout=60000)
+    assert any(isinstance(j, TransitionJob) for j in cancelled)
+    assert len(previews) == 2
+
+    def covers(pr, x, y):
+        return any(rx <= x < rx + rw and ry <= y < ry + rh for rx, ry, rw, rh in pr.rects.tolist())
+
+    assert covers(previews[0], 1000, 300) and not covers(previews[0], 200, 300)
+    assert covers(previews[1], 1000, 300) and covers(previews[1], 200, 300)   # both objects
+    info = win.displayed.result.objects_info
+    assert info[right].ratio != 1.0 and info[left].ratio != 1.0

@@ -576,7 +576,8 @@ class Spam:
         return preview_of(g, parts, objects=new_w, cells=new_w != old_w)
 
     def rescale(self, result: SegmentationResult, object_id: int, ratio: float,
-                preview: EditPreview | None = None) -> SegmentationResult:
+                preview: EditPreview | None = None,
+                check: Callable[[], None] | None = None) -> SegmentationResult:
         """Re-cluster one object with a new density ratio; every other superpixel is kept.
 
         Parameters
@@ -590,6 +591,8 @@ class Spam:
         preview:
             :meth:`preview_rescale` of the same call, already shown: its working clustering is
             reused (the result is the same with or without it).
+        check:
+            Called during a large photo's full-resolution labelling; it may raise to cancel.
 
         Returns
         -------
@@ -615,7 +618,7 @@ class Spam:
                 0 if feats.deep is None else int(feats.deep.shape[1]), oid, k_new, density,
                 old.area / k_new, p["n_segments_used"], p["lambda_s"], p["lambda_c"],
                 p["n_iter"], p["seed"], int(p.get("smoothing", 0)), self.device,
-                clustered=None if preview is None else preview.clustering_of(oid))
+                clustered=None if preview is None else preview.clustering_of(oid), check=check)
             info = dict(result.objects_info)
             info[oid] = replace(old, ratio=float(ratio), k=k_new)
             return replace(result, labels=labels, superpixel_object=sp_obj, objects_info=info,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -190,6 +190,7 @@ def rescale_working(
     density: float, mean_size: float, n_segments_used: int, lambda_s: float,
     lambda_c: float, n_iter: int, seed: int, smoothing: int, device: torch.device,
     clustered: CellClustering | None = None,
+    check: Callable[[], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Re-cluster one object of a working-path result; every other superpixel is kept.
 
@@ -217,6 +218,9 @@ def rescale_working(
         This object's working clustering when it was already made (an edit's preview,
         :func:`cluster_cells` with the same cells and ``k_new``): only its full-resolution
         labelling is left to do.
+    check:
+        Called between the steps and in every row tile of the labelling; it may raise to
+        cancel (a newer click).
 
     Returns
     -------
@@ -293,7 +297,7 @@ def rescale_working(
                             Centroids.of(hc, groups.seed_scale2), NearestSeed(seeds, seed_obj),
                             deep, lambda_c)
             lab.label_box(new_b, (box[0].start, box[0].stop), (box[1].start, box[1].stop),
-                          region)
+                          region, check=check)
     tmp = lab_b.astype(np.int64, copy=True)
     tmp[region] = n_old + 1 + new_b[region]
     label_object = np.concatenate([superpixel_object.astype(np.int64), seed_obj])
@@ -303,6 +307,8 @@ def rescale_working(
         allowed[new_label_ids] = True
         tmp = majority_filter(tmp, obj_b, label_object, passes=smoothing, mutable=region,
                               allowed_labels=allowed)
+    if check is not None:
+        check()
     groups, _ = enforce_connectivity(tmp, obj_b, label_object, {oid: mean_size},
-                                     active_labels=new_label_ids)
+                                     active_labels=new_label_ids, check=check)
     return _relabel_box(labels, superpixel_object, groups, region, box, oid)
