@@ -410,14 +410,15 @@ class Pipeline:
                        prior_info=run.prior_info, saliency_info=sal_info if params.va else None)
 
     def edit_objects(self, base: Outcome, objects: np.ndarray, ratios: dict[int, float],
-                     key: str, config: EngineConfig, style: OverlayStyle | None) -> Outcome:
+                     key: str, config: EngineConfig, style: OverlayStyle | None,
+                     check: Callable[[], None] | None = None) -> Outcome:
         """``base`` with another object map: only the objects the edit touched are re-clustered
         (:func:`spam_gui.core.engine.object_edits.resegment_objects`); the overlays are rebuilt."""
         from spam_gui.core.engine.object_edits import resegment_objects
 
         t0 = time.perf_counter()
         engine = self.engine(config)
-        res = resegment_objects(engine, base.result, objects, ratios)
+        res = resegment_objects(engine, base.result, objects, ratios, check=check)
         info = base.prior_info   # the chain: edits of edits keep what the first came from
         came_from = info.get("edited_from") if info.get("source") == "edited" else info
         edited = EditedSource(objects, came_from).compute(self._context(base.image, config, 1))

@@ -75,7 +75,7 @@ class ObjectEditJob(Job):
             emit.partial.emit(self, "preview", shown[1])
             self.check()
         return pipeline.edit_objects(self.base, self.objects, self.ratios, self.key,
-                                     self.config, self.style)
+                                     self.config, self.style, check=self.check)
 
 
 class EditObjectsCommand(QtGui.QUndoCommand):

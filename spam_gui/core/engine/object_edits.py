@@ -568,7 +568,8 @@ def superpixels_within_objects(labels: np.ndarray, objects: np.ndarray) -> bool:
 
 
 def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.ndarray,
-                      ratios: Mapping[int, float] | None = None) -> "SegmentationResult":
+                      ratios: Mapping[int, float] | None = None,
+                      check: Callable[[], None] | None = None) -> "SegmentationResult":
     """The segmentation of the same image with another object map, re-clustering only the
     superpixels the change made invalid.
 
@@ -595,6 +596,9 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
     ratios:
         ``{object id: ratio}`` of the new map's objects (missing: 1). New objects take theirs
         when they are clustered.
+    check:
+        Called during a large photo's full-resolution labelling; it may raise to cancel (a
+        newer edit).
 
     Returns
     -------
@@ -660,7 +664,7 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
         # a large photo: each object with cut superpixels is re-clustered whole on the
         # working grid and labelled at full resolution in its own box; the others keep theirs
         labels_new, owner = _recluster_working(engine, result, new, labels, owner, region,
-                                               area_of, mean_size, uniform_size)
+                                               area_of, mean_size, uniform_size, check)
     elif region.any():
         labels_new, owner = _recluster(engine, result, new, labels, owner, region, area_of,
                                        mean_size, ratios, uniform_size, k_req)
@@ -708,9 +712,9 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
                 cur = res.objects_info[oid]
                 res = replace(res, objects_info={**res.objects_info, oid: replace(
                     cur, k=int(min(k_t, cur.area)))})
-            res = engine.rescale(res, oid, want)
+            res = engine.rescale(res, oid, want, check=check)
         elif oid in old_info and not math.isclose(want, oi.ratio):
-            res = engine.rescale(res, oid, want)
+            res = engine.rescale(res, oid, want, check=check)
     return replace(res, timings={**result.timings, "resegment": time.perf_counter() - t0})
 
 
@@ -799,7 +803,8 @@ def _recluster(engine: "Spam", result: "SegmentationResult", new: np.ndarray,
 def _recluster_working(engine: "Spam", result: "SegmentationResult", new: np.ndarray,
                        labels: np.ndarray, owner: np.ndarray, region: np.ndarray,
                        area_of: Mapping[int, int], mean_size: Callable[[int], float],
-                       uniform_size: float) -> tuple[np.ndarray, np.ndarray]:
+                       uniform_size: float, check: Callable[[], None] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_recluster` on a large photo (a working-path result): every object of the new
     map that has pixels in ``region`` (the superpixels the edit cut) is re-clustered whole at
     its density by the working path's rescale
@@ -823,7 +828,7 @@ def _recluster_working(engine: "Spam", result: "SegmentationResult", new: np.nda
         lab, sp = rescale_working(
             result._image, lab, new, sp, work, app_w, deep_dim, oid, k, density,
             area_of[oid] / k, p["n_segments_used"], p["lambda_s"], p["lambda_c"],
-            p["n_iter"], p["seed"], int(p.get("smoothing", 0)), engine.device)
+            p["n_iter"], p["seed"], int(p.get("smoothing", 0)), engine.device, check=check)
     return lab.astype(np.int64), sp.astype(np.int64)
 
 
