@@ -12,9 +12,12 @@ its own), with one disk cache folder for both:
   superpixels are drawn;
 - ``open, new session``: a second process opens the same folder (the cache now holds the
   built-in prior's hierarchy);
-- ``click on the largest object``: a scale click (x2) on the largest object until drawn, and
-  the share of ``Spam.rescale``;
+- ``click on the largest object``: a scale click (x2) on the largest object until its
+  working-grid preview is drawn, then until the full resolution is, and the share of
+  ``Spam.rescale`` (``--image 236037``: a photo whose largest object is 84 % of it);
 - ``merge two objects``: Ctrl+click two objects, Merge, until drawn;
+- ``split`` / ``draw``: a stroke across the largest object, then a lasso inside it (real mouse
+  events), until drawn;
 - ``switch while computing``: the small photo chosen while the large one computes, until the
   small one is drawn, beside the small photo's own compute time;
 - ``three photos``: three 12 MP photos opened in turn and back to the first (``--only three``;
@@ -161,11 +164,71 @@ def session(args: argparse.Namespace) -> None:
             out["merge"] = time.perf_counter() - t0
             out["merge_preview"] = seen.get("t", float("nan")) - t0
             out["merge_resegment"] = win.displayed.result.timings.get("resegment", float("nan"))
-            out["merge_job"] = win.displayed.seconds     # re-clustering + overlays
+            out["merge_job"] = win.displayed.seconds
+            # split the largest object with a vertical stroke through its middle, then draw a
+            # new object (a lasso) inside it: real mouse events on the canvas
+            for step, make in (("split", _vertical_stroke), ("draw", _box_lasso)):
+                o = win.displayed
+                largest = max(o.result.objects_info.values(), key=lambda i: i.area)
+                win.set_mode("split" if step == "split" else "draw_object")
+                points = make(o.result.objects == largest.id)
+                seen.clear()
+                t0 = time.perf_counter()
+                _drag(win.canvas, points)
+                _wait(app, lambda before=o: win.displayed is not None
+                      and win.displayed is not before and win.displayed.layers is not None
+                      and not win.fg.busy)
+                out[step] = time.perf_counter() - t0
+                out[step + "_preview"] = seen.get("t", float("nan")) - t0
+                out[step + "_resegment"] = win.displayed.result.timings.get("resegment",
+                                                                           float("nan"))
     out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
     print("RESULT " + json.dumps(out), flush=True)
     win.close()
     win.shutdown()
+
+
+def _vertical_stroke(mask):
+    """Image points of a vertical line through the middle of ``mask``, from above it to below."""
+    import numpy as np
+
+    ys, xs = np.nonzero(mask)
+    x = int(np.median(xs))
+    col = np.flatnonzero(mask[:, x])
+    y0, y1 = max(int(col[0]) - 20, 0), min(int(col[-1]) + 20, mask.shape[0] - 1)
+    return [(x, int(y)) for y in np.linspace(y0, y1, 40)]
+
+
+def _box_lasso(mask):
+    """A closed lasso (image points) around a box inside ``mask``, a tenth of its size."""
+    import numpy as np
+
+    ys, xs = np.nonzero(mask)
+    cy, cx = int(np.median(ys)), int(np.median(xs))
+    r = max(10, int(0.05 * min(mask.shape)))
+    corners = [(cx - r, cy - r), (cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r),
+               (cx - r, cy - r)]
+    pts = []
+    for (xa, ya), (xb, yb) in zip(corners, corners[1:]):
+        pts += [(int(xa + (xb - xa) * t), int(ya + (yb - ya) * t)) for t in np.linspace(0, 1, 10)]
+    return pts
+
+
+def _drag(canvas, points):
+    """Press, move through and release at image points, as the mouse does on the canvas."""
+    from spam_gui.app.qt import QtCore, QtGui
+
+    Qt, T = QtCore.Qt, QtCore.QEvent.Type
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    for kind, p, button, buttons in (
+            [(T.MouseButtonPress, points[0], left, left)]
+            + [(T.MouseMove, q, none, left) for q in points[1:]]
+            + [(T.MouseButtonRelease, points[-1], left, none)]):
+        pos = canvas.view_pos_of(*p)
+        ev = QtGui.QMouseEvent(kind, QtCore.QPointF(pos),
+                               canvas.viewport().mapToGlobal(pos).toPointF(), button, buttons,
+                               Qt.KeyboardModifier.NoModifier)
+        QtCore.QCoreApplication.sendEvent(canvas.viewport(), ev)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,6 +301,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| the same merge: full resolution drawn | {ms(e.get('merge'))} (the job "
               f"{ms(e.get('merge_job'))}, of which re-clustering "
               f"{ms(e.get('merge_resegment'))}) | |")
+        for step, what in (("split", "split the largest object (a stroke across it)"),
+                           ("draw", "draw an object inside the largest (a lasso)")):
+            if step in e:
+                print(f"| {what}: preview drawn | {ms(e.get(step + '_preview'))} | |")
+                print(f"| the same {step}: full resolution drawn | {ms(e.get(step))} "
+                      f"(re-clustering {ms(e.get(step + '_resegment'))}) | |")
         print(f"| small photo chosen while the large one computes | {ms(w.get('switch'))} "
               f"(its own compute {ms(w.get('small_alone'))}) | {w.get('peak_gb', 0):.2f} GB |")
         if t:

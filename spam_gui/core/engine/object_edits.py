@@ -326,7 +326,7 @@ def split_object(objects: np.ndarray, cut: np.ndarray, object_id: int | None = N
     ObjectEditError
         The stroke cuts no object in two (or only slivers off it).
     """
-    arr = _as_map(objects)
+    arr = _as_map(objects, copy=False)    # read only: ``new`` is the copy edited
     m = _as_mask(cut, arr.shape)
     crossed = sorted(_ids(arr[m]))
     if object_id is not None:
@@ -346,11 +346,14 @@ def split_object(objects: np.ndarray, cut: np.ndarray, object_id: int | None = N
         del mine_full
         mb = m[y0:y1, x0:x1]
         # the pieces of the object the stroke touches; the others stay as they are
-        pieces, _ = ndimage.label(mine, structure=structure)
-        touched = np.zeros(int(pieces.max()) + 1, bool)
-        touched[np.unique(pieces[mb & mine])] = True
-        touched[0] = False
-        cut_here = touched[pieces]
+        pieces, n_pieces = ndimage.label(mine, structure=structure)
+        if n_pieces == 1:
+            cut_here = mine
+        else:
+            touched = np.zeros(n_pieces + 1, bool)
+            touched[np.unique(pieces[mb & mine])] = True
+            touched[0] = False
+            cut_here = touched[pieces]
         rest = cut_here & ~mb
         parts, n = ndimage.label(rest, structure=structure)
         if n < 2:
@@ -385,7 +388,10 @@ def split_object(objects: np.ndarray, cut: np.ndarray, object_id: int | None = N
             + ", ".join(map(str, sorted(set(inherit.values())))))
     if slivers:
         text += f" ({slivers} piece(s) under {small} px joined their neighbour)"
-    return _edit(arr, new, inherit, text)
+    # a split changes the objects it cut and makes their new parts, and removes none: no
+    # scan of the maps
+    return ObjectEdit(objects=new, changed=frozenset(set(inherit) | set(inherit.values())),
+                      removed=frozenset(), inherit=dict(inherit), description=text)
 
 
 NEAREST_TILE = 512
