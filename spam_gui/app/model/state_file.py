@@ -137,26 +137,8 @@ def validate_entry(name: str, raw: Any) -> tuple[ImageEntry | None, list[str]]:
     if sha is not None and not (isinstance(sha, str) and len(sha) == 64):
         problems.append(f"{name}: 'image_sha256' is not a sha256; ignored")
         sha = None
-    rasters: dict[str, str] = {}
-    rr = raw.get("rasters", {})
-    if isinstance(rr, dict):
-        for kind, digest in rr.items():
-            if kind in RASTER_KINDS and isinstance(digest, str) and len(digest) == 64:
-                rasters[kind] = digest
-            else:
-                problems.append(f"{name}: bad entry in 'rasters' ({kind!r}); ignored")
-    else:
-        problems.append(f"{name}: 'rasters' is not a mapping of kind to sha256; ignored")
-    keys: dict[str, str] = {}
-    rk = raw.get("raster_keys", {})
-    if isinstance(rk, dict):
-        for kind, digest in rk.items():
-            if kind in rasters and isinstance(digest, str) and len(digest) == 64:
-                keys[kind] = digest
-            else:
-                problems.append(f"{name}: bad entry in 'raster_keys' ({kind!r}); ignored")
-    else:
-        problems.append(f"{name}: 'raster_keys' is not a mapping of kind to sha256; ignored")
+    rasters = _digests(raw, "rasters", RASTER_KINDS, name, problems)
+    keys = _digests(raw, "raster_keys", rasters, name, problems)   # only of rasters it names
     entry = ImageEntry(params=params, ratios=ratios, prompts=tuple(prompts),
                        params_touched=touched, exported=exported or None,
                        exported_at=float(exported_at) if exported_at is not None else None,
@@ -230,6 +212,23 @@ def _set_aside(p: Path, out: LoadedState, why: str) -> LoadedState:
     except OSError as exc:
         out.problems.append(f"{p}: {why}, and it could not be moved aside "
                             f"({exc.strerror or exc}); work not restored")
+    return out
+
+
+def _digests(raw: dict[str, Any], field_name: str, kinds: Any, name: str,
+             problems: list[str]) -> dict[str, str]:
+    """The ``{kind: sha256}`` mapping ``raw[field_name]`` with only the kinds in ``kinds``;
+    every entry left out is said in ``problems``."""
+    out: dict[str, str] = {}
+    given = raw.get(field_name, {})
+    if not isinstance(given, dict):
+        problems.append(f"{name}: '{field_name}' is not a mapping of kind to sha256; ignored")
+        return out
+    for kind, digest in given.items():
+        if kind in kinds and isinstance(digest, str) and len(digest) == 64:
+            out[kind] = digest
+        else:
+            problems.append(f"{name}: bad entry in '{field_name}' ({kind!r}); ignored")
     return out
 
 

@@ -166,22 +166,32 @@ def cluster_cells(rgb: np.ndarray, state: WorkState, app_w: torch.Tensor, deep_d
     """Cluster one object's working ``cells`` with ``k`` seeds at its ``density``: the
     working-grid recipe of :func:`rescale_working` (seeds placed among the ``seed_from``
     cells by the object's own generator, so the same call gives the same superpixels)."""
-    grid = state.grid
-    h, w = grid.shape
-    pos = np.stack(np.divmod(cells, w), 1).astype(np.float32)
+    pos = np.stack(np.divmod(cells, state.grid.work_width), 1).astype(np.float32)
     pts = Points(cells, np.zeros(0, np.int64), np.zeros(0, np.int64), pos,
                  np.full(pos.shape[0], oid, np.int64))
-    seeds = kmeans_seeds(pos[seed_from], k, object_rng(seed, oid))
+    return cluster_points(rgb, state, app_w, deep_dim, pts, seed_from, oid, k, density,
+                          n_segments_used, lambda_s, lambda_c, n_iter, seed, device)
+
+
+def cluster_points(rgb: np.ndarray, state: WorkState, app_w: torch.Tensor, deep_dim: int,
+                   pts: Points, seed_from: np.ndarray, oid: int, k: int, density: float,
+                   n_segments_used: int, lambda_s: float, lambda_c: float, n_iter: int,
+                   seed: int, device: torch.device) -> CellClustering:
+    """:func:`cluster_cells` for any points of one object: working cells and, for an object
+    too small for the grid, its full-resolution pixels (``pts``)."""
+    grid = state.grid
+    h, w = grid.shape
+    seeds = kmeans_seeds(pts.pos[seed_from], k, object_rng(seed, oid))
     s = position_scale(h, w, n_segments_used, lambda_s)
     radius = CANDIDATE_RADIUS * math.sqrt(h * w / n_segments_used) / math.sqrt(density)
     seed_obj = np.full(seeds.shape[0], oid, np.int64)
-    groups = build_groups(pos, pts.obj, seeds, seed_obj, np.full(seeds.shape[0], radius),
+    groups = build_groups(pts.pos, pts.obj, seeds, seed_obj, np.full(seeds.shape[0], radius),
                           np.full(seeds.shape[0], s * math.sqrt(density)))
     deep = app_w[:, :deep_dim] if deep_dim else None
     with torch.inference_mode():
         appearance = points_appearance(pts, rgb, app_w, deep, grid, lambda_c)
-        hc = cluster(PixelFeatures([(appearance, 1.0)], pos), groups, n_iter, device)
-    return CellClustering(int(oid), int(k), cells, seeds, seed_obj, groups, hc)
+        hc = cluster(PixelFeatures([(appearance, 1.0)], pts.pos), groups, n_iter, device)
+    return CellClustering(int(oid), int(k), pts.cells, seeds, seed_obj, groups, hc)
 
 
 def rescale_working(
@@ -269,22 +279,15 @@ def rescale_working(
     new_b = np.zeros(region.shape, np.int64)
     if use_pixels:
         pts = Points(cells, pixels, pix_obj, pos, np.full(pos.shape[0], oid, np.int64))
-        seeds = kmeans_seeds(pos[seed_from], k_new, object_rng(seed, oid))
-        s = position_scale(h, w, n_segments_used, lambda_s)
-        radius = CANDIDATE_RADIUS * math.sqrt(h * w / n_segments_used) / math.sqrt(density)
-        seed_obj = np.full(seeds.shape[0], oid, np.int64)
-        groups = build_groups(pos, pts.obj, seeds, seed_obj, np.full(seeds.shape[0], radius),
-                              np.full(seeds.shape[0], s * math.sqrt(density)))
-        with torch.inference_mode():
-            appearance = points_appearance(pts, rgb, app_w, deep, grid, lambda_c)
-            hc = cluster(PixelFeatures([(appearance, 1.0)], pos), groups, n_iter, device)
+        cc_ = cluster_points(rgb, state, app_w, deep_dim, pts, seed_from, oid, k_new, density,
+                             n_segments_used, lambda_s, lambda_c, n_iter, seed, device)
     else:
         cc_ = clustered
         if cc_ is None or cc_.k != k_new or not np.array_equal(cc_.cells, cells):
             cc_ = cluster_cells(rgb, state, app_w, deep_dim, cells, seed_from, oid, k_new,
                                 density, n_segments_used, lambda_s, lambda_c, n_iter, seed,
                                 device)
-        seeds, seed_obj, groups, hc = cc_.seeds, cc_.seed_obj, cc_.groups, cc_.clustering
+    seeds, seed_obj, groups, hc = cc_.seeds, cc_.seed_obj, cc_.groups, cc_.clustering
     with torch.inference_mode():
         point_labels = hc.labels
         if use_pixels:
