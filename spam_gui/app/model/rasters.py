@@ -58,7 +58,7 @@ def _ids_and_areas(objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.unique(flat, return_counts=True)
 
 
-ADJACENCY_SAMPLE_PIXELS = 2_000_000
+ADJACENCY_SAMPLE_PIXELS = 1_000_000
 """Object colours find touching objects on the map sampled down to about this many pixels
 (every pixel of a BSDS-sized map; every third row and column of a 12-megapixel one)."""
 
@@ -75,7 +75,7 @@ def object_colors(objects: np.ndarray) -> dict[int, tuple[int, int, int]]:
     pairs = set()
     top = int(ids[-1]) + 1
     step = max(1, int(math.sqrt(objects.size / ADJACENCY_SAMPLE_PIXELS)))
-    sample = objects[::step, ::step] if step > 1 else objects
+    sample = np.ascontiguousarray(objects[::step, ::step]) if step > 1 else objects
     for gap in (1, 3):
         for a, b in ((sample[:, :-gap], sample[:, gap:]), (sample[:-gap, :], sample[gap:, :])):
             m = (a != b) & (a > 0) & (b > 0)
