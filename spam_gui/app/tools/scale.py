@@ -27,5 +27,5 @@ class ScaleTool(Tool):
             new = cur * 0.5
         else:
             return
+        c.edits.set_ratio(oid, new)        # the job first: the outline is drawn meanwhile
         c.objects_edit.focus(oid)
-        c.edits.set_ratio(oid, new)
