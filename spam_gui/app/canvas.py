@@ -415,9 +415,10 @@ class Canvas(QtWidgets.QGraphicsView):
         self.items["prompt"].set_image(_rgba_qimage(rgba))
 
     def set_highlight(self, mask: np.ndarray | None, region: Region | None = None,
-                      merge: bool = False) -> None:
+                      merge: bool = False, step: int = 1) -> None:
         """Outline the selected objects: one object a click acted on (white, dashed), or the
-        objects selected to merge (``merge``: cyan, solid)."""
+        objects selected to merge (``merge``: cyan, solid). ``mask`` may be the image's
+        pixels sampled every ``step`` rows and columns (a large photo's outline)."""
         if self._highlight is not None:
             self._scene.removeItem(self._highlight)
             self._highlight = None
@@ -429,7 +430,8 @@ class Canvas(QtWidgets.QGraphicsView):
                                        cv2.CHAIN_APPROX_SIMPLE)
         path = QtGui.QPainterPath()
         for c in contours:
-            pts = [QtCore.QPointF(float(p[0][0]) + 0.5, float(p[0][1]) + 0.5) for p in c]
+            pts = [QtCore.QPointF((float(p[0][0]) + 0.5) * step, (float(p[0][1]) + 0.5) * step)
+                   for p in c]
             if len(pts) >= 2:
                 path.addPolygon(QtGui.QPolygonF(pts))
                 path.closeSubpath()

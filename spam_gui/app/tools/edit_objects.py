@@ -55,6 +55,10 @@ SOURCE_TITLES = {"builtin": "built-in prior", "label map": "prior map", "sam": "
 # ----------------------------------------------------------------------------- job, command
 
 
+OUTLINE_PIXELS = 1_000_000
+"""A selection outline is traced on the object map sampled to about this many pixels."""
+
+
 @dataclass
 class ObjectEditJob(Job):
     """Re-cluster the objects an edit changed, from the displayed outcome."""
@@ -337,14 +341,19 @@ class ObjectEditor:
             self.canvas.set_highlight(None)
             self.canvas.set_selection_text("")
             return
-        # one lookup pass (no sort of 12 MP): the result's objects are the ids of its map
+        # one lookup pass (no sort of 12 MP): the result's objects are the ids of its map;
+        # a large photo's outline is traced on its pixels sampled to about a megapixel
+        objects = o.result.objects
+        step = max(1, int((objects.size / OUTLINE_PIXELS) ** 0.5))
+        if step > 1:
+            objects = np.ascontiguousarray(objects[::step, ::step])
         lut = np.zeros(max(max(ids), max(o.result.objects_info, default=0)) + 1, np.uint8)
         lut[list(ids)] = 1
         try:
-            mask = lut[o.result.objects]
+            mask = lut[objects]
         except IndexError:                      # a map with ids its result does not list
-            mask = np.isin(o.result.objects, list(ids))
-        self.canvas.set_highlight(mask, merge=bool(sel.merge_ids(row)))
+            mask = np.isin(objects, list(ids))
+        self.canvas.set_highlight(mask, merge=bool(sel.merge_ids(row)), step=step)
         self.canvas.set_selection_text(sel.describe())
 
     # -- display ----------------------------------------------------------------------------
