@@ -148,3 +148,29 @@ def test_cuts_on_a_large_photo_recluster_only_the_edited_objects(segmented, kind
         ~np.isin(edit.objects, list(touched))
     assert keep.any()
     assert _same_partition(res.labels[keep], out.labels[keep])
+
+
+def _relabel_reference(old_sp_obj, groups, oid):
+    """relabel_values's rule written with a sort (the form it had)."""
+    n_old = old_sp_obj.shape[0] - 1
+    freed = sorted(np.flatnonzero(old_sp_obj == oid).tolist())
+    uniq, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    m = uniq.size
+    assigned = freed[:m] + list(range(n_old + 1, n_old + 1 + max(0, m - len(freed))))
+    value_of_group = np.empty(m, dtype=np.int64)
+    value_of_group[order] = assigned
+    return value_of_group[inverse.ravel()]
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 10_000), n_old=st.integers(1, 30), n_groups=st.integers(1, 40),
+       spread=st.sampled_from([1, 3, 1000]))
+def test_relabel_values_without_a_sort_is_the_rule(seed, n_old, n_groups, spread):
+    from spam_gui.core.engine.fullres.rescale import relabel_values
+
+    rng = np.random.default_rng(seed)
+    old = np.concatenate([[0], rng.integers(1, 4, n_old)]).astype(np.int32)
+    groups = rng.integers(0, n_groups, 200) * spread      # sparse ids take the sort
+    values, _, _ = relabel_values(old, groups, 2)
+    assert np.array_equal(values, _relabel_reference(old, groups, 2))

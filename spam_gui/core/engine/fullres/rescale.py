@@ -60,13 +60,28 @@ def relabel_values(old_sp_obj: np.ndarray, region_groups: np.ndarray, oid: int
     """
     n_old = old_sp_obj.shape[0] - 1
     freed = sorted(np.flatnonzero(old_sp_obj == oid).tolist())
-    uniq, first, inverse = np.unique(region_groups, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")   # new groups in raster order of appearance
-    m = uniq.size
-    assigned = freed[:m] + list(range(n_old + 1, n_old + 1 + max(0, m - len(freed))))
-    value_of_group = np.empty(m, dtype=np.int64)
-    value_of_group[order] = assigned
-    values = value_of_group[inverse.ravel()]
+    g = np.asarray(region_groups).ravel()
+    top = int(g.max()) + 1 if g.size else 0
+    if g.size and int(g.min()) >= 0 and top <= 4 * g.size + 1024:
+        # group ids are small: the first pixel of each by one reversed assignment (the
+        # smallest index is written last), no sort of the region's pixels
+        first = np.full(top, g.size, np.int64)
+        first[g[::-1]] = np.arange(g.size - 1, -1, -1, dtype=np.int64)
+        present = np.flatnonzero(first < g.size)
+        order = present[np.argsort(first[present], kind="stable")]   # raster order
+        m = order.size
+        assigned = freed[:m] + list(range(n_old + 1, n_old + 1 + max(0, m - len(freed))))
+        value_of = np.zeros(top, dtype=np.int64)
+        value_of[order] = assigned
+        values = value_of[g]
+    else:
+        uniq, first, inverse = np.unique(g, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")   # new groups in raster order of appearance
+        m = uniq.size
+        assigned = freed[:m] + list(range(n_old + 1, n_old + 1 + max(0, m - len(freed))))
+        value_of_group = np.empty(m, dtype=np.int64)
+        value_of_group[order] = assigned
+        values = value_of_group[inverse.ravel()]
     n_new = n_old + max(0, m - len(freed))
     sp_obj = np.zeros(n_new + 1, dtype=np.int32)
     sp_obj[: n_old + 1] = old_sp_obj
@@ -276,7 +291,7 @@ def rescale_working(
         seed_from = cell_of_oid
     h, w = grid.shape
     deep = app_w[:, :deep_dim] if deep_dim else None
-    new_b = np.zeros(region.shape, np.int64)
+    new_b = np.zeros(region.shape, np.int32)
     if use_pixels:
         pts = Points(cells, pixels, pix_obj, pos, np.full(pos.shape[0], oid, np.int64))
         cc_ = cluster_points(rgb, state, app_w, deep_dim, pts, seed_from, oid, k_new, density,
@@ -301,8 +316,12 @@ def rescale_working(
                             deep, lambda_c)
             lab.label_box(new_b, (box[0].start, box[0].stop), (box[1].start, box[1].stop),
                           region, check=check)
-    tmp = lab_b.astype(np.int64, copy=True)
-    tmp[region] = n_old + 1 + new_b[region]
+    # int32 maps of the box, values written in place: a 12-megapixel object's box no longer
+    # holds several int64 copies at once
+    tmp = lab_b.astype(np.int32, copy=True)
+    new_b += n_old + 1
+    np.copyto(tmp, new_b, where=region)
+    del new_b
     label_object = np.concatenate([superpixel_object.astype(np.int64), seed_obj])
     new_label_ids = np.arange(n_old + 1, n_old + 1 + seeds.shape[0])
     if smoothing:
