@@ -157,3 +157,50 @@ def test_a_second_click_cancels_the_first_ones_full_resolution(qtbot, make_windo
     assert covers(previews[1], 1000, 300) and covers(previews[1], 200, 300)   # both objects
     info = win.displayed.result.objects_info
     assert info[right].ratio != 1.0 and info[left].ratio != 1.0
+
+
+def test_an_edit_follows_another_without_waiting_for_its_full_resolution(qtbot, make_window,
+                                                                       tmp_path):
+    """While an object edit's full resolution computes, the next edit starts from the map
+    that edit made (not refused, not lost): both are in the result."""
+    import threading
+    import time
+
+    from spam_gui.app.pipeline import Pipeline
+    from spam_gui.core.engine.object_edits import paint_object
+
+    inside = threading.Event()
+
+    class Held(Pipeline):
+        calls = 0
+
+        def edit_objects(self, *args, check=None, **kw):
+            Held.calls += 1
+            if Held.calls == 1 and check is not None:
+                def held():
+                    inside.set()
+                    while True:
+                        check()
+                        time.sleep(0.005)
+                return super().edit_objects(*args, check=held, **kw)
+            return super().edit_objects(*args, check=check, **kw)
+
+    folder = _large_folder(tmp_path)
+    win = make_window(pipeline=Held(), prior_source="maps", k=200, precompute=False)
+    win.open_folder(folder)
+    win.show_row(0)
+    o = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
+    a = np.zeros(o.result.objects.shape, bool)
+    a[100:200, 100:200] = True
+    b = np.zeros_like(a)
+    b[700:800, 1100:1200] = True
+    assert win.objects_edit.apply(lambda objects: paint_object(objects, a))
+    qtbot.waitUntil(inside.is_set, timeout=60000)
+    assert win.objects_edit.apply(lambda objects: paint_object(objects, b))   # not refused
+    qtbot.waitUntil(lambda: win.displayed is not o and win.displayed is not None
+                    and win.displayed.layers is not None and not win.fg.busy, timeout=60000)
+    objects = win.displayed.result.objects
+    first, second = int(objects[150, 150]), int(objects[750, 1150])
+    assert first > 0 and second > 0 and first != second
+    assert (objects[100:200, 100:200] == first).all() and (objects[700:800, 1100:1200] == second).all()
+    assert win.displayed.key == win.current_key()

@@ -231,21 +231,39 @@ class ObjectEditor:
         return edited and arr.shape == o.result.objects.shape and np.array_equal(
             arr, o.result.objects)
 
+    def editable_objects(self) -> np.ndarray | None:
+        """The object map an edit starts from: the displayed outcome's when it is the image's
+        current state; while an edit or a click of this image is still computed, the map the
+        image now has (the edited one, or the displayed one when only ratios changed), so
+        edits follow one another without waiting for the full resolution. None: the image's
+        objects are not known yet (another image, other parameters or prompts)."""
+        o = self.current()
+        if o is not None:
+            return np.asarray(o.result.objects)
+        d, doc = self.view.displayed, self._doc()
+        if (d is None or doc is None or d.path != doc.path or d.params != doc.params
+                or d.prompts != doc.prompts):
+            return None
+        arr = doc.rasters.get("objects")
+        if arr is not None:
+            return np.asarray(arr) if arr.shape == d.result.objects.shape else None
+        return np.asarray(d.result.objects) if self.same_objects(d, doc) else None
+
     def apply(self, make: Callable[[np.ndarray], ObjectEdit]) -> bool:
         """Make an edit of the current object map (one undo step); False when refused."""
         doc = self._doc()
-        o = self.current()
         if doc is None:
             return False
-        if o is None:
+        objects = self.editable_objects()
+        if objects is None:
             self.not_ready()
             return False
         try:
-            edit = make(np.asarray(o.result.objects))
+            edit = make(objects)
         except ObjectEditError as exc:
             self._error(str(exc))
             return False
-        if np.array_equal(edit.objects, o.result.objects):
+        if np.array_equal(edit.objects, objects):
             return False
         ratios = carry_ratios(doc.ratios, edit)
         doc.undo_stack.push(EditObjectsCommand(doc, edit.objects, ratios, edit.description))
@@ -478,11 +496,11 @@ class _StrokeTool(Tool):
             return
         if (x, y) != points[-1]:
             points.append((x, y))
-        o = self.editor.current()
-        if o is None:
+        objects = self.editor.editable_objects()
+        if objects is None:
             self.editor.not_ready()
             return
-        h, w = o.result.objects.shape
+        h, w = objects.shape
         radius = self.editor.brush_radius if self.brush else self.line_radius()
         mask = stroke_mask((h, w), points, radius=radius, closed=self.closed())
         self.finish(mask, button)
