@@ -19,7 +19,7 @@ import numpy as np
 
 from spam_gui.app.document import DocState, Params, Prompt, state_key
 from spam_gui.app.pipeline import LRU, Outcome, next_request_id, outcome_key
-from spam_gui.app.tools.edit_objects import ObjectEditJob
+from spam_gui.app.tools.edit_objects import EditOpJob, ObjectEditJob
 from spam_gui.app.worker import (ExportJob, FeaturesJob, Job, LayersJob, PromptJob, SaliencyJob,
                                  SamEmbedJob, SegmentJob, TransitionJob, WarmupJob)
 
@@ -343,7 +343,8 @@ class DisplayController:
                 LayersJob: self._layers_done, SaliencyJob: self._saliency_done,
                 PromptJob: prompt.on_result, SamEmbedJob: prompt.on_result,
                 ExportJob: self.exports.finished, WarmupJob: self._warmup_done,
-                ObjectEditJob: self.objects_edit.on_result}
+                ObjectEditJob: self.objects_edit.on_result,
+                EditOpJob: self.objects_edit.on_edit_made}
 
     def on_finished(self, job: Job, payload: Any) -> None:
         if self._handlers is None:
@@ -444,6 +445,8 @@ class DisplayController:
             self.prompt_tool.on_failed(job, message, details)
         elif isinstance(job, ObjectEditJob):
             self.objects_edit.on_failed(job, message, details)
+        elif isinstance(job, EditOpJob):
+            self.objects_edit.on_op_ended(job, message, details)
         elif isinstance(job, ExportJob):
             self.exports.finished(job, {"done": [], "errors": [(-1, message)], "cancelled": False,
                                         "total": len(job.items), "out_dir": str(job.out_dir)})
@@ -453,6 +456,8 @@ class DisplayController:
         self.update_busy()
 
     def on_cancelled(self, job: Job) -> None:
+        if isinstance(job, EditOpJob):
+            self.objects_edit.on_op_ended(job)
         if (getattr(job, "base", None) is not None and self.canvas.preview is not None
                 and job.request_id == self.display_request):
             self.canvas.set_preview(None)

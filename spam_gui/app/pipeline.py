@@ -453,22 +453,33 @@ class Pipeline:
         return None if raster is None else (pv, raster)
 
     def preview_edit(self, base: Outcome, objects: np.ndarray, ratios: dict[int, float],
-                     config: EngineConfig, style: OverlayStyle | None
+                     config: EngineConfig, style: OverlayStyle | None,
+                     make: Callable[[np.ndarray], Any] | None = None
                      ) -> tuple[EditPreview, PreviewRaster] | None:
         """The working-grid preview of an object edit on a large photo
         (:meth:`spam_gui.core.engine.spam.Spam.preview_edit`): the objects whose cells
-        changed, re-clustered on the working grid; None for a small photo."""
+        changed, re-clustered on the working grid; None for a small photo.
+
+        ``objects``: the edited full-resolution map; or, with ``make`` (the edit, ``make(map)
+        -> ObjectEdit``, at any resolution), the map before the edit, which is then made on
+        the working cells alone: a preview without the full-resolution edit."""
         work = getattr(base.result, "_work", None)
         if work is None or style is None:
             return None
         g = work.grid
         cr, cc = g.centre_rows(), g.centre_cols()
-        new_w, old_w = np.asarray(objects)[cr][:, cc], np.asarray(base.result.objects)[cr][:, cc]
+        new_w = np.ascontiguousarray(np.asarray(objects)[cr][:, cc])
+        if make is not None:
+            try:
+                new_w = np.asarray(make(new_w.astype(np.int32)).objects)
+            except SpamError:      # (e.g. a cut too thin for the grid: no preview)
+                return None
+        old_w = np.asarray(base.result.objects)[cr][:, cc]
         diff = new_w != old_w
         changed = {int(i) for i in np.unique(new_w[diff]) if i > 0}
         if not diff.any():
             return None
-        pv = self.engine(config).preview_edit(base.result, objects, changed, ratios)
+        pv = self.engine(config).preview_edit(base.result, new_w, changed, ratios, on_grid=True)
         colors = getattr(base.layers, "colors", None)
         raster = None if pv is None else preview_raster(pv, style, colors)
         return None if raster is None else (pv, raster)

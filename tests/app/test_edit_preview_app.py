@@ -204,3 +204,102 @@ def test_an_edit_follows_another_without_waiting_for_its_full_resolution(qtbot, 
     assert first > 0 and second > 0 and first != second
     assert (objects[100:200, 100:200] == first).all() and (objects[700:800, 1100:1200] == second).all()
     assert win.displayed.key == win.current_key()
+
+
+def _stroke_across(win, points):
+    """Press, move through and release at image points with real mouse events."""
+    from spam_gui.app.qt import QtCore, QtGui
+
+    Qt, T = QtCore.Qt, QtCore.QEvent.Type
+    c = win.canvas
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    for kind, p, button, buttons in ([(T.MouseButtonPress, points[0], left, left)]
+                                     + [(T.MouseMove, q, none, left) for q in points[1:]]
+                                     + [(T.MouseButtonRelease, points[-1], left, none)]):
+        pos = c.view_pos_of(*p)
+        ev = QtGui.QMouseEvent(kind, QtCore.QPointF(pos), c.viewport().mapToGlobal(pos).toPointF(),
+                               button, buttons, Qt.KeyboardModifier.NoModifier)
+        QtCore.QCoreApplication.sendEvent(c.viewport(), ev)
+
+
+def test_a_split_on_a_large_photo_is_previewed_before_the_full_map_is_edited(
+        qtbot, make_window, tmp_path):
+    """The stroke's edit is made on the working grid first (its preview drawn before the
+    image's full map changes), then on the full map (one undo step), then re-clustered."""
+    folder = _large_folder(tmp_path)
+    win = make_window(prior_source="maps", k=200, precompute=False)
+    seen: list = []
+    real = win.canvas.set_preview
+
+    def record(pr):
+        if pr is not None:
+            seen.append(win.doc.has_raster("objects"))
+        real(pr)
+
+    win.canvas.set_preview = record
+    win.open_folder(folder)
+    win.show_row(0)
+    o = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
+    left = int(o.result.objects[300, 200])
+    win.set_mode("split")
+    _stroke_across(win, [(250, y) for y in [*range(0, 1000, 25), 999]])   # top to bottom
+    qtbot.waitUntil(lambda: win.displayed is not o and win.displayed is not None
+                    and win.displayed.layers is not None and not win.fg.busy, timeout=60000)
+    assert seen and seen[0] is False          # previewed before the full map was edited
+    assert len(seen) == 1                     # and drawn once
+    objects = win.displayed.result.objects
+    a, b = int(objects[300, 100]), int(objects[300, 400])
+    assert a > 0 and b > 0 and a != b and left in (a, b)
+    assert win.doc.undo_stack.count() == 1
+    assert win.canvas.preview is None
+
+
+def test_edits_made_while_one_is_being_made_wait_their_turn(qtbot, make_window, tmp_path):
+    """A second edit of a large photo made while the first is still being made (off the GUI
+    thread) is queued and applied after it, on its result; a stroke that cuts nothing is said
+    and leaves no undo step."""
+    import threading
+
+    from spam_gui.app.pipeline import Pipeline
+    from spam_gui.core.engine.object_edits import Stroke, erase_objects, split_object
+
+    release = threading.Event()
+
+    class Held(Pipeline):
+        calls = 0
+
+        def preview_edit(self, *args, make=None, **kw):
+            if make is not None:
+                Held.calls += 1
+                if Held.calls == 1:
+                    release.wait(30)       # the first edit is still being made
+            return super().preview_edit(*args, make=make, **kw)
+
+    folder = _large_folder(tmp_path)
+    win = make_window(pipeline=Held(), prior_source="maps", k=200, precompute=False)
+    win.open_folder(folder)
+    win.show_row(0)
+    o = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
+    shape = o.result.objects.shape
+    first = Stroke(shape, ((100.0, 100.0), (300.0, 100.0), (300.0, 300.0), (100.0, 300.0)),
+                   closed=True)
+    second = Stroke(shape, ((1100.0, 700.0), (1300.0, 700.0), (1300.0, 900.0), (1100.0, 900.0)),
+                    closed=True)
+    ed = win.objects_edit
+    assert ed.apply(lambda objs: erase_objects(objs, first.mask(objs.shape)))
+    assert ed.busy_editing()
+    assert ed.apply(lambda objs: erase_objects(objs, second.mask(objs.shape)))   # queued
+    release.set()
+    qtbot.waitUntil(lambda: not ed.busy_editing() and not win.fg.busy
+                    and win.displayed is not None and win.displayed is not o
+                    and win.displayed.key == win.current_key(), timeout=60000)
+    objects = win.displayed.result.objects
+    assert (objects[150:250, 150:250] == 0).all() and (objects[750:850, 1150:1250] == 0).all()
+    assert win.doc.undo_stack.count() == 2
+    # a stroke inside one object cuts nothing: said, no undo step, no preview left
+    inside = Stroke(shape, ((600.0, 300.0), (700.0, 300.0)))
+    assert ed.apply(lambda objs: split_object(objs, inside.mask(objs.shape)))
+    qtbot.waitUntil(lambda: not ed.busy_editing() and not win.fg.busy, timeout=60000)
+    assert win.doc.undo_stack.count() == 2
+    assert win.canvas.preview is None
+    assert "does not cut an object in two" in win.last_error_message

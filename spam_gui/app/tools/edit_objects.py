@@ -32,10 +32,10 @@ from spam_gui.app.document import ImageDoc
 from spam_gui.app.pipeline import EngineConfig, Outcome, Pipeline, next_request_id
 from spam_gui.app.qt import QtGui
 from spam_gui.app.tools.base import Qt, Tool, ToolContext
-from spam_gui.app.worker import Job, JobThread
+from spam_gui.app.worker import Job, JobThread, TransitionJob
 from spam_gui.core.engine.object_edits import (
-    ObjectEdit, ObjectEditError, carry_ratios, erase_objects, merge_objects, paint_object,
-    split_object, stroke_mask,
+    ObjectEdit, ObjectEditError, Stroke, carry_ratios, erase_objects, merge_objects,
+    paint_object, split_object,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,6 +55,32 @@ SOURCE_TITLES = {"builtin": "built-in prior", "label map": "prior map", "sam": "
 # ----------------------------------------------------------------------------- job, command
 
 
+@dataclass
+class EditOpJob(Job):
+    """Make an object edit of a large photo off the GUI thread: its working-grid preview first
+    (the edit made on the working cells, drawn at once), then the edit of the full-resolution
+    map, which the editor pushes as one undo step (:meth:`ObjectEditor.on_edit_made`); the
+    re-clustering follows as an :class:`ObjectEditJob`."""
+
+    base: Outcome | None = None
+    objects: np.ndarray | None = None
+    make: Callable[[np.ndarray], ObjectEdit] | None = None
+    ratios: dict[int, float] = field(default_factory=dict)
+    config: EngineConfig = EngineConfig()
+    style: "OverlayStyle | None" = None
+    doc: ImageDoc | None = None
+    undo_index: int = 0
+
+    def run(self, pipeline: Pipeline, emit: JobThread) -> ObjectEdit:
+        assert self.base is not None and self.objects is not None and self.make is not None
+        shown = pipeline.preview_edit(self.base, self.objects, self.ratios, self.config,
+                                      self.style, make=self.make)
+        if shown is not None:
+            emit.partial.emit(self, "preview", shown[1])
+        self.check()
+        return self.make(self.objects)
+
+
 OUTLINE_PIXELS = 1_000_000
 """A selection outline is traced on the object map sampled to about this many pixels."""
 
@@ -69,12 +95,13 @@ class ObjectEditJob(Job):
     key: str = ""
     config: EngineConfig = EngineConfig()
     style: "OverlayStyle | None" = None
+    preview: bool = True          # False: the edit's preview is on screen already (EditOpJob)
 
     def run(self, pipeline: Pipeline, emit: JobThread) -> Outcome:
         assert self.base is not None and self.objects is not None
         # a large photo: the edited objects on the working grid first, the full resolution after
         shown = pipeline.preview_edit(self.base, self.objects, self.ratios, self.config,
-                                      self.style)
+                                      self.style) if self.preview else None
         if shown is not None:
             emit.partial.emit(self, "preview", shown[1])
             self.check()
@@ -187,6 +214,9 @@ class ObjectEditor:
         self.brush_radius = DEFAULT_BRUSH_RADIUS
         self.request = 0
         self._select_after = 0
+        self._op: EditOpJob | None = None            # an edit of a large photo being made
+        self._previewed = False                      # its preview is on screen
+        self._queued: list[Callable[[np.ndarray], ObjectEdit]] = []   # edits made meanwhile
 
     def attach(self, displayed_changed: Any, objects_panel: "ObjectsPanel",
                controls: "ControlsPanel", fg: JobThread) -> None:
@@ -250,19 +280,45 @@ class ObjectEditor:
         return np.asarray(d.result.objects) if self.same_objects(d, doc) else None
 
     def apply(self, make: Callable[[np.ndarray], ObjectEdit]) -> bool:
-        """Make an edit of the current object map (one undo step); False when refused."""
+        """Make an edit of the current object map (one undo step); False when refused.
+
+        ``make(map) -> ObjectEdit`` must make the same edit at any resolution (a stroke as a
+        :class:`~spam_gui.core.engine.object_edits.Stroke`, a merge by ids). On a large photo
+        it runs off the GUI thread (:class:`EditOpJob`): first on the working grid, whose
+        preview is drawn at once, then on the full map, which becomes the undo step; edits
+        made meanwhile wait their turn, in order."""
         doc = self._doc()
         if doc is None:
             return False
+        if self._op is not None:             # an edit of a large photo is being made
+            self._queued.append(make)
+            return True
         objects = self.editable_objects()
         if objects is None:
             self.not_ready()
             return False
+        d = self.view.displayed
+        if getattr(d.result, "_work", None) is not None and self.fg is not None:
+            self.view.display_request = rid = next_request_id()
+            self._op = EditOpJob(rid, priority=0, row=self._row(), base=d, objects=objects,
+                                 make=make, ratios=dict(doc.ratios), config=self._config(),
+                                 style=self._style(), doc=doc,
+                                 undo_index=doc.undo_stack.index())
+            # the full resolution of the last click or edit is superseded: stop it now, so
+            # this edit starts at once (the next re-clustering takes every change)
+            self.fg.cancel(lambda j: isinstance(j, (ObjectEditJob, TransitionJob)))
+            self.fg.submit(self._op)
+            self.view.update_busy()
+            return True
         try:
             edit = make(objects)
         except ObjectEditError as exc:
             self._error(str(exc))
             return False
+        return self._push(doc, objects, edit)
+
+    def _push(self, doc: ImageDoc, objects: np.ndarray, edit: ObjectEdit) -> bool:
+        """``edit`` of ``objects`` as one undo step of ``doc`` (False: it changed nothing)."""
         if np.array_equal(edit.objects, objects):
             return False
         ratios = carry_ratios(doc.ratios, edit)
@@ -270,6 +326,40 @@ class ObjectEditor:
         if edit.description:   # says what the edit did beyond the obvious (a band, slivers)
             self._status(edit.description[:1].upper() + edit.description[1:])
         return True
+
+    def on_edit_made(self, job: EditOpJob, edit: ObjectEdit) -> None:
+        """An :class:`EditOpJob`'s full-resolution edit: one undo step of its image, unless
+        that image's objects changed meanwhile (an undo, a reset); then the next edit."""
+        self._op = None
+        doc = job.doc
+        s = self._session()
+        alive = (doc is not None and s is not None and s.has_doc(job.row)
+                 and s.doc(job.row) is doc)
+        pushed = False
+        if alive and doc.undo_stack.index() == job.undo_index:
+            assert job.objects is not None
+            self._previewed = True            # the re-clustering need not preview it again
+            try:
+                pushed = self._push(doc, job.objects, edit)
+            finally:
+                self._previewed = False
+        elif alive:
+            self._status("The edit was not applied: the image's objects changed while it "
+                         "was being made")
+        if not pushed and self.canvas.preview is not None:
+            self.canvas.set_preview(None)     # nothing will replace the preview
+        self._next_edit()
+
+    def on_op_ended(self, job: EditOpJob, message: str = "", details: str = "") -> None:
+        """An :class:`EditOpJob` failed (a stroke that cuts nothing: said) or was cancelled."""
+        self._op = None
+        if message:
+            self._error(message, details)
+        self._next_edit()
+
+    def _next_edit(self) -> None:
+        if self._queued and self._op is None:
+            self.apply(self._queued.pop(0))
 
     def reset(self) -> None:
         """Drop the image's edited objects: back to its prior source's (one undo step)."""
@@ -293,6 +383,10 @@ class ObjectEditor:
         self.brush_radius = min(max(new, 1), 200)
         self._status(f"Object brush radius: {self.brush_radius} px (Shift+drag in the "
                           "Draw and Erase tools)")
+
+    def busy_editing(self) -> bool:
+        """Whether an edit of a large photo is being made (the next one waits for it)."""
+        return self._op is not None
 
     def not_ready(self) -> None:
         self._error("Wait until this image is shown, then edit its objects")
@@ -390,7 +484,8 @@ class ObjectEditor:
         assert self.fg is not None
         self.fg.submit(ObjectEditJob(
             rid, priority=0, group="show", row=self._row(), base=d, objects=arr,
-            ratios=dict(doc.ratios), key=key, config=self._config(), style=self._style()))
+            ratios=dict(doc.ratios), key=key, config=self._config(), style=self._style(),
+            preview=not self._previewed))
         view.update_busy()
         return True
 
@@ -497,13 +592,13 @@ class _StrokeTool(Tool):
         if (x, y) != points[-1]:
             points.append((x, y))
         objects = self.editor.editable_objects()
-        if objects is None:
+        if objects is None and self.editor.busy_editing() is False:
             self.editor.not_ready()
             return
-        h, w = objects.shape
+        shape = objects.shape if objects is not None else self.ctx.canvas.image.shape[:2]
         radius = self.editor.brush_radius if self.brush else self.line_radius()
-        mask = stroke_mask((h, w), points, radius=radius, closed=self.closed())
-        self.finish(mask, button)
+        self.finish(Stroke((int(shape[0]), int(shape[1])), tuple(points), radius,
+                           self.closed()), button)
 
     def _clear(self) -> None:
         self.points = []
@@ -526,7 +621,7 @@ class _StrokeTool(Tool):
     def color(self) -> QtGui.QColor:
         return QtGui.QColor(255, 220, 0)
 
-    def finish(self, mask: np.ndarray, button: Qt.MouseButton) -> None:  # pragma: no cover
+    def finish(self, stroke: Stroke, button: Qt.MouseButton) -> None:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -544,8 +639,8 @@ class SplitTool(_StrokeTool):
     def color(self) -> QtGui.QColor:
         return QtGui.QColor(255, 80, 80)
 
-    def finish(self, mask: np.ndarray, button: Qt.MouseButton) -> None:
-        self.editor.apply(lambda objects: split_object(objects, mask))
+    def finish(self, stroke: Stroke, button: Qt.MouseButton) -> None:
+        self.editor.apply(lambda objects: split_object(objects, stroke.mask(objects.shape)))
 
 
 class DrawObjectTool(_StrokeTool):
@@ -553,11 +648,11 @@ class DrawObjectTool(_StrokeTool):
     hint = ("Draw object: drag a lasso around it (Shift: brush); right button erases to "
             "uncertain; Ctrl+click selects")
 
-    def finish(self, mask: np.ndarray, button: Qt.MouseButton) -> None:
+    def finish(self, stroke: Stroke, button: Qt.MouseButton) -> None:
         if button == Qt.MouseButton.RightButton:
-            self.editor.apply(lambda objects: erase_objects(objects, mask))
+            self.editor.apply(lambda objects: erase_objects(objects, stroke.mask(objects.shape)))
         else:
-            self.editor.apply(lambda objects: paint_object(objects, mask))
+            self.editor.apply(lambda objects: paint_object(objects, stroke.mask(objects.shape)))
 
 
 class EraseObjectTool(_StrokeTool):
@@ -567,8 +662,8 @@ class EraseObjectTool(_StrokeTool):
     def color(self) -> QtGui.QColor:
         return QtGui.QColor(200, 200, 200)
 
-    def finish(self, mask: np.ndarray, button: Qt.MouseButton) -> None:
-        self.editor.apply(lambda objects: erase_objects(objects, mask))
+    def finish(self, stroke: Stroke, button: Qt.MouseButton) -> None:
+        self.editor.apply(lambda objects: erase_objects(objects, stroke.mask(objects.shape)))
 
 
 OBJECT_TOOLS: tuple[type[Tool], ...] = (SplitTool, DrawObjectTool, EraseObjectTool)

@@ -548,6 +548,39 @@ def stroke_mask(shape: tuple[int, int], points: Sequence[tuple[float, float]], r
     return out.astype(bool)
 
 
+@dataclass(frozen=True)
+class Stroke:
+    """A stroke drawn on an image of ``shape`` (H, W): its pixels at that size or at any other,
+    e.g. a working grid's for an edit's preview (:meth:`mask`).
+
+    Attributes
+    ----------
+    shape:
+        (H, W) of the image the points are on.
+    points:
+        (x, y) image positions along the stroke.
+    radius:
+        Half-width of the line in that image's pixels (0: one pixel wide).
+    closed:
+        A filled lasso (True) or a line.
+    """
+
+    shape: tuple[int, int]
+    points: tuple[tuple[float, float], ...]
+    radius: float = 0
+    closed: bool = False
+
+    def mask(self, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """(h, w) bool: the stroke's pixels on an image of ``shape`` (its own by default), the
+        points and the radius scaled to it (pixel centres onto pixel centres)."""
+        if shape is None or tuple(shape[:2]) == tuple(self.shape):
+            return stroke_mask(self.shape, self.points, self.radius, self.closed)
+        sy, sx = shape[0] / self.shape[0], shape[1] / self.shape[1]
+        pts = [((x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5) for x, y in self.points]
+        return stroke_mask((int(shape[0]), int(shape[1])), pts, self.radius * min(sx, sy),
+                           self.closed)
+
+
 def carry_ratios(ratios: Mapping[int, float], edit: ObjectEdit) -> dict[int, float]:
     """Density ratios after an edit: kept objects keep theirs, gone ones are dropped, parts of a
     split object take the object's ratio, new objects start at 1 (not listed)."""

@@ -539,21 +539,24 @@ class Spam:
         return preview_of(work.grid, [cc])
 
     def preview_edit(self, result: SegmentationResult, objects: np.ndarray,
-                     changed: set[int] | frozenset[int], ratios: Mapping[int, float] | None = None
-                     ) -> EditPreview | None:
+                     changed: set[int] | frozenset[int], ratios: Mapping[int, float] | None = None,
+                     on_grid: bool = False) -> EditPreview | None:
         """The working-grid view of an object edit on a large photo (merge, split, draw,
         erase): the new objects at each working cell, and each changed object's cells
         clustered at its density (uniform density times its ratio and attention). Shown while
         :func:`spam_gui.core.engine.object_edits.resegment_objects` computes the result.
 
-        Returns None for a photo segmented at full resolution.
+        ``objects``: the new full-resolution map, or (``on_grid``) the new objects of the
+        working cells themselves (the edit made on the working grid). Returns None for a photo
+        segmented at full resolution.
         """
         work = result._work
         if work is None or result._image is None:
             return None
         g = work.grid
         cr, cc = g.centre_rows(), g.centre_cols()
-        new_w = np.asarray(objects)[cr][:, cc].astype(np.int32)
+        new_w = (np.asarray(objects) if on_grid else np.asarray(objects)[cr][:, cc]).astype(
+            np.int32)
         old_w = np.asarray(result.objects)[cr][:, cc]
         p = result.params
         h, w = g.shape
