@@ -295,13 +295,13 @@ class DisplayController:
             base = getattr(job, "base", None)
             if self._is_current(job) and base is not None and base is self.displayed:
                 self.canvas.set_preview(payload)
-                if self.measure_paint:
-                    self.canvas.viewport().repaint()
+                self.canvas.viewport().repaint()     # now: the job waits for it
                 if self.t_click:
                     self.timing["click_to_preview"] = time.perf_counter() - self.t_click
                 self.canvas.set_message("")
                 self._status(f"{base.path.name}: preview on the working grid; "
                              "full resolution in a moment…")
+            job.preview_drawn.set()
             return
         if what == "image":
             if self._is_current(job) and self.canvas.image is not payload:

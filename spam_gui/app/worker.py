@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------- jobs
 
 
+PREVIEW_DRAW_WAIT = 0.25
+"""How long a job waits for its preview to be drawn before its full-resolution work (s)."""
+
+
 @dataclass
 class Job:
     """Base class. ``group`` names jobs that supersede each other (a new one cancels the old)."""
@@ -47,6 +51,7 @@ class Job:
     row: int = -1                   # the image (row of the folder) the job is for; -1: none
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
     t_started: float = field(default=0.0, repr=False)   # perf_counter() when it began to run
+    preview_drawn: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def cancelled(self) -> bool:
@@ -55,6 +60,14 @@ class Job:
     def check(self) -> None:
         if self.cancel_event.is_set():
             raise Cancelled()
+
+    def show_preview(self, emit: "JobThread", raster: Any) -> None:
+        """Send an edit's working-grid preview to the window and give it the interpreter
+        until it is drawn (at most :data:`PREVIEW_DRAW_WAIT` s): the full-resolution work that
+        follows holds it in long compiled calls, which would hold the drawing back."""
+        emit.partial.emit(self, "preview", raster)
+        self.preview_drawn.wait(PREVIEW_DRAW_WAIT)
+        self.check()
 
     def run(self, pipeline: Pipeline, emit: "JobThread") -> Any:  # pragma: no cover
         raise NotImplementedError
@@ -107,8 +120,7 @@ class TransitionJob(Job):
                                                 self.style)
             if shown is not None:
                 preview = shown[0]
-                emit.partial.emit(self, "preview", shown[1])
-                self.check()
+                self.show_preview(emit, shown[1])
         return pipeline.transition(self.base, self.target_ratios, self.key, self.config,
                                    self.style, self.cached, preview=preview, check=self.check)
 

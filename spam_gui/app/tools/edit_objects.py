@@ -76,7 +76,7 @@ class EditOpJob(Job):
         shown = pipeline.preview_edit(self.base, self.objects, self.ratios, self.config,
                                       self.style, make=self.make)
         if shown is not None:
-            emit.partial.emit(self, "preview", shown[1])
+            self.show_preview(emit, shown[1])
         self.check()
         return self.make(self.objects)
 
@@ -103,8 +103,7 @@ class ObjectEditJob(Job):
         shown = pipeline.preview_edit(self.base, self.objects, self.ratios, self.config,
                                       self.style) if self.preview else None
         if shown is not None:
-            emit.partial.emit(self, "preview", shown[1])
-            self.check()
+            self.show_preview(emit, shown[1])
         return pipeline.edit_objects(self.base, self.objects, self.ratios, self.key,
                                      self.config, self.style, check=self.check)
 
