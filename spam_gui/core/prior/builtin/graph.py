@@ -194,7 +194,15 @@ def build_graph(fine: np.ndarray, lab: np.ndarray, deep: np.ndarray | None,
 def _chi2(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Row-wise χ² distance ``0.5 Σ (p - q)² / (p + q)`` of histograms that sum to 1."""
     s = p + q
-    return 0.5 * np.sum(np.where(s > 0, (p - q) ** 2 / np.where(s > 0, s, 1.0), 0.0), axis=1)
+    d = p - q
+    out = np.zeros_like(s)
+    np.divide(d * d, s, out=out, where=s > 0)
+    return 0.5 * np.sum(out, axis=1)
+
+
+def _row_norm(x: np.ndarray) -> np.ndarray:
+    """Euclidean norm of each row (as ``np.linalg.norm(x, axis=1)``, with less overhead)."""
+    return np.sqrt(np.add.reduce(x * x, axis=1))
 
 
 def edge_features(ra: np.ndarray, rb: np.ndarray, borders: np.ndarray, layout: _Layout,
@@ -220,48 +228,39 @@ def edge_features(ra: np.ndarray, rb: np.ndarray, borders: np.ndarray, layout: _
     """
     area_a = ra[:, 0:1]
     area_b = rb[:, 0:1]
-    ma, mb = ra[:, layout.lab] / area_a, rb[:, layout.lab] / area_b
-    sa = np.sqrt(np.maximum(ra[:, layout.lab_sq] / area_a - ma * ma, 0.0))
-    sb = np.sqrt(np.maximum(rb[:, layout.lab_sq] / area_b - mb * mb, 0.0))
-    if layout.n_deep:
-        dd = np.linalg.norm(ra[:, layout.deep] / area_a - rb[:, layout.deep] / area_b, axis=1)
-    else:
-        dd = np.zeros(ra.shape[0])
-    ha, hb = ra[:, layout.lab_hist] / area_a, rb[:, layout.lab_hist] / area_b
-    chi_lab = _chi2(ha, hb) / 3.0
-    if layout.n_tex:
-        chi_tex = _chi2(ra[:, layout.tex_hist] / area_a, rb[:, layout.tex_hist] / area_b)
-    else:
-        chi_tex = np.zeros(ra.shape[0])
+    na, nb = ra / area_a, rb / area_b            # every per-region sum as a mean
+    ma, mb = na[:, layout.lab], nb[:, layout.lab]
+    sa = np.sqrt(np.maximum(na[:, layout.lab_sq] - ma * ma, 0.0))
+    sb = np.sqrt(np.maximum(nb[:, layout.lab_sq] - mb * mb, 0.0))
+    m = ra.shape[0]
+    out = np.empty((m, 18))
+    dl = ma - mb
+    out[:, 0] = _row_norm(dl) / 10.0
+    out[:, 1] = np.abs(dl[:, 0]) / 10.0
+    out[:, 2] = _row_norm(sa - sb) / 10.0
+    out[:, 3] = _row_norm(na[:, layout.deep] - nb[:, layout.deep]) if layout.n_deep else 0.0
+    out[:, 4] = _chi2(na[:, layout.lab_hist], nb[:, layout.lab_hist]) / 3.0
+    out[:, 5] = (_chi2(na[:, layout.tex_hist], nb[:, layout.tex_hist]) if layout.n_tex
+                 else 0.0)
     a1, b1 = area_a[:, 0], area_b[:, 0]
-    amin = np.minimum(a1, b1)
-    amax = np.maximum(a1, b1)
-    pmin = np.where(a1 <= b1, ra[:, 1], rb[:, 1])
-    bl = np.maximum(borders[:, 0], 1.0)
-    sal_a, sal_b = ra[:, layout.sal] / area_a[:, 0], rb[:, layout.sal] / area_b[:, 0]
-    frame_a = ra[:, layout.frame] / np.sqrt(area_a[:, 0])
-    frame_b = rb[:, layout.frame] / np.sqrt(area_b[:, 0])
     a_small = a1 <= b1
-    return np.stack([
-        np.linalg.norm(ma - mb, axis=1) / 10.0,
-        np.abs(ma[:, 0] - mb[:, 0]) / 10.0,
-        np.linalg.norm(sa - sb, axis=1) / 10.0,
-        dd,
-        chi_lab,
-        chi_tex,
-        borders[:, 1] / bl / 10.0,
-        borders[:, 3] / bl,
-        np.sqrt(borders[:, 2] / bl) / 10.0,
-        np.log(amin / total_area),
-        np.log(amax / total_area),
-        borders[:, 0] / np.maximum(pmin, 1.0),
-        np.abs(sal_a - sal_b),
-        np.maximum(sal_a, sal_b),
-        np.where(a_small, frame_a, frame_b),
-        np.where(a_small, frame_b, frame_a),
-        borders[:, 4] / bl / 10.0,
-        borders[:, 5] / bl,
-    ], axis=1)
+    bl = np.maximum(borders[:, 0], 1.0)
+    out[:, 6] = borders[:, 1] / bl / 10.0
+    out[:, 7] = borders[:, 3] / bl
+    out[:, 8] = np.sqrt(borders[:, 2] / bl) / 10.0
+    out[:, 9] = np.log(np.minimum(a1, b1) / total_area)
+    out[:, 10] = np.log(np.maximum(a1, b1) / total_area)
+    out[:, 11] = borders[:, 0] / np.maximum(np.where(a_small, ra[:, 1], rb[:, 1]), 1.0)
+    sal_a, sal_b = na[:, layout.sal], nb[:, layout.sal]
+    out[:, 12] = np.abs(sal_a - sal_b)
+    out[:, 13] = np.maximum(sal_a, sal_b)
+    frame_a = ra[:, layout.frame] / np.sqrt(a1)
+    frame_b = rb[:, layout.frame] / np.sqrt(b1)
+    out[:, 14] = np.where(a_small, frame_a, frame_b)
+    out[:, 15] = np.where(a_small, frame_b, frame_a)
+    out[:, 16] = borders[:, 4] / bl / 10.0
+    out[:, 17] = borders[:, 5] / bl
+    return out
 
 
 def agglomerate(g: Graph, model: EdgeModel, total_area: float, record: list | None = None
