@@ -32,6 +32,48 @@ def _large_folder(tmp_path):
     return folder
 
 
+def _record_previews(win, note):
+    """The list of ``note(preview)`` for every preview the canvas is given from now on."""
+    seen: list = []
+    real = win.canvas.set_preview
+
+    def record(pr):
+        if pr is not None:
+            seen.append(note(pr))
+        real(pr)
+
+    win.canvas.set_preview = record
+    return seen
+
+
+def _held_first(method: str):
+    """The real pipeline, whose first call of ``method`` (a click's or an edit's full
+    resolution) waits inside its labelling, as a long one would, until its job is cancelled;
+    and the event set once it waits."""
+    import threading
+    import time
+
+    from spam_gui.app.pipeline import Pipeline
+
+    inside = threading.Event()
+    calls = []
+
+    def wrapper(self, *args, check=None, **kw):
+        calls.append(1)
+        base = getattr(Pipeline, method)
+        if len(calls) == 1 and check is not None:
+            def held():
+                inside.set()
+                while True:
+                    check()                 # raises once a newer click or edit cancels it
+                    time.sleep(0.005)
+            return base(self, *args, check=held, **kw)
+        return base(self, *args, check=check, **kw)
+
+    held_cls = type("Held", (Pipeline,), {method: wrapper})
+    return held_cls(), inside
+
+
 def test_click_and_merge_on_a_large_photo_preview_then_exact(qtbot, make_window, tmp_path):
     from PySide6 import QtTest
 
@@ -39,15 +81,7 @@ def test_click_and_merge_on_a_large_photo_preview_then_exact(qtbot, make_window,
 
     folder = _large_folder(tmp_path)
     win = make_window(prior_source="maps", k=200, precompute=False)
-    previews: list = []
-    real = win.canvas.set_preview
-
-    def record(pr):
-        if pr is not None:
-            previews.append((pr, win.displayed))
-        real(pr)
-
-    win.canvas.set_preview = record
+    previews = _record_previews(win, lambda pr: (pr, win.displayed))
     win.open_folder(folder)
     win.show_row(0)
     o = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
@@ -97,40 +131,17 @@ def test_click_and_merge_on_a_large_photo_preview_then_exact(qtbot, make_window,
 def test_a_second_click_cancels_the_first_ones_full_resolution(qtbot, make_window, tmp_path):
     """A click made while the last one's full resolution is computed does not wait for it:
     that job is cancelled inside the labelling, and the new preview shows both objects."""
-    import threading
-    import time
 
     from PySide6 import QtTest
 
-    from spam_gui.app.pipeline import Pipeline
     from spam_gui.app.qt import QtCore
     from spam_gui.app.worker import TransitionJob
 
-    inside = threading.Event()
-
-    class Held(Pipeline):
-        """The real pipeline; the first click's full-resolution labelling waits (as a long
-        one would) until its job is cancelled."""
-
-        calls = 0
-
-        def transition(self, *args, check=None, **kw):
-            Held.calls += 1
-            if Held.calls == 1 and check is not None:
-                def held():
-                    inside.set()
-                    while True:
-                        check()              # raises once the newer click cancels the job
-                        time.sleep(0.005)
-                return super().transition(*args, check=held, **kw)
-            return super().transition(*args, check=check, **kw)
+    pipeline, inside = _held_first("transition")
 
     folder = _large_folder(tmp_path)
-    win = make_window(pipeline=Held(), prior_source="maps", k=200, precompute=False)
-    previews: list = []
-    real = win.canvas.set_preview
-    win.canvas.set_preview = lambda pr: (previews.append(pr) if pr is not None else None,
-                                         real(pr))
+    win = make_window(pipeline=pipeline, prior_source="maps", k=200, precompute=False)
+    previews = _record_previews(win, lambda pr: pr)
     cancelled: list = []
     win.fg.cancelled_job.connect(lambda job: cancelled.append(job))
     win.open_folder(folder)
@@ -163,30 +174,13 @@ def test_an_edit_follows_another_without_waiting_for_its_full_resolution(qtbot, 
                                                                        tmp_path):
     """While an object edit's full resolution computes, the next edit starts from the map
     that edit made (not refused, not lost): both are in the result."""
-    import threading
-    import time
 
-    from spam_gui.app.pipeline import Pipeline
     from spam_gui.core.engine.object_edits import paint_object
 
-    inside = threading.Event()
-
-    class Held(Pipeline):
-        calls = 0
-
-        def edit_objects(self, *args, check=None, **kw):
-            Held.calls += 1
-            if Held.calls == 1 and check is not None:
-                def held():
-                    inside.set()
-                    while True:
-                        check()
-                        time.sleep(0.005)
-                return super().edit_objects(*args, check=held, **kw)
-            return super().edit_objects(*args, check=check, **kw)
+    pipeline, inside = _held_first("edit_objects")
 
     folder = _large_folder(tmp_path)
-    win = make_window(pipeline=Held(), prior_source="maps", k=200, precompute=False)
+    win = make_window(pipeline=pipeline, prior_source="maps", k=200, precompute=False)
     win.open_folder(folder)
     win.show_row(0)
     o = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
@@ -228,15 +222,7 @@ def test_a_split_on_a_large_photo_is_previewed_before_the_full_map_is_edited(
     image's full map changes), then on the full map (one undo step), then re-clustered."""
     folder = _large_folder(tmp_path)
     win = make_window(prior_source="maps", k=200, precompute=False)
-    seen: list = []
-    real = win.canvas.set_preview
-
-    def record(pr):
-        if pr is not None:
-            seen.append(win.doc.has_raster("objects"))
-        real(pr)
-
-    win.canvas.set_preview = record
+    seen = _record_previews(win, lambda pr: win.doc.has_raster("objects"))
     win.open_folder(folder)
     win.show_row(0)
     o = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
