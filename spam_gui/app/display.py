@@ -489,7 +489,10 @@ class DisplayController:
             return
         self.fg.cancel()
         self.bg.cancel()
+        self.objects_edit.work_cancelled()
         self.display_request = next_request_id()   # whatever comes back is not drawn
+        if self.canvas.preview is not None:
+            self.canvas.set_preview(None)
         self.t_click = 0.0
         self.canvas.set_message("Cancelled. F5 computes this image again.")
         self._status("Cancelled")

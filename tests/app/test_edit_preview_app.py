@@ -289,3 +289,95 @@ def test_edits_made_while_one_is_being_made_wait_their_turn(qtbot, make_window, 
     assert win.doc.undo_stack.count() == 2
     assert win.canvas.preview is None
     assert "does not cut an object in two" in win.last_error_message
+
+
+def test_esc_cancels_an_edit_being_made_and_the_next_edit_still_works(qtbot, make_window,
+                                                                      tmp_path):
+    """Esc while an edit of a large photo is being made lets it go (no undo step, no preview
+    left, the edits made after it dropped), and a later edit is made as usual."""
+    import threading
+
+    from spam_gui.app.pipeline import Pipeline
+    from spam_gui.core.engine.object_edits import Stroke, erase_objects
+
+    release = threading.Event()
+
+    class Held(Pipeline):
+        calls = 0
+
+        def preview_edit(self, *args, make=None, **kw):
+            if make is not None:
+                Held.calls += 1
+                if Held.calls == 1:
+                    release.wait(30)
+            return super().preview_edit(*args, make=make, **kw)
+
+    folder = _large_folder(tmp_path)
+    win = make_window(pipeline=Held(), prior_source="maps", k=200, precompute=False)
+    win.open_folder(folder)
+    win.show_row(0)
+    o = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
+    shape = o.result.objects.shape
+    box = Stroke(shape, ((100.0, 100.0), (300.0, 100.0), (300.0, 300.0), (100.0, 300.0)),
+                 closed=True)
+    ed = win.objects_edit
+    erase = lambda objs: erase_objects(objs, box.mask(objs.shape))  # noqa: E731
+    assert ed.apply(erase)
+    assert ed.apply(erase)                       # queued behind it
+    win.view.cancel_work()                       # Esc
+    release.set()
+    qtbot.waitUntil(lambda: not win.fg.busy, timeout=60000)
+    assert not ed.busy_editing()
+    assert win.doc.undo_stack.count() == 0
+    assert win.canvas.preview is None
+    win.show_row(0)
+    win.view.refresh(force=True)
+    o2 = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
+    assert ed.apply(erase)                       # made as usual afterwards
+    qtbot.waitUntil(lambda: not ed.busy_editing() and not win.fg.busy
+                    and win.displayed is not None and win.displayed is not o2
+                    and win.displayed.key == win.current_key(), timeout=60000)
+    assert win.doc.undo_stack.count() == 1
+    assert (win.displayed.result.objects[150:250, 150:250] == 0).all()
+
+
+def test_an_edit_whose_image_changed_meanwhile_is_not_applied(qtbot, make_window, tmp_path):
+    """An undo made while an edit of a large photo is being made: that edit was made from the
+    map the undo took back, so it is not applied (and said), and nothing is lost."""
+    import threading
+
+    from spam_gui.app.pipeline import Pipeline
+    from spam_gui.core.engine.object_edits import Stroke, erase_objects
+
+    release = threading.Event()
+
+    class Held(Pipeline):
+        calls = 0
+
+        def preview_edit(self, *args, make=None, **kw):
+            if make is not None:
+                Held.calls += 1
+                if Held.calls == 2:
+                    release.wait(30)
+            return super().preview_edit(*args, make=make, **kw)
+
+    folder = _large_folder(tmp_path)
+    win = make_window(pipeline=Held(), prior_source="maps", k=200, precompute=False)
+    win.open_folder(folder)
+    win.show_row(0)
+    o = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
+    shape = o.result.objects.shape
+    boxes = [Stroke(shape, ((x0, 100.0), (x0 + 200, 100.0), (x0 + 200, 300.0), (x0, 300.0)),
+                    closed=True) for x0 in (100.0, 1100.0)]
+    ed = win.objects_edit
+    assert ed.apply(lambda objs: erase_objects(objs, boxes[0].mask(objs.shape)))
+    qtbot.waitUntil(lambda: not ed.busy_editing() and win.doc.undo_stack.count() == 1,
+                    timeout=60000)
+    assert ed.apply(lambda objs: erase_objects(objs, boxes[1].mask(objs.shape)))
+    win.doc.undo_stack.undo()                 # while the second edit is being made
+    release.set()
+    qtbot.waitUntil(lambda: not ed.busy_editing() and not win.fg.busy, timeout=60000)
+    assert "not applied" in win.status_label.text()
+    stack = win.doc.undo_stack
+    assert stack.count() == 1 and stack.index() == 0   # the first edit undone, redo-able
+    assert win.canvas.preview is None

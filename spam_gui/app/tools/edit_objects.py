@@ -329,6 +329,8 @@ class ObjectEditor:
     def on_edit_made(self, job: EditOpJob, edit: ObjectEdit) -> None:
         """An :class:`EditOpJob`'s full-resolution edit: one undo step of its image, unless
         that image's objects changed meanwhile (an undo, a reset); then the next edit."""
+        if job is not self._op:
+            return
         self._op = None
         doc = job.doc
         s = self._session()
@@ -350,11 +352,25 @@ class ObjectEditor:
         self._next_edit()
 
     def on_op_ended(self, job: EditOpJob, message: str = "", details: str = "") -> None:
-        """An :class:`EditOpJob` failed (a stroke that cuts nothing: said) or was cancelled."""
+        """An :class:`EditOpJob` failed (a stroke that cuts nothing: said; the edits made
+        meanwhile go on) or was cancelled (Esc: they are dropped too)."""
+        if job is not self._op:
+            return                           # one already let go (see :meth:`work_cancelled`)
         self._op = None
         if message:
             self._error(message, details)
+        else:
+            dropped = len(self._queued)
+            self._queued.clear()
+            self._status("Object edit cancelled" + (f" (and the {dropped} made after it)"
+                                                     if dropped else ""))
         self._next_edit()
+
+    def work_cancelled(self) -> None:
+        """Esc cancelled the window's jobs: an edit being made is let go at once (a queued job
+        that never ran says nothing), with the edits made after it."""
+        if self._op is not None and self._op.cancelled:
+            self.on_op_ended(self._op)
 
     def _next_edit(self) -> None:
         if self._queued and self._op is None:
