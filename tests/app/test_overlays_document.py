@@ -220,3 +220,24 @@ def test_dino_checkpoint_validates(qtbot, tmp_path):
     torch.save(model.state_dict(), p)
     text = validate_dino_checkpoint(str(p))
     assert "tiny_vit.pth" in text
+
+
+def test_objects_layer_colours_every_object_even_one_the_colours_miss():
+    """The objects layer made from a colour table (no counting pass) still colours an object
+    the table does not name, below or above its largest id, as a full count would."""
+    import numpy as np
+
+    from spam_gui.app.model.rasters import object_color, objects_bgra
+
+    objects = np.array([[0, 1, 2], [5, 7, 9]], np.int32)
+    colors = {1: (10, 20, 30), 7: (40, 50, 60)}          # misses 2, 5 and 9
+    out = objects_bgra(objects, colors)
+    want = objects_bgra(objects, None)
+    for (y, x), oid in np.ndenumerate(objects):
+        if oid == 0:
+            assert out[y, x, 3] == 0
+        else:
+            r, g, b = colors.get(int(oid)) or object_color(int(oid))
+            assert tuple(out[y, x]) == (b, g, r, 255)
+    assert np.array_equal(out[objects == 2], want[objects == 2])
+    assert np.array_equal(out[objects == 9], want[objects == 9])

@@ -163,11 +163,12 @@ def objects_bgra(objects: np.ndarray, colors: dict[int, tuple[int, int, int]] | 
                  out: np.ndarray | None = None) -> np.ndarray:
     """Every object in its colour (opaque BGRA; uncertain pixels transparent), written into
     ``out`` ((H, W, 4) uint8) when given: one lookup of 4-byte pixels."""
-    if colors and max(colors) < 1 << 20:
-        # the colours name every object of the map (object_colors): no counting pass; an id
-        # they miss is found by the lookup (IndexError) and the map counted then
+    if colors and max(colors) <= LOOKUP_MAX_ID:
+        # a table of every id up to the colours' largest (those they miss in their own
+        # colour): no counting pass over the map; an id past the table is found by the lookup
+        # (IndexError), and the map is counted then
         try:
-            return _objects_lookup(objects, np.array(sorted(colors)), colors, out)
+            return _objects_lookup(objects, np.arange(max(colors) + 1), colors, out)
         except IndexError:
             pass
     ids = _ids_and_areas(objects)[0]
@@ -178,6 +179,10 @@ def objects_bgra(objects: np.ndarray, colors: dict[int, tuple[int, int, int]] | 
         out[...] = lut[index]
         return out
     return _objects_lookup(objects, ids, colors, out)
+
+
+LOOKUP_MAX_ID = 4096
+"""Up to this id, :func:`objects_bgra` makes a colour table of every id instead of counting."""
 
 
 def _objects_lookup(objects: np.ndarray, ids: np.ndarray,
