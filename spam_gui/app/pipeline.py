@@ -432,16 +432,17 @@ class Pipeline:
     def preview_transition(self, base: Outcome, target_ratios: dict[int, float],
                            config: EngineConfig, style: OverlayStyle
                            ) -> tuple[EditPreview, PreviewRaster] | None:
-        """The working-grid preview of a density click on a large photo
-        (:meth:`spam_gui.core.engine.spam.Spam.preview_rescale`) and its rasters; None when
-        there is none to show (a small photo, several objects changed, a tiny object)."""
+        """The working-grid preview of density clicks on a large photo
+        (:meth:`spam_gui.core.engine.spam.Spam.preview_rescale` of each object whose ratio
+        changed: clicks made while the last one computed) and its rasters; None when there is
+        none to show (a small photo, objects too small for the working grid)."""
         changed = _changed_ratios(base.ratios, target_ratios)
         work = getattr(base.result, "_work", None)
         if not changed or work is None:
             return None
         engine = self.engine(config)
         parts = []
-        for oid in sorted(changed):   # (clicks made while the last one computed: each object)
+        for oid in sorted(changed):
             if oid in base.result.objects_info:
                 pv = engine.preview_rescale(base.result, oid, target_ratios.get(oid, 1.0))
                 if pv is not None:
