@@ -105,7 +105,8 @@ class EngineSettings:
         if new != old:
             if (new.encoder, new.device) != (old.encoder, old.device):
                 self._set_engine_name("")
-                self.bg.submit(WarmupJob(next_request_id(), priority=3, group="warmup", config=new))
+                self.bg.submit(WarmupJob(next_request_id(), priority=3, group="warmup", config=new,
+                                     yield_to=lambda: self.fg.busy))
             self._set_config(new)
             self._update_actions()
             self.update_models_label()

@@ -238,7 +238,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.update_actions()
         escape_leaves_fields(self, self.canvas)   # Esc in a text field: back to the image
         self.canvas.setFocus()
-        self.bg.submit(WarmupJob(next_request_id(), priority=3, group="warmup", config=self.config))
+        self.bg.submit(WarmupJob(next_request_id(), priority=3, group="warmup", config=self.config,
+                                 yield_to=lambda: self.fg.busy))
 
     def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802
         super().showEvent(event)

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------- jobs
 
 
+WARMUP_YIELD_MAX = 20.0
+"""How long the kernels' warm-up waits for the image being opened (s)."""
 PREVIEW_DRAW_WAIT = 0.25
 """How long a job waits for its preview to be drawn before its full-resolution work (s)."""
 
@@ -182,11 +184,19 @@ class WarmupJob(Job):
     them."""
 
     config: EngineConfig = EngineConfig()
+    yield_to: Callable[[], bool] | None = None   # True while the image shown computes
 
     def run(self, pipeline: Pipeline, emit: "JobThread") -> str:
         name = str(getattr(pipeline.engine(self.config), "encoder_name", ""))
         from spam_gui.core.engine.clustering import warm_up_kernels
 
+        # the kernels are for the first click: an image being opened (a folder reopened at
+        # start) goes first, as loading them holds the interpreter (at most 20 s of waiting)
+        t0 = time.perf_counter()
+        while (self.yield_to is not None and self.yield_to()
+               and time.perf_counter() - t0 < WARMUP_YIELD_MAX):
+            self.check()
+            time.sleep(0.05)
         warm_up_kernels()
         return name
 
