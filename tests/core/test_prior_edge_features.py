@@ -16,6 +16,7 @@ from spam_gui.core.prior.builtin.edge_model import (
     edge_model_path,
 )
 from spam_gui.core.prior.builtin.graph import build_graph, edge_features
+from spam_gui.core.saliency.builtin import builtin_saliency
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,9 @@ def test_saliency_cue_keeps_a_salient_disc_apart_from_a_large_ground(spam):
     # P(different) rises with the saliency difference of the two regions, nothing else
     with_sal = _one_feature_model("sal_diff", 40.0, -40.0 * 0.25)
     assert with_sal.uses_saliency
-    hier = build_hierarchy(img, spam=spam, edge_model=with_sal)
+    with pytest.raises(BuiltinPriorError, match="saliency"):   # the map is the caller's
+        build_hierarchy(img, spam=spam, edge_model=with_sal)
+    hier = build_hierarchy(img, spam=spam, edge_model=with_sal, saliency=builtin_saliency(img))
     objects = hier.partition(0.5)
     ids, counts = np.unique(objects[disc], return_counts=True)
     best = ids[np.argmax(counts)]
@@ -58,7 +61,8 @@ def test_saliency_cue_keeps_a_salient_disc_apart_from_a_large_ground(spam):
     assert iou > 0.7, f"the disc's object overlaps it by IoU {iou:.2f}"
     # the same merging without the cue (every pair alike) makes one object
     blind = _one_feature_model("sal_diff", 0.0, -6.0)
-    assert int(build_hierarchy(img, spam=spam, edge_model=blind).partition(0.5).max()) == 1
+    blind_hier = build_hierarchy(img, spam=spam, edge_model=blind, saliency=builtin_saliency(img))
+    assert int(blind_hier.partition(0.5).max()) == 1
 
 
 def test_graph_features_see_saliency_and_the_frame():

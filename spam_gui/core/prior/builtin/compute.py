@@ -116,6 +116,7 @@ def build_hierarchy(
     device: str = "auto",
     seed: int = 0,
     progress: Callable[[float, str], None] | None = None,
+    saliency: np.ndarray | None = None,
 ) -> ObjectHierarchy:
     """The merge tree of ``image``'s fine superpixels (see the module docstring).
 
@@ -144,6 +145,10 @@ def build_hierarchy(
         Seed of the fine superpixels' seed placement.
     progress:
         ``progress(fraction, stage)`` before each stage (what it raises stops the build).
+    saliency:
+        (H, W) saliency in [0, 1] (:func:`spam_gui.core.saliency.builtin.builtin_saliency` of
+        the image), needed only by an edge model that weighs it (``EdgeModel.uses_saliency``;
+        not the shipped one); ignored otherwise.
 
     Returns
     -------
@@ -189,9 +194,15 @@ def build_hierarchy(
     report(0.6, "objects: region graph")
     sal = None
     if model.uses_saliency:
-        from spam_gui.core.saliency.builtin import builtin_saliency
-
-        sal = builtin_saliency(rgb)
+        # the saliency unit is a layer above the prior: its map is given, not computed here
+        if saliency is None:
+            raise BuiltinPriorError(
+                f"the edge model {model.meta.get('name', EDGE_MODEL_FILE)!r} weighs a saliency "
+                "map: give build_hierarchy the image's built-in saliency (saliency=...)")
+        sal = np.asarray(saliency, dtype=np.float32)
+        if sal.shape != (h, w):
+            raise BuiltinPriorError(f"the saliency map has shape {sal.shape}, the image is "
+                                    f"{(h, w)}")
     g = build_graph(fine, lab, deep, model.textons, saliency=sal)
     t2 = time.perf_counter()
     report(0.8, "objects: merging")
