@@ -32,6 +32,42 @@ def _large_folder(tmp_path):
     return folder
 
 
+def _opened(qtbot, make_window, tmp_path, pipeline=None):
+    """The real window (on ``pipeline``) showing the large photo: (window, its outcome)."""
+    win = make_window(pipeline=pipeline, prior_source="maps", k=200, precompute=False)
+    win.open_folder(_large_folder(tmp_path))
+    win.show_row(0)
+    return win, wait_displayed(qtbot, win, "a_large.png", timeout=120000)
+
+
+def _box(shape, x0: float, y0: float, side: float = 200.0):
+    """A closed square lasso (a Stroke) on an image of ``shape``."""
+    from spam_gui.core.engine.object_edits import Stroke
+
+    return Stroke(shape, ((x0, y0), (x0 + side, y0), (x0 + side, y0 + side), (x0, y0 + side)),
+                  closed=True)
+
+
+def _held_edit(nth: int):
+    """The real pipeline, whose ``nth`` edit of a large photo is held while it is being made
+    (in its working-grid preview) until the returned event is set (at most 30 s)."""
+    import threading
+
+    from spam_gui.app.pipeline import Pipeline
+
+    release = threading.Event()
+    calls = []
+
+    def preview_edit(self, *args, make=None, **kw):
+        if make is not None:
+            calls.append(1)
+            if len(calls) == nth:
+                release.wait(30)
+        return Pipeline.preview_edit(self, *args, make=make, **kw)
+
+    return type("HeldEdit", (Pipeline,), {"preview_edit": preview_edit})(), release
+
+
 def _record_previews(win, note):
     """The list of ``note(preview)`` for every preview the canvas is given from now on."""
     seen: list = []
@@ -179,11 +215,7 @@ def test_an_edit_follows_another_without_waiting_for_its_full_resolution(qtbot, 
 
     pipeline, inside = _held_first("edit_objects")
 
-    folder = _large_folder(tmp_path)
-    win = make_window(pipeline=pipeline, prior_source="maps", k=200, precompute=False)
-    win.open_folder(folder)
-    win.show_row(0)
-    o = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
+    win, o = _opened(qtbot, make_window, tmp_path, pipeline)
     a = np.zeros(o.result.objects.shape, bool)
     a[100:200, 100:200] = True
     b = np.zeros_like(a)
@@ -244,33 +276,14 @@ def test_edits_made_while_one_is_being_made_wait_their_turn(qtbot, make_window, 
     """A second edit of a large photo made while the first is still being made (off the GUI
     thread) is queued and applied after it, on its result; a stroke that cuts nothing is said
     and leaves no undo step."""
-    import threading
 
-    from spam_gui.app.pipeline import Pipeline
     from spam_gui.core.engine.object_edits import Stroke, erase_objects, split_object
 
-    release = threading.Event()
+    pipeline, release = _held_edit(1)
 
-    class Held(Pipeline):
-        calls = 0
-
-        def preview_edit(self, *args, make=None, **kw):
-            if make is not None:
-                Held.calls += 1
-                if Held.calls == 1:
-                    release.wait(30)       # the first edit is still being made
-            return super().preview_edit(*args, make=make, **kw)
-
-    folder = _large_folder(tmp_path)
-    win = make_window(pipeline=Held(), prior_source="maps", k=200, precompute=False)
-    win.open_folder(folder)
-    win.show_row(0)
-    o = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
+    win, o = _opened(qtbot, make_window, tmp_path, pipeline)
     shape = o.result.objects.shape
-    first = Stroke(shape, ((100.0, 100.0), (300.0, 100.0), (300.0, 300.0), (100.0, 300.0)),
-                   closed=True)
-    second = Stroke(shape, ((1100.0, 700.0), (1300.0, 700.0), (1300.0, 900.0), (1100.0, 900.0)),
-                    closed=True)
+    first, second = _box(shape, 100.0, 100.0), _box(shape, 1100.0, 700.0)
     ed = win.objects_edit
     assert ed.apply(lambda objs: erase_objects(objs, first.mask(objs.shape)))
     assert ed.busy_editing()
@@ -295,31 +308,14 @@ def test_esc_cancels_an_edit_being_made_and_the_next_edit_still_works(qtbot, mak
                                                                       tmp_path):
     """Esc while an edit of a large photo is being made lets it go (no undo step, no preview
     left, the edits made after it dropped), and a later edit is made as usual."""
-    import threading
 
-    from spam_gui.app.pipeline import Pipeline
-    from spam_gui.core.engine.object_edits import Stroke, erase_objects
+    from spam_gui.core.engine.object_edits import erase_objects
 
-    release = threading.Event()
+    pipeline, release = _held_edit(1)
 
-    class Held(Pipeline):
-        calls = 0
-
-        def preview_edit(self, *args, make=None, **kw):
-            if make is not None:
-                Held.calls += 1
-                if Held.calls == 1:
-                    release.wait(30)
-            return super().preview_edit(*args, make=make, **kw)
-
-    folder = _large_folder(tmp_path)
-    win = make_window(pipeline=Held(), prior_source="maps", k=200, precompute=False)
-    win.open_folder(folder)
-    win.show_row(0)
-    o = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
+    win, o = _opened(qtbot, make_window, tmp_path, pipeline)
     shape = o.result.objects.shape
-    box = Stroke(shape, ((100.0, 100.0), (300.0, 100.0), (300.0, 300.0), (100.0, 300.0)),
-                 closed=True)
+    box = _box(shape, 100.0, 100.0)
     ed = win.objects_edit
     erase = lambda objs: erase_objects(objs, box.mask(objs.shape))  # noqa: E731
     assert ed.apply(erase)
@@ -344,31 +340,14 @@ def test_esc_cancels_an_edit_being_made_and_the_next_edit_still_works(qtbot, mak
 def test_an_edit_whose_image_changed_meanwhile_is_not_applied(qtbot, make_window, tmp_path):
     """An undo made while an edit of a large photo is being made: that edit was made from the
     map the undo took back, so it is not applied (and said), and nothing is lost."""
-    import threading
 
-    from spam_gui.app.pipeline import Pipeline
-    from spam_gui.core.engine.object_edits import Stroke, erase_objects
+    from spam_gui.core.engine.object_edits import erase_objects
 
-    release = threading.Event()
+    pipeline, release = _held_edit(2)
 
-    class Held(Pipeline):
-        calls = 0
-
-        def preview_edit(self, *args, make=None, **kw):
-            if make is not None:
-                Held.calls += 1
-                if Held.calls == 2:
-                    release.wait(30)
-            return super().preview_edit(*args, make=make, **kw)
-
-    folder = _large_folder(tmp_path)
-    win = make_window(pipeline=Held(), prior_source="maps", k=200, precompute=False)
-    win.open_folder(folder)
-    win.show_row(0)
-    o = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
+    win, o = _opened(qtbot, make_window, tmp_path, pipeline)
     shape = o.result.objects.shape
-    boxes = [Stroke(shape, ((x0, 100.0), (x0 + 200, 100.0), (x0 + 200, 300.0), (x0, 300.0)),
-                    closed=True) for x0 in (100.0, 1100.0)]
+    boxes = [_box(shape, x0, 100.0) for x0 in (100.0, 1100.0)]
     ed = win.objects_edit
     assert ed.apply(lambda objs: erase_objects(objs, boxes[0].mask(objs.shape)))
     qtbot.waitUntil(lambda: not ed.busy_editing() and win.doc.undo_stack.count() == 1,
