@@ -32,6 +32,7 @@ from scipy import ndimage
 from spam_gui.core.engine.cluster_groups import CANDIDATE_RADIUS, build_groups
 from spam_gui.core.engine.clustering import PixelFeatures, cluster
 from spam_gui.core.engine.compiled import kernels
+from spam_gui.core.engine.fullres.objects import id_counts
 from spam_gui.core.engine.fullres.rescale import rescale_working
 from spam_gui.core.engine.connectivity import renumber
 from spam_gui.core.errors import SpamError
@@ -128,22 +129,7 @@ def value_range(labels: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndar
 
 
 def _ids(arr: np.ndarray) -> set[int]:
-    return {int(i) for i in np.flatnonzero(_areas(arr)) if i > 0}
-
-
-def _areas(arr: np.ndarray) -> np.ndarray:
-    """Pixels of each id of a non-negative object map (index = id): one counting pass, no sort
-    (a 12-megapixel map is counted in tens of milliseconds)."""
-    flat = np.asarray(arr).ravel()
-    if not flat.size:
-        return np.zeros(1, np.int64)
-    if flat.dtype.itemsize > 4 or flat.dtype.kind not in "iu":
-        flat = flat.astype(np.int64)
-    k = kernels()
-    top = int(flat.max())
-    if k is not None and top <= MAX_OBJECT_ID:
-        return k.id_counts(np.ascontiguousarray(flat), top + 1)
-    return np.bincount(flat)
+    return {int(i) for i in np.flatnonzero(id_counts(arr)) if i > 0}
 
 
 def _next_ids(used: set[int], n: int) -> list[int]:
@@ -209,7 +195,7 @@ def merge_objects(objects: np.ndarray, ids: Iterable[int]) -> ObjectEdit:
         Fewer than two of the ids are objects of the map.
     """
     arr = _as_map(objects, copy=False)    # read only: the new map is made by the lookup
-    counts = _areas(arr)
+    counts = id_counts(arr)
     want = sorted(i for i in {int(i) for i in ids} if 0 < i < counts.shape[0] and counts[i])
     if len(want) < 2:
         raise ObjectEditError("select at least two objects to merge")
@@ -690,7 +676,7 @@ def resegment_objects(engine: "Spam", result: "SegmentationResult", objects: np.
     total = float(sum(area_of.values()))
     uniform_size = h * w / float(k_req)
     old_info = result.objects_info
-    counted = _areas(old) if region.any() else np.zeros(1, np.int64)
+    counted = id_counts(old) if region.any() else np.zeros(1, np.int64)
     old_area = {o: int(counted[o]) if o < counted.shape[0] else 0 for o in old_info}
 
     def mean_size(oid: int) -> float:
@@ -856,7 +842,7 @@ def _recluster_working(engine: "Spam", result: "SegmentationResult", new: np.nda
     feats = engine.features(work.work_rgb)
     app_w = feats.appearance(p["lambda_c"])
     deep_dim = 0 if feats.deep is None else int(feats.deep.shape[1])
-    in_region = _areas(np.where(region, new, 0))
+    in_region = id_counts(np.where(region, new, 0))
     ids = [int(i) for i in np.flatnonzero(in_region) if i > 0 and area_of.get(int(i), 0) > 0]
     lab = labels.astype(np.int32, copy=True)
     sp = owner.astype(np.int32, copy=True)

@@ -15,6 +15,7 @@ import re
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Iterator
@@ -159,26 +160,17 @@ def read_label_map(path: str | os.PathLike[str]) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise ImageReadError(f"{p}: no such file")
-    try:
-        with Image.open(p) as im:
-            _check_label_map_size(p, im.width, im.height)    # before any pixel is decoded
-            if im.mode in ("RGB", "RGBA"):
-                arr = np.asarray(im.convert("RGB"))
-                if not (np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2])):
-                    raise ImageReadError(
-                        f"{p}: a label map must be single-channel (grey 8/16-bit), not colour RGB"
-                    )
-                arr = arr[..., 0]
-            else:
-                arr = np.asarray(im)
-    except ImageReadError:
-        raise                      # ours: names the file once
-    except UnidentifiedImageError:
-        raise ImageReadError(f"{p}: not an image file") from None
-    except Image.DecompressionBombError as exc:   # (PIL's guard, at open)
-        raise _label_map_bomb(p, exc) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(f"{p}: corrupt or truncated label map ({_reason(exc, p)})") from None
+    with _label_map_errors(p), Image.open(p) as im:
+        _check_label_map_size(p, im.width, im.height)    # before any pixel is decoded
+        if im.mode in ("RGB", "RGBA"):
+            arr = np.asarray(im.convert("RGB"))
+            if not (np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2])):
+                raise ImageReadError(
+                    f"{p}: a label map must be single-channel (grey 8/16-bit), not colour RGB"
+                )
+            arr = arr[..., 0]
+        else:
+            arr = np.asarray(im)
     if arr.ndim != 2:
         raise ImageReadError(f"{p}: a label map must be single-channel, got shape {arr.shape}")
     try:
@@ -203,12 +195,18 @@ def label_map_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     p = Path(path)
     if not p.is_file():
         raise ImageReadError(f"{p}: no such file")
+    with _label_map_errors(p), Image.open(p) as im:
+        _check_label_map_size(p, im.width, im.height)
+        return int(im.height), int(im.width)
+
+
+@contextmanager
+def _label_map_errors(p: Path) -> Iterator[None]:
+    """Reading label map ``p``: PIL's errors said in our words, naming the file once."""
     try:
-        with Image.open(p) as im:
-            _check_label_map_size(p, im.width, im.height)
-            return int(im.height), int(im.width)
+        yield
     except ImageReadError:
-        raise
+        raise                      # ours: names the file once
     except UnidentifiedImageError:
         raise ImageReadError(f"{p}: not an image file") from None
     except Image.DecompressionBombError as exc:   # (PIL's guard, at open)
