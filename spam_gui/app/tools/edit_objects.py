@@ -607,7 +607,7 @@ class _StrokeTool(Tool):
         if (x, y) != points[-1]:
             points.append((x, y))
         objects = self.editor.editable_objects()
-        if objects is None and self.editor.busy_editing() is False:
+        if objects is None and not self.editor.busy_editing():
             self.editor.not_ready()
             return
         shape = objects.shape if objects is not None else self.ctx.canvas.image.shape[:2]

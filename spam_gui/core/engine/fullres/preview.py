@@ -54,16 +54,6 @@ class EditPreview:
             return None
         return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
-    def pixel_box(self) -> tuple[int, int, int, int] | None:
-        """(y0, y1, x0, x1): the full-resolution pixels of :meth:`cell_box`, or None."""
-        b = self.cell_box()
-        if b is None:
-            return None
-        g = self.grid
-        r0, r1, c0, c1 = b
-        return (cell_edge(r0, g.height, g.work_height), cell_edge(r1, g.height, g.work_height),
-                cell_edge(c0, g.width, g.work_width), cell_edge(c1, g.width, g.work_width))
-
     def clustering_of(self, oid: int) -> CellClustering | None:
         """The working clustering of object ``oid`` in this preview, if there is one."""
         return next((c for c in self.clusterings if c.oid == int(oid)), None)
