@@ -8,7 +8,11 @@
 The annotator (:func:`spam_gui.core.evaluation.annotation_effort.simulate_annotation`): each annotator's
 ground truth of an image is its class map; one click labels a superpixel, or fills a whole
 object, with its majority class (overwriting); each click is the one that adds the most right
-pixels; at most ``--cap`` × K clicks (default 3). Methods (rows):
+pixels; at most ``--cap`` × K clicks (default 3). An object click fills what the app's
+Shift+click fill paints: every superpixel of the object (``SegmentationResult.fill_map``), the
+prior's uncertain pixels that joined them included. (Before 2026-12-06 it filled the prior's
+object pixels only, leaving the uncertain band to superpixel clicks: the tables in
+docs/results made before then count those extra clicks.) Methods (rows):
 
 - ``slic``: scikit-image SLIC (compactness 10, as ``spam eval``), superpixel clicks only;
 - ``spam``: SPAM with the shipped encoder, no prior (the image is one object), superpixel
@@ -158,9 +162,11 @@ def run_image(image: np.ndarray, gts: Sequence[np.ndarray], methods: Sequence[Me
             for prior in priors:
                 if m.engine == "slic":
                     labels = slic(image, n_segments=k, compactness=10, start_label=1)
+                    fills = prior
                 else:
-                    labels = spam.segment(image, n_segments=k, prior=prior).labels
-                maps.append((labels, prior if m.objects else None))
+                    res = spam.segment(image, n_segments=k, prior=prior)
+                    labels, fills = res.labels, res.fill_map()
+                maps.append((labels, fills if m.objects else None))
             seconds[m.key] = seconds.get(m.key, 0.0) + time.perf_counter() - t0
             t0 = time.perf_counter()
             clicks: list[list[int | None]] = []

@@ -144,3 +144,31 @@ def test_matches_the_plain_greedy(classes, sp, objects, cap):
         assert run.correct[-1] >= round(reachable)
         if objects is None:
             assert run.correct[-1] == round(reachable)
+
+
+def test_an_object_click_fills_what_the_app_fills_the_uncertain_pixels_included():
+    """The fill map (``SegmentationResult.fill_map``): every pixel takes its superpixel's
+    object, so a fill covers the prior's uncertain pixels that joined the object's superpixels
+    (as the app's Shift+click fill does); the prior map alone would leave them to superpixel
+    clicks."""
+    from spam_gui.core import Spam
+
+    rng = np.random.default_rng(0)
+    img = np.zeros((48, 64, 3), dtype=np.uint8)
+    img[:, 32:] = 200
+    img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+    prior = np.ones((48, 64), dtype=np.int32)
+    prior[:, 32:] = 2
+    prior[:, 30:34] = 0                                    # an uncertain band between them
+    res = Spam(encoder=None, device="cpu").segment(img, n_segments=24, prior=prior)
+    fills = res.fill_map()
+    assert fills.shape == prior.shape
+    np.testing.assert_array_equal(fills, np.asarray(res.superpixel_object)[res.labels])
+    inside = prior > 0
+    np.testing.assert_array_equal(fills[inside], prior[inside])  # objects keep their pixels
+    assert (fills[~inside] > 0).all()                            # the band joined them
+    classes = np.where(np.arange(64)[None, :] < 32, 1, 2).repeat(48, axis=0)
+    app = simulate_annotation(classes, res.labels, fills, target=0.99)
+    prior_only = simulate_annotation(classes, res.labels, prior, target=0.99)
+    assert app.correct[2] > prior_only.correct[2]          # two fills: the band is covered
+    assert app.clicks_to(0.99) < prior_only.clicks_to(0.99)

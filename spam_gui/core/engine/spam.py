@@ -136,6 +136,20 @@ class SegmentationResult:
         ids, counts = np.unique(self.superpixel_object[1:], return_counts=True)
         return {int(i): int(c) for i, c in zip(ids, counts)}
 
+    def fill_map(self) -> np.ndarray:
+        """Per pixel, the object an object fill paints it with: its superpixel's object.
+
+        What the app's Shift+click fill paints (every superpixel of the object, uncertain
+        pixels that joined them included), and what the simulated annotator's object click
+        fills (:func:`spam_gui.core.evaluation.annotation_effort.simulate_annotation`). The
+        prior's own map (:attr:`objects`) leaves its uncertain pixels (0) out of every object.
+
+        Returns
+        -------
+        (H, W) array of the :attr:`superpixel_object` dtype: object ids, 0 for none.
+        """
+        return np.asarray(self.superpixel_object)[self.labels]
+
     def certain_superpixel_object(self) -> np.ndarray:
         """:attr:`superpixel_object` with 0 for every superpixel made only of uncertain pixels.
 

@@ -108,8 +108,9 @@ def simulate_annotation(
     superpixels : (H, W) array of int
         Superpixel label map, any ids (0 is a superpixel like the others).
     objects : (H, W) array of int, optional
-        Object map, 0 = no object (uncertain); ids need not be contiguous. None: superpixel
-        clicks only.
+        What each object click fills, 0 = no object; ids need not be contiguous. For the
+        app's Shift+click fill: ``SegmentationResult.fill_map()`` (every superpixel of the
+        object). None: superpixel clicks only.
     max_clicks : int, optional
         Stop after this many clicks (None: no limit).
     target : float
