@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -57,7 +56,6 @@ from spam_gui.core.engine.spam import Spam  # noqa: E402
 from spam_gui.core.evaluation.annotation_effort import simulate_annotation  # noqa: E402
 from spam_gui.core.evaluation.metrics import segmentation_covering  # noqa: E402
 from spam_gui.core.io.cache import DiskCache, make_key  # noqa: E402
-from spam_gui.core.params import PRIOR_DEFAULTS  # noqa: E402
 from spam_gui.core.prior.builtin.compute import (  # noqa: E402
     HIERARCHY_CACHE, cached_hierarchy, hierarchy_cache_key,
 )
