@@ -83,6 +83,13 @@ def _grid(text: str) -> list[float]:
     return _floats(text)
 
 
+def grid_with(text: str, value: float) -> list[float]:
+    """:func:`_grid` of ``text`` with ``value`` (today's default, the reference) added in
+    order when the grid lacks it."""
+    g = _grid(text)
+    return g if value in g else sorted(g + [value])
+
+
 def _boundary(labels: np.ndarray) -> np.ndarray:
     """Pixels whose right or lower neighbour has another label (and those neighbours)."""
     b = np.zeros(labels.shape, dtype=bool)
@@ -192,10 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no per-image progress on stderr")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    coarse, amin_f, margins = _grid(args.coarseness), _floats(args.a_min), _floats(args.margins)
     c0, f0 = PRIOR_DEFAULTS.coarseness, 1.0
-    if c0 not in coarse or f0 not in amin_f:
-        p.error(f"the grid must hold today's default (coarseness {c0:g}, a_min factor 1)")
+    coarse, amin_f, margins = grid_with(args.coarseness, c0), _floats(args.a_min), _floats(args.margins)
+    if f0 not in amin_f:
+        p.error("the a_min factors must hold today's default, 1")
     i0, j0 = coarse.index(c0), amin_f.index(f0)
 
     t_start = time.perf_counter()

@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="N images in all (2/3 from train, 1/3 from val; default all 300)")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0, help="the fold shuffle's seed")
-    p.add_argument("--coarseness", default="0.3:0.55:0.05", help="start:stop:step or a,b,c")
-    p.add_argument("--margins", default="0,0.1,0.2,0.3", help="band margins (0: no band)")
+    p.add_argument("--coarseness", default="0.3:0.55:0.025", help="start:stop:step or a,b,c")
+    p.add_argument("--margins", default="0,0.3", help="band margins (0: no band)")
     p.add_argument("--k", type=int, default=400, help="superpixels (default 400)")
     p.add_argument("--level", type=float, default=90.0, help="%% of pixels right (default 90)")
     p.add_argument("--covering-floor", type=float, default=0.60,

@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _machine import cpu_name  # noqa: E402
-from prior_cv import select_images, _grid  # noqa: E402
+from prior_cv import grid_with, select_images  # noqa: E402
 from train_prior_edges import (  # noqa: E402
     FEATURE_SETS, _subsample, fit_model, level0, prepare, run_merge,
 )
@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     configs = [c for c in args.configs.split(",") if c]
-    coarse = _grid(args.coarseness)
     c0 = PRIOR_DEFAULTS.coarseness
+    coarse = grid_with(args.coarseness, c0)
     shipped = default_edge_model()
     textons = shipped.textons
 

@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 
 from spam_gui.app.qt import QtCore, QtGui
+from spam_gui.app.panels.controls import COARSENESS_SCALE
+from spam_gui.core.params import PRIOR_DEFAULTS
 from spam_gui.core.engine.object_edits import superpixels_within_objects
 from tests.app.conftest import OBJ2, OBJ2_CENTER, OBJ3_CENTER, make_image, wait_displayed
 
@@ -111,7 +113,8 @@ def test_first_run_every_image_has_objects_and_edits_work(qtbot, make_window, pl
     assert o1.prior_info["source"] == "edited" and "edited" in win.objects_panel.source.text()
     # the sidecar keeps what the edited objects came from (issue 23 #8)
     came_from = o1.prior_info["edited_from"]
-    assert came_from["source"] == "builtin" and came_from["coarseness"] == 0.5
+    assert (came_from["source"] == "builtin"
+            and came_from["coarseness"] == pytest.approx(PRIOR_DEFAULTS.coarseness))
     assert "resegment" in o1.result.timings      # only the touched objects were re-clustered
     _check_contained(win)
 
@@ -202,8 +205,9 @@ def test_coarseness_slider_is_undoable_and_per_image(qtbot, make_window, plain_f
     win.open_folder(plain_folder)
     o0 = wait_displayed(qtbot, win, "photo0.png")
     default = win.doc.params.coarseness
-    assert abs(win.controls.coarseness.value() / 100 - default) < 1e-9
-    win.controls.coarseness.setValue(95)
+    scale = COARSENESS_SCALE
+    assert abs(win.controls.coarseness.value() / scale - default) < 1e-9
+    win.controls.coarseness.setValue(round(0.95 * scale))
     win.controls.flush()
     qtbot.waitUntil(lambda: abs(win.doc.params.coarseness - 0.95) < 1e-9, timeout=5000)
     o1 = _wait_new(qtbot, win, o0)
@@ -214,7 +218,7 @@ def test_coarseness_slider_is_undoable_and_per_image(qtbot, make_window, plain_f
     assert win.settings.default_params.coarseness == pytest.approx(0.95)
     win.actions_["undo"].trigger()
     qtbot.waitUntil(lambda: abs(win.doc.params.coarseness - default) < 1e-9, timeout=5000)
-    assert win.controls.coarseness.value() == int(round(default * 100))
+    assert win.controls.coarseness.value() == int(round(default * scale))
     o2 = _wait_new(qtbot, win, o1)
     assert np.array_equal(o2.result.objects, o0.result.objects)
     win.step(1)                                      # the other image takes the new default

@@ -8,12 +8,17 @@ from spam_gui.app.canvas import LAYER_NAMES, LAYER_TITLES
 from spam_gui.app.document import Params
 from spam_gui.app.qt import QtCore, QtWidgets
 from spam_gui.app.widgets import guard_wheel, keep_editing_keys
-from spam_gui.core.params import RANGES
+from spam_gui.core.params import RANGES, format_coarseness
+
+
+COARSENESS_SCALE = 200
+"""Steps of the coarseness slider per unit (0.005 each: the cross-validated default, 0.375,
+is one of them)."""
 
 
 def _bounds(name: str, scale: int = 1) -> tuple:
     """A control's range from :data:`spam_gui.core.params.RANGES` (times ``scale``, for a
-    slider in hundredths)."""
+    slider in steps of ``1 / scale``)."""
     r = RANGES[name]
     return (r.lo, r.hi) if scale == 1 else (round(r.lo * scale), round(r.hi * scale))
 
@@ -87,13 +92,13 @@ class ControlsPanel(QtWidgets.QWidget):
         # the built-in prior's coarseness (this image; undoable like the other parameters)
         self.coarseness = QtWidgets.QSlider(Qt.Orientation.Horizontal)
         self.coarseness.setObjectName("coarseness")
-        self.coarseness.setRange(*_bounds("coarseness", 100))   # in hundredths
-        self.coarseness.setSingleStep(5)
-        self.coarseness.setPageStep(10)
+        self.coarseness.setRange(*_bounds("coarseness", COARSENESS_SCALE))
+        self.coarseness.setSingleStep(COARSENESS_SCALE // 40)     # 0.025
+        self.coarseness.setPageStep(COARSENESS_SCALE // 10)
         self.coarseness_value = QtWidgets.QLabel()
-        self.coarseness_value.setMinimumWidth(self.fontMetrics().horizontalAdvance("0.00") + 4)
+        self.coarseness_value.setMinimumWidth(self.fontMetrics().horizontalAdvance("0.000") + 4)
         self.coarseness.valueChanged.connect(
-            lambda v: self.coarseness_value.setText(f"{v / 100:.2f}"))
+            lambda v: self.coarseness_value.setText(format_coarseness(v / COARSENESS_SCALE)))
         co_row = QtWidgets.QHBoxLayout()
         co_row.setContentsMargins(0, 0, 0, 0)
         co_row.addWidget(self.coarseness, 1)
@@ -225,7 +230,7 @@ class ControlsPanel(QtWidgets.QWidget):
             smoothing=self.smoothing.value(),
             va=self.va.isChecked(), attention_ratio=round(self.attention_ratio.value(), 6),
             ratio_mode=self.ratio_mode.currentData() or "local",
-            coarseness=round(self.coarseness.value() / 100.0, 2),
+            coarseness=round(self.coarseness.value() / COARSENESS_SCALE, 3),
         )
 
     def set_params(self, p: Params) -> None:
@@ -242,8 +247,8 @@ class ControlsPanel(QtWidgets.QWidget):
             self.attention_ratio.setValue(p.attention_ratio)
             i = self.ratio_mode.findData(p.ratio_mode)
             self.ratio_mode.setCurrentIndex(max(i, 0))
-            self.coarseness.setValue(int(round(p.coarseness * 100)))
-            self.coarseness_value.setText(f"{p.coarseness:.2f}")
+            self.coarseness.setValue(int(round(p.coarseness * COARSENESS_SCALE)))
+            self.coarseness_value.setText(format_coarseness(p.coarseness))
         finally:
             self._loading = False
 

@@ -33,6 +33,7 @@ from spam_gui.app.pipeline import EngineConfig, Outcome, Pipeline, next_request_
 from spam_gui.app.qt import QtGui
 from spam_gui.app.tools.base import Qt, Tool, ToolContext
 from spam_gui.app.worker import Job, JobThread, TransitionJob
+from spam_gui.core.params import format_coarseness
 from spam_gui.core.engine.object_edits import (
     ObjectEdit, ObjectEditError, Stroke, carry_ratios, erase_objects, merge_objects,
     paint_object, split_object,
@@ -536,7 +537,7 @@ class ObjectEditor:
         title = SOURCE_TITLES.get(src, src)
         n = len(o.result.objects_info)
         if src == "builtin":
-            text = f"Objects: {title}, coarseness {o.params.coarseness:.2f} · {n} objects"
+            text = f"Objects: {title}, coarseness {format_coarseness(o.params.coarseness)} · {n} objects"
         elif src == "label map":
             text = f"Objects: {title} {o.prior_info.get('file', '')} · {n} objects"
         elif src == "edited":

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 
-from spam_gui.core.params import PRIOR_DEFAULTS, SAM_DEFAULTS
+from spam_gui.core.params import PRIOR_DEFAULTS, SAM_DEFAULTS, format_coarseness
 
 if TYPE_CHECKING:  # pragma: no cover
     from spam_gui.core.engine.fullres.grid import WorkingGrid
@@ -190,7 +190,7 @@ class BuiltinSource(PriorSource):
             if ctx.grid is not None:
                 info["working_size"] = [ctx.grid.work_width, ctx.grid.work_height]
             n = int(np.unique(object_map[object_map > 0]).size)
-            hit = PriorOutcome(object_map, info, f"built-in prior (coarseness {c:.2f}): "
+            hit = PriorOutcome(object_map, info, f"built-in prior (coarseness {format_coarseness(c)}): "
                                f"{n} objects", _key(key), on_grid=ctx.grid is not None)
             ctx.memo.put(key, hit)
         return hit
