@@ -2,7 +2,7 @@
 
     spam prior IMAGE... --out DIR --sam-checkpoint sam_vit_b_01ec64.pth [--points-per-side 32]
     spam prior IMAGE... --out DIR --masks MASKS.npz | MASKS_DIR
-    spam prior IMAGE... --out DIR [--method builtin] [--coarseness 0.5]
+    spam prior IMAGE... --out DIR [--method builtin] [--coarseness C]
 
 Without --sam-checkpoint, $SPAM_SAM_CHECKPOINT or --masks, the built-in prior is used
 (:func:`spam_gui.core.prior.builtin.compute.builtin_prior`: no checkpoint, nothing to download).
