@@ -83,6 +83,23 @@ def _grid(text: str) -> list[float]:
     return _floats(text)
 
 
+def add_cv_arguments(p: argparse.ArgumentParser, coarseness: str) -> None:
+    """The options every cross-validation of the prior shares: the images, the folds and the
+    coarseness grid (default ``coarseness``)."""
+    p.add_argument("--limit", type=int, default=None,
+                   help="N images in all (2/3 from train, 1/3 from val; default all 300)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0, help="the fold shuffle's seed")
+    p.add_argument("--coarseness", default=coarseness, help="start:stop:step or a,b,c")
+
+
+def cv_folds(pool: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The images of ``pool`` shuffled with ``seed`` and split into ``folds`` folds: the same
+    folds in every cross-validation of the prior. Returns (order, folds)."""
+    order = pool[np.random.default_rng(seed).permutation(pool.size)]
+    return order, np.array_split(order, folds)
+
+
 def grid_with(text: str, value: float) -> list[float]:
     """:func:`_grid` of ``text`` with ``value`` (today's default, the reference) added in
     order when the grid lacks it."""
@@ -182,11 +199,7 @@ def cpu_graph_merge(image: np.ndarray, hier, spam: Spam) -> tuple[float, bool]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--limit", type=int, default=None,
-                   help="N images in all (2/3 from train, 1/3 from val; default all 300)")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0, help="the fold shuffle's seed")
-    p.add_argument("--coarseness", default="0.2:0.8:0.05", help="start:stop:step or a,b,c")
+    add_cv_arguments(p, "0.2:0.8:0.05")
     p.add_argument("--a-min", default="0.5,1,2",
                    help="minimum object areas as factors of sqrt(H*W)/4 (1: the default)")
     p.add_argument("--margins", default="0.1,0.2,0.3,0.4",
@@ -237,8 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     unseen = np.array([sp != "train-fit" for sp, _ in images])
 
     def cross_validate(pool: np.ndarray):
-        order = pool[np.random.default_rng(args.seed).permutation(pool.size)]
-        folds = np.array_split(order, args.folds)
+        order, folds = cv_folds(pool, args.folds, args.seed)
         chosen: dict[int, tuple[int, int]] = {}
         rows = []
         for fi, held in enumerate(folds):
@@ -314,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
              f"(of sqrt(H·W)/4). Covering of the objects before the uncertain band.", "",
              "| fold | held-out images | chosen coarseness | chosen a_min | covering (training "
              "folds) | **held-out covering** | held-out objects / image | held-out covering at "
-             "the defaults (0.5, ×1) | held-out covering, edge model's unseen images only (n) | "
+             f"the defaults ({c0:g}, ×1) | held-out covering, edge model's unseen images only (n) | "
              "s / photo beyond superpixels: wall (CPU) |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in fold_rows:
@@ -360,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
 
     is_val = np.array([sp == "val" for sp, _ in images])
     is_train = ~is_val
-    ref = ["", "Not used for picking — today's defaults (coarseness 0.5, a_min ×1) on each "
+    ref = ["", f"Not used for picking — today's defaults (coarseness {c0:g}, a_min ×1) on each "
            "split alone:", "",
            "| split | images | covering | objects / image |", "|---|---:|---:|---:|"]
     for name, mask in (("val", is_val), ("train", is_train),

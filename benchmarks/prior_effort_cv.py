@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _machine import cpu_name  # noqa: E402
-from prior_cv import _floats, _grid, select_images  # noqa: E402
+from prior_cv import _floats, _grid, add_cv_arguments, cv_folds, select_images  # noqa: E402
 
 from spam_gui.core.engine.spam import Spam  # noqa: E402
 from spam_gui.core.evaluation.annotation_effort import simulate_annotation  # noqa: E402
@@ -108,11 +108,7 @@ def paired(a: list[np.ndarray], b: list[np.ndarray]) -> tuple[float, int]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--limit", type=int, default=None,
-                   help="N images in all (2/3 from train, 1/3 from val; default all 300)")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0, help="the fold shuffle's seed")
-    p.add_argument("--coarseness", default="0.3:0.55:0.025", help="start:stop:step or a,b,c")
+    add_cv_arguments(p, "0.3:0.55:0.025")
     p.add_argument("--margins", default="0,0.3", help="band margins (0: no band)")
     p.add_argument("--k", type=int, default=400, help="superpixels (default 400)")
     p.add_argument("--level", type=float, default=90.0, help="%% of pixels right (default 90)")
@@ -165,8 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     cov = np.stack([a["cov"] for a in per])                               # (n, C)
     nobj = np.stack([a["nobj"] for a in per])
     i0, j0 = coarse.index(TODAY[0]), margins.index(TODAY[1])
-    order = np.random.default_rng(args.seed).permutation(n)
-    folds = np.array_split(order, args.folds)
+    order, folds = cv_folds(np.arange(n), args.folds, args.seed)
 
     def pick(train: np.ndarray) -> tuple[int, int]:
         ok = cov[train].mean(axis=0) >= args.covering_floor                 # (C,)

@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _machine import cpu_name  # noqa: E402
-from prior_cv import grid_with, select_images  # noqa: E402
+from prior_cv import cv_folds, grid_with, select_images  # noqa: E402
 from train_prior_edges import (  # noqa: E402
     FEATURE_SETS, _subsample, fit_model, level0, prepare, run_merge,
 )
@@ -132,8 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     for split in ("train", "val"):
         ss = [s for sp, s in images if (sp == "val") == (split == "val")]
         data += prepare(ss, None, args.graphs, textons, prefix=split + "_")
-    order = np.arange(n)[np.random.default_rng(args.seed).permutation(n)]
-    folds = np.array_split(order, args.folds)
+    order, folds = cv_folds(np.arange(n), args.folds, args.seed)
     fold_of = np.zeros(n, dtype=np.int64)
     for fi, f in enumerate(folds):
         fold_of[f] = fi
