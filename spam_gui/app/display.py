@@ -221,6 +221,15 @@ class DisplayController:
         self.canvas.viewport().update()
         self.timing["switch_to_drawn"] = time.perf_counter() - self.t_switch
 
+    def drop_preview(self) -> None:
+        """Take an edit's preview off the canvas when no result replaces it (the edit
+        failed or was let go): the objects panel shows the displayed result's figures again."""
+        self.canvas.set_preview(None)
+        o = self.displayed
+        if o is not None:
+            self.objects_panel.set_objects(o.result, int(o.result.objects.size), o.params.va,
+                                           o.layers.colors if o.layers is not None else None)
+
     def after_display(self) -> None:
         o = self.displayed
         if o is None:
@@ -294,6 +303,9 @@ class DisplayController:
             # an edit of a large photo on its working grid: shown until the full resolution
             base = getattr(job, "base", None)
             if self._is_current(job) and base is not None and base is self.displayed:
+                ratios = getattr(job, "target_ratios", None)
+                if ratios:                      # a density click: its new ratios, pending
+                    self.objects_panel.show_pending(ratios)
                 self.canvas.set_preview(payload)
                 self.canvas.viewport().repaint()     # now: the job waits for it
                 if self.t_click:
@@ -426,7 +438,7 @@ class DisplayController:
     def on_failed(self, job: Job, message: str, details: str) -> None:
         row = job.row
         if getattr(job, "base", None) is not None and self.canvas.preview is not None:
-            self.canvas.set_preview(None)      # a preview never outlives its edit
+            self.drop_preview()                # a preview never outlives its edit
         if isinstance(job, (SegmentJob, LayersJob)):
             self.errors[row] = message
             self._refresh_row(row)
@@ -460,7 +472,7 @@ class DisplayController:
             self.objects_edit.on_op_ended(job)
         if (getattr(job, "base", None) is not None and self.canvas.preview is not None
                 and job.request_id == self.display_request):
-            self.canvas.set_preview(None)
+            self.drop_preview()
         if isinstance(job, ExportJob):
             self.exports.finished(job, {"done": [], "errors": [], "cancelled": True,
                                         "total": len(job.items), "out_dir": str(job.out_dir)})
@@ -492,7 +504,7 @@ class DisplayController:
         self.objects_edit.work_cancelled()
         self.display_request = next_request_id()   # whatever comes back is not drawn
         if self.canvas.preview is not None:
-            self.canvas.set_preview(None)
+            self.drop_preview()
         self.t_click = 0.0
         self.canvas.set_message("Cancelled. F5 computes this image again.")
         self._status("Cancelled")

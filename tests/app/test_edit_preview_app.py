@@ -82,6 +82,16 @@ def _record_previews(win, note):
     return seen
 
 
+def _panel_rows(win) -> dict[int, tuple[str, str, str]]:
+    """The objects panel's rows as shown: object id -> (ratio, K_o, SP) texts."""
+    t = win.objects_panel.table
+    out = {}
+    for r in range(t.rowCount()):
+        oid = int(t.item(r, 0).text())
+        out[oid] = (t.item(r, 2).text(), t.item(r, 3).text(), t.item(r, 4).text())
+    return out
+
+
 def _held_first(method: str):
     """The real pipeline, whose first call of ``method`` (a click's or an edit's full
     resolution) waits inside its labelling, as a long one would, until its job is cancelled;
@@ -117,7 +127,7 @@ def test_click_and_merge_on_a_large_photo_preview_then_exact(qtbot, make_window,
 
     folder = _large_folder(tmp_path)
     win = make_window(prior_source="maps", k=200, precompute=False)
-    previews = _record_previews(win, lambda pr: (pr, win.displayed))
+    previews = _record_previews(win, lambda pr: (pr, win.displayed, _panel_rows(win)))
     win.open_folder(folder)
     win.show_row(0)
     o = wait_displayed(qtbot, win, "a_large.png", timeout=120000)
@@ -132,14 +142,18 @@ def test_click_and_merge_on_a_large_photo_preview_then_exact(qtbot, make_window,
     qtbot.waitUntil(lambda: win.displayed is not o and win.displayed is not None
                     and win.displayed.layers is not None and not win.fg.busy, timeout=60000)
     assert len(previews) == 1
-    pr, shown_under = previews[0]
+    pr, shown_under, panel = previews[0]
     assert shown_under is o                             # drawn over the result it edits
+    assert panel[right] == ("2", "…", "…")              # the panel says what is coming
+    assert panel[left][0] == "1" and panel[left][1] != "…"
     assert pr.objects is None and pr.rects.size         # a click leaves the objects as they are
     assert win.canvas.preview is None                   # replaced by the full resolution
     assert win.canvas.items["boundaries"].hidden is None
     done = win.displayed
     assert done.result.objects_info[right].ratio != 1.0
     assert done.result.labels.max() == done.result.n_superpixels
+    assert _panel_rows(win)[right] == ("2", str(done.result.objects_info[right].k),
+                                       str(done.result.superpixel_counts()[right]))
 
     # merge the left and right objects
     for x, y in ((200, 300), (1000, 300)):
@@ -150,7 +164,7 @@ def test_click_and_merge_on_a_large_photo_preview_then_exact(qtbot, make_window,
     qtbot.waitUntil(lambda: win.displayed is not done and win.displayed is not None
                     and win.displayed.layers is not None and not win.fg.busy, timeout=60000)
     assert len(previews) == 2
-    pr, shown_under = previews[1]
+    pr, shown_under, _ = previews[1]
     assert shown_under is done
     assert pr.objects is not None                       # the merged object's colour shows at once
     assert win.canvas.preview is None
@@ -360,3 +374,27 @@ def test_an_edit_whose_image_changed_meanwhile_is_not_applied(qtbot, make_window
     stack = win.doc.undo_stack
     assert stack.count() == 1 and stack.index() == 0   # the first edit undone, redo-able
     assert win.canvas.preview is None
+
+
+def test_esc_during_a_clicks_full_resolution_gives_the_panel_its_figures_back(
+        qtbot, make_window, tmp_path):
+    """While a click's full resolution is computed the objects panel shows the new ratio with
+    its counts pending ("…"); Esc lets the click go, and the panel shows the displayed
+    result's own figures again."""
+    from PySide6 import QtTest
+
+    from spam_gui.app.qt import QtCore
+
+    pipeline, inside = _held_first("transition")
+    win, o = _opened(qtbot, make_window, tmp_path, pipeline)
+    right = int(o.result.objects[300, 1000])
+    before = _panel_rows(win)
+    win.set_mode("scale")
+    QtTest.QTest.mouseClick(win.canvas.viewport(), QtCore.Qt.MouseButton.LeftButton,
+                            QtCore.Qt.KeyboardModifier.NoModifier, win.canvas.view_pos_of(1000, 300))
+    qtbot.waitUntil(inside.is_set, timeout=60000)
+    assert _panel_rows(win)[right] == ("2", "…", "…")
+    win.view.cancel_work()                              # Esc
+    qtbot.waitUntil(lambda: not win.fg.busy, timeout=30000)
+    assert win.canvas.preview is None and win.displayed is o
+    assert _panel_rows(win) == before

@@ -230,6 +230,37 @@ class ObjectsPanel(QtWidgets.QWidget):
         if sel:
             self.show_selection(sel)
 
+    def show_pending(self, ratios: dict[int, float]) -> None:
+        """Show the density ratios a click asked for while its result is being computed.
+
+        The clicked objects' rows show their new ratio, and "…" for their superpixel counts.
+        The next :meth:`set_objects` rewrites those rows with the result's own figures, or
+        with the old ones where the click came to nothing.
+        """
+        self._filling = True
+        self.table.setSortingEnabled(False)
+        try:
+            for oid, ratio in ratios.items():
+                r = self._rows.get(int(oid))
+                if r is None or math.isclose(self._ratios.get(int(oid), 1.0), float(ratio)):
+                    continue
+                cell = self.table.item(r, 2)
+                if cell is not None:
+                    cell.setText(f"{float(ratio):g}")
+                    f = cell.font()
+                    f.setBold(not math.isclose(float(ratio), 1.0))
+                    cell.setFont(f)
+                for c in (3, 4):
+                    it = self.table.item(r, c)
+                    if it is not None:
+                        it.setText("…")
+                        it.setToolTip("Being computed at full resolution")
+                self._shown[int(oid)] = None      # rewritten by the next set_objects
+        finally:
+            self.table.setSortingEnabled(True)
+            self._reindex()
+            self._filling = False
+
     def _reindex(self) -> None:
         """Object id → table row, after a fill or a sort."""
         self._rows = {}
