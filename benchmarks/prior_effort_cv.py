@@ -25,13 +25,15 @@ objects (before the band, as in ``prior_cv.py``) and its number of objects are k
 Choosing, per fold, on the *other* folds only: among the settings whose mean covering is at
 least ``--covering-floor`` (the issue's 0.60), the one with the fewest mean clicks. The fold
 is reported at that setting: clicks, covering, objects, and the paired ratio of clicks to
-today's defaults (coarseness 0.5, margin 0.3) over the held-out (image, annotator) runs that
-both reach the level. The val images, each at the setting its own fold chose, give the
-issue's measure (clicks to 90 % at K = 400 on val against today's).
+the former defaults (coarseness 0.5, margin 0.3: the reference, ``FORMER``) over the held-out
+(image, annotator) runs that both reach the level. The val images, each at the setting its own
+fold chose, give the issue's measure (clicks to 90 % at K = 400 on val against the former
+defaults). The pick on all the images is what ships as ``PRIOR_DEFAULTS``.
 
 Per-image results are cached (namespace ``prior-effort-cv``), keyed by the hierarchy, the grid
-and K. Heavy (about 1 s per image and setting on one core): ``--shard i/n`` fills the cache for
-every n-th image only, without tables, so n processes share the work.
+and K. Heavy (about 0.25 s per image and setting on one core; the default grid's 300 x 22 took
+14 min on two processes): ``--shard i/n`` fills the cache for every n-th image only, without
+tables, so n processes share the work.
 """
 
 from __future__ import annotations
@@ -62,8 +64,9 @@ from spam_gui.core.prior.builtin.compute import (  # noqa: E402
 
 CACHE = "prior-effort-cv"
 FORMAT = 1
-TODAY = (0.5, 0.3)
-"""The defaults before this cross-validation (coarseness, band margin): the reference."""
+FORMER = (0.5, 0.3)
+"""The defaults before this cross-validation chose the cut (coarseness, band margin): the
+reference of every ratio."""
 
 
 def image_effort(image: np.ndarray, gts, hier, spam: Spam, coarse: list[float],
@@ -123,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     coarse, margins = _grid(args.coarseness), _floats(args.margins)
     level, k, cap = args.level / 100.0, args.k, 3 * args.k
-    if TODAY[0] not in coarse or TODAY[1] not in margins:
-        p.error(f"the grid must hold today's defaults (coarseness {TODAY[0]:g}, "
-                f"margin {TODAY[1]:g})")
+    if FORMER[0] not in coarse or FORMER[1] not in margins:
+        p.error(f"the grid must hold the former defaults (coarseness {FORMER[0]:g}, "
+                f"margin {FORMER[1]:g})")
     shard = None
     if args.shard is not None:
         i, n = (int(x) for x in args.shard.split("/"))
@@ -160,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     clicks = np.stack([mean_clicks(a["clicks"], cap) for a in per])      # (n, C, M)
     cov = np.stack([a["cov"] for a in per])                               # (n, C)
     nobj = np.stack([a["nobj"] for a in per])
-    i0, j0 = coarse.index(TODAY[0]), margins.index(TODAY[1])
+    i0, j0 = coarse.index(FORMER[0]), margins.index(FORMER[1])
     order, folds = cv_folds(np.arange(n), args.folds, args.seed)
 
     def pick(train: np.ndarray) -> tuple[int, int]:
@@ -184,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                      "margin": margins[bj], "train_clicks": float(clicks[train, bi, bj].mean()),
                      "train_covering": float(cov[train, bi].mean()),
                      "held_clicks": float(clicks[held, bi, bj].mean()),
-                     "held_clicks_today": float(clicks[held, i0, j0].mean()),
+                     "held_clicks_former": float(clicks[held, i0, j0].mean()),
                      "held_ratio": ratio, "held_pairs": npairs,
                      "held_covering": float(cov[held, bi].mean()),
                      "held_objects": float(nobj[held, bi].mean())})
@@ -204,18 +207,18 @@ def main(argv: list[str] | None = None) -> int:
              f"covering ≥ {args.covering_floor:g} there.", "",
              f"| fold | held-out images | chosen coarseness | chosen margin | clicks (training "
              f"folds) | covering (training folds) | **held-out clicks to {pct}** | held-out, "
-             f"today's defaults | **held-out / today's, paired** (runs) | held-out covering | "
+             f"former defaults | **held-out / former defaults', paired** (runs) | held-out covering | "
              f"held-out objects / image |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['fold']} | {r['n_held']} | {r['coarseness']:g} | {r['margin']:g} | "
                      f"{r['train_clicks']:.1f} | {r['train_covering']:.4f} | "
-                     f"**{r['held_clicks']:.1f}** | {r['held_clicks_today']:.1f} | "
+                     f"**{r['held_clicks']:.1f}** | {r['held_clicks_former']:.1f} | "
                      f"**{r['held_ratio']:.3f}** ({r['held_pairs']}) | "
                      f"{r['held_covering']:.4f} | {r['held_objects']:.1f} |")
     lines.append(f"| mean ± std | {n} | | | {ms('train_clicks', '.1f')} | "
                  f"{ms('train_covering', '.4f')} | **{ms('held_clicks', '.1f')}** | "
-                 f"{ms('held_clicks_today', '.1f')} | **{ms('held_ratio', '.3f')}** | "
+                 f"{ms('held_clicks_former', '.1f')} | **{ms('held_ratio', '.3f')}** | "
                  f"{ms('held_covering', '.4f')} | {ms('held_objects', '.1f')} |")
 
     is_val = np.array([sp == "val" for sp, _ in images])
@@ -230,15 +233,15 @@ def main(argv: list[str] | None = None) -> int:
         never_ch = int(sum((c < 0).sum() for c in ch))
         never_td = int(sum((c < 0).sum() for c in td))
         runs = int(sum(c.size for c in ch))
-        val_summary = {"clicks": c_ch, "clicks_today": c_td, "ratio": ratio, "pairs": npairs,
-                       "never": never_ch, "never_today": never_td, "runs": runs,
+        val_summary = {"clicks": c_ch, "clicks_former": c_td, "ratio": ratio, "pairs": npairs,
+                       "never": never_ch, "never_former": never_td, "runs": runs,
                        "covering": float(np.mean([cov[x, chosen[x][0]] for x in val_idx])),
-                       "covering_today": float(cov[val_idx, i0].mean())}
+                       "covering_former": float(cov[val_idx, i0].mean())}
         lines += ["", f"The {val_idx.size} val images, each at its own fold's choice (K = {k}, "
-                  f"clicks to {pct}): **{c_ch:.1f}** clicks against **{c_td:.1f}** at today's "
+                  f"clicks to {pct}): **{c_ch:.1f}** clicks against **{c_td:.1f}** at the former "
                   f"defaults (never reached: {never_ch} and {never_td} of {runs} runs); paired "
                   f"ratio **{ratio:.3f}** over the {npairs} runs both reach; covering "
-                  f"{val_summary['covering']:.4f} against {val_summary['covering_today']:.4f}."]
+                  f"{val_summary['covering']:.4f} against {val_summary['covering_former']:.4f}."]
 
     lines += ["", "Not used for picking — every image's mean clicks to "
               f"{pct} (K = {k}) by setting, and the covering (objects / image) of each "
