@@ -62,7 +62,8 @@ class Stroke:
     index:
         :class:`LabelIndex` of ``result.labels``.
     class_id, instance_id:
-        What is painted (0, 0 erases); object fills take a new instance per object.
+        What is painted (0, 0 erases); an object fill takes a new instance, which every
+        object the same stroke fills shares.
     mode:
         ``"superpixel"``, ``"object"`` or ``"pixel"``.
     radius:
@@ -78,7 +79,7 @@ class Stroke:
         self.last: tuple[int, int] | None = None
         self.done = np.zeros(int(result.superpixel_object.shape[0]), bool)
         self.done_objects: set[int] = set()
-        self.filled: list[int] = []         # instances made by object fills
+        self.filled: list[int] = []         # the instance made by this stroke's object fills
 
     def to(self, x: int, y: int) -> None:
         """Paint from the last point to (x, y) (the first call paints under (x, y))."""
@@ -126,9 +127,10 @@ class Stroke:
                 members = sps[np.asarray(self.result.superpixel_object)[sps] == 0]
             self.done[members] = True
             inst = 0
-            if self.class_id:
-                inst = new_instance_id(self.ann)
-                self.filled.append(inst)
+            if self.class_id:       # one stroke, one instance: a drag fills its objects as one
+                if not self.filled:
+                    self.filled.append(new_instance_id(self.ann))
+                inst = self.filled[0]
             b = paint_labels(self.ann, self.index, members, self.class_id, inst,
                              recorder=self.recorder)
             if b is not None:

@@ -70,6 +70,26 @@ def superpixel_mask(win, x, y):
     return labels == labels[y, x]
 
 
+def test_a_shift_drag_fills_every_object_it_crosses_as_one_instance(qtbot, make_window,
+                                                                      image_folder):
+    """One gesture, one instance: a Shift+drag across two objects (a car the prior cut in two)
+    fills both as the same new instance, in one undo step; the next Shift+click on another
+    object starts another instance."""
+    win = ready(qtbot, make_window, image_folder)
+    res = win.displayed.result
+    stroke(win, [OBJ2_CENTER, (70, 50), OBJ3_CENTER], mods=SHIFT)
+    ann = ann_of(win)
+    fills = res.fill_map()
+    obj2, obj3 = fills == 2, fills == 3
+    assert (ann.class_map[obj2 | obj3] == 1).all()
+    insts = np.unique(ann.instance_map[obj2 | obj3])
+    assert insts.size == 1 and insts[0] > 0
+    assert win.doc.undo_stack.count() == 1
+    stroke(win, [(5, 5)], mods=SHIFT)                    # another object: another instance
+    other = np.unique(ann.instance_map[fills == fills[5, 5]])
+    assert other.size == 1 and other[0] not in (0, insts[0])
+
+
 def test_click_drag_fill_erase_with_undo(qtbot, make_window, image_folder):
     win = ready(qtbot, make_window, image_folder)
     res = win.displayed.result
