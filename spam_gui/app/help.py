@@ -17,7 +17,7 @@ MOUSE_ROWS = [
     ("Mouse", "Paint tool: click, drag", "Paint the superpixels under the pointer with the "
      "current class (the round brush, X: a disk)"),
     ("Mouse", "Paint tool: Shift+click", "Fill the whole object with the current class "
-     "(one new instance)"),
+     "(one new instance; a Shift+drag fills every object it crosses as that one instance)"),
     ("Mouse", "Paint tool: right click, right drag", "Unlabel (Shift: the whole object)"),
     ("Mouse", "Ctrl+click", "Select objects, one more each time (then Merge, Shift+M)"),
     ("Mouse", "Split tool: drag across an object", "Cut it into its parts along the line"),

@@ -1,5 +1,6 @@
 """Paint classes: a click gives the superpixel under the pointer the current class, a drag
-paints every superpixel it crosses, Shift+click fills the whole prior object (one instance),
+paints every superpixel it crosses, Shift+click fills the whole prior object (one instance; a
+Shift+drag fills every object it crosses as that one instance),
 the right button (or the eraser, E) unlabels; the round brush (X; its size: Ctrl+wheel, [ and ],
 or the Classes panel's slider; its outline follows the pointer) paints a disk of pixels for
 fixes finer than a superpixel. Each stroke is one undo step.
@@ -17,7 +18,7 @@ from spam_gui.app.tools.base import Qt, Tool, ToolContext
 
 class PaintTool(Tool):
     name = "paint"
-    hint = ("Paint: click or drag paints superpixels, Shift+click fills the object, right "
+    hint = ("Paint: click or drag paints superpixels, Shift+click (or drag) fills objects, right "
             "button erases; 1–9 class, N new instance, X round brush (size: Ctrl+wheel, [ ])")
     strokes = True
 
