@@ -615,8 +615,8 @@ class AnnotationController(QtCore.QObject):
     def end_stroke(self, stroke: Stroke) -> None:
         """The stroke is over: one undo step (nothing when it changed no pixel)."""
         patch = stroke.recorder.finish()
-        if stroke.filled and stroke.class_id:
-            self.brush.set_instance(self._row(), stroke.class_id, stroke.filled[-1])
+        if stroke.fill_instance and stroke.class_id:
+            self.brush.set_instance(self._row(), stroke.class_id, stroke.fill_instance)
         if patch is None:
             return
         c = self.classes.by_id(stroke.class_id)

@@ -79,7 +79,7 @@ class Stroke:
         self.last: tuple[int, int] | None = None
         self.done = np.zeros(int(result.superpixel_object.shape[0]), bool)
         self.done_objects: set[int] = set()
-        self.filled: list[int] = []         # the instance made by this stroke's object fills
+        self.fill_instance = 0              # the instance this stroke's object fills made
 
     def to(self, x: int, y: int) -> None:
         """Paint from the last point to (x, y) (the first call paints under (x, y))."""
@@ -128,9 +128,9 @@ class Stroke:
             self.done[members] = True
             inst = 0
             if self.class_id:       # one stroke, one instance: a drag fills its objects as one
-                if not self.filled:
-                    self.filled.append(new_instance_id(self.ann))
-                inst = self.filled[0]
+                if not self.fill_instance:
+                    self.fill_instance = new_instance_id(self.ann)
+                inst = self.fill_instance
             b = paint_labels(self.ann, self.index, members, self.class_id, inst,
                              recorder=self.recorder)
             if b is not None:

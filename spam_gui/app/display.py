@@ -225,10 +225,13 @@ class DisplayController:
         """Take an edit's preview off the canvas when no result replaces it (the edit
         failed or was let go): the objects panel shows the displayed result's figures again."""
         self.canvas.set_preview(None)
-        o = self.displayed
-        if o is not None:
-            self.objects_panel.set_objects(o.result, int(o.result.objects.size), o.params.va,
-                                           o.layers.colors if o.layers is not None else None)
+        if self.displayed is not None:
+            self._show_objects(self.displayed)
+
+    def _show_objects(self, o: Outcome) -> None:
+        """The objects panel shows the objects of ``o`` (a displayed outcome)."""
+        self.objects_panel.set_objects(o.result, int(o.result.objects.size), o.params.va,
+                                       o.layers.colors if o.layers is not None else None)
 
     def after_display(self) -> None:
         o = self.displayed
@@ -236,9 +239,7 @@ class DisplayController:
             return
         self.errors.pop(self._row(), None)
         res = o.result
-        total = int(res.objects.size)
-        self.objects_panel.set_objects(res, total, o.params.va,
-                                       o.layers.colors if o.layers is not None else None)
+        self._show_objects(o)
         if self.canvas.layer_visible("heatmap") and o.layers is not None and o.layers.heatmap is None:
             self.request_heatmap()
         self._refresh_row(self._row())
